@@ -1,0 +1,33 @@
+"""attnrs: CPU deep learning for sequence models (Rust SIMD + rayon core)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _core, ops
+from ._core import DTypeError, ShapeError, get_num_threads
+
+__version__ = _core.info()["version"]
+
+
+def info() -> dict[str, Any]:
+    """Version, SIMD level in use, levels available, thread count."""
+    return dict(_core.info())
+
+
+def set_num_threads(n: int) -> None:
+    """Size of the thread pool every kernel runs in (results do not depend on it)."""
+    _core.set_num_threads(int(n))
+
+
+__all__ = ["ops", "info", "set_num_threads", "get_num_threads", "ShapeError", "DTypeError", "__version__"]
+
+from . import autograd, functional  # noqa: E402
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from .tensor import Tensor, arange, manual_seed, ones, randn, tensor, zeros  # noqa: E402
+from . import nn  # noqa: E402
+
+__all__ += [
+    "autograd", "functional", "nn", "Tensor", "tensor", "zeros", "ones", "randn", "arange",
+    "manual_seed", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+]  # fmt: skip

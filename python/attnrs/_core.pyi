@@ -1,0 +1,17 @@
+"""Type stubs for the compiled extension ``attnrs._core``."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+
+class ShapeError(ValueError): ...
+class DTypeError(TypeError): ...
+
+def info() -> dict[str, Any]: ...
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def gemm(a: F32, b: F32, c: F32, alpha: float = 1.0, beta: float = 0.0) -> None:
+    """C = alpha·A·B + beta·C. a: (batch|1, m, k), b: (batch|1, k, n), c: (batch, m, n); any non-negative strides."""

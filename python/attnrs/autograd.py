@@ -1,0 +1,203 @@
+"""Reverse-mode autograd: ``Function`` nodes and the iterative backward walk.
+
+A differentiable op is a ``Function`` subclass whose ``forward`` works on
+NumPy arrays and whose ``backward`` returns one gradient (an ndarray or
+None) per positional input, right next to each other, micrograd style::
+
+    class Exp(Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = np.exp(x)
+            ctx.save(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, gy):
+            (y,) = ctx.saved
+            return gy * y
+
+    Exp.apply(t)  # -> Tensor
+
+Tensors among the positional arguments of ``apply`` are the inputs of the
+node (their arrays are passed to ``forward``); everything else is passed
+through. Gradients that come back with a broadcast shape are summed down to
+the input's shape by the walk, so ``backward`` may ignore broadcasting.
+The walk is iterative (a chain of 100 000 ops works) and frees saved arrays
+as it goes unless ``retain_graph=True``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from typing import Any, Optional
+
+import numpy as np
+
+__all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward"]
+
+_grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("attnrs_grad_enabled", default=True)
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled.get()
+
+
+class set_grad_enabled:
+    """Context manager (and decorator) that sets grad mode for its block."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self._tokens: list[contextvars.Token] = []
+
+    def __enter__(self) -> None:
+        self._tokens.append(_grad_enabled.set(self.mode))
+
+    def __exit__(self, *exc: Any) -> None:
+        _grad_enabled.reset(self._tokens.pop())
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(self.mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """``with attnrs.no_grad(): ...`` — no graph is recorded inside."""
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+class Function:
+    """A node of the graph; its instance is the ``ctx`` of forward/backward."""
+
+    __slots__ = ("inputs", "saved", "n_outputs", "needs_input_grad", "freed", "__dict__")
+
+    def __init__(self) -> None:
+        self.inputs: tuple = ()
+        self.saved: tuple = ()
+        self.n_outputs = 1
+        self.needs_input_grad: tuple = ()
+        self.freed = False
+
+    def save(self, *arrays: Any) -> None:
+        """Keeps what backward needs; released after the backward pass."""
+        self.saved = arrays
+
+    @staticmethod
+    def forward(ctx: "Function", *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: "Function", *grad_outputs: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        from .tensor import Tensor
+
+        ctx = cls()
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        out = cls.forward(ctx, *raw, **kwargs)
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        track = _grad_enabled.get() and any(needs)
+        if isinstance(out, tuple):
+            ctx.n_outputs = len(out)
+            res = tuple(Tensor._wrap(o, track, ctx if track else None, i) for i, o in enumerate(out))
+        else:
+            res = Tensor._wrap(out, track, ctx if track else None, 0)
+        if track:
+            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            ctx.needs_input_grad = needs
+        else:
+            ctx.saved = ()
+        return res
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sums ``grad`` over the axes NumPy broadcasting added or stretched."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _topological_order(root: Function) -> list[Function]:
+    """Nodes reachable from ``root``, each after every node that consumes it."""
+    order: list[Function] = []
+    seen = {id(root)}
+    stack: list[tuple[Function, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for t in node.inputs:
+            if t is not None and t._ctx is not None and id(t._ctx) not in seen:
+                seen.add(id(t._ctx))
+                stack.append((t._ctx, False))
+    order.reverse()
+    return order
+
+
+def backward(root: Any, grad: Optional[np.ndarray] = None, retain_graph: bool = False) -> None:
+    """Accumulates d(root)/d(leaf) into every leaf's ``.grad``."""
+    from .tensor import Tensor
+
+    if not root.requires_grad:
+        raise RuntimeError("backward: the tensor does not require grad and has no graph")
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be omitted only for a tensor with one element; got shape {root.shape}"
+            )
+        grad = np.ones_like(root.data)
+    else:
+        grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=np.float32)
+        if grad.shape != root.shape:
+            raise ValueError(f"backward: grad must have shape {root.shape}; got {grad.shape}")
+    if root._ctx is None:  # a leaf
+        root._accumulate(grad)
+        return
+    pending: dict[int, list] = {id(root._ctx): [None] * root._ctx.n_outputs}
+    pending[id(root._ctx)][root._out_index] = grad
+    for node in _topological_order(root._ctx):
+        gouts = pending.pop(id(node), None)
+        if gouts is None:
+            continue
+        if node.freed:
+            raise RuntimeError(
+                "backward: trying to go through the graph a second time, but its saved arrays were "
+                "freed; pass retain_graph=True to the first backward()"
+            )
+        gins = node.backward(node, *gouts)
+        if not isinstance(gins, tuple):
+            gins = (gins,)
+        for t, g in zip(node.inputs, gins):
+            if t is None or g is None or not t.requires_grad:
+                continue
+            g = unbroadcast(np.asarray(g, dtype=np.float32), t.data.shape)
+            if t._ctx is None:
+                t._accumulate(g)
+            else:
+                slot = pending.setdefault(id(t._ctx), [None] * t._ctx.n_outputs)
+                prev = slot[t._out_index]
+                slot[t._out_index] = g if prev is None else prev + g
+        if not retain_graph:
+            node.saved = ()
+            node.freed = True

@@ -1,0 +1,203 @@
+"""Module and Parameter: parameters are found by walking attributes, lists and
+dicts in a fixed (definition) order and named like ``blocks.0.attn.weight``."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterator
+
+import numpy as np
+
+from .._checks import ShapeError
+from ..tensor import Tensor
+
+__all__ = ["Parameter", "Module"]
+
+
+class Parameter(Tensor):
+    """A leaf Tensor that a Module registers as trainable."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Children and parameters are the attributes that are Modules / Parameters,
+    or lists, tuples and dicts of them, in the order they were assigned.
+    Buffers (non-trainable arrays saved in the state dict) are registered with
+    ``register_buffer``.
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_buffers", OrderedDict())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    # --- registration ------------------------------------------------------------------
+    def register_buffer(self, name: str, value: np.ndarray) -> None:
+        self._buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_buffers" in self.__dict__ and name in self._buffers:
+            self._buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    def _members(self) -> Iterator[tuple[str, Any]]:
+        for name, value in self.__dict__.items():
+            if name.startswith("_") or name == "training":
+                continue
+            yield name, value
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        for name, value in self._members():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, v in enumerate(value):
+                    if isinstance(v, Module):
+                        yield f"{name}.{i}", v
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    if isinstance(v, Module):
+                        yield f"{name}.{k}", v
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        stack = [(prefix, self)]
+        seen = set()
+        while stack:
+            name, mod = stack.pop()
+            if id(mod) in seen:
+                continue
+            seen.add(id(mod))
+            yield name, mod
+            kids = [(f"{name}.{n}" if name else n, m) for n, m in mod.named_children()]
+            stack.extend(reversed(kids))
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def _direct_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        for name, value in self._members():
+            if isinstance(value, Parameter):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, v in enumerate(value):
+                    if isinstance(v, Parameter):
+                        yield f"{name}.{i}", v
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    if isinstance(v, Parameter):
+                        yield f"{name}.{k}", v
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        seen = set()
+        for mname, mod in self.named_modules(prefix):
+            for pname, p in mod._direct_parameters():
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{pname}" if mname else pname), p
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, p in self.named_parameters():
+            yield p
+
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        for mname, mod in self.named_modules():
+            for bname, b in mod._buffers.items():
+                yield (f"{mname}.{bname}" if mname else bname), b
+
+    # --- state -------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Name → float32 array (parameters, then buffers); arrays are copies."""
+        out: OrderedDict[str, np.ndarray] = OrderedDict()
+        for name, p in self.named_parameters():
+            out[name] = p.data.copy()
+        for name, b in self.named_buffers():
+            out[name] = np.array(b, copy=True)
+        return out
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> tuple[list[str], list[str]]:
+        """Copies arrays into the parameters; checks every name and shape first.
+
+        Returns ``(missing, unexpected)`` keys; with ``strict`` either raises.
+        """
+        params = dict(self.named_parameters())
+        buffers = dict(self.named_buffers())
+        own = {**{k: p.data for k, p in params.items()}, **buffers}
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        mis = []
+        for k, cur in own.items():
+            if k in state:
+                shp = tuple(np.shape(state[k]))
+                if shp != cur.shape:
+                    mis.append(f"{k}: expected {cur.shape}, got {shp}")
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys: {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {unexpected}")
+        if mis:
+            problems.append(f"mis-shaped keys: {mis}")
+        if problems:
+            raise ShapeError(f"load_state_dict ({type(self).__name__}): " + "; ".join(problems))
+        for k, p in params.items():
+            if k in state:
+                p.data = np.array(np.asarray(state[k]), dtype=np.float32, copy=True)
+        for mname, mod in self.named_modules():
+            for bname in list(mod._buffers):
+                key = f"{mname}.{bname}" if mname else bname
+                if key in state:
+                    old = mod._buffers[bname]
+                    setattr(mod, bname, np.array(state[key], dtype=np.asarray(old).dtype, copy=True))
+        return missing, unexpected
+
+    # --- modes and grads -----------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def num_parameters(self) -> int:
+        return int(sum(p.data.size for p in self.parameters()))
+
+    # --- repr ----------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        kids = list(self.named_children())
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not kids:
+            return head + ")"
+        lines = [head]
+        for name, m in kids:
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        return "\n".join(lines) + "\n)"

@@ -1,0 +1,69 @@
+//! Structured kernel errors: they carry the op and a message naming the
+//! argument, the expected and the actual value. The bindings map `Shape` to
+//! `attnrs.ShapeError` (a ValueError) and `Value` to a plain ValueError.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Shapes, strides or buffer lengths do not agree.
+    Shape,
+    /// A hyper-parameter or value is out of its domain (NaN learning rate, ...).
+    Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelError {
+    pub kind: ErrorKind,
+    pub op: &'static str,
+    pub message: String,
+}
+
+impl KernelError {
+    pub fn shape(op: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Shape,
+            op,
+            message: message.into(),
+        }
+    }
+    pub fn value(op: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Value,
+            op,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for KernelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.op, self.message)
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+pub type Result<T> = std::result::Result<T, KernelError>;
+
+/// Fails with a shape error unless a strided view with `shape`/`strides`
+/// (in elements) fits inside a buffer of `len` elements.
+pub fn check_extent(
+    op: &'static str,
+    arg: &str,
+    len: usize,
+    shape: &[usize],
+    strides: &[usize],
+) -> Result<()> {
+    if shape.contains(&0) {
+        return Ok(());
+    }
+    let last: usize = shape.iter().zip(strides).map(|(&n, &s)| (n - 1) * s).sum();
+    if last >= len {
+        return Err(KernelError::shape(
+            op,
+            format!("{arg}: a view of shape {shape:?} with strides {strides:?} needs {} elements, the buffer has {len}", last + 1),
+        ));
+    }
+    Ok(())
+}

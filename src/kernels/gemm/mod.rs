@@ -1,0 +1,170 @@
+//! Batched single-precision GEMM: `C[b] = alpha · op(A[b]) · op(B[b]) + beta · C[b]`.
+//!
+//! Every operand is a strided view (row, column and batch strides in
+//! elements), so transposes and head splits cost nothing: a transposed
+//! operand is the same buffer with its row and column strides swapped. A batch
+//! stride of 0 broadcasts one matrix over the batch (not allowed for C).
+//! `beta == 0` means C is only written, never read (NaN in C is ignored), as
+//! in BLAS.
+//!
+//! # Shapes
+//! - `a`: batch × (m × k), `b`: batch × (k × n), `c`: batch × (m × n)
+
+pub mod reference;
+
+use crate::error::{check_extent, KernelError, Result};
+
+/// Strides of one operand, in elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strides {
+    pub row: usize,
+    pub col: usize,
+    pub batch: usize,
+}
+
+impl Strides {
+    /// A dense row-major `rows × cols` matrix, batches packed one after the other.
+    pub fn row_major(rows: usize, cols: usize) -> Self {
+        Strides {
+            row: cols,
+            col: 1,
+            batch: rows * cols,
+        }
+    }
+
+    /// The transpose view of a dense row-major `rows × cols` matrix, seen as
+    /// `cols × rows` (batches packed one after the other).
+    pub fn row_major_transposed(rows: usize, cols: usize) -> Self {
+        Strides {
+            row: 1,
+            col: cols,
+            batch: rows * cols,
+        }
+    }
+
+    /// The same view with rows and columns swapped (the transpose).
+    pub fn t(self) -> Self {
+        Strides {
+            row: self.col,
+            col: self.row,
+            batch: self.batch,
+        }
+    }
+
+    /// The same view with another batch stride (0 broadcasts).
+    pub fn with_batch(self, batch: usize) -> Self {
+        Strides { batch, ..self }
+    }
+}
+
+/// One batched GEMM problem.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gemm {
+    pub batch: usize,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub alpha: f32,
+    pub beta: f32,
+    pub a: Strides,
+    pub b: Strides,
+    pub c: Strides,
+}
+
+impl Gemm {
+    /// `C = A·B` for dense row-major operands, one matrix each.
+    pub fn new(m: usize, n: usize, k: usize) -> Self {
+        Gemm {
+            batch: 1,
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            beta: 0.0,
+            a: Strides::row_major(m, k),
+            b: Strides::row_major(k, n),
+            c: Strides::row_major(m, n),
+        }
+    }
+
+    /// Checks that every view fits its buffer and that C's elements are
+    /// distinct (so parallel writes cannot race).
+    pub fn validate(&self, a_len: usize, b_len: usize, c_len: usize) -> Result<()> {
+        let (bt, m, n, k) = (self.batch, self.m, self.n, self.k);
+        let s = |x: Strides| [x.batch, x.row, x.col];
+        check_extent("matmul", "a", a_len, &[bt, m, k], &s(self.a))?;
+        check_extent("matmul", "b", b_len, &[bt, k, n], &s(self.b))?;
+        check_extent("matmul", "c", c_len, &[bt, m, n], &s(self.c))?;
+        if !non_overlapping(&[bt, m, n], &s(self.c)) {
+            return Err(KernelError::shape(
+                "matmul",
+                format!(
+                    "c: strides {:?} (batch, row, col) make distinct elements of a {bt}×{m}×{n} output overlap",
+                    s(self.c)
+                ),
+            ));
+        }
+        if !self.alpha.is_finite() || !self.beta.is_finite() {
+            return Err(KernelError::value(
+                "matmul",
+                format!(
+                    "alpha, beta: expected finite values, got {} and {}",
+                    self.alpha, self.beta
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// True when no two index tuples of a view with `shape`/`strides` map to the
+/// same element: sorted by stride, each stride must step over the whole
+/// extent of the dimensions below it.
+fn non_overlapping(shape: &[usize], strides: &[usize]) -> bool {
+    if shape.contains(&0) {
+        return true;
+    }
+    let mut dims: Vec<(usize, usize)> = shape
+        .iter()
+        .zip(strides)
+        .filter(|(&n, _)| n > 1)
+        .map(|(&n, &s)| (s, n))
+        .collect();
+    dims.sort_unstable();
+    let mut extent = 1usize; // elements spanned by the dimensions seen so far
+    for (stride, n) in dims {
+        if stride < extent {
+            return false;
+        }
+        extent = stride * (n - 1) + extent;
+    }
+    true
+}
+
+/// `C = alpha · op(A) · op(B) + beta · C` over the batch, in the caller's rayon pool.
+pub fn sgemm(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) -> Result<()> {
+    g.validate(a.len(), b.len(), c.len())?;
+    reference::sgemm_reference(g, a, b, c);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_detection() {
+        assert!(non_overlapping(&[1, 3, 4], &[0, 4, 1]));
+        assert!(non_overlapping(&[2, 3, 4], &[12, 1, 3]));
+        assert!(!non_overlapping(&[2, 3, 4], &[0, 4, 1]));
+        assert!(!non_overlapping(&[1, 3, 4], &[0, 2, 1]));
+    }
+
+    #[test]
+    fn rejects_short_buffers() {
+        let g = Gemm::new(3, 4, 5);
+        let mut c = vec![0.0; 12];
+        assert!(sgemm(&g, &[0.0; 14], &[0.0; 20], &mut c).is_err());
+        assert!(sgemm(&g, &[0.0; 15], &[0.0; 20], &mut c).is_ok());
+    }
+}

@@ -1,0 +1,5 @@
+//! Pure-Rust kernels: no pyo3 here. Every kernel takes slices plus a small
+//! params struct, checks shapes before any unchecked indexing, and runs in
+//! whatever rayon pool the caller installed (see `crate::threads`).
+
+pub mod gemm;

@@ -1,0 +1,86 @@
+//! NumPy arrays as strided slices the kernels can read without copying.
+
+use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn};
+use pyo3::prelude::*;
+
+use super::errors::ShapeError;
+
+/// A read-only strided view: `data[Σ i_d · strides[d]]` is element `i`.
+pub struct View<'a> {
+    pub data: &'a [f32],
+    pub shape: Vec<usize>,
+    pub strides: Vec<usize>,
+}
+
+/// A writable strided view.
+pub struct ViewMut<'a> {
+    pub data: &'a mut [f32],
+    pub shape: Vec<usize>,
+    pub strides: Vec<usize>,
+}
+
+/// Shape, element strides and the number of elements from the first to the
+/// last element of the view (0 when empty). Negative strides are refused:
+/// the Python layer makes such arrays contiguous first.
+fn layout(
+    shape: &[usize],
+    elem_strides: &[isize],
+    op: &str,
+    arg: &str,
+) -> PyResult<(Vec<usize>, Vec<usize>, usize)> {
+    let shape = shape.to_vec();
+    let mut strides = Vec::with_capacity(shape.len());
+    for &s in elem_strides {
+        if s < 0 {
+            return Err(ShapeError::new_err(format!(
+                "{op}: {arg} has element strides {elem_strides:?}; expected non-negative strides"
+            )));
+        }
+        strides.push(s as usize);
+    }
+    let span = if shape.contains(&0) {
+        0
+    } else {
+        1 + shape
+            .iter()
+            .zip(&strides)
+            .map(|(&n, &s)| (n - 1) * s)
+            .sum::<usize>()
+    };
+    Ok((shape, strides, span))
+}
+
+pub fn view<'a>(arr: &'a PyReadonlyArrayDyn<'_, f32>, op: &str, arg: &str) -> PyResult<View<'a>> {
+    let a = arr.as_array();
+    let (shape, strides, span) = layout(a.shape(), a.strides(), op, arg)?;
+    let ptr = a.as_ptr();
+    // SAFETY: every element of the view lies in [ptr, ptr + span) because the
+    // strides are non-negative; NumPy guarantees the view is inside one live
+    // allocation, and the readonly borrow (checked by rust-numpy) keeps it
+    // alive and unmodified by other Rust borrows while `View` lives.
+    let data = unsafe { std::slice::from_raw_parts(ptr, span) };
+    Ok(View {
+        data,
+        shape,
+        strides,
+    })
+}
+
+pub fn view_mut<'a>(
+    arr: &'a mut PyReadwriteArrayDyn<'_, f32>,
+    op: &str,
+    arg: &str,
+) -> PyResult<ViewMut<'a>> {
+    let mut a = arr.as_array_mut();
+    let (shape, strides, span) = layout(a.shape(), a.strides(), op, arg)?;
+    let ptr = a.as_mut_ptr();
+    // SAFETY: as in `view`; the readwrite borrow is exclusive (rust-numpy
+    // refuses it while any other borrow of the same memory exists), so no
+    // other slice aliases this one.
+    let data = unsafe { std::slice::from_raw_parts_mut(ptr, span) };
+    Ok(ViewMut {
+        data,
+        shape,
+        strides,
+    })
+}

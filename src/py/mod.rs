@@ -1,0 +1,19 @@
+//! PyO3 bindings: validate → release the GIL → call `kernels::…` → wrap.
+//! No arithmetic lives here. Each submodule registers its own functions.
+
+mod array;
+mod errors;
+mod gemm;
+mod runtime;
+
+use pyo3::prelude::*;
+
+pub use errors::to_pyerr;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    runtime::register(m)?;
+    gemm::register(m)?;
+    Ok(())
+}
