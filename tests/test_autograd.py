@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import attnrs as ar
 import numpy as np
 import pytest
-from gradcheck import gradcheck
-
-import attnrs as ar
 from attnrs import functional as F
+from gradcheck import gradcheck
 
 rng = np.random.default_rng(1234)
 

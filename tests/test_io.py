@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
+import attnrs as ar
 import numpy as np
 import pytest
 import safetensors.numpy
-
-import attnrs as ar
 from attnrs import nn, optim
 from attnrs.nn import functional as F
 
@@ -124,7 +123,7 @@ def test_save_argument_errors(tmp_path):
     assert not p.exists()
 
 
-@pytest.mark.parametrize("opt_cls, kw", [(optim.AdamW, dict(lr=1e-2)), (optim.SGD, dict(lr=0.1, momentum=0.9))])
+@pytest.mark.parametrize("opt_cls, kw", [(optim.AdamW, {"lr": 1e-2}), (optim.SGD, {"lr": 0.1, "momentum": 0.9})])
 def test_checkpoint_round_trip_resumes_exactly(tmp_path, opt_cls, kw):
     path = tmp_path / "ck.st"
     m = make_model()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import math
 
+import attnrs as ar
 import numpy as np
 import pytest
-
-import attnrs as ar
 from attnrs import optim
 
 STEPS = 5
@@ -71,11 +70,11 @@ def ref_adam(params, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, 
 @pytest.mark.parametrize(
     "kw",
     [
-        dict(lr=0.1),
-        dict(lr=0.05, momentum=0.9),
-        dict(lr=0.05, momentum=0.9, dampening=0.3),
-        dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
-        dict(lr=0.1, weight_decay=0.1),
+        {"lr": 0.1},
+        {"lr": 0.05, "momentum": 0.9},
+        {"lr": 0.05, "momentum": 0.9, "dampening": 0.3},
+        {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+        {"lr": 0.1, "weight_decay": 0.1},
     ],
 )
 def test_sgd_matches_reference(kw):
@@ -86,7 +85,7 @@ def test_sgd_matches_reference(kw):
 
 
 @pytest.mark.parametrize(
-    "kw", [dict(lr=1e-2), dict(lr=3e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)]
+    "kw", [{"lr": 1e-2}, {"lr": 3e-2, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}]
 )
 def test_adam_matches_reference(kw):
     params, grads = make_problem(1)
@@ -96,7 +95,7 @@ def test_adam_matches_reference(kw):
     assert opt.state[next(iter(opt.state))]["step"] == STEPS
 
 
-@pytest.mark.parametrize("kw", [dict(lr=1e-2), dict(lr=3e-2, betas=(0.85, 0.95), eps=1e-7, weight_decay=0.5)])
+@pytest.mark.parametrize("kw", [{"lr": 1e-2}, {"lr": 3e-2, "betas": (0.85, 0.95), "eps": 1e-7, "weight_decay": 0.5}])
 def test_adamw_matches_reference(kw):
     params, grads = make_problem(2)
     got, _ = run(optim.AdamW, params, grads, **kw)
@@ -121,8 +120,8 @@ def test_param_groups_and_missing_grads():
     assert "group 0: 1 params" in repr(opt)
 
 
-@pytest.mark.parametrize("cls, kw", [(optim.SGD, dict(lr=0.1, momentum=0.9)), (optim.Adam, dict(lr=0.01)),
-                                     (optim.AdamW, dict(lr=0.01))])  # fmt: skip
+@pytest.mark.parametrize("cls, kw", [(optim.SGD, {"lr": 0.1, "momentum": 0.9}), (optim.Adam, {"lr": 0.01}),
+                                     (optim.AdamW, {"lr": 0.01})])  # fmt: skip
 def test_state_dict_resume_is_exact(cls, kw):
     params, grads = make_problem(4)
     full, _ = run(cls, params, grads, **kw)

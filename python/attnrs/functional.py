@@ -7,11 +7,10 @@ by the autograd walk (``autograd.unbroadcast``).
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Union
 
 import numpy as np
 
-from . import ops
 from ._fn_common import mm
 from .autograd import Function, unbroadcast
 from .tensor import Tensor
@@ -140,7 +139,7 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
 # --- reductions and shape ----------------------------------------------------------------
 
 
-def _norm_axes(axis: Any, ndim: int) -> Optional[tuple[int, ...]]:
+def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
     if axis is None:
         return None
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
@@ -222,29 +221,59 @@ def transpose(x: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
 
 
 from ._fn_math import (  # noqa: E402
-    abs, argmax, argmin, clamp, eq, exp, ge, gelu, gt, le, log, lt, max, min, ne, pow, relu,
-    sigmoid, sqrt, tanh,
+    abs,
+    argmax,
+    argmin,
+    clamp,
+    eq,
+    exp,
+    ge,
+    gelu,
+    gt,
+    le,
+    log,
+    lt,
+    max,
+    min,
+    ne,
+    pow,
+    relu,
+    sigmoid,
+    sqrt,
+    tanh,
 )  # fmt: skip
 from ._fn_nn import (  # noqa: E402
-    cross_entropy, dropout, embedding, layer_norm, linear, log_softmax, mse_loss, softmax,
+    cross_entropy,
+    dropout,
+    embedding,
+    layer_norm,
+    linear,
+    log_softmax,
+    mse_loss,
+    softmax,
 )  # fmt: skip
 from ._fn_shape import (  # noqa: E402
-    cat, chunk, concatenate, expand, flatten, getitem, masked_fill, split, squeeze, stack,
-    unsqueeze, where,
+    cat,
+    chunk,
+    concatenate,
+    expand,
+    flatten,
+    getitem,
+    masked_fill,
+    split,
+    squeeze,
+    stack,
+    unsqueeze,
+    where,
 )  # fmt: skip
 
 __all__ = [
-    "Function", "add", "sub", "mul", "div", "neg", "matmul", "sum", "mean", "reshape", "permute",
-    "transpose",
-    # elementwise math, max/min, comparisons
-    "pow", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "gelu", "abs", "clamp", "max", "min",
-    "argmax", "argmin", "eq", "ne", "lt", "le", "gt", "ge",
-    # shape, indexing, joining, selection
-    "unsqueeze", "squeeze", "flatten", "expand", "getitem", "cat", "concatenate", "stack",
-    "split", "chunk", "masked_fill", "where",
-    # layers and losses (fused kernels)
-    "linear", "softmax", "log_softmax", "layer_norm", "embedding", "dropout", "cross_entropy",
-    "mse_loss",
+    "Function", "abs", "add", "argmax", "argmin", "cat", "chunk", "clamp", "concatenate",
+    "cross_entropy", "div", "dropout", "embedding", "eq", "exp", "expand", "flatten", "ge", "gelu",
+    "getitem", "gt", "layer_norm", "le", "linear", "log", "log_softmax", "lt", "masked_fill",
+    "matmul", "max", "mean", "min", "mse_loss", "mul", "ne", "neg", "permute", "pow", "relu",
+    "reshape", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "tanh",
+    "transpose", "unsqueeze", "where",
 ]  # fmt: skip
 
 
