@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from attnrs import functional as F
 from gradcheck import gradcheck
+from hypothesis import given
+from hypothesis import strategies as st
 
 rng = np.random.default_rng(1234)
 

@@ -1,6 +1,5 @@
-import numpy as np
-
 import attnrs as ar
+import numpy as np
 
 
 def test_info_reports_isa_and_threads():
