@@ -1,5 +1,6 @@
-import attnrs as ar
 import numpy as np
+
+import attnrs as ar
 
 
 def test_info_reports_isa_and_threads():
