@@ -24,6 +24,17 @@ def _t(x: TensorLike) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _pair(a: TensorLike, b: TensorLike) -> tuple[Any, Any]:
+    """Operands of a binary op: Python numbers pass through as constants (no
+    Tensor is built for them; NumPy keeps the float32 result); anything else
+    becomes a Tensor."""
+    if type(b) is float or type(b) is int:
+        return _t(a), b
+    if type(a) is float or type(a) is int:
+        return a, _t(b)
+    return _t(a), _t(b)
+
+
 # --- arithmetic --------------------------------------------------------------------------
 
 
@@ -84,19 +95,19 @@ class Neg(Function):
 
 
 def add(a: TensorLike, b: TensorLike) -> Tensor:
-    return Add.apply(_t(a), _t(b))
+    return Add.apply(*_pair(a, b))
 
 
 def sub(a: TensorLike, b: TensorLike) -> Tensor:
-    return Sub.apply(_t(a), _t(b))
+    return Sub.apply(*_pair(a, b))
 
 
 def mul(a: TensorLike, b: TensorLike) -> Tensor:
-    return Mul.apply(_t(a), _t(b))
+    return Mul.apply(*_pair(a, b))
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
-    return Div.apply(_t(a), _t(b))
+    return Div.apply(*_pair(a, b))
 
 
 def neg(a: Tensor) -> Tensor:
