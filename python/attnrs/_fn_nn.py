@@ -44,17 +44,18 @@ class Linear(Function):
     def forward(ctx, x, w, b):
         ctx.save(x, w)
         ctx.has_bias = b is not None
-        y = mm(x, w, trans_b=True) if x.ndim == 2 else ops.matmul(x, w, trans_b=True)
+        x2 = x.reshape(-1, x.shape[-1])  # (N, in): one GEMM over all leading axes
+        y = mm(x2, w, trans_b=True)
         if b is not None:
             y += b
-        return y
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved
         need = ctx.needs_input_grad
-        gx = (mm(g, w) if g.ndim == 2 else ops.matmul(g, w)) if need[0] else None
         g2 = g.reshape(-1, g.shape[-1])  # (N, out)
+        gx = mm(g2, w).reshape(x.shape) if need[0] else None
         gw = mm(g2, x.reshape(-1, x.shape[-1]), trans_a=True) if need[1] else None
         gb = g2.sum(axis=0) if ctx.has_bias and need[2] else None
         return gx, gw, gb
