@@ -111,7 +111,11 @@ class LogSoftmax(Function):
 
 
 def softmax(x: Tensor, axis: int = -1, *, scale: float = 1.0, mask: Any = None) -> Tensor:
-    """``softmax(scale · x)`` along ``axis`` (fused kernel); ``mask`` as in ``ops.softmax``."""
+    """``softmax(scale · x + mask)`` along ``axis`` (fused kernel).
+
+    ``mask`` is additive (``-inf`` where masked), broadcast like ``ops.softmax``
+    accepts it; a fully masked row gives NaN, as in PyTorch.
+    """
     x = as_tensor(x)
     axis = norm_axis(axis, x.ndim, "softmax", "axis")
     return Softmax.apply(x, axis, scale=check_finite(scale, "softmax", "scale"), mask=mask)
@@ -295,8 +299,7 @@ def cross_entropy(
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1]; got {label_smoothing}")
     if x.ndim == 0:
         raise ShapeError("cross_entropy: input must have a class axis; got a 0-D tensor")
-    expected = x.shape[1:] if x.ndim == 1 else x.shape[:1] + x.shape[2:]
-    expected = () if x.ndim == 1 else expected
+    expected = () if x.ndim == 1 else x.shape[:1] + x.shape[2:]
     if tgt.shape != expected:
         raise ShapeError(
             f"cross_entropy: target must have shape {expected} for input of shape {x.shape} "
