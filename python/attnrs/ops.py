@@ -6,17 +6,33 @@ strides (transposes and slices cost no copy).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from . import _core
-from ._checks import ShapeError, DTypeError, as_f32, check_finite, check_ndim
+from ._checks import DTypeError, ShapeError, as_f32, check_finite, check_ndim
 
 __all__ = [
-    "matmul", "softmax", "softmax_backward", "log_softmax", "log_softmax_backward", "cross_entropy",
-    "layer_norm", "layer_norm_backward", "gelu", "gelu_backward", "relu", "relu_backward", "tanh",
-    "tanh_backward", "sigmoid", "sigmoid_backward", "embedding", "embedding_backward", "adamw_step",
+    "adamw_step",
+    "cross_entropy",
+    "embedding",
+    "embedding_backward",
+    "gelu",
+    "gelu_backward",
+    "layer_norm",
+    "layer_norm_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "matmul",
+    "relu",
+    "relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "softmax",
+    "softmax_backward",
+    "tanh",
+    "tanh_backward",
 ]  # fmt: skip
 
 
@@ -45,7 +61,7 @@ def matmul(
     *,
     trans_a: bool = False,
     trans_b: bool = False,
-    out: Optional[np.ndarray] = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """``op(a) @ op(b)`` with NumPy ``matmul`` semantics, where ``op`` transposes
     the last two axes when ``trans_*`` is set (free: only strides change).
@@ -110,6 +126,11 @@ def matmul(
 # ---------------------------------------------------------------------------
 
 
+def _c(a: np.ndarray) -> np.ndarray:
+    """``a`` C-contiguous (0-d arrays stay 0-d, unlike ``np.ascontiguousarray``)."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
 def _axis_last(x: np.ndarray, axis: int, op: str, arg: str = "x") -> tuple[np.ndarray, int]:
     """``x`` with ``axis`` moved last, C-contiguous, and the normalized axis."""
     if x.ndim == 0:
@@ -119,7 +140,7 @@ def _axis_last(x: np.ndarray, axis: int, op: str, arg: str = "x") -> tuple[np.nd
     ax = int(axis) % x.ndim
     if ax != x.ndim - 1:
         x = np.moveaxis(x, ax, -1)
-    return np.ascontiguousarray(x), ax
+    return _c(x), ax
 
 
 def _axis_back(y: np.ndarray, ax: int) -> np.ndarray:
@@ -132,7 +153,7 @@ def _same_shape(op: str, a: np.ndarray, b: np.ndarray, na: str, nb: str) -> None
 
 
 def softmax(
-    x: np.ndarray, axis: int = -1, *, scale: float = 1.0, mask: Optional[np.ndarray] = None
+    x: np.ndarray, axis: int = -1, *, scale: float = 1.0, mask: np.ndarray | None = None
 ) -> np.ndarray:
     """``softmax(scale·x + mask)`` along ``axis``, max-subtracted, fused in Rust.
 
@@ -157,9 +178,9 @@ def softmax(
             raise ShapeError(f"softmax: mask of shape {mk.shape} does not broadcast to x of shape {x.shape}") from None
         mb = np.moveaxis(mb, ax, -1)
         if all(s == 0 for s in mb.strides[:-1]):
-            m = np.ascontiguousarray(mb[(0,) * (mb.ndim - 1)])  # one row, broadcast by the kernel
+            m = _c(mb[(0,) * (mb.ndim - 1)])  # one row, broadcast by the kernel
         else:
-            m = np.ascontiguousarray(mb)
+            m = _c(mb)
     _core.softmax(xc, y, scale, m)
     return _axis_back(y, ax)
 
@@ -219,7 +240,7 @@ def _as_int64(ids: Any, op: str, arg: str) -> np.ndarray:
         raise DTypeError(f"{op}: {arg} must be an integer array; got dtype {arr.dtype}")
     if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
         raise ValueError(f"{op}: {arg} has values beyond the int64 range")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    return _c(arr.astype(np.int64, copy=False))
 
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -265,7 +286,7 @@ def cross_entropy(
         raise ShapeError(f"{op}: target must have shape ({x.shape[0]},) to match logits {x.shape}; got {t.shape}")
     if x.shape[1] == 0:
         raise ShapeError(f"{op}: logits must have at least one class; got shape {x.shape}")
-    x = np.ascontiguousarray(x)
+    x = _c(x)
     losses = np.empty(x.shape[0], dtype=np.float32)
     dlogits = np.empty_like(x)
     total = _core.cross_entropy(x, t, losses, dlogits, int(ignore_index), ls, reduction)
@@ -276,10 +297,10 @@ def cross_entropy(
     return np.asarray(total, dtype=np.float32), dlogits
 
 
-def _vector(v: Any, n: int, op: str, arg: str) -> Optional[np.ndarray]:
+def _vector(v: Any, n: int, op: str, arg: str) -> np.ndarray | None:
     if v is None:
         return None
-    a = np.ascontiguousarray(as_f32(v, op, arg))
+    a = _c(as_f32(v, op, arg))
     if a.shape != (n,):
         raise ShapeError(f"{op}: {arg} must have shape ({n},) (the normalized axis); got {a.shape}")
     return a
@@ -287,8 +308,8 @@ def _vector(v: Any, n: int, op: str, arg: str) -> Optional[np.ndarray]:
 
 def layer_norm(
     x: np.ndarray,
-    weight: Optional[np.ndarray] = None,
-    bias: Optional[np.ndarray] = None,
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
     eps: float = 1e-5,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LayerNorm over the last axis: ``(x − mean)/√(var + eps)·weight + bias``
@@ -308,7 +329,7 @@ def layer_norm(
         raise ValueError(f"{op}: eps must be >= 0; got {eps}")
     n = x.shape[-1]
     w, b = _vector(weight, n, op, "weight"), _vector(bias, n, op, "bias")
-    xc = np.ascontiguousarray(x)
+    xc = _c(x)
     y = np.empty_like(xc)
     mean = np.empty(x.shape[:-1], dtype=np.float32)
     rstd = np.empty(x.shape[:-1], dtype=np.float32)
@@ -319,10 +340,10 @@ def layer_norm(
 def layer_norm_backward(
     dy: np.ndarray,
     x: np.ndarray,
-    weight: Optional[np.ndarray],
+    weight: np.ndarray | None,
     mean: np.ndarray,
     rstd: np.ndarray,
-) -> tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Gradients of ``layer_norm`` from the saved ``mean``/``rstd``.
 
     Returns ``(dx, dweight, dbias)``; ``dweight`` is None when ``weight`` is
@@ -341,15 +362,15 @@ def layer_norm_backward(
         raise ShapeError(f"{op}: x must have a non-empty last axis; got shape {x.shape}")
     n = x.shape[-1]
     w = _vector(weight, n, op, "weight")
-    mean = np.ascontiguousarray(as_f32(mean, op, "mean"))
-    rstd = np.ascontiguousarray(as_f32(rstd, op, "rstd"))
+    mean = _c(as_f32(mean, op, "mean"))
+    rstd = _c(as_f32(rstd, op, "rstd"))
     for name, a in (("mean", mean), ("rstd", rstd)):
         if a.shape != x.shape[:-1]:
             raise ShapeError(f"{op}: {name} must have shape {x.shape[:-1]}; got {a.shape}")
     dx = np.empty(x.shape, dtype=np.float32)
     dw = np.empty(n, dtype=np.float32)
     db = np.empty(n, dtype=np.float32)
-    _core.layer_norm_backward(np.ascontiguousarray(dy), np.ascontiguousarray(x), w, mean, rstd, dx, dw, db)
+    _core.layer_norm_backward(_c(dy), _c(x), w, mean, rstd, dx, dw, db)
     return dx, (dw if w is not None else None), db
 
 
@@ -362,15 +383,15 @@ def _gelu_kind(approximate: str, op: str) -> str:
 
 
 def _act(kind: str, x: Any, op: str) -> np.ndarray:
-    xc = np.ascontiguousarray(as_f32(x, op, "x"))
+    xc = _c(as_f32(x, op, "x"))
     y = np.empty_like(xc)
     _core.activation(kind, xc, y)
     return y
 
 
 def _act_bwd(kind: str, saved: Any, dy: Any, op: str, saved_name: str) -> np.ndarray:
-    s = np.ascontiguousarray(as_f32(saved, op, saved_name))
-    d = np.ascontiguousarray(as_f32(dy, op, "dy"))
+    s = _c(as_f32(saved, op, saved_name))
+    d = _c(as_f32(dy, op, "dy"))
     _same_shape(op, s, d, saved_name, "dy")
     dx = np.empty_like(s)
     _core.activation_backward(kind, s, d, dx)
@@ -439,7 +460,7 @@ def embedding(weight: np.ndarray, ids: np.ndarray) -> np.ndarray:
     check_ndim(w, op, "weight", 2, "(num_embeddings, dim)")
     i = _as_int64(ids, op, "ids")
     out = np.empty(i.shape + (w.shape[1],), dtype=np.float32)
-    _core.embedding(np.ascontiguousarray(w), i.reshape(-1), out.reshape(-1, w.shape[1]))
+    _core.embedding(_c(w), i.reshape(-1), out.reshape(-1, w.shape[1]))
     return out
 
 
@@ -461,7 +482,7 @@ def embedding_backward(dy: np.ndarray, ids: np.ndarray, num_embeddings: int) -> 
         raise ShapeError(f"{op}: dy must have shape ids.shape + (D,) = {i.shape} + (D,); got {d.shape}")
     dim = d.shape[-1]
     dw = np.empty((num, dim), dtype=np.float32)
-    _core.embedding_backward(np.ascontiguousarray(d).reshape(-1, dim), i.reshape(-1), dw)
+    _core.embedding_backward(_c(d).reshape(-1, dim), i.reshape(-1), dw)
     return dw
 
 
@@ -504,7 +525,7 @@ def adamw_step(
     p = _inplace(param, op, "param")
     m = _inplace(exp_avg, op, "exp_avg")
     v = _inplace(exp_avg_sq, op, "exp_avg_sq")
-    g = np.ascontiguousarray(as_f32(grad, op, "grad")).reshape(-1)
+    g = _c(as_f32(grad, op, "grad")).reshape(-1)
     for name, a in (("grad", g), ("exp_avg", m), ("exp_avg_sq", v)):
         if a.size != p.size:
             raise ShapeError(f"{op}: {name} has {a.size} elements, param has {p.size}")
