@@ -142,6 +142,15 @@ def test_pow_tensor_exponent():
     gradcheck(lambda a, b: F.pow(a, b), r(3, 4, lo=0.5), r(4))
 
 
+def test_zero_dim_tensors_stay_arrays():
+    x = ar.tensor(0.5, requires_grad=True)
+    y = (x.exp() * 2.0).tanh()
+    assert isinstance(y.numpy(), np.ndarray) and y.shape == ()
+    y.backward()
+    assert isinstance(x.grad.numpy(), np.ndarray) and x.grad.shape == ()
+    gradcheck(lambda a: (a * a).log(), np.array(1.5))
+
+
 def test_sigmoid_extremes_are_finite():
     y = ar.tensor([-1000.0, 0.0, 1000.0]).sigmoid().numpy()
     np.testing.assert_allclose(y, [0.0, 0.5, 1.0])
