@@ -513,3 +513,24 @@ def test_broadcast_gradients_match_reference(shapes, op, seed):
     }[op]  # fmt: skip
     np.testing.assert_allclose(ta.grad.numpy(), reduce_to(np.broadcast_to(da, out.shape), sa), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(tb.grad.numpy(), reduce_to(np.broadcast_to(db, out.shape), sb), rtol=1e-4, atol=1e-5)
+
+
+# --- every SIMD level --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("isa", [i for i in ar.info()["isa_available"] if i != ar.info()["isa"]])
+def test_layer_op_gradients_under_other_isas(isa):
+    """The fused-kernel ops pass their gradient checks on every SIMD path (the
+    level is fixed per process, so this runs in a subprocess)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ATTNRS_SIMD": isa}
+    sel = "softmax or layer_norm or cross_entropy or gelu or embedding or linear or large_arrays"
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", sel],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert " passed" in res.stdout
