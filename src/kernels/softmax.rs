@@ -255,7 +255,7 @@ impl Kernel for LogFwd<'_> {
 
 /// `max + ln Σ exp(x − max)` of one row (NaN for an all `-inf` row).
 #[inline(always)]
-pub(crate) unsafe fn logsumexp_row<V: F32Vec>(x: &[f32]) -> f32 {
+unsafe fn logsumexp_row<V: F32Vec>(x: &[f32]) -> f32 {
     let ninf = f32::NEG_INFINITY;
     let mut mx = V::splat(ninf);
     for (o, l) in steps::<V>(x.len()) {
