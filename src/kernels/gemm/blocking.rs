@@ -80,6 +80,8 @@ pub struct Blocking {
     pub nc: usize,
     /// Columns of the packed B slice shared by all tasks (a multiple of `nc`).
     pub nc_l3: usize,
+    /// Rows of the packed A slice shared by all tasks (a multiple of `mc`).
+    pub mc_l3: usize,
 }
 
 /// Tasks a large problem is split into (fixed: independent of the thread count).
@@ -120,9 +122,24 @@ impl Blocking {
                 break;
             }
         }
-        // NC_L3: the KC×NC_L3 slice of packed B fills at most a quarter of L3.
+        let env = |k: &str, d: usize| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
+        let (mc, kc, nc) = (env("TUNE_MC", mc), env("TUNE_KC", kc), env("TUNE_NC", nc));
+        // NC_L3 and MC_L3: the packed KC×NC_L3 slice of B and MC_L3×KC slice
+        // of A each fill at most a quarter of L3.
         let nc_l3 = round_down(caches.l3 / 4 / (kc * f), nc).min(round_up(n.max(1), nc));
-        Blocking { mc, kc, nc, nc_l3 }
+        let mc_l3 = round_down(caches.l3 / 4 / (kc * f), mc).min(round_up(m.max(1), mc));
+        Blocking {
+            mc,
+            kc,
+            nc,
+            nc_l3,
+            mc_l3,
+        }
     }
 }
 
@@ -146,6 +163,7 @@ mod tests {
         assert_eq!(b.nc % 64, 0);
         assert_eq!(b.mc % 6, 0);
         assert_eq!(b.nc_l3 % b.nc, 0);
+        assert_eq!(b.mc_l3 % b.mc, 0);
         assert!(6 * b.kc * 4 <= c.l1d / 2);
         assert!(b.kc * b.nc * 4 <= c.l2 / 2);
     }
