@@ -163,7 +163,7 @@ mod tests {
         };
         let mut pa = vec![f32::NAN; 2 * 4 * cols];
         pack_a::<4>(&mut pa, src, rows, cols, true);
-        for i in 0..8 {
+        for i in 0..rows.div_ceil(4) * 4 {
             for p in 0..cols {
                 let want = if i < rows { (100 * i + p) as f32 } else { 0.0 };
                 assert_eq!(pa[(i / 4) * 4 * cols + p * 4 + i % 4], want);
@@ -172,7 +172,7 @@ mod tests {
         // B = src.t() is cols × rows (kc × width): element (p, j) = src(j, p).
         let mut pb = vec![f32::NAN; 2 * 4 * cols];
         pack_b::<4>(&mut pb, src.t(), cols, rows, false);
-        for j in 0..8 {
+        for j in 0..rows.div_ceil(4) * 4 {
             for p in 0..cols {
                 let want = if j < rows { (100 * j + p) as f32 } else { 0.0 };
                 assert_eq!(pb[(j / 4) * 4 * cols + p * 4 + j % 4], want);
