@@ -2,17 +2,18 @@
 //! threading over the batch and the block grid.
 //!
 //! ```text
-//! loop 5  jc: columns of C, L3-sized slices (NC_L3) of packed B
-//! loop 4  pc: K in KC-deep slices; pack the KC×NC_L3 slice of B
-//! loop 3  ic: rows of C, L3-sized slices (MC_L3); pack the MC_L3×KC slice of A
-//!         └ tasks: the MC×NC grid of C blocks in these slices (rayon)
-//! loop 2  ir: MR-row micro-panels of A, kept in L1
-//! loop 1  jr: NR-column micro-panels of B, streamed from L2 → microkernel
+//! loop 5  jc: columns of C, L3-sized slices (NC_L3); pack B's K×NC_L3 slice
+//! loop 3  ic: rows of C, L3-sized slices (MC_L3); pack A's MC_L3×K slice
+//!         └ tasks: the MC×NC grid of C blocks in these slices (rayon), each:
+//! loop 4    pc: K in KC-deep slices, accumulated into C in order
+//! loop 2    ir: MR-row micro-panels of A, kept in L1
+//! loop 1    jr: NR-column micro-panels of B (a KC×NC block in L2) → microkernel
 //! ```
 //!
-//! Both packed slices are shared by all tasks, so each element of A and B is
-//! packed once per slice (A once per NC_L3 columns, B once per MC_L3 rows),
-//! whatever the grid. Small A (`DIRECT_A_MAX`) is read in place.
+//! Packing is one parallel phase and the grid another, so a matrix that fits
+//! one slice pays two fork-joins in all. Both packed slices are shared by all
+//! tasks: each element of B is packed once, each element of A once per NC_L3
+//! columns. Small A (`DIRECT_A_MAX`) is read in place.
 //!
 //! Every block size comes from the problem and the caches, never from the
 //! thread count, and each element of C sums its K slices in the same order
@@ -176,56 +177,83 @@ fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches
     }
 }
 
-/// Loops 5, 4 and 3 and the task grid of one matrix.
+/// Loops 5 and 3 and the task grid of one matrix.
 fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
     let bl = p.bl;
+    let (mr, nr, k) = (K::MR, K::NR, p.k);
+    // Packs every KC slice of a K-deep operand slice; `pack(dst, pc, kc)` packs one.
+    let pack_all =
+        |dst: &mut [f32], stride: usize, pack: &(dyn Fn(&mut [f32], usize, usize) + Sync)| {
+            let one = |(q, d): (usize, &mut [f32])| {
+                let pc = q * bl.kc;
+                pack(d, pc, bl.kc.min(k - pc));
+            };
+            if parallel && k > bl.kc {
+                dst.par_chunks_mut(bl.kc * stride).enumerate().for_each(one);
+            } else {
+                dst.chunks_mut(bl.kc * stride).enumerate().for_each(one);
+            }
+        };
     // Loop 5: columns of C, one L3-sized slice of packed B at a time.
     for jc in (0..p.n).step_by(bl.nc_l3) {
         let ncols = bl.nc_l3.min(p.n - jc);
-        // Loop 4: K in KC-deep slices, accumulated into C in order.
-        for pc in (0..p.k).step_by(bl.kc) {
-            let kc = bl.kc.min(p.k - pc);
-            let beta = if pc == 0 { p.beta } else { 1.0 };
-            with_scratch(Slot::B, ncols.div_ceil(K::NR) * kc * K::NR, |bpack| {
-                K::pack_b(bpack, p.b.at(pc, jc), kc, ncols, parallel);
-                // Loop 3: rows of C, one L3-sized slice of packed A at a time.
-                for ic in (0..p.m).step_by(bl.mc_l3) {
-                    let mrows = bl.mc_l3.min(p.m - ic);
-                    let alen = if p.direct_a {
-                        0
-                    } else {
-                        mrows.div_ceil(K::MR) * kc * K::MR
-                    };
-                    with_scratch(Slot::A, alen, |apack| {
-                        if !p.direct_a {
-                            K::pack_a(apack, p.a.at(ic, pc), mrows, kc, parallel);
+        let bstride = ncols.div_ceil(nr) * nr;
+        with_scratch(Slot::B, k * bstride, |bpack| {
+            // Loop 3: rows of C, one L3-sized slice of packed A at a time.
+            for ic in (0..p.m).step_by(bl.mc_l3) {
+                let mrows = bl.mc_l3.min(p.m - ic);
+                let astride = if p.direct_a {
+                    0
+                } else {
+                    mrows.div_ceil(mr) * mr
+                };
+                with_scratch(Slot::A, k * astride, |apack| {
+                    let mut pack_b = || {
+                        if ic == 0 {
+                            pack_all(bpack, bstride, &|d, pc, kc| {
+                                K::pack_b(d, p.b.at(pc, jc), kc, ncols, parallel)
+                            });
                         }
-                        let slices = Slices {
-                            apack,
-                            bpack,
-                            ks: pc..pc + kc,
-                            ic,
-                            jc,
-                            beta,
-                        };
-                        grid::<K>(p, &slices, mrows, ncols, parallel);
-                    });
-                }
-            });
-        }
+                    };
+                    let mut pack_a = || {
+                        if !p.direct_a {
+                            pack_all(apack, astride, &|d, pc, kc| {
+                                K::pack_a(d, p.a.at(ic, pc), mrows, kc, parallel)
+                            });
+                        }
+                    };
+                    if parallel {
+                        rayon::join(pack_b, pack_a);
+                    } else {
+                        pack_b();
+                        pack_a();
+                    }
+                    let slices = Slices {
+                        apack,
+                        astride,
+                        bpack,
+                        bstride,
+                        ic,
+                        jc,
+                    };
+                    grid::<K>(p, &slices, mrows, ncols, parallel);
+                });
+            }
+        });
     }
 }
 
 /// The packed slices one grid of tasks works on.
 struct Slices<'a> {
-    /// Packed A rows `ic..` (empty when A is read in place).
+    /// Packed A rows `ic..`: the KC slice at `pc` starts at `pc·astride`
+    /// (empty when A is read in place).
     apack: &'a [f32],
-    /// Packed B columns `jc..`.
+    astride: usize,
+    /// Packed B columns `jc..`: the KC slice at `pc` starts at `pc·bstride`.
     bpack: &'a [f32],
-    ks: Range<usize>,
+    bstride: usize,
     ic: usize,
     jc: usize,
-    beta: f32,
 }
 
 /// The MC×NC grid of tasks over an `mrows × ncols` slice of C.
@@ -243,7 +271,12 @@ fn grid<K: MicroKernel>(
         let (ib, jb) = (t / nblocks, t % nblocks);
         let rows = ib * bl.mc..mrows.min((ib + 1) * bl.mc);
         let cols = jb * bl.nc..ncols.min((jb + 1) * bl.nc);
-        block::<K>(p, s, rows, cols);
+        // Loop 4: K in KC-deep slices, accumulated into C in order.
+        for pc in (0..p.k).step_by(bl.kc) {
+            let ks = pc..p.k.min(pc + bl.kc);
+            let beta = if pc == 0 { p.beta } else { 1.0 };
+            block::<K>(p, s, ks, rows.clone(), cols.clone(), beta);
+        }
     };
     if parallel && tasks > 1 {
         (0..tasks).into_par_iter().for_each(task);
@@ -252,28 +285,37 @@ fn grid<K: MicroKernel>(
     }
 }
 
-/// One task: loops 2 and 1 over `rows × cols` of the slices (relative to
-/// `ic`, `jc`).
-fn block<K: MicroKernel>(p: &Problem<'_>, s: &Slices<'_>, rows: Range<usize>, cols: Range<usize>) {
-    let (mr, nr, kc) = (K::MR, K::NR, s.ks.len());
+/// Loops 2 and 1 over `rows × cols` of the slices (relative to `ic`, `jc`)
+/// for the K slice `ks`.
+fn block<K: MicroKernel>(
+    p: &Problem<'_>,
+    s: &Slices<'_>,
+    ks: Range<usize>,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    beta: f32,
+) {
+    let (mr, nr, kc) = (K::MR, K::NR, ks.len());
+    let apack = &s.apack[ks.start * s.astride..];
+    let bpack = &s.bpack[ks.start * s.bstride..];
     let edge = if p.direct_a { mr * kc } else { 0 };
     with_scratch(Slot::Edge, edge, |epack| {
         // Loop 2: MR-row micro-panels of A.
         for ir in rows.clone().step_by(mr) {
             let mv = mr.min(rows.end - ir);
             let (a_ptr, a_rs, a_cs) = if !p.direct_a {
-                (s.apack[(ir / mr) * kc * mr..].as_ptr(), 1, mr)
+                (apack[(ir / mr) * kc * mr..].as_ptr(), 1, mr)
             } else if mv == mr {
-                let src = p.a.at(s.ic + ir, s.ks.start);
+                let src = p.a.at(s.ic + ir, ks.start);
                 (src.data[src.off..].as_ptr(), src.rs, src.cs)
             } else {
                 // The last rows of an in-place A: pad them to a full panel.
-                K::pack_a(epack, p.a.at(s.ic + ir, s.ks.start), mv, kc, false);
+                K::pack_a(epack, p.a.at(s.ic + ir, ks.start), mv, kc, false);
                 (epack.as_ptr(), 1, mr)
             };
             // Loop 1: NR-column micro-panels of B → microkernel.
             for jr in cols.clone().step_by(nr) {
-                let bpanel = &s.bpack[(jr / nr) * kc * nr..][..kc * nr];
+                let bpanel = &bpack[(jr / nr) * kc * nr..][..kc * nr];
                 let (i, j) = (s.ic + ir, s.jc + jr);
                 let tile = Tile {
                     k: kc,
@@ -285,7 +327,7 @@ fn block<K: MicroKernel>(p: &Problem<'_>, s: &Slices<'_>, rows: Range<usize>, co
                     c_rs: p.c_rs,
                     c_cs: p.c_cs,
                     alpha: p.alpha,
-                    beta: s.beta,
+                    beta,
                     m: mv,
                     n: nr.min(cols.end - jr),
                 };
