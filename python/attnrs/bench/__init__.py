@@ -1,0 +1,1 @@
+"""Benchmarks of attnrs kernels against NumPy (and PyTorch where installed)."""
