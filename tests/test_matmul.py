@@ -9,12 +9,11 @@ import os
 import subprocess
 import sys
 
+import attnrs as ar
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import attnrs as ar
 
 SIZES = st.sampled_from([1, 2, 3, 5, 7, 13, 16, 17, 31, 64, 65, 97])
 
@@ -55,7 +54,14 @@ def test_random_shapes(m, n, k, batch_a, batch_b, trans_a, trans_b, seed):
 
 @pytest.mark.parametrize(
     "sa,sb",
-    [((5,), (5,)), ((5,), (5, 3)), ((4, 5), (5,)), ((2, 4, 5), (5,)), ((5,), (3, 5, 2)), ((1,), (1,))],
+    [
+        ((5,), (5,)),
+        ((5,), (5, 3)),
+        ((4, 5), (5,)),
+        ((2, 4, 5), (5,)),
+        ((5,), (3, 5, 2)),
+        ((1,), (1,)),
+    ],
 )
 def test_one_d_promotion(sa, sb):
     rng = np.random.default_rng(1)
@@ -145,9 +151,18 @@ def test_errors_name_the_shapes(a, b, kw, exc, words):
 def test_threads_bitwise_equal():
     rng = np.random.default_rng(6)
     cases = [
-        (rng.standard_normal((257, 300), dtype=np.float32), rng.standard_normal((300, 190), dtype=np.float32)),
-        (rng.standard_normal((16, 40, 40), dtype=np.float32), rng.standard_normal((16, 40, 40), dtype=np.float32)),
-        (rng.standard_normal((700, 70), dtype=np.float32).T, rng.standard_normal((700, 500), dtype=np.float32)),
+        (
+            rng.standard_normal((257, 300), dtype=np.float32),
+            rng.standard_normal((300, 190), dtype=np.float32),
+        ),
+        (
+            rng.standard_normal((16, 40, 40), dtype=np.float32),
+            rng.standard_normal((16, 40, 40), dtype=np.float32),
+        ),
+        (
+            rng.standard_normal((700, 70), dtype=np.float32).T,
+            rng.standard_normal((700, 500), dtype=np.float32),
+        ),
     ]
     before = ar.get_num_threads()
     try:
@@ -181,7 +196,9 @@ print(json.dumps({"isa": ar.info()["isa"], "worst": worst}))
 @pytest.mark.parametrize("isa", ar.info()["isa_available"])
 def test_every_isa_in_a_subprocess(isa):
     env = dict(os.environ, ATTNRS_SIMD=isa)
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
+    )
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["isa"] == isa
     assert res["worst"] < 1e-5
