@@ -151,6 +151,14 @@ def test_zero_dim_tensors_stay_arrays():
     gradcheck(lambda a: (a * a).log(), np.array(1.5))
 
 
+def test_one_element_tensors_act_as_numbers():
+    loss = ar.tensor([[2.5]])
+    assert float(loss) == 2.5 and int(loss) == 2 and bool(loss)
+    assert f"{loss:.2f}" == "2.50" and not ar.tensor(0.0)
+    with pytest.raises((TypeError, ValueError)):
+        bool(ar.ones(2))
+
+
 def test_sigmoid_extremes_are_finite():
     y = ar.tensor([-1000.0, 0.0, 1000.0]).sigmoid().numpy()
     np.testing.assert_allclose(y, [0.0, 0.5, 1.0])
