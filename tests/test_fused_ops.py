@@ -571,6 +571,10 @@ def test_adamw_errors():
         ops.adamw_step(np.zeros(4), p, m, v, **hp)
     with pytest.raises(ar.ShapeError, match="grad has 3 elements, param has 4"):
         ops.adamw_step(p, np.zeros(3), m, v, **hp)
+    with pytest.raises(ValueError, match="param and exp_avg share memory"):
+        ops.adamw_step(p, np.zeros(4), p, v, **hp)
+    with pytest.raises(ValueError, match="param and grad share memory"):
+        ops.adamw_step(p, p, m, v, **hp)
     assert not p.any()  # nothing was touched by the failed calls
 
 
