@@ -357,7 +357,7 @@ fn block<K: MicroKernel>(
     let apack = &s.apack[ks.start * s.astride..];
     let bpack = &s.bpack[ks.start * s.bstride..];
     let a_edge = if p.direct_a { mr * kc } else { 0 };
-    let b_edge = if p.direct_b && cols.end % nr != 0 {
+    let b_edge = if p.direct_b && !cols.end.is_multiple_of(nr) {
         kc * nr
     } else {
         0
