@@ -136,7 +136,9 @@ class MatMul(Function):
         a, b = ctx.saved
         need = ctx.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:  # the common case, kept lean
-            return (mm(g, b, trans_b=True) if need[0] else None), (mm(a, g, trans_a=True) if need[1] else None)
+            ga = mm(g, b, trans_b=True) if need[0] else None
+            gb = mm(a, g, trans_a=True) if need[1] else None
+            return ga, gb
         a2 = a[None, :] if a.ndim == 1 else a  # (…, m, k)
         b2 = b[:, None] if b.ndim == 1 else b  # (…, k, n)
         batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
