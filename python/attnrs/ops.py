@@ -96,3 +96,7 @@ def matmul(
     if c3 is None:
         res[...] = target.reshape(out_shape)
     return res
+
+from ._ops_attention import attention, attention_backward, attention_forward  # noqa: E402
+
+__all__ += ["attention", "attention_forward", "attention_backward"]

@@ -209,6 +209,7 @@ pub fn scale_axpy(isa: Isa, y: &mut [f32], alpha: f32, w: f32, x: &[f32]) {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     //! AVX-512F and AVX2+FMA bodies. Callers have checked every bound.
+    #![allow(clippy::needless_range_loop)] // register arrays indexed in lockstep
     use super::{AOp, BOp};
     use std::arch::x86_64::*;
 
