@@ -11,14 +11,13 @@ import subprocess
 import sys
 import textwrap
 
+import attnrs as ar
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import attnrs as ar
 from attnrs import nn
 from attnrs.nn import functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 RNG = np.random.default_rng(0)
 
@@ -172,7 +171,7 @@ def test_every_isa_matches_naive(isa):
         pytest.skip(f"this CPU has no {isa}")
     env = dict(os.environ, ATTNRS_SIMD=isa)
     script = ISA_SCRIPT.format(tests=os.path.dirname(__file__))
-    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run([sys.executable, "-c", script], check=False, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["isa"] == isa
@@ -191,7 +190,7 @@ def test_sdpa_gradients_through_autograd():
     kp, km = k.data.astype(np.float64).copy(), k.data.astype(np.float64).copy()
     kp[1, 0, 3, 2] += eps
     km[1, 0, 3, 2] -= eps
-    f = lambda kk: float((naive(q.data, kk, v.data, w, causal=True)[0] * w).sum())  # noqa: E731
+    f = lambda kk: float((naive(q.data, kk, v.data, w, causal=True)[0] * w).sum())
     assert abs((f(kp) - f(km)) / (2 * eps) - k.grad.data[1, 0, 3, 2]) < 1e-3
 
 
@@ -243,7 +242,7 @@ def test_mha_equivariance_and_positions_break_it():
     xp = ar.tensor(x[:, perm])
     yp, _ = m(xp, xp, xp)
     np.testing.assert_allclose(yp.data, y.data[:, perm], atol=1e-5)
-    loss = lambda a: float((a.data**2).sum())  # noqa: E731  (permutation-invariant)
+    loss = lambda a: float((a.data**2).sum())
     assert abs(loss(y) - loss(yp)) < 1e-3 * loss(y)
     for pos in (nn.PositionalEmbedding(9, 16), nn.SinusoidalPositionalEncoding(16)):
         a, b = pos(ar.tensor(x)), pos(ar.tensor(x[:, perm]))
@@ -311,7 +310,7 @@ def test_torch_named_state_dict_loads_and_matches_formula():
     assert list(m.state_dict()) == list(sd)
     x = rand(2, 6, e).astype(np.float64)
     qkv = x @ sd["in_proj_weight"].T + sd["in_proj_bias"]
-    heads = lambda a: a.reshape(2, 6, h, e // h).transpose(0, 2, 1, 3)  # noqa: E731
+    heads = lambda a: a.reshape(2, 6, h, e // h).transpose(0, 2, 1, 3)
     q, k, v = (heads(qkv[..., i * e : (i + 1) * e]) for i in range(3))
     o = naive(q, k, v, np.zeros_like(q))[0].transpose(0, 2, 1, 3).reshape(2, 6, e)
     want = o @ sd["out_proj.weight"].T + sd["out_proj.bias"]
@@ -387,7 +386,7 @@ MEM_SCRIPT = textwrap.dedent(
 
 
 def test_memory_is_linear_in_t():
-    res = subprocess.run([sys.executable, "-c", MEM_SCRIPT], capture_output=True, text=True, timeout=300)
+    res = subprocess.run([sys.executable, "-c", MEM_SCRIPT], check=False, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     grew = int(res.stdout.strip().splitlines()[-1])
     assert grew < 8192 * 8192 * 4, f"peak RSS grew by {grew} bytes"

@@ -10,7 +10,7 @@ Attention dropout is not implemented: ``dropout_p > 0`` raises
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from ._checks import ShapeError
 from .autograd import Function
 from .tensor import Tensor
 
-__all__ = ["scaled_dot_product_attention", "fused_self_attention", "attention_weights"]
+__all__ = ["attention_weights", "fused_self_attention", "scaled_dot_product_attention"]
 
 
 def _data(x: Any) -> Any:
@@ -53,7 +53,7 @@ def scaled_dot_product_attention(
     attn_mask: Any = None,
     dropout_p: float = 0.0,
     is_causal: bool = False,
-    scale: Optional[float] = None,
+    scale: float | None = None,
     key_padding_mask: Any = None,
     causal_offset: int = 0,
 ) -> Tensor:
@@ -72,13 +72,13 @@ def scaled_dot_product_attention(
             "scaled_dot_product_attention: dropout_p > 0 is not implemented by the flash kernel; "
             "pass dropout_p=0.0 and apply dropout to the attention output instead"
         )
-    kw = dict(
-        causal=bool(is_causal),
-        key_padding_mask=_data(key_padding_mask),
-        attn_mask=_data(attn_mask),
-        scale=scale,
-        causal_offset=int(causal_offset),
-    )
+    kw = {
+        "causal": bool(is_causal),
+        "key_padding_mask": _data(key_padding_mask),
+        "attn_mask": _data(attn_mask),
+        "scale": scale,
+        "causal_offset": int(causal_offset),
+    }
     return _Attention.apply(query, key, value, **kw)
 
 
@@ -123,7 +123,7 @@ def fused_self_attention(
     is_causal: bool = False,
     key_padding_mask: Any = None,
     attn_mask: Any = None,
-    scale: Optional[float] = None,
+    scale: float | None = None,
 ) -> Tensor:
     """Multi-head self-attention from one (B, T, 3E) QKV projection (q, k, v
     blocks of E features, each split into ``num_heads`` heads), output (B, T, E).
@@ -136,12 +136,12 @@ def fused_self_attention(
             f"fused_self_attention: qkv must be (B, T, 3E) with E divisible by num_heads={num_heads}; "
             f"got shape {qkv.shape}"
         )
-    kw = dict(
-        causal=bool(is_causal),
-        key_padding_mask=_data(key_padding_mask),
-        attn_mask=_data(attn_mask),
-        scale=scale,
-    )
+    kw = {
+        "causal": bool(is_causal),
+        "key_padding_mask": _data(key_padding_mask),
+        "attn_mask": _data(attn_mask),
+        "scale": scale,
+    }
     return _FusedSelfAttention.apply(qkv, int(num_heads), **kw)
 
 
@@ -153,7 +153,7 @@ def attention_weights(
     causal_offset: int = 0,
     key_padding_mask: Any = None,
     attn_mask: Any = None,
-    scale: Optional[float] = None,
+    scale: float | None = None,
 ) -> np.ndarray:
     """The explicit (B, H, Tq, Tk) softmax matrix (T×T memory: for inspection
     and ``need_weights`` only; not differentiated). Rows that see no key are 0.

@@ -21,14 +21,14 @@ log-sum-exp of -inf.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from . import _core
 from ._checks import DTypeError, ShapeError, as_f32
 
-__all__ = ["attention", "attention_forward", "attention_backward"]
+__all__ = ["attention", "attention_backward", "attention_forward"]
 
 
 def _as4(x: Any, op: str, arg: str) -> np.ndarray:
@@ -42,7 +42,7 @@ def _as4(x: Any, op: str, arg: str) -> np.ndarray:
 
 def _masks(
     op: str, q: np.ndarray, k: np.ndarray, key_padding_mask: Any, attn_mask: Any
-) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     b, h, tq, _ = q.shape
     tk = k.shape[2]
     kpm = None
@@ -75,7 +75,7 @@ def _masks(
     return kpm, am
 
 
-def _scale(scale: Optional[float], d: int, op: str) -> float:
+def _scale(scale: float | None, d: int, op: str) -> float:
     if scale is None:
         return 1.0 / math.sqrt(d) if d > 0 else 1.0
     s = float(scale)
@@ -100,9 +100,9 @@ def attention_forward(
     causal: bool = False,
     key_padding_mask: Any = None,
     attn_mask: Any = None,
-    scale: Optional[float] = None,
+    scale: float | None = None,
     causal_offset: int = 0,
-    out: Optional[np.ndarray] = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(softmax(scale·q kᵀ + masks) v, lse)``.
 
@@ -143,7 +143,7 @@ def attention(
     causal: bool = False,
     key_padding_mask: Any = None,
     attn_mask: Any = None,
-    scale: Optional[float] = None,
+    scale: float | None = None,
 ) -> np.ndarray:
     """``softmax(scale·q kᵀ + masks) v`` (flash-style kernel, no T×T buffer).
 
@@ -166,9 +166,9 @@ def attention_backward(
     causal: bool = False,
     key_padding_mask: Any = None,
     attn_mask: Any = None,
-    scale: Optional[float] = None,
+    scale: float | None = None,
     causal_offset: int = 0,
-    grads: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None,
+    grads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(dq, dk, dv)`` from the forward's ``out`` and ``lse`` and ``grad_out``.
 

@@ -2,5 +2,5 @@
 //! params struct, checks shapes before any unchecked indexing, and runs in
 //! whatever rayon pool the caller installed (see `crate::threads`).
 
-pub mod gemm;
 pub mod attention;
+pub mod gemm;

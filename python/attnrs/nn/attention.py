@@ -8,7 +8,7 @@ backward; only ``need_weights=True`` builds the explicit weight matrix.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -58,8 +58,8 @@ class KVCache:
     """
 
     def __init__(self) -> None:
-        self._k: Optional[np.ndarray] = None
-        self._v: Optional[np.ndarray] = None
+        self._k: np.ndarray | None = None
+        self._v: np.ndarray | None = None
         self.length = 0
 
     def __len__(self) -> int:
@@ -153,8 +153,8 @@ class MultiheadAttention(Module):
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Any = None,
                 attn_mask: Any = None, is_causal: bool = False, need_weights: bool = False,
-                average_attn_weights: bool = True, cache: Optional[KVCache] = None,
-                ) -> tuple[Tensor, Optional[Tensor]]:  # fmt: skip
+                average_attn_weights: bool = True, cache: KVCache | None = None,
+                ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
         if self.training and self.dropout > 0.0:
             raise NotImplementedError(
                 "MultiheadAttention: attention dropout is not implemented (the flash kernel never forms "

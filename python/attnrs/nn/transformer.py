@@ -4,7 +4,7 @@ branch ``x + dropout(f(norm(x)))``."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from .. import functional as F
 from ..tensor import Tensor
@@ -43,9 +43,9 @@ class TransformerBlock(Module):
         self.linear2 = Linear(d_ff, d_model)
         self.dropout = Dropout(dropout)
 
-    def forward(self, x: Tensor, memory: Optional[Tensor] = None, *, key_padding_mask: Any = None,
+    def forward(self, x: Tensor, memory: Tensor | None = None, *, key_padding_mask: Any = None,
                 memory_key_padding_mask: Any = None, attn_mask: Any = None,
-                cache: Optional[KVCache] = None) -> Tensor:  # fmt: skip
+                cache: KVCache | None = None) -> Tensor:  # fmt: skip
         h = self.norm1(x)
         a, _ = self.self_attn(h, h, h, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
                               is_causal=self.causal, cache=cache)  # fmt: skip

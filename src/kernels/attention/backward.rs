@@ -107,7 +107,12 @@ fn validate(
     x: &BackwardInputs<'_>,
     outs: [usize; 3],
 ) -> Result<()> {
-    super::forward::validate(p, masks, [x.q.len(), x.k.len(), x.v.len(), x.o.len()], x.lse.len())?;
+    super::forward::validate(
+        p,
+        masks,
+        [x.q.len(), x.k.len(), x.v.len(), x.o.len()],
+        x.lse.len(),
+    )?;
     let (b, h) = (p.batch, p.heads);
     check_operand("grad_out", x.dout.len(), [b, h, p.tq, p.dv], g.dout, false)?;
     check_operand("dq", outs[0], [b, h, p.tq, p.d], g.dq, true)?;
@@ -162,20 +167,17 @@ pub(crate) fn backward_with(
     let mut parts = vec![0.0f32; bh_n * n_g * part_len];
     let (dkp, dvp) = (OutPtr(dk.as_mut_ptr()), OutPtr(dv.as_mut_ptr()));
     let (delta, lse) = (&delta, &lse);
-    parts
-        .par_chunks_mut(part_len)
-        .enumerate()
-        .for_each_init(
-            || Scratch::new(p),
-            |s, (task, part)| {
-                let (bh, grp) = (task / n_g, task % n_g);
-                let mut kt = grp;
-                while kt < n_kt {
-                    key_tile(isa, p, g, masks, &x, delta, lse, bh, kt, s, part, dkp, dvp);
-                    kt += n_g;
-                }
-            },
-        );
+    parts.par_chunks_mut(part_len).enumerate().for_each_init(
+        || Scratch::new(p),
+        |s, (task, part)| {
+            let (bh, grp) = (task / n_g, task % n_g);
+            let mut kt = grp;
+            while kt < n_kt {
+                key_tile(isa, p, g, masks, &x, delta, lse, bh, kt, s, part, dkp, dvp);
+                kt += n_g;
+            }
+        },
+    );
     // 3. dQ = scale · Σ_g partial_g, in group order.
     let n_rc = tq.div_ceil(REDUCE_ROWS);
     let dqp = OutPtr(dq.as_mut_ptr());
@@ -206,7 +208,16 @@ pub(crate) fn backward_with(
 /// Gathers `rows × cols` elements at `src[base + r·rs + c·cs]` into `dst` (row stride `ld`).
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn gather(dst: &mut [f32], ld: usize, src: &[f32], base: usize, rs: usize, cs: usize, rows: usize, cols: usize) {
+fn gather(
+    dst: &mut [f32],
+    ld: usize,
+    src: &[f32],
+    base: usize,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+) {
     for r in 0..rows {
         for c in 0..cols {
             dst[r * ld + c] = src[base + r * rs + c * cs];
@@ -264,9 +275,31 @@ fn key_tile(
         let (qrow0, drow0) = (p.q.row(b, h, i0), g.dout.row(b, h, i0));
         // Qᵀ and dOᵀ packed (d × mr and dv × mr, row stride BR).
         gather(&mut s.qt, BR, x.q, qrow0, p.q.dim, p.q.time, d, mr);
-        gather(&mut s.dot, BR, x.dout, drow0, g.dout.dim, g.dout.time, dv, mr);
+        gather(
+            &mut s.dot,
+            BR,
+            x.dout,
+            drow0,
+            g.dout.dim,
+            g.dout.time,
+            dv,
+            mr,
+        );
         // Sᵀ = K Qᵀ (nc × mr).
-        tile::gemm(isa, nc, mr, d, ka, BOp { data: &s.qt, ld: BR }, &mut s.st, BR, false);
+        tile::gemm(
+            isa,
+            nc,
+            mr,
+            d,
+            ka,
+            BOp {
+                data: &s.qt,
+                ld: BR,
+            },
+            &mut s.st,
+            BR,
+            false,
+        );
         // Pᵀ = exp(scale·Sᵀ + mask − lse).
         let lse_i = &lse[bh * tq + i0..bh * tq + i0 + mr];
         let masked = masks.any() || (p.causal && j0 + nc > p.key_end(i0));
@@ -288,8 +321,20 @@ fn key_tile(
                 ld: g.dout.time,
             }
         } else {
-            gather(&mut s.dor, dv, x.dout, drow0, g.dout.time, g.dout.dim, mr, dv);
-            BOp { data: &s.dor, ld: dv }
+            gather(
+                &mut s.dor,
+                dv,
+                x.dout,
+                drow0,
+                g.dout.time,
+                g.dout.dim,
+                mr,
+                dv,
+            );
+            BOp {
+                data: &s.dor,
+                ld: dv,
+            }
         };
         let pt = AOp {
             data: &s.st,
@@ -298,11 +343,27 @@ fn key_tile(
         };
         tile::gemm(isa, nc, dv, mr, pt, dob, &mut s.dv, dv, true);
         // dPᵀ = V dOᵀ (nc × mr).
-        tile::gemm(isa, nc, mr, dv, va, BOp { data: &s.dot, ld: BR }, &mut s.dpt, BR, false);
+        tile::gemm(
+            isa,
+            nc,
+            mr,
+            dv,
+            va,
+            BOp {
+                data: &s.dot,
+                ld: BR,
+            },
+            &mut s.dpt,
+            BR,
+            false,
+        );
         // dSᵀ = Pᵀ ⊙ (dPᵀ − D).
         let d_i = &delta[bh * tq + i0..bh * tq + i0 + mr];
         for jj in 0..nc {
-            let (st, dpt) = (&mut s.st[jj * BR..jj * BR + mr], &s.dpt[jj * BR..jj * BR + mr]);
+            let (st, dpt) = (
+                &mut s.st[jj * BR..jj * BR + mr],
+                &s.dpt[jj * BR..jj * BR + mr],
+            );
             tile::softmax_grad(isa, st, dpt, d_i);
         }
         // dK += dSᵀ Q (nc × d).
@@ -342,8 +403,18 @@ fn key_tile(
         // distinct in-bounds elements; key tile kt of (b, h) belongs to this
         // task's group alone.
         unsafe {
-            dkp.write_row(g.dk.row(b, h, j0 + jj), g.dk.dim, &s.dk[jj * d..(jj + 1) * d], p.scale);
-            dvp.write_row(g.dv.row(b, h, j0 + jj), g.dv.dim, &s.dv[jj * dv..(jj + 1) * dv], 1.0);
+            dkp.write_row(
+                g.dk.row(b, h, j0 + jj),
+                g.dk.dim,
+                &s.dk[jj * d..(jj + 1) * d],
+                p.scale,
+            );
+            dvp.write_row(
+                g.dv.row(b, h, j0 + jj),
+                g.dv.dim,
+                &s.dv[jj * dv..(jj + 1) * dv],
+                1.0,
+            );
         }
     }
 }

@@ -55,15 +55,24 @@ pub(crate) fn decode_with(
     let n_ch = p.tk.div_ceil(CHUNK).max(1);
     let stride = dv + 2; // [m, l, o(dv)]
     let mut parts = vec![0.0f32; bh_n * n_ch * stride];
-    parts
-        .par_chunks_mut(stride)
-        .enumerate()
-        .for_each_init(
-            || (vec![0.0f32; CHUNK], vec![0.0f32; p.d]),
-            |(sc, qbuf), (task, part)| {
-                chunk(isa, p, masks, q, k, v, task / n_ch, task % n_ch, sc, qbuf, part)
-            },
-        );
+    parts.par_chunks_mut(stride).enumerate().for_each_init(
+        || (vec![0.0f32; CHUNK], vec![0.0f32; p.d]),
+        |(sc, qbuf), (task, part)| {
+            chunk(
+                isa,
+                p,
+                masks,
+                q,
+                k,
+                v,
+                task / n_ch,
+                task % n_ch,
+                sc,
+                qbuf,
+                part,
+            )
+        },
+    );
     let optr = OutPtr(o.as_mut_ptr());
     let lptr = OutPtr(lse.as_mut_ptr());
     (0..bh_n).into_par_iter().for_each_init(

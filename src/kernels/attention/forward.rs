@@ -49,7 +49,10 @@ pub(crate) fn validate(
     if lse_len < b * h * p.tq {
         return Err(KernelError::shape(
             OP,
-            format!("lse: expected {} elements (B·H·Tq), got {lse_len}", b * h * p.tq),
+            format!(
+                "lse: expected {} elements (B·H·Tq), got {lse_len}",
+                b * h * p.tq
+            ),
         ));
     }
     Ok(())
@@ -90,12 +93,13 @@ pub(crate) fn forward_with(
     let n_qt = p.tq.div_ceil(BR);
     let tasks = p.batch * p.heads * n_qt;
     let (optr, lptr) = (OutPtr(o.as_mut_ptr()), OutPtr(lse.as_mut_ptr()));
-    (0..tasks)
-        .into_par_iter()
-        .for_each_init(|| Scratch::new(p), |s, task| {
+    (0..tasks).into_par_iter().for_each_init(
+        || Scratch::new(p),
+        |s, task| {
             let (bh, qt) = (task / n_qt, task % n_qt);
             query_tile(isa, p, masks, q, k, v, bh, qt, s, optr, lptr);
-        });
+        },
+    );
     Ok(())
 }
 
@@ -136,7 +140,10 @@ fn query_tile(
                 s.kt[dd * BC + jj] = k[base + dd * p.k.dim];
             }
         }
-        let ktb = BOp { data: &s.kt, ld: BC };
+        let ktb = BOp {
+            data: &s.kt,
+            ld: BC,
+        };
         tile::gemm(isa, mr, nc, d, qa, ktb, &mut s.s, BC, false);
         // A tile needs per-element masking when a mask applies or when it
         // crosses the causal diagonal.
@@ -181,7 +188,10 @@ fn query_tile(
                     s.vt[jj * dv + c] = v[base + c * p.v.dim];
                 }
             }
-            BOp { data: &s.vt, ld: dv }
+            BOp {
+                data: &s.vt,
+                ld: dv,
+            }
         };
         let pa = AOp {
             data: &s.s,
@@ -203,7 +213,12 @@ fn query_tile(
         // in-bounds elements of `out`, and this task alone owns query rows
         // i0..i0+mr of (b, h); likewise lse[lse_base + r].
         unsafe {
-            optr.write_row(p.o.row(b, h, i0 + r), p.o.dim, &s.o[r * dv..(r + 1) * dv], mul);
+            optr.write_row(
+                p.o.row(b, h, i0 + r),
+                p.o.dim,
+                &s.o[r * dv..(r + 1) * dv],
+                mul,
+            );
             lptr.set(lse_base + r, lse);
         }
     }

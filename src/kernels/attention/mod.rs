@@ -103,7 +103,14 @@ pub struct AttnParams {
 
 impl AttnParams {
     /// Dense (B, H, T, D) operands, scale 1/√d, no causality.
-    pub fn contiguous(batch: usize, heads: usize, tq: usize, tk: usize, d: usize, dv: usize) -> Self {
+    pub fn contiguous(
+        batch: usize,
+        heads: usize,
+        tq: usize,
+        tk: usize,
+        d: usize,
+        dv: usize,
+    ) -> Self {
         AttnParams {
             batch,
             heads,
@@ -195,7 +202,15 @@ impl Masks<'_> {
 
     /// The masked score of query i, key j (−∞ when removed), given the raw dot product.
     #[inline]
-    pub(crate) fn apply(&self, p: &AttnParams, b: usize, h: usize, i: usize, j: usize, s: f32) -> f32 {
+    pub(crate) fn apply(
+        &self,
+        p: &AttnParams,
+        b: usize,
+        h: usize,
+        i: usize,
+        j: usize,
+        s: f32,
+    ) -> f32 {
         if j >= p.key_end(i) {
             return f32::NEG_INFINITY;
         }

@@ -15,10 +15,14 @@ fn levels() -> Vec<Isa> {
 }
 
 fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
@@ -38,7 +42,16 @@ impl Problem {
     /// q, k, v as views of one fused (B, T, 3, H, D) buffer when `fused`
     /// (needs tq == tk and d == dv), else dense (B, H, T, D).
     #[allow(clippy::too_many_arguments)]
-    fn new(b: usize, h: usize, tq: usize, tk: usize, d: usize, dv: usize, fused: bool, seed: u64) -> Self {
+    fn new(
+        b: usize,
+        h: usize,
+        tq: usize,
+        tk: usize,
+        d: usize,
+        dv: usize,
+        fused: bool,
+        seed: u64,
+    ) -> Self {
         let mut p = AttnParams::contiguous(b, h, tq, tk, d, dv);
         let (q, k, v);
         if fused {
@@ -125,7 +138,8 @@ fn naive(pr: &Problem) -> Naive {
                 let mut x = vec![f64::NEG_INFINITY; tk];
                 for (j, xv) in x.iter_mut().enumerate() {
                     let vis = j < p.key_end(i)
-                        && m.key_padding.is_none_or(|kp| kp.data[b * kp.batch + j] == 0);
+                        && m.key_padding
+                            .is_none_or(|kp| kp.data[b * kp.batch + j] == 0);
                     if vis {
                         let s: f64 = (0..d).map(|c| qe(i, c) * ke(j, c)).sum();
                         let a = m.additive.map_or(0.0, |am| am.data[i * tk + j] as f64);
@@ -145,9 +159,12 @@ fn naive(pr: &Problem) -> Naive {
             }
             for i in 0..tq {
                 for c in 0..dv {
-                    out.o[(bh * tq + i) * dv + c] = (0..tk).map(|j| pm[i * tk + j] * ve(j, c)).sum();
+                    out.o[(bh * tq + i) * dv + c] =
+                        (0..tk).map(|j| pm[i * tk + j] * ve(j, c)).sum();
                 }
-                let di: f64 = (0..dv).map(|c| ge(i, c) * out.o[(bh * tq + i) * dv + c]).sum();
+                let di: f64 = (0..dv)
+                    .map(|c| ge(i, c) * out.o[(bh * tq + i) * dv + c])
+                    .sum();
                 for j in 0..tk {
                     let pij = pm[i * tk + j];
                     let dp: f64 = (0..dv).map(|c| ge(i, c) * ve(j, c)).sum();
@@ -241,13 +258,22 @@ fn dense_shapes_match_naive() {
         (1, 1, 130, 1, 5, 3),
         (2, 1, 1, 300, 16, 16),
     ] {
-        check(&Problem::new(b, h, tq, tk, d, dv, false, 7), &format!("dense {b} {h} {tq} {tk} {d} {dv}"));
+        check(
+            &Problem::new(b, h, tq, tk, d, dv, false, 7),
+            &format!("dense {b} {h} {tq} {tk} {d} {dv}"),
+        );
     }
 }
 
 #[test]
 fn causal_and_offset_match_naive() {
-    for &(tq, tk, off) in &[(70, 70, 0), (129, 129, 0), (5, 140, 135), (100, 60, 0), (1, 200, 199)] {
+    for &(tq, tk, off) in &[
+        (70, 70, 0),
+        (129, 129, 0),
+        (5, 140, 135),
+        (100, 60, 0),
+        (1, 200, 199),
+    ] {
         let mut pr = Problem::new(1, 2, tq, tk, 16, 16, false, 11);
         pr.p.causal = true;
         pr.p.causal_offset = off;
@@ -259,7 +285,11 @@ fn causal_and_offset_match_naive() {
 fn masks_match_naive() {
     let (b, tq, tk) = (2, 67, 75);
     let mut pr = Problem::new(b, 2, tq, tk, 8, 8, false, 3);
-    pr.pad = Some((0..b * tk).map(|i| u8::from(i % 5 == 1 || i >= b * tk - 80)).collect());
+    pr.pad = Some(
+        (0..b * tk)
+            .map(|i| u8::from(i % 5 == 1 || i >= b * tk - 80))
+            .collect(),
+    );
     pr.add = Some(rand_vec(tq * tk, 99).iter().map(|v| v * 2.0).collect());
     check(&pr, "pad+add");
     // A fully padded batch row: zero output, −∞ LSE, zero grads.
@@ -283,7 +313,12 @@ fn fused_qkv_views_match_naive() {
 fn results_do_not_depend_on_thread_count() {
     let mut pr = Problem::new(1, 1, 300, 300, 32, 32, false, 8);
     pr.p.causal = true;
-    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
     let isa = simd::isa();
     let one = pool(1).install(|| run(isa, &pr));
     let three = pool(3).install(|| run(isa, &pr));

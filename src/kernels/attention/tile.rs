@@ -58,7 +58,10 @@ pub fn gemm(
         (m - 1) * a.rs + (k - 1) * a.cs < a.data.len(),
         "tile::gemm: a too short"
     );
-    assert!((k - 1) * b.ld + n <= b.data.len(), "tile::gemm: b too short");
+    assert!(
+        (k - 1) * b.ld + n <= b.data.len(),
+        "tile::gemm: b too short"
+    );
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the level was detected at run time (simd::isa), and the
@@ -808,7 +811,9 @@ mod tests {
         for &(m, n, k) in &[(1, 1, 1), (7, 5, 3), (9, 33, 17), (64, 64, 64), (13, 47, 1)] {
             let (rs, cs) = (k + 3, 1); // padded rows of A
             let a: Vec<f32> = (0..m * rs).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
-            let b: Vec<f32> = (0..k * (n + 2)).map(|i| ((i * 5 % 11) as f32) - 5.0).collect();
+            let b: Vec<f32> = (0..k * (n + 2))
+                .map(|i| ((i * 5 % 11) as f32) - 5.0)
+                .collect();
             let mut want = vec![1.0f32; m * (n + 1)];
             gemm(
                 Isa::Scalar,
@@ -816,7 +821,10 @@ mod tests {
                 n,
                 k,
                 AOp { data: &a, rs, cs },
-                BOp { data: &b, ld: n + 2 },
+                BOp {
+                    data: &b,
+                    ld: n + 2,
+                },
                 &mut want,
                 n + 1,
                 true,
@@ -829,7 +837,10 @@ mod tests {
                     n,
                     k,
                     AOp { data: &a, rs, cs },
-                    BOp { data: &b, ld: n + 2 },
+                    BOp {
+                        data: &b,
+                        ld: n + 2,
+                    },
                     &mut got,
                     n + 1,
                     true,
@@ -854,9 +865,15 @@ mod tests {
                 want_sum += if x < -87.33 { 0.0 } else { w };
                 if x < -87.33 {
                     // SIMD paths flush to exactly 0; the scalar one may return a denormal.
-                    assert!(y <= 1.2e-38 && (isa == Isa::Scalar || y == 0.0), "{isa:?} exp({x}) = {y}");
+                    assert!(
+                        y <= 1.2e-38 && (isa == Isa::Scalar || y == 0.0),
+                        "{isa:?} exp({x}) = {y}"
+                    );
                 } else {
-                    assert!(((y as f64) - w).abs() <= 4e-7 * w, "{isa:?} exp({x}) = {y}, want {w}");
+                    assert!(
+                        ((y as f64) - w).abs() <= 4e-7 * w,
+                        "{isa:?} exp({x}) = {y}, want {w}"
+                    );
                 }
             }
             assert!(((s as f64) - want_sum).abs() <= 1e-5 * want_sum);
@@ -865,11 +882,16 @@ mod tests {
 
     #[test]
     fn row_ops_match_scalar() {
-        let x: Vec<f32> = (0..37).map(|i| ((i * 13 % 17) as f32) * 0.3 - 2.0).collect();
+        let x: Vec<f32> = (0..37)
+            .map(|i| ((i * 13 % 17) as f32) * 0.3 - 2.0)
+            .collect();
         let y: Vec<f32> = (0..37).map(|i| ((i * 3 % 7) as f32) * 0.5 - 1.0).collect();
         for isa in levels() {
             let (mut a, mut b) = (x.clone(), x.clone());
-            assert_eq!(scale_max(isa, &mut a, 0.5), scale_max(Isa::Scalar, &mut b, 0.5));
+            assert_eq!(
+                scale_max(isa, &mut a, 0.5),
+                scale_max(Isa::Scalar, &mut b, 0.5)
+            );
             assert_eq!(a, b);
             exp_scaled_sub(isa, &mut a, 0.7, &y);
             exp_scaled_sub(Isa::Scalar, &mut b, 0.7, &y);
