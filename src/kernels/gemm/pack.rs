@@ -1,0 +1,192 @@
+//! Packing: copies a block of A into MR-row micro-panels and a block of B
+//! into NR-column micro-panels, from any strides, zero-padding the last panel
+//! so the microkernel always runs a full tile.
+//!
+//! Packed layouts (one micro-panel of depth `kc`):
+//! - A: element (i, p) at `p·MR + i` — one column of MR rows per step of K;
+//! - B: element (p, j) at `p·NR + j` — one row of NR columns per step of K.
+
+use rayon::prelude::*;
+
+/// A strided read-only matrix view: element (i, j) at `data[off + i·rs + j·cs]`.
+#[derive(Debug, Clone, Copy)]
+pub struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub off: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl MatRef<'_> {
+    /// Index of element (i, j) in `data`.
+    #[inline(always)]
+    pub fn idx(&self, i: usize, j: usize) -> usize {
+        self.off + i * self.rs + j * self.cs
+    }
+
+    /// The view whose element (0, 0) is this view's (i, j).
+    pub fn at(&self, i: usize, j: usize) -> Self {
+        MatRef {
+            off: self.idx(i, j),
+            ..*self
+        }
+    }
+
+    /// The transposed view.
+    pub fn t(&self) -> Self {
+        MatRef {
+            rs: self.cs,
+            cs: self.rs,
+            ..*self
+        }
+    }
+}
+
+/// Packs one micro-panel: `dst[p·W + r] = src(r, p)` for `r < rows ≤ W`,
+/// `p < kc`, zeros for `rows ≤ r < W`. `src` is seen as rows × kc.
+///
+/// For A, `src` is the A block (rows of A); for B, it is the transposed B
+/// block (columns of B), so both operands share this one routine.
+fn pack_panel<const W: usize>(dst: &mut [f32], src: MatRef<'_>, rows: usize, kc: usize) {
+    let dst = &mut dst[..kc * W];
+    if src.rs == 1 {
+        // Each step of K reads `rows` contiguous elements.
+        for (p, out) in dst.chunks_exact_mut(W).enumerate() {
+            let s = src.idx(0, p);
+            out[..rows].copy_from_slice(&src.data[s..s + rows]);
+            out[rows..].fill(0.0);
+        }
+    } else if src.cs == 1 {
+        // Rows are contiguous along K: transpose 8 steps of K at a time.
+        const P: usize = 8;
+        let mut lanes = [&[][..]; W];
+        for (r, lane) in lanes.iter_mut().enumerate().take(rows) {
+            let s = src.idx(r, 0);
+            *lane = &src.data[s..s + kc];
+        }
+        let full = kc / P * P;
+        for (q, out) in dst[..full * W].chunks_exact_mut(P * W).enumerate() {
+            let mut segs = [[0.0f32; P]; W];
+            for (seg, lane) in segs.iter_mut().zip(&lanes[..rows]) {
+                *seg = lane[q * P..q * P + P].try_into().unwrap();
+            }
+            for (t, row) in out.chunks_exact_mut(W).enumerate() {
+                let row: &mut [f32; W] = row.try_into().unwrap();
+                for (o, seg) in row.iter_mut().zip(&segs) {
+                    *o = seg[t];
+                }
+            }
+        }
+        for (p, out) in dst[full * W..].chunks_exact_mut(W).enumerate() {
+            for (o, lane) in out.iter_mut().zip(&lanes[..rows]) {
+                *o = lane[full + p];
+            }
+            out[rows..].fill(0.0);
+        }
+    } else {
+        for (p, out) in dst.chunks_exact_mut(W).enumerate() {
+            for (r, o) in out[..rows].iter_mut().enumerate() {
+                *o = src.data[src.idx(r, p)];
+            }
+            out[rows..].fill(0.0);
+        }
+    }
+}
+
+/// Packs the `rows × kc` block `src` into `rows.div_ceil(MR)` panels of `kc·MR`,
+/// panels in parallel when `parallel` (each panel is written by one task).
+///
+/// # Shapes
+/// - `src`: rows × kc; `dst`: at least `rows.div_ceil(MR) · kc · MR`
+pub fn pack_a<const MR: usize>(
+    dst: &mut [f32],
+    src: MatRef<'_>,
+    rows: usize,
+    kc: usize,
+    parallel: bool,
+) {
+    let panels = rows.div_ceil(MR);
+    let dst = &mut dst[..panels * kc * MR];
+    let one = |(q, panel): (usize, &mut [f32])| {
+        let r0 = q * MR;
+        pack_panel::<MR>(panel, src.at(r0, 0), MR.min(rows - r0), kc);
+    };
+    if parallel && panels > 1 {
+        dst.par_chunks_mut(kc * MR).enumerate().for_each(one);
+    } else {
+        dst.chunks_mut(kc * MR).enumerate().for_each(one);
+    }
+}
+
+/// Packs the `kc × cols` block `src` into `cols.div_ceil(NR)` panels of `kc·NR`,
+/// panels in parallel when `parallel` (each panel is written by one task).
+///
+/// # Shapes
+/// - `src`: kc × cols; `dst`: at least `cols.div_ceil(NR) · kc · NR`
+pub fn pack_b<const NR: usize>(
+    dst: &mut [f32],
+    src: MatRef<'_>,
+    kc: usize,
+    cols: usize,
+    parallel: bool,
+) {
+    let panels = cols.div_ceil(NR);
+    let dst = &mut dst[..panels * kc * NR];
+    let one = |(q, panel): (usize, &mut [f32])| {
+        let c0 = q * NR;
+        pack_panel::<NR>(panel, src.t().at(c0, 0), NR.min(cols - c0), kc);
+    };
+    if parallel && panels > 1 {
+        dst.par_chunks_mut(kc * NR).enumerate().for_each(one);
+    } else {
+        dst.chunks_mut(kc * NR).enumerate().for_each(one);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_layouts(rows: usize, cols: usize, rs: usize, cs: usize) {
+        // A rows×cols matrix with value 100·i + j, at the given strides.
+        let mut data = vec![f32::NAN; rs * (rows - 1) + cs * (cols - 1) + 1];
+        for i in 0..rows {
+            for j in 0..cols {
+                data[i * rs + j * cs] = (100 * i + j) as f32;
+            }
+        }
+        let src = MatRef {
+            data: &data,
+            off: 0,
+            rs,
+            cs,
+        };
+        let mut pa = vec![f32::NAN; 2 * 4 * cols];
+        pack_a::<4>(&mut pa, src, rows, cols, true);
+        for i in 0..rows.div_ceil(4) * 4 {
+            for p in 0..cols {
+                let want = if i < rows { (100 * i + p) as f32 } else { 0.0 };
+                assert_eq!(pa[(i / 4) * 4 * cols + p * 4 + i % 4], want);
+            }
+        }
+        // B = src.t() is cols × rows (kc × width): element (p, j) = src(j, p).
+        let mut pb = vec![f32::NAN; 2 * 4 * cols];
+        pack_b::<4>(&mut pb, src.t(), cols, rows, false);
+        for j in 0..rows.div_ceil(4) * 4 {
+            for p in 0..cols {
+                let want = if j < rows { (100 * j + p) as f32 } else { 0.0 };
+                assert_eq!(pb[(j / 4) * 4 * cols + p * 4 + j % 4], want);
+            }
+        }
+    }
+
+    #[test]
+    fn packs_row_major_col_major_and_strided() {
+        check_layouts(7, 5, 5, 1);
+        check_layouts(7, 5, 1, 7);
+        check_layouts(7, 5, 13, 2);
+        // kc ≥ 8: the transposing fast path, with a tail.
+        check_layouts(7, 21, 21, 1);
+        check_layouts(3, 16, 1, 3);
+    }
+}
