@@ -9,25 +9,33 @@ use super::{check_operand, tail, AttnParams, Masks, OutPtr, BC, BR, OP};
 use crate::error::{KernelError, Result};
 use crate::simd::{self, Isa};
 
-/// Per-task buffers: O(tile) memory, never T×T.
+/// Per-task buffers: O(tile) memory, never T×T. Scores are kept transposed
+/// (keys × queries) so that Qᵀ is packed once per task, K is read in place,
+/// and the per-query softmax statistics are vector operations across a row.
 struct Scratch {
-    s: Vec<f32>,  // BR × BC scores, then probabilities
-    kt: Vec<f32>, // d × BC packed Kᵀ
-    vt: Vec<f32>, // BC × dv packed V (only for non-unit dim strides)
-    o: Vec<f32>,  // BR × dv output accumulator
-    m: Vec<f32>,  // BR running max
-    l: Vec<f32>,  // BR running sum
+    qt: Vec<f32>,    // d × BR packed Qᵀ
+    st: Vec<f32>,    // BC × BR scores Sᵀ, then probabilities Pᵀ
+    vt: Vec<f32>,    // BC × dv packed V (only for non-unit dim strides)
+    o: Vec<f32>,     // BR × dv output accumulator
+    m: Vec<f32>,     // BR running max (scaled units)
+    l: Vec<f32>,     // BR running sum
+    cm: Vec<f32>,    // BR tile max, then tile sum
+    sub: Vec<f32>,   // BR value subtracted before exp
+    alpha: Vec<f32>, // BR rescale factor of the running state
 }
 
 impl Scratch {
     fn new(p: &AttnParams) -> Self {
         Scratch {
-            s: vec![0.0; BR * BC],
-            kt: vec![0.0; p.d * BC],
+            qt: vec![0.0; p.d * BR],
+            st: vec![0.0; BC * BR],
             vt: vec![0.0; BC * p.dv],
             o: vec![0.0; BR * p.dv],
             m: vec![0.0; BR],
             l: vec![0.0; BR],
+            cm: vec![0.0; BR],
+            sub: vec![0.0; BR],
+            alpha: vec![0.0; BR],
         }
     }
 }
@@ -125,54 +133,77 @@ fn query_tile(
     s.m[..mr].fill(f32::NEG_INFINITY);
     s.l[..mr].fill(0.0);
     s.o[..mr * dv].fill(0.0);
-    let qa = AOp {
-        data: tail(q, p.q.row(b, h, i0)),
-        rs: p.q.time,
-        cs: p.q.dim,
+    // Qᵀ tile, packed once (d × mr, row stride BR).
+    let qrow0 = p.q.row(b, h, i0);
+    for dd in 0..d {
+        for ii in 0..mr {
+            s.qt[dd * BR + ii] = q[qrow0 + ii * p.q.time + dd * p.q.dim];
+        }
+    }
+    let qtb = BOp {
+        data: &s.qt,
+        ld: BR,
     };
+    // Unmasked tiles with a positive scale skip the scaling pass: the max of
+    // the raw scores times the scale is the max of the scaled scores.
+    let fold_scale = p.scale > 0.0;
     let mut j0 = 0;
     while j0 < kend {
         let nc = BC.min(kend - j0);
-        // Kᵀ tile, packed (d × nc, row stride BC).
-        for jj in 0..nc {
-            let base = p.k.row(b, h, j0 + jj);
-            for dd in 0..d {
-                s.kt[dd * BC + jj] = k[base + dd * p.k.dim];
-            }
-        }
-        let ktb = BOp {
-            data: &s.kt,
-            ld: BC,
+        let ka = AOp {
+            data: tail(k, p.k.row(b, h, j0)),
+            rs: p.k.time,
+            cs: p.k.dim,
         };
-        tile::gemm(isa, mr, nc, d, qa, ktb, &mut s.s, BC, false);
+        // Sᵀ = K Qᵀ (nc × mr).
+        tile::gemm(isa, nc, mr, d, ka, qtb, &mut s.st, BR, false);
         // A tile needs per-element masking when a mask applies or when it
         // crosses the causal diagonal.
         let masked = masks.any() || (p.causal && j0 + nc > p.key_end(i0));
-        for r in 0..mr {
-            let row = &mut s.s[r * BC..r * BC + nc];
-            let mx = if masked {
-                let mut mx = f32::NEG_INFINITY;
-                for (jj, x) in row.iter_mut().enumerate() {
-                    *x = masks.apply(p, b, h, i0 + r, j0 + jj, *x);
-                    mx = mx.max(*x);
+        let prescaled = masked || !fold_scale;
+        let cm = &mut s.cm[..mr];
+        cm.fill(f32::NEG_INFINITY);
+        for jj in 0..nc {
+            let row = &mut s.st[jj * BR..jj * BR + mr];
+            if masked {
+                for (ii, x) in row.iter_mut().enumerate() {
+                    *x = masks.apply(p, b, h, i0 + ii, j0 + jj, *x);
                 }
-                mx
-            } else {
-                tile::scale_max(isa, row, p.scale)
-            };
-            let m_old = s.m[r];
-            let m_new = m_old.max(mx);
-            if m_new == f32::NEG_INFINITY {
-                row.fill(0.0); // nothing visible yet in this row
-                continue;
+            } else if prescaled {
+                tile::scale_max(isa, row, p.scale);
             }
-            let sum = tile::exp_sum(isa, row, m_new);
-            let alpha = (m_old - m_new).exp(); // 0 when m_old = −∞
-            s.l[r] = s.l[r] * alpha + sum;
-            s.m[r] = m_new;
-            if alpha != 1.0 {
-                for x in &mut s.o[r * dv..(r + 1) * dv] {
-                    *x *= alpha;
+            for (c, &x) in cm.iter_mut().zip(row.iter()) {
+                *c = c.max(x);
+            }
+        }
+        let mul = if prescaled { 1.0 } else { p.scale };
+        for ii in 0..mr {
+            let m_new = s.m[ii].max(cm[ii] * mul);
+            if m_new == f32::NEG_INFINITY {
+                // Nothing visible yet in this row: every probability is 0.
+                s.sub[ii] = f32::INFINITY;
+                s.alpha[ii] = 1.0;
+            } else {
+                s.sub[ii] = m_new;
+                s.alpha[ii] = (s.m[ii] - m_new).exp(); // 0 when the old max is −∞
+                s.m[ii] = m_new;
+            }
+        }
+        // Pᵀ = exp(scale·Sᵀ − m) and the column sums.
+        cm.fill(0.0);
+        for jj in 0..nc {
+            let row = &mut s.st[jj * BR..jj * BR + mr];
+            tile::exp_scaled_sub(isa, row, mul, &s.sub[..mr]);
+            for (c, &x) in cm.iter_mut().zip(row.iter()) {
+                *c += x;
+            }
+        }
+        for ii in 0..mr {
+            let a = s.alpha[ii];
+            s.l[ii] = s.l[ii] * a + cm[ii];
+            if a != 1.0 {
+                for x in &mut s.o[ii * dv..(ii + 1) * dv] {
+                    *x *= a;
                 }
             }
         }
@@ -193,10 +224,11 @@ fn query_tile(
                 ld: dv,
             }
         };
+        // O += P V (mr × dv): P is Pᵀ read with swapped strides.
         let pa = AOp {
-            data: &s.s,
-            rs: BC,
-            cs: 1,
+            data: &s.st,
+            rs: 1,
+            cs: BR,
         };
         tile::gemm(isa, mr, dv, nc, pa, vb, &mut s.o, dv, true);
         j0 += nc;
