@@ -40,8 +40,8 @@ fn groups(bh: usize, n_kt: usize) -> usize {
 }
 
 struct Scratch {
-    qt: Vec<f32>,  // d × BR packed Qᵀ
-    dot: Vec<f32>, // dv × BR packed dOᵀ
+    qt: Vec<f32>,  // d × Tq packed Qᵀ of the task's (batch, head), O(T)
+    dot: Vec<f32>, // dv × Tq packed dOᵀ, O(T)
     qr: Vec<f32>,  // BR × d packed Q rows (non-unit dim stride only)
     dor: Vec<f32>, // BR × dv packed dO rows (non-unit dim stride only)
     kr: Vec<f32>,  // BC × d packed K rows (non-unit dim stride only)
@@ -55,8 +55,8 @@ impl Scratch {
     fn new(p: &AttnParams) -> Self {
         let (d, dv) = (p.d, p.dv);
         Scratch {
-            qt: vec![0.0; d * BR],
-            dot: vec![0.0; dv * BR],
+            qt: vec![0.0; d * p.tq],
+            dot: vec![0.0; dv * p.tq],
             qr: vec![0.0; BR * d],
             dor: vec![0.0; BR * dv],
             kr: vec![0.0; BC * d],
@@ -171,6 +171,21 @@ pub(crate) fn backward_with(
         || Scratch::new(p),
         |s, (task, part)| {
             let (bh, grp) = (task / n_g, task % n_g);
+            let (b, h) = (bh / p.heads, bh % p.heads);
+            // Qᵀ and dOᵀ of this (batch, head), packed once for all its key tiles.
+            let q0 = p.q.row(b, h, 0);
+            gather(&mut s.qt, tq, x.q, q0, p.q.dim, p.q.time, p.d, tq);
+            let g0 = g.dout.row(b, h, 0);
+            gather(
+                &mut s.dot,
+                tq,
+                x.dout,
+                g0,
+                g.dout.dim,
+                g.dout.time,
+                p.dv,
+                tq,
+            );
             let mut kt = grp;
             while kt < n_kt {
                 key_tile(isa, p, g, masks, &x, delta, lse, bh, kt, s, part, dkp, dvp);
@@ -273,33 +288,16 @@ fn key_tile(
         let mr = BR.min(tq - i0);
         qt += 1;
         let (qrow0, drow0) = (p.q.row(b, h, i0), g.dout.row(b, h, i0));
-        // Qᵀ and dOᵀ packed (d × mr and dv × mr, row stride BR).
-        gather(&mut s.qt, BR, x.q, qrow0, p.q.dim, p.q.time, d, mr);
-        gather(
-            &mut s.dot,
-            BR,
-            x.dout,
-            drow0,
-            g.dout.dim,
-            g.dout.time,
-            dv,
-            mr,
-        );
+        let qtb = BOp {
+            data: tail(&s.qt, i0),
+            ld: tq,
+        };
+        let dotb = BOp {
+            data: tail(&s.dot, i0),
+            ld: tq,
+        };
         // Sᵀ = K Qᵀ (nc × mr).
-        tile::gemm(
-            isa,
-            nc,
-            mr,
-            d,
-            ka,
-            BOp {
-                data: &s.qt,
-                ld: BR,
-            },
-            &mut s.st,
-            BR,
-            false,
-        );
+        tile::gemm(isa, nc, mr, d, ka, qtb, &mut s.st, BR, false);
         // Pᵀ = exp(scale·Sᵀ + mask − lse).
         let lse_i = &lse[bh * tq + i0..bh * tq + i0 + mr];
         let masked = masks.any() || (p.causal && j0 + nc > p.key_end(i0));
@@ -343,20 +341,7 @@ fn key_tile(
         };
         tile::gemm(isa, nc, dv, mr, pt, dob, &mut s.dv, dv, true);
         // dPᵀ = V dOᵀ (nc × mr).
-        tile::gemm(
-            isa,
-            nc,
-            mr,
-            dv,
-            va,
-            BOp {
-                data: &s.dot,
-                ld: BR,
-            },
-            &mut s.dpt,
-            BR,
-            false,
-        );
+        tile::gemm(isa, nc, mr, dv, va, dotb, &mut s.dpt, BR, false);
         // dSᵀ = Pᵀ ⊙ (dPᵀ − D).
         let d_i = &delta[bh * tq + i0..bh * tq + i0 + mr];
         for jj in 0..nc {
