@@ -112,6 +112,7 @@ pub(crate) fn forward_with(
 }
 
 #[allow(clippy::too_many_arguments)]
+#[allow(clippy::needless_range_loop)] // per-row state arrays indexed in lockstep
 fn query_tile(
     isa: Isa,
     p: &AttnParams,
