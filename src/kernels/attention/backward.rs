@@ -304,9 +304,7 @@ fn key_tile(
         for jj in 0..nc {
             let row = &mut s.st[jj * BR..jj * BR + mr];
             if masked {
-                for (ii, v) in row.iter_mut().enumerate() {
-                    *v = masks.apply(p, b, h, i0 + ii, j0 + jj, *v);
-                }
+                masks.prep_key_row(isa, p, b, h, i0, j0 + jj, row);
                 tile::exp_scaled_sub(isa, row, 1.0, lse_i);
             } else {
                 tile::exp_scaled_sub(isa, row, p.scale, lse_i);

@@ -167,9 +167,7 @@ fn query_tile(
         for jj in 0..nc {
             let row = &mut s.st[jj * BR..jj * BR + mr];
             if masked {
-                for (ii, x) in row.iter_mut().enumerate() {
-                    *x = masks.apply(p, b, h, i0 + ii, j0 + jj, *x);
-                }
+                masks.prep_key_row(isa, p, b, h, i0, j0 + jj, row);
             } else if prescaled {
                 tile::scale_max(isa, row, p.scale);
             }

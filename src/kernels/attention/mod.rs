@@ -200,6 +200,43 @@ impl Masks<'_> {
         self.key_padding.is_some() || self.additive.is_some()
     }
 
+    /// Masks one key row of a transposed score tile in place: `row[ii]` is
+    /// the raw score of query `i0 + ii` with key `j`; it becomes
+    /// `scale·s + additive` or −∞ where the key is hidden. Same result as
+    /// `apply` element by element, with vector fills and scaling.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn prep_key_row(
+        &self,
+        isa: crate::simd::Isa,
+        p: &AttnParams,
+        b: usize,
+        h: usize,
+        i0: usize,
+        j: usize,
+        row: &mut [f32],
+    ) {
+        if let Some(kp) = self.key_padding {
+            if kp.data[b * kp.batch + j * kp.time] != 0 {
+                row.fill(f32::NEG_INFINITY);
+                return;
+            }
+        }
+        tile::scale_max(isa, row, p.scale);
+        if let Some(am) = self.additive {
+            for (ii, x) in row.iter_mut().enumerate() {
+                *x += am.data[am.layout.row(b, h, i0 + ii) + j * am.layout.dim];
+            }
+        }
+        if p.causal {
+            // Query i sees key j iff j <= i + offset, i.e. i >= j - offset.
+            let cut = j
+                .saturating_sub(p.causal_offset)
+                .saturating_sub(i0)
+                .min(row.len());
+            row[..cut].fill(f32::NEG_INFINITY);
+        }
+    }
+
     /// The masked score of query i, key j (−∞ when removed), given the raw dot product.
     #[inline]
     pub(crate) fn apply(
