@@ -12,7 +12,6 @@
 use rayon::prelude::*;
 
 use super::rows::{ld, rows_per_chunk, st, steps};
-use super::softmax::logsumexp_row;
 use crate::error::{KernelError, Result};
 use crate::simd::{dispatch, F32Vec, Kernel};
 
@@ -56,21 +55,37 @@ impl Kernel for Rows<'_> {
                 continue;
             }
             let t = t as usize; // checked in range by the caller
-            let lse = logsumexp_row::<V>(x);
+            let ninf = f32::NEG_INFINITY;
+            // Pass 1: max and Σx (for the smoothing term).
+            let mut mx = V::splat(ninf);
             let mut sx = V::splat(0.0);
-            // g_j = gscale·(exp(x_j − lse) − ε/C), and Σ x for the smoothing term.
-            let l = V::splat(lse);
-            let gs = V::splat(self.gscale);
-            let off = V::splat(self.eps / c as f32);
             for (o, n) in steps::<V>(c) {
-                let xv = ld::<V>(x, o, n, 0.0);
-                sx = V::add(sx, xv);
-                let p = V::exp(V::sub(xv, l));
-                st::<V>(g, o, n, V::mul(V::sub(p, off), gs));
+                mx = V::max(mx, ld::<V>(x, o, n, ninf));
+                sx = V::add(sx, ld::<V>(x, o, n, 0.0));
+            }
+            let m = V::hmax(mx);
+            let mv = V::splat(m);
+            // Pass 2: e = exp(x − max) into g, Σe (tail lanes: exp(-inf) = 0).
+            let mut se = V::splat(0.0);
+            for (o, n) in steps::<V>(c) {
+                let e = V::exp(V::sub(ld::<V>(x, o, n, ninf), mv));
+                st::<V>(g, o, n, e);
+                se = V::add(se, e);
+            }
+            let sum = V::hsum(se);
+            let ln_sum = sum.ln();
+            // Pass 3 (cached row): g = gscale·(e/Σe − ε/C).
+            let scale = V::splat(self.gscale / sum);
+            let off = V::splat(self.gscale * self.eps / c as f32);
+            for (o, n) in steps::<V>(c) {
+                st::<V>(g, o, n, V::sub(V::mul(ld::<V>(g, o, n, 0.0), scale), off));
             }
             g[t] -= self.gscale * (1.0 - self.eps);
             let mean_x = V::hsum(sx) / c as f32;
-            *loss = (1.0 - self.eps) * (lse - x[t]) + self.eps * (lse - mean_x);
+            // lse − v as (max − v) + ln Σ: no rounding of a large lse.
+            let nll = (m - x[t]) + ln_sum;
+            let smooth = (m - mean_x) + ln_sum;
+            *loss = (1.0 - self.eps) * nll + self.eps * smooth;
         }
     }
 }

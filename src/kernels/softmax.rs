@@ -71,37 +71,55 @@ impl Kernel for Fwd<'_> {
     }
 }
 
+/// `scale·x + mask` at `x[o..o + l]`, plus `tail_bias` when `l < LANES`.
+/// (A function, not a closure: closures do not inherit the shim's target
+/// features, so the vector code in one would not inline.)
+#[inline(always)]
+unsafe fn logits<V: F32Vec>(
+    x: &[f32],
+    mask: Option<&[f32]>,
+    sc: V::V,
+    tail_bias: V::V,
+    o: usize,
+    l: usize,
+) -> V::V {
+    let bias = if l == V::LANES {
+        V::splat(0.0)
+    } else {
+        tail_bias
+    };
+    let add = match mask {
+        Some(m) => V::add(ld::<V>(m, o, l, 0.0), bias),
+        None => bias,
+    };
+    V::fma(ld::<V>(x, o, l, 0.0), sc, add)
+}
+
 /// One row of softmax(scale·x + mask) into `y`.
 #[inline(always)]
 unsafe fn softmax_row<V: F32Vec>(x: &[f32], y: &mut [f32], scale: f32, mask: Option<&[f32]>) {
     let n = x.len();
     let sc = V::splat(scale);
     let ninf = f32::NEG_INFINITY;
-    // Pass 1: t = scale·x + mask into y, running max (tail lanes re-read as -inf).
+    // 0 in the lanes of the (partial) last step, -inf past the row's end,
+    // so padded lanes never win the max and add exp(-inf) = 0 to the sum.
+    let tail = n % V::LANES;
+    let zeros = [0.0f32; 64];
+    let tail_bias = V::load_partial(&zeros[..tail], ninf);
+    // Pass 1: running max of t = scale·x + mask.
     let mut mx = V::splat(ninf);
     for (o, l) in steps::<V>(n) {
-        let xv = ld::<V>(x, o, l, 0.0);
-        let t = match mask {
-            Some(m) => V::fma(xv, sc, ld::<V>(m, o, l, 0.0)),
-            None => V::mul(xv, sc),
-        };
-        st::<V>(y, o, l, t);
-        let t = if l == V::LANES {
-            t
-        } else {
-            ld::<V>(y, o, l, ninf)
-        };
-        mx = V::max(mx, t);
+        mx = V::max(mx, logits::<V>(x, mask, sc, tail_bias, o, l));
     }
     let mv = V::splat(V::hmax(mx));
-    // Pass 2: e = exp(t − max) into y, running sum (tail lanes: exp(-inf) = 0).
+    // Pass 2: e = exp(t − max) into y, running sum.
     let mut sum = V::splat(0.0);
     for (o, l) in steps::<V>(n) {
-        let e = V::exp(V::sub(ld::<V>(y, o, l, ninf), mv));
+        let e = V::exp(V::sub(logits::<V>(x, mask, sc, tail_bias, o, l), mv));
         st::<V>(y, o, l, e);
         sum = V::add(sum, e);
     }
-    // Pass 3: normalise.
+    // Pass 3: normalise (the row is still in cache).
     let inv = V::splat(1.0 / V::hsum(sum));
     for (o, l) in steps::<V>(n) {
         st::<V>(y, o, l, V::mul(ld::<V>(y, o, l, 0.0), inv));
@@ -227,17 +245,19 @@ impl Kernel for LogFwd<'_> {
     unsafe fn run<V: F32Vec>(self) {
         let n = self.n;
         for (x, y) in self.x.chunks_exact(n).zip(self.y.chunks_exact_mut(n)) {
-            let lse = V::splat(logsumexp_row::<V>(x));
+            // (x − max) − ln Σ: exact for the max entry, no large-magnitude rounding.
+            let (m, ln_sum) = max_and_ln_sum_exp::<V>(x);
+            let (mv, lv) = (V::splat(m), V::splat(ln_sum));
             for (o, l) in steps::<V>(n) {
-                st::<V>(y, o, l, V::sub(ld::<V>(x, o, l, 0.0), lse));
+                st::<V>(y, o, l, V::sub(V::sub(ld::<V>(x, o, l, 0.0), mv), lv));
             }
         }
     }
 }
 
-/// `max + ln Σ exp(x − max)` of one row (NaN for an all `-inf` row).
+/// `(max, ln Σ exp(x − max))` of one row (NaN for an all `-inf` row).
 #[inline(always)]
-pub(crate) unsafe fn logsumexp_row<V: F32Vec>(x: &[f32]) -> f32 {
+unsafe fn max_and_ln_sum_exp<V: F32Vec>(x: &[f32]) -> (f32, f32) {
     let ninf = f32::NEG_INFINITY;
     let mut mx = V::splat(ninf);
     for (o, l) in steps::<V>(x.len()) {
@@ -249,7 +269,7 @@ pub(crate) unsafe fn logsumexp_row<V: F32Vec>(x: &[f32]) -> f32 {
     for (o, l) in steps::<V>(x.len()) {
         sum = V::add(sum, V::exp(V::sub(ld::<V>(x, o, l, ninf), mv)));
     }
-    m + V::hsum(sum).ln()
+    (m, V::hsum(sum).ln())
 }
 
 /// Log-softmax over the last axis.

@@ -4,6 +4,10 @@
 //! `run::<V>` is the one generic body (mark it `#[inline(always)]`, so that
 //! it compiles inside the `#[target_feature]` shims below); `dispatch`
 //! picks the shim. No kernel needs to write its own shims.
+//!
+//! Keep vector code out of closures inside `run`: a closure does not inherit
+//! the shim's target features, so its intrinsics become slow calls. Use
+//! `#[inline(always)]` helper functions instead.
 
 use super::scalar::Scalar;
 use super::vector::F32Vec;
