@@ -28,7 +28,9 @@ def as_index(x: Any, op: str, arg: str) -> np.ndarray:
     if isinstance(x, Tensor):
         arr = x.data
         if arr.size and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
-            raise DTypeError(f"{op}: {arg} must hold integer ids; the Tensor has non-integer values")
+            raise DTypeError(
+                f"{op}: {arg} must hold integer ids; the Tensor has non-integer values"
+            )
         return arr.astype(np.int64)
     arr = np.asarray(x)
     if arr.dtype.kind not in "iu":

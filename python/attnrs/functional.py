@@ -67,7 +67,9 @@ class Mul(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved
-        return (g * b if ctx.needs_input_grad[0] else None), (g * a if ctx.needs_input_grad[1] else None)
+        return (g * b if ctx.needs_input_grad[0] else None), (
+            g * a if ctx.needs_input_grad[1] else None
+        )
 
 
 class Div(Function):

@@ -33,7 +33,9 @@ def _ops(b: ar.Tensor) -> dict[str, Callable[[ar.Tensor], ar.Tensor]]:
     }
 
 
-def _time_chain(op: Callable[[ar.Tensor], ar.Tensor], x: ar.Tensor, n: int, reps: int, repeats: int) -> float:
+def _time_chain(
+    op: Callable[[ar.Tensor], ar.Tensor], x: ar.Tensor, n: int, reps: int, repeats: int
+) -> float:
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -63,7 +65,9 @@ def run(chain: int = 20, reps: int = 200, repeats: int = 5) -> list[dict[str, An
 
 def main() -> None:
     info = ar.info()
-    print(f"autograd overhead, forward + backward per op ({info['isa']}, {info['threads']} threads)")
+    print(
+        f"autograd overhead, forward + backward per op ({info['isa']}, {info['threads']} threads)"
+    )
     for r in run():
         print(f"  {r['op']:<8} {r['shape']:<8} {r['us_per_op']:8.2f} us")
 

@@ -176,7 +176,9 @@ class Module:
                 key = f"{mname}.{bname}" if mname else bname
                 if key in state:
                     old = mod._buffers[bname]
-                    setattr(mod, bname, np.array(state[key], dtype=np.asarray(old).dtype, copy=True))
+                    setattr(
+                        mod, bname, np.array(state[key], dtype=np.asarray(old).dtype, copy=True)
+                    )
         return missing, unexpected
 
     # --- modes and grads -----------------------------------------------------------------
@@ -191,6 +193,18 @@ class Module:
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad = None
+
+    def requires_grad_(self, flag: bool = True) -> Module:
+        """Freezes (``False``) or unfreezes every parameter."""
+        for p in self.parameters():
+            p.requires_grad = bool(flag)
+        return self
+
+    def apply(self, fn: Any) -> Module:
+        """Calls ``fn(module)`` on every submodule and then on this one (e.g. custom init)."""
+        for m in reversed(list(self.modules())):
+            fn(m)
+        return self
 
     def num_parameters(self) -> int:
         return int(sum(p.data.size for p in self.parameters()))
