@@ -393,3 +393,14 @@ def test_memory_is_linear_in_t():
     assert res.returncode == 0, res.stderr
     grew = int(res.stdout.strip().splitlines()[-1])
     assert grew < 8192 * 8192 * 4, f"peak RSS grew by {grew} bytes"
+
+
+def test_self_attention_gradient_sums_the_three_roles():
+    x = ar.tensor(rand(2, 7, 5), requires_grad=True)
+    w = rand(2, 7, 5)
+    y = nn.SelfAttention(scale=True, causal=True)(x)
+    (y * ar.tensor(w)).sum().backward()
+    x4 = x.data[:, None]
+    o, dq, dk, dv = naive(x4, x4, x4, w[:, None], causal=True)
+    np.testing.assert_allclose(y.data, o[:, 0], atol=1e-5)
+    np.testing.assert_allclose(x.grad.data, (dq + dk + dv)[:, 0], atol=1e-4)
