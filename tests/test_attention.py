@@ -404,3 +404,17 @@ def test_self_attention_gradient_sums_the_three_roles():
     o, dq, dk, dv = naive(x4, x4, x4, w[:, None], causal=True)
     np.testing.assert_allclose(y.data, o[:, 0], atol=1e-5)
     np.testing.assert_allclose(x.grad.data, (dq + dk + dv)[:, 0], atol=1e-4)
+
+
+def test_mha_masks_follow_pytorch_conventions():
+    m = nn.MultiheadAttention(8, 2)
+    x = ar.tensor(rand(2, 6, 8))
+    hide = np.triu(np.ones((6, 6), bool), 1)  # bool: True = not allowed to attend (PyTorch MHA)
+    a, _ = m(x, x, x, attn_mask=hide)
+    b, _ = m(x, x, x, attn_mask=np.where(hide, -np.inf, 0.0).astype(np.float32))
+    c, _ = m(x, x, x, is_causal=True)
+    np.testing.assert_allclose(a.data, b.data, atol=1e-6)
+    np.testing.assert_allclose(a.data, c.data, atol=1e-6)
+    per_head = np.broadcast_to(hide, (2 * 2, 6, 6))  # (B·H, Tq, Tk)
+    d, _ = m(x, x, x, attn_mask=per_head)
+    np.testing.assert_allclose(a.data, d.data, atol=1e-6)
