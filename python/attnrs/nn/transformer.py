@@ -23,7 +23,8 @@ class TransformerBlock(Module):
     ``dropout`` applies to the output of each residual branch (attention
     weights themselves are not dropped: the flash kernel never forms them).
     ``cache`` (a ``KVCache``) makes the self-attention incremental: pass only
-    the new steps, with ``causal=True`` they attend to every cached step.
+    the new steps, with ``causal=True`` they attend to every cached step
+    (cross-attention keys/values are recomputed from ``memory`` each call).
 
     # Shapes
     - x: (B, T, d_model); memory: (B, S, d_model) (cross_attention only) → (B, T, d_model)
