@@ -338,9 +338,6 @@ def test_kv_cache_incremental_decoding_equals_full():
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full.data, atol=1e-5)
 
 
-@pytest.mark.skipif(
-    not hasattr(ar.ops, "layer_norm"), reason="needs ops.layer_norm (fused branch) for nn.LayerNorm"
-)
 def test_transformer_block_shapes_grads_and_cache():
     ar.manual_seed(4)
     blk = nn.TransformerBlock(16, 4, 32, causal=True)
