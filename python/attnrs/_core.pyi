@@ -15,6 +15,17 @@ def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def gemm(a: F32, b: F32, c: F32, alpha: float = 1.0, beta: float = 0.0) -> None:
     """C = alpha·A·B + beta·C. a: (batch|1, m, k), b: (batch|1, k, n), c: (batch, m, n); any non-negative strides."""
+def attention_forward(
+    q: F32, k: F32, v: F32, out: F32, lse: F32, scale: float, causal: bool = False,
+    causal_offset: int = 0, key_padding_mask: Any = None, attn_mask: Any = None,
+) -> None:
+    """Flash attention: writes out (B,H,Tq,Dv) and lse (B,H,Tq); q,k,v,out any non-negative strides."""
+def attention_backward(
+    q: F32, k: F32, v: F32, out: F32, lse: F32, grad_out: F32, dq: F32, dk: F32, dv: F32,
+    scale: float, causal: bool = False, causal_offset: int = 0, key_padding_mask: Any = None,
+    attn_mask: Any = None,
+) -> None:
+    """Writes dq, dk, dv (any non-negative strides) from the forward's out and lse."""
 
 # Fused layer kernels (src/py/layers.rs). All arrays C-contiguous float32
 # (ids/targets int64); outputs are allocated by the caller and filled.

@@ -546,3 +546,8 @@ def adamw_step(
     if isinstance(step, bool) or int(step) != step or step < 1:
         raise ValueError(f"{op}: step must be an integer >= 1; got {step!r}")
     _core.adamw_step(p, g, m, v, step=int(step), **hp)
+
+
+from ._ops_attention import attention, attention_backward, attention_forward  # noqa: E402
+
+__all__ += ["attention", "attention_forward", "attention_backward"]

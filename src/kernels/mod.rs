@@ -3,6 +3,7 @@
 //! whatever rayon pool the caller installed (see `crate::threads`).
 
 pub mod activation;
+pub mod attention;
 pub mod embedding;
 pub mod gemm;
 pub mod loss;

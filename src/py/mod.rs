@@ -2,6 +2,7 @@
 //! No arithmetic lives here. Each submodule registers its own functions.
 
 mod array;
+mod attention;
 mod errors;
 mod gemm;
 mod layers;
@@ -16,6 +17,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     runtime::register(m)?;
     gemm::register(m)?;
+    attention::register(m)?;
     layers::register(m)?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 """Neural-network layers. Each file holds one family of layers."""
 
 from . import functional, utils
+from .attention import KVCache, MultiheadAttention, SelfAttention
 from .activation import GELU, ReLU, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
 from .dropout import Dropout
@@ -8,9 +9,15 @@ from .embedding import Embedding
 from .linear import Identity, Linear
 from .module import Module, Parameter
 from .norm import LayerNorm
+from .positional import PositionalEmbedding, SinusoidalPositionalEncoding
+from .transformer import TransformerBlock
 
 __all__ = [
     "GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "Module", "ModuleDict",
     "ModuleList", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional",
     "utils",
+]  # fmt: skip
+__all__ += [
+    "KVCache", "MultiheadAttention", "PositionalEmbedding", "SelfAttention", "SinusoidalPositionalEncoding",
+    "TransformerBlock",
 ]  # fmt: skip

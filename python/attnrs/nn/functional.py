@@ -13,11 +13,13 @@ from typing import Any
 from .. import functional as _f
 from .._fn_common import norm_axis
 from ..tensor import Tensor
+from .._fn_attention import attention_weights, fused_self_attention, scaled_dot_product_attention
 
 __all__ = [
     "cross_entropy", "dropout", "embedding", "gelu", "global_pool", "layer_norm", "linear",
     "log_softmax", "mse_loss", "relu", "sigmoid", "softmax", "tanh",
 ]  # fmt: skip
+__all__ += ["attention_weights", "fused_self_attention", "scaled_dot_product_attention"]
 
 linear = _f.linear
 relu = _f.relu

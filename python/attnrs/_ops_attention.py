@@ -1,0 +1,204 @@
+"""Scaled dot-product attention on NumPy arrays (no autograd): forward with
+the row log-sum-exp, and backward. Re-exported by ``attnrs.ops``.
+
+Inputs are (B, H, T, D) like PyTorch's ``scaled_dot_product_attention`` (3-D
+(H, T, D) is accepted too) and are read through their strides: heads split
+from a fused (B, T, 3, H, D) projection need no copy. float64 is converted
+to float32.
+
+Masks:
+- ``causal``: query i sees key j only when ``j <= i + causal_offset``
+  (0 is PyTorch's ``is_causal``; ``Tk - Tq`` aligns the last query with the
+  last key, as in incremental decoding).
+- ``key_padding_mask``: (B, Tk) bool, True = ignore that key (PyTorch MHA).
+- ``attn_mask``: broadcastable to (B, H, Tq, Tk); bool True = take part (PyTorch
+  SDPA), float is added to the scores.
+
+A query row that sees no key gets a zero output (PyTorch gives NaN) and a
+log-sum-exp of -inf.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._checks import DTypeError, ShapeError, as_f32
+
+__all__ = ["attention", "attention_backward", "attention_forward"]
+
+
+def _as4(x: Any, op: str, arg: str) -> np.ndarray:
+    a = as_f32(x, op, arg)
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4:
+        raise ShapeError(f"{op}: {arg} must be 4-D (B, H, T, D) or 3-D (H, T, D); got shape {a.shape}")
+    return a
+
+
+def _masks(
+    op: str, q: np.ndarray, k: np.ndarray, key_padding_mask: Any, attn_mask: Any
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    b, h, tq, _ = q.shape
+    tk = k.shape[2]
+    kpm = None
+    if key_padding_mask is not None:
+        m = np.asarray(key_padding_mask)
+        if m.dtype != np.bool_:
+            raise DTypeError(f"{op}: key_padding_mask must be a bool array (True = ignore); got dtype {m.dtype}")
+        if m.shape != (b, tk):
+            raise ShapeError(f"{op}: key_padding_mask must have shape (B, Tk) = {(b, tk)}; got {m.shape}")
+        kpm = np.ascontiguousarray(m).view(np.uint8)
+    am = None
+    if attn_mask is not None:
+        m = np.asarray(attn_mask)
+        if m.dtype == np.bool_:
+            m = np.where(m, np.float32(0.0), np.float32(-np.inf))
+        elif m.dtype.kind == "f":
+            m = m.astype(np.float32, copy=False)
+        else:
+            raise DTypeError(f"{op}: attn_mask must be bool or float; got dtype {m.dtype}")
+        if m.ndim > 4 or m.ndim < 2:
+            raise ShapeError(f"{op}: attn_mask must broadcast to (B, H, Tq, Tk); got shape {m.shape}")
+        try:
+            am = np.broadcast_to(m, (b, h, tq, tk))
+        except ValueError:
+            raise ShapeError(
+                f"{op}: attn_mask of shape {m.shape} does not broadcast to (B, H, Tq, Tk) = {(b, h, tq, tk)}"
+            ) from None
+        if any(s < 0 for s in am.strides):
+            am = np.ascontiguousarray(am)
+    return kpm, am
+
+
+def _scale(scale: float | None, d: int, op: str) -> float:
+    if scale is None:
+        return 1.0 / math.sqrt(d) if d > 0 else 1.0
+    s = float(scale)
+    if not math.isfinite(s):
+        raise ValueError(f"{op}: scale must be a finite number; got {scale!r}")
+    return s
+
+
+def _check_qkv(op: str, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
+    if q.shape[:2] != k.shape[:2] or k.shape[:3] != v.shape[:3] or q.shape[3] != k.shape[3]:
+        raise ShapeError(
+            f"{op}: shapes q {q.shape}, k {k.shape}, v {v.shape} do not agree "
+            "(expected (B, H, Tq, D), (B, H, Tk, D), (B, H, Tk, Dv))"
+        )
+
+
+def attention_forward(
+    q: Any,
+    k: Any,
+    v: Any,
+    *,
+    causal: bool = False,
+    key_padding_mask: Any = None,
+    attn_mask: Any = None,
+    scale: float | None = None,
+    causal_offset: int = 0,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(softmax(scale·q kᵀ + masks) v, lse)``.
+
+    ``out`` may be any writable float32 (B, H, Tq, Dv) view (e.g. a (B, Tq, H, Dv)
+    array transposed), so heads merge back without a copy.
+
+    # Shapes
+    - q: (B, H, Tq, D), k: (B, H, Tk, D), v: (B, H, Tk, Dv)
+    - returns out (B, H, Tq, Dv) and lse (B, H, Tq)
+    """
+    op = "attention"
+    squeeze = np.ndim(q) == 3
+    q, k, v = _as4(q, op, "q"), _as4(k, op, "k"), _as4(v, op, "v")
+    _check_qkv(op, q, k, v)
+    b, h, tq, d = q.shape
+    dv = v.shape[3]
+    kpm, am = _masks(op, q, k, key_padding_mask, attn_mask)
+    if int(causal_offset) < 0:
+        raise ValueError(f"{op}: causal_offset must be >= 0; got {causal_offset}")
+    if out is None:
+        out = np.empty((b, h, tq, dv), dtype=np.float32)
+    elif not isinstance(out, np.ndarray) or out.dtype != np.float32:
+        raise DTypeError(f"{op}: out must be a float32 ndarray; got {type(out).__name__}")
+    lse = np.empty((b, h, tq), dtype=np.float32)
+    _core.attention_forward(
+        q, k, v, out, lse, _scale(scale, d, op), bool(causal), int(causal_offset), kpm, am
+    )
+    if squeeze:
+        return out[0], lse[0]
+    return out, lse
+
+
+def attention(
+    q: Any,
+    k: Any,
+    v: Any,
+    *,
+    causal: bool = False,
+    key_padding_mask: Any = None,
+    attn_mask: Any = None,
+    scale: float | None = None,
+) -> np.ndarray:
+    """``softmax(scale·q kᵀ + masks) v`` (flash-style kernel, no T×T buffer).
+
+    # Shapes
+    - q: (B, H, Tq, D), k: (B, H, Tk, D), v: (B, H, Tk, Dv) → (B, H, Tq, Dv)
+    """
+    return attention_forward(
+        q, k, v, causal=causal, key_padding_mask=key_padding_mask, attn_mask=attn_mask, scale=scale
+    )[0]
+
+
+def attention_backward(
+    q: Any,
+    k: Any,
+    v: Any,
+    out: Any,
+    lse: Any,
+    grad_out: Any,
+    *,
+    causal: bool = False,
+    key_padding_mask: Any = None,
+    attn_mask: Any = None,
+    scale: float | None = None,
+    causal_offset: int = 0,
+    grads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(dq, dk, dv)`` from the forward's ``out`` and ``lse`` and ``grad_out``.
+
+    ``grads`` optionally gives the three writable float32 arrays (any strides).
+
+    # Shapes
+    - as ``attention_forward``; grad_out like out; returns dq, dk, dv like q, k, v
+    """
+    op = "attention_backward"
+    squeeze = np.ndim(q) == 3
+    q, k, v = _as4(q, op, "q"), _as4(k, op, "k"), _as4(v, op, "v")
+    out, grad_out = _as4(out, op, "out"), _as4(grad_out, op, "grad_out")
+    _check_qkv(op, q, k, v)
+    lse = np.ascontiguousarray(as_f32(lse, op, "lse"))
+    if lse.ndim == 2:
+        lse = lse[None]
+    if lse.shape != q.shape[:3]:
+        raise ShapeError(f"{op}: lse must have shape (B, H, Tq) = {q.shape[:3]}; got {lse.shape}")
+    kpm, am = _masks(op, q, k, key_padding_mask, attn_mask)
+    if grads is None:
+        grads = (
+            np.empty(q.shape, dtype=np.float32),
+            np.empty(k.shape, dtype=np.float32),
+            np.empty(v.shape, dtype=np.float32),
+        )
+    dq, dk, dv = grads
+    _core.attention_backward(
+        q, k, v, out, lse, grad_out, dq, dk, dv,
+        _scale(scale, q.shape[3], op), bool(causal), int(causal_offset), kpm, am,
+    )  # fmt: skip
+    if squeeze:
+        return dq[0], dk[0], dv[0]
+    return dq, dk, dv

@@ -1,0 +1,403 @@
+//! Backward pass, recomputing each tile's probabilities from the row LSE.
+//!
+//! 1. `D_i = Σ_c dO[i,c]·O[i,c]` per query row (O(T) vector).
+//! 2. One task per (batch, head, key-tile group): the group owns key tiles
+//!    g, g+G, g+2G, … (interleaved, so causal work is balanced). For each of
+//!    its key tiles and every query tile that can see it, with transposed
+//!    tiles (keys × queries):
+//!    Sᵀ = K Qᵀ, Pᵀ = exp(scale·Sᵀ + mask − lse), dV += Pᵀ dO,
+//!    dPᵀ = V dOᵀ, dSᵀ = Pᵀ ⊙ (dPᵀ − D), dK += dSᵀ Q, dQ_g += dS K.
+//!    dK/dV rows are written once per key tile; dQ goes to the group's own
+//!    partial (Tq × D).
+//! 3. `dQ = scale · Σ_g dQ_g`, summed in group order.
+//!
+//! The number of groups G depends only on B·H and Tk, so results are
+//! bitwise identical for any thread count. Extra memory: B·H·G·Tq·D floats
+//! with G ≤ max(1, 16 / (B·H)), i.e. linear in T, plus tile buffers.
+
+use rayon::prelude::*;
+
+use super::tile::{self, AOp, BOp};
+use super::{check_operand, tail, AttnParams, Layout, Masks, OutPtr, BC, BR};
+use crate::error::Result;
+use crate::simd::{self, Isa};
+
+/// Layouts of the incoming gradient and of the three gradients written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GradLayouts {
+    pub dout: Layout,
+    pub dq: Layout,
+    pub dk: Layout,
+    pub dv: Layout,
+}
+
+/// Rows of the dQ reduction per task.
+const REDUCE_ROWS: usize = 256;
+
+/// Key-tile groups per (batch, head): enough tasks for load balance when B·H is small.
+fn groups(bh: usize, n_kt: usize) -> usize {
+    16usize.div_ceil(bh.max(1)).min(n_kt).max(1)
+}
+
+struct Scratch {
+    qt: Vec<f32>,  // d × Tq packed Qᵀ of the task's (batch, head), O(T)
+    dot: Vec<f32>, // dv × Tq packed dOᵀ, O(T)
+    qr: Vec<f32>,  // BR × d packed Q rows (non-unit dim stride only)
+    dor: Vec<f32>, // BR × dv packed dO rows (non-unit dim stride only)
+    kr: Vec<f32>,  // BC × d packed K rows (non-unit dim stride only)
+    st: Vec<f32>,  // BC × BR: Sᵀ, Pᵀ, then dSᵀ
+    dpt: Vec<f32>, // BC × BR: dPᵀ
+    dk: Vec<f32>,  // BC × d
+    dv: Vec<f32>,  // BC × dv
+}
+
+impl Scratch {
+    fn new(p: &AttnParams) -> Self {
+        let (d, dv) = (p.d, p.dv);
+        Scratch {
+            qt: vec![0.0; d * p.tq],
+            dot: vec![0.0; dv * p.tq],
+            qr: vec![0.0; BR * d],
+            dor: vec![0.0; BR * dv],
+            kr: vec![0.0; BC * d],
+            st: vec![0.0; BC * BR],
+            dpt: vec![0.0; BC * BR],
+            dk: vec![0.0; BC * d],
+            dv: vec![0.0; BC * dv],
+        }
+    }
+}
+
+/// The inputs of the backward pass.
+#[derive(Clone, Copy)]
+pub struct BackwardInputs<'a> {
+    pub q: &'a [f32],
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    /// The forward output.
+    pub o: &'a [f32],
+    /// The forward row log-sum-exp, (B, H, Tq) contiguous.
+    pub lse: &'a [f32],
+    /// dLoss/dO.
+    pub dout: &'a [f32],
+}
+
+/// dQ, dK, dV of `O = softmax(scale·QKᵀ + mask)·V`, written through the
+/// layouts in `g` (every element is written).
+///
+/// # Shapes
+/// - q, dq: (B,H,Tq,D); k, dk: (B,H,Tk,D); v, dv: (B,H,Tk,Dv); o, dout: (B,H,Tq,Dv); lse: (B,H,Tq)
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    p: &AttnParams,
+    g: &GradLayouts,
+    masks: &Masks,
+    x: BackwardInputs<'_>,
+    dq: &mut [f32],
+    dk: &mut [f32],
+    dv: &mut [f32],
+) -> Result<()> {
+    backward_with(simd::isa(), p, g, masks, x, dq, dk, dv)
+}
+
+fn validate(
+    p: &AttnParams,
+    g: &GradLayouts,
+    masks: &Masks,
+    x: &BackwardInputs<'_>,
+    outs: [usize; 3],
+) -> Result<()> {
+    super::forward::validate(
+        p,
+        masks,
+        [x.q.len(), x.k.len(), x.v.len(), x.o.len()],
+        x.lse.len(),
+    )?;
+    let (b, h) = (p.batch, p.heads);
+    check_operand("grad_out", x.dout.len(), [b, h, p.tq, p.dv], g.dout, false)?;
+    check_operand("dq", outs[0], [b, h, p.tq, p.d], g.dq, true)?;
+    check_operand("dk", outs[1], [b, h, p.tk, p.d], g.dk, true)?;
+    check_operand("dv", outs[2], [b, h, p.tk, p.dv], g.dv, true)?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_with(
+    isa: Isa,
+    p: &AttnParams,
+    g: &GradLayouts,
+    masks: &Masks,
+    x: BackwardInputs<'_>,
+    dq: &mut [f32],
+    dk: &mut [f32],
+    dv: &mut [f32],
+) -> Result<()> {
+    validate(p, g, masks, &x, [dq.len(), dk.len(), dv.len()])?;
+    let bh_n = p.batch * p.heads;
+    if bh_n == 0 {
+        return Ok(());
+    }
+    let tq = p.tq;
+    // 1. D = rowsum(dO ⊙ O); an LSE of −∞ (a row that sees no key) becomes
+    //    +∞ so that every recomputed probability of that row is exactly 0.
+    let mut delta = vec![0.0f32; bh_n * tq];
+    let mut lse = x.lse[..bh_n * tq].to_vec();
+    if tq > 0 {
+        delta
+            .par_chunks_mut(tq)
+            .zip(lse.par_chunks_mut(tq))
+            .enumerate()
+            .for_each(|(bh, (dl, ls))| {
+                let (b, h) = (bh / p.heads, bh % p.heads);
+                for (i, (dlv, lv)) in dl.iter_mut().zip(ls.iter_mut()).enumerate() {
+                    let (oo, go) = (p.o.row(b, h, i), g.dout.row(b, h, i));
+                    *dlv = (0..p.dv)
+                        .map(|c| x.o[oo + c * p.o.dim] * x.dout[go + c * g.dout.dim])
+                        .sum();
+                    if *lv == f32::NEG_INFINITY {
+                        *lv = f32::INFINITY;
+                    }
+                }
+            });
+    }
+    // 2. Key-tile groups.
+    let n_kt = p.tk.div_ceil(BC);
+    let n_g = groups(bh_n, n_kt);
+    let part_len = (tq * p.d).max(1);
+    let mut parts = vec![0.0f32; bh_n * n_g * part_len];
+    let (dkp, dvp) = (OutPtr(dk.as_mut_ptr()), OutPtr(dv.as_mut_ptr()));
+    let (delta, lse) = (&delta, &lse);
+    parts.par_chunks_mut(part_len).enumerate().for_each_init(
+        || Scratch::new(p),
+        |s, (task, part)| {
+            let (bh, grp) = (task / n_g, task % n_g);
+            let (b, h) = (bh / p.heads, bh % p.heads);
+            // Qᵀ and dOᵀ of this (batch, head), packed once for all its key tiles.
+            let q0 = p.q.row(b, h, 0);
+            gather(&mut s.qt, tq, x.q, q0, p.q.dim, p.q.time, p.d, tq);
+            let g0 = g.dout.row(b, h, 0);
+            gather(
+                &mut s.dot,
+                tq,
+                x.dout,
+                g0,
+                g.dout.dim,
+                g.dout.time,
+                p.dv,
+                tq,
+            );
+            let mut kt = grp;
+            while kt < n_kt {
+                key_tile(isa, p, g, masks, &x, delta, lse, bh, kt, s, part, dkp, dvp);
+                kt += n_g;
+            }
+        },
+    );
+    // 3. dQ = scale · Σ_g partial_g, in group order.
+    let n_rc = tq.div_ceil(REDUCE_ROWS);
+    let dqp = OutPtr(dq.as_mut_ptr());
+    let parts = &parts;
+    (0..bh_n * n_rc).into_par_iter().for_each_init(
+        || vec![0.0f32; p.d],
+        |acc, task| {
+            let (bh, rc) = (task / n_rc, task % n_rc);
+            let (b, h) = (bh / p.heads, bh % p.heads);
+            for i in rc * REDUCE_ROWS..tq.min((rc + 1) * REDUCE_ROWS) {
+                acc.fill(0.0);
+                for grp in 0..n_g {
+                    let src = &parts[(bh * n_g + grp) * part_len + i * p.d..][..p.d];
+                    for (a, &s) in acc.iter_mut().zip(src) {
+                        *a += s;
+                    }
+                }
+                // SAFETY: the validated dq layout maps (b, h, i, c) to
+                // distinct in-bounds elements; this task alone owns rows
+                // [rc·REDUCE_ROWS, …) of (b, h).
+                unsafe { dqp.write_row(g.dq.row(b, h, i), g.dq.dim, acc, p.scale) };
+            }
+        },
+    );
+    Ok(())
+}
+
+/// Gathers `rows × cols` elements at `src[base + r·rs + c·cs]` into `dst` (row stride `ld`).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn gather(
+    dst: &mut [f32],
+    ld: usize,
+    src: &[f32],
+    base: usize,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+) {
+    for r in 0..rows {
+        for c in 0..cols {
+            dst[r * ld + c] = src[base + r * rs + c * cs];
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn key_tile(
+    isa: Isa,
+    p: &AttnParams,
+    g: &GradLayouts,
+    masks: &Masks,
+    x: &BackwardInputs<'_>,
+    delta: &[f32],
+    lse: &[f32],
+    bh: usize,
+    kt: usize,
+    s: &mut Scratch,
+    part: &mut [f32],
+    dkp: OutPtr,
+    dvp: OutPtr,
+) {
+    let (b, h) = (bh / p.heads, bh % p.heads);
+    let (d, dv, tq) = (p.d, p.dv, p.tq);
+    let j0 = kt * BC;
+    let nc = BC.min(p.tk - j0);
+    s.dk[..nc * d].fill(0.0);
+    s.dv[..nc * dv].fill(0.0);
+    let (krow0, vrow0) = (p.k.row(b, h, j0), p.v.row(b, h, j0));
+    let ka = AOp {
+        data: tail(x.k, krow0),
+        rs: p.k.time,
+        cs: p.k.dim,
+    };
+    let va = AOp {
+        data: tail(x.v, vrow0),
+        rs: p.v.time,
+        cs: p.v.dim,
+    };
+    if p.k.dim != 1 {
+        gather(&mut s.kr, d, x.k, krow0, p.k.time, p.k.dim, nc, d);
+    }
+    // The first query row that sees key j0.
+    let i_first = if p.causal {
+        j0.saturating_sub(p.causal_offset)
+    } else {
+        0
+    };
+    let mut qt = i_first / BR;
+    while qt * BR < tq {
+        let i0 = qt * BR;
+        let mr = BR.min(tq - i0);
+        qt += 1;
+        let (qrow0, drow0) = (p.q.row(b, h, i0), g.dout.row(b, h, i0));
+        let qtb = BOp {
+            data: tail(&s.qt, i0),
+            ld: tq,
+        };
+        let dotb = BOp {
+            data: tail(&s.dot, i0),
+            ld: tq,
+        };
+        // Sᵀ = K Qᵀ (nc × mr).
+        tile::gemm(isa, nc, mr, d, ka, qtb, &mut s.st, BR, false);
+        // Pᵀ = exp(scale·Sᵀ + mask − lse).
+        let lse_i = &lse[bh * tq + i0..bh * tq + i0 + mr];
+        let masked = masks.any() || (p.causal && j0 + nc > p.key_end(i0));
+        for jj in 0..nc {
+            let row = &mut s.st[jj * BR..jj * BR + mr];
+            if masked {
+                masks.prep_key_row(isa, p, b, h, i0, j0 + jj, row);
+                tile::exp_scaled_sub(isa, row, 1.0, lse_i);
+            } else {
+                tile::exp_scaled_sub(isa, row, p.scale, lse_i);
+            }
+        }
+        // dV += Pᵀ dO (nc × dv).
+        let dob = if g.dout.dim == 1 {
+            BOp {
+                data: tail(x.dout, drow0),
+                ld: g.dout.time,
+            }
+        } else {
+            gather(
+                &mut s.dor,
+                dv,
+                x.dout,
+                drow0,
+                g.dout.time,
+                g.dout.dim,
+                mr,
+                dv,
+            );
+            BOp {
+                data: &s.dor,
+                ld: dv,
+            }
+        };
+        let pt = AOp {
+            data: &s.st,
+            rs: BR,
+            cs: 1,
+        };
+        tile::gemm(isa, nc, dv, mr, pt, dob, &mut s.dv, dv, true);
+        // dPᵀ = V dOᵀ (nc × mr).
+        tile::gemm(isa, nc, mr, dv, va, dotb, &mut s.dpt, BR, false);
+        // dSᵀ = Pᵀ ⊙ (dPᵀ − D).
+        let d_i = &delta[bh * tq + i0..bh * tq + i0 + mr];
+        for jj in 0..nc {
+            let (st, dpt) = (
+                &mut s.st[jj * BR..jj * BR + mr],
+                &s.dpt[jj * BR..jj * BR + mr],
+            );
+            tile::softmax_grad(isa, st, dpt, d_i);
+        }
+        // dK += dSᵀ Q (nc × d).
+        let qb = if p.q.dim == 1 {
+            BOp {
+                data: tail(x.q, qrow0),
+                ld: p.q.time,
+            }
+        } else {
+            gather(&mut s.qr, d, x.q, qrow0, p.q.time, p.q.dim, mr, d);
+            BOp { data: &s.qr, ld: d }
+        };
+        let dst = AOp {
+            data: &s.st,
+            rs: BR,
+            cs: 1,
+        };
+        tile::gemm(isa, nc, d, mr, dst, qb, &mut s.dk, d, true);
+        // dQ_g += dS K (mr × d): dS is dSᵀ read with swapped strides.
+        let kb = if p.k.dim == 1 {
+            BOp {
+                data: tail(x.k, krow0),
+                ld: p.k.time,
+            }
+        } else {
+            BOp { data: &s.kr, ld: d }
+        };
+        let ds = AOp {
+            data: &s.st,
+            rs: 1,
+            cs: BR,
+        };
+        tile::gemm(isa, mr, d, nc, ds, kb, &mut part[i0 * d..], d, true);
+    }
+    for jj in 0..nc {
+        // SAFETY: the validated dk/dv layouts map (b, h, j0 + jj, c) to
+        // distinct in-bounds elements; key tile kt of (b, h) belongs to this
+        // task's group alone.
+        unsafe {
+            dkp.write_row(
+                g.dk.row(b, h, j0 + jj),
+                g.dk.dim,
+                &s.dk[jj * d..(jj + 1) * d],
+                p.scale,
+            );
+            dvp.write_row(
+                g.dv.row(b, h, j0 + jj),
+                g.dv.dim,
+                &s.dv[jj * dv..(jj + 1) * dv],
+                1.0,
+            );
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Forward pass: one task per (batch, head, query tile); each walks the key
+//! tiles it can see (tiles above the causal diagonal are never visited) with
+//! an online softmax, then writes its output rows and their log-sum-exp.
+
+use rayon::prelude::*;
+
+use super::tile::{self, AOp, BOp};
+use super::{check_operand, tail, AttnParams, Masks, OutPtr, BC, BR, OP};
+use crate::error::{KernelError, Result};
+use crate::simd::{self, Isa};
+
+/// Per-task buffers: O(tile) memory, never T×T. Scores are kept transposed
+/// (keys × queries) so that Qᵀ is packed once per task, K is read in place,
+/// and the per-query softmax statistics are vector operations across a row.
+struct Scratch {
+    qt: Vec<f32>,    // d × BR packed Qᵀ
+    st: Vec<f32>,    // BC × BR scores Sᵀ, then probabilities Pᵀ
+    vt: Vec<f32>,    // BC × dv packed V (only for non-unit dim strides)
+    o: Vec<f32>,     // BR × dv output accumulator
+    m: Vec<f32>,     // BR running max (scaled units)
+    l: Vec<f32>,     // BR running sum
+    cm: Vec<f32>,    // BR tile max, then tile sum
+    sub: Vec<f32>,   // BR value subtracted before exp
+    alpha: Vec<f32>, // BR rescale factor of the running state
+}
+
+impl Scratch {
+    fn new(p: &AttnParams) -> Self {
+        Scratch {
+            qt: vec![0.0; p.d * BR],
+            st: vec![0.0; BC * BR],
+            vt: vec![0.0; BC * p.dv],
+            o: vec![0.0; BR * p.dv],
+            m: vec![0.0; BR],
+            l: vec![0.0; BR],
+            cm: vec![0.0; BR],
+            sub: vec![0.0; BR],
+            alpha: vec![0.0; BR],
+        }
+    }
+}
+
+/// Validates the forward operands (shared with the decode path).
+pub(crate) fn validate(
+    p: &AttnParams,
+    masks: &Masks,
+    lens: [usize; 4],
+    lse_len: usize,
+) -> Result<()> {
+    p.validate()?;
+    masks.validate(p)?;
+    let (b, h) = (p.batch, p.heads);
+    check_operand("q", lens[0], [b, h, p.tq, p.d], p.q, false)?;
+    check_operand("k", lens[1], [b, h, p.tk, p.d], p.k, false)?;
+    check_operand("v", lens[2], [b, h, p.tk, p.dv], p.v, false)?;
+    check_operand("out", lens[3], [b, h, p.tq, p.dv], p.o, true)?;
+    if lse_len < b * h * p.tq {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "lse: expected {} elements (B·H·Tq), got {lse_len}",
+                b * h * p.tq
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `O = softmax(scale·QKᵀ + mask)·V` and the row log-sum-exp, through the
+/// strides in `p`. Tq = 1 takes the decode path.
+///
+/// # Shapes
+/// - q: (B,H,Tq,D), k: (B,H,Tk,D), v: (B,H,Tk,Dv) → o: (B,H,Tq,Dv), lse: (B,H,Tq) contiguous
+pub fn forward(
+    p: &AttnParams,
+    masks: &Masks,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    o: &mut [f32],
+    lse: &mut [f32],
+) -> Result<()> {
+    forward_with(simd::isa(), p, masks, q, k, v, o, lse)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_with(
+    isa: Isa,
+    p: &AttnParams,
+    masks: &Masks,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    o: &mut [f32],
+    lse: &mut [f32],
+) -> Result<()> {
+    validate(p, masks, [q.len(), k.len(), v.len(), o.len()], lse.len())?;
+    if p.tq == 1 {
+        return super::decode::decode_with(isa, p, masks, q, k, v, o, lse);
+    }
+    let n_qt = p.tq.div_ceil(BR);
+    let tasks = p.batch * p.heads * n_qt;
+    let (optr, lptr) = (OutPtr(o.as_mut_ptr()), OutPtr(lse.as_mut_ptr()));
+    (0..tasks).into_par_iter().for_each_init(
+        || Scratch::new(p),
+        |s, task| {
+            let (bh, qt) = (task / n_qt, task % n_qt);
+            query_tile(isa, p, masks, q, k, v, bh, qt, s, optr, lptr);
+        },
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+#[allow(clippy::needless_range_loop)] // per-row state arrays indexed in lockstep
+fn query_tile(
+    isa: Isa,
+    p: &AttnParams,
+    masks: &Masks,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    bh: usize,
+    qt: usize,
+    s: &mut Scratch,
+    optr: OutPtr,
+    lptr: OutPtr,
+) {
+    let (b, h) = (bh / p.heads, bh % p.heads);
+    let (d, dv) = (p.d, p.dv);
+    let i0 = qt * BR;
+    let mr = BR.min(p.tq - i0);
+    let kend = p.key_end(i0 + mr - 1);
+    s.m[..mr].fill(f32::NEG_INFINITY);
+    s.l[..mr].fill(0.0);
+    s.o[..mr * dv].fill(0.0);
+    // Qᵀ tile, packed once (d × mr, row stride BR).
+    let qrow0 = p.q.row(b, h, i0);
+    for dd in 0..d {
+        for ii in 0..mr {
+            s.qt[dd * BR + ii] = q[qrow0 + ii * p.q.time + dd * p.q.dim];
+        }
+    }
+    let qtb = BOp {
+        data: &s.qt,
+        ld: BR,
+    };
+    // Unmasked tiles with a positive scale skip the scaling pass: the max of
+    // the raw scores times the scale is the max of the scaled scores.
+    let fold_scale = p.scale > 0.0;
+    let mut j0 = 0;
+    while j0 < kend {
+        let nc = BC.min(kend - j0);
+        let ka = AOp {
+            data: tail(k, p.k.row(b, h, j0)),
+            rs: p.k.time,
+            cs: p.k.dim,
+        };
+        // Sᵀ = K Qᵀ (nc × mr).
+        tile::gemm(isa, nc, mr, d, ka, qtb, &mut s.st, BR, false);
+        // A tile needs per-element masking when a mask applies or when it
+        // crosses the causal diagonal.
+        let masked = masks.any() || (p.causal && j0 + nc > p.key_end(i0));
+        let prescaled = masked || !fold_scale;
+        let cm = &mut s.cm[..mr];
+        cm.fill(f32::NEG_INFINITY);
+        for jj in 0..nc {
+            let row = &mut s.st[jj * BR..jj * BR + mr];
+            if masked {
+                masks.prep_key_row(isa, p, b, h, i0, j0 + jj, row);
+            } else if prescaled {
+                tile::scale_max(isa, row, p.scale);
+            }
+            for (c, &x) in cm.iter_mut().zip(row.iter()) {
+                *c = c.max(x);
+            }
+        }
+        let mul = if prescaled { 1.0 } else { p.scale };
+        for ii in 0..mr {
+            let m_new = s.m[ii].max(cm[ii] * mul);
+            if m_new == f32::NEG_INFINITY {
+                // Nothing visible yet in this row: every probability is 0.
+                s.sub[ii] = f32::INFINITY;
+                s.alpha[ii] = 1.0;
+            } else {
+                s.sub[ii] = m_new;
+                s.alpha[ii] = (s.m[ii] - m_new).exp(); // 0 when the old max is −∞
+                s.m[ii] = m_new;
+            }
+        }
+        // Pᵀ = exp(scale·Sᵀ − m) and the column sums.
+        cm.fill(0.0);
+        for jj in 0..nc {
+            let row = &mut s.st[jj * BR..jj * BR + mr];
+            tile::exp_scaled_sub(isa, row, mul, &s.sub[..mr]);
+            for (c, &x) in cm.iter_mut().zip(row.iter()) {
+                *c += x;
+            }
+        }
+        for ii in 0..mr {
+            let a = s.alpha[ii];
+            s.l[ii] = s.l[ii] * a + cm[ii];
+            if a != 1.0 {
+                for x in &mut s.o[ii * dv..(ii + 1) * dv] {
+                    *x *= a;
+                }
+            }
+        }
+        let vb = if p.v.dim == 1 {
+            BOp {
+                data: tail(v, p.v.row(b, h, j0)),
+                ld: p.v.time,
+            }
+        } else {
+            for jj in 0..nc {
+                let base = p.v.row(b, h, j0 + jj);
+                for c in 0..dv {
+                    s.vt[jj * dv + c] = v[base + c * p.v.dim];
+                }
+            }
+            BOp {
+                data: &s.vt,
+                ld: dv,
+            }
+        };
+        // O += P V (mr × dv): P is Pᵀ read with swapped strides.
+        let pa = AOp {
+            data: &s.st,
+            rs: 1,
+            cs: BR,
+        };
+        tile::gemm(isa, mr, dv, nc, pa, vb, &mut s.o, dv, true);
+        j0 += nc;
+    }
+    let lse_base = bh * p.tq + i0;
+    for r in 0..mr {
+        let l = s.l[r];
+        let (mul, lse) = if l > 0.0 {
+            (1.0 / l, s.m[r] + l.ln())
+        } else {
+            (0.0, f32::NEG_INFINITY)
+        };
+        // SAFETY: the validated layout maps (b, h, i0 + r, c) to distinct
+        // in-bounds elements of `out`, and this task alone owns query rows
+        // i0..i0+mr of (b, h); likewise lse[lse_base + r].
+        unsafe {
+            optr.write_row(
+                p.o.row(b, h, i0 + r),
+                p.o.dim,
+                &s.o[r * dv..(r + 1) * dv],
+                mul,
+            );
+            lptr.set(lse_base + r, lse);
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Scaled dot-product attention, flash style.
+//!
+//! `O = softmax(scale · Q Kᵀ + mask) V`, computed one query tile × key tile
+//! at a time with an online softmax (running max and sum), so no T×T matrix
+//! ever exists: the extra memory is a few tile buffers per task plus O(T)
+//! vectors. The forward also returns the log-sum-exp of every query row; the
+//! backward recomputes the probabilities of each tile from it.
+//!
+//! Every operand is read (and every output written) through explicit
+//! (batch, head, time, dim) strides in elements, so q, k and v can be views
+//! of one fused (B, T, 3, H, D) projection and the output can be written
+//! straight into a (B, T, H, Dv) array — no copies.
+//!
+//! Masks: causal (query i sees key j only when j ≤ i + `causal_offset`), key
+//! padding (B, Tk) (non-zero = the key is ignored), additive (Tq, Tk) float
+//! broadcast through (batch, head, row, col) strides (0 broadcasts). A query
+//! row that can see no key at all gets a zero output and LSE = −∞, and zero
+//! gradients.
+//!
+//! Parallelism (rayon, deterministic for any thread count): the forward runs
+//! one task per (batch, head, query tile); the backward one task per (batch,
+//! head, key-tile group), each group owning its dK/dV rows and a private dQ
+//! partial, and the partials are summed in group order afterwards.
+//!
+//! # Shapes
+//! - q: (B, H, Tq, D), k: (B, H, Tk, D), v: (B, H, Tk, Dv), o: (B, H, Tq, Dv)
+//! - lse: (B, H, Tq) contiguous
+
+mod backward;
+mod decode;
+mod forward;
+pub mod tile;
+
+#[cfg(test)]
+mod tests;
+
+pub use backward::{backward, BackwardInputs, GradLayouts};
+pub use decode::decode;
+pub use forward::forward;
+
+use crate::error::{check_extent, KernelError, Result};
+
+const OP: &str = "attention";
+
+/// Query rows per tile.
+pub(crate) const BR: usize = 64;
+/// Key rows per tile.
+pub(crate) const BC: usize = 64;
+
+/// Strides of a (batch, head, time, dim) operand, in elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub batch: usize,
+    pub head: usize,
+    pub time: usize,
+    pub dim: usize,
+}
+
+impl Layout {
+    /// A dense (B, H, T, D) array.
+    pub fn contiguous(heads: usize, t: usize, d: usize) -> Self {
+        Layout {
+            batch: heads * t * d,
+            head: t * d,
+            time: d,
+            dim: 1,
+        }
+    }
+
+    /// Offset of (b, h, t, 0).
+    #[inline]
+    pub(crate) fn row(&self, b: usize, h: usize, t: usize) -> usize {
+        b * self.batch + h * self.head + t * self.time
+    }
+
+    fn as_array(&self) -> [usize; 4] {
+        [self.batch, self.head, self.time, self.dim]
+    }
+}
+
+/// The problem: sizes, scale, causality and the layout of every operand.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttnParams {
+    pub batch: usize,
+    pub heads: usize,
+    pub tq: usize,
+    pub tk: usize,
+    /// Query/key feature size.
+    pub d: usize,
+    /// Value/output feature size.
+    pub dv: usize,
+    pub scale: f32,
+    pub causal: bool,
+    /// With `causal`, query i sees key j only when `j <= i + causal_offset`:
+    /// 0 is PyTorch's top-left alignment, `tk - tq` aligns the last query
+    /// with the last key (incremental decoding against a cache).
+    pub causal_offset: usize,
+    pub q: Layout,
+    pub k: Layout,
+    pub v: Layout,
+    pub o: Layout,
+}
+
+impl AttnParams {
+    /// Dense (B, H, T, D) operands, scale 1/√d, no causality.
+    pub fn contiguous(
+        batch: usize,
+        heads: usize,
+        tq: usize,
+        tk: usize,
+        d: usize,
+        dv: usize,
+    ) -> Self {
+        AttnParams {
+            batch,
+            heads,
+            tq,
+            tk,
+            d,
+            dv,
+            scale: 1.0 / (d.max(1) as f32).sqrt(),
+            causal: false,
+            causal_offset: 0,
+            q: Layout::contiguous(heads, tq, d),
+            k: Layout::contiguous(heads, tk, d),
+            v: Layout::contiguous(heads, tk, dv),
+            o: Layout::contiguous(heads, tq, dv),
+        }
+    }
+
+    /// Keys `[0, end)` a query row `i` may see, before masks.
+    #[inline]
+    pub(crate) fn key_end(&self, i: usize) -> usize {
+        if self.causal {
+            (i + self.causal_offset + 1).min(self.tk)
+        } else {
+            self.tk
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !self.scale.is_finite() {
+            return Err(KernelError::value(
+                OP,
+                format!("scale: expected a finite number, got {}", self.scale),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Key padding mask: `data[b·batch + j·time] != 0` removes key j of batch b.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPadding<'a> {
+    pub data: &'a [u8],
+    pub batch: usize,
+    pub time: usize,
+}
+
+/// Additive float mask, element (b, h, i, j) at `data[layout.row(b, h, i) + j·layout.dim]`
+/// (`Layout::time` is the row stride, `Layout::dim` the column stride; 0 broadcasts).
+#[derive(Debug, Clone, Copy)]
+pub struct Additive<'a> {
+    pub data: &'a [f32],
+    pub layout: Layout,
+}
+
+/// The optional masks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Masks<'a> {
+    pub key_padding: Option<KeyPadding<'a>>,
+    pub additive: Option<Additive<'a>>,
+}
+
+impl Masks<'_> {
+    fn validate(&self, p: &AttnParams) -> Result<()> {
+        if let Some(kp) = self.key_padding {
+            check_extent(
+                OP,
+                "key_padding_mask",
+                kp.data.len(),
+                &[p.batch, p.tk],
+                &[kp.batch, kp.time],
+            )?;
+        }
+        if let Some(am) = self.additive {
+            check_extent(
+                OP,
+                "attn_mask",
+                am.data.len(),
+                &[p.batch, p.heads, p.tq, p.tk],
+                &am.layout.as_array(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// True when some mask other than causality applies.
+    pub(crate) fn any(&self) -> bool {
+        self.key_padding.is_some() || self.additive.is_some()
+    }
+
+    /// Masks one key row of a transposed score tile in place: `row[ii]` is
+    /// the raw score of query `i0 + ii` with key `j`; it becomes
+    /// `scale·s + additive` or −∞ where the key is hidden. Same result as
+    /// `apply` element by element, with vector fills and scaling.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn prep_key_row(
+        &self,
+        isa: crate::simd::Isa,
+        p: &AttnParams,
+        b: usize,
+        h: usize,
+        i0: usize,
+        j: usize,
+        row: &mut [f32],
+    ) {
+        if let Some(kp) = self.key_padding {
+            if kp.data[b * kp.batch + j * kp.time] != 0 {
+                row.fill(f32::NEG_INFINITY);
+                return;
+            }
+        }
+        tile::scale_max(isa, row, p.scale);
+        if let Some(am) = self.additive {
+            for (ii, x) in row.iter_mut().enumerate() {
+                *x += am.data[am.layout.row(b, h, i0 + ii) + j * am.layout.dim];
+            }
+        }
+        if p.causal {
+            // Query i sees key j iff j <= i + offset, i.e. i >= j - offset.
+            let cut = j
+                .saturating_sub(p.causal_offset)
+                .saturating_sub(i0)
+                .min(row.len());
+            row[..cut].fill(f32::NEG_INFINITY);
+        }
+    }
+
+    /// The masked score of query i, key j (−∞ when removed), given the raw dot product.
+    #[inline]
+    pub(crate) fn apply(
+        &self,
+        p: &AttnParams,
+        b: usize,
+        h: usize,
+        i: usize,
+        j: usize,
+        s: f32,
+    ) -> f32 {
+        if j >= p.key_end(i) {
+            return f32::NEG_INFINITY;
+        }
+        if let Some(kp) = self.key_padding {
+            if kp.data[b * kp.batch + j * kp.time] != 0 {
+                return f32::NEG_INFINITY;
+            }
+        }
+        let mut x = s * p.scale;
+        if let Some(am) = self.additive {
+            x += am.data[am.layout.row(b, h, i) + j * am.layout.dim];
+        }
+        x
+    }
+}
+
+/// Checks a view against its buffer, and (for outputs) that no two elements alias.
+pub(crate) fn check_operand(
+    arg: &str,
+    len: usize,
+    shape: [usize; 4],
+    l: Layout,
+    output: bool,
+) -> Result<()> {
+    check_extent(OP, arg, len, &shape, &l.as_array())?;
+    if output && !non_overlapping(&shape, &l.as_array()) {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "{arg}: strides {:?} make distinct elements of a {shape:?} output overlap",
+                l.as_array()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// True when no two index tuples of the view map to the same element.
+fn non_overlapping(shape: &[usize], strides: &[usize]) -> bool {
+    if shape.contains(&0) {
+        return true;
+    }
+    let mut dims: Vec<(usize, usize)> = shape
+        .iter()
+        .zip(strides)
+        .filter(|(&n, _)| n > 1)
+        .map(|(&n, &s)| (s, n))
+        .collect();
+    dims.sort_unstable();
+    let mut extent = 1usize;
+    for (stride, n) in dims {
+        if stride < extent {
+            return false;
+        }
+        extent += stride * (n - 1);
+    }
+    true
+}
+
+/// `x[start..]`, or an empty slice when `start` is past the end (a view with
+/// a zero-sized axis).
+#[inline]
+pub(crate) fn tail(x: &[f32], start: usize) -> &[f32] {
+    x.get(start..).unwrap_or(&[])
+}
+
+/// A raw pointer that tasks share to write disjoint elements of one output.
+#[derive(Clone, Copy)]
+pub(crate) struct OutPtr(pub *mut f32);
+// SAFETY: used only to write elements that the validated layout maps one to
+// one, and each task writes a disjoint set of (batch, head, row) slots.
+unsafe impl Send for OutPtr {}
+// SAFETY: as above.
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// Writes `val` to element `idx`.
+    ///
+    /// # Safety
+    /// As for `write_row`.
+    #[inline]
+    pub(crate) unsafe fn set(self, idx: usize, val: f32) {
+        *self.0.add(idx) = val;
+    }
+
+    /// Writes `vals[c]·mul` to element `base + c·stride` for every c.
+    ///
+    /// # Safety
+    /// Every written element lies in the validated output, and no other task
+    /// writes the same elements.
+    #[inline]
+    pub(crate) unsafe fn write_row(self, base: usize, stride: usize, vals: &[f32], mul: f32) {
+        for (c, &v) in vals.iter().enumerate() {
+            *self.0.add(base + c * stride) = v * mul;
+        }
+    }
+}

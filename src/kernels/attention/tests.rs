@@ -1,0 +1,342 @@
+//! Kernel vs a naive float64 attention (explicit T×T matrices), under every
+//! ISA of this machine, with strided operands, masks and odd sizes; and
+//! bitwise determinism across thread counts.
+
+use super::backward::backward_with;
+use super::forward::forward_with;
+use super::*;
+use crate::simd::{self, Isa};
+
+fn levels() -> Vec<Isa> {
+    simd::available()
+        .into_iter()
+        .filter(|&l| l != Isa::Neon)
+        .collect()
+}
+
+fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+struct Problem {
+    p: AttnParams,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    dout: Vec<f32>,
+    pad: Option<Vec<u8>>,
+    add: Option<Vec<f32>>,
+}
+
+impl Problem {
+    /// q, k, v as views of one fused (B, T, 3, H, D) buffer when `fused`
+    /// (needs tq == tk and d == dv), else dense (B, H, T, D).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        b: usize,
+        h: usize,
+        tq: usize,
+        tk: usize,
+        d: usize,
+        dv: usize,
+        fused: bool,
+        seed: u64,
+    ) -> Self {
+        let mut p = AttnParams::contiguous(b, h, tq, tk, d, dv);
+        let (q, k, v);
+        if fused {
+            assert!(tq == tk && d == dv);
+            let buf = rand_vec(b * tq * 3 * h * d, seed);
+            let l = Layout {
+                batch: tq * 3 * h * d,
+                head: d,
+                time: 3 * h * d,
+                dim: 1,
+            };
+            (p.q, p.k, p.v) = (l, l, l);
+            // Each view starts `which·H·D` elements into the fused buffer.
+            q = buf.clone();
+            k = buf[h * d..].to_vec();
+            v = buf[2 * h * d..].to_vec();
+        } else {
+            q = rand_vec(b * h * tq * d, seed);
+            k = rand_vec(b * h * tk * d, seed + 1);
+            v = rand_vec(b * h * tk * dv, seed + 2);
+        }
+        Problem {
+            p,
+            q,
+            k,
+            v,
+            dout: rand_vec(b * h * tq * dv, seed + 3),
+            pad: None,
+            add: None,
+        }
+    }
+
+    fn masks(&self) -> Masks<'_> {
+        Masks {
+            key_padding: self.pad.as_ref().map(|d| KeyPadding {
+                data: d,
+                batch: self.p.tk,
+                time: 1,
+            }),
+            additive: self.add.as_ref().map(|d| Additive {
+                data: d,
+                layout: Layout {
+                    batch: 0,
+                    head: 0,
+                    time: self.p.tk,
+                    dim: 1,
+                },
+            }),
+        }
+    }
+}
+
+struct Naive {
+    o: Vec<f64>,
+    lse: Vec<f64>,
+    dq: Vec<f64>,
+    dk: Vec<f64>,
+    dv: Vec<f64>,
+}
+
+/// Explicit attention in float64; outputs dense (B, H, T, ·).
+fn naive(pr: &Problem) -> Naive {
+    let p = &pr.p;
+    let m = pr.masks();
+    let (tq, tk, d, dv) = (p.tq, p.tk, p.d, p.dv);
+    let n_bh = p.batch * p.heads;
+    let mut out = Naive {
+        o: vec![0.0; n_bh * tq * dv],
+        lse: vec![0.0; n_bh * tq],
+        dq: vec![0.0; n_bh * tq * d],
+        dk: vec![0.0; n_bh * tk * d],
+        dv: vec![0.0; n_bh * tk * dv],
+    };
+    let sc = p.scale as f64;
+    for b in 0..p.batch {
+        for h in 0..p.heads {
+            let bh = b * p.heads + h;
+            let qe = |i: usize, c: usize| pr.q[p.q.row(b, h, i) + c * p.q.dim] as f64;
+            let ke = |j: usize, c: usize| pr.k[p.k.row(b, h, j) + c * p.k.dim] as f64;
+            let ve = |j: usize, c: usize| pr.v[p.v.row(b, h, j) + c * p.v.dim] as f64;
+            let ge = |i: usize, c: usize| pr.dout[(bh * tq + i) * dv + c] as f64;
+            let mut pm = vec![0.0f64; tq * tk];
+            for i in 0..tq {
+                let mut x = vec![f64::NEG_INFINITY; tk];
+                for (j, xv) in x.iter_mut().enumerate() {
+                    let vis = j < p.key_end(i)
+                        && m.key_padding
+                            .is_none_or(|kp| kp.data[b * kp.batch + j] == 0);
+                    if vis {
+                        let s: f64 = (0..d).map(|c| qe(i, c) * ke(j, c)).sum();
+                        let a = m.additive.map_or(0.0, |am| am.data[i * tk + j] as f64);
+                        *xv = s * sc + a;
+                    }
+                }
+                let mx = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                if mx == f64::NEG_INFINITY {
+                    out.lse[bh * tq + i] = f64::NEG_INFINITY;
+                    continue;
+                }
+                let l: f64 = x.iter().map(|&v| (v - mx).exp()).sum();
+                out.lse[bh * tq + i] = mx + l.ln();
+                for j in 0..tk {
+                    pm[i * tk + j] = (x[j] - mx).exp() / l;
+                }
+            }
+            for i in 0..tq {
+                for c in 0..dv {
+                    out.o[(bh * tq + i) * dv + c] =
+                        (0..tk).map(|j| pm[i * tk + j] * ve(j, c)).sum();
+                }
+                let di: f64 = (0..dv)
+                    .map(|c| ge(i, c) * out.o[(bh * tq + i) * dv + c])
+                    .sum();
+                for j in 0..tk {
+                    let pij = pm[i * tk + j];
+                    let dp: f64 = (0..dv).map(|c| ge(i, c) * ve(j, c)).sum();
+                    let ds = pij * (dp - di) * sc;
+                    for c in 0..d {
+                        out.dq[(bh * tq + i) * d + c] += ds * ke(j, c);
+                        out.dk[(bh * tk + j) * d + c] += ds * qe(i, c);
+                    }
+                    for c in 0..dv {
+                        out.dv[(bh * tk + j) * dv + c] += pij * ge(i, c);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+struct Got {
+    o: Vec<f32>,
+    lse: Vec<f32>,
+    dq: Vec<f32>,
+    dk: Vec<f32>,
+    dv: Vec<f32>,
+}
+
+fn run(isa: Isa, pr: &Problem) -> Got {
+    let p = &pr.p;
+    let n_bh = p.batch * p.heads;
+    let mut got = Got {
+        o: vec![f32::NAN; n_bh * p.tq * p.dv],
+        lse: vec![f32::NAN; n_bh * p.tq],
+        dq: vec![f32::NAN; n_bh * p.tq * p.d],
+        dk: vec![f32::NAN; n_bh * p.tk * p.d],
+        dv: vec![f32::NAN; n_bh * p.tk * p.dv],
+    };
+    let m = pr.masks();
+    forward_with(isa, p, &m, &pr.q, &pr.k, &pr.v, &mut got.o, &mut got.lse).unwrap();
+    let g = GradLayouts {
+        dout: Layout::contiguous(p.heads, p.tq, p.dv),
+        dq: Layout::contiguous(p.heads, p.tq, p.d),
+        dk: Layout::contiguous(p.heads, p.tk, p.d),
+        dv: Layout::contiguous(p.heads, p.tk, p.dv),
+    };
+    let x = BackwardInputs {
+        q: &pr.q,
+        k: &pr.k,
+        v: &pr.v,
+        o: &got.o,
+        lse: &got.lse,
+        dout: &pr.dout,
+    };
+    let (mut dq, mut dk, mut dv) = (got.dq.clone(), got.dk.clone(), got.dv.clone());
+    backward_with(isa, p, &g, &m, x, &mut dq, &mut dk, &mut dv).unwrap();
+    (got.dq, got.dk, got.dv) = (dq, dk, dv);
+    got
+}
+
+fn close(what: &str, got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let ok = if w.is_infinite() {
+            g as f64 == w
+        } else {
+            (g as f64 - w).abs() <= tol * scale
+        };
+        assert!(ok, "{what}[{i}]: got {g}, want {w}");
+    }
+}
+
+fn check(pr: &Problem, label: &str) {
+    let want = naive(pr);
+    for isa in levels() {
+        let got = run(isa, pr);
+        let l = format!("{label} {isa:?}");
+        close(&format!("{l} o"), &got.o, &want.o, 2e-5);
+        close(&format!("{l} lse"), &got.lse, &want.lse, 2e-5);
+        close(&format!("{l} dq"), &got.dq, &want.dq, 5e-5);
+        close(&format!("{l} dk"), &got.dk, &want.dk, 5e-5);
+        close(&format!("{l} dv"), &got.dv, &want.dv, 5e-5);
+    }
+}
+
+#[test]
+fn dense_shapes_match_naive() {
+    for &(b, h, tq, tk, d, dv) in &[
+        (1, 1, 1, 1, 1, 1),
+        (2, 3, 7, 7, 8, 8),
+        (1, 2, 65, 130, 63, 17),
+        (1, 1, 130, 1, 5, 3),
+        (2, 1, 1, 300, 16, 16),
+    ] {
+        check(
+            &Problem::new(b, h, tq, tk, d, dv, false, 7),
+            &format!("dense {b} {h} {tq} {tk} {d} {dv}"),
+        );
+    }
+}
+
+#[test]
+fn causal_and_offset_match_naive() {
+    for &(tq, tk, off) in &[
+        (70, 70, 0),
+        (129, 129, 0),
+        (5, 140, 135),
+        (100, 60, 0),
+        (1, 200, 199),
+    ] {
+        let mut pr = Problem::new(1, 2, tq, tk, 16, 16, false, 11);
+        pr.p.causal = true;
+        pr.p.causal_offset = off;
+        check(&pr, &format!("causal {tq} {tk} {off}"));
+    }
+}
+
+#[test]
+fn masks_match_naive() {
+    let (b, tq, tk) = (2, 67, 75);
+    let mut pr = Problem::new(b, 2, tq, tk, 8, 8, false, 3);
+    pr.pad = Some(
+        (0..b * tk)
+            .map(|i| u8::from(i % 5 == 1 || i >= b * tk - 80))
+            .collect(),
+    );
+    pr.add = Some(rand_vec(tq * tk, 99).iter().map(|v| v * 2.0).collect());
+    check(&pr, "pad+add");
+    // A fully padded batch row: zero output, −∞ LSE, zero grads.
+    let mut pr = Problem::new(b, 1, 9, 9, 4, 4, false, 5);
+    pr.pad = Some((0..b * 9).map(|i| u8::from(i < 9)).collect());
+    pr.p.causal = true;
+    check(&pr, "all-masked");
+    let got = run(Isa::Scalar, &pr);
+    assert!(got.o[..9 * 4].iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn fused_qkv_views_match_naive() {
+    let mut pr = Problem::new(2, 3, 70, 70, 12, 12, true, 21);
+    check(&pr, "fused");
+    pr.p.causal = true;
+    check(&pr, "fused causal");
+}
+
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    let mut pr = Problem::new(1, 1, 300, 300, 32, 32, false, 8);
+    pr.p.causal = true;
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let isa = simd::isa();
+    let one = pool(1).install(|| run(isa, &pr));
+    let three = pool(3).install(|| run(isa, &pr));
+    assert_eq!(one.o, three.o);
+    assert_eq!(one.dq, three.dq);
+    assert_eq!(one.dk, three.dk);
+    assert_eq!(one.dv, three.dv);
+}
+
+#[test]
+fn rejects_bad_layouts() {
+    let p = AttnParams::contiguous(1, 1, 4, 4, 2, 2);
+    let (q, mut o, mut lse) = (vec![0.0; 8], vec![0.0; 8], vec![0.0; 4]);
+    assert!(forward(&p, &Masks::default(), &q[..7], &q, &q, &mut o, &mut lse).is_err());
+    let mut bad = p;
+    bad.o.time = 0;
+    assert!(forward(&bad, &Masks::default(), &q, &q, &q, &mut o, &mut lse).is_err());
+    bad = p;
+    bad.scale = f32::NAN;
+    assert!(forward(&bad, &Masks::default(), &q, &q, &q, &mut o, &mut lse).is_err());
+}
