@@ -146,13 +146,13 @@ pub fn is_serial(g: &Gemm) -> bool {
 /// Runs the batch: small items in parallel over the batch (each on one
 /// thread), large ones one after the other with the block grid in parallel.
 fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches: CacheSizes) {
-    let macs = g.m * g.n * g.k;
+    let macs = g.m.saturating_mul(g.n).saturating_mul(g.k);
     let bl = Blocking::new(caches, K::MR, K::NR, g.m, g.n, g.k);
     // Read operands in place when packing cannot pay for itself: A when it
     // is small or each of its micro-panels meets few B micro-panels (narrow
     // C), B when it meets few A micro-panels (short C).
-    let direct_a =
-        (g.a.col == 1 || g.a.row == 1) && (g.m * g.k <= DIRECT_A_MAX || g.n <= 2 * K::NR);
+    let direct_a = (g.a.col == 1 || g.a.row == 1)
+        && (g.m.saturating_mul(g.k) <= DIRECT_A_MAX || g.n <= 2 * K::NR);
     let direct_b = g.b.col == 1 && g.m <= DIRECT_B_MAX_PANELS * K::MR;
     let c = CPtr(c.as_mut_ptr());
     let item = |p: usize, parallel: bool| {
