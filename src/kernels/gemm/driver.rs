@@ -213,6 +213,8 @@ fn single_row<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
         let w = ROW_BLOCK.min(p.n - j0);
         with_scratch(Slot::Edge, w, |acc| {
             K::row_times_block(acc, &a, p.b, j0);
+            acc.iter_mut().for_each(|v| *v *= p.alpha);
+            // Only the C fields of the tile are used by `store_partial`.
             let tile = Tile {
                 k: p.k,
                 a: a.as_ptr(),
@@ -228,10 +230,9 @@ fn single_row<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
                 m: 1,
                 n: w,
             };
-            let scaled: Vec<f32> = acc.iter().map(|&v| p.alpha * v).collect();
             // SAFETY: columns j0..j0 + w of the single row of this matrix of C
             // lie inside `c` (validated extent) and belong to this task alone.
-            unsafe { store_partial(&scaled, w, &tile) }
+            unsafe { store_partial(acc, w, &tile) }
         });
     };
     let tasks = p.n.div_ceil(ROW_BLOCK);
