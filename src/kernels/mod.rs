@@ -2,4 +2,5 @@
 //! params struct, checks shapes before any unchecked indexing, and runs in
 //! whatever rayon pool the caller installed (see `crate::threads`).
 
+pub mod conv1d;
 pub mod gemm;

@@ -2,6 +2,7 @@
 //! No arithmetic lives here. Each submodule registers its own functions.
 
 mod array;
+mod conv1d;
 mod errors;
 mod gemm;
 mod runtime;
@@ -15,5 +16,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     runtime::register(m)?;
     gemm::register(m)?;
+    conv1d::register(m)?;
     Ok(())
 }
