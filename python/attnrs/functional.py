@@ -230,6 +230,7 @@ from ._fn_math import (  # noqa: E402
 from ._fn_nn import (  # noqa: E402
     cross_entropy, dropout, embedding, layer_norm, linear, log_softmax, mse_loss, softmax,
 )  # fmt: skip
+from ._fn_conv import conv1d  # noqa: E402
 from ._fn_shape import (  # noqa: E402
     cat, chunk, concatenate, expand, flatten, getitem, masked_fill, split, squeeze, stack,
     unsqueeze, where,
@@ -247,6 +248,8 @@ __all__ = [
     # layers and losses (fused kernels)
     "linear", "softmax", "log_softmax", "layer_norm", "embedding", "dropout", "cross_entropy",
     "mse_loss",
+    # convolution
+    "conv1d",
 ]  # fmt: skip
 
 

@@ -44,12 +44,12 @@ fn dense_out<'a>(
 ) -> PyResult<&'a mut [f32]> {
     let v = view_mut(arr, OP, arg)?;
     let mut want = 1usize;
-    let mut dense = true;
+    let mut dense = true; // any strides describe an empty array
     for (&n, &s) in shape.iter().zip(&v.strides).rev() {
         dense &= n <= 1 || s == want;
         want *= n;
     }
-    if v.shape != shape || !dense {
+    if v.shape != shape || (!dense && !shape.contains(&0)) {
         return Err(ShapeError::new_err(format!(
             "{OP}: {arg} must be a C-contiguous array of shape {shape:?}; got shape {:?} with element strides {:?}",
             v.shape, v.strides

@@ -3,6 +3,7 @@
 from . import functional, utils
 from .activation import GELU, ReLU, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
+from .conv import Conv1d, StreamingState, TCNStack, TemporalBlock, receptive_field
 from .dropout import Dropout
 from .embedding import Embedding
 from .linear import Identity, Linear
@@ -12,5 +13,5 @@ from .norm import LayerNorm
 __all__ = [
     "GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "Module", "ModuleDict",
     "ModuleList", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional",
-    "utils",
+    "utils", "Conv1d", "StreamingState", "TCNStack", "TemporalBlock", "receptive_field",
 ]  # fmt: skip

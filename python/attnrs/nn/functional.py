@@ -14,7 +14,7 @@ from .._fn_common import norm_axis
 from ..tensor import Tensor
 
 __all__ = [
-    "cross_entropy", "dropout", "embedding", "gelu", "global_pool", "layer_norm", "linear",
+    "conv1d", "cross_entropy", "dropout", "embedding", "gelu", "global_pool", "layer_norm", "linear",
     "log_softmax", "mse_loss", "relu", "sigmoid", "softmax", "tanh",
 ]  # fmt: skip
 
@@ -24,6 +24,7 @@ tanh = _f.tanh
 sigmoid = _f.sigmoid
 mse_loss = _f.mse_loss
 cross_entropy = _f.cross_entropy
+conv1d = _f.conv1d
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
