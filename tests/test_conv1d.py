@@ -8,14 +8,13 @@ import subprocess
 import sys
 import textwrap
 
+import attnrs as ar
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import attnrs as ar
 from attnrs import nn, ops
 from attnrs.nn import functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # --- float64 references --------------------------------------------------------------------
 
@@ -75,7 +74,12 @@ SHAPES = [(2, 3, 5, 17), (1, 1, 1, 9), (3, 7, 2, 4), (1, 4, 6, 130)]  # (B, C_in
 def test_matches_direct_convolution_and_gradients(k, d, causal):
     rng = np.random.default_rng(k * 100 + d)
     for b, ci, co, t in SHAPES:  # T < receptive field for the larger d
-        x, w, bias, dy = rand(rng, b, ci, t), rand(rng, co, ci, k), rand(rng, co), rand(rng, b, co, t)
+        x, w, bias, dy = (
+            rand(rng, b, ci, t),
+            rand(rng, co, ci, k),
+            rand(rng, co),
+            rand(rng, b, co, t),
+        )
         y = ops.conv1d(x, w, bias, dilation=d, causal=causal)
         assert y.shape == (b, co, t) and y.dtype == np.float32
         close(y, ref_conv(x, w, bias, d, causal), ci * k)
@@ -144,20 +148,26 @@ def test_autograd_matches_reference_and_finite_differences():
         close(bias.grad.numpy(), rdb, b * t)
 
         # Central differences of L = Σ conv(x, w, b)·g (exact for a linear map up to rounding).
-        def loss(xa, wa, ba):
+        def loss(xa, wa, ba, causal=causal):
             return float((ref_conv(xa, wa, ba, d, causal) * g).sum())
 
         eps = 0.5
         for arr, grad in ((x, x.grad), (w, w.grad), (bias, bias.grad)):
             for _ in range(4):
                 idx = tuple(rng.integers(0, n) for n in arr.shape)
-                args = [x.numpy().astype(np.float64), w.numpy().astype(np.float64), bias.numpy().astype(np.float64)]
+                args = [
+                    x.numpy().astype(np.float64),
+                    w.numpy().astype(np.float64),
+                    bias.numpy().astype(np.float64),
+                ]
                 which = [x, w, bias].index(arr)
                 args[which][idx] += eps
                 up = loss(*args)
                 args[which][idx] -= 2 * eps
                 down = loss(*args)
-                np.testing.assert_allclose(grad.numpy()[idx], (up - down) / (2 * eps), rtol=1e-4, atol=1e-4)
+                np.testing.assert_allclose(
+                    grad.numpy()[idx], (up - down) / (2 * eps), rtol=1e-4, atol=1e-4
+                )
 
 
 def test_gradient_only_where_needed():
@@ -166,7 +176,9 @@ def test_gradient_only_where_needed():
     w = ar.tensor(rand(rng, 3, 2, 2), requires_grad=True)
     F.conv1d(x, w).sum().backward()
     assert x.grad is None and w.grad is not None
-    dx, dw, db = ops.conv1d_backward(x.numpy(), w.numpy(), np.ones((1, 3, 5)), need_input=False, need_bias=False)
+    dx, dw, db = ops.conv1d_backward(
+        x.numpy(), w.numpy(), np.ones((1, 3, 5)), need_input=False, need_bias=False
+    )
     assert dx is None and db is None and dw.shape == (3, 2, 2)
 
 
@@ -219,7 +231,12 @@ def test_every_isa_matches_reference(isa, tmp_path):
 
 def test_one_and_two_threads_are_bitwise_equal():
     rng = np.random.default_rng(6)
-    x, w, b, dy = rand(rng, 4, 32, 1000), rand(rng, 48, 32, 3), rand(rng, 48), rand(rng, 4, 48, 1000)
+    x, w, b, dy = (
+        rand(rng, 4, 32, 1000),
+        rand(rng, 48, 32, 3),
+        rand(rng, 48),
+        rand(rng, 4, 48, 1000),
+    )
     prev = ar.get_num_threads()
     results = []
     try:
@@ -249,7 +266,13 @@ def test_causal_output_ignores_the_future():
     # 'same' padding looks ahead by (K-1)·d - ⌊(K-1)·d/2⌋ = 4 steps.
     x2 = x.copy()
     x2[:, :, 20] += 1.0
-    changed = np.nonzero(np.any(ops.conv1d(x2, w, dilation=4, causal=False) != ops.conv1d(x, w, dilation=4, causal=False), axis=(0, 1)))[0]
+    changed = np.nonzero(
+        np.any(
+            ops.conv1d(x2, w, dilation=4, causal=False)
+            != ops.conv1d(x, w, dilation=4, causal=False),
+            axis=(0, 1),
+        )
+    )[0]
     assert changed.min() == 16 and changed.max() == 24
 
 
@@ -322,7 +345,10 @@ def test_conv1d_layer_init_and_pytorch_state_dict():
     assert np.abs(conv.weight.numpy()).max() <= bound and np.abs(conv.bias.numpy()).max() <= bound
     assert conv.weight.numpy().std() > 0.4 * bound
     rng = np.random.default_rng(12)
-    sd = {"weight": rng.standard_normal((6, 8, 5)).astype(np.float32), "bias": rng.standard_normal(6).astype(np.float32)}
+    sd = {
+        "weight": rng.standard_normal((6, 8, 5)).astype(np.float32),
+        "bias": rng.standard_normal(6).astype(np.float32),
+    }
     conv.load_state_dict(sd)
     x = rand(rng, 2, 8, 21)
     close(conv(ar.tensor(x)).numpy(), ref_conv(x, sd["weight"], sd["bias"], 2), 40)
@@ -418,5 +444,7 @@ def test_empty_axes():
     w = np.ones((4, 3, 2), np.float32)
     assert ops.conv1d(np.zeros((0, 3, 5), np.float32), w).shape == (0, 4, 5)
     assert ops.conv1d(np.zeros((2, 3, 0), np.float32), w).shape == (2, 4, 0)
-    dx, dw, db = ops.conv1d_backward(np.zeros((2, 3, 0), np.float32), w, np.zeros((2, 4, 0), np.float32))
+    dx, dw, db = ops.conv1d_backward(
+        np.zeros((2, 3, 0), np.float32), w, np.zeros((2, 4, 0), np.float32)
+    )
     assert dx.shape == (2, 3, 0) and not dw.any() and not db.any()

@@ -6,7 +6,7 @@ Forward and backward are the Rust kernels of ``attnrs.ops.conv1d`` /
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import ops
 from ._checks import ShapeError
@@ -56,13 +56,13 @@ def _causal_from_padding(padding: Any, causal: bool) -> bool:
 
 
 def conv1d(
-    input: Any,  # noqa: A002
+    input: Any,
     weight: Any,
-    bias: Optional[Any] = None,
+    bias: Any | None = None,
     dilation: int = 1,
     causal: bool = True,
     *,
-    padding: Optional[str] = None,
+    padding: str | None = None,
 ) -> Tensor:
     """1-D convolution whose output keeps the input length T.
 
@@ -87,9 +87,13 @@ def conv1d(
     causal = _causal_from_padding(padding, causal)
     x, w = as_tensor(input), as_tensor(weight)
     if w.ndim != 3:
-        raise ShapeError(f"conv1d: weight must be 3-D (out_channels, in_channels, kernel_size); got shape {w.shape}")
+        raise ShapeError(
+            f"conv1d: weight must be 3-D (out_channels, in_channels, kernel_size); got shape {w.shape}"
+        )
     if x.ndim not in (2, 3):
-        raise ShapeError(f"conv1d: input must be (batch, channels, time) or (channels, time); got shape {x.shape}")
+        raise ShapeError(
+            f"conv1d: input must be (batch, channels, time) or (channels, time); got shape {x.shape}"
+        )
     b = as_tensor(bias) if bias is not None else None
     if x.ndim == 2:
         y = Conv1d.apply(x.reshape(1, *x.shape), w, b, dilation=dilation, causal=causal)

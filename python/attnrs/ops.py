@@ -100,10 +100,12 @@ def matmul(
 
 # --- conv1d ------------------------------------------------------------------------------
 
-__all__ += ["conv1d", "conv1d_backward", "conv1d_step", "conv1d_state"]
+__all__ += ["conv1d", "conv1d_backward", "conv1d_state", "conv1d_step"]
 
 
-def _conv_args(x: Any, w: Any, b: Any, dilation: Any, op: str) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray], int]:
+def _conv_args(
+    x: Any, w: Any, b: Any, dilation: Any, op: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
     x = as_f32(x, op, "input")
     w = as_f32(w, op, "weight")
     if w.ndim != 3:
@@ -165,7 +167,7 @@ def conv1d_backward(
     need_input: bool = True,
     need_weight: bool = True,
     need_bias: bool = True,
-) -> tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Gradients of :func:`conv1d` for the upstream gradient ``dy``: ``(dx, dw, db)``,
     each None when not asked for. ``dw`` sums the batch in a fixed order, so the
     result is the same for any thread count.

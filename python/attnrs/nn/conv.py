@@ -11,8 +11,9 @@ position of the sequence.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def receptive_field(kernel_size: int, dilations: Sequence[int]) -> int:
 
 @dataclass
 class _Ring:
-    conv: "Conv1d"  # keeps the layer (and so its id) alive while the state lives
+    conv: Conv1d  # keeps the layer (and so its id) alive while the state lives
     buffer: np.ndarray  # ((K−1)·d + 1, B, C_in)
     steps: int = 0
 
@@ -51,7 +52,7 @@ class StreamingState:
     def __init__(self) -> None:
         self._rings: dict[int, _Ring] = {}
 
-    def _ring(self, conv: "Conv1d", batch: int) -> _Ring:
+    def _ring(self, conv: Conv1d, batch: int) -> _Ring:
         ring = self._rings.get(id(conv))
         if ring is None:
             buf = ops.conv1d_state(batch, conv.in_channels, conv.kernel_size, conv.dilation)
@@ -63,7 +64,7 @@ class StreamingState:
             )
         return ring
 
-    def steps(self, conv: "Conv1d") -> int:
+    def steps(self, conv: Conv1d) -> int:
         """Steps ``conv`` has consumed in this stream (0 if never called)."""
         ring = self._rings.get(id(conv))
         return 0 if ring is None else ring.steps
@@ -130,13 +131,19 @@ class Conv1d(Module):
         - x_t: (B, C_in) → (B, C_out)
         """
         if not self.causal and self.kernel_size > 1:
-            raise ValueError("Conv1d.stream_step: needs a causal conv (causal=True); this one pads both sides")
+            raise ValueError(
+                "Conv1d.stream_step: needs a causal conv (causal=True); this one pads both sides"
+            )
         x = as_f32(x_t, "Conv1d.stream_step", "x_t")
         if x.ndim != 2:
-            raise ShapeError(f"Conv1d.stream_step: x_t must be 2-D (batch, in_channels); got shape {x.shape}")
+            raise ShapeError(
+                f"Conv1d.stream_step: x_t must be 2-D (batch, in_channels); got shape {x.shape}"
+            )
         ring = state._ring(self, x.shape[0])
         b = None if self.bias is None else self.bias.data
-        y = ops.conv1d_step(x, self.weight.data, b, state=ring.buffer, step=ring.steps, dilation=self.dilation)
+        y = ops.conv1d_step(
+            x, self.weight.data, b, state=ring.buffer, step=ring.steps, dilation=self.dilation
+        )
         ring.steps += 1
         return Tensor(y)
 
@@ -161,7 +168,7 @@ class TemporalBlock(Module):
         channels: int,
         kernel_size: int = 2,
         dilation: int = 1,
-        skip_channels: Optional[int] = None,
+        skip_channels: int | None = None,
         causal: bool = True,
         bias: bool = True,
     ) -> None:
@@ -191,7 +198,11 @@ class TemporalBlock(Module):
         - x_t: (B, C) → out_t (B, C), skip_t (B, skip_channels)
         """
         with no_grad():
-            x = x_t if isinstance(x_t, Tensor) else Tensor(as_f32(x_t, "TemporalBlock.stream_step", "x_t"))
+            x = (
+                x_t
+                if isinstance(x_t, Tensor)
+                else Tensor(as_f32(x_t, "TemporalBlock.stream_step", "x_t"))
+            )
             z = self._gate(self.conv.stream_step(x, state), 1)
             return x + self.res.stream_step(z, state), self.skip.stream_step(z, state)
 
@@ -211,24 +222,32 @@ class TCNStack(Module):
         channels: int,
         num_layers: int = 8,
         kernel_size: int = 2,
-        dilations: Optional[Sequence[int]] = None,
-        skip_channels: Optional[int] = None,
+        dilations: Sequence[int] | None = None,
+        skip_channels: int | None = None,
         causal: bool = True,
         bias: bool = True,
     ) -> None:
         super().__init__()
-        dil = [2**i for i in range(int(num_layers))] if dilations is None else [int(d) for d in dilations]
+        dil = (
+            [2**i for i in range(int(num_layers))]
+            if dilations is None
+            else [int(d) for d in dilations]
+        )
         if not dil:
-            raise ValueError("TCNStack: needs at least one layer (num_layers >= 1 or a non-empty dilations)")
+            raise ValueError(
+                "TCNStack: needs at least one layer (num_layers >= 1 or a non-empty dilations)"
+            )
         self.kernel_size, self.dilations = int(kernel_size), dil
-        self.blocks = ModuleList(TemporalBlock(channels, kernel_size, d, skip_channels, causal, bias) for d in dil)
+        self.blocks = ModuleList(
+            TemporalBlock(channels, kernel_size, d, skip_channels, causal, bias) for d in dil
+        )
 
     @property
     def receptive_field(self) -> int:
         return receptive_field(self.kernel_size, self.dilations)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        skip_sum: Optional[Tensor] = None
+        skip_sum: Tensor | None = None
         for block in self.blocks:
             x, skip = block(x)
             skip_sum = skip if skip_sum is None else skip_sum + skip
@@ -240,7 +259,7 @@ class TCNStack(Module):
         # Shapes
         - x_t: (B, C) → out_t (B, C), skip_t (B, skip_channels)
         """
-        skip_sum: Optional[Tensor] = None
+        skip_sum: Tensor | None = None
         x = x_t
         for block in self.blocks:
             x, skip = block.stream_step(x, state)
