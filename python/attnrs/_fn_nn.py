@@ -7,19 +7,26 @@ the GEMM with transposed views (no copies); dropout and mse_loss are NumPy.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from . import ops
 from ._checks import ShapeError, check_finite
-from ._fn_common import as_index, as_tensor, norm_axis
+from ._fn_common import as_index, as_tensor, mm, norm_axis
 from .autograd import Function
 from .tensor import Tensor, default_rng
 
 __all__ = [
-    "linear", "softmax", "log_softmax", "layer_norm", "embedding", "dropout", "cross_entropy",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "layer_norm",
+    "linear",
+    "log_softmax",
     "mse_loss",
+    "softmax",
 ]  # fmt: skip
 
 
@@ -37,7 +44,7 @@ class Linear(Function):
     def forward(ctx, x, w, b):
         ctx.save(x, w)
         ctx.has_bias = b is not None
-        y = ops.matmul(x, w, trans_b=True)
+        y = mm(x, w, trans_b=True) if x.ndim == 2 else ops.matmul(x, w, trans_b=True)
         if b is not None:
             y += b
         return y
@@ -46,14 +53,14 @@ class Linear(Function):
     def backward(ctx, g):
         x, w = ctx.saved
         need = ctx.needs_input_grad
-        gx = ops.matmul(g, w) if need[0] else None
+        gx = (mm(g, w) if g.ndim == 2 else ops.matmul(g, w)) if need[0] else None
         g2 = g.reshape(-1, g.shape[-1])  # (N, out)
-        gw = ops.matmul(g2, x.reshape(-1, x.shape[-1]), trans_a=True) if need[1] else None
+        gw = mm(g2, x.reshape(-1, x.shape[-1]), trans_a=True) if need[1] else None
         gb = g2.sum(axis=0) if ctx.has_bias and need[2] else None
         return gx, gw, gb
 
 
-def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` (PyTorch's ``F.linear``).
 
     # Shapes
@@ -136,9 +143,9 @@ class LayerNorm(Function):
 
 def layer_norm(
     x: Tensor,
-    normalized_shape: Union[int, Sequence[int]],
-    weight: Optional[Tensor] = None,
-    bias: Optional[Tensor] = None,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
     eps: float = 1e-5,
 ) -> Tensor:
     """Layer normalisation over the trailing ``normalized_shape`` axes (PyTorch's signature).
@@ -181,7 +188,7 @@ class Embedding(Function):
         return dw
 
 
-def embedding(ids: Any, weight: Tensor, padding_idx: Optional[int] = None) -> Tensor:
+def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` for integer ``ids`` (PyTorch's argument order).
 
     ``ids`` is a NumPy integer array or an integer-valued Tensor. The row at

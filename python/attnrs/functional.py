@@ -7,12 +7,12 @@ by the autograd walk (``autograd.unbroadcast``).
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Union
 
 import numpy as np
 
-from . import ops
-from .autograd import Function
+from ._fn_common import mm
+from .autograd import Function, unbroadcast
 from .tensor import Tensor
 
 Scalar = Union[int, float]
@@ -20,7 +20,7 @@ TensorLike = Union[Tensor, np.ndarray, Scalar]
 
 
 def _t(x: TensorLike) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=np.float32))
+    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 # --- arithmetic --------------------------------------------------------------------------
@@ -115,23 +115,20 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save(a, b)
-        return ops.matmul(a, b)
+        return mm(a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = np.expand_dims(g, -1)
-        ga = ops.matmul(g, b2, trans_b=True) if ctx.needs_input_grad[0] else None
-        gb = ops.matmul(a2, g, trans_a=True) if ctx.needs_input_grad[1] else None
-        if ga is not None and a.ndim == 1:
-            ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:]).reshape(-1, a.shape[0]).sum(0)
-        if gb is not None and b.ndim == 1:
-            gb = gb.reshape(gb.shape[:-1]).reshape(-1, b.shape[0]).sum(0)
+        a2 = a[None, :] if a.ndim == 1 else a  # (…, m, k)
+        b2 = b[:, None] if b.ndim == 1 else b  # (…, k, n)
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        g = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))  # promoted axes back, (…, m, n)
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = unbroadcast(mm(g, b2, trans_b=True), a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            gb = unbroadcast(mm(a2, g, trans_a=True), b2.shape).reshape(b.shape)
         return ga, gb
 
 
@@ -142,7 +139,7 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
 # --- reductions and shape ----------------------------------------------------------------
 
 
-def _norm_axes(axis: Any, ndim: int) -> Optional[tuple[int, ...]]:
+def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
     if axis is None:
         return None
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
@@ -224,32 +221,60 @@ def transpose(x: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
 
 
 from ._fn_math import (  # noqa: E402
-    abs, argmax, argmin, clamp, eq, exp, ge, gelu, gt, le, log, lt, max, min, ne, pow, relu,
-    sigmoid, sqrt, tanh,
+    abs,
+    argmax,
+    argmin,
+    clamp,
+    eq,
+    exp,
+    ge,
+    gelu,
+    gt,
+    le,
+    log,
+    lt,
+    max,
+    min,
+    ne,
+    pow,
+    relu,
+    sigmoid,
+    sqrt,
+    tanh,
 )  # fmt: skip
 from ._fn_nn import (  # noqa: E402
-    cross_entropy, dropout, embedding, layer_norm, linear, log_softmax, mse_loss, softmax,
+    cross_entropy,
+    dropout,
+    embedding,
+    layer_norm,
+    linear,
+    log_softmax,
+    mse_loss,
+    softmax,
 )  # fmt: skip
 from ._fn_conv import conv1d  # noqa: E402
 from ._fn_shape import (  # noqa: E402
-    cat, chunk, concatenate, expand, flatten, getitem, masked_fill, split, squeeze, stack,
-    unsqueeze, where,
+    cat,
+    chunk,
+    concatenate,
+    expand,
+    flatten,
+    getitem,
+    masked_fill,
+    split,
+    squeeze,
+    stack,
+    unsqueeze,
+    where,
 )  # fmt: skip
 
 __all__ = [
-    "Function", "add", "sub", "mul", "div", "neg", "matmul", "sum", "mean", "reshape", "permute",
-    "transpose",
-    # elementwise math, max/min, comparisons
-    "pow", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "gelu", "abs", "clamp", "max", "min",
-    "argmax", "argmin", "eq", "ne", "lt", "le", "gt", "ge",
-    # shape, indexing, joining, selection
-    "unsqueeze", "squeeze", "flatten", "expand", "getitem", "cat", "concatenate", "stack",
-    "split", "chunk", "masked_fill", "where",
-    # layers and losses (fused kernels)
-    "linear", "softmax", "log_softmax", "layer_norm", "embedding", "dropout", "cross_entropy",
-    "mse_loss",
-    # convolution
-    "conv1d",
+    "Function", "abs", "add", "argmax", "argmin", "cat", "chunk", "clamp", "concatenate",
+    "conv1d", "cross_entropy", "div", "dropout", "embedding", "eq", "exp", "expand", "flatten", "ge", "gelu",
+    "getitem", "gt", "layer_norm", "le", "linear", "log", "log_softmax", "lt", "masked_fill",
+    "matmul", "max", "mean", "min", "mse_loss", "mul", "ne", "neg", "permute", "pow", "relu",
+    "reshape", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "tanh",
+    "transpose", "unsqueeze", "where",
 ]  # fmt: skip
 
 
