@@ -270,7 +270,8 @@ from ._fn_shape import (  # noqa: E402
 
 __all__ = [
     "Function", "abs", "add", "argmax", "argmin", "cat", "chunk", "clamp", "concatenate",
-    "conv1d", "cross_entropy", "div", "dropout", "embedding", "eq", "exp", "expand", "flatten", "ge", "gelu",
+    "conv1d", "cross_entropy", "div", "dropout", "embedding", "eq", "exp", "expand", "flatten",
+    "ge", "gelu",
     "getitem", "gt", "layer_norm", "le", "linear", "log", "log_softmax", "lt", "masked_fill",
     "matmul", "max", "mean", "min", "mse_loss", "mul", "ne", "neg", "permute", "pow", "relu",
     "reshape", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "tanh",

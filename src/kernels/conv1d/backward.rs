@@ -108,7 +108,14 @@ pub fn backward_params(
             })?;
     }
     if let Some(dw) = dw {
-        reduce_in_order(&partials, psize, 0, dw);
+        // Partials are tap-major (K, C_out, C_in); dw is (C_out, C_in, K).
+        let mut taps = vec![0.0f32; wsize];
+        reduce_in_order(&partials, psize, 0, &mut taps);
+        let plane = p.c_out * p.c_in;
+        for (e, v) in dw.iter_mut().enumerate() {
+            let (oi, j) = (e / p.kernel, e % p.kernel);
+            *v = taps[j * plane + oi];
+        }
     }
     if let Some(db) = db {
         reduce_in_order(&partials, psize, wsize, db);
@@ -144,8 +151,9 @@ pub fn backward(
     rx.and(rp)
 }
 
-/// Adds this chunk's share of every tap's weight gradient into `pw` (zeroed):
-/// the flattened (batch, time) steps `f0..f1`.
+/// Adds this chunk's share of every tap's weight gradient into `pw` (zeroed,
+/// tap-major (K, C_out, C_in) so that each tap is a dense GEMM output): the
+/// flattened (batch, time) steps `f0..f1`.
 fn chunk_weight_grad(
     p: &Conv1d,
     x: &View3<'_>,
@@ -169,7 +177,7 @@ fn chunk_weight_grad(
                 continue;
             }
             let src = (a as isize + p.tap_offset(j)) as usize;
-            // (C_out × k) · (k × C_in) into the strided tap view of pw.
+            // (C_out × k) · (k × C_in) into tap j's plane of pw.
             let g = Gemm {
                 batch: 1,
                 m: p.c_out,
@@ -188,14 +196,15 @@ fn chunk_weight_grad(
                     batch: 0,
                 },
                 c: Strides {
-                    row: p.c_in * p.kernel,
-                    col: p.kernel,
+                    row: p.c_in,
+                    col: 1,
                     batch: 0,
                 },
             };
             let da = &dy.data[b * yb + a * yt..];
             let xs = &x.data[b * xb + src * xt..];
-            sgemm(&g, da, xs, &mut pw[j..])?;
+            let plane = p.c_out * p.c_in;
+            sgemm(&g, da, xs, &mut pw[j * plane..(j + 1) * plane])?;
         }
     }
     Ok(())
