@@ -9,6 +9,8 @@
 //! only the valid `m×n` region is written, so edges cost no scalar slow path
 //! for the arithmetic.
 
+use super::pack::MatRef;
+
 /// One call of a microkernel. Only the microkernel dereferences these pointers.
 #[derive(Debug, Clone, Copy)]
 pub struct Tile {
@@ -40,6 +42,12 @@ pub trait MicroKernel: Copy + Send + Sync + 'static {
 
     /// Whether this CPU can run the kernel.
     fn available() -> bool;
+
+    /// [`super::pack::pack_a`] with this kernel's MR (a const generic needs the literal).
+    fn pack_a(dst: &mut [f32], src: MatRef<'_>, rows: usize, kc: usize, parallel: bool);
+
+    /// [`super::pack::pack_b`] with this kernel's NR.
+    fn pack_b(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize, parallel: bool);
 
     /// Computes one tile.
     ///

@@ -4,6 +4,7 @@
 use std::arch::x86_64::*;
 
 use super::kernel::{store_partial, MicroKernel, Tile};
+use super::pack::{self, MatRef};
 
 const MR: usize = 6;
 const NR: usize = 16;
@@ -18,6 +19,14 @@ impl MicroKernel for Avx2 {
 
     fn available() -> bool {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+
+    fn pack_a(dst: &mut [f32], src: MatRef<'_>, rows: usize, kc: usize, parallel: bool) {
+        pack::pack_a::<MR>(dst, src, rows, kc, parallel)
+    }
+
+    fn pack_b(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize, parallel: bool) {
+        pack::pack_b::<NR>(dst, src, kc, cols, parallel)
     }
 
     unsafe fn run(t: &Tile) {

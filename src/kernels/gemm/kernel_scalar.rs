@@ -2,6 +2,7 @@
 //! every CPU (LLVM vectorizes the inner row with the baseline SIMD).
 
 use super::kernel::{store_partial, MicroKernel, Tile};
+use super::pack::{self, MatRef};
 
 const MR: usize = 4;
 const NR: usize = 8;
@@ -16,6 +17,14 @@ impl MicroKernel for Scalar {
 
     fn available() -> bool {
         true
+    }
+
+    fn pack_a(dst: &mut [f32], src: MatRef<'_>, rows: usize, kc: usize, parallel: bool) {
+        pack::pack_a::<MR>(dst, src, rows, kc, parallel)
+    }
+
+    fn pack_b(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize, parallel: bool) {
+        pack::pack_b::<NR>(dst, src, kc, cols, parallel)
     }
 
     unsafe fn run(t: &Tile) {
