@@ -17,6 +17,12 @@ use crate::threads;
 const MAX_PARTIALS: usize = 16;
 /// Least work (FLOPs) per (batch, time) chunk of the weight gradient.
 const MIN_CHUNK_WORK: usize = 1 << 22;
+/// dY is fed to the weight-gradient GEMM in blocks of at most this many
+/// elements (C_out × steps): small enough for the GEMM to read it in place
+/// instead of packing it.
+const DW_BLOCK_ELEMS: usize = 1 << 16;
+/// Fewest time steps per weight-gradient GEMM.
+const MIN_DW_SUB: usize = 256;
 /// Elements per task of the final in-order reduction.
 const REDUCE_CHUNK: usize = 1 << 12;
 
@@ -162,8 +168,6 @@ fn chunk_weight_grad(
     f1: usize,
     pw: &mut [f32],
 ) -> Result<()> {
-    let [xb, xc, xt] = x.strides;
-    let [yb, yc, yt] = dy.strides;
     if p.c_in == 0 || p.c_out == 0 {
         return Ok(());
     }
@@ -172,42 +176,61 @@ fn chunk_weight_grad(
         let t1 = f1.min((b + 1) * p.len) - b * p.len;
         for j in 0..p.kernel {
             let (lo, hi) = p.tap_range(j);
-            let (a, e) = (t0.max(lo), t1.min(hi));
-            if a >= e {
-                continue;
+            let (a0, e) = (t0.max(lo), t1.min(hi));
+            // Sub-ranges of K small enough that the GEMM reads dY in place.
+            let sub = (DW_BLOCK_ELEMS / p.c_out).max(MIN_DW_SUB);
+            for a in (a0..e).step_by(sub) {
+                let k = sub.min(e - a);
+                tap_weight_grad(p, x, dy, b, j, a, k, pw)?;
             }
-            let src = (a as isize + p.tap_offset(j)) as usize;
-            // (C_out × k) · (k × C_in) into tap j's plane of pw.
-            let g = Gemm {
-                batch: 1,
-                m: p.c_out,
-                n: p.c_in,
-                k: e - a,
-                alpha: 1.0,
-                beta: 1.0,
-                a: Strides {
-                    row: yc,
-                    col: yt,
-                    batch: 0,
-                },
-                b: Strides {
-                    row: xt,
-                    col: xc,
-                    batch: 0,
-                },
-                c: Strides {
-                    row: p.c_in,
-                    col: 1,
-                    batch: 0,
-                },
-            };
-            let da = &dy.data[b * yb + a * yt..];
-            let xs = &x.data[b * xb + src * xt..];
-            let plane = p.c_out * p.c_in;
-            sgemm(&g, da, xs, &mut pw[j * plane..(j + 1) * plane])?;
         }
     }
     Ok(())
+}
+
+/// `pw[j] += dY[b][:, a..a+k] · X[b][:, a+off_j..a+off_j+k]ᵀ`.
+#[allow(clippy::too_many_arguments)]
+fn tap_weight_grad(
+    p: &Conv1d,
+    x: &View3<'_>,
+    dy: &View3<'_>,
+    b: usize,
+    j: usize,
+    a: usize,
+    k: usize,
+    pw: &mut [f32],
+) -> Result<()> {
+    let [xb, xc, xt] = x.strides;
+    let [yb, yc, yt] = dy.strides;
+    let src = (a as isize + p.tap_offset(j)) as usize;
+    // (C_out × k) · (k × C_in) into tap j's plane of pw.
+    let g = Gemm {
+        batch: 1,
+        m: p.c_out,
+        n: p.c_in,
+        k,
+        alpha: 1.0,
+        beta: 1.0,
+        a: Strides {
+            row: yc,
+            col: yt,
+            batch: 0,
+        },
+        b: Strides {
+            row: xt,
+            col: xc,
+            batch: 0,
+        },
+        c: Strides {
+            row: p.c_in,
+            col: 1,
+            batch: 0,
+        },
+    };
+    let plane = p.c_out * p.c_in;
+    let da = &dy.data[b * yb + a * yt..];
+    let xs = &x.data[b * xb + src * xt..];
+    sgemm(&g, da, xs, &mut pw[j * plane..(j + 1) * plane])
 }
 
 /// Adds this chunk's per-channel sums of `dy` into `pb` (zeroed).
