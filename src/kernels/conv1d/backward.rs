@@ -104,12 +104,9 @@ pub fn backward_params(
             .try_for_each(|(ci, part)| {
                 let (f0, f1) = (ci * chunk, ((ci + 1) * chunk).min(total));
                 let (pw, pb) = part.split_at_mut(wsize);
-                if want_w {
-                    chunk_weight_grad(p, &x, &dy, f0, f1, pw)?;
-                }
-                if want_b {
-                    chunk_bias_grad(p, &dy, f0, f1, pb);
-                }
+                let pw = (want_w && p.c_in > 0).then_some(pw);
+                let pb = want_b.then_some(pb);
+                chunk_params_grad(p, &x, &dy, f0, f1, pw, pb)?;
                 Ok(())
             })?;
     }
@@ -157,31 +154,44 @@ pub fn backward(
     rx.and(rp)
 }
 
-/// Adds this chunk's share of every tap's weight gradient into `pw` (zeroed,
-/// tap-major (K, C_out, C_in) so that each tap is a dense GEMM output): the
-/// flattened (batch, time) steps `f0..f1`.
-fn chunk_weight_grad(
+/// Adds this chunk's share of the parameter gradients, for the flattened
+/// (batch, time) steps `f0..f1`: every tap's weight gradient into `pw`
+/// (zeroed, tap-major (K, C_out, C_in) so that each tap is a dense GEMM
+/// output) and the per-channel sums of dY into `pb` (zeroed). The steps go
+/// in blocks small enough for the GEMM to read dY in place; each block of dY
+/// serves every tap and the bias sums while it is in cache.
+fn chunk_params_grad(
     p: &Conv1d,
     x: &View3<'_>,
     dy: &View3<'_>,
     f0: usize,
     f1: usize,
-    pw: &mut [f32],
+    mut pw: Option<&mut [f32]>,
+    mut pb: Option<&mut [f32]>,
 ) -> Result<()> {
-    if p.c_in == 0 || p.c_out == 0 {
+    if p.c_out == 0 {
         return Ok(());
     }
+    let sub = (DW_BLOCK_ELEMS / p.c_out).max(MIN_DW_SUB);
     for b in f0 / p.len..f1.div_ceil(p.len) {
         let t0 = f0.max(b * p.len) - b * p.len;
         let t1 = f1.min((b + 1) * p.len) - b * p.len;
-        for j in 0..p.kernel {
-            let (lo, hi) = p.tap_range(j);
-            let (a0, e) = (t0.max(lo), t1.min(hi));
-            // Sub-ranges of K small enough that the GEMM reads dY in place.
-            let sub = (DW_BLOCK_ELEMS / p.c_out).max(MIN_DW_SUB);
-            for a in (a0..e).step_by(sub) {
-                let k = sub.min(e - a);
-                tap_weight_grad(p, x, dy, b, j, a, k, pw)?;
+        for s0 in (t0..t1).step_by(sub) {
+            let s1 = (s0 + sub).min(t1);
+            if let Some(pw) = pw.as_deref_mut() {
+                for j in 0..p.kernel {
+                    let (lo, hi) = p.tap_range(j);
+                    let (a, e) = (s0.max(lo), s1.min(hi));
+                    if a < e {
+                        tap_weight_grad(p, x, dy, b, j, a, e - a, pw)?;
+                    }
+                }
+            }
+            if let Some(pb) = pb.as_deref_mut() {
+                let [yb, yc, yt] = dy.strides;
+                for (c, acc) in pb.iter_mut().enumerate() {
+                    *acc += sum_strided(dy.data, b * yb + c * yc + s0 * yt, s1 - s0, yt);
+                }
             }
         }
     }
@@ -231,18 +241,6 @@ fn tap_weight_grad(
     let da = &dy.data[b * yb + a * yt..];
     let xs = &x.data[b * xb + src * xt..];
     sgemm(&g, da, xs, &mut pw[j * plane..(j + 1) * plane])
-}
-
-/// Adds this chunk's per-channel sums of `dy` into `pb` (zeroed).
-fn chunk_bias_grad(p: &Conv1d, dy: &View3<'_>, f0: usize, f1: usize, pb: &mut [f32]) {
-    let [yb, yc, yt] = dy.strides;
-    for b in f0 / p.len..f1.div_ceil(p.len) {
-        let t0 = f0.max(b * p.len) - b * p.len;
-        let t1 = f1.min((b + 1) * p.len) - b * p.len;
-        for (c, acc) in pb.iter_mut().enumerate() {
-            *acc += sum_strided(dy.data, b * yb + c * yc + t0 * yt, t1 - t0, yt);
-        }
-    }
 }
 
 /// `Σ data[start + i·stride]` for `i < n`, in eight fixed lanes (the order
