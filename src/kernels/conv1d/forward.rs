@@ -28,7 +28,21 @@ pub(super) struct ShiftedTap<'a> {
     pub src_lo: usize,
 }
 
-impl ShiftedTap<'_> {
+impl<'a> ShiftedTap<'a> {
+    /// The same tap restricted to batch item `b` (a batch of one).
+    pub fn item(&self, b: usize) -> ShiftedTap<'a> {
+        let src = View3 {
+            data: self.src.data.get(b * self.src.strides[0]..).unwrap_or(&[]),
+            strides: self.src.strides,
+        };
+        ShiftedTap {
+            batch: 1,
+            src,
+            wt: self.wt,
+            ..*self
+        }
+    }
+
     pub fn run(&self, dst: &mut [f32], beta: f32) -> Result<()> {
         if self.hi <= self.lo || self.batch == 0 || self.rows == 0 {
             return Ok(());
@@ -159,6 +173,16 @@ pub fn forward(
         })
         .collect();
     match bias {
+        // One batch item at a time: its bias-filled output stays in cache
+        // for the taps that accumulate into it.
+        Some(b) if p.batch > 1 => y
+            .par_chunks_mut(p.c_out * p.len)
+            .enumerate()
+            .try_for_each(|(item, yb)| {
+                fill_bias(yb, b, p.len);
+                let one: Vec<ShiftedTap<'_>> = taps.iter().map(|t| t.item(item)).collect();
+                run_taps(&one, yb, true)
+            }),
         Some(b) => {
             fill_bias(y, b, p.len);
             run_taps(&taps, y, true)
