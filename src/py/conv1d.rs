@@ -11,6 +11,8 @@ use crate::kernels::conv1d::{self, Conv1d, Padding, StreamStep, View3};
 use crate::threads;
 
 const OP: &str = "conv1d";
+/// Streaming steps with fewer multiply-adds run without entering the pool.
+const STEP_INLINE_MACS: usize = 1 << 18;
 
 fn view3<'a>(v: &View<'a>, arg: &str, what: &str) -> PyResult<View3<'a>> {
     if v.shape.len() != 3 {
@@ -206,8 +208,19 @@ fn conv1d_step(
     let bias = bv.as_ref().map(|v| bias_slice(v, p.c_out)).transpose()?;
     let rd = dense_out(&mut ring, "state", &[p.span(), p.batch, p.c_in])?;
     let yd = dense_out(&mut y_t, "output", &[p.batch, p.c_out])?;
-    py.detach(|| threads::install(|| conv1d::step(&p, xd, w3, bias, rd, pos, yd)))
-        .map_err(to_pyerr)
+    // A step is usually tiny: handing it to the pool costs more than it
+    // does, so small steps run on the calling thread (results are the same
+    // on any thread).
+    let work = p.batch * p.c_in * p.c_out * p.kernel;
+    let mut run = || conv1d::step(&p, xd, w3, bias, rd, pos, yd);
+    py.detach(|| {
+        if work < STEP_INLINE_MACS {
+            run()
+        } else {
+            threads::install(run)
+        }
+    })
+    .map_err(to_pyerr)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -9,7 +9,8 @@ runs the same math (one batched ``matmul`` per tap); PyTorch is measured
 when installed.
 
 Streaming: the same stack with B = 1, one ``stream_step`` per layer per
-step, timed at several positions of the sequence (the cost must not grow).
+step, timed at several positions of the sequence (the cost must not grow);
+the positions are measured in alternating windows, wall and CPU time.
 
 ``python -m attnrs.bench.conv1d [--quick]`` prints the table.
 """
@@ -168,35 +169,50 @@ def _torch_rows(x: np.ndarray, g: np.ndarray, ws: list, bs: list, repeats: int) 
 
 
 def _stream_rows(quick: bool) -> list[dict]:
+    """Per-step cost of one stream advanced to each position, measured in
+    alternating windows (so load changes hit every position alike)."""
     import attnrs as ar
     from attnrs import nn
 
     ar.manual_seed(0)
     convs = [nn.Conv1d(C, C, K, dilation=d) for d in DILATIONS]
-    state = nn.StreamingState()
     rng = np.random.default_rng(1)
     xs = rng.standard_normal((64, 1, C)).astype(np.float32)
     positions = [0, 1000, 4000] if quick else [0, 1000, 4000, 16000]
-    window = 50 if quick else 200
-    rows, pos = [], 0
+    window, rounds = (20, 5) if quick else (50, 9)
 
-    def step(i: int) -> None:
+    def step(state: Any, i: int) -> None:
         h = xs[i % len(xs)]
         for conv in convs:
             h = conv.stream_step(h, state).data
 
+    states = []
     for target in positions:
-        while pos < target:
-            step(pos)
-            pos += 1
-        t0 = time.perf_counter()
-        for i in range(window):
-            step(pos + i)
-        us = 1e6 * (time.perf_counter() - t0) / window
-        pos += window
-        rows.append({"bench": "conv1d stream", "impl": "attnrs", "pass": f"step at t={target}",
-                     "us_per_step": us, "us_per_layer": us / LAYERS})  # fmt: skip
-    return rows
+        state = nn.StreamingState()
+        for i in range(target):
+            step(state, i)
+        states.append(state)
+    wall: list[list[float]] = [[] for _ in positions]
+    cpu: list[list[float]] = [[] for _ in positions]
+    for _ in range(rounds):
+        for k, state in enumerate(states):
+            pos = state.steps(convs[0])
+            t0, c0 = time.perf_counter(), time.process_time()
+            for i in range(window):
+                step(state, pos + i)
+            wall[k].append(1e6 * (time.perf_counter() - t0) / window)
+            cpu[k].append(1e6 * (time.process_time() - c0) / window)
+    return [
+        {
+            "bench": "conv1d stream",
+            "impl": "attnrs",
+            "pass": f"step near t={target}",
+            "us_per_step": statistics.median(wall[k]),
+            "cpu_us_per_step": statistics.median(cpu[k]),
+            "us_per_layer": statistics.median(wall[k]) / LAYERS,
+        }
+        for k, target in enumerate(positions)
+    ]
 
 
 def run(quick: bool = False) -> list[dict]:

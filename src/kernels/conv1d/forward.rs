@@ -175,14 +175,15 @@ pub fn forward(
     match bias {
         // One batch item at a time: its bias-filled output stays in cache
         // for the taps that accumulate into it.
-        Some(b) if p.batch > 1 => y
-            .par_chunks_mut(p.c_out * p.len)
-            .enumerate()
-            .try_for_each(|(item, yb)| {
-                fill_bias(yb, b, p.len);
-                let one: Vec<ShiftedTap<'_>> = taps.iter().map(|t| t.item(item)).collect();
-                run_taps(&one, yb, true)
-            }),
+        Some(b) if p.batch > 1 => {
+            y.par_chunks_mut(p.c_out * p.len)
+                .enumerate()
+                .try_for_each(|(item, yb)| {
+                    fill_bias(yb, b, p.len);
+                    let one: Vec<ShiftedTap<'_>> = taps.iter().map(|t| t.item(item)).collect();
+                    run_taps(&one, yb, true)
+                })
+        }
         Some(b) => {
             fill_bias(y, b, p.len);
             run_taps(&taps, y, true)
