@@ -63,6 +63,7 @@ fn kernel_rate<K: MicroKernel>(k: usize, calls: usize, rounds: usize) -> f64 {
                 a_rs: 1,
                 a_cs: K::MR,
                 b: b.as_ptr(),
+                b_rs: K::NR,
                 c: c.as_mut_ptr(),
                 c_rs: K::NR,
                 c_cs: 1,

@@ -1,4 +1,5 @@
-"""Benchmarks behind ``attnrs bench``: one module per area, each with ``run()``.
+"""Benchmarks behind ``attnrs bench``: kernels against NumPy (and PyTorch where
+installed), autograd overhead and training throughput; one module per area.
 
 A benchmark module exposes ``run(quick: bool = False) -> list[dict]`` (the
 ``quick`` argument is optional); each dict is one table row (for example

@@ -24,7 +24,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::blocking::{cache_sizes, Blocking, CacheSizes};
-use super::kernel::{MicroKernel, Tile};
+use super::kernel::{store_partial, MicroKernel, Tile};
 use super::pack::MatRef;
 use super::scratch::{with_scratch, Slot};
 use super::Gemm;
@@ -37,6 +37,9 @@ const PAR_BATCH_MIN: usize = 8;
 /// A with at most this many elements (m·k) and a unit stride is read in
 /// place: packing it would cost more than the cache misses it saves.
 const DIRECT_A_MAX: usize = 1 << 16;
+/// B with unit column stride is read in place when C has at most this many
+/// micro-panel rows (each packed element of B would be used this few times).
+const DIRECT_B_MAX_PANELS: usize = 6;
 
 /// C's base pointer, shared by tasks that write disjoint tiles.
 #[derive(Clone, Copy)]
@@ -69,6 +72,7 @@ struct Problem<'a> {
     alpha: f32,
     beta: f32,
     direct_a: bool,
+    direct_b: bool,
     bl: Blocking,
 }
 
@@ -134,7 +138,12 @@ fn scale_c(g: &Gemm, c: &mut [f32]) {
 fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches: CacheSizes) {
     let macs = g.m * g.n * g.k;
     let bl = Blocking::new(caches, K::MR, K::NR, g.m, g.n, g.k);
-    let direct_a = (g.a.col == 1 || g.a.row == 1) && g.m * g.k <= DIRECT_A_MAX;
+    // Read operands in place when packing cannot pay for itself: A when it
+    // is small or each of its micro-panels meets few B micro-panels (narrow
+    // C), B when it meets few A micro-panels (short C).
+    let direct_a =
+        (g.a.col == 1 || g.a.row == 1) && (g.m * g.k <= DIRECT_A_MAX || g.n <= 2 * K::NR);
+    let direct_b = g.b.col == 1 && g.m <= DIRECT_B_MAX_PANELS * K::MR;
     let c = CPtr(c.as_mut_ptr());
     let item = |p: usize, parallel: bool| {
         let prob = Problem {
@@ -160,6 +169,7 @@ fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches
             alpha: g.alpha,
             beta: g.beta,
             direct_a,
+            direct_b,
             bl,
         };
         single::<K>(&prob, parallel);
@@ -177,8 +187,52 @@ fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches
     }
 }
 
+/// Columns of C per task in the one-row path.
+const ROW_BLOCK: usize = 1024;
+
+/// One row of C (m = 1, B with unit column stride): B is streamed row by
+/// row, one task per `ROW_BLOCK` columns, each summing K in order.
+fn single_row<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
+    let a: Vec<f32> = (0..p.k).map(|q| p.a.data[p.a.idx(0, q)]).collect();
+    let task = |jb: usize| {
+        let j0 = jb * ROW_BLOCK;
+        let w = ROW_BLOCK.min(p.n - j0);
+        with_scratch(Slot::Edge, w, |acc| {
+            K::row_times_block(acc, &a, p.b, j0);
+            let tile = Tile {
+                k: p.k,
+                a: a.as_ptr(),
+                a_rs: 0,
+                a_cs: 1,
+                b: acc.as_ptr(),
+                b_rs: 0,
+                c: p.c.get().wrapping_add(p.c_off + j0 * p.c_cs),
+                c_rs: p.c_rs,
+                c_cs: p.c_cs,
+                alpha: p.alpha,
+                beta: p.beta,
+                m: 1,
+                n: w,
+            };
+            let scaled: Vec<f32> = acc.iter().map(|&v| p.alpha * v).collect();
+            // SAFETY: columns j0..j0 + w of the single row of this matrix of C
+            // lie inside `c` (validated extent) and belong to this task alone.
+            unsafe { store_partial(&scaled, w, &tile) }
+        });
+    };
+    let tasks = p.n.div_ceil(ROW_BLOCK);
+    if parallel && tasks > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
 /// Loops 5 and 3 and the task grid of one matrix.
 fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
+    if p.m == 1 && p.b.cs == 1 {
+        return single_row::<K>(p, parallel);
+    }
     let bl = p.bl;
     let (mr, nr, k) = (K::MR, K::NR, p.k);
     // Packs every KC slice of a K-deep operand slice; `pack(dst, pc, kc)` packs one.
@@ -197,7 +251,11 @@ fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
     // Loop 5: columns of C, one L3-sized slice of packed B at a time.
     for jc in (0..p.n).step_by(bl.nc_l3) {
         let ncols = bl.nc_l3.min(p.n - jc);
-        let bstride = ncols.div_ceil(nr) * nr;
+        let bstride = if p.direct_b {
+            0
+        } else {
+            ncols.div_ceil(nr) * nr
+        };
         with_scratch(Slot::B, k * bstride, |bpack| {
             // Loop 3: rows of C, one L3-sized slice of packed A at a time.
             for ic in (0..p.m).step_by(bl.mc_l3) {
@@ -209,7 +267,7 @@ fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
                 };
                 with_scratch(Slot::A, k * astride, |apack| {
                     let mut pack_b = || {
-                        if ic == 0 {
+                        if ic == 0 && !p.direct_b {
                             pack_all(bpack, bstride, &|d, pc, kc| {
                                 K::pack_b(d, p.b.at(pc, jc), kc, ncols, parallel)
                             });
@@ -298,8 +356,20 @@ fn block<K: MicroKernel>(
     let (mr, nr, kc) = (K::MR, K::NR, ks.len());
     let apack = &s.apack[ks.start * s.astride..];
     let bpack = &s.bpack[ks.start * s.bstride..];
-    let edge = if p.direct_a { mr * kc } else { 0 };
-    with_scratch(Slot::Edge, edge, |epack| {
+    let a_edge = if p.direct_a { mr * kc } else { 0 };
+    let b_edge = if p.direct_b && cols.end % nr != 0 {
+        kc * nr
+    } else {
+        0
+    };
+    with_scratch(Slot::Edge, a_edge + b_edge, |edge| {
+        let (epack, bedge) = edge.split_at_mut(a_edge);
+        if b_edge > 0 {
+            // The last columns of an in-place B: pad them to a full panel.
+            let j = cols.end / nr * nr;
+            K::pack_b(bedge, p.b.at(ks.start, s.jc + j), kc, cols.end - j, false);
+        }
+        let bedge = &*bedge;
         // Loop 2: MR-row micro-panels of A.
         for ir in rows.clone().step_by(mr) {
             let mv = mr.min(rows.end - ir);
@@ -315,26 +385,36 @@ fn block<K: MicroKernel>(
             };
             // Loop 1: NR-column micro-panels of B → microkernel.
             for jr in cols.clone().step_by(nr) {
-                let bpanel = &bpack[(jr / nr) * kc * nr..][..kc * nr];
+                let nv = nr.min(cols.end - jr);
                 let (i, j) = (s.ic + ir, s.jc + jr);
+                let (b_ptr, b_rs) = if !p.direct_b {
+                    (bpack[(jr / nr) * kc * nr..][..kc * nr].as_ptr(), nr)
+                } else if nv == nr {
+                    let src = p.b.at(ks.start, j);
+                    (src.data[src.off..].as_ptr(), src.rs)
+                } else {
+                    (bedge.as_ptr(), nr)
+                };
                 let tile = Tile {
                     k: kc,
                     a: a_ptr,
                     a_rs,
                     a_cs,
-                    b: bpanel.as_ptr(),
+                    b: b_ptr,
+                    b_rs,
                     c: p.c.get().wrapping_add(p.c_off + i * p.c_rs + j * p.c_cs),
                     c_rs: p.c_rs,
                     c_cs: p.c_cs,
                     alpha: p.alpha,
                     beta,
                     m: mv,
-                    n: nr.min(cols.end - jr),
+                    n: nv,
                 };
                 // SAFETY: `gemm` asserted K::available(). A: a packed panel
                 // holds kc·MR floats; an in-place panel is a full MR×kc block
-                // of A, inside `a` by `Gemm::validate`. B: `bpanel` holds
-                // kc·NR floats. C: the m×n tile at (i, j) lies inside this
+                // of A, inside `a` by `Gemm::validate`. B: likewise a packed
+                // panel holds kc·NR floats and an in-place one is a full
+                // kc×NR block of B. C: the m×n tile at (i, j) lies inside this
                 // matrix of C (validated extent) and inside this task's
                 // block, which no other task writes.
                 unsafe { K::run(&tile) }

@@ -30,8 +30,8 @@ impl MicroKernel for Scalar {
     unsafe fn run(t: &Tile) {
         let mut acc = [[0.0f32; NR]; MR];
         for p in 0..t.k {
-            // SAFETY: the packed B micro-panel holds k·NR floats (caller's contract).
-            let b = unsafe { std::slice::from_raw_parts(t.b.add(p * NR), NR) };
+            // SAFETY: row p of the B micro-panel holds NR floats (caller's contract).
+            let b = unsafe { std::slice::from_raw_parts(t.b.add(p * t.b_rs), NR) };
             for (i, row) in acc.iter_mut().enumerate() {
                 // SAFETY: i < MR and p < k: inside the A micro-panel.
                 let ai = unsafe { *t.a.add(i * t.a_rs + p * t.a_cs) };
