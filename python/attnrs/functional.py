@@ -7,6 +7,7 @@ by the autograd walk (``autograd.unbroadcast``).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Union
 
 import numpy as np
@@ -21,6 +22,17 @@ TensorLike = Union[Tensor, np.ndarray, Scalar]
 
 def _t(x: TensorLike) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _pair(a: TensorLike, b: TensorLike) -> tuple[Any, Any]:
+    """Operands of a binary op: Python numbers pass through as constants (no
+    Tensor is built for them; NumPy keeps the float32 result); anything else
+    becomes a Tensor."""
+    if type(b) is float or type(b) is int:
+        return _t(a), b
+    if type(a) is float or type(a) is int:
+        return a, _t(b)
+    return _t(a), _t(b)
 
 
 # --- arithmetic --------------------------------------------------------------------------
@@ -83,19 +95,19 @@ class Neg(Function):
 
 
 def add(a: TensorLike, b: TensorLike) -> Tensor:
-    return Add.apply(_t(a), _t(b))
+    return Add.apply(*_pair(a, b))
 
 
 def sub(a: TensorLike, b: TensorLike) -> Tensor:
-    return Sub.apply(_t(a), _t(b))
+    return Sub.apply(*_pair(a, b))
 
 
 def mul(a: TensorLike, b: TensorLike) -> Tensor:
-    return Mul.apply(_t(a), _t(b))
+    return Mul.apply(*_pair(a, b))
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
-    return Div.apply(_t(a), _t(b))
+    return Div.apply(*_pair(a, b))
 
 
 def neg(a: Tensor) -> Tensor:
@@ -146,32 +158,51 @@ def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
     return tuple(a % ndim if ndim else a for a in axes)
 
 
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``shape`` with the reduced axes set to 1 (the keepdims shape)."""
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _spread(g: np.ndarray, kshape: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient of a reduction, broadcast back over the reduced axes.
+
+    Small results are materialised (cheaper than ``np.broadcast_to``'s Python
+    overhead); large ones stay a zero-copy broadcast view.
+    """
+    g = g.reshape(kshape)
+    if math.prod(shape) > 65536:
+        return np.broadcast_to(g, shape)
+    out = np.empty(shape, dtype=np.float32)
+    out[...] = g
+    return out
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.shape, ctx.axis, ctx.keepdims = x.shape, _norm_axes(axis, x.ndim), keepdims
-        return np.asarray(x.sum(axis=ctx.axis, keepdims=keepdims, dtype=np.float32))
+        axes = _norm_axes(axis, x.ndim)
+        ctx.shape, ctx.kshape = x.shape, _kept_shape(x.shape, axes)
+        return np.asarray(np.add.reduce(x, axis=axes, dtype=np.float32, keepdims=keepdims))
 
     @staticmethod
     def backward(ctx, g):
-        if ctx.axis is not None and not ctx.keepdims:
-            g = np.expand_dims(g, ctx.axis)
-        return np.broadcast_to(g, ctx.shape)
+        return _spread(g, ctx.kshape, ctx.shape)
 
 
 class Mean(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.shape, ctx.axis, ctx.keepdims = x.shape, _norm_axes(axis, x.ndim), keepdims
-        out = np.asarray(x.mean(axis=ctx.axis, keepdims=keepdims, dtype=np.float32))
+        axes = _norm_axes(axis, x.ndim)
+        ctx.shape, ctx.kshape = x.shape, _kept_shape(x.shape, axes)
+        out = np.asarray(x.mean(axis=axes, keepdims=keepdims, dtype=np.float32))
         ctx.count = x.size // out.size if out.size else 1
         return out
 
     @staticmethod
     def backward(ctx, g):
-        if ctx.axis is not None and not ctx.keepdims:
-            g = np.expand_dims(g, ctx.axis)
-        return np.broadcast_to(g / np.float32(ctx.count), ctx.shape)
+        return _spread(g / np.float32(ctx.count), ctx.kshape, ctx.shape)
 
 
 def sum(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001

@@ -54,7 +54,9 @@ class Tensor:
     @classmethod
     def _wrap(cls, arr: np.ndarray, requires_grad: bool, ctx: Any, index: int) -> Tensor:
         t = cls.__new__(cls)
-        t.data = arr if arr.dtype == np.float32 else arr.astype(np.float32)
+        if type(arr) is not np.ndarray or arr.dtype != np.float32:
+            arr = np.asarray(arr, dtype=np.float32)  # NumPy scalars from 0-d math, other floats
+        t.data = arr
         t.grad = None
         t.requires_grad = requires_grad
         t._ctx = ctx
@@ -100,6 +102,26 @@ class Tensor:
 
     def tolist(self) -> Any:
         return self.data.tolist()
+
+    # one-element tensors (any shape) behave like numbers, as in PyTorch
+    def _scalar(self, what: str) -> float:
+        if self.data.size != 1:
+            raise ValueError(f"{what}: only a one-element tensor converts to a number; got shape {self.shape}")
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self._scalar("float()"))
+
+    def __int__(self) -> int:
+        return int(self._scalar("int()"))
+
+    def __bool__(self) -> bool:
+        return bool(self._scalar("bool()"))
+
+    def __format__(self, spec: str) -> str:
+        if spec and self.data.size == 1:
+            return format(self.data.item(), spec)
+        return format(str(self), spec)
 
     def __len__(self) -> int:
         return len(self.data)

@@ -5,6 +5,7 @@ mod array;
 mod conv1d;
 mod errors;
 mod gemm;
+mod layers;
 mod runtime;
 
 use pyo3::prelude::*;
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     runtime::register(m)?;
     gemm::register(m)?;
     conv1d::register(m)?;
+    layers::register(m)?;
     Ok(())
 }
