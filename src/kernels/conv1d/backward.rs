@@ -173,6 +173,8 @@ fn chunk_params_grad(
         return Ok(());
     }
     let sub = (DW_BLOCK_ELEMS / p.c_out).max(MIN_DW_SUB);
+    // X blocks transposed to (time, C_in): a row-major GEMM operand.
+    let mut xt_buf = vec![0.0f32; if pw.is_some() { sub * p.c_in } else { 0 }];
     for b in f0 / p.len..f1.div_ceil(p.len) {
         let t0 = f0.max(b * p.len) - b * p.len;
         let t1 = f1.min((b + 1) * p.len) - b * p.len;
@@ -183,7 +185,7 @@ fn chunk_params_grad(
                     let (lo, hi) = p.tap_range(j);
                     let (a, e) = (s0.max(lo), s1.min(hi));
                     if a < e {
-                        tap_weight_grad(p, x, dy, b, j, a, e - a, pw)?;
+                        tap_weight_grad(p, x, dy, (b, j, a, e - a), pw, &mut xt_buf)?;
                     }
                 }
             }
@@ -198,21 +200,20 @@ fn chunk_params_grad(
     Ok(())
 }
 
-/// `pw[j] += dY[b][:, a..a+k] · X[b][:, a+off_j..a+off_j+k]ᵀ`.
-#[allow(clippy::too_many_arguments)]
+/// `pw[j] += dY[b][:, a..a+k] · X[b][:, a+off_j..a+off_j+k]ᵀ`, X's block
+/// transposed into `xt_buf` first so that the GEMM gets a row-major B.
 fn tap_weight_grad(
     p: &Conv1d,
     x: &View3<'_>,
     dy: &View3<'_>,
-    b: usize,
-    j: usize,
-    a: usize,
-    k: usize,
+    (b, j, a, k): (usize, usize, usize, usize),
     pw: &mut [f32],
+    xt_buf: &mut [f32],
 ) -> Result<()> {
-    let [xb, xc, xt] = x.strides;
-    let [yb, yc, yt] = dy.strides;
+    let [_, yc, yt] = dy.strides;
     let src = (a as isize + p.tap_offset(j)) as usize;
+    let xt = &mut xt_buf[..k * p.c_in];
+    transpose_block(x, b, src, k, p.c_in, xt);
     // (C_out × k) · (k × C_in) into tap j's plane of pw.
     let g = Gemm {
         batch: 1,
@@ -226,11 +227,7 @@ fn tap_weight_grad(
             col: yt,
             batch: 0,
         },
-        b: Strides {
-            row: xt,
-            col: xc,
-            batch: 0,
-        },
+        b: Strides::row_major(k, p.c_in).with_batch(0),
         c: Strides {
             row: p.c_in,
             col: 1,
@@ -238,9 +235,47 @@ fn tap_weight_grad(
         },
     };
     let plane = p.c_out * p.c_in;
-    let da = &dy.data[b * yb + a * yt..];
-    let xs = &x.data[b * xb + src * xt..];
-    sgemm(&g, da, xs, &mut pw[j * plane..(j + 1) * plane])
+    let pw = &mut pw[j * plane..(j + 1) * plane];
+    for o0 in (0..p.c_out).step_by(32) {
+        let rows = 32.min(p.c_out - o0);
+        let da = &dy.data[b * dy.strides[0] + o0 * yc + a * yt..];
+        sgemm(&Gemm { m: rows, ..g }, da, xt, &mut pw[o0 * p.c_in..])?;
+    }
+    Ok(())
+}
+
+/// `out[t·C + i] = x[b, i, t0 + t]` for `t < len`, `i < C`: eight channels
+/// at a time, so that each step of t writes eight consecutive floats while
+/// the eight source rows are read forward.
+fn transpose_block(x: &View3<'_>, b: usize, t0: usize, len: usize, c: usize, out: &mut [f32]) {
+    const LANES: usize = 8;
+    let [xb, xc, xt] = x.strides;
+    let base = b * xb + t0 * xt;
+    let full = c - c % LANES;
+    for i0 in (0..full).step_by(LANES) {
+        let rows: [&[f32]; LANES] = std::array::from_fn(|l| &x.data[base + (i0 + l) * xc..]);
+        if xt == 1 {
+            let rows: [&[f32]; LANES] = std::array::from_fn(|l| &rows[l][..len]);
+            for (t, o) in out.chunks_exact_mut(c).take(len).enumerate() {
+                let o: &mut [f32; LANES] = (&mut o[i0..i0 + LANES]).try_into().unwrap();
+                for l in 0..LANES {
+                    o[l] = rows[l][t];
+                }
+            }
+        } else {
+            for (t, o) in out.chunks_exact_mut(c).take(len).enumerate() {
+                for l in 0..LANES {
+                    o[i0 + l] = rows[l][t * xt];
+                }
+            }
+        }
+    }
+    for i in full..c {
+        let row = base + i * xc;
+        for (t, o) in out.chunks_exact_mut(c).take(len).enumerate() {
+            o[i] = x.data[row + t * xt];
+        }
+    }
 }
 
 /// `Σ data[start + i·stride]` for `i < n`, in eight fixed lanes (the order
