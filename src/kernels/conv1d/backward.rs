@@ -21,6 +21,9 @@ const MIN_CHUNK_WORK: usize = 1 << 22;
 /// elements (C_out × steps): small enough for the GEMM to read it in place
 /// instead of packing it.
 const DW_BLOCK_ELEMS: usize = 1 << 16;
+/// Rows of dW per GEMM: few enough that the GEMM reads the transposed X
+/// block in place instead of packing it.
+const DW_ROW_BLOCK: usize = 32;
 /// Fewest time steps per weight-gradient GEMM.
 const MIN_DW_SUB: usize = 256;
 /// Elements per task of the final in-order reduction.
@@ -236,8 +239,8 @@ fn tap_weight_grad(
     };
     let plane = p.c_out * p.c_in;
     let pw = &mut pw[j * plane..(j + 1) * plane];
-    for o0 in (0..p.c_out).step_by(32) {
-        let rows = 32.min(p.c_out - o0);
+    for o0 in (0..p.c_out).step_by(DW_ROW_BLOCK) {
+        let rows = DW_ROW_BLOCK.min(p.c_out - o0);
         let da = &dy.data[b * dy.strides[0] + o0 * yc + a * yt..];
         sgemm(&Gemm { m: rows, ..g }, da, xt, &mut pw[o0 * p.c_in..])?;
     }
