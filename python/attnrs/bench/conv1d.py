@@ -4,7 +4,9 @@ Stack: 10 × ``Conv1d(64, 64, k=2, dilation=2**i)`` causal, no activation in
 between, x = (8, 64, 4096) (the shapes of ``shared/bench/torch_baselines.py``).
 "fwd" runs under ``no_grad``; "fwd+bwd" is the forward plus the gradients
 of every weight and bias (x needs no gradient), as PyTorch's baseline.
-GFLOP/s: fwd ``10·2·B·C²·K·T``, fwd+bwd three times that. The NumPy anchor
+GFLOP/s: fwd ``10·2·B·C²·K·T``, fwd+bwd three times that. ``cpu_ms`` is the
+process CPU time (all threads): on a loaded machine, ``cpu_ms / threads`` is
+a better estimate of the unloaded wall time than ``ms``. The NumPy anchor
 runs the same math (one batched ``matmul`` per tap); PyTorch is measured
 when installed.
 
@@ -12,7 +14,9 @@ Streaming: the same stack with B = 1, one ``stream_step`` per layer per
 step, timed at several positions of the sequence (the cost must not grow);
 the positions are measured in alternating windows, wall and CPU time.
 
-``python -m attnrs.bench.conv1d [--quick]`` prints the table.
+``python -m attnrs.bench.conv1d [--quick] [--steady-malloc]`` prints the
+table; ``--steady-malloc`` stops glibc from returning freed pages to the OS
+between calls (page faults on fresh outputs otherwise cost a few percent).
 """
 
 from __future__ import annotations
@@ -29,21 +33,29 @@ DILATIONS = [2**i for i in range(LAYERS)]
 FWD_FLOP = LAYERS * 2.0 * B * C * C * K * T
 
 
-def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[float, float]:
-    """(median, min) wall time in ms."""
+def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[float, float, float]:
+    """(median, min) wall time and median process CPU time (all threads), in ms."""
     for _ in range(warmup):
         fn()
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times), 1e3 * min(times)
+        cpu.append(time.process_time() - c0)
+    return 1e3 * statistics.median(times), 1e3 * min(times), 1e3 * statistics.median(cpu)
 
 
-def _row(impl: str, pass_: str, ms: tuple[float, float], flop: float) -> dict:
-    return {"bench": "conv1d stack", "impl": impl, "pass": pass_, "ms": ms[0], "min_ms": ms[1],
-            "gflops": flop / ms[0] / 1e6}  # fmt: skip
+def _row(impl: str, pass_: str, ms: tuple[float, float, float], flop: float) -> dict:
+    return {
+        "bench": "conv1d stack",
+        "impl": impl,
+        "pass": pass_,
+        "ms": ms[0],
+        "min_ms": ms[1],
+        "cpu_ms": ms[2],
+        "gflops": flop / ms[0] / 1e6,
+    }
 
 
 # --- NumPy anchor: the same math, one batched matmul per tap -----------------------------
@@ -234,4 +246,8 @@ def run(quick: bool = False) -> list[dict]:
 if __name__ == "__main__":
     from attnrs.bench import format_table
 
+    if "--steady-malloc" in sys.argv:  # glibc keeps freed pages (see bench.fused)
+        from attnrs.bench.fused import steady_state_malloc
+
+        steady_state_malloc()
     print(format_table(run(quick="--quick" in sys.argv)))
