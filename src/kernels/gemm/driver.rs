@@ -133,16 +133,26 @@ fn scale_c(g: &Gemm, c: &mut [f32]) {
     }
 }
 
+/// True when the whole problem is too small to split: it then runs on the
+/// calling thread and never touches a rayon pool.
+pub fn is_serial(g: &Gemm) -> bool {
+    g.batch
+        .saturating_mul(g.m)
+        .saturating_mul(g.n)
+        .saturating_mul(g.k)
+        < PAR_MIN_MACS
+}
+
 /// Runs the batch: small items in parallel over the batch (each on one
 /// thread), large ones one after the other with the block grid in parallel.
 fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches: CacheSizes) {
-    let macs = g.m * g.n * g.k;
+    let macs = g.m.saturating_mul(g.n).saturating_mul(g.k);
     let bl = Blocking::new(caches, K::MR, K::NR, g.m, g.n, g.k);
     // Read operands in place when packing cannot pay for itself: A when it
     // is small or each of its micro-panels meets few B micro-panels (narrow
     // C), B when it meets few A micro-panels (short C).
-    let direct_a =
-        (g.a.col == 1 || g.a.row == 1) && (g.m * g.k <= DIRECT_A_MAX || g.n <= 2 * K::NR);
+    let direct_a = (g.a.col == 1 || g.a.row == 1)
+        && (g.m.saturating_mul(g.k) <= DIRECT_A_MAX || g.n <= 2 * K::NR);
     let direct_b = g.b.col == 1 && g.m <= DIRECT_B_MAX_PANELS * K::MR;
     let c = CPtr(c.as_mut_ptr());
     let item = |p: usize, parallel: bool| {
@@ -174,7 +184,11 @@ fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches
         };
         single::<K>(&prob, parallel);
     };
-    if g.batch > 1 && (macs < PAR_MIN_MACS || g.batch >= PAR_BATCH_MIN) {
+    if is_serial(g) {
+        for p in 0..g.batch {
+            item(p, false);
+        }
+    } else if g.batch > 1 && (macs < PAR_MIN_MACS || g.batch >= PAR_BATCH_MIN) {
         let chunk = threads::chunk_len(g.batch, macs, PAR_MIN_MACS);
         (0..g.batch)
             .into_par_iter()
@@ -199,6 +213,8 @@ fn single_row<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
         let w = ROW_BLOCK.min(p.n - j0);
         with_scratch(Slot::Edge, w, |acc| {
             K::row_times_block(acc, &a, p.b, j0);
+            acc.iter_mut().for_each(|v| *v *= p.alpha);
+            // Only the C fields of the tile are used by `store_partial`.
             let tile = Tile {
                 k: p.k,
                 a: a.as_ptr(),
@@ -214,10 +230,9 @@ fn single_row<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
                 m: 1,
                 n: w,
             };
-            let scaled: Vec<f32> = acc.iter().map(|&v| p.alpha * v).collect();
             // SAFETY: columns j0..j0 + w of the single row of this matrix of C
             // lie inside `c` (validated extent) and belong to this task alone.
-            unsafe { store_partial(&scaled, w, &tile) }
+            unsafe { store_partial(acc, w, &tile) }
         });
     };
     let tasks = p.n.div_ceil(ROW_BLOCK);
@@ -357,7 +372,7 @@ fn block<K: MicroKernel>(
     let apack = &s.apack[ks.start * s.astride..];
     let bpack = &s.bpack[ks.start * s.bstride..];
     let a_edge = if p.direct_a { mr * kc } else { 0 };
-    let b_edge = if p.direct_b && cols.end % nr != 0 {
+    let b_edge = if p.direct_b && !cols.end.is_multiple_of(nr) {
         kc * nr
     } else {
         0

@@ -159,6 +159,12 @@ fn non_overlapping(shape: &[usize], strides: &[usize]) -> bool {
     true
 }
 
+/// True when `sgemm(g, ..)` runs entirely on the calling thread (a problem
+/// too small to split), so a caller may skip entering a thread pool.
+pub fn runs_serially(g: &Gemm) -> bool {
+    driver::is_serial(g)
+}
+
 /// `C = alpha · op(A) · op(B) + beta · C` over the batch, in the caller's rayon pool.
 pub fn sgemm(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) -> Result<()> {
     g.validate(a.len(), b.len(), c.len())?;
@@ -182,6 +188,20 @@ mod tests {
         assert!(non_overlapping(&[2, 3, 4], &[12, 1, 3]));
         assert!(!non_overlapping(&[2, 3, 4], &[0, 4, 1]));
         assert!(!non_overlapping(&[1, 3, 4], &[0, 2, 1]));
+    }
+
+    #[test]
+    fn rejects_overflowing_strides() {
+        let g = Gemm {
+            a: Strides {
+                row: usize::MAX / 2,
+                col: 1,
+                batch: 0,
+            },
+            ..Gemm::new(3, 4, 5)
+        };
+        let mut c = vec![0.0; 12];
+        assert!(sgemm(&g, &[0.0; 15], &[0.0; 20], &mut c).is_err());
     }
 
     #[test]
