@@ -539,6 +539,11 @@ def adamw_step(
     for name, a in (("grad", g), ("exp_avg", m), ("exp_avg_sq", v)):
         if a.size != p.size:
             raise ShapeError(f"{op}: {name} has {a.size} elements, param has {p.size}")
+    named = (("param", p), ("grad", g), ("exp_avg", m), ("exp_avg_sq", v))
+    for i, (na, a) in enumerate(named):
+        for nb, b in named[i + 1:]:
+            if np.may_share_memory(a, b):
+                raise ValueError(f"{op}: {na} and {nb} share memory; pass four distinct arrays")
     hp = {k: check_finite(val, op, k) for k, val in
           (("lr", lr), ("beta1", beta1), ("beta2", beta2), ("eps", eps), ("weight_decay", weight_decay))}  # fmt: skip
     if isinstance(step, bool) or int(step) != step or step < 1:

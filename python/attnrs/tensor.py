@@ -106,7 +106,9 @@ class Tensor:
     # one-element tensors (any shape) behave like numbers, as in PyTorch
     def _scalar(self, what: str) -> float:
         if self.data.size != 1:
-            raise ValueError(f"{what}: only a one-element tensor converts to a number; got shape {self.shape}")
+            raise ValueError(
+                f"{what}: only a one-element tensor converts to a number; got shape {self.shape}"
+            )
         return self.data.item()
 
     def __float__(self) -> float:
