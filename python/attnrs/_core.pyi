@@ -80,3 +80,15 @@ def adamw_step(
     weight_decay: float,
     step: int,
 ) -> None: ...
+
+# Conv1d (src/py/conv1d.rs).
+def conv1d_forward(x: F32, w: F32, b: F32 | None, y: F32, dilation: int, causal: bool) -> None:
+    """y = conv1d(x, w) + b. x: (B, C_in, T) strided, w: (C_out, C_in, K) strided, b: (C_out,) contiguous,
+    y: C-contiguous (B, C_out, T), overwritten."""
+def conv1d_backward(
+    x: F32, w: F32, dy: F32, dx: F32 | None, dw: F32 | None, db: F32 | None, dilation: int, causal: bool
+) -> None:
+    """Gradients of conv1d into the given C-contiguous outputs dx (B, C_in, T), dw (C_out, C_in, K), db (C_out,)."""
+def conv1d_step(x_t: F32, w: F32, b: F32 | None, ring: F32, y_t: F32, pos: int, dilation: int) -> None:
+    """One causal streaming step: x_t (B, C_in) C-contiguous, ring ((K-1)*d+1, B, C_in) updated in place,
+    y_t (B, C_out) overwritten; pos = steps already taken."""

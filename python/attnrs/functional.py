@@ -290,6 +290,7 @@ from ._fn_nn import (  # noqa: E402
     mse_loss,
     softmax,
 )  # fmt: skip
+from ._fn_conv import conv1d  # noqa: E402
 from ._fn_shape import (  # noqa: E402
     cat,
     chunk,
@@ -307,7 +308,8 @@ from ._fn_shape import (  # noqa: E402
 
 __all__ = [
     "Function", "abs", "add", "argmax", "argmin", "cat", "chunk", "clamp", "concatenate",
-    "cross_entropy", "div", "dropout", "embedding", "eq", "exp", "expand", "flatten", "ge", "gelu",
+    "conv1d", "cross_entropy", "div", "dropout", "embedding", "eq", "exp", "expand", "flatten",
+    "ge", "gelu",
     "getitem", "gt", "layer_norm", "le", "linear", "log", "log_softmax", "lt", "masked_fill",
     "matmul", "max", "mean", "min", "mse_loss", "mul", "ne", "neg", "permute", "pow", "relu",
     "reshape", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "tanh",

@@ -4,6 +4,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod conv1d;
 pub mod embedding;
 pub mod gemm;
 pub mod loss;

@@ -3,6 +3,7 @@
 
 mod array;
 mod attention;
+mod conv1d;
 mod errors;
 mod gemm;
 mod layers;
@@ -18,6 +19,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     runtime::register(m)?;
     gemm::register(m)?;
     attention::register(m)?;
+    conv1d::register(m)?;
     layers::register(m)?;
     Ok(())
 }

@@ -4,6 +4,7 @@ from . import functional, utils
 from .attention import KVCache, MultiheadAttention, SelfAttention
 from .activation import GELU, ReLU, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
+from .conv import Conv1d, StreamingState, TCNStack, TemporalBlock, receptive_field
 from .dropout import Dropout
 from .embedding import Embedding
 from .linear import Identity, Linear
@@ -15,7 +16,7 @@ from .transformer import TransformerBlock
 __all__ = [
     "GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "Module", "ModuleDict",
     "ModuleList", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional",
-    "utils",
+    "utils", "Conv1d", "StreamingState", "TCNStack", "TemporalBlock", "receptive_field",
 ]  # fmt: skip
 __all__ += [
     "KVCache", "MultiheadAttention", "PositionalEmbedding", "SelfAttention", "SinusoidalPositionalEncoding",

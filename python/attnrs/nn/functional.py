@@ -16,7 +16,7 @@ from ..tensor import Tensor
 from .._fn_attention import attention_weights, fused_self_attention, scaled_dot_product_attention
 
 __all__ = [
-    "cross_entropy", "dropout", "embedding", "gelu", "global_pool", "layer_norm", "linear",
+    "conv1d", "cross_entropy", "dropout", "embedding", "gelu", "global_pool", "layer_norm", "linear",
     "log_softmax", "mse_loss", "relu", "sigmoid", "softmax", "tanh",
 ]  # fmt: skip
 __all__ += ["attention_weights", "fused_self_attention", "scaled_dot_product_attention"]
@@ -27,6 +27,7 @@ tanh = _f.tanh
 sigmoid = _f.sigmoid
 mse_loss = _f.mse_loss
 cross_entropy = _f.cross_entropy
+conv1d = _f.conv1d
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
