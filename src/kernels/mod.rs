@@ -3,3 +3,4 @@
 //! whatever rayon pool the caller installed (see `crate::threads`).
 
 pub mod gemm;
+pub mod rnn;
