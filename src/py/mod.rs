@@ -4,6 +4,7 @@
 mod array;
 mod errors;
 mod gemm;
+mod rnn;
 mod runtime;
 
 use pyo3::prelude::*;
@@ -15,5 +16,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     runtime::register(m)?;
     gemm::register(m)?;
+    rnn::register(m)?;
     Ok(())
 }
