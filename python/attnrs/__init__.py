@@ -20,14 +20,17 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(int(n))
 
 
-__all__ = ["ops", "info", "set_num_threads", "get_num_threads", "ShapeError", "DTypeError", "__version__"]
-
 from . import autograd, functional  # noqa: E402
+from . import functional as F  # noqa: E402
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from .tensor import Tensor, arange, manual_seed, ones, randn, tensor, zeros  # noqa: E402
-from . import nn  # noqa: E402
+from . import nn, optim  # noqa: E402
+from . import io  # noqa: E402
+from .io import load, load_checkpoint, save, save_checkpoint  # noqa: E402
 
-__all__ += [
-    "autograd", "functional", "nn", "Tensor", "tensor", "zeros", "ones", "randn", "arange",
-    "manual_seed", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+__all__ = [
+    "DTypeError", "F", "ShapeError", "Tensor", "__version__", "arange", "autograd",
+    "enable_grad", "functional", "get_num_threads", "info", "io", "is_grad_enabled", "load",
+    "load_checkpoint", "manual_seed", "nn", "no_grad", "ones", "ops", "optim", "randn", "save",
+    "save_checkpoint", "set_grad_enabled", "set_num_threads", "tensor", "zeros",
 ]  # fmt: skip

@@ -167,7 +167,7 @@ class Mean(Function):
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.shape, ctx.axis, ctx.keepdims = x.shape, _norm_axes(axis, x.ndim), keepdims
         out = np.asarray(x.mean(axis=ctx.axis, keepdims=keepdims, dtype=np.float32))
-        ctx.count = x.size // max(out.size, 1) if x.size else 1
+        ctx.count = x.size // out.size if out.size else 1
         return out
 
     @staticmethod
@@ -223,9 +223,30 @@ def transpose(x: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
     return Permute.apply(x, tuple(axes))
 
 
+from ._fn_math import (  # noqa: E402
+    abs, argmax, argmin, clamp, eq, exp, ge, gelu, gt, le, log, lt, max, min, ne, pow, relu,
+    sigmoid, sqrt, tanh,
+)  # fmt: skip
+from ._fn_nn import (  # noqa: E402
+    cross_entropy, dropout, embedding, layer_norm, linear, log_softmax, mse_loss, softmax,
+)  # fmt: skip
+from ._fn_shape import (  # noqa: E402
+    cat, chunk, concatenate, expand, flatten, getitem, masked_fill, split, squeeze, stack,
+    unsqueeze, where,
+)  # fmt: skip
+
 __all__ = [
     "Function", "add", "sub", "mul", "div", "neg", "matmul", "sum", "mean", "reshape", "permute",
     "transpose",
+    # elementwise math, max/min, comparisons
+    "pow", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "gelu", "abs", "clamp", "max", "min",
+    "argmax", "argmin", "eq", "ne", "lt", "le", "gt", "ge",
+    # shape, indexing, joining, selection
+    "unsqueeze", "squeeze", "flatten", "expand", "getitem", "cat", "concatenate", "stack",
+    "split", "chunk", "masked_fill", "where",
+    # layers and losses (fused kernels)
+    "linear", "softmax", "log_softmax", "layer_norm", "embedding", "dropout", "cross_entropy",
+    "mse_loss",
 ]  # fmt: skip
 
 
@@ -243,15 +264,49 @@ def _install_methods() -> None:
     T.__truediv__ = lambda a, b: div(a, b)
     T.__rtruediv__ = lambda a, b: div(b, a)
     T.__neg__ = lambda a: neg(a)
+    T.__pow__ = lambda a, p: pow(a, p)
+    T.__rpow__ = lambda a, b: pow(b, a)
+    T.__abs__ = lambda a: abs(a)
     T.__matmul__ = lambda a, b: matmul(a, b)
     T.__rmatmul__ = lambda a, b: matmul(b, a)
+    T.__getitem__ = getitem
+    # comparisons give NumPy bool arrays; == and != keep identity semantics (hashable Tensors)
+    T.__lt__ = lambda a, b: lt(a, b)
+    T.__le__ = lambda a, b: le(a, b)
+    T.__gt__ = lambda a, b: gt(a, b)
+    T.__ge__ = lambda a, b: ge(a, b)
+    T.eq = eq
+    T.ne = ne
     T.sum = lambda x, axis=None, keepdims=False: sum(x, axis, keepdims)
     T.mean = lambda x, axis=None, keepdims=False: mean(x, axis, keepdims)
+    T.max = lambda x, axis=None, keepdims=False: max(x, axis, keepdims)
+    T.min = lambda x, axis=None, keepdims=False: min(x, axis, keepdims)
+    T.argmax = lambda x, axis=None, keepdims=False: argmax(x, axis, keepdims)
+    T.argmin = lambda x, axis=None, keepdims=False: argmin(x, axis, keepdims)
     T.reshape = reshape
     T.view = reshape
     T.permute = permute
     T.transpose = transpose
     T.T = property(lambda x: permute(x, tuple(reversed(range(x.ndim)))))
+    T.unsqueeze = unsqueeze
+    T.squeeze = squeeze
+    T.flatten = flatten
+    T.expand = expand
+    T.split = split
+    T.chunk = chunk
+    T.masked_fill = masked_fill
+    T.pow = pow
+    T.exp = exp
+    T.log = log
+    T.sqrt = sqrt
+    T.tanh = tanh
+    T.sigmoid = sigmoid
+    T.relu = relu
+    T.gelu = gelu
+    T.abs = abs
+    T.clamp = clamp
+    T.softmax = lambda x, dim=-1: softmax(x, dim)
+    T.log_softmax = lambda x, dim=-1: log_softmax(x, dim)
 
 
 _install_methods()

@@ -135,22 +135,21 @@ class Module:
             out[name] = np.array(b, copy=True)
         return out
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copies arrays into the parameters; checks every name and shape first.
+    def check_state_dict(self, state: dict, strict: bool = True) -> tuple[list[str], list[str]]:
+        """Checks names and shapes of ``state`` against this module without changing it.
 
-        Returns ``(missing, unexpected)`` keys; with ``strict`` either raises.
+        Returns ``(missing, unexpected)`` keys; raises ``ShapeError`` listing every
+        missing / unexpected (when ``strict``) and mis-shaped key.
         """
-        params = dict(self.named_parameters())
-        buffers = dict(self.named_buffers())
-        own = {**{k: p.data for k, p in params.items()}, **buffers}
+        own = {k: p.data.shape for k, p in self.named_parameters()}
+        own.update({k: np.shape(b) for k, b in self.named_buffers()})
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        mis = []
-        for k, cur in own.items():
-            if k in state:
-                shp = tuple(np.shape(state[k]))
-                if shp != cur.shape:
-                    mis.append(f"{k}: expected {cur.shape}, got {shp}")
+        mis = [
+            f"{k}: expected {shape}, got {tuple(np.shape(state[k]))}"
+            for k, shape in own.items()
+            if k in state and tuple(np.shape(state[k])) != shape
+        ]
         problems = []
         if strict and missing:
             problems.append(f"missing keys: {missing}")
@@ -160,7 +159,15 @@ class Module:
             problems.append(f"mis-shaped keys: {mis}")
         if problems:
             raise ShapeError(f"load_state_dict ({type(self).__name__}): " + "; ".join(problems))
-        for k, p in params.items():
+        return missing, unexpected
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> tuple[list[str], list[str]]:
+        """Copies arrays into the parameters and buffers; checks every name and shape first.
+
+        Returns ``(missing, unexpected)`` keys; with ``strict`` either raises.
+        """
+        missing, unexpected = self.check_state_dict(state, strict)
+        for k, p in self.named_parameters():
             if k in state:
                 p.data = np.array(np.asarray(state[k]), dtype=np.float32, copy=True)
         for mname, mod in self.named_modules():

@@ -1,0 +1,46 @@
+"""Training utilities: gradient clipping."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Union
+
+import numpy as np
+
+from ..tensor import Tensor
+
+__all__ = ["clip_grad_norm_"]
+
+
+def clip_grad_norm_(
+    parameters: Union[Tensor, Iterable[Tensor]],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+) -> float:
+    """Scales all gradients together so their joint norm is at most ``max_norm``.
+
+    Returns the total norm before clipping (like PyTorch). ``norm_type`` may be
+    any positive number or ``inf``. Parameters without a gradient are skipped.
+    """
+    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    max_norm, norm_type = float(max_norm), float(norm_type)
+    if not math.isfinite(max_norm) or max_norm < 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be a finite non-negative number; got {max_norm}")
+    if math.isnan(norm_type) or norm_type <= 0:
+        raise ValueError(f"clip_grad_norm_: norm_type must be positive (or inf); got {norm_type}")
+    grads = [p.grad.data for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    if math.isinf(norm_type):
+        total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
+    else:
+        acc = sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type)) for g in grads)
+        total = acc ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"clip_grad_norm_: the total gradient norm is {total}; set error_if_nonfinite=False to skip")
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for g in grads:
+            g *= np.float32(coef)
+    return total
