@@ -6,15 +6,16 @@ from typing import Any
 
 import numpy as np
 
+from . import _core, ops
 from ._checks import DTypeError, ShapeError
 from .tensor import Tensor
 
-__all__ = ["as_tensor", "as_index", "as_mask", "norm_axis"]
+__all__ = ["as_index", "as_mask", "as_tensor", "mm", "norm_axis"]
 
 
 def as_tensor(x: Any) -> Tensor:
     """``x`` if it is a Tensor, else a constant float32 Tensor (no grad)."""
-    return x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=np.float32))
+    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def as_index(x: Any, op: str, arg: str) -> np.ndarray:
@@ -54,3 +55,28 @@ def norm_axis(axis: int, ndim: int, op: str, arg: str = "dim") -> int:
     if not -max(ndim, 1) <= axis < max(ndim, 1):
         raise ShapeError(f"{op}: {arg}={axis} is out of range for a {ndim}-D input")
     return int(axis) % max(ndim, 1)
+
+
+def mm(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
+    """``op(a) @ op(b)`` through the GEMM: 2-D float32 operands go straight to
+    ``_core.gemm`` (no re-validation: the op checked shapes already), anything
+    else through ``ops.matmul``."""
+    if trans_a and a.ndim == 2:
+        a = a.T
+    if trans_b and b.ndim == 2:
+        b = b.T
+    if (
+        a.ndim == 2
+        and b.ndim == 2
+        and a.dtype == np.float32
+        and b.dtype == np.float32
+        and a.size
+        and b.size
+        and a.shape[1] == b.shape[0]
+        and min(a.strides) >= 0
+        and min(b.strides) >= 0
+    ):
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.float32)
+        _core.gemm(a[None], b[None], out[None])
+        return out
+    return ops.matmul(a, b, trans_a=trans_a and a.ndim != 2, trans_b=trans_b and b.ndim != 2)

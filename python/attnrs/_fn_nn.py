@@ -13,7 +13,7 @@ import numpy as np
 
 from . import ops
 from ._checks import ShapeError, check_finite
-from ._fn_common import as_index, as_tensor, norm_axis
+from ._fn_common import as_index, as_tensor, mm, norm_axis
 from .autograd import Function
 from .tensor import Tensor, default_rng
 
@@ -37,7 +37,7 @@ class Linear(Function):
     def forward(ctx, x, w, b):
         ctx.save(x, w)
         ctx.has_bias = b is not None
-        y = ops.matmul(x, w, trans_b=True)
+        y = mm(x, w, trans_b=True) if x.ndim == 2 else ops.matmul(x, w, trans_b=True)
         if b is not None:
             y += b
         return y
@@ -46,9 +46,9 @@ class Linear(Function):
     def backward(ctx, g):
         x, w = ctx.saved
         need = ctx.needs_input_grad
-        gx = ops.matmul(g, w) if need[0] else None
+        gx = (mm(g, w) if g.ndim == 2 else ops.matmul(g, w)) if need[0] else None
         g2 = g.reshape(-1, g.shape[-1])  # (N, out)
-        gw = ops.matmul(g2, x.reshape(-1, x.shape[-1]), trans_a=True) if need[1] else None
+        gw = mm(g2, x.reshape(-1, x.shape[-1]), trans_a=True) if need[1] else None
         gb = g2.sum(axis=0) if ctx.has_bias and need[2] else None
         return gx, gw, gb
 

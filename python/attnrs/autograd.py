@@ -77,6 +77,11 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
+# Set by ``tensor.py`` when it is imported (it imports this module first);
+# a module global keeps ``apply`` free of per-call imports.
+_Tensor: Any = None
+
+
 class Function:
     """A node of the graph; its instance is the ``ctx`` of forward/backward."""
 
@@ -103,22 +108,39 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
-        from .tensor import Tensor
-
-        ctx = cls()
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        # The hot path of every op: kept to plain loops and slot writes.
+        T = _Tensor
+        ctx = cls.__new__(cls)
+        ctx.saved = ()
+        ctx.n_outputs = 1
+        ctx.freed = False
+        raw = []
+        needs = []
+        any_needs = False
+        for a in args:
+            if isinstance(a, T):
+                raw.append(a.data)
+                rg = a.requires_grad
+                needs.append(rg)
+                any_needs = any_needs or rg
+            else:
+                raw.append(a)
+                needs.append(False)
         out = cls.forward(ctx, *raw, **kwargs)
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        track = _grad_enabled.get() and any(needs)
-        if isinstance(out, tuple):
+        track = any_needs and _grad_enabled.get()
+        node = ctx if track else None
+        wrap = T._wrap
+        if type(out) is tuple:
             ctx.n_outputs = len(out)
-            res = tuple(Tensor._wrap(o, track, ctx if track else None, i) for i, o in enumerate(out))
+            res = tuple([wrap(o, track, node, i) for i, o in enumerate(out)])
         else:
-            res = Tensor._wrap(out, track, ctx if track else None, 0)
+            res = wrap(out, track, node, 0)
         if track:
-            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
-            ctx.needs_input_grad = needs
+            ctx.inputs = tuple([a if isinstance(a, T) else None for a in args])
+            ctx.needs_input_grad = tuple(needs)
         else:
+            ctx.inputs = ()
+            ctx.needs_input_grad = ()
             ctx.saved = ()
         return res
 
@@ -148,17 +170,21 @@ def _topological_order(root: Function) -> list[Function]:
             continue
         stack.append((node, True))
         for t in node.inputs:
-            if t is not None and t._ctx is not None and id(t._ctx) not in seen:
-                seen.add(id(t._ctx))
-                stack.append((t._ctx, False))
+            if t is not None:
+                c = t._ctx
+                if c is not None and id(c) not in seen:
+                    seen.add(id(c))
+                    stack.append((c, False))
     order.reverse()
     return order
 
 
+_F32 = np.dtype(np.float32)
+
+
 def backward(root: Any, grad: Optional[np.ndarray] = None, retain_graph: bool = False) -> None:
     """Accumulates d(root)/d(leaf) into every leaf's ``.grad``."""
-    from .tensor import Tensor
-
+    T = _Tensor
     if not root.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no graph")
     if grad is None:
@@ -166,9 +192,9 @@ def backward(root: Any, grad: Optional[np.ndarray] = None, retain_graph: bool = 
             raise RuntimeError(
                 f"backward: grad can be omitted only for a tensor with one element; got shape {root.shape}"
             )
-        grad = np.ones_like(root.data)
+        grad = np.ones(root.data.shape, dtype=np.float32)
     else:
-        grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=np.float32)
+        grad = np.asarray(grad.data if isinstance(grad, T) else grad, dtype=np.float32)
         if grad.shape != root.shape:
             raise ValueError(f"backward: grad must have shape {root.shape}; got {grad.shape}")
     if root._ctx is None:  # a leaf
@@ -186,16 +212,23 @@ def backward(root: Any, grad: Optional[np.ndarray] = None, retain_graph: bool = 
                 "freed; pass retain_graph=True to the first backward()"
             )
         gins = node.backward(node, *gouts)
-        if not isinstance(gins, tuple):
+        if type(gins) is not tuple:
             gins = (gins,)
         for t, g in zip(node.inputs, gins):
             if t is None or g is None or not t.requires_grad:
                 continue
-            g = unbroadcast(np.asarray(g, dtype=np.float32), t.data.shape)
-            if t._ctx is None:
+            if type(g) is not np.ndarray or g.dtype is not _F32:
+                g = np.asarray(g, dtype=np.float32)
+            shape = t.data.shape
+            if g.shape != shape:
+                g = unbroadcast(g, shape)
+            c = t._ctx
+            if c is None:
                 t._accumulate(g)
             else:
-                slot = pending.setdefault(id(t._ctx), [None] * t._ctx.n_outputs)
+                slot = pending.get(id(c))
+                if slot is None:
+                    slot = pending[id(c)] = [None] * c.n_outputs
                 prev = slot[t._out_index]
                 slot[t._out_index] = g if prev is None else prev + g
         if not retain_graph:

@@ -12,7 +12,8 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from . import ops
-from .autograd import Function
+from ._fn_common import mm
+from .autograd import Function, unbroadcast
 from .tensor import Tensor
 
 Scalar = Union[int, float]
@@ -20,7 +21,7 @@ TensorLike = Union[Tensor, np.ndarray, Scalar]
 
 
 def _t(x: TensorLike) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=np.float32))
+    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 # --- arithmetic --------------------------------------------------------------------------
@@ -115,23 +116,20 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save(a, b)
-        return ops.matmul(a, b)
+        return mm(a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = np.expand_dims(g, -1)
-        ga = ops.matmul(g, b2, trans_b=True) if ctx.needs_input_grad[0] else None
-        gb = ops.matmul(a2, g, trans_a=True) if ctx.needs_input_grad[1] else None
-        if ga is not None and a.ndim == 1:
-            ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:]).reshape(-1, a.shape[0]).sum(0)
-        if gb is not None and b.ndim == 1:
-            gb = gb.reshape(gb.shape[:-1]).reshape(-1, b.shape[0]).sum(0)
+        a2 = a[None, :] if a.ndim == 1 else a  # (…, m, k)
+        b2 = b[:, None] if b.ndim == 1 else b  # (…, k, n)
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        g = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))  # promoted axes back, (…, m, n)
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = unbroadcast(mm(g, b2, trans_b=True), a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            gb = unbroadcast(mm(a2, g, trans_a=True), b2.shape).reshape(b.shape)
         return ga, gb
 
 

@@ -126,6 +126,9 @@ class Tensor:
         self.grad = None
 
 
+autograd._Tensor = Tensor
+
+
 def tensor(data: Any, requires_grad: bool = False) -> Tensor:
     """A new leaf Tensor (float32; float64 and integer data are converted)."""
     return Tensor(np.array(_to_array(data), copy=True), requires_grad=requires_grad)

@@ -1,0 +1,439 @@
+"""Autograd: finite-difference checks of every differentiable op, and the walk itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gradcheck import gradcheck
+
+import attnrs as ar
+from attnrs import functional as F
+
+rng = np.random.default_rng(1234)
+
+
+def r(*shape, lo=None):
+    x = rng.standard_normal(shape)
+    return np.abs(x) + lo if lo is not None else x
+
+
+def distinct(*shape):
+    """Values spaced ≥ 0.1 apart (no ties, no kinks within the FD step)."""
+    n = int(np.prod(shape))
+    return (rng.permutation(n) * 0.1 - n * 0.05 + 0.05).reshape(shape)
+
+
+# --- arithmetic and broadcasting ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sa, sb",
+    [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 3, 4), (3, 1)), ((3, 4), ())],
+)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_binary_ops_broadcast(op, sa, sb):
+    fn = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b,
+          "mul": lambda a, b: a * b, "div": lambda a, b: a / b}[op]  # fmt: skip
+    b = r(*sb, lo=0.5) * np.where(rng.random(sb) < 0.5, -1, 1) if op == "div" else r(*sb)
+    gradcheck(fn, r(*sa), b)
+
+
+def test_scalar_operands_and_reflected():
+    gradcheck(lambda a: 2.0 - a * 3.0 + 1.0 / (a + 5.0) - (a / 2.0), r(3, 4))
+    gradcheck(lambda a: -a, r(3, 4))
+
+
+def test_ndarray_operand_is_constant():
+    c = r(3, 4).astype(np.float32)
+    gradcheck(lambda a: a * c + c, r(3, 4))
+
+
+@pytest.mark.parametrize("sa, sb", [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2)),
+                                    ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,))])  # fmt: skip
+def test_matmul(sa, sb):
+    gradcheck(lambda a, b: a @ b, r(*sa), r(*sb))
+
+
+def test_matmul_transposed_views():
+    gradcheck(lambda a, b: a.T @ b.transpose(0, 1), r(4, 3), r(5, 4))
+
+
+# --- reductions and shape ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("axis, keepdims", [(None, False), (1, False), (0, True), ((0, 2), False), (-1, True)])
+def test_sum_mean(axis, keepdims):
+    gradcheck(lambda a: a.sum(axis, keepdims), r(2, 3, 4))
+    gradcheck(lambda a: a.mean(axis, keepdims), r(2, 3, 4))
+
+
+@pytest.mark.parametrize("axis, keepdims", [(None, False), (1, False), (0, True), ((0, 2), True), (-1, False)])
+def test_max_min(axis, keepdims):
+    gradcheck(lambda a: a.max(axis, keepdims), distinct(2, 3, 4))
+    gradcheck(lambda a: F.min(a, axis, keepdims), distinct(2, 3, 4))
+
+
+def test_max_ties_share_gradient():
+    x = ar.tensor([[1.0, 3.0, 3.0]], requires_grad=True)
+    x.max().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5]])
+
+
+def test_shape_ops():
+    gradcheck(lambda a: a.reshape(4, 6) * 1.0, r(2, 3, 4))
+    gradcheck(lambda a: a.view(-1), r(2, 3))
+    gradcheck(lambda a: a.permute(2, 0, 1), r(2, 3, 4))
+    gradcheck(lambda a: a.transpose(0, 2), r(2, 3, 4))
+    gradcheck(lambda a: a.T, r(2, 3))
+    gradcheck(lambda a: a.unsqueeze(1).unsqueeze(-1), r(2, 3))
+    gradcheck(lambda a: a.squeeze(), r(2, 1, 3, 1))
+    gradcheck(lambda a: a.squeeze(1), r(2, 1, 3, 1))
+    gradcheck(lambda a: a.flatten(1), r(2, 3, 4))
+    gradcheck(lambda a: a.flatten(), r(2, 3, 4))
+    gradcheck(lambda a: a.expand(2, 3, 4), r(3, 1))
+    gradcheck(lambda a: a.expand(-1, 5), r(3, 1))
+
+
+# --- elementwise math --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, fn, x",
+    [
+        ("pow2", lambda a: a**2, r(3, 4)),
+        ("pow3", lambda a: a**3, r(3, 4)),
+        ("pow_half", lambda a: a**0.5, r(3, 4, lo=0.5)),
+        ("pow_neg", lambda a: a**-1.5, r(3, 4, lo=0.5)),
+        ("rpow", lambda a: 2.0**a, r(3, 4)),
+        ("exp", lambda a: a.exp(), r(3, 4)),
+        ("log", lambda a: a.log(), r(3, 4, lo=0.5)),
+        ("sqrt", lambda a: a.sqrt(), r(3, 4, lo=0.5)),
+        ("tanh", lambda a: a.tanh(), r(3, 4)),
+        ("sigmoid", lambda a: a.sigmoid(), r(3, 4) * 4),
+        ("relu", lambda a: a.relu(), distinct(3, 4)),
+        ("gelu", lambda a: a.gelu(), r(3, 4) * 2),
+        ("gelu_tanh", lambda a: F.gelu(a, approximate="tanh"), r(3, 4) * 2),
+        ("abs", lambda a: abs(a), distinct(3, 4)),
+        ("clamp", lambda a: a.clamp(-0.33, 0.52), distinct(3, 4)),
+        ("clamp_lo", lambda a: F.clamp(a, min=0.01), distinct(3, 4)),
+    ],
+)
+def test_elementwise(name, fn, x):
+    gradcheck(fn, x)
+
+
+def test_pow_tensor_exponent():
+    gradcheck(lambda a, b: a**b, r(3, 4, lo=0.5), r(3, 4))
+    gradcheck(lambda a, b: F.pow(a, b), r(3, 4, lo=0.5), r(4))
+
+
+def test_sigmoid_extremes_are_finite():
+    y = ar.tensor([-1000.0, 0.0, 1000.0]).sigmoid().numpy()
+    np.testing.assert_allclose(y, [0.0, 0.5, 1.0])
+
+
+def test_comparisons_give_bool_arrays():
+    a, b = ar.tensor([1.0, 2.0, 3.0]), ar.tensor([3.0, 2.0, 1.0])
+    assert (a < b).tolist() == [True, False, False]
+    assert (a >= 2).tolist() == [False, True, True]
+    assert a.eq(b).tolist() == [False, True, False]
+    assert F.ne(a, b).tolist() == [True, False, True]
+    assert a.argmax() == 2 and F.argmin(a) == 0
+    assert len({a, b}) == 2  # Tensors stay hashable (== keeps identity semantics)
+
+
+# --- indexing ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        (slice(1, 3),),
+        (1,),
+        (slice(None), 2),
+        (Ellipsis, slice(None, None, -1)),
+        (np.array([0, 2, 2, 1]),),  # repeated rows accumulate
+        (slice(None), np.array([[0, 3], [3, 3]])),
+        (np.array([0, 1]), np.array([2, 2])),
+        (np.array([True, False, True]),),
+        (None, slice(0, 2)),
+        ([2, 0],),
+    ],
+)
+def test_getitem(index):
+    idx = index if len(index) > 1 else index[0]
+    gradcheck(lambda a: a[idx], r(3, 4))
+
+
+def test_getitem_boolean_mask_and_integer_tensor():
+    x = r(3, 4)
+    mask = x > 0
+    gradcheck(lambda a: a[mask], x)
+    gradcheck(lambda a: a[ar.tensor([2, 0, 2])], x)
+
+
+def test_getitem_rejects_float_index_and_out_of_range():
+    t = ar.randn(3, 4)
+    with pytest.raises(TypeError):
+        t[np.array([0.5])]
+    with pytest.raises(ar.DTypeError):
+        t[ar.tensor([0.5])]
+    with pytest.raises(IndexError, match="getitem"):
+        t[np.array([7])]
+
+
+# --- joining, splitting, selection -------------------------------------------------------
+
+
+def test_cat_stack():
+    gradcheck(lambda a, b: F.cat([a, b], 1), r(2, 3), r(2, 5))
+    gradcheck(lambda a, b: F.cat([a, b, a], -1), r(2, 3), r(2, 1))
+    gradcheck(lambda a, b: F.stack([a, b], 0), r(2, 3), r(2, 3))
+    gradcheck(lambda a, b: F.stack([a, b], -1), r(2, 3), r(2, 3))
+
+
+def test_split_chunk():
+    gradcheck(lambda a: F.split(a, 2, 1), r(3, 5))
+    gradcheck(lambda a: F.split(a, [1, 3, 1], 1), r(3, 5))
+    gradcheck(lambda a: a.chunk(2, 0), r(3, 5))
+    # only one output used: the other gets a zero gradient
+    gradcheck(lambda a: a.split(2, 1)[1] * 2.0, r(3, 5))
+    assert [p.shape for p in F.chunk(ar.randn(7, 2), 3)] == [(3, 2), (3, 2), (1, 2)]
+
+
+def test_masked_fill_and_where():
+    mask = rng.random((3, 4)) < 0.4
+    gradcheck(lambda a: a.masked_fill(mask, -7.0), r(3, 4))
+    gradcheck(lambda a: F.masked_fill(a, mask[:1], 0.0), r(3, 4))
+    cond = rng.random((3, 4)) < 0.5
+    gradcheck(lambda a, b: F.where(cond, a, b), r(3, 4), r(4))
+    gradcheck(lambda a: F.where(cond, a, 0.0), r(3, 4))
+
+
+# --- layer ops (fused kernels) -----------------------------------------------------------
+
+
+def test_linear():
+    gradcheck(lambda x, w, b: F.linear(x, w, b), r(5, 3), r(4, 3), r(4))
+    gradcheck(lambda x, w: F.linear(x, w), r(2, 5, 3), r(4, 3))
+    gradcheck(lambda x, w, b: F.linear(x, w, b), r(3), r(4, 3), r(4))
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_log_softmax(axis):
+    gradcheck(lambda a: F.softmax(a, axis), r(3, 4, 5))
+    gradcheck(lambda a: F.log_softmax(a, axis), r(3, 4, 5))
+
+
+def test_softmax_scale_and_method_sugar():
+    gradcheck(lambda a: F.softmax(a, -1, scale=0.5), r(3, 6))
+    gradcheck(lambda a: a.softmax(0) + a.log_softmax(1), r(3, 6))
+
+
+def test_layer_norm():
+    gradcheck(lambda x, w, b: F.layer_norm(x, 6, w, b), r(2, 3, 6), r(6), r(6), atol=5e-3)
+    gradcheck(lambda x: F.layer_norm(x, (6,)), r(4, 6), atol=5e-3)
+    gradcheck(lambda x, w, b: F.layer_norm(x, (3, 4), w, b, eps=1e-3), r(2, 3, 4), r(3, 4), r(3, 4), atol=5e-3)
+
+
+def test_embedding():
+    ids = np.array([[1, 3, 1], [0, 4, 1]])
+    gradcheck(lambda w: F.embedding(ids, w), r(5, 3))
+    gradcheck(lambda w: F.embedding(ar.tensor(ids), w) * 1.0, r(5, 3))
+    w = ar.randn(5, 3, requires_grad=True)
+    F.embedding(ids, w, padding_idx=1).sum().backward()
+    assert np.all(w.grad.numpy()[1] == 0) and np.all(w.grad.numpy()[4] == 1)
+
+
+def test_dropout_gradient_and_modes():
+    def reseed():
+        ar.manual_seed(7)
+
+    gradcheck(lambda a: F.dropout(a, 0.3, training=True), r(4, 5), before_eval=reseed)
+    x = ar.randn(200, 50)
+    assert F.dropout(x, 0.5, training=False) is x
+    ar.manual_seed(3)
+    y = F.dropout(x, 0.25).numpy()
+    kept = y != 0
+    assert 0.7 < kept.mean() < 0.8
+    np.testing.assert_allclose(y[kept], x.numpy()[kept] / 0.75, rtol=1e-6)
+    assert np.all(F.dropout(x, 1.0).numpy() == 0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy(reduction, smoothing):
+    t = np.array([0, 3, 1, -100, 2])
+    gradcheck(lambda x: F.cross_entropy(x, t, reduction=reduction, label_smoothing=smoothing), r(5, 4) * 2)
+    t3 = np.array([[0, 2, 1], [3, -1, 1]])
+    gradcheck(
+        lambda x: F.cross_entropy(x, t3, ignore_index=-1, reduction=reduction, label_smoothing=smoothing),
+        r(2, 4, 3),
+    )
+
+
+def test_cross_entropy_matches_float64_reference():
+    x = r(6, 5) * 3
+    t = np.array([0, 4, 2, 2, -100, 1])
+    loss = F.cross_entropy(ar.tensor(x), t, label_smoothing=0.1).item()
+    z = x - x.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    valid = t != -100
+    nll = -logp[np.arange(6), np.where(valid, t, 0)]
+    ref = ((0.9 * nll + 0.1 * -logp.mean(1)) * valid).sum() / valid.sum()
+    np.testing.assert_allclose(loss, ref, rtol=1e-5)
+    # (C,) logits with a scalar target, and the integer-valued Tensor target
+    assert F.cross_entropy(ar.tensor(x[0]), np.array(4)).shape == ()
+    np.testing.assert_allclose(F.cross_entropy(ar.tensor(x[:2]), ar.tensor([0, 4])).item(),
+                               -logp[[0, 1], [0, 4]].mean(), rtol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss(reduction):
+    gradcheck(lambda a, b: F.mse_loss(a, b, reduction=reduction), r(3, 4), r(3, 4))
+
+
+# --- the walk ----------------------------------------------------------------------------
+
+
+def test_chain_of_100k_ops():
+    x = ar.tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y + 1.0
+    y.sum().backward()
+    assert x.grad.numpy()[0] == 1.0
+
+
+def test_diamond_and_accumulation():
+    x = ar.tensor(r(3), requires_grad=True)
+    y = x * 2.0
+    z = (y * y + y).sum()  # y is used three times
+    z.backward(retain_graph=True)
+    g1 = x.grad.numpy().copy()
+    np.testing.assert_allclose(g1, 2 * (2 * y.numpy() + 1), rtol=1e-6)
+    z.backward()  # gradients accumulate
+    np.testing.assert_allclose(x.grad.numpy(), 2 * g1, rtol=1e-6)
+
+
+def test_freed_graph_raises():
+    x = ar.tensor(r(3), requires_grad=True)
+    z = (x.exp() * 2.0).sum()
+    z.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        z.backward()
+
+
+def test_no_grad_and_set_grad_enabled():
+    x = ar.tensor(r(3), requires_grad=True)
+    with ar.no_grad():
+        y = x * 2.0
+        assert not ar.is_grad_enabled()
+        with ar.enable_grad():
+            assert (x * 1.0).requires_grad
+    assert ar.is_grad_enabled()
+    assert not y.requires_grad and y.is_leaf
+
+    @ar.no_grad()
+    def f(t):
+        return t * 3.0
+
+    assert not f(x).requires_grad
+    with ar.set_grad_enabled(False):
+        assert not (x + 1.0).requires_grad
+
+
+def test_detach_and_leaf_grad():
+    x = ar.tensor(r(3), requires_grad=True)
+    y = (x.detach() * x).sum()
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), x.numpy())
+    x.zero_grad()
+    assert x.grad is None
+    x.backward(np.ones(3))  # a leaf root
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones(3))
+
+
+def test_backward_errors():
+    x = ar.tensor(r(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ar.tensor([1.0]).backward()
+    with pytest.raises(RuntimeError, match="one element"):
+        (x * 2.0).backward()
+    with pytest.raises(ValueError, match="grad must have shape"):
+        (x * 2.0).backward(np.ones(4))
+    with pytest.raises(RuntimeError, match="leaf"):
+        (x * 2.0).requires_grad_(False)
+
+
+def test_custom_function_api():
+    class Cube(F.Function):
+        @staticmethod
+        def forward(ctx, a, k=1.0):
+            ctx.save(a)
+            ctx.k = k
+            return k * a**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved
+            return g * ctx.k * 3 * a**2
+
+    gradcheck(lambda a: Cube.apply(a, k=2.0), r(3))
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+def test_errors_of_functional_entry_points():
+    x = ar.randn(3, 4)
+    cases = [
+        (ar.ShapeError, lambda: x @ ar.randn(5, 2)),
+        (ar.ShapeError, lambda: F.cat([x, ar.randn(2, 5)], 0)),
+        (ar.ShapeError, lambda: F.stack([x, ar.randn(4, 3)])),
+        (ValueError, lambda: F.cat([])),
+        (ar.ShapeError, lambda: F.split(x, [1, 1], 0)),
+        (ValueError, lambda: F.split(x, 0)),
+        (ValueError, lambda: F.chunk(x, 0)),
+        (ar.ShapeError, lambda: x.unsqueeze(3)),
+        (ar.ShapeError, lambda: x.squeeze(2)),
+        (ar.ShapeError, lambda: x.flatten(1, 0)),
+        (ar.ShapeError, lambda: x.expand(3, 5)),
+        (ar.ShapeError, lambda: x.expand(4)),
+        (ar.ShapeError, lambda: x.masked_fill(np.ones((2, 4), bool), 0.0)),
+        (ar.DTypeError, lambda: x.masked_fill(np.array(["a"] * 4), 0.0)),
+        (ar.ShapeError, lambda: F.where(np.ones((2, 2), bool), x, 0.0)),
+        (ValueError, lambda: F.max(ar.zeros(0))),
+        (ValueError, lambda: F.gelu(x, approximate="fast")),
+        (ar.ShapeError, lambda: F.softmax(x, 2)),
+        (ValueError, lambda: F.softmax(x, -1, scale=float("nan"))),
+        (TypeError, lambda: F.log_softmax(x, 1.5)),
+        (ar.ShapeError, lambda: F.layer_norm(x, 5)),
+        (ar.ShapeError, lambda: F.layer_norm(x, 4, weight=ar.ones(3))),
+        (ValueError, lambda: F.layer_norm(x, 4, eps=-1.0)),
+        (ar.ShapeError, lambda: F.linear(x, ar.randn(2, 5))),
+        (ar.ShapeError, lambda: F.linear(x, ar.randn(4))),
+        (ar.ShapeError, lambda: F.linear(x, ar.randn(2, 4), ar.randn(3))),
+        (ar.DTypeError, lambda: F.embedding(np.array([0.5]), ar.randn(3, 2))),
+        (ar.DTypeError, lambda: F.embedding(ar.tensor([0.5]), ar.randn(3, 2))),
+        (ar.ShapeError, lambda: F.embedding(np.array([0]), ar.randn(3))),
+        (ValueError, lambda: F.embedding(np.array([0]), ar.randn(3, 2), padding_idx=3)),
+        (ValueError, lambda: F.embedding(np.array([3]), ar.randn(3, 2))),
+        (ValueError, lambda: F.dropout(x, 1.5)),
+        (ValueError, lambda: F.dropout(x, float("nan"))),
+        (ar.ShapeError, lambda: F.cross_entropy(x, np.array([0, 1]))),
+        (ar.ShapeError, lambda: F.cross_entropy(ar.randn(2, 3, 4), np.array([0, 1]))),
+        (ar.DTypeError, lambda: F.cross_entropy(x, np.array([0.0, 1.0, 2.0]))),
+        (ValueError, lambda: F.cross_entropy(x, np.array([0, 1, 9]))),
+        (ValueError, lambda: F.cross_entropy(x, np.array([0, 1, 2]), reduction="avg")),
+        (ValueError, lambda: F.cross_entropy(x, np.array([0, 1, 2]), label_smoothing=1.5)),
+        (ar.ShapeError, lambda: F.cross_entropy(ar.tensor(1.0), np.array(0))),
+        (ar.ShapeError, lambda: F.mse_loss(x, ar.randn(4, 3))),
+        (ValueError, lambda: F.mse_loss(x, x, reduction="max")),
+        (ar.DTypeError, lambda: ar.tensor(np.array(["a"]))),
+        (ar.DTypeError, lambda: x @ np.array([[1 + 2j]] * 4)),
+    ]
+    for i, (exc, call) in enumerate(cases):
+        with pytest.raises(exc):
+            call()
+            pytest.fail(f"case {i} did not raise")
