@@ -7,12 +7,30 @@
 //! `beta == 0` means C is only written, never read (NaN in C is ignored), as
 //! in BLAS.
 //!
+//! The fast path is a BLIS-style packed GEMM (see `driver`): cache blocks
+//! from the detected cache sizes (`blocking`), packed panels (`pack`), one
+//! register-blocked microkernel per ISA (`kernel_*`), chosen once from
+//! `crate::simd::isa()`. `reference` is the naive oracle the tests compare with.
+//!
 //! # Shapes
 //! - `a`: batch × (m × k), `b`: batch × (k × n), `c`: batch × (m × n)
 
+pub mod blocking;
+pub mod driver;
+pub mod kernel;
+#[cfg(target_arch = "x86_64")]
+pub mod kernel_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod kernel_avx512;
+pub mod kernel_scalar;
+#[cfg(test)]
+mod kernel_tests;
+pub mod pack;
 pub mod reference;
+mod scratch;
 
 use crate::error::{check_extent, KernelError, Result};
+use crate::simd::{isa, Isa};
 
 /// Strides of one operand, in elements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +162,13 @@ fn non_overlapping(shape: &[usize], strides: &[usize]) -> bool {
 /// `C = alpha · op(A) · op(B) + beta · C` over the batch, in the caller's rayon pool.
 pub fn sgemm(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) -> Result<()> {
     g.validate(a.len(), b.len(), c.len())?;
-    reference::sgemm_reference(g, a, b, c);
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => driver::gemm::<kernel_avx512::Avx512>(g, a, b, c),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => driver::gemm::<kernel_avx2::Avx2>(g, a, b, c),
+        _ => driver::gemm::<kernel_scalar::Scalar>(g, a, b, c),
+    }
     Ok(())
 }
 

@@ -1,0 +1,72 @@
+//! The microkernel contract: one MR×NR tile of `C = alpha·A·B + beta·C`.
+//!
+//! A kernel multiplies an MR-row micro-panel of A (`a[i·a_rs + p·a_cs]`,
+//! either packed with `a_rs = 1, a_cs = MR` or read in place) by one packed
+//! NR-column micro-panel of B (`b[p·NR + j]`, zero-padded to NR columns) and
+//! keeps the whole MR×NR accumulator in registers. Full tiles with unit
+//! column stride are written straight from the registers; a partial tile
+//! (`m < MR` or `n < NR`) or a strided C goes through a small stack buffer and
+//! only the valid `m×n` region is written, so edges cost no scalar slow path
+//! for the arithmetic.
+
+/// One call of a microkernel. Only the microkernel dereferences these pointers.
+#[derive(Debug, Clone, Copy)]
+pub struct Tile {
+    /// Depth of the product (the packed K slice).
+    pub k: usize,
+    /// Element (i, p) of the A micro-panel is at `a + i·a_rs + p·a_cs`.
+    pub a: *const f32,
+    pub a_rs: usize,
+    pub a_cs: usize,
+    /// Packed B micro-panel: element (p, j) at `b + p·NR + j`.
+    pub b: *const f32,
+    /// Element (i, j) of the C tile is at `c + i·c_rs + j·c_cs`.
+    pub c: *mut f32,
+    pub c_rs: usize,
+    pub c_cs: usize,
+    pub alpha: f32,
+    /// 0 means C is only written, never read.
+    pub beta: f32,
+    /// Valid rows (≤ MR) and columns (≤ NR) of the tile.
+    pub m: usize,
+    pub n: usize,
+}
+
+/// An MR×NR register-blocked FMA microkernel.
+pub trait MicroKernel: Copy + Send + Sync + 'static {
+    const MR: usize;
+    const NR: usize;
+    const NAME: &'static str;
+
+    /// Whether this CPU can run the kernel.
+    fn available() -> bool;
+
+    /// Computes one tile.
+    ///
+    /// # Safety
+    /// `Self::available()` is true; `a` is readable at every `i·a_rs + p·a_cs`
+    /// for `i < MR, p < k`; `b` is readable for `k·NR` floats; `c` is writable
+    /// (and readable unless `beta == 0`) at every `i·c_rs + j·c_cs` for
+    /// `i < m ≤ MR, j < n ≤ NR`, and no other thread touches those elements.
+    unsafe fn run(t: &Tile);
+}
+
+/// Writes `buf` (alpha·A·B for the tile, row stride `nr`) into the valid
+/// `m×n` region of C, adding `beta·C` unless `beta == 0`.
+///
+/// # Safety
+/// The C part of [`MicroKernel::run`]'s contract holds for `t`, and
+/// `buf.len() >= (t.m - 1)·nr + t.n`.
+#[inline(always)]
+pub unsafe fn store_partial(buf: &[f32], nr: usize, t: &Tile) {
+    for i in 0..t.m {
+        let row = &buf[i * nr..i * nr + t.n];
+        for (j, &v) in row.iter().enumerate() {
+            // SAFETY: i < m and j < n, inside the tile the caller vouched for.
+            unsafe {
+                let dst = t.c.add(i * t.c_rs + j * t.c_cs);
+                *dst = if t.beta == 0.0 { v } else { v + t.beta * *dst };
+            }
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Every microkernel this host can run, through the generic driver, against
+//! the f64 reference: awkward shapes, block edges, alpha/beta, strides,
+//! batches with broadcast, and bitwise equality across thread counts.
+
+use super::blocking::{cache_sizes, CacheSizes};
+use super::driver::gemm_with_caches;
+use super::kernel::MicroKernel;
+use super::kernel_scalar::Scalar;
+use super::reference::sgemm_reference;
+use super::{sgemm, Gemm, Strides};
+
+/// Deterministic values in [-1, 1).
+fn fill(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+        })
+        .collect()
+}
+
+/// Elements spanned by a view.
+fn span(shape: [usize; 3], s: Strides) -> usize {
+    if shape.contains(&0) {
+        return 0;
+    }
+    (shape[0] - 1) * s.batch + (shape[1] - 1) * s.row + (shape[2] - 1) * s.col + 1
+}
+
+/// Tiny caches: every block size (KC, MC, NC, NC_L3) is reached by small problems.
+const TINY: CacheSizes = CacheSizes {
+    l1d: 4 << 10,
+    l2: 32 << 10,
+    l3: 256 << 10,
+};
+
+/// Runs `g` with kernel `K` (and the given caches) and compares with the
+/// reference: |c − ref| ≤ 1e-5 · (|alpha|·|A|·|B| + |beta|·|C₀|) elementwise.
+fn check<K: MicroKernel>(g: &Gemm, caches: CacheSizes, seed: u64) {
+    let a = fill(span([g.batch, g.m, g.k], g.a).max(1), seed);
+    let b = fill(span([g.batch, g.k, g.n], g.b).max(1), seed + 1);
+    let c0 = if g.beta == 0.0 {
+        vec![f32::NAN; span([g.batch, g.m, g.n], g.c).max(1)]
+    } else {
+        fill(span([g.batch, g.m, g.n], g.c).max(1), seed + 2)
+    };
+    g.validate(a.len(), b.len(), c0.len()).unwrap();
+    let mut got = c0.clone();
+    gemm_with_caches::<K>(g, &a, &b, &mut got, caches);
+    let mut want = c0.clone();
+    sgemm_reference(g, &a, &b, &mut want);
+    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let mut bound = abs(&c0);
+    let gb = Gemm {
+        alpha: g.alpha.abs(),
+        beta: g.beta.abs(),
+        ..*g
+    };
+    sgemm_reference(&gb, &abs(&a), &abs(&b), &mut bound);
+    for p in 0..g.batch {
+        for i in 0..g.m {
+            for j in 0..g.n {
+                let x = p * g.c.batch + i * g.c.row + j * g.c.col;
+                let tol = 1e-5 * bound[x] + 1e-30;
+                assert!(
+                    (got[x] - want[x]).abs() <= tol,
+                    "{}: {g:?}: C[{p},{i},{j}] = {} but the reference gives {}",
+                    K::NAME,
+                    got[x],
+                    want[x]
+                );
+            }
+        }
+    }
+    // Elements of C outside the view are never written.
+    let mut inside = vec![false; got.len()];
+    for p in 0..g.batch {
+        for i in 0..g.m {
+            for j in 0..g.n {
+                inside[p * g.c.batch + i * g.c.row + j * g.c.col] = true;
+            }
+        }
+    }
+    for (x, _) in inside.iter().enumerate().filter(|(_, &ins)| !ins) {
+        assert!(
+            got[x].to_bits() == c0[x].to_bits(),
+            "{}: {g:?}: wrote outside C at {x}",
+            K::NAME
+        );
+    }
+}
+
+fn shapes<K: MicroKernel>() -> Vec<(usize, usize, usize)> {
+    let (mr, nr) = (K::MR, K::NR);
+    let mut v = vec![
+        (0, 5, 3),
+        (5, 0, 3),
+        (3, 5, 0),
+        (1, 1, 1),
+        (1, 1, 4096),
+        (7, 13, 17),
+        (mr - 1, nr - 1, 31),
+        (mr, nr, 32),
+        (mr + 1, nr + 1, 33),
+        (2 * mr + 1, 3 * nr - 1, 5),
+        (37, 131, 97),
+        (64, 64, 64),
+        (1, 257, 64),
+        (129, 1, 64),
+    ];
+    v.extend(
+        [(mr - 1, nr + 1, 1), (mr + 1, nr - 1, 2)]
+            .iter()
+            .filter(|s| s.0 > 0 && s.1 > 0),
+    );
+    v
+}
+
+fn shapes_and_blocks<K: MicroKernel>() {
+    for (s, &(m, n, k)) in shapes::<K>().iter().enumerate() {
+        let g = Gemm::new(m, n, k);
+        check::<K>(&g, cache_sizes(), s as u64);
+        check::<K>(&g, TINY, s as u64);
+    }
+    // Around the KC / MC / NC / NC_L3 edges of the real and the tiny caches.
+    for (s, &(m, n, k)) in [
+        (97, 65, 515),
+        (13, 300, 1025),
+        (130, 257, 64),
+        (61, 700, 260),
+        (200, 150, 513),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let g = Gemm::new(m, n, k);
+        check::<K>(&g, cache_sizes(), 100 + s as u64);
+        check::<K>(&g, TINY, 100 + s as u64);
+    }
+}
+
+fn alpha_beta_strides_batch<K: MicroKernel>() {
+    let (m, n, k) = (K::MR * 3 + 2, K::NR + 5, 41);
+    let base = Gemm::new(m, n, k);
+    let cases = [
+        Gemm {
+            alpha: 0.5,
+            beta: -1.5,
+            ..base
+        },
+        Gemm {
+            alpha: -2.0,
+            beta: 1.0,
+            ..base
+        },
+        Gemm {
+            alpha: 0.0,
+            beta: 0.25,
+            ..base
+        },
+        // Transposed operands and a column-major C.
+        Gemm {
+            a: Strides::row_major_transposed(k, m),
+            ..base
+        },
+        Gemm {
+            b: Strides::row_major_transposed(n, k),
+            ..base
+        },
+        Gemm {
+            c: Strides::row_major_transposed(n, m),
+            beta: 0.5,
+            ..base
+        },
+        // Rows with gaps, and strides on both axes (no unit stride at all).
+        Gemm {
+            a: Strides {
+                row: k + 3,
+                col: 1,
+                batch: 0,
+            },
+            b: Strides {
+                row: 2 * n + 1,
+                col: 2,
+                batch: 0,
+            },
+            c: Strides {
+                row: 2 * n + 7,
+                col: 2,
+                batch: 0,
+            },
+            beta: 1.0,
+            ..base
+        },
+        Gemm {
+            a: Strides {
+                row: 3,
+                col: 3 * m + 1,
+                batch: 0,
+            },
+            c: Strides {
+                row: 1,
+                col: m + 2,
+                batch: 0,
+            },
+            ..base
+        },
+        // Batches: dense, broadcast A, broadcast B, strided C.
+        Gemm {
+            batch: 3,
+            a: Strides::row_major(m, k),
+            b: Strides::row_major(k, n),
+            ..base
+        },
+        Gemm {
+            batch: 9,
+            a: Strides::row_major(m, k).with_batch(0),
+            ..base
+        }
+        .with_dense_c(),
+        Gemm {
+            batch: 4,
+            b: Strides::row_major(k, n).with_batch(0),
+            ..base
+        }
+        .with_dense_c(),
+        Gemm {
+            batch: 10,
+            a: Strides::row_major(m, k),
+            b: Strides::row_major_transposed(n, k),
+            c: Strides {
+                row: n,
+                col: 1,
+                batch: m * n + 3,
+            },
+            beta: 2.0,
+            ..base
+        },
+    ];
+    for (s, g) in cases.iter().enumerate() {
+        check::<K>(g, cache_sizes(), 200 + s as u64);
+        check::<K>(g, TINY, 200 + s as u64);
+    }
+}
+
+impl Gemm {
+    /// A dense row-major C for this batch (test helper).
+    fn with_dense_c(self) -> Self {
+        Gemm {
+            c: Strides::row_major(self.m, self.n),
+            ..self
+        }
+    }
+}
+
+/// Bitwise identical results in pools of 1 and 2 threads.
+fn threads_bitwise<K: MicroKernel>() {
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let problems = [
+        Gemm::new(150, 170, 700),
+        Gemm::new(300, 300, 64),
+        Gemm {
+            batch: 16,
+            ..Gemm::new(40, 40, 40)
+        },
+        Gemm {
+            batch: 3,
+            b: Strides::row_major(200, 260).with_batch(0),
+            ..Gemm::new(90, 260, 200)
+        },
+    ];
+    for (s, g) in problems.iter().enumerate() {
+        let g = Gemm {
+            c: Strides::row_major(g.m, g.n),
+            ..*g
+        };
+        let a = fill(span([g.batch, g.m, g.k], g.a), 300 + s as u64);
+        let b = fill(span([g.batch, g.k, g.n], g.b), 400 + s as u64);
+        let run = |threads: usize, caches: CacheSizes| {
+            let mut c = vec![0.0f32; g.batch * g.m * g.n];
+            pool(threads).install(|| gemm_with_caches::<K>(&g, &a, &b, &mut c, caches));
+            c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        };
+        for caches in [cache_sizes(), TINY] {
+            assert_eq!(run(1, caches), run(2, caches), "{}: {g:?}", K::NAME);
+        }
+    }
+}
+
+fn all<K: MicroKernel>() {
+    if !K::available() {
+        eprintln!("{}: not available on this CPU, skipped", K::NAME);
+        return;
+    }
+    shapes_and_blocks::<K>();
+    alpha_beta_strides_batch::<K>();
+    threads_bitwise::<K>();
+}
+
+#[test]
+fn scalar_kernel() {
+    all::<Scalar>();
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx2_kernel() {
+    all::<super::kernel_avx2::Avx2>();
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_kernel() {
+    all::<super::kernel_avx512::Avx512>();
+}
+
+#[test]
+fn dispatched_sgemm_matches_reference() {
+    let g = Gemm {
+        alpha: 1.5,
+        beta: 0.5,
+        ..Gemm::new(33, 70, 129)
+    };
+    let a = fill(33 * 129, 1);
+    let b = fill(129 * 70, 2);
+    let mut c = fill(33 * 70, 3);
+    let mut want = c.clone();
+    sgemm(&g, &a, &b, &mut c).unwrap();
+    sgemm_reference(&g, &a, &b, &mut want);
+    for (x, y) in c.iter().zip(&want) {
+        assert!((x - y).abs() < 1e-3, "{x} vs {y}");
+    }
+}
