@@ -5,8 +5,46 @@
 //! (`scalar`, `avx2`, `avx512`, `neon`) forces a lower level so that tests can
 //! exercise every path this machine has; asking for a level the CPU lacks
 //! falls back to the best available one below it.
+//!
+//! # Vector primitives
+//! `vector::F32Vec` is the interface (load/store incl. masked tails,
+//! arithmetic, `exp`/`tanh`/`sigmoid`/`erfc`, horizontal sum/max), implemented
+//! by `scalar::Scalar` (1 lane), `x86_avx2::Avx2` (`__m256`) and
+//! `x86_avx512::Avx512` (`__m512`). Each ISA file also exports the same math
+//! as free `#[inline(always)] unsafe fn`s on its register type. Accuracy is
+//! documented in `vector.rs` and tested in `accuracy_tests.rs`.
+//!
+//! A kernel writes one generic `#[inline(always)]` body over `V: F32Vec` and
+//! one thin shim per ISA, then matches on `isa()`:
+//!
+//! ```ignore
+//! #[inline(always)]
+//! unsafe fn body<V: F32Vec>(x: &mut [f32]) { /* V::load, V::exp, ... */ }
+//! #[target_feature(enable = "avx512f,avx2,fma")]
+//! unsafe fn body_avx512(x: &mut [f32]) { body::<x86_avx512::Avx512>(x) }
+//! #[target_feature(enable = "avx2,fma")]
+//! unsafe fn body_avx2(x: &mut [f32]) { body::<x86_avx2::Avx2>(x) }
+//! match isa() {
+//!     // SAFETY: isa() only reports levels the CPU has.
+//!     Isa::Avx512 => unsafe { body_avx512(x) },
+//!     Isa::Avx2 => unsafe { body_avx2(x) },
+//!     // SAFETY: the scalar path needs no CPU feature.
+//!     _ => unsafe { body::<scalar::Scalar>(x) },
+//! }
+//! ```
 
 use std::sync::OnceLock;
+
+#[cfg(test)]
+mod accuracy_tests;
+pub mod scalar;
+pub mod vector;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_avx512;
+
+pub use vector::F32Vec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Isa {

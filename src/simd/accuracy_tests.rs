@@ -1,0 +1,267 @@
+//! Accuracy of `exp`, `tanh`, `sigmoid` and `erfc` on every ISA this CPU
+//! has, in ulp against f64 references over dense grids, plus the special
+//! values (±inf, NaN, under/overflow) and the partial load/store helpers.
+
+use super::scalar::Scalar;
+use super::vector::F32Vec;
+use super::{available, Isa};
+
+#[derive(Clone, Copy)]
+enum Op {
+    Exp,
+    Tanh,
+    Sigmoid,
+    Erfc,
+}
+
+/// Applies `op` to `x` with full vectors and a partial tail.
+#[inline(always)]
+unsafe fn apply<V: F32Vec>(op: Op, x: &[f32], y: &mut [f32]) {
+    let f = |v| match op {
+        Op::Exp => V::exp(v),
+        Op::Tanh => V::tanh(v),
+        Op::Sigmoid => V::sigmoid(v),
+        Op::Erfc => V::erfc(v),
+    };
+    let mut i = 0;
+    while i + V::LANES <= x.len() {
+        V::store(&mut y[i..], f(V::load(&x[i..])));
+        i += V::LANES;
+    }
+    if i < x.len() {
+        V::store_partial(&mut y[i..], f(V::load_partial(&x[i..], 0.0)));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn apply_avx2(op: Op, x: &[f32], y: &mut [f32]) {
+    apply::<super::x86_avx2::Avx2>(op, x, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn apply_avx512(op: Op, x: &[f32], y: &mut [f32]) {
+    apply::<super::x86_avx512::Avx512>(op, x, y)
+}
+
+fn run(isa: Isa, op: Op, x: &[f32]) -> Vec<f32> {
+    let mut y = vec![f32::NAN; x.len()];
+    match isa {
+        // SAFETY: `isa` comes from `available()`, so the CPU has its features.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { apply_avx512(op, x, &mut y) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { apply_avx2(op, x, &mut y) },
+        // SAFETY: the scalar path needs no CPU feature.
+        _ => unsafe { apply::<Scalar>(op, x, &mut y) },
+    }
+    y
+}
+
+/// |got − want| in units of the f32 ulp at `want` (normal range).
+fn ulps(got: f32, want: f64) -> f64 {
+    let w = want as f32;
+    let a = w.abs().max(f32::MIN_POSITIVE);
+    let ulp = (f32::from_bits(a.to_bits() + 1) - a) as f64;
+    (got as f64 - want).abs() / ulp
+}
+
+fn grid(lo: f32, hi: f32, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| lo + (hi - lo) * (i as f32 / (n - 1) as f32))
+        .collect()
+}
+
+fn max_ulps(isa: Isa, op: Op, x: &[f32], reference: impl Fn(f64) -> f64) -> (f64, f32) {
+    let y = run(isa, op, x);
+    let mut worst = (0.0, 0.0);
+    for (&xi, &yi) in x.iter().zip(&y) {
+        let u = ulps(yi, reference(xi as f64));
+        if u > worst.0 || u.is_nan() {
+            worst = (u, xi);
+        }
+    }
+    worst
+}
+
+#[test]
+fn exp_is_within_2_ulp_over_the_normal_range() {
+    // Normal results: x ∈ [-87.33, 88.72]; a dense grid plus [-1, 1] finer.
+    let mut x = grid(-87.33, 88.72, 1 << 21);
+    x.extend(grid(-1.0, 1.0, 1 << 18));
+    for isa in available() {
+        let (u, at) = max_ulps(isa, Op::Exp, &x, f64::exp);
+        assert!(u <= 2.0, "{}: exp max error {u} ulp at x={at}", isa.name());
+    }
+}
+
+#[test]
+fn exp_subnormal_results_are_within_one_subnormal_step() {
+    let x = grid(-103.9, -87.34, 100_003);
+    let step = f32::from_bits(1) as f64;
+    for isa in available() {
+        let y = run(isa, Op::Exp, &x);
+        for (&xi, &yi) in x.iter().zip(&y) {
+            let err = (yi as f64 - (xi as f64).exp()).abs();
+            assert!(err <= step, "{}: exp({xi}) = {yi:e}", isa.name());
+        }
+    }
+}
+
+#[test]
+fn exp_special_values() {
+    let x = [
+        f32::NEG_INFINITY,
+        f32::INFINITY,
+        f32::NAN,
+        -1000.0,
+        1000.0,
+        88.73,
+        89.5,
+        -104.0,
+        0.0,
+        -0.0,
+        88.72,
+    ];
+    for isa in available() {
+        let y = run(isa, Op::Exp, &x);
+        let n = isa.name();
+        assert_eq!(y[0], 0.0, "{n}: exp(-inf)");
+        assert_eq!(y[1], f32::INFINITY, "{n}: exp(inf)");
+        assert!(y[2].is_nan(), "{n}: exp(nan)");
+        assert_eq!(y[3], 0.0, "{n}: exp(-1000)");
+        assert_eq!(y[4], f32::INFINITY, "{n}: exp(1000)");
+        assert_eq!(y[5], f32::INFINITY, "{n}: exp(88.73)");
+        assert_eq!(y[6], f32::INFINITY, "{n}: exp(89.5)");
+        assert_eq!(y[7], 0.0, "{n}: exp(-104)");
+        assert_eq!(y[8], 1.0, "{n}: exp(0)");
+        assert_eq!(y[9], 1.0, "{n}: exp(-0)");
+        assert!(
+            y[10].is_finite() && y[10] > 3.3e38,
+            "{n}: exp(88.72) = {}",
+            y[10]
+        );
+    }
+}
+
+#[test]
+fn tanh_and_sigmoid_are_within_4_ulp() {
+    let mut x = grid(-12.0, 12.0, 1 << 20);
+    x.extend(grid(-1e-3, 1e-3, 4097));
+    for isa in available() {
+        let (u, at) = max_ulps(isa, Op::Tanh, &x, f64::tanh);
+        assert!(u <= 4.0, "{}: tanh max error {u} ulp at x={at}", isa.name());
+        let (u, at) = max_ulps(isa, Op::Sigmoid, &x, |v| 1.0 / (1.0 + (-v).exp()));
+        assert!(
+            u <= 4.0,
+            "{}: sigmoid max error {u} ulp at x={at}",
+            isa.name()
+        );
+    }
+}
+
+#[test]
+fn tanh_sigmoid_special_values() {
+    let x = [
+        f32::NEG_INFINITY,
+        f32::INFINITY,
+        f32::NAN,
+        -200.0,
+        200.0,
+        0.0,
+    ];
+    for isa in available() {
+        let t = run(isa, Op::Tanh, &x);
+        assert_eq!(&t[..2], &[-1.0, 1.0]);
+        assert!(t[2].is_nan());
+        assert_eq!(&t[3..], &[-1.0, 1.0, 0.0]);
+        let s = run(isa, Op::Sigmoid, &x);
+        assert_eq!(&s[..2], &[0.0, 1.0]);
+        assert!(s[2].is_nan());
+        assert_eq!(&s[3..], &[0.0, 1.0, 0.5]);
+    }
+}
+
+/// erfc via the continued fraction-free series / asymptotics is not in std;
+/// the reference is `erfc(z) = exp(-z²)·w(z)` from a f64 Taylor/Lentz pair.
+fn erfc64(x: f64) -> f64 {
+    if x < 0.0 {
+        return 2.0 - erfc64(-x);
+    }
+    if x < 2.5 {
+        // erf Maclaurin series, converges fast for x < 2.5 in f64.
+        let mut term = x;
+        let mut sum = x;
+        let x2 = x * x;
+        let mut k = 0.0;
+        loop {
+            k += 1.0;
+            term *= -x2 / k;
+            let add = term / (2.0 * k + 1.0);
+            sum += add;
+            if add.abs() < 1e-17 * sum.abs() {
+                break;
+            }
+        }
+        1.0 - sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // Continued fraction (Lentz) for erfc, accurate for x ≥ 2.5.
+        let mut f = x;
+        let tiny = 1e-300;
+        let mut c = f;
+        let mut d = 0.0;
+        for n in 1..200 {
+            let a = n as f64 / 2.0;
+            d = x + a * d;
+            d = if d.abs() < tiny { tiny } else { d };
+            c = x + a / c;
+            c = if c.abs() < tiny { tiny } else { c };
+            d = 1.0 / d;
+            let delta = c * d;
+            f *= delta;
+            if (delta - 1.0).abs() < 1e-16 {
+                break;
+            }
+        }
+        (-x * x).exp() / (f * std::f64::consts::PI.sqrt())
+    }
+}
+
+#[test]
+fn erfc_relative_error_is_small_on_both_tails() {
+    let x = grid(-6.0, 9.0, 1 << 19);
+    for isa in available() {
+        let y = run(isa, Op::Erfc, &x);
+        for (&xi, &yi) in x.iter().zip(&y) {
+            let want = erfc64(xi as f64);
+            let rel = (yi as f64 - want).abs() / want;
+            assert!(
+                rel < 1e-6,
+                "{}: erfc({xi}) = {yi:e}, want {want:e}",
+                isa.name()
+            );
+        }
+        let s = run(isa, Op::Erfc, &[f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+        assert_eq!(&s[..2], &[0.0, 2.0]);
+        assert!(s[2].is_nan());
+    }
+}
+
+#[test]
+fn partial_loads_and_stores_touch_only_the_slice() {
+    for isa in available() {
+        for n in 0..40 {
+            let x: Vec<f32> = (0..n).map(|i| i as f32 * 0.01).collect();
+            let y = run(isa, Op::Exp, &x);
+            for (i, (&xi, &yi)) in x.iter().zip(&y).enumerate() {
+                assert!(
+                    ulps(yi, (xi as f64).exp()) <= 2.0,
+                    "{} n={n} i={i}",
+                    isa.name()
+                );
+            }
+        }
+    }
+}
