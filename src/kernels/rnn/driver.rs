@@ -6,9 +6,9 @@
 
 use rayon::prelude::*;
 
+use super::gates::{self, Bwd, Fwd};
 use super::{
-    check_common, check_saved, check_state, elman, gates, gru, lstm, Dims, Grads, Mode, Output,
-    Saved, SavedView, Weights,
+    check_common, check_saved, check_state, Dims, Grads, Mode, Output, Saved, SavedView, Weights,
 };
 use crate::error::{KernelError, Result};
 use crate::kernels::gemm::{sgemm, Gemm, Strides};
@@ -237,19 +237,29 @@ fn forward_row(
         return;
     }
     let g = &mut row.gates[gs..gs + gh];
-    match mode {
-        Mode::RnnTanh | Mode::RnnRelu => {
-            elman::forward_row(mode == Mode::RnnRelu, g);
-            h_new.copy_from_slice(g);
-        }
-        Mode::Lstm => {
-            let tanh_c = &mut row.extra[hs..hs + h];
-            lstm::forward_row(g, c_prev, c_new, tanh_c, h_new);
-        }
-        Mode::Gru => {
-            let hn = &mut row.extra[hs..hs + h];
-            gru::forward_row(g, hh, b_hh, h_prev, hn, h_new);
-        }
+    gates::forward_row(match mode {
+        Mode::RnnTanh | Mode::RnnRelu => Fwd::Elman {
+            relu: mode == Mode::RnnRelu,
+            pre: g,
+        },
+        Mode::Lstm => Fwd::Lstm {
+            g,
+            c_prev,
+            c_new,
+            tanh_c: &mut row.extra[hs..hs + h],
+            h_new: &mut *h_new,
+        },
+        Mode::Gru => Fwd::Gru {
+            gx: g,
+            hh,
+            b_hh,
+            h_prev,
+            hn: &mut row.extra[hs..hs + h],
+            h_new: &mut *h_new,
+        },
+    });
+    if !mode.has_cell() && mode != Mode::Gru {
+        h_new.copy_from_slice(&row.gates[gs..gs + h]);
     }
     row.out[hs..hs + h].copy_from_slice(h_new);
 }
@@ -409,23 +419,38 @@ fn backward_row(
         row.direct.copy_from_slice(row.dh);
         return;
     }
-    gates::add_assign(row.dh, &dout[hs..hs + h]);
     let g = &saved.gates[gs..gs + gh];
+    let dout = &dout[hs..hs + h];
     let dgx = &mut row.dgx[s * gh..(s + 1) * gh];
-    match mode {
-        Mode::RnnTanh | Mode::RnnRelu => {
-            elman::backward_row(mode == Mode::RnnRelu, g, row.dh, dgx);
-            row.direct.fill(0.0);
-        }
-        Mode::Lstm => {
-            let (tanh_c, c_prev) = (&saved.extra[hs..hs + h], &saved.cprev[hs..hs + h]);
-            lstm::backward_row(g, tanh_c, c_prev, row.dh, row.dc, dgx);
-            row.direct.fill(0.0);
-        }
-        Mode::Gru => {
-            let (hn, h_prev) = (&saved.extra[hs..hs + h], &saved.hprev[hs..hs + h]);
-            let dgh = &mut row.dgh[s * gh..(s + 1) * gh];
-            gru::backward_row(g, hn, h_prev, row.dh, dgx, dgh, row.direct);
-        }
-    }
+    let (dh, direct) = (&*row.dh, &mut *row.direct);
+    gates::backward_row(match mode {
+        Mode::RnnTanh | Mode::RnnRelu => Bwd::Elman {
+            relu: mode == Mode::RnnRelu,
+            h: g,
+            dh,
+            dout,
+            dg: dgx,
+            direct,
+        },
+        Mode::Lstm => Bwd::Lstm {
+            g,
+            tanh_c: &saved.extra[hs..hs + h],
+            c_prev: &saved.cprev[hs..hs + h],
+            dh,
+            dout,
+            dc: &mut *row.dc,
+            dg: dgx,
+            direct,
+        },
+        Mode::Gru => Bwd::Gru {
+            g,
+            hn: &saved.extra[hs..hs + h],
+            h_prev: &saved.hprev[hs..hs + h],
+            dh,
+            dout,
+            dgx,
+            dgh: &mut row.dgh[s * gh..(s + 1) * gh],
+            direct,
+        },
+    });
 }

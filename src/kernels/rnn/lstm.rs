@@ -3,15 +3,19 @@
 //! i = σ(a_i), f = σ(a_f), g = tanh(a_g), o = σ(a_o),
 //! c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c').
 
-use super::gates;
+use super::gates::{ld, st};
+use crate::simd::F32Vec;
 
 /// Activates the gates in place and writes c', tanh(c') and h'.
 ///
 /// # Shapes
 /// - `g`: (4H) pre-activations in, (i, f, g, o) out
 /// - `c_prev`, `c_new`, `tanh_c`, `h_new`: (H)
-#[inline]
-pub fn forward_row(
+///
+/// # Safety
+/// The CPU supports `V`'s ISA.
+#[inline(always)]
+pub unsafe fn forward<V: F32Vec>(
     g: &mut [f32],
     c_prev: &[f32],
     c_new: &mut [f32],
@@ -19,52 +23,78 @@ pub fn forward_row(
     h_new: &mut [f32],
 ) {
     let h = c_prev.len();
-    let (ifg, o) = g.split_at_mut(3 * h);
-    let (i_f, gg) = ifg.split_at_mut(2 * h);
-    gates::sigmoid_inplace(i_f);
-    gates::sigmoid_inplace(o);
-    gates::tanh_inplace(gg);
-    let (i, f) = i_f.split_at(h);
-    for ((((c, &cp), &iv), &fv), &gv) in c_new.iter_mut().zip(c_prev).zip(i).zip(f).zip(gg.iter()) {
-        *c = fv * cp + iv * gv;
-    }
-    gates::tanh_into(c_new, tanh_c);
-    for ((y, &ov), &tc) in h_new.iter_mut().zip(o.iter()).zip(tanh_c.iter()) {
-        *y = ov * tc;
+    let (gi, rest) = g.split_at_mut(h);
+    let (gf, rest) = rest.split_at_mut(h);
+    let (gg, go) = rest.split_at_mut(h);
+    let mut k = 0;
+    while k < h {
+        let e = (k + V::LANES).min(h);
+        let i = V::sigmoid(ld::<V>(&gi[k..e]));
+        let f = V::sigmoid(ld::<V>(&gf[k..e]));
+        let gv = V::tanh(ld::<V>(&gg[k..e]));
+        let o = V::sigmoid(ld::<V>(&go[k..e]));
+        let c = V::fma(f, ld::<V>(&c_prev[k..e]), V::mul(i, gv));
+        let tc = V::tanh(c);
+        st::<V>(&mut gi[k..e], i);
+        st::<V>(&mut gf[k..e], f);
+        st::<V>(&mut gg[k..e], gv);
+        st::<V>(&mut go[k..e], o);
+        st::<V>(&mut c_new[k..e], c);
+        st::<V>(&mut tanh_c[k..e], tc);
+        st::<V>(&mut h_new[k..e], V::mul(o, tc));
+        k = e;
     }
 }
 
 /// Gate gradients of one step.
 ///
-/// `dc` holds dL/dc' (from the next step) on entry and dL/dc (for the
-/// previous step) on exit; `dh` is the total dL/dh'.
+/// With dh_t = dh + dout and dc_t = dc + dh_t ⊙ o ⊙ (1 − tanh²c'):
+/// d_o = dh_t ⊙ tanh c' ⊙ o(1−o), d_i = dc_t ⊙ g ⊙ i(1−i),
+/// d_f = dc_t ⊙ c ⊙ f(1−f), d_g = dc_t ⊙ i ⊙ (1−g²); `dc ← dc_t ⊙ f`.
 ///
 /// # Shapes
-/// - `g`: (4H) saved (i, f, g, o); `tanh_c`, `c_prev`, `dh`, `dc`: (H); `dg`: (4H)
-#[inline]
-pub fn backward_row(
+/// - `g`: (4H) saved (i, f, g, o); `dg`: (4H); the rest (H)
+///
+/// # Safety
+/// The CPU supports `V`'s ISA.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn backward<V: F32Vec>(
     g: &[f32],
     tanh_c: &[f32],
     c_prev: &[f32],
     dh: &[f32],
+    dout: &[f32],
     dc: &mut [f32],
     dg: &mut [f32],
+    direct: &mut [f32],
 ) {
     let h = c_prev.len();
-    let (i, rest) = g.split_at(h);
-    let (f, rest) = rest.split_at(h);
-    let (gg, o) = rest.split_at(h);
+    let one = V::splat(1.0);
     let (di, rest) = dg.split_at_mut(h);
     let (df, rest) = rest.split_at_mut(h);
     let (dgg, d_o) = rest.split_at_mut(h);
-    for k in 0..h {
-        let (iv, fv, gv, ov, tc) = (i[k], f[k], gg[k], o[k], tanh_c[k]);
-        let d_h = dh[k];
-        let dct = dc[k] + d_h * ov * (1.0 - tc * tc);
-        d_o[k] = d_h * tc * ov * (1.0 - ov);
-        di[k] = dct * gv * iv * (1.0 - iv);
-        df[k] = dct * c_prev[k] * fv * (1.0 - fv);
-        dgg[k] = dct * iv * (1.0 - gv * gv);
-        dc[k] = dct * fv;
+    let mut k = 0;
+    while k < h {
+        let e = (k + V::LANES).min(h);
+        let i = ld::<V>(&g[k..e]);
+        let f = ld::<V>(&g[h + k..h + e]);
+        let gv = ld::<V>(&g[2 * h + k..2 * h + e]);
+        let o = ld::<V>(&g[3 * h + k..3 * h + e]);
+        let tc = ld::<V>(&tanh_c[k..e]);
+        let dht = V::add(ld::<V>(&dh[k..e]), ld::<V>(&dout[k..e]));
+        let dct = V::fma(V::mul(dht, o), V::fnma(tc, tc, one), ld::<V>(&dc[k..e]));
+        let do_ = V::mul(V::mul(dht, tc), V::mul(o, V::sub(one, o)));
+        let di_ = V::mul(V::mul(dct, gv), V::mul(i, V::sub(one, i)));
+        let cp = ld::<V>(&c_prev[k..e]);
+        let df_ = V::mul(V::mul(dct, cp), V::mul(f, V::sub(one, f)));
+        let dg_ = V::mul(V::mul(dct, i), V::fnma(gv, gv, one));
+        st::<V>(&mut di[k..e], di_);
+        st::<V>(&mut df[k..e], df_);
+        st::<V>(&mut dgg[k..e], dg_);
+        st::<V>(&mut d_o[k..e], do_);
+        st::<V>(&mut dc[k..e], V::mul(dct, f));
+        k = e;
     }
+    direct.fill(0.0);
 }
