@@ -8,11 +8,10 @@ projection ``sum(w * f(x))``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
-
-import numpy as np
+from typing import Any, Callable
 
 import attnrs as ar
+import numpy as np
 
 
 def gradcheck(
@@ -22,8 +21,8 @@ def gradcheck(
     rtol: float = 2e-2,
     atol: float = 2e-3,
     seed: int = 0,
-    before_eval: Optional[Callable[[], None]] = None,
-    check: Optional[list[bool]] = None,
+    before_eval: Callable[[], None] | None = None,
+    check: list[bool] | None = None,
 ) -> None:
     """Asserts analytic == numeric gradients of ``fn`` for every input (or those in ``check``).
 

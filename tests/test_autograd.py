@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import attnrs as ar
 import numpy as np
 import pytest
-from gradcheck import gradcheck
-
-import attnrs as ar
 from attnrs import functional as F
+from gradcheck import gradcheck
+from hypothesis import given
+from hypothesis import strategies as st
 
 rng = np.random.default_rng(1234)
 
@@ -437,3 +438,44 @@ def test_errors_of_functional_entry_points():
         with pytest.raises(exc):
             call()
             pytest.fail(f"case {i} did not raise")
+
+
+# --- broadcasting property test ----------------------------------------------------------
+
+
+@st.composite
+def broadcast_pair(draw):
+    """Two shapes that broadcast: b drops leading axes and sets some axes to 1."""
+    shape = draw(st.lists(st.integers(1, 4), min_size=0, max_size=4))
+    drop = draw(st.integers(0, len(shape)))
+    b = [1 if draw(st.booleans()) else n for n in shape[drop:]]
+    return (tuple(shape), tuple(b)) if draw(st.booleans()) else (tuple(b), tuple(shape))
+
+
+def reduce_to(g, shape):
+    """float64 reference of the broadcast reduction, written independently of the library."""
+    lead = g.ndim - len(shape)
+    g = g.sum(axis=tuple(range(lead))) if lead else g
+    for i, n in enumerate(shape):
+        if n == 1 and g.shape[i] != 1:
+            g = g.sum(axis=i, keepdims=True)
+    return g
+
+
+@given(broadcast_pair(), st.sampled_from(["add", "sub", "mul", "div"]), st.integers(0, 2**31))
+def test_broadcast_gradients_match_reference(shapes, op, seed):
+    g = np.random.default_rng(seed)
+    sa, sb = shapes
+    a = g.standard_normal(sa).astype(np.float32)
+    b = (g.uniform(0.5, 2.0, sb) * g.choice([-1, 1], sb)).astype(np.float32)
+    ta, tb = ar.tensor(a, requires_grad=True), ar.tensor(b, requires_grad=True)
+    out = {"add": ta + tb, "sub": ta - tb, "mul": ta * tb, "div": ta / tb}[op]
+    w = g.standard_normal(out.shape).astype(np.float32)
+    out.backward(w)
+    a64, b64, w64 = a.astype(np.float64), b.astype(np.float64), w.astype(np.float64)
+    da, db = {
+        "add": (w64, w64), "sub": (w64, -w64), "mul": (w64 * b64, w64 * a64),
+        "div": (w64 / b64, -w64 * a64 / b64**2),
+    }[op]  # fmt: skip
+    np.testing.assert_allclose(ta.grad.numpy(), reduce_to(np.broadcast_to(da, out.shape), sa), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(tb.grad.numpy(), reduce_to(np.broadcast_to(db, out.shape), sb), rtol=1e-4, atol=1e-5)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 
+import attnrs as ar
 import numpy as np
 import pytest
-from gradcheck import gradcheck
-
-import attnrs as ar
 from attnrs import nn
 from attnrs.nn import functional as F
 from attnrs.nn.utils import clip_grad_norm_
+from gradcheck import gradcheck
 
 
 def test_linear_init_shapes_and_forward():
@@ -207,7 +206,7 @@ def test_clip_grad_norm():
     inf = clip_grad_norm_(ps, 100.0, norm_type=float("inf"))
     np.testing.assert_allclose(inf, max(np.abs(p.grad.numpy()).max() for p in ps), rtol=1e-6)
     assert clip_grad_norm_([ar.zeros(2, requires_grad=True)], 1.0) == 0.0
-    for bad in [dict(max_norm=float("nan")), dict(max_norm=-1.0), dict(max_norm=1.0, norm_type=0.0)]:
+    for bad in [{"max_norm": float("nan")}, {"max_norm": -1.0}, {"max_norm": 1.0, "norm_type": 0.0}]:
         with pytest.raises(ValueError):
             clip_grad_norm_(ps, **bad)
     ps[0].grad = ar.tensor(np.full((3, 4), np.inf))

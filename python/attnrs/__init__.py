@@ -20,13 +20,11 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(int(n))
 
 
-from . import autograd, functional  # noqa: E402
+from . import autograd, functional, io, nn, optim  # noqa: E402
 from . import functional as F  # noqa: E402
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
-from .tensor import Tensor, arange, manual_seed, ones, randn, tensor, zeros  # noqa: E402
-from . import nn, optim  # noqa: E402
-from . import io  # noqa: E402
 from .io import load, load_checkpoint, save, save_checkpoint  # noqa: E402
+from .tensor import Tensor, arange, manual_seed, ones, randn, tensor, zeros  # noqa: E402
 
 __all__ = [
     "DTypeError", "F", "ShapeError", "Tensor", "__version__", "arange", "autograd",

@@ -6,7 +6,7 @@ stays in NumPy; GELU goes to the fused Rust kernel (``ops.gelu``).
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -16,12 +16,27 @@ from .autograd import Function
 from .tensor import Tensor
 
 __all__ = [
-    "pow", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "gelu", "abs", "clamp",
-    "max", "min", "argmax", "argmin", "eq", "ne", "lt", "le", "gt", "ge",
+    "abs",
+    "argmax",
+    "argmin",
+    "clamp",
+    "eq",
+    "exp",
+    "ge",
+    "gelu",
+    "gt",
+    "le",
+    "log",
+    "lt",
+    "max",
+    "min",
+    "ne",
+    "pow",
+    "relu",
+    "sigmoid",
+    "sqrt",
+    "tanh",
 ]  # fmt: skip
-
-Scalar = Union[int, float]
-
 
 # --- powers, exponentials ---------------------------------------------------------------
 

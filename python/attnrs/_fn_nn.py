@@ -7,7 +7,8 @@ the GEMM with transposed views (no copies); dropout and mse_loss are NumPy.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,8 +19,14 @@ from .autograd import Function
 from .tensor import Tensor, default_rng
 
 __all__ = [
-    "linear", "softmax", "log_softmax", "layer_norm", "embedding", "dropout", "cross_entropy",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "layer_norm",
+    "linear",
+    "log_softmax",
     "mse_loss",
+    "softmax",
 ]  # fmt: skip
 
 
@@ -53,7 +60,7 @@ class Linear(Function):
         return gx, gw, gb
 
 
-def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` (PyTorch's ``F.linear``).
 
     # Shapes
@@ -136,9 +143,9 @@ class LayerNorm(Function):
 
 def layer_norm(
     x: Tensor,
-    normalized_shape: Union[int, Sequence[int]],
-    weight: Optional[Tensor] = None,
-    bias: Optional[Tensor] = None,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
     eps: float = 1e-5,
 ) -> Tensor:
     """Layer normalisation over the trailing ``normalized_shape`` axes (PyTorch's signature).
@@ -181,7 +188,7 @@ class Embedding(Function):
         return dw
 
 
-def embedding(ids: Any, weight: Tensor, padding_idx: Optional[int] = None) -> Tensor:
+def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` for integer ``ids`` (PyTorch's argument order).
 
     ``ids`` is a NumPy integer array or an integer-valued Tensor. The row at

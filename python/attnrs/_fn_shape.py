@@ -7,7 +7,8 @@ array may repeat positions.
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +18,18 @@ from .autograd import Function
 from .tensor import Tensor
 
 __all__ = [
-    "unsqueeze", "squeeze", "flatten", "expand", "getitem", "cat", "concatenate", "stack",
-    "split", "chunk", "masked_fill", "where",
+    "cat",
+    "chunk",
+    "concatenate",
+    "expand",
+    "flatten",
+    "getitem",
+    "masked_fill",
+    "split",
+    "squeeze",
+    "stack",
+    "unsqueeze",
+    "where",
 ]  # fmt: skip
 
 
@@ -218,7 +229,7 @@ class Split(Function):
         return np.concatenate(parts, axis=ctx.axis)
 
 
-def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0) -> tuple[Tensor, ...]:
+def split(x: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
     """Like ``torch.split``: pieces of ``split_size`` (last one shorter) or of the given sizes."""
     axis = norm_axis(dim, x.ndim, "split")
     n = x.shape[axis]

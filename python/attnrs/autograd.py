@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward"]
+__all__ = ["Function", "backward", "enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled"]
 
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("attnrs_grad_enabled", default=True)
 
@@ -53,7 +53,7 @@ class set_grad_enabled:
     def __enter__(self) -> None:
         self._tokens.append(_grad_enabled.set(self.mode))
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         _grad_enabled.reset(self._tokens.pop())
 
     def __call__(self, fn):
@@ -85,7 +85,7 @@ _Tensor: Any = None
 class Function:
     """A node of the graph; its instance is the ``ctx`` of forward/backward."""
 
-    __slots__ = ("inputs", "saved", "n_outputs", "needs_input_grad", "freed", "__dict__")
+    __slots__ = ("__dict__", "freed", "inputs", "n_outputs", "needs_input_grad", "saved")
 
     def __init__(self) -> None:
         self.inputs: tuple = ()
@@ -99,11 +99,11 @@ class Function:
         self.saved = arrays
 
     @staticmethod
-    def forward(ctx: "Function", *args: Any, **kwargs: Any) -> Any:
+    def forward(ctx: Function, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx: "Function", *grad_outputs: Any) -> Any:
+    def backward(ctx: Function, *grad_outputs: Any) -> Any:
         raise NotImplementedError
 
     @classmethod
@@ -190,7 +190,7 @@ def _topological_order(root: Function) -> list[Function]:
 _F32 = np.dtype(np.float32)
 
 
-def backward(root: Any, grad: Optional[np.ndarray] = None, retain_graph: bool = False) -> None:
+def backward(root: Any, grad: np.ndarray | None = None, retain_graph: bool = False) -> None:
     """Accumulates d(root)/d(leaf) into every leaf's ``.grad``."""
     T = _Tensor
     if not root.requires_grad:

@@ -7,11 +7,11 @@ by the autograd walk (``autograd.unbroadcast``).
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+import math
+from typing import Any, Union
 
 import numpy as np
 
-from . import ops
 from ._fn_common import mm
 from .autograd import Function, unbroadcast
 from .tensor import Tensor
@@ -22,6 +22,17 @@ TensorLike = Union[Tensor, np.ndarray, Scalar]
 
 def _t(x: TensorLike) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _pair(a: TensorLike, b: TensorLike) -> tuple[Any, Any]:
+    """Operands of a binary op: Python numbers pass through as constants (no
+    Tensor is built for them; NumPy keeps the float32 result); anything else
+    becomes a Tensor."""
+    if type(b) is float or type(b) is int:
+        return _t(a), b
+    if type(a) is float or type(a) is int:
+        return a, _t(b)
+    return _t(a), _t(b)
 
 
 # --- arithmetic --------------------------------------------------------------------------
@@ -84,19 +95,19 @@ class Neg(Function):
 
 
 def add(a: TensorLike, b: TensorLike) -> Tensor:
-    return Add.apply(_t(a), _t(b))
+    return Add.apply(*_pair(a, b))
 
 
 def sub(a: TensorLike, b: TensorLike) -> Tensor:
-    return Sub.apply(_t(a), _t(b))
+    return Sub.apply(*_pair(a, b))
 
 
 def mul(a: TensorLike, b: TensorLike) -> Tensor:
-    return Mul.apply(_t(a), _t(b))
+    return Mul.apply(*_pair(a, b))
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
-    return Div.apply(_t(a), _t(b))
+    return Div.apply(*_pair(a, b))
 
 
 def neg(a: Tensor) -> Tensor:
@@ -140,39 +151,58 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
 # --- reductions and shape ----------------------------------------------------------------
 
 
-def _norm_axes(axis: Any, ndim: int) -> Optional[tuple[int, ...]]:
+def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
     if axis is None:
         return None
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     return tuple(a % ndim if ndim else a for a in axes)
 
 
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``shape`` with the reduced axes set to 1 (the keepdims shape)."""
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _spread(g: np.ndarray, kshape: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient of a reduction, broadcast back over the reduced axes.
+
+    Small results are materialised (cheaper than ``np.broadcast_to``'s Python
+    overhead); large ones stay a zero-copy broadcast view.
+    """
+    g = g.reshape(kshape)
+    if math.prod(shape) > 65536:
+        return np.broadcast_to(g, shape)
+    out = np.empty(shape, dtype=np.float32)
+    out[...] = g
+    return out
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.shape, ctx.axis, ctx.keepdims = x.shape, _norm_axes(axis, x.ndim), keepdims
-        return np.asarray(x.sum(axis=ctx.axis, keepdims=keepdims, dtype=np.float32))
+        axes = _norm_axes(axis, x.ndim)
+        ctx.shape, ctx.kshape = x.shape, _kept_shape(x.shape, axes)
+        return np.asarray(np.add.reduce(x, axis=axes, dtype=np.float32, keepdims=keepdims))
 
     @staticmethod
     def backward(ctx, g):
-        if ctx.axis is not None and not ctx.keepdims:
-            g = np.expand_dims(g, ctx.axis)
-        return np.broadcast_to(g, ctx.shape)
+        return _spread(g, ctx.kshape, ctx.shape)
 
 
 class Mean(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.shape, ctx.axis, ctx.keepdims = x.shape, _norm_axes(axis, x.ndim), keepdims
-        out = np.asarray(x.mean(axis=ctx.axis, keepdims=keepdims, dtype=np.float32))
+        axes = _norm_axes(axis, x.ndim)
+        ctx.shape, ctx.kshape = x.shape, _kept_shape(x.shape, axes)
+        out = np.asarray(x.mean(axis=axes, keepdims=keepdims, dtype=np.float32))
         ctx.count = x.size // out.size if out.size else 1
         return out
 
     @staticmethod
     def backward(ctx, g):
-        if ctx.axis is not None and not ctx.keepdims:
-            g = np.expand_dims(g, ctx.axis)
-        return np.broadcast_to(g / np.float32(ctx.count), ctx.shape)
+        return _spread(g / np.float32(ctx.count), ctx.kshape, ctx.shape)
 
 
 def sum(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
@@ -222,29 +252,59 @@ def transpose(x: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
 
 
 from ._fn_math import (  # noqa: E402
-    abs, argmax, argmin, clamp, eq, exp, ge, gelu, gt, le, log, lt, max, min, ne, pow, relu,
-    sigmoid, sqrt, tanh,
+    abs,
+    argmax,
+    argmin,
+    clamp,
+    eq,
+    exp,
+    ge,
+    gelu,
+    gt,
+    le,
+    log,
+    lt,
+    max,
+    min,
+    ne,
+    pow,
+    relu,
+    sigmoid,
+    sqrt,
+    tanh,
 )  # fmt: skip
 from ._fn_nn import (  # noqa: E402
-    cross_entropy, dropout, embedding, layer_norm, linear, log_softmax, mse_loss, softmax,
+    cross_entropy,
+    dropout,
+    embedding,
+    layer_norm,
+    linear,
+    log_softmax,
+    mse_loss,
+    softmax,
 )  # fmt: skip
 from ._fn_shape import (  # noqa: E402
-    cat, chunk, concatenate, expand, flatten, getitem, masked_fill, split, squeeze, stack,
-    unsqueeze, where,
+    cat,
+    chunk,
+    concatenate,
+    expand,
+    flatten,
+    getitem,
+    masked_fill,
+    split,
+    squeeze,
+    stack,
+    unsqueeze,
+    where,
 )  # fmt: skip
 
 __all__ = [
-    "Function", "add", "sub", "mul", "div", "neg", "matmul", "sum", "mean", "reshape", "permute",
-    "transpose",
-    # elementwise math, max/min, comparisons
-    "pow", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "gelu", "abs", "clamp", "max", "min",
-    "argmax", "argmin", "eq", "ne", "lt", "le", "gt", "ge",
-    # shape, indexing, joining, selection
-    "unsqueeze", "squeeze", "flatten", "expand", "getitem", "cat", "concatenate", "stack",
-    "split", "chunk", "masked_fill", "where",
-    # layers and losses (fused kernels)
-    "linear", "softmax", "log_softmax", "layer_norm", "embedding", "dropout", "cross_entropy",
-    "mse_loss",
+    "Function", "abs", "add", "argmax", "argmin", "cat", "chunk", "clamp", "concatenate",
+    "cross_entropy", "div", "dropout", "embedding", "eq", "exp", "expand", "flatten", "ge", "gelu",
+    "getitem", "gt", "layer_norm", "le", "linear", "log", "log_softmax", "lt", "masked_fill",
+    "matmul", "max", "mean", "min", "mse_loss", "mul", "ne", "neg", "permute", "pow", "relu",
+    "reshape", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "tanh",
+    "transpose", "unsqueeze", "where",
 ]  # fmt: skip
 
 

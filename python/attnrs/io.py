@@ -23,7 +23,7 @@ import tempfile
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import safetensors
@@ -42,7 +42,7 @@ _FORMAT = "attnrs.format"
 # --- arrays + header ---------------------------------------------------------------------
 
 
-def _arrays(obj: Any, op: str) -> "OrderedDict[str, np.ndarray]":
+def _arrays(obj: Any, op: str) -> OrderedDict[str, np.ndarray]:
     """Name → contiguous ndarray from a Module or a mapping of arrays/Tensors."""
     from .nn.module import Module
 
@@ -63,7 +63,7 @@ def _arrays(obj: Any, op: str) -> "OrderedDict[str, np.ndarray]":
     return out
 
 
-def _header(user: Optional[Mapping[str, Any]], op: str) -> dict[str, str]:
+def _header(user: Mapping[str, Any] | None, op: str) -> dict[str, str]:
     """User metadata as strings: str values kept, others JSON (their keys listed in attnrs.json)."""
     meta: dict[str, str] = {}
     as_json: list[str] = []
@@ -83,7 +83,7 @@ def _header(user: Optional[Mapping[str, Any]], op: str) -> dict[str, str]:
     return meta
 
 
-def _write(path: str, arrays: "OrderedDict[str, np.ndarray]", meta: dict[str, str]) -> None:
+def _write(path: str, arrays: OrderedDict[str, np.ndarray], meta: dict[str, str]) -> None:
     meta = dict(meta)
     meta[_RESERVED + "keys"] = json.dumps(list(arrays))
     meta[_RESERVED + "crc32"] = json.dumps({k: zlib.crc32(a.data if a.size else b"") for k, a in arrays.items()})
@@ -102,7 +102,7 @@ def _write(path: str, arrays: "OrderedDict[str, np.ndarray]", meta: dict[str, st
         raise
 
 
-def _read(path: str, op: str) -> tuple["OrderedDict[str, np.ndarray]", dict[str, str]]:
+def _read(path: str, op: str) -> tuple[OrderedDict[str, np.ndarray], dict[str, str]]:
     """All arrays (saved order) and the raw header metadata; ValueError for bad files."""
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -112,7 +112,7 @@ def _read(path: str, op: str) -> tuple["OrderedDict[str, np.ndarray]", dict[str,
             meta = dict(f.metadata() or {})
             names = list(f.keys())
             arrays = {k: f.get_tensor(k) for k in names}
-    except Exception as e:  # SafetensorError and anything a malformed header triggers
+    except (safetensors.SafetensorError, ValueError, OSError) as e:  # ValueError: bad UTF-8/JSON
         raise ValueError(f"{op}: {path} is not a valid safetensors file (truncated, corrupt or foreign): {e}") from None
     try:
         order = json.loads(meta.get(_RESERVED + "keys", "null"))
@@ -136,7 +136,7 @@ def _user_metadata(meta: dict[str, str]) -> dict[str, Any]:
 # --- weights -----------------------------------------------------------------------------
 
 
-def save(obj: Any, path: str, *, metadata: Optional[Mapping[str, Any]] = None) -> None:
+def save(obj: Any, path: str, *, metadata: Mapping[str, Any] | None = None) -> None:
     """Writes a Module's ``state_dict()`` (or a dict of arrays/Tensors) to ``path`` atomically.
 
     ``metadata`` values are strings or JSON-able (e.g. a model config dict).
@@ -144,7 +144,7 @@ def save(obj: Any, path: str, *, metadata: Optional[Mapping[str, Any]] = None) -
     _write(path, _arrays(obj, "save"), _header(metadata, "save"))
 
 
-def load(path: str) -> "OrderedDict[str, np.ndarray]":
+def load(path: str) -> OrderedDict[str, np.ndarray]:
     """The named arrays of a safetensors file, in the order they were saved.
 
     Pass the result to ``module.load_state_dict``. Raises ``ValueError`` naming
@@ -161,7 +161,7 @@ def load_metadata(path: str) -> dict[str, Any]:
 # --- checkpoints -------------------------------------------------------------------------
 
 
-def _split_optim_state(sd: dict[str, Any]) -> tuple["OrderedDict[str, np.ndarray]", dict[str, Any]]:
+def _split_optim_state(sd: dict[str, Any]) -> tuple[OrderedDict[str, np.ndarray], dict[str, Any]]:
     arrays: OrderedDict[str, np.ndarray] = OrderedDict()
     scalars: dict[str, dict[str, Any]] = {}
     for i, s in sd["state"].items():

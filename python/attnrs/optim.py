@@ -14,7 +14,8 @@ State dicts hold NumPy arrays and JSON-able scalars only, so
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,7 +27,7 @@ __all__ = ["SGD", "Adam", "AdamW", "CosineWarmup", "LRScheduler", "Optimizer", "
 
 
 def _check_number(op: str, name: str, value: Any, lo: float = 0.0, lo_open: bool = False,
-                  hi: Optional[float] = None, hi_open: bool = True) -> float:
+                  hi: float | None = None, hi_open: bool = True) -> float:
     """A finite float in the given range, else ValueError naming op and argument."""
     try:
         v = float(value)
@@ -104,7 +105,7 @@ class Optimizer:
                     else:
                         p.grad.data = np.zeros_like(p.grad.data)
 
-    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             self._validate(group)  # schedules may have changed lr
@@ -201,8 +202,8 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=bool(nesterov)))
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
+                                      "weight_decay": weight_decay, "nesterov": bool(nesterov)})
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)
@@ -238,7 +239,7 @@ class AdamW(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)

@@ -7,14 +7,14 @@ with its backward.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from . import autograd
 from ._checks import DTypeError
 
-__all__ = ["Tensor", "tensor", "zeros", "ones", "randn", "arange", "manual_seed", "default_rng"]
+__all__ = ["Tensor", "arange", "default_rng", "manual_seed", "ones", "randn", "tensor", "zeros"]
 
 _rng = np.random.default_rng()
 
@@ -41,18 +41,18 @@ def _to_array(data: Any) -> np.ndarray:
 
 
 class Tensor:
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_out_index", "__weakref__")
+    __slots__ = ("__weakref__", "_ctx", "_out_index", "data", "grad", "requires_grad")
     __array_priority__ = 1000  # so ndarray ⊕ Tensor defers to Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
         self.data: np.ndarray = _to_array(data)
-        self.grad: Optional[Tensor] = None
+        self.grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
-        self._ctx: Optional[autograd.Function] = None
+        self._ctx: autograd.Function | None = None
         self._out_index = 0
 
     @classmethod
-    def _wrap(cls, arr: np.ndarray, requires_grad: bool, ctx: Any, index: int) -> "Tensor":
+    def _wrap(cls, arr: np.ndarray, requires_grad: bool, ctx: Any, index: int) -> Tensor:
         t = cls.__new__(cls)
         t.data = arr if arr.dtype == np.float32 else arr.astype(np.float32)
         t.grad = None
@@ -113,10 +113,10 @@ class Tensor:
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         autograd.backward(self, grad, retain_graph=retain_graph)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         return Tensor._wrap(self.data, False, None, 0)
 
-    def requires_grad_(self, flag: bool = True) -> "Tensor":
+    def requires_grad_(self, flag: bool = True) -> Tensor:
         if self._ctx is not None and not flag:
             raise RuntimeError("requires_grad_: only leaf tensors can stop requiring grad")
         self.requires_grad = bool(flag)

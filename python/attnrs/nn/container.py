@@ -7,7 +7,8 @@ Children are named by position ("0", "1", …) or key, as in PyTorch, so
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterable, Iterator, Mapping, Union
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from .module import Module
 
@@ -46,7 +47,7 @@ class Sequential(Module):
         self._modules[str(len(self._modules))] = _check(module, "Sequential.append")
         return self
 
-    def __getitem__(self, i: Union[int, slice]) -> Any:
+    def __getitem__(self, i: int | slice) -> Any:
         mods = list(self._modules.values())
         if isinstance(i, slice):
             return Sequential(*mods[i])
@@ -82,7 +83,7 @@ class ModuleList(Module):
     def insert(self, index: int, module: Module) -> None:
         self._list.insert(index, _check(module, "ModuleList.insert"))
 
-    def __getitem__(self, i: Union[int, slice]) -> Any:
+    def __getitem__(self, i: int | slice) -> Any:
         if isinstance(i, slice):
             return ModuleList(self._list[i])
         return self._list[i]
@@ -103,7 +104,7 @@ class ModuleList(Module):
 class ModuleDict(Module):
     """A dict of modules (insertion order) whose parameters the parent module sees."""
 
-    def __init__(self, modules: Union[Mapping[str, Module], Iterable[tuple[str, Module]], None] = None) -> None:
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
         super().__init__()
         self._dict: OrderedDict[str, Module] = OrderedDict()
         if modules is not None:
@@ -112,7 +113,7 @@ class ModuleDict(Module):
     def named_children(self) -> Iterator[tuple[str, Module]]:
         yield from self._dict.items()
 
-    def update(self, modules: Union[Mapping[str, Module], Iterable[tuple[str, Module]]]) -> None:
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
         items = modules.items() if isinstance(modules, Mapping) else modules
         for k, m in items:
             self[k] = m

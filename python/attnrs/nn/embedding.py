@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from .. import functional as F
 from ..tensor import Tensor, default_rng
@@ -20,7 +20,7 @@ class Embedding(Module):
     - ids: (…) integers (NumPy array or integer-valued Tensor) → (…, embedding_dim)
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None) -> None:
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None) -> None:
         super().__init__()
         n, d = int(num_embeddings), int(embedding_dim)
         if n <= 0 or d <= 0:

@@ -7,7 +7,8 @@ Every function is differentiable and forwards to ``attnrs.functional``
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 from .. import functional as _f
 from .._fn_common import norm_axis
@@ -41,15 +42,15 @@ def log_softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
 
 def layer_norm(
     input: Tensor,  # noqa: A002
-    normalized_shape: Union[int, Sequence[int]],
-    weight: Optional[Tensor] = None,
-    bias: Optional[Tensor] = None,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
     eps: float = 1e-5,
 ) -> Tensor:
     return _f.layer_norm(input, normalized_shape, weight, bias, eps)
 
 
-def embedding(input: Any, weight: Tensor, padding_idx: Optional[int] = None) -> Tensor:  # noqa: A002
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
     """Rows of ``weight`` for the integer ids in ``input``."""
     return _f.embedding(input, weight, padding_idx)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-
 from .. import functional as F
 from ..tensor import Tensor, default_rng
 from .module import Module, Parameter

@@ -4,14 +4,15 @@ dicts in a fixed (definition) order and named like ``blocks.0.attn.weight``."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from .._checks import ShapeError
 from ..tensor import Tensor
 
-__all__ = ["Parameter", "Module"]
+__all__ = ["Module", "Parameter"]
 
 
 class Parameter(Tensor):
@@ -61,7 +62,7 @@ class Module:
                 continue
             yield name, value
 
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, value in self._members():
             if isinstance(value, Module):
                 yield name, value
@@ -74,11 +75,11 @@ class Module:
                     if isinstance(v, Module):
                         yield f"{name}.{k}", v
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         stack = [(prefix, self)]
         seen = set()
         while stack:
@@ -90,7 +91,7 @@ class Module:
             kids = [(f"{name}.{n}" if name else n, m) for n, m in mod.named_children()]
             stack.extend(reversed(kids))
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
@@ -126,7 +127,7 @@ class Module:
                 yield (f"{mname}.{bname}" if mname else bname), b
 
     # --- state -------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Name → float32 array (parameters, then buffers); arrays are copies."""
         out: OrderedDict[str, np.ndarray] = OrderedDict()
         for name, p in self.named_parameters():
@@ -179,12 +180,12 @@ class Module:
         return missing, unexpected
 
     # --- modes and grads -----------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ class LayerNorm(Module):
 
     def __init__(
         self,
-        normalized_shape: Union[int, Sequence[int]],
+        normalized_shape: int | Sequence[int],
         eps: float = 1e-5,
         elementwise_affine: bool = True,
         bias: bool = True,

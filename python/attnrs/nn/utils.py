@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Union
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -13,7 +13,7 @@ __all__ = ["clip_grad_norm_"]
 
 
 def clip_grad_norm_(
-    parameters: Union[Tensor, Iterable[Tensor]],
+    parameters: Tensor | Iterable[Tensor],
     max_norm: float,
     norm_type: float = 2.0,
     error_if_nonfinite: bool = False,

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``attnrs bench``; each module has ``run() -> list[dict]``."""
