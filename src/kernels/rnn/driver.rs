@@ -38,6 +38,23 @@ fn strided(row: usize) -> Strides {
     }
 }
 
+/// The transpose of a dense row-major `rows × cols` matrix (done once per
+/// sequence so that every per-step GEMM reads its B operand row-major).
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; rows * cols];
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    out[c * rows + r] = m[r * cols + c];
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Column sums of a dense `rows × cols` matrix, each column summed in row order.
 fn col_sums(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; cols];
@@ -117,10 +134,9 @@ pub fn forward(
         .for_each(|row| row.copy_from_slice(&bias));
     let proj = Gemm {
         beta: 1.0,
-        b: Strides::row_major_transposed(gh, i),
         ..Gemm::new(bt, gh, i)
     };
-    sgemm(&proj, x, w.w_ih, &mut gbuf)?;
+    sgemm(&proj, x, &transpose(w.w_ih, gh, i), &mut gbuf)?;
 
     let mut saved = Saved {
         gates: gbuf,
@@ -144,7 +160,6 @@ pub fn forward(
     let rec = Gemm {
         beta: if mode == Mode::Gru { 0.0 } else { 1.0 },
         a: strided(t * h),
-        b: Strides::row_major_transposed(gh, h),
         c: if mode == Mode::Gru {
             Strides::row_major(b, gh)
         } else {
@@ -152,15 +167,16 @@ pub fn forward(
         },
         ..Gemm::new(b, gh, h)
     };
+    let w_hh_t = transpose(w.w_hh, gh, h); // (H, G·H), read row-major by every step
     let rpc = rows_per_chunk(d, mode);
     for s in 0..t {
         if mode == Mode::Gru {
-            sgemm(&rec, &saved.hprev[s * h..], w.w_hh, &mut hh)?;
+            sgemm(&rec, &saved.hprev[s * h..], &w_hh_t, &mut hh)?;
         } else {
             sgemm(
                 &rec,
                 &saved.hprev[s * h..],
-                w.w_hh,
+                &w_hh_t,
                 &mut saved.gates[s * gh..],
             )?;
         }
