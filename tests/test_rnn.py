@@ -403,3 +403,24 @@ def test_dropout_between_layers_only_in_training():
     c, _ = m(x)
     d, _ = m(x)
     np.testing.assert_array_equal(c.numpy(), d.numpy())
+
+
+@pytest.mark.parametrize("mode", ["rnn_tanh", "lstm", "gru"])
+def test_benchmark_numpy_reference_computes_the_same_math(mode):
+    from attnrs.bench.rnn import np_backward, np_forward
+
+    rng = np.random.default_rng(9)
+    g = GATES[mode]
+    x = rng.standard_normal((3, 5, 4)).astype(np.float32)
+    w_ih = (0.4 * rng.standard_normal((g * 6, 4))).astype(np.float32)
+    w_hh = (0.4 * rng.standard_normal((g * 6, 6))).astype(np.float32)
+    b_ih = (0.1 * rng.standard_normal(g * 6)).astype(np.float32)
+    b_hh = (0.1 * rng.standard_normal(g * 6)).astype(np.float32)
+    dout = rng.standard_normal((3, 5, 6)).astype(np.float32)
+    out, cache = np_forward(mode, x, w_ih, w_hh, b_ih, b_hh)
+    ref = np_backward(mode, x, w_ih, w_hh, cache, dout)
+    k_out, _, _, saved = ar.ops.rnn_forward(mode, x, None, None, w_ih, w_hh, b_ih, b_hh)
+    dx, _, _, dwi, dwh, dbi, dbh = ar.ops.rnn_backward(mode, x, w_ih, w_hh, b_ih, b_hh, None, saved, dout)
+    np.testing.assert_allclose(k_out, out, rtol=1e-4, atol=1e-5)
+    for got, want in zip((dx, dwi, dwh, dbi, dbh), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
