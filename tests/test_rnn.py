@@ -11,13 +11,12 @@ import os
 import subprocess
 import sys
 
+import attnrs as ar
 import numpy as np
 import pytest
+from attnrs import nn
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import attnrs as ar
-from attnrs import nn
 
 MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
@@ -64,7 +63,7 @@ def ref_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths):
 
 
 def ref_reverse(a, lengths):
-    b, t = a.shape[:2]
+    _b, t = a.shape[:2]
     if lengths is None:
         return a[:, ::-1].copy()
     idx = np.arange(t)[None, :]
@@ -102,7 +101,7 @@ def ref_stack(mode, x, h0, c0, params, layers, dirs, lengths):
 
 def make_model(mode, inp, hid, layers=1, bidirectional=False, bias=True, seed=0):
     ar.manual_seed(seed)
-    kw = dict(num_layers=layers, bias=bias, bidirectional=bidirectional)
+    kw = {"num_layers": layers, "bias": bias, "bidirectional": bidirectional}
     if mode.startswith("rnn_"):
         return nn.RNN(inp, hid, nonlinearity=mode[4:], **kw)
     return (nn.LSTM if mode == "lstm" else nn.GRU)(inp, hid, **kw)
@@ -119,7 +118,11 @@ def run_case(mode, b, t, i, h, layers=1, dirs=1, lengths=None, bias=True, seed=0
     lstm = mode == "lstm"
     x = ar.tensor(rng.standard_normal((b, t, i)), requires_grad=True)
     h0 = ar.tensor(0.5 * rng.standard_normal((layers * dirs, b, h)), requires_grad=True)
-    c0 = ar.tensor(0.5 * rng.standard_normal((layers * dirs, b, h)), requires_grad=True) if lstm else None
+    c0 = (
+        ar.tensor(0.5 * rng.standard_normal((layers * dirs, b, h)), requires_grad=True)
+        if lstm
+        else None
+    )
     out, hn = m(x, (h0, c0) if lstm else h0, lengths=lengths)
     hn, cn = hn if lstm else (hn, None)
 
@@ -163,7 +166,9 @@ def run_case(mode, b, t, i, h, layers=1, dirs=1, lengths=None, bias=True, seed=0
             minus = dict(base, **{name: base[name] - eps * v})
             fd = (ref_loss(plus) - ref_loss(minus)) / (2 * eps)
             got = float((g.numpy().astype(np.float64) * v).sum())
-            assert abs(got - fd) <= 2e-3 * (1.0 + abs(fd)), f"{mode} d/d{name}: kernel {got}, reference {fd}"
+            assert abs(got - fd) <= 2e-3 * (1.0 + abs(fd)), (
+                f"{mode} d/d{name}: kernel {got}, reference {fd}"
+            )
     return m
 
 
@@ -209,24 +214,24 @@ def test_padding_never_reaches_the_final_state():
     x = rng.standard_normal((2, 6, 3)).astype(np.float32)
     noisy = x.copy()
     noisy[0, 4:] = 1e3 * rng.standard_normal((2, 3))
-    out_a, h_a = m(x, lengths=[4, 6])
+    _out_a, h_a = m(x, lengths=[4, 6])
     out_b, h_b = m(noisy, lengths=[4, 6])
     np.testing.assert_array_equal(h_a.numpy(), h_b.numpy())
     np.testing.assert_array_equal(out_b.numpy()[0, 4:], 0.0)
-    short, h_short = m(x[:1, :4])
+    _short, h_short = m(x[:1, :4])
     np.testing.assert_allclose(h_a.numpy()[:, 0], h_short.numpy()[:, 0], rtol=1e-6)
 
 
 def test_layouts_batch_first_false_and_unbatched():
     m = make_model("lstm", 3, 5)
     x = np.random.default_rng(2).standard_normal((2, 4, 3)).astype(np.float32)
-    out, (h, c) = m(x)
+    out, (h, _c) = m(x)
     m.batch_first = False
-    out_t, (h_t, c_t) = m(x.transpose(1, 0, 2))
+    out_t, (h_t, _c_t) = m(x.transpose(1, 0, 2))
     np.testing.assert_array_equal(out_t.numpy().transpose(1, 0, 2), out.numpy())
     np.testing.assert_array_equal(h_t.numpy(), h.numpy())
     m.batch_first = True
-    out_u, (h_u, c_u) = m(x[1])
+    out_u, (h_u, _c_u) = m(x[1])
     assert out_u.shape == (4, 5) and h_u.shape == (1, 5)
     np.testing.assert_allclose(out_u.numpy(), out.numpy()[1], rtol=1e-6)
 
@@ -272,7 +277,9 @@ def test_clipping_keeps_long_sequence_training_stable():
         opt.zero_grad()
         loss.backward()
         norms.append(nn.utils.clip_grad_norm_(rnn.parameters(), max_norm=1.0))
-        clipped = np.sqrt(sum(float((p.grad.numpy().astype(np.float64) ** 2).sum()) for p in rnn.parameters()))
+        clipped = np.sqrt(
+            sum(float((p.grad.numpy().astype(np.float64) ** 2).sum()) for p in rnn.parameters())
+        )
         assert clipped <= 1.0 + 1e-4
         opt.step()
         losses.append(loss.item())
@@ -292,7 +299,7 @@ def test_one_and_two_threads_are_bitwise_equal(mode):
         ar.set_num_threads(n)
         m = make_model(mode, 19, 70, layers=2, bidirectional=True)
         xt = ar.tensor(x, requires_grad=True)
-        out, hn = m(xt, lengths=np.arange(32) % 6 + 1)
+        out, _hn = m(xt, lengths=np.arange(32) % 6 + 1)
         out.sum().backward()
         res.append([out.numpy(), xt.grad.numpy()] + [p.grad.numpy() for p in m.parameters()])
     ar.set_num_threads(2)
@@ -300,7 +307,9 @@ def test_one_and_two_threads_are_bitwise_equal(mode):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.skipif(os.environ.get("ATTNRS_SIMD") is not None, reason="already inside a forced-ISA run")
+@pytest.mark.skipif(
+    os.environ.get("ATTNRS_SIMD") is not None, reason="already inside a forced-ISA run"
+)
 @pytest.mark.parametrize("isa", ar.info()["isa_available"])
 def test_every_isa(isa):
     env = dict(os.environ, ATTNRS_SIMD=isa)
@@ -308,7 +317,13 @@ def test_every_isa(isa):
         "import sys, pytest, attnrs; assert attnrs.info()['isa'] == sys.argv[1]; "
         "sys.exit(pytest.main(['-q', '-x', '-m', 'quick', '-p', 'no:cacheprovider', sys.argv[2]]))"
     )
-    r = subprocess.run([sys.executable, "-c", code, isa, __file__], env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", code, isa, __file__],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 
 
@@ -324,16 +339,21 @@ def test_pytorch_shaped_state_dict_loads():
     ]  # fmt: skip
     m = nn.LSTM(10, 20, num_layers=2, bidirectional=True)
     assert list(m.state_dict()) == names  # PyTorch's names, in PyTorch's order
-    shapes = {"weight_ih_l0": (80, 10), "weight_hh_l0": (80, 20), "bias_ih_l0": (80,), "weight_ih_l1": (80, 40)}
+    shapes = {
+        "weight_ih_l0": (80, 10),
+        "weight_hh_l0": (80, 20),
+        "bias_ih_l0": (80,),
+        "weight_ih_l1": (80, 40),
+    }
     for k, shp in shapes.items():
         assert m.state_dict()[k].shape == shp
     rng = np.random.default_rng(6)
     torch_like = {k: rng.uniform(-0.2, 0.2, v.shape) for k, v in m.state_dict().items()}
     m.load_state_dict(torch_like)
     x = rng.standard_normal((2, 3, 10))
-    out, (h, c) = m(x)
+    out, (_h, c) = m(x)
     z = np.zeros((4, 2, 20))
-    r_out, r_h, r_c = ref_stack("lstm", x, z, z, torch_like, 2, 2, None)
+    r_out, _r_h, r_c = ref_stack("lstm", x, z, z, torch_like, 2, 2, None)
     np.testing.assert_allclose(out.numpy(), r_out, rtol=1e-4, atol=2e-5)
     np.testing.assert_allclose(c.numpy(), r_c, rtol=1e-4, atol=2e-5)
     bound = 1 / np.sqrt(20)
@@ -363,7 +383,9 @@ def test_cells_agree_with_the_full_sequence_layer(mode):
     xl = ar.tensor(x, requires_grad=True)
     layer(xl)[0].sum().backward()
     np.testing.assert_allclose(xt.grad.numpy(), xl.grad.numpy(), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(cell.weight_hh.grad.numpy(), layer.weight_hh_l0.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        cell.weight_hh.grad.numpy(), layer.weight_hh_l0.grad.numpy(), rtol=1e-4, atol=1e-5
+    )
 
 
 # --- bad input -----------------------------------------------------------------------------
@@ -420,7 +442,9 @@ def test_benchmark_numpy_reference_computes_the_same_math(mode):
     out, cache = np_forward(mode, x, w_ih, w_hh, b_ih, b_hh)
     ref = np_backward(mode, x, w_ih, w_hh, cache, dout)
     k_out, _, _, saved = ar.ops.rnn_forward(mode, x, None, None, w_ih, w_hh, b_ih, b_hh)
-    dx, _, _, dwi, dwh, dbi, dbh = ar.ops.rnn_backward(mode, x, w_ih, w_hh, b_ih, b_hh, None, saved, dout)
+    dx, _, _, dwi, dwh, dbi, dbh = ar.ops.rnn_backward(
+        mode, x, w_ih, w_hh, b_ih, b_hh, None, saved, dout
+    )
     np.testing.assert_allclose(k_out, out, rtol=1e-4, atol=1e-5)
     for got, want in zip((dx, dwi, dwh, dbi, dbh), ref):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)

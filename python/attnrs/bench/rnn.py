@@ -24,7 +24,7 @@ import attnrs as ar
 __all__ = ["run"]
 
 PEAK_GFLOPS = 233.0
-SHAPE = dict(batch=32, steps=128, input=128, hidden=256)
+SHAPE = {"batch": 32, "steps": 128, "input": 128, "hidden": 256}
 GATES = {"rnn_tanh": 1, "lstm": 4, "gru": 3}
 
 
@@ -115,7 +115,13 @@ def np_backward(mode: str, x: np.ndarray, w_ih, w_hh, cache, dout: np.ndarray):
     gx2 = dgx.reshape(b * t, gdim)
     gh2 = dgh.reshape(b * t, gdim)
     dx = (gx2 @ w_ih).reshape(x.shape)
-    return dx, gx2.T @ x.reshape(b * t, -1), gh2.T @ hprev.reshape(b * t, hdim), gx2.sum(0), gh2.sum(0)
+    return (
+        dx,
+        gx2.T @ x.reshape(b * t, -1),
+        gh2.T @ hprev.reshape(b * t, hdim),
+        gx2.sum(0),
+        gh2.sum(0),
+    )
 
 
 # --- the benchmark -------------------------------------------------------------------------
@@ -147,7 +153,56 @@ def _torch_rows(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[s
         out, _ = m(xt)
         torch.autograd.grad(out, params, gt)
 
-    return {"torch_fwd_ms": _median_ms(fwd, repeats), "torch_fwdbwd_ms": _median_ms(fwdbwd, repeats)}
+    return {
+        "torch_fwd_ms": _median_ms(fwd, repeats),
+        "torch_fwdbwd_ms": _median_ms(fwdbwd, repeats),
+    }
+
+
+def _bench_one(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[str, Any]:
+    b, t, i, h = SHAPE["batch"], SHAPE["steps"], SHAPE["input"], SHAPE["hidden"]
+    ar.manual_seed(0)
+    layer = _attnrs_layer(mode)
+    flops = 2.0 * b * t * GATES[mode] * h * (i + h)
+
+    def fwd():
+        with ar.no_grad():
+            layer(x)
+
+    def fwdbwd():
+        xt = ar.tensor(x, requires_grad=True)
+        out, _ = layer(xt)
+        out.backward(g)
+
+    w_ih, w_hh = layer.weight_ih_l0.numpy(), layer.weight_hh_l0.numpy()
+    b_ih, b_hh = layer.bias_ih_l0.numpy(), layer.bias_hh_l0.numpy()
+
+    def np_fwd():
+        np_forward(mode, x, w_ih, w_hh, b_ih, b_hh)
+
+    def np_fwdbwd():
+        _, cache = np_forward(mode, x, w_ih, w_hh, b_ih, b_hh)
+        np_backward(mode, x, w_ih, w_hh, cache, g)
+
+    f_ms, fb_ms = _median_ms(fwd, repeats), _median_ms(fwdbwd, repeats)
+    nf_ms, nfb_ms = (
+        _median_ms(np_fwd, max(3, repeats // 3)),
+        _median_ms(np_fwdbwd, max(3, repeats // 3)),
+    )
+    row = {
+        "layer": {"rnn_tanh": "RNN(tanh)", "lstm": "LSTM", "gru": "GRU"}[mode],
+        "fwd_ms": round(f_ms, 2),
+        "fwd_gflops": round(flops / f_ms / 1e6, 1),
+        "fwd_pct_peak": round(100 * flops / f_ms / 1e6 / PEAK_GFLOPS, 1),
+        "fwdbwd_ms": round(fb_ms, 2),
+        "fwdbwd_gflops": round(3 * flops / fb_ms / 1e6, 1),
+        "fwdbwd_pct_peak": round(100 * 3 * flops / fb_ms / 1e6 / PEAK_GFLOPS, 1),
+        "numpy_fwd_ms": round(nf_ms, 2),
+        "numpy_fwdbwd_ms": round(nfb_ms, 2),
+        "speedup_vs_numpy_fwdbwd": round(nfb_ms / fb_ms, 2),
+    }
+    row.update({k: round(v, 2) for k, v in _torch_rows(mode, x, g, repeats).items()})
+    return row
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -155,55 +210,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     repeats = 3 if quick else 9
     prev_threads = ar.get_num_threads()
     ar.set_num_threads(2)
-    b, t, i, h = SHAPE["batch"], SHAPE["steps"], SHAPE["input"], SHAPE["hidden"]
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((b, t, i)).astype(np.float32)
-    g = rng.standard_normal((b, t, h)).astype(np.float32)
-    rows = []
+    x = rng.standard_normal((SHAPE["batch"], SHAPE["steps"], SHAPE["input"])).astype(np.float32)
+    g = rng.standard_normal((SHAPE["batch"], SHAPE["steps"], SHAPE["hidden"])).astype(np.float32)
     try:
-        for mode, gates in GATES.items():
-            ar.manual_seed(0)
-            layer = _attnrs_layer(mode)
-            flops = 2.0 * b * t * gates * h * (i + h)
-
-            def fwd():
-                with ar.no_grad():
-                    layer(x)
-
-            def fwdbwd():
-                xt = ar.tensor(x, requires_grad=True)
-                out, _ = layer(xt)
-                out.backward(g)
-
-            w_ih, w_hh = layer.weight_ih_l0.numpy(), layer.weight_hh_l0.numpy()
-            b_ih, b_hh = layer.bias_ih_l0.numpy(), layer.bias_hh_l0.numpy()
-
-            def np_fwd():
-                np_forward(mode, x, w_ih, w_hh, b_ih, b_hh)
-
-            def np_fwdbwd():
-                _, cache = np_forward(mode, x, w_ih, w_hh, b_ih, b_hh)
-                np_backward(mode, x, w_ih, w_hh, cache, g)
-
-            f_ms, fb_ms = _median_ms(fwd, repeats), _median_ms(fwdbwd, repeats)
-            nf_ms, nfb_ms = _median_ms(np_fwd, max(3, repeats // 3)), _median_ms(np_fwdbwd, max(3, repeats // 3))
-            row = {
-                "layer": {"rnn_tanh": "RNN(tanh)", "lstm": "LSTM", "gru": "GRU"}[mode],
-                "fwd_ms": round(f_ms, 2),
-                "fwd_gflops": round(flops / f_ms / 1e6, 1),
-                "fwd_pct_peak": round(100 * flops / f_ms / 1e6 / PEAK_GFLOPS, 1),
-                "fwdbwd_ms": round(fb_ms, 2),
-                "fwdbwd_gflops": round(3 * flops / fb_ms / 1e6, 1),
-                "fwdbwd_pct_peak": round(100 * 3 * flops / fb_ms / 1e6 / PEAK_GFLOPS, 1),
-                "numpy_fwd_ms": round(nf_ms, 2),
-                "numpy_fwdbwd_ms": round(nfb_ms, 2),
-                "speedup_vs_numpy_fwdbwd": round(nfb_ms / fb_ms, 2),
-            }
-            row.update({k: round(v, 2) for k, v in _torch_rows(mode, x, g, repeats).items()})
-            rows.append(row)
+        return [_bench_one(mode, x, g, repeats) for mode in GATES]
     finally:
         ar.set_num_threads(prev_threads)
-    return rows
 
 
 def main() -> None:

@@ -12,22 +12,22 @@ time order. Inter-layer dropout (training only) sits between layers.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 
 from .. import ops
+from .._checks import ShapeError, as_f32
 from ..autograd import Function
 from ..tensor import Tensor, default_rng
-from .._checks import ShapeError, as_f32
 from .module import Module, Parameter
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
 
 _GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 
 
-def _reverse_index(lengths: Optional[np.ndarray], batch: int, steps: int) -> Optional[np.ndarray]:
+def _reverse_index(lengths: np.ndarray | None, batch: int, steps: int) -> np.ndarray | None:
     """(B, T) time indices that reverse each sequence within its length
     (padding stays in place); None means a plain flip of the time axis."""
     if lengths is None:
@@ -37,7 +37,7 @@ def _reverse_index(lengths: Optional[np.ndarray], batch: int, steps: int) -> Opt
     return np.where(t < lens, lens - 1 - t, t)
 
 
-def _reverse(a: np.ndarray, idx: Optional[np.ndarray]) -> np.ndarray:
+def _reverse(a: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
     """``a`` (B, T, F) with each sequence reversed in time (an involution)."""
     if idx is None:
         return np.ascontiguousarray(a[:, ::-1])
@@ -65,7 +65,7 @@ class _RNNStack(Function):
             outs = []
             for d in range(dirs):
                 k = layer * dirs + d
-                w = weights[k * per:(k + 1) * per]
+                w = weights[k * per : (k + 1) * per]
                 w_ih, w_hh = w[0], w[1]
                 b_ih, b_hh = (w[2], w[3]) if bias else (None, None)
                 xi = inp if d == 0 else _reverse(inp, ridx)
@@ -111,9 +111,9 @@ class _RNNStack(Function):
             for d in range(dirs):
                 k = layer * dirs + d
                 xi, saved = steps[k]
-                w = weights[k * per:(k + 1) * per]
+                w = weights[k * per : (k + 1) * per]
                 b_ih, b_hh = (w[2], w[3]) if bias else (None, None)
-                dout = dinp[..., d * hidden:(d + 1) * hidden]
+                dout = dinp[..., d * hidden : (d + 1) * hidden]
                 dout = dout if d == 0 else _reverse(dout, ctx.ridx)
                 dx, dh, dc, dwi, dwh, dbi, dbh = ops.rnn_backward(
                     mode, xi, w[0], w[1], b_ih, b_hh, lengths, saved, dout,
@@ -123,7 +123,7 @@ class _RNNStack(Function):
                 dh0[k] = dh
                 if lstm:
                     dc0[k] = dc
-                dweights[k * per:(k + 1) * per] = [dwi, dwh, dbi, dbh][:per]
+                dweights[k * per : (k + 1) * per] = [dwi, dwh, dbi, dbh][:per]
                 dx = dx if d == 0 else _reverse(dx, ctx.ridx)
                 dnext = dx if dnext is None else dnext + dx
             dinp = dnext
@@ -156,7 +156,11 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: dropout must be in [0, 1); got {dropout}")
         self.mode = mode
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        self.num_layers, self.bias, self.batch_first = int(num_layers), bool(bias), bool(batch_first)
+        self.num_layers, self.bias, self.batch_first = (
+            int(num_layers),
+            bool(bias),
+            bool(batch_first),
+        )
         self.dropout, self.bidirectional = dropout, bool(bidirectional)
         dirs = 2 if self.bidirectional else 1
         gh = _GATES[mode] * self.hidden_size
@@ -217,7 +221,9 @@ class _RNNBase(Module):
         name = type(self).__name__
         xt = x if isinstance(x, Tensor) else Tensor(as_f32(x, name, "input"))
         if xt.ndim not in (2, 3):
-            raise ShapeError(f"{name}: input must be 3-D (batch, seq, feature) or 2-D unbatched; got {xt.shape}")
+            raise ShapeError(
+                f"{name}: input must be 3-D (batch, seq, feature) or 2-D unbatched; got {xt.shape}"
+            )
         unbatched = xt.ndim == 2
         if unbatched:
             xt = xt.reshape(1, xt.shape[0], xt.shape[1])  # (1, T, I)
@@ -225,7 +231,9 @@ class _RNNBase(Module):
             xt = xt.transpose(0, 1)  # (T, B, I) -> (B, T, I)
         b, t, feat = xt.shape
         if feat != self.input_size:
-            raise ShapeError(f"{name}: input must have {self.input_size} features; got shape {tuple(x.shape)}")
+            raise ShapeError(
+                f"{name}: input must have {self.input_size} features; got shape {tuple(x.shape)}"
+            )
         lstm = self.mode == "lstm"
         if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise ValueError(f"{name}: hx must be a tuple (h0, c0) or None")
@@ -316,7 +324,9 @@ class _CellBase(Module):
         super().__init__()
         name = type(self).__name__
         if int(input_size) <= 0 or int(hidden_size) <= 0:
-            raise ValueError(f"{name}: input_size and hidden_size must be positive; got {input_size}, {hidden_size}")
+            raise ValueError(
+                f"{name}: input_size and hidden_size must be positive; got {input_size}, {hidden_size}"
+            )
         self.mode = mode
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
         gh = _GATES[mode] * self.hidden_size
@@ -327,11 +337,13 @@ class _CellBase(Module):
         self.bias_ih = Parameter(rng.uniform(-bound, bound, (gh,))) if bias else None
         self.bias_hh = Parameter(rng.uniform(-bound, bound, (gh,))) if bias else None
 
-    def _step(self, x: Any, hx: Any) -> Union[Tensor, tuple]:
+    def _step(self, x: Any, hx: Any) -> Tensor | tuple:
         name = type(self).__name__
         xt = x if isinstance(x, Tensor) else Tensor(as_f32(x, name, "input"))
         if xt.ndim not in (1, 2) or xt.shape[-1] != self.input_size:
-            raise ShapeError(f"{name}: input must be (B, {self.input_size}) or ({self.input_size},); got {xt.shape}")
+            raise ShapeError(
+                f"{name}: input must be (B, {self.input_size}) or ({self.input_size},); got {xt.shape}"
+            )
         unbatched = xt.ndim == 1
         b = 1 if unbatched else xt.shape[0]
         xt = xt.reshape(b, 1, self.input_size)
@@ -346,9 +358,13 @@ class _CellBase(Module):
                 continue
             st = s if isinstance(s, Tensor) else Tensor(as_f32(s, name, arg))
             if st.shape not in ((b, self.hidden_size), (self.hidden_size,)):
-                raise ShapeError(f"{name}: {arg} must have shape {(b, self.hidden_size)}; got {st.shape}")
+                raise ShapeError(
+                    f"{name}: {arg} must have shape {(b, self.hidden_size)}; got {st.shape}"
+                )
             prepared.append(st.reshape(1, b, self.hidden_size))
-        weights = [self.weight_ih, self.weight_hh] + ([self.bias_ih, self.bias_hh] if self.bias else [])
+        weights = [self.weight_ih, self.weight_hh] + (
+            [self.bias_ih, self.bias_hh] if self.bias else []
+        )
         res = _RNNStack.apply(
             xt, prepared[0], prepared[1] if lstm else None, *weights, mode=self.mode, layers=1, dirs=1,
             bias=self.bias, lengths=None, dropout=0.0, training=False,
@@ -368,9 +384,13 @@ class RNNCell(_CellBase):
     - input (B, I) or (I,), hx (B, H) or None → h' (B, H)
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh") -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
+    ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu'; got {nonlinearity!r}")
+            raise ValueError(
+                f"RNNCell: nonlinearity must be 'tanh' or 'relu'; got {nonlinearity!r}"
+            )
         self.nonlinearity = nonlinearity
         super().__init__("rnn_" + nonlinearity, input_size, hidden_size, bias)
 
