@@ -11,6 +11,7 @@ use super::{
     check_common, check_saved, check_state, Dims, Grads, Mode, Output, Saved, SavedView, Weights,
 };
 use crate::error::{KernelError, Result};
+use crate::kernels::gemm::packed_b::{sgemm_packed_b, PackedB};
 use crate::kernels::gemm::{sgemm, Gemm, Strides};
 use crate::threads::chunk_len;
 
@@ -130,7 +131,7 @@ pub fn forward(
         }
     }
     let mut gbuf = vec![0.0f32; bt * gh];
-    gbuf.par_chunks_mut(gh)
+    gbuf.chunks_mut(gh)
         .for_each(|row| row.copy_from_slice(&bias));
     let proj = Gemm {
         beta: 1.0,
@@ -167,13 +168,14 @@ pub fn forward(
         },
         ..Gemm::new(b, gh, h)
     };
-    let w_hh_t = transpose(w.w_hh, gh, h); // (H, G·H), read row-major by every step
+    // W_hhᵀ (H × G·H) packed once for the T recurrent GEMMs.
+    let w_hh_t = PackedB::new(w.w_hh, Strides::row_major_transposed(gh, h), h, gh)?;
     let rpc = rows_per_chunk(d, mode);
     for s in 0..t {
         if mode == Mode::Gru {
-            sgemm(&rec, &saved.hprev[s * h..], &w_hh_t, &mut hh)?;
+            sgemm_packed_b(&rec, &saved.hprev[s * h..], &w_hh_t, &mut hh)?;
         } else {
-            sgemm(
+            sgemm_packed_b(
                 &rec,
                 &saved.hprev[s * h..],
                 &w_hh_t,
@@ -352,6 +354,8 @@ pub fn backward(
         a: strided(t * gh),
         ..Gemm::new(b, h, gh)
     };
+    // W_hh (G·H × H) packed once for the T recurrent GEMMs of BPTT.
+    let w_hh_p = PackedB::new(w.w_hh, Strides::row_major(gh, h), gh, h)?;
     let rpc = rows_per_chunk(d, mode);
     for s in (0..t).rev() {
         let mut rows: Vec<BwdRow<'_>> = split(&mut dgx, b)
@@ -377,7 +381,7 @@ pub fn backward(
                 }
             });
         let dg_hidden = if mode == Mode::Gru { &dgh } else { &dgx };
-        sgemm(&rec, &dg_hidden[s * gh..], w.w_hh, &mut direct)?;
+        sgemm_packed_b(&rec, &dg_hidden[s * gh..], &w_hh_p, &mut direct)?;
         std::mem::swap(&mut dh, &mut direct);
     }
 
