@@ -188,6 +188,24 @@ def test_train_eval_and_zero_grad():
     assert all(p.grad is None for p in m.parameters())
 
 
+def test_requires_grad_and_apply():
+    m = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    m.requires_grad_(False)
+    assert not any(p.requires_grad for p in m.parameters())
+    assert not m(ar.randn(4, 2)).requires_grad
+    m.requires_grad_()
+    seen = []
+    m.apply(lambda mod: seen.append(type(mod).__name__))
+    assert seen[-1] == "Sequential" and seen.count("Linear") == 2
+
+    def zero_linear(mod):
+        if isinstance(mod, nn.Linear):
+            mod.weight.numpy()[...] = 0.0
+
+    m.apply(zero_linear)
+    assert all(np.all(mod.weight.numpy() == 0) for mod in m if isinstance(mod, nn.Linear))
+
+
 def test_clip_grad_norm():
     rng = np.random.default_rng(0)
     ps = [ar.tensor(rng.standard_normal(s), requires_grad=True) for s in [(3, 4), (5,)]]

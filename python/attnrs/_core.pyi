@@ -15,6 +15,60 @@ def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def gemm(a: F32, b: F32, c: F32, alpha: float = 1.0, beta: float = 0.0) -> None:
     """C = alpha·A·B + beta·C. a: (batch|1, m, k), b: (batch|1, k, n), c: (batch, m, n); any non-negative strides."""
+
+# Fused layer kernels (src/py/layers.rs). All arrays C-contiguous float32
+# (ids/targets int64); outputs are allocated by the caller and filled.
+I64 = npt.NDArray[np.int64]
+
+def softmax(x: F32, out: F32, scale: float = 1.0, mask: F32 | None = None) -> None:
+    """Softmax over the last axis; mask (n,) or x.shape, additive after the scale."""
+def softmax_backward(y: F32, dy: F32, out: F32, scale: float = 1.0) -> None: ...
+def log_softmax(x: F32, out: F32) -> None: ...
+def log_softmax_backward(y: F32, dy: F32, out: F32) -> None: ...
+def cross_entropy(
+    logits: F32,
+    target: I64,
+    losses: F32,
+    dlogits: F32,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> float:
+    """logits (N, C), target (N,), losses (N,), dlogits (N, C); returns the reduced loss."""
+def layer_norm(
+    x: F32, weight: F32 | None, bias: F32 | None, eps: float, out: F32, mean: F32, rstd: F32
+) -> None: ...
+def layer_norm_backward(
+    dy: F32,
+    x: F32,
+    weight: F32 | None,
+    mean: F32,
+    rstd: F32,
+    dx: F32,
+    dweight: F32 | None = None,
+    dbias: F32 | None = None,
+) -> None: ...
+def activation(act: str, x: F32, out: F32) -> None:
+    """act: 'gelu', 'gelu_tanh', 'relu', 'tanh', 'sigmoid'."""
+def activation_backward(act: str, saved: F32, dy: F32, out: F32) -> None:
+    """saved is x for gelu/gelu_tanh/relu, the forward output y for tanh/sigmoid."""
+def embedding(weight: F32, ids: I64, out: F32) -> None:
+    """weight (V, D), ids (N,), out (N, D)."""
+def embedding_backward(dy: F32, ids: I64, dweight: F32) -> None:
+    """dy (N, D), ids (N,), dweight (V, D) overwritten."""
+def adamw_step(
+    param: F32,
+    grad: F32,
+    exp_avg: F32,
+    exp_avg_sq: F32,
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    step: int,
+) -> None: ...
 def rnn_forward(
     mode: str,
     x: F32,

@@ -1,7 +1,8 @@
 """Elementwise math, max/min reductions and comparisons (part of ``attnrs.functional``).
 
 Each ``Function`` keeps its backward next to its forward. Elementwise work
-stays in NumPy; GELU goes to the fused Rust kernel (``ops.gelu``).
+stays in NumPy; GELU always, and relu/sigmoid/tanh-backward on large arrays,
+go to the fused Rust kernels of ``attnrs.ops``.
 """
 
 from __future__ import annotations
@@ -134,43 +135,55 @@ def sqrt(x: Tensor) -> Tensor:
 # --- activations ------------------------------------------------------------------------
 
 
+# Below this many elements the NumPy expression beats a kernel call (the
+# binding's fixed cost); above it the fused Rust kernels win.
+_FUSED_MIN = 16384
+
+
 class Tanh(Function):
     @staticmethod
     def forward(ctx, x):
-        y = np.tanh(x)
+        y = np.tanh(x)  # NumPy's tanh is already vectorised
         ctx.save(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved
+        if y.size >= _FUSED_MIN:
+            return ops.tanh_backward(y, g)
         return g * (1.0 - y * y)
 
 
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
-        e = np.exp(-np.abs(x))  # never overflows
-        y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32, copy=False)
+        if x.size >= _FUSED_MIN:
+            y = ops.sigmoid(x)
+        else:
+            e = np.exp(-np.abs(x))  # never overflows
+            y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32, copy=False)
         ctx.save(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved
+        if y.size >= _FUSED_MIN:
+            return ops.sigmoid_backward(y, g)
         return g * (y * (1.0 - y))
 
 
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        y = np.maximum(x, np.float32(0))
-        ctx.save(y)
-        return y
+        ctx.save(x)
+        return ops.relu(x) if x.size >= _FUSED_MIN else np.maximum(x, np.float32(0))
 
     @staticmethod
     def backward(ctx, g):
-        return g * (ctx.saved[0] > 0)
+        (x,) = ctx.saved
+        return ops.relu_backward(x, g) if x.size >= _FUSED_MIN else g * (x > 0)
 
 
 class Gelu(Function):

@@ -44,17 +44,18 @@ class Linear(Function):
     def forward(ctx, x, w, b):
         ctx.save(x, w)
         ctx.has_bias = b is not None
-        y = mm(x, w, trans_b=True) if x.ndim == 2 else ops.matmul(x, w, trans_b=True)
+        x2 = x.reshape(-1, x.shape[-1])  # (N, in): one GEMM over all leading axes
+        y = mm(x2, w, trans_b=True)
         if b is not None:
             y += b
-        return y
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved
         need = ctx.needs_input_grad
-        gx = (mm(g, w) if g.ndim == 2 else ops.matmul(g, w)) if need[0] else None
         g2 = g.reshape(-1, g.shape[-1])  # (N, out)
+        gx = mm(g2, w).reshape(x.shape) if need[0] else None
         gw = mm(g2, x.reshape(-1, x.shape[-1]), trans_a=True) if need[1] else None
         gb = g2.sum(axis=0) if ctx.has_bias and need[2] else None
         return gx, gw, gb
@@ -110,7 +111,11 @@ class LogSoftmax(Function):
 
 
 def softmax(x: Tensor, axis: int = -1, *, scale: float = 1.0, mask: Any = None) -> Tensor:
-    """``softmax(scale · x)`` along ``axis`` (fused kernel); ``mask`` as in ``ops.softmax``."""
+    """``softmax(scale · x + mask)`` along ``axis`` (fused kernel).
+
+    ``mask`` is additive (``-inf`` where masked), broadcast like ``ops.softmax``
+    accepts it; a fully masked row gives NaN, as in PyTorch.
+    """
     x = as_tensor(x)
     axis = norm_axis(axis, x.ndim, "softmax", "axis")
     return Softmax.apply(x, axis, scale=check_finite(scale, "softmax", "scale"), mask=mask)
@@ -294,8 +299,7 @@ def cross_entropy(
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1]; got {label_smoothing}")
     if x.ndim == 0:
         raise ShapeError("cross_entropy: input must have a class axis; got a 0-D tensor")
-    expected = x.shape[1:] if x.ndim == 1 else x.shape[:1] + x.shape[2:]
-    expected = () if x.ndim == 1 else expected
+    expected = () if x.ndim == 1 else x.shape[:1] + x.shape[2:]
     if tgt.shape != expected:
         raise ShapeError(
             f"cross_entropy: target must have shape {expected} for input of shape {x.shape} "

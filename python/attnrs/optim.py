@@ -4,6 +4,8 @@ One base ``Optimizer`` owns parameter groups, per-parameter state and the
 state dict; each variant only writes its ``step``. Adam and AdamW update each
 parameter with the fused Rust kernel ``ops.adamw_step`` (in place).
 
+``clip_grad_norm_`` (from ``attnrs.nn.utils``) is re-exported here.
+
 State dicts hold NumPy arrays and JSON-able scalars only, so
 ``attnrs.io.save_checkpoint`` can store them in a safetensors file::
 
@@ -21,9 +23,12 @@ import numpy as np
 
 from . import ops
 from ._checks import ShapeError
+from .nn.utils import clip_grad_norm_
 from .tensor import Tensor
 
-__all__ = ["SGD", "Adam", "AdamW", "CosineWarmup", "LRScheduler", "Optimizer", "StepLR"]
+__all__ = [
+    "SGD", "Adam", "AdamW", "CosineWarmup", "LRScheduler", "Optimizer", "StepLR", "clip_grad_norm_",
+]  # fmt: skip
 
 
 def _check_number(op: str, name: str, value: Any, lo: float = 0.0, lo_open: bool = False,

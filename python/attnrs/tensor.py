@@ -54,7 +54,9 @@ class Tensor:
     @classmethod
     def _wrap(cls, arr: np.ndarray, requires_grad: bool, ctx: Any, index: int) -> Tensor:
         t = cls.__new__(cls)
-        t.data = arr if arr.dtype == np.float32 else arr.astype(np.float32)
+        if type(arr) is not np.ndarray or arr.dtype != np.float32:
+            arr = np.asarray(arr, dtype=np.float32)  # NumPy scalars from 0-d math, other floats
+        t.data = arr
         t.grad = None
         t.requires_grad = requires_grad
         t._ctx = ctx

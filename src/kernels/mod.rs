@@ -2,5 +2,14 @@
 //! params struct, checks shapes before any unchecked indexing, and runs in
 //! whatever rayon pool the caller installed (see `crate::threads`).
 
+pub mod activation;
+pub mod embedding;
 pub mod gemm;
+pub mod loss;
+pub mod norm;
+pub mod optim;
 pub mod rnn;
+mod rows;
+pub mod softmax;
+#[cfg(test)]
+mod test_util;

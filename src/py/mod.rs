@@ -4,6 +4,7 @@
 mod array;
 mod errors;
 mod gemm;
+mod layers;
 mod rnn;
 mod runtime;
 
@@ -16,6 +17,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     runtime::register(m)?;
     gemm::register(m)?;
+    layers::register(m)?;
     rnn::register(m)?;
     Ok(())
 }

@@ -37,6 +37,7 @@ use std::sync::OnceLock;
 
 #[cfg(test)]
 mod accuracy_tests;
+pub mod dispatch;
 pub mod scalar;
 pub mod vector;
 #[cfg(target_arch = "x86_64")]
@@ -44,6 +45,7 @@ pub mod x86_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_avx512;
 
+pub use dispatch::{dispatch, dispatch_on, Kernel};
 pub use vector::F32Vec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -192,6 +192,18 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
+    def requires_grad_(self, flag: bool = True) -> Module:
+        """Freezes (``False``) or unfreezes every parameter."""
+        for p in self.parameters():
+            p.requires_grad = bool(flag)
+        return self
+
+    def apply(self, fn: Any) -> Module:
+        """Calls ``fn(module)`` on every submodule and then on this one (e.g. custom init)."""
+        for m in reversed(list(self.modules())):
+            fn(m)
+        return self
+
     def num_parameters(self) -> int:
         return int(sum(p.data.size for p in self.parameters()))
 

@@ -1,8 +1,8 @@
 //! Cache block sizes (KC, MC, NC) derived from the detected cache sizes.
 //!
 //! The driver keeps one MR×KC micro-panel of A in L1 while it sweeps the
-//! NR-wide micro-panels of a KC×NC block of B that sits in L2; a KC×NC_L3
-//! slice of packed B is shared by every task through L3. Every size depends
+//! NR-wide micro-panels of a KC×NC block of B that sits in L2; packed slices
+//! of B (K×NC_L3) and A (MC_L3×K) are shared by every task through L3. Every size depends
 //! only on the problem and the machine, never on the thread count, so the
 //! K-reduction order (and therefore every bit of the result) is the same for
 //! any number of threads.
@@ -78,8 +78,10 @@ pub struct Blocking {
     pub kc: usize,
     /// Columns of B per task (a multiple of NR): the L2-resident block.
     pub nc: usize,
-    /// Columns of the packed B slice shared by all tasks (a multiple of `nc`).
+    /// Columns of the packed K-deep B slice shared by all tasks (a multiple of `nc`).
     pub nc_l3: usize,
+    /// Rows of the packed K-deep A slice shared by all tasks (a multiple of `mc`).
+    pub mc_l3: usize,
 }
 
 /// Tasks a large problem is split into (fixed: independent of the thread count).
@@ -111,7 +113,11 @@ impl Blocking {
         // Enough tasks for the threads to share, as long as each stays big:
         // split M first (B is shared), then N.
         let macs = |mc: usize, nc: usize| mc * nc * k;
-        while m.div_ceil(mc) * n.div_ceil(nc) < MIN_TASKS {
+        let min_tasks: usize = std::env::var("TUNE_TASKS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(MIN_TASKS);
+        while m.div_ceil(mc) * n.div_ceil(nc) < min_tasks {
             if mc > 2 * mr && macs(mc / 2, nc) >= MIN_TASK_MACS {
                 mc = round_up(mc / 2, mr);
             } else if nc > nr && macs(mc, nc / 2) >= MIN_TASK_MACS {
@@ -120,9 +126,24 @@ impl Blocking {
                 break;
             }
         }
-        // NC_L3: the KC×NC_L3 slice of packed B fills at most a quarter of L3.
-        let nc_l3 = round_down(caches.l3 / 4 / (kc * f), nc).min(round_up(n.max(1), nc));
-        Blocking { mc, kc, nc, nc_l3 }
+        let env = |k: &str, d: usize| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
+        let (mc, kc, nc) = (env("TUNE_MC", mc), env("TUNE_KC", kc), env("TUNE_NC", nc));
+        // NC_L3 and MC_L3: the packed K×NC_L3 slice of B and MC_L3×K slice
+        // of A (all KC slices of K) each fill at most a quarter of L3.
+        let nc_l3 = round_down(caches.l3 / 4 / (k.max(1) * f), nc).min(round_up(n.max(1), nc));
+        let mc_l3 = round_down(caches.l3 / 4 / (k.max(1) * f), mc).min(round_up(m.max(1), mc));
+        Blocking {
+            mc,
+            kc,
+            nc,
+            nc_l3,
+            mc_l3,
+        }
     }
 }
 
@@ -146,6 +167,7 @@ mod tests {
         assert_eq!(b.nc % 64, 0);
         assert_eq!(b.mc % 6, 0);
         assert_eq!(b.nc_l3 % b.nc, 0);
+        assert_eq!(b.mc_l3 % b.mc, 0);
         assert!(6 * b.kc * 4 <= c.l1d / 2);
         assert!(b.kc * b.nc * 4 <= c.l2 / 2);
     }

@@ -2,12 +2,18 @@
 //! threading over the batch and the block grid.
 //!
 //! ```text
-//! loop 5  jc: columns of C, L3-sized slices (NC_L3) of packed B
-//! loop 4  pc: K in KC-deep slices; pack B slice (shared by all tasks)
-//! loop 3  tasks: the MC×NC grid of C blocks (rayon); pack A block (per task)
-//! loop 2  ir: MR-row micro-panels of A, kept in L1
-//! loop 1  jr: NR-column micro-panels of B, streamed from L2 → microkernel
+//! loop 5  jc: columns of C, L3-sized slices (NC_L3); pack B's K×NC_L3 slice
+//! loop 3  ic: rows of C, L3-sized slices (MC_L3); pack A's MC_L3×K slice
+//!         └ tasks: the MC×NC grid of C blocks in these slices (rayon), each:
+//! loop 4    pc: K in KC-deep slices, accumulated into C in order
+//! loop 2    ir: MR-row micro-panels of A, kept in L1
+//! loop 1    jr: NR-column micro-panels of B (a KC×NC block in L2) → microkernel
 //! ```
+//!
+//! Packing is one parallel phase and the grid another, so a matrix that fits
+//! one slice pays two fork-joins in all. Both packed slices are shared by all
+//! tasks: each element of B is packed once, each element of A once per NC_L3
+//! columns. Small A (`DIRECT_A_MAX`) is read in place.
 //!
 //! Every block size comes from the problem and the caches, never from the
 //! thread count, and each element of C sums its K slices in the same order
@@ -18,8 +24,8 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::blocking::{cache_sizes, Blocking, CacheSizes};
-use super::kernel::{MicroKernel, Tile};
-use super::pack::{pack_a, pack_b, MatRef};
+use super::kernel::{store_partial, MicroKernel, Tile};
+use super::pack::MatRef;
 use super::scratch::{with_scratch, Slot};
 use super::Gemm;
 use crate::threads;
@@ -31,6 +37,9 @@ const PAR_BATCH_MIN: usize = 8;
 /// A with at most this many elements (m·k) and a unit stride is read in
 /// place: packing it would cost more than the cache misses it saves.
 const DIRECT_A_MAX: usize = 1 << 16;
+/// B with unit column stride is read in place when C has at most this many
+/// micro-panel rows (each packed element of B would be used this few times).
+const DIRECT_B_MAX_PANELS: usize = 4;
 
 /// C's base pointer, shared by tasks that write disjoint tiles.
 #[derive(Clone, Copy)]
@@ -63,6 +72,7 @@ struct Problem<'a> {
     alpha: f32,
     beta: f32,
     direct_a: bool,
+    direct_b: bool,
     bl: Blocking,
 }
 
@@ -128,7 +138,16 @@ fn scale_c(g: &Gemm, c: &mut [f32]) {
 fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches: CacheSizes) {
     let macs = g.m * g.n * g.k;
     let bl = Blocking::new(caches, K::MR, K::NR, g.m, g.n, g.k);
-    let direct_a = (g.a.col == 1 || g.a.row == 1) && g.m * g.k <= DIRECT_A_MAX;
+    // Read operands in place when packing cannot pay for itself: A when it
+    // is small or each of its micro-panels meets few B micro-panels (narrow
+    // C), B when it meets few A micro-panels (short C).
+    let direct_a =
+        (g.a.col == 1 || g.a.row == 1) && (g.m * g.k <= DIRECT_A_MAX || g.n <= 2 * K::NR);
+    let dbm: usize = std::env::var("TUNE_DBM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DIRECT_B_MAX_PANELS);
+    let direct_b = g.b.col == 1 && g.m <= dbm * K::MR;
     let c = CPtr(c.as_mut_ptr());
     let item = |p: usize, parallel: bool| {
         let prob = Problem {
@@ -154,6 +173,7 @@ fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches
             alpha: g.alpha,
             beta: g.beta,
             direct_a,
+            direct_b,
             bl,
         };
         single::<K>(&prob, parallel);
@@ -171,98 +191,236 @@ fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches
     }
 }
 
-/// Loops 5 and 4 and the task grid of one matrix.
-fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
-    let bl = p.bl;
-    // Loop 5: columns of C, one L3-sized slice of packed B at a time.
-    for jc in (0..p.n).step_by(bl.nc_l3) {
-        let ncols = bl.nc_l3.min(p.n - jc);
-        let panels = ncols.div_ceil(K::NR);
-        // Loop 4: K in KC-deep slices, accumulated into C in order.
-        for pc in (0..p.k).step_by(bl.kc) {
-            let kc = bl.kc.min(p.k - pc);
-            let beta = if pc == 0 { p.beta } else { 1.0 };
-            with_scratch(Slot::B, panels * kc * K::NR, |bpack| {
-                pack_b(bpack, K::NR, p.b.at(pc, jc), kc, ncols, parallel);
-                let bpack = &*bpack;
-                let nblocks = ncols.div_ceil(bl.nc);
-                let tasks = p.m.div_ceil(bl.mc) * nblocks;
-                // Loop 3: the grid of MC×NC blocks of C, one task each.
-                let task = |t: usize| {
-                    let (ib, jb) = (t / nblocks, t % nblocks);
-                    let rows = ib * bl.mc..p.m.min((ib + 1) * bl.mc);
-                    let cols = jb * bl.nc..ncols.min((jb + 1) * bl.nc);
-                    block::<K>(p, bpack, pc..pc + kc, jc, rows, cols, beta);
-                };
-                if parallel && tasks > 1 {
-                    (0..tasks).into_par_iter().for_each(task);
-                } else {
-                    (0..tasks).for_each(task);
-                }
-            });
-        }
+/// Columns of C per task in the one-row path.
+const ROW_BLOCK: usize = 1024;
+
+/// One row of C (m = 1, B with unit column stride): B is streamed row by
+/// row, one task per `ROW_BLOCK` columns, each summing K in order.
+fn single_row<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
+    let a: Vec<f32> = (0..p.k).map(|q| p.a.data[p.a.idx(0, q)]).collect();
+    let task = |jb: usize| {
+        let j0 = jb * ROW_BLOCK;
+        let w = ROW_BLOCK.min(p.n - j0);
+        with_scratch(Slot::Edge, w, |acc| {
+            K::row_times_block(acc, &a, p.b, j0);
+            let tile = Tile {
+                k: p.k,
+                a: a.as_ptr(),
+                a_rs: 0,
+                a_cs: 1,
+                b: acc.as_ptr(),
+                b_rs: 0,
+                c: p.c.get().wrapping_add(p.c_off + j0 * p.c_cs),
+                c_rs: p.c_rs,
+                c_cs: p.c_cs,
+                alpha: p.alpha,
+                beta: p.beta,
+                m: 1,
+                n: w,
+            };
+            let scaled: Vec<f32> = acc.iter().map(|&v| p.alpha * v).collect();
+            // SAFETY: columns j0..j0 + w of the single row of this matrix of C
+            // lie inside `c` (validated extent) and belong to this task alone.
+            unsafe { store_partial(&scaled, w, &tile) }
+        });
+    };
+    let tasks = p.n.div_ceil(ROW_BLOCK);
+    if parallel && tasks > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
     }
 }
 
-/// One task: rows × (jc + cols) of C over the K slice `ks`, with the packed
-/// B slice `bpack` (panels numbered from column `jc`).
+/// Loops 5 and 3 and the task grid of one matrix.
+fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
+    if p.m == 1 && p.b.cs == 1 {
+        return single_row::<K>(p, parallel);
+    }
+    let bl = p.bl;
+    let (mr, nr, k) = (K::MR, K::NR, p.k);
+    // Packs every KC slice of a K-deep operand slice; `pack(dst, pc, kc)` packs one.
+    let pack_all =
+        |dst: &mut [f32], stride: usize, pack: &(dyn Fn(&mut [f32], usize, usize) + Sync)| {
+            let one = |(q, d): (usize, &mut [f32])| {
+                let pc = q * bl.kc;
+                pack(d, pc, bl.kc.min(k - pc));
+            };
+            if parallel && k > bl.kc {
+                dst.par_chunks_mut(bl.kc * stride).enumerate().for_each(one);
+            } else {
+                dst.chunks_mut(bl.kc * stride).enumerate().for_each(one);
+            }
+        };
+    // Loop 5: columns of C, one L3-sized slice of packed B at a time.
+    for jc in (0..p.n).step_by(bl.nc_l3) {
+        let ncols = bl.nc_l3.min(p.n - jc);
+        let bstride = if p.direct_b {
+            0
+        } else {
+            ncols.div_ceil(nr) * nr
+        };
+        with_scratch(Slot::B, k * bstride, |bpack| {
+            // Loop 3: rows of C, one L3-sized slice of packed A at a time.
+            for ic in (0..p.m).step_by(bl.mc_l3) {
+                let mrows = bl.mc_l3.min(p.m - ic);
+                let astride = if p.direct_a {
+                    0
+                } else {
+                    mrows.div_ceil(mr) * mr
+                };
+                with_scratch(Slot::A, k * astride, |apack| {
+                    let mut pack_b = || {
+                        if ic == 0 && !p.direct_b {
+                            pack_all(bpack, bstride, &|d, pc, kc| {
+                                K::pack_b(d, p.b.at(pc, jc), kc, ncols, parallel)
+                            });
+                        }
+                    };
+                    let mut pack_a = || {
+                        if !p.direct_a {
+                            pack_all(apack, astride, &|d, pc, kc| {
+                                K::pack_a(d, p.a.at(ic, pc), mrows, kc, parallel)
+                            });
+                        }
+                    };
+                    if parallel {
+                        rayon::join(pack_b, pack_a);
+                    } else {
+                        pack_b();
+                        pack_a();
+                    }
+                    let slices = Slices {
+                        apack,
+                        astride,
+                        bpack,
+                        bstride,
+                        ic,
+                        jc,
+                    };
+                    grid::<K>(p, &slices, mrows, ncols, parallel);
+                });
+            }
+        });
+    }
+}
+
+/// The packed slices one grid of tasks works on.
+struct Slices<'a> {
+    /// Packed A rows `ic..`: the KC slice at `pc` starts at `pc·astride`
+    /// (empty when A is read in place).
+    apack: &'a [f32],
+    astride: usize,
+    /// Packed B columns `jc..`: the KC slice at `pc` starts at `pc·bstride`.
+    bpack: &'a [f32],
+    bstride: usize,
+    ic: usize,
+    jc: usize,
+}
+
+/// The MC×NC grid of tasks over an `mrows × ncols` slice of C.
+fn grid<K: MicroKernel>(
+    p: &Problem<'_>,
+    s: &Slices<'_>,
+    mrows: usize,
+    ncols: usize,
+    parallel: bool,
+) {
+    let bl = p.bl;
+    let nblocks = ncols.div_ceil(bl.nc);
+    let tasks = mrows.div_ceil(bl.mc) * nblocks;
+    let task = |t: usize| {
+        let (ib, jb) = (t / nblocks, t % nblocks);
+        let rows = ib * bl.mc..mrows.min((ib + 1) * bl.mc);
+        let cols = jb * bl.nc..ncols.min((jb + 1) * bl.nc);
+        // Loop 4: K in KC-deep slices, accumulated into C in order.
+        for pc in (0..p.k).step_by(bl.kc) {
+            let ks = pc..p.k.min(pc + bl.kc);
+            let beta = if pc == 0 { p.beta } else { 1.0 };
+            block::<K>(p, s, ks, rows.clone(), cols.clone(), beta);
+        }
+    };
+    if parallel && tasks > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
+/// Loops 2 and 1 over `rows × cols` of the slices (relative to `ic`, `jc`)
+/// for the K slice `ks`.
 fn block<K: MicroKernel>(
     p: &Problem<'_>,
-    bpack: &[f32],
+    s: &Slices<'_>,
     ks: Range<usize>,
-    jc: usize,
     rows: Range<usize>,
     cols: Range<usize>,
     beta: f32,
 ) {
     let (mr, nr, kc) = (K::MR, K::NR, ks.len());
-    let alen = if p.direct_a {
-        mr * kc
+    let apack = &s.apack[ks.start * s.astride..];
+    let bpack = &s.bpack[ks.start * s.bstride..];
+    let a_edge = if p.direct_a { mr * kc } else { 0 };
+    let b_edge = if p.direct_b && cols.end % nr != 0 {
+        kc * nr
     } else {
-        rows.len().div_ceil(mr) * kc * mr
+        0
     };
-    with_scratch(Slot::A, alen, |apack| {
-        if !p.direct_a {
-            pack_a(apack, mr, p.a.at(rows.start, ks.start), rows.len(), kc);
+    with_scratch(Slot::Edge, a_edge + b_edge, |edge| {
+        let (epack, bedge) = edge.split_at_mut(a_edge);
+        if b_edge > 0 {
+            // The last columns of an in-place B: pad them to a full panel.
+            let j = cols.end / nr * nr;
+            K::pack_b(bedge, p.b.at(ks.start, s.jc + j), kc, cols.end - j, false);
         }
+        let bedge = &*bedge;
         // Loop 2: MR-row micro-panels of A.
-        for (q, ir) in rows.clone().step_by(mr).enumerate() {
+        for ir in rows.clone().step_by(mr) {
             let mv = mr.min(rows.end - ir);
             let (a_ptr, a_rs, a_cs) = if !p.direct_a {
-                (apack[q * kc * mr..].as_ptr(), 1, mr)
+                (apack[(ir / mr) * kc * mr..].as_ptr(), 1, mr)
             } else if mv == mr {
-                let src = p.a.at(ir, ks.start);
+                let src = p.a.at(s.ic + ir, ks.start);
                 (src.data[src.off..].as_ptr(), src.rs, src.cs)
             } else {
                 // The last rows of an in-place A: pad them to a full panel.
-                pack_a(apack, mr, p.a.at(ir, ks.start), mv, kc);
-                (apack.as_ptr(), 1, mr)
+                K::pack_a(epack, p.a.at(s.ic + ir, ks.start), mv, kc, false);
+                (epack.as_ptr(), 1, mr)
             };
             // Loop 1: NR-column micro-panels of B → microkernel.
             for jr in cols.clone().step_by(nr) {
-                let bpanel = &bpack[(jr / nr) * kc * nr..][..kc * nr];
+                let nv = nr.min(cols.end - jr);
+                let (i, j) = (s.ic + ir, s.jc + jr);
+                let (b_ptr, b_rs) = if !p.direct_b {
+                    (bpack[(jr / nr) * kc * nr..][..kc * nr].as_ptr(), nr)
+                } else if nv == nr {
+                    let src = p.b.at(ks.start, j);
+                    (src.data[src.off..].as_ptr(), src.rs)
+                } else {
+                    (bedge.as_ptr(), nr)
+                };
                 let tile = Tile {
                     k: kc,
                     a: a_ptr,
                     a_rs,
                     a_cs,
-                    b: bpanel.as_ptr(),
-                    c: p.c
-                        .get()
-                        .wrapping_add(p.c_off + ir * p.c_rs + (jc + jr) * p.c_cs),
+                    b: b_ptr,
+                    b_rs,
+                    c: p.c.get().wrapping_add(p.c_off + i * p.c_rs + j * p.c_cs),
                     c_rs: p.c_rs,
                     c_cs: p.c_cs,
                     alpha: p.alpha,
                     beta,
                     m: mv,
-                    n: nr.min(cols.end - jr),
+                    n: nv,
                 };
-                // SAFETY: `gemm` asserted K::available(). A: packed panels hold
-                // kc·MR floats; an in-place panel is a full MR×kc block of A,
-                // inside `a` by `Gemm::validate`. B: `bpanel` holds kc·NR floats.
-                // C: the m×n tile at (ir, jc + jr) lies inside this matrix of C
-                // (validated extent) and inside this task's block, which no
-                // other task writes.
+                // SAFETY: `gemm` asserted K::available(). A: a packed panel
+                // holds kc·MR floats; an in-place panel is a full MR×kc block
+                // of A, inside `a` by `Gemm::validate`. B: likewise a packed
+                // panel holds kc·NR floats and an in-place one is a full
+                // kc×NR block of B. C: the m×n tile at (i, j) lies inside this
+                // matrix of C (validated extent) and inside this task's
+                // block, which no other task writes.
                 unsafe { K::run(&tile) }
             }
         }

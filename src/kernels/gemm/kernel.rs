@@ -1,13 +1,16 @@
 //! The microkernel contract: one MR×NR tile of `C = alpha·A·B + beta·C`.
 //!
 //! A kernel multiplies an MR-row micro-panel of A (`a[i·a_rs + p·a_cs]`,
-//! either packed with `a_rs = 1, a_cs = MR` or read in place) by one packed
-//! NR-column micro-panel of B (`b[p·NR + j]`, zero-padded to NR columns) and
+//! either packed with `a_rs = 1, a_cs = MR` or read in place) by one
+//! NR-column micro-panel of B (`b[p·b_rs + j]`, packed and zero-padded to NR
+//! columns with `b_rs = NR`, or a full panel read in place) and
 //! keeps the whole MR×NR accumulator in registers. Full tiles with unit
 //! column stride are written straight from the registers; a partial tile
 //! (`m < MR` or `n < NR`) or a strided C goes through a small stack buffer and
 //! only the valid `m×n` region is written, so edges cost no scalar slow path
 //! for the arithmetic.
+
+use super::pack::MatRef;
 
 /// One call of a microkernel. Only the microkernel dereferences these pointers.
 #[derive(Debug, Clone, Copy)]
@@ -18,8 +21,10 @@ pub struct Tile {
     pub a: *const f32,
     pub a_rs: usize,
     pub a_cs: usize,
-    /// Packed B micro-panel: element (p, j) at `b + p·NR + j`.
+    /// B micro-panel: element (p, j) at `b + p·b_rs + j` (`b_rs = NR` when
+    /// packed; B's row stride when read in place).
     pub b: *const f32,
+    pub b_rs: usize,
     /// Element (i, j) of the C tile is at `c + i·c_rs + j·c_cs`.
     pub c: *mut f32,
     pub c_rs: usize,
@@ -41,14 +46,45 @@ pub trait MicroKernel: Copy + Send + Sync + 'static {
     /// Whether this CPU can run the kernel.
     fn available() -> bool;
 
+    /// [`super::pack::pack_a`] with this kernel's MR (a const generic needs the literal).
+    fn pack_a(dst: &mut [f32], src: MatRef<'_>, rows: usize, kc: usize, parallel: bool);
+
+    /// [`super::pack::pack_b`] with this kernel's NR.
+    fn pack_b(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize, parallel: bool);
+
+    /// One row of A times a block of B: `acc[j] = Σ_p a[p]·B(p, j0 + j)`,
+    /// streaming B row by row (the m = 1 path, where B is read once and a
+    /// column panel would cross a page per step of K).
+    fn row_times_block(acc: &mut [f32], a: &[f32], b: MatRef<'_>, j0: usize) {
+        row_times_block(acc, a, b, j0)
+    }
+
     /// Computes one tile.
     ///
     /// # Safety
     /// `Self::available()` is true; `a` is readable at every `i·a_rs + p·a_cs`
-    /// for `i < MR, p < k`; `b` is readable for `k·NR` floats; `c` is writable
+    /// for `i < MR, p < k`; `b` is readable at every `p·b_rs + j` for `p < k,
+    /// j < NR`; `c` is writable
     /// (and readable unless `beta == 0`) at every `i·c_rs + j·c_cs` for
     /// `i < m ≤ MR, j < n ≤ NR`, and no other thread touches those elements.
     unsafe fn run(t: &Tile);
+}
+
+/// The body of [`MicroKernel::row_times_block`]; kernels call it from a
+/// `#[target_feature]` shim so that LLVM vectorizes it for their ISA.
+///
+/// # Shapes
+/// - `acc`: w, `a`: k, `b`: k × (j0 + w) with unit column stride
+#[inline(always)]
+pub fn row_times_block(acc: &mut [f32], a: &[f32], b: MatRef<'_>, j0: usize) {
+    let w = acc.len();
+    acc.fill(0.0);
+    for (p, &ap) in a.iter().enumerate() {
+        let s = b.idx(p, j0);
+        for (c, &bv) in acc.iter_mut().zip(&b.data[s..s + w]) {
+            *c += ap * bv;
+        }
+    }
 }
 
 /// Writes `buf` (alpha·A·B for the tile, row stride `nr`) into the valid

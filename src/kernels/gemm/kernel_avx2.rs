@@ -3,7 +3,8 @@
 
 use std::arch::x86_64::*;
 
-use super::kernel::{store_partial, MicroKernel, Tile};
+use super::kernel::{row_times_block, store_partial, MicroKernel, Tile};
+use super::pack::{self, MatRef};
 
 const MR: usize = 6;
 const NR: usize = 16;
@@ -20,10 +21,30 @@ impl MicroKernel for Avx2 {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
     }
 
+    fn pack_a(dst: &mut [f32], src: MatRef<'_>, rows: usize, kc: usize, parallel: bool) {
+        pack::pack_a::<MR>(dst, src, rows, kc, parallel)
+    }
+
+    fn pack_b(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize, parallel: bool) {
+        pack::pack_b::<NR>(dst, src, kc, cols, parallel)
+    }
+
+    fn row_times_block(acc: &mut [f32], a: &[f32], b: MatRef<'_>, j0: usize) {
+        assert!(Self::available());
+        // SAFETY: AVX2 and FMA are present (checked just above); the body is safe code.
+        unsafe { row_times_block_avx2(acc, a, b, j0) }
+    }
+
     unsafe fn run(t: &Tile) {
         // SAFETY: AVX2 and FMA are present (`available()`, caller's contract).
         unsafe { kernel(t) }
     }
+}
+
+/// [`row_times_block`] compiled for AVX2.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row_times_block_avx2(acc: &mut [f32], a: &[f32], b: MatRef<'_>, j0: usize) {
+    row_times_block(acc, a, b, j0)
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -33,7 +54,7 @@ unsafe fn kernel(t: &Tile) {
     let rs = t.a_rs;
     for _ in 0..t.k {
         // SAFETY: a and b walk the micro-panels the caller vouched for: k steps
-        // of a_cs in A (MR rows at a_rs) and of NR floats in B.
+        // of a_cs in A (MR rows at a_rs) and of b_rs in B (NR floats each).
         unsafe {
             let b0 = _mm256_loadu_ps(b);
             let b1 = _mm256_loadu_ps(b.add(8));
@@ -43,7 +64,7 @@ unsafe fn kernel(t: &Tile) {
                 row[1] = _mm256_fmadd_ps(ai, b1, row[1]);
             }
             a = a.add(t.a_cs);
-            b = b.add(NR);
+            b = b.add(t.b_rs);
         }
     }
     let alpha = _mm256_set1_ps(t.alpha);

@@ -2,6 +2,7 @@
 //! every CPU (LLVM vectorizes the inner row with the baseline SIMD).
 
 use super::kernel::{store_partial, MicroKernel, Tile};
+use super::pack::{self, MatRef};
 
 const MR: usize = 4;
 const NR: usize = 8;
@@ -18,11 +19,19 @@ impl MicroKernel for Scalar {
         true
     }
 
+    fn pack_a(dst: &mut [f32], src: MatRef<'_>, rows: usize, kc: usize, parallel: bool) {
+        pack::pack_a::<MR>(dst, src, rows, kc, parallel)
+    }
+
+    fn pack_b(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize, parallel: bool) {
+        pack::pack_b::<NR>(dst, src, kc, cols, parallel)
+    }
+
     unsafe fn run(t: &Tile) {
         let mut acc = [[0.0f32; NR]; MR];
         for p in 0..t.k {
-            // SAFETY: the packed B micro-panel holds k·NR floats (caller's contract).
-            let b = unsafe { std::slice::from_raw_parts(t.b.add(p * NR), NR) };
+            // SAFETY: row p of the B micro-panel holds NR floats (caller's contract).
+            let b = unsafe { std::slice::from_raw_parts(t.b.add(p * t.b_rs), NR) };
             for (i, row) in acc.iter_mut().enumerate() {
                 // SAFETY: i < MR and p < k: inside the A micro-panel.
                 let ai = unsafe { *t.a.add(i * t.a_rs + p * t.a_cs) };

@@ -110,6 +110,10 @@ fn shapes<K: MicroKernel>() -> Vec<(usize, usize, usize)> {
         (64, 64, 64),
         (1, 257, 64),
         (129, 1, 64),
+        (5, 100, 9),
+        (11, 90, 20),
+        (3, 1000, 70),
+        (1, 1024, 1024),
     ];
     v.extend(
         [(mr - 1, nr + 1, 1), (mr + 1, nr - 1, 2)]
@@ -240,7 +244,14 @@ fn alpha_beta_strides_batch<K: MicroKernel>() {
             ..base
         },
     ];
-    for (s, g) in cases.iter().enumerate() {
+    // The one-row path: alpha, beta and a strided C.
+    let row = Gemm {
+        alpha: 0.5,
+        beta: -1.5,
+        c: Strides { row: 1000, col: 3, batch: 0 },
+        ..Gemm::new(1, 1500, 50)
+    };
+    for (s, g) in cases.iter().chain([&row]).enumerate() {
         check::<K>(g, cache_sizes(), 200 + s as u64);
         check::<K>(g, TINY, 200 + s as u64);
     }

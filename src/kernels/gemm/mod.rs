@@ -155,7 +155,7 @@ fn non_overlapping(shape: &[usize], strides: &[usize]) -> bool {
         if stride < extent {
             return false;
         }
-        extent = stride * (n - 1) + extent;
+        extent += stride * (n - 1);
     }
     true
 }

@@ -42,35 +42,49 @@ impl MatRef<'_> {
     }
 }
 
-/// Packs one micro-panel: `dst[p·w + r] = src(r, p)` for `r < rows ≤ w`,
-/// `p < kc`, zeros for `rows ≤ r < w`. `src` is seen as rows × kc.
+/// Packs one micro-panel: `dst[p·W + r] = src(r, p)` for `r < rows ≤ W`,
+/// `p < kc`, zeros for `rows ≤ r < W`. `src` is seen as rows × kc.
 ///
 /// For A, `src` is the A block (rows of A); for B, it is the transposed B
 /// block (columns of B), so both operands share this one routine.
-fn pack_panel(dst: &mut [f32], w: usize, src: MatRef<'_>, rows: usize, kc: usize) {
-    let dst = &mut dst[..kc * w];
+fn pack_panel<const W: usize>(dst: &mut [f32], src: MatRef<'_>, rows: usize, kc: usize) {
+    let dst = &mut dst[..kc * W];
     if src.rs == 1 {
         // Each step of K reads `rows` contiguous elements.
-        for (p, out) in dst.chunks_exact_mut(w).enumerate() {
+        for (p, out) in dst.chunks_exact_mut(W).enumerate() {
             let s = src.idx(0, p);
             out[..rows].copy_from_slice(&src.data[s..s + rows]);
             out[rows..].fill(0.0);
         }
     } else if src.cs == 1 {
-        // Each row is contiguous along K: read rows, write with stride w.
-        for r in 0..rows {
+        // Rows are contiguous along K: transpose 8 steps of K at a time.
+        const P: usize = 8;
+        let mut lanes = [&[][..]; W];
+        for (r, lane) in lanes.iter_mut().enumerate().take(rows) {
             let s = src.idx(r, 0);
-            for (out, &v) in dst[r..].iter_mut().step_by(w).zip(&src.data[s..s + kc]) {
-                *out = v;
+            *lane = &src.data[s..s + kc];
+        }
+        let full = kc / P * P;
+        for (q, out) in dst[..full * W].chunks_exact_mut(P * W).enumerate() {
+            let mut segs = [[0.0f32; P]; W];
+            for (seg, lane) in segs.iter_mut().zip(&lanes[..rows]) {
+                *seg = lane[q * P..q * P + P].try_into().unwrap();
+            }
+            for (t, row) in out.chunks_exact_mut(W).enumerate() {
+                let row: &mut [f32; W] = row.try_into().unwrap();
+                for (o, seg) in row.iter_mut().zip(&segs) {
+                    *o = seg[t];
+                }
             }
         }
-        if rows < w {
-            for out in dst.chunks_exact_mut(w) {
-                out[rows..].fill(0.0);
+        for (p, out) in dst[full * W..].chunks_exact_mut(W).enumerate() {
+            for (o, lane) in out.iter_mut().zip(&lanes[..rows]) {
+                *o = lane[full + p];
             }
+            out[rows..].fill(0.0);
         }
     } else {
-        for (p, out) in dst.chunks_exact_mut(w).enumerate() {
+        for (p, out) in dst.chunks_exact_mut(W).enumerate() {
             for (r, o) in out[..rows].iter_mut().enumerate() {
                 *o = src.data[src.idx(r, p)];
             }
@@ -79,33 +93,53 @@ fn pack_panel(dst: &mut [f32], w: usize, src: MatRef<'_>, rows: usize, kc: usize
     }
 }
 
-/// Packs the `rows × kc` block `src` into `rows.div_ceil(mr)` panels of `kc·mr`.
-///
-/// # Shapes
-/// - `src`: rows × kc; `dst`: at least `rows.div_ceil(mr) · kc · mr`
-pub fn pack_a(dst: &mut [f32], mr: usize, src: MatRef<'_>, rows: usize, kc: usize) {
-    for (q, panel) in dst.chunks_mut(kc * mr).take(rows.div_ceil(mr)).enumerate() {
-        let r0 = q * mr;
-        pack_panel(panel, mr, src.at(r0, 0), mr.min(rows - r0), kc);
-    }
-}
-
-/// Packs the `kc × cols` block `src` into `cols.div_ceil(nr)` panels of `kc·nr`,
+/// Packs the `rows × kc` block `src` into `rows.div_ceil(MR)` panels of `kc·MR`,
 /// panels in parallel when `parallel` (each panel is written by one task).
 ///
 /// # Shapes
-/// - `src`: kc × cols; `dst`: at least `cols.div_ceil(nr) · kc · nr`
-pub fn pack_b(dst: &mut [f32], nr: usize, src: MatRef<'_>, kc: usize, cols: usize, parallel: bool) {
-    let panels = cols.div_ceil(nr);
-    let dst = &mut dst[..panels * kc * nr];
+/// - `src`: rows × kc; `dst`: at least `rows.div_ceil(MR) · kc · MR`
+pub fn pack_a<const MR: usize>(
+    dst: &mut [f32],
+    src: MatRef<'_>,
+    rows: usize,
+    kc: usize,
+    parallel: bool,
+) {
+    let panels = rows.div_ceil(MR);
+    let dst = &mut dst[..panels * kc * MR];
     let one = |(q, panel): (usize, &mut [f32])| {
-        let c0 = q * nr;
-        pack_panel(panel, nr, src.t().at(c0, 0), nr.min(cols - c0), kc);
+        let r0 = q * MR;
+        pack_panel::<MR>(panel, src.at(r0, 0), MR.min(rows - r0), kc);
     };
     if parallel && panels > 1 {
-        dst.par_chunks_mut(kc * nr).enumerate().for_each(one);
+        dst.par_chunks_mut(kc * MR).enumerate().for_each(one);
     } else {
-        dst.chunks_mut(kc * nr).enumerate().for_each(one);
+        dst.chunks_mut(kc * MR).enumerate().for_each(one);
+    }
+}
+
+/// Packs the `kc × cols` block `src` into `cols.div_ceil(NR)` panels of `kc·NR`,
+/// panels in parallel when `parallel` (each panel is written by one task).
+///
+/// # Shapes
+/// - `src`: kc × cols; `dst`: at least `cols.div_ceil(NR) · kc · NR`
+pub fn pack_b<const NR: usize>(
+    dst: &mut [f32],
+    src: MatRef<'_>,
+    kc: usize,
+    cols: usize,
+    parallel: bool,
+) {
+    let panels = cols.div_ceil(NR);
+    let dst = &mut dst[..panels * kc * NR];
+    let one = |(q, panel): (usize, &mut [f32])| {
+        let c0 = q * NR;
+        pack_panel::<NR>(panel, src.t().at(c0, 0), NR.min(cols - c0), kc);
+    };
+    if parallel && panels > 1 {
+        dst.par_chunks_mut(kc * NR).enumerate().for_each(one);
+    } else {
+        dst.chunks_mut(kc * NR).enumerate().for_each(one);
     }
 }
 
@@ -113,13 +147,12 @@ pub fn pack_b(dst: &mut [f32], nr: usize, src: MatRef<'_>, kc: usize, cols: usiz
 mod tests {
     use super::*;
 
-    fn check_layouts(rs: usize, cs: usize) {
-        // A 7×5 matrix with value 10·i + j, at the given strides.
-        let (rows, cols) = (7, 5);
+    fn check_layouts(rows: usize, cols: usize, rs: usize, cs: usize) {
+        // A rows×cols matrix with value 100·i + j, at the given strides.
         let mut data = vec![f32::NAN; rs * (rows - 1) + cs * (cols - 1) + 1];
         for i in 0..rows {
             for j in 0..cols {
-                data[i * rs + j * cs] = (10 * i + j) as f32;
+                data[i * rs + j * cs] = (100 * i + j) as f32;
             }
         }
         let src = MatRef {
@@ -129,19 +162,19 @@ mod tests {
             cs,
         };
         let mut pa = vec![f32::NAN; 2 * 4 * cols];
-        pack_a(&mut pa, 4, src, rows, cols);
-        for i in 0..8 {
+        pack_a::<4>(&mut pa, src, rows, cols, true);
+        for i in 0..rows.div_ceil(4) * 4 {
             for p in 0..cols {
-                let want = if i < rows { (10 * i + p) as f32 } else { 0.0 };
+                let want = if i < rows { (100 * i + p) as f32 } else { 0.0 };
                 assert_eq!(pa[(i / 4) * 4 * cols + p * 4 + i % 4], want);
             }
         }
         // B = src.t() is cols × rows (kc × width): element (p, j) = src(j, p).
         let mut pb = vec![f32::NAN; 2 * 4 * cols];
-        pack_b(&mut pb, 4, src.t(), cols, rows, false);
-        for j in 0..8 {
+        pack_b::<4>(&mut pb, src.t(), cols, rows, false);
+        for j in 0..rows.div_ceil(4) * 4 {
             for p in 0..cols {
-                let want = if j < rows { (10 * j + p) as f32 } else { 0.0 };
+                let want = if j < rows { (100 * j + p) as f32 } else { 0.0 };
                 assert_eq!(pb[(j / 4) * 4 * cols + p * 4 + j % 4], want);
             }
         }
@@ -149,8 +182,11 @@ mod tests {
 
     #[test]
     fn packs_row_major_col_major_and_strided() {
-        check_layouts(5, 1);
-        check_layouts(1, 7);
-        check_layouts(13, 2);
+        check_layouts(7, 5, 5, 1);
+        check_layouts(7, 5, 1, 7);
+        check_layouts(7, 5, 13, 2);
+        // kc ≥ 8: the transposing fast path, with a tail.
+        check_layouts(7, 21, 21, 1);
+        check_layouts(3, 16, 1, 3);
     }
 }

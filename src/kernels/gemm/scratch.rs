@@ -7,15 +7,17 @@
 
 use std::cell::Cell;
 
-/// Which buffer: the shared packed B slice, or a task's packed A block.
+/// Which buffer: the shared packed B and A slices, or a task's padded edge of A.
 #[derive(Debug, Clone, Copy)]
 pub enum Slot {
     B,
     A,
+    Edge,
 }
 
 thread_local! {
-    static SLOTS: [Cell<Vec<f32>>; 2] = const { [Cell::new(Vec::new()), Cell::new(Vec::new())] };
+    static SLOTS: [Cell<Vec<f32>>; 3] =
+        const { [Cell::new(Vec::new()), Cell::new(Vec::new()), Cell::new(Vec::new())] };
 }
 
 /// Alignment of every buffer handed out, in floats (64 bytes).

@@ -1,0 +1,99 @@
+//! A/B timing of attnrs sgemm against the `gemm` crate on a loaded machine:
+//! the two alternate, one call each, many rounds, and the best round of each
+//! is reported (the best is the round that had the core to itself).
+//!
+//! `cargo run --release --example gemm_ab -- [threads] [rounds] [batch m n k]...`
+
+use std::time::Instant;
+
+use attnrs::kernels::gemm::{sgemm, Gemm, Strides};
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let threads = args.first().copied().unwrap_or(1);
+    let rounds = args.get(1).copied().unwrap_or(20);
+    let mut shapes: Vec<[usize; 4]> = args[2.min(args.len())..]
+        .chunks_exact(4)
+        .map(|c| [c[0], c[1], c[2], c[3]])
+        .collect();
+    if shapes.is_empty() {
+        shapes = vec![
+            [1, 512, 512, 512],
+            [1, 1024, 1024, 1024],
+            [48, 64, 64, 64],
+            [48, 128, 128, 64],
+        ];
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    for [bt, m, n, k] in shapes {
+        let a: Vec<f32> = (0..bt * m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let b: Vec<f32> = (0..bt * k * n).map(|i| (i % 5) as f32 - 2.0).collect();
+        let mut c = vec![0.0f32; bt * m * n];
+        let g = Gemm {
+            batch: bt,
+            a: Strides::row_major(m, k),
+            b: Strides::row_major(k, n),
+            c: Strides::row_major(m, n),
+            ..Gemm::new(m, n, k)
+        };
+        let par = if threads == 1 {
+            gemm::Parallelism::None
+        } else {
+            gemm::Parallelism::Rayon(threads)
+        };
+        let flops = 2.0 * (bt * m * n * k) as f64;
+        let reps = ((2e8 / flops) as usize).max(1);
+        let (mut best_a, mut best_g) = (f64::MAX, f64::MAX);
+        pool.install(|| {
+            for _ in 0..rounds {
+                let t = Instant::now();
+                for _ in 0..reps {
+                    sgemm(&g, &a, &b, &mut c).unwrap();
+                }
+                best_a = best_a.min(t.elapsed().as_secs_f64() / reps as f64);
+                let t = Instant::now();
+                for _ in 0..reps {
+                    for q in 0..bt {
+                        // SAFETY: bt row-major matrices of the stated sizes.
+                        unsafe {
+                            gemm::gemm(
+                                m,
+                                n,
+                                k,
+                                c.as_mut_ptr().add(q * m * n),
+                                1,
+                                n as isize,
+                                false,
+                                a.as_ptr().add(q * m * k),
+                                1,
+                                k as isize,
+                                b.as_ptr().add(q * k * n),
+                                1,
+                                n as isize,
+                                0.0f32,
+                                1.0f32,
+                                false,
+                                false,
+                                false,
+                                par,
+                            )
+                        }
+                    }
+                }
+                best_g = best_g.min(t.elapsed().as_secs_f64() / reps as f64);
+            }
+        });
+        println!(
+            "{threads}t {bt}x{m}x{n}x{k}: attnrs {:7.1} GFLOP/s  gemm-crate {:7.1} GFLOP/s  ratio {:.3}",
+            flops / best_a / 1e9,
+            flops / best_g / 1e9,
+            best_g / best_a
+        );
+    }
+}

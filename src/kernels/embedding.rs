@@ -1,0 +1,193 @@
+//! Embedding lookup (gather rows of a (V, D) table by int64 ids) and its
+//! deterministic backward (scatter-add into a (V, D) gradient).
+//!
+//! The backward sorts the positions by id (a stable counting sort), then
+//! each chunk of vocabulary rows is owned by one task, which adds its
+//! positions' gradient rows in increasing position order: no atomics, and
+//! the result is bitwise identical for any thread count.
+
+use rayon::prelude::*;
+
+use super::rows::{ld, st, steps};
+use crate::error::{KernelError, Result};
+use crate::simd::{dispatch, F32Vec, Kernel};
+
+fn check_ids(op: &'static str, ids: &[i64], num: usize) -> Result<()> {
+    for (i, &id) in ids.iter().enumerate() {
+        if id < 0 || id as u64 >= num as u64 {
+            return Err(KernelError::value(
+                op,
+                format!("ids[{i}] = {id} is out of range: expected an id in [0, {num})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `out[i, :] = weight[ids[i], :]`.
+///
+/// # Shapes
+/// - weight: (num, d) contiguous
+/// - ids: (n,)
+/// - out: (n, d) contiguous
+pub fn embedding(weight: &[f32], num: usize, d: usize, ids: &[i64], out: &mut [f32]) -> Result<()> {
+    const OP: &str = "embedding";
+    if weight.len() != num * d || out.len() != ids.len() * d {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "weight: expected {num}×{d} elements, got {}; out: expected {}×{d}, got {}",
+                weight.len(),
+                ids.len(),
+                out.len()
+            ),
+        ));
+    }
+    check_ids(OP, ids, num)?;
+    if d == 0 || ids.is_empty() {
+        return Ok(());
+    }
+    let rc = super::rows::rows_per_chunk(ids.len(), d);
+    out.par_chunks_mut(rc * d).enumerate().for_each(|(c, oc)| {
+        let ids = &ids[c * rc..c * rc + oc.len() / d];
+        for (row, &id) in oc.chunks_exact_mut(d).zip(ids) {
+            let s = id as usize * d;
+            row.copy_from_slice(&weight[s..s + d]);
+        }
+    });
+    Ok(())
+}
+
+struct Accumulate<'a> {
+    /// dW rows `v0 .. v0 + rows` (rows × d).
+    dw: &'a mut [f32],
+    v0: usize,
+    d: usize,
+    /// `offsets[v]..offsets[v + 1]` indexes `order` for id v.
+    offsets: &'a [usize],
+    /// Positions sorted by id, increasing within one id.
+    order: &'a [usize],
+    dy: &'a [f32],
+}
+
+impl Kernel for Accumulate<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        let d = self.d;
+        for (i, row) in self.dw.chunks_exact_mut(d).enumerate() {
+            let v = self.v0 + i;
+            row.fill(0.0);
+            for &p in &self.order[self.offsets[v]..self.offsets[v + 1]] {
+                let src = &self.dy[p * d..(p + 1) * d];
+                for (o, l) in steps::<V>(d) {
+                    let s = V::add(ld::<V>(row, o, l, 0.0), ld::<V>(src, o, l, 0.0));
+                    st::<V>(row, o, l, s);
+                }
+            }
+        }
+    }
+}
+
+/// `dweight[v, :] = Σ_{i: ids[i] = v} dy[i, :]`, summed in increasing i.
+///
+/// # Shapes
+/// - dy: (n, d) contiguous
+/// - ids: (n,)
+/// - dweight: (num, d) contiguous, overwritten
+pub fn embedding_backward(
+    dy: &[f32],
+    ids: &[i64],
+    num: usize,
+    d: usize,
+    dweight: &mut [f32],
+) -> Result<()> {
+    const OP: &str = "embedding_backward";
+    if dy.len() != ids.len() * d || dweight.len() != num * d {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "dy: expected {}×{d} elements, got {}; dweight: expected {num}×{d}, got {}",
+                ids.len(),
+                dy.len(),
+                dweight.len()
+            ),
+        ));
+    }
+    check_ids(OP, ids, num)?;
+    if d == 0 || num == 0 {
+        return Ok(());
+    }
+    // Stable counting sort of positions by id.
+    let mut offsets = vec![0usize; num + 1];
+    for &id in ids {
+        offsets[id as usize + 1] += 1;
+    }
+    for v in 0..num {
+        offsets[v + 1] += offsets[v];
+    }
+    let mut next = offsets.clone();
+    let mut order = vec![0usize; ids.len()];
+    for (p, &id) in ids.iter().enumerate() {
+        let slot = &mut next[id as usize];
+        order[*slot] = p;
+        *slot += 1;
+    }
+    // Chunks of vocabulary rows sized by the average work per row.
+    let work_per_row = d * (1 + ids.len() / num);
+    let rc = crate::threads::chunk_len(num, work_per_row, 32 * 1024);
+    dweight
+        .par_chunks_mut(rc * d)
+        .enumerate()
+        .for_each(|(c, dwc)| {
+            dispatch(Accumulate {
+                dw: dwc,
+                v0: c * rc,
+                d,
+                offsets: &offsets,
+                order: &order,
+                dy,
+            });
+        });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gather_and_scatter_match_a_loop() {
+        let (num, d) = (7, 5);
+        let w: Vec<f32> = (0..num * d).map(|i| i as f32 * 0.5).collect();
+        let ids = [3i64, 0, 6, 3, 3, 1];
+        let mut out = vec![0.0; ids.len() * d];
+        embedding(&w, num, d, &ids, &mut out).unwrap();
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(
+                &out[i * d..(i + 1) * d],
+                &w[id as usize * d..(id as usize + 1) * d]
+            );
+        }
+        let dy: Vec<f32> = (0..ids.len() * d).map(|i| (i as f32).sin()).collect();
+        let mut dw = vec![f32::NAN; num * d];
+        embedding_backward(&dy, &ids, num, d, &mut dw).unwrap();
+        let mut want = vec![0.0f32; num * d];
+        for (i, &id) in ids.iter().enumerate() {
+            for j in 0..d {
+                want[id as usize * d + j] += dy[i * d + j];
+            }
+        }
+        assert_eq!(dw, want);
+    }
+
+    #[test]
+    fn bad_ids_are_named() {
+        let w = vec![0.0; 6];
+        let mut out = vec![0.0; 6];
+        let e = embedding(&w, 3, 2, &[0, 3, 1], &mut out).unwrap_err();
+        assert!(e.message.contains("ids[1] = 3"), "{e}");
+        let e = embedding(&w, 3, 2, &[-1, 0, 1], &mut out).unwrap_err();
+        assert!(e.message.contains("ids[0] = -1"), "{e}");
+    }
+}

@@ -1,0 +1,52 @@
+//! Helpers shared by the fused row kernels: vector-sized steps over a row
+//! with a masked tail, and the row splitting every kernel uses.
+
+use crate::simd::F32Vec;
+
+/// `(offset, len)` steps over `n` elements: `len == V::LANES` except the
+/// last, which may be shorter.
+#[inline(always)]
+pub fn steps<V: F32Vec>(n: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n)
+        .step_by(V::LANES)
+        .map(move |o| (o, V::LANES.min(n - o)))
+}
+
+/// Loads `s[off..off + len]`, the lanes past `len` set to `fill`.
+///
+/// # Safety
+/// The CPU supports `V`; `off + len <= s.len()`, `len <= V::LANES`.
+#[inline(always)]
+pub unsafe fn ld<V: F32Vec>(s: &[f32], off: usize, len: usize, fill: f32) -> V::V {
+    if len == V::LANES {
+        V::load(&s[off..off + len])
+    } else {
+        V::load_partial(&s[off..off + len], fill)
+    }
+}
+
+/// Stores the first `len` lanes of `v` to `d[off..off + len]`.
+///
+/// # Safety
+/// The CPU supports `V`; `off + len <= d.len()`, `len <= V::LANES`.
+#[inline(always)]
+pub unsafe fn st<V: F32Vec>(d: &mut [f32], off: usize, len: usize, v: V::V) {
+    if len == V::LANES {
+        V::store(&mut d[off..off + len], v)
+    } else {
+        V::store_partial(&mut d[off..off + len], v)
+    }
+}
+
+/// Rows per parallel chunk for rows of `n` elements: about 64 KiB of each
+/// operand per chunk, chosen from the problem alone (never the thread count).
+pub fn rows_per_chunk(rows: usize, n: usize) -> usize {
+    crate::threads::chunk_len(rows, n, 16 * 1024)
+}
+
+/// Elements per parallel chunk of a flat elementwise kernel (a multiple of 64
+/// so that every chunk but the last is whole vectors).
+pub fn elems_per_chunk(total: usize) -> usize {
+    let c = crate::threads::chunk_len(total, 1, 64 * 1024);
+    c.div_ceil(64) * 64
+}
