@@ -85,7 +85,7 @@ pub struct Blocking {
 }
 
 /// Tasks a large problem is split into (fixed: independent of the thread count).
-const MIN_TASKS: usize = 8;
+const MIN_TASKS: usize = 16;
 /// Smallest task worth splitting further, in multiply-adds.
 const MIN_TASK_MACS: usize = 1 << 18;
 
@@ -113,11 +113,7 @@ impl Blocking {
         // Enough tasks for the threads to share, as long as each stays big:
         // split M first (B is shared), then N.
         let macs = |mc: usize, nc: usize| mc * nc * k;
-        let min_tasks: usize = std::env::var("TUNE_TASKS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(MIN_TASKS);
-        while m.div_ceil(mc) * n.div_ceil(nc) < min_tasks {
+        while m.div_ceil(mc) * n.div_ceil(nc) < MIN_TASKS {
             if mc > 2 * mr && macs(mc / 2, nc) >= MIN_TASK_MACS {
                 mc = round_up(mc / 2, mr);
             } else if nc > nr && macs(mc, nc / 2) >= MIN_TASK_MACS {
@@ -126,13 +122,6 @@ impl Blocking {
                 break;
             }
         }
-        let env = |k: &str, d: usize| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(d)
-        };
-        let (mc, kc, nc) = (env("TUNE_MC", mc), env("TUNE_KC", kc), env("TUNE_NC", nc));
         // NC_L3 and MC_L3: the packed K×NC_L3 slice of B and MC_L3×K slice
         // of A (all KC slices of K) each fill at most a quarter of L3.
         let nc_l3 = round_down(caches.l3 / 4 / (k.max(1) * f), nc).min(round_up(n.max(1), nc));

@@ -39,7 +39,7 @@ const PAR_BATCH_MIN: usize = 8;
 const DIRECT_A_MAX: usize = 1 << 16;
 /// B with unit column stride is read in place when C has at most this many
 /// micro-panel rows (each packed element of B would be used this few times).
-const DIRECT_B_MAX_PANELS: usize = 4;
+const DIRECT_B_MAX_PANELS: usize = 6;
 
 /// C's base pointer, shared by tasks that write disjoint tiles.
 #[derive(Clone, Copy)]
@@ -143,11 +143,7 @@ fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches
     // C), B when it meets few A micro-panels (short C).
     let direct_a =
         (g.a.col == 1 || g.a.row == 1) && (g.m * g.k <= DIRECT_A_MAX || g.n <= 2 * K::NR);
-    let dbm: usize = std::env::var("TUNE_DBM")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DIRECT_B_MAX_PANELS);
-    let direct_b = g.b.col == 1 && g.m <= dbm * K::MR;
+    let direct_b = g.b.col == 1 && g.m <= DIRECT_B_MAX_PANELS * K::MR;
     let c = CPtr(c.as_mut_ptr());
     let item = |p: usize, parallel: bool| {
         let prob = Problem {

@@ -248,7 +248,11 @@ fn alpha_beta_strides_batch<K: MicroKernel>() {
     let row = Gemm {
         alpha: 0.5,
         beta: -1.5,
-        c: Strides { row: 1000, col: 3, batch: 0 },
+        c: Strides {
+            row: 1000,
+            col: 3,
+            batch: 0,
+        },
         ..Gemm::new(1, 1500, 50)
     };
     for (s, g) in cases.iter().chain([&row]).enumerate() {
