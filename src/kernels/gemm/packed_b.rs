@@ -14,7 +14,7 @@
 use rayon::prelude::*;
 
 use super::kernel::{MicroKernel, Tile};
-use super::pack::{pack_a, pack_b, MatRef};
+use super::pack::MatRef;
 use super::{Gemm, Strides};
 use crate::error::{KernelError, Result};
 use crate::simd::{isa, Isa};
@@ -40,26 +40,13 @@ impl PackedB {
     pub fn new(b: &[f32], s: Strides, k: usize, n: usize) -> Result<Self> {
         crate::error::check_extent("matmul", "b", b.len(), &[k, n], &[s.row, s.col])?;
         let level = isa();
-        let nr = match level {
+        let (nr, data) = match level {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => super::kernel_avx512::Avx512::NR,
+            Isa::Avx512 => pack_all::<super::kernel_avx512::Avx512>(b, s, k, n),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => super::kernel_avx2::Avx2::NR,
-            _ => super::kernel_scalar::Scalar::NR,
+            Isa::Avx2 => pack_all::<super::kernel_avx2::Avx2>(b, s, k, n),
+            _ => pack_all::<super::kernel_scalar::Scalar>(b, s, k, n),
         };
-        let panels = n.div_ceil(nr);
-        let mut data = vec![0.0f32; k * panels * nr];
-        let src = MatRef {
-            data: b,
-            off: 0,
-            rs: s.row,
-            cs: s.col,
-        };
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
-            let dst = &mut data[pc * panels * nr..(pc + kc) * panels * nr];
-            pack_b(dst, nr, src.at(pc, 0), kc, n, false);
-        }
         Ok(PackedB {
             k,
             n,
@@ -78,6 +65,25 @@ impl PackedB {
     }
 }
 
+/// Every K slice of B in `K`'s panel layout: (NR, data).
+fn pack_all<K: MicroKernel>(b: &[f32], s: Strides, k: usize, n: usize) -> (usize, Vec<f32>) {
+    let nr = K::NR;
+    let panels = n.div_ceil(nr);
+    let mut data = vec![0.0f32; k * panels * nr];
+    let src = MatRef {
+        data: b,
+        off: 0,
+        rs: s.row,
+        cs: s.col,
+    };
+    for pc in (0..k).step_by(KC) {
+        let kc = KC.min(k - pc);
+        let dst = &mut data[pc * panels * nr..(pc + kc) * panels * nr];
+        K::pack_b(dst, src.at(pc, 0), kc, n, false);
+    }
+    (nr, data)
+}
+
 /// C's base pointer, shared by tasks that write disjoint tiles.
 #[derive(Clone, Copy)]
 struct CPtr(*mut f32);
@@ -87,6 +93,12 @@ struct CPtr(*mut f32);
 unsafe impl Send for CPtr {}
 // SAFETY: as for Send: no two tasks write the same element.
 unsafe impl Sync for CPtr {}
+
+impl CPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// `C = alpha·op(A)·B + beta·C` with a pre-packed B (`g.b` and `g.batch` are
 /// ignored: one matrix), in the caller's rayon pool.
@@ -161,7 +173,6 @@ fn run<K: MicroKernel>(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) {
         cs: g.a.col,
     };
     let task = |t: usize| {
-        let cp = cp;
         let (rb, gq) = (t / groups, t % groups);
         let rows = rb * row_block..m.min((rb + 1) * row_block);
         let qs = gq * group..panels.min((gq + 1) * group);
@@ -178,7 +189,7 @@ fn run<K: MicroKernel>(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) {
                 } else {
                     // The last rows: pad them to a full MR-row panel.
                     tail.resize(mr * kc, 0.0);
-                    pack_a(&mut tail, mr, a_ref.at(ir, pc), mv, kc);
+                    K::pack_a(&mut tail, a_ref.at(ir, pc), mv, kc, false);
                     (tail.as_ptr(), 1, mr)
                 };
                 for q in qs.clone() {
@@ -189,7 +200,8 @@ fn run<K: MicroKernel>(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) {
                         a_rs,
                         a_cs,
                         b: slice[q * kc * nr..(q + 1) * kc * nr].as_ptr(),
-                        c: cp.0.wrapping_add(ir * g.c.row + col * g.c.col),
+                        b_rs: nr,
+                        c: cp.get().wrapping_add(ir * g.c.row + col * g.c.col),
                         c_rs: g.c.row,
                         c_cs: g.c.col,
                         alpha: g.alpha,
