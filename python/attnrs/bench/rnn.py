@@ -8,6 +8,8 @@ forward+backward 3× that (the convention of ``shared/bench/torch_baselines.py``
 "% of peak" is against the measured 2-thread AVX-512 FMA peak of this kind of
 machine, 233 GFLOP/s. attnrs runs on 2 threads; fwd+bwd computes the
 gradients of every parameter and of x from a random output gradient.
+``cpu1_*`` columns: the best process CPU time on ONE thread — a load-robust
+estimate of the single-core cost when the machine is shared.
 
 Run: ``python -m attnrs.bench.rnn``.
 """
@@ -26,6 +28,18 @@ __all__ = ["run"]
 PEAK_GFLOPS = 233.0
 SHAPE = {"batch": 32, "steps": 128, "input": 128, "hidden": 256}
 GATES = {"rnn_tanh": 1, "lstm": 4, "gru": 3}
+
+
+def _min_cpu_ms(fn: Callable[[], Any], repeats: int) -> float:
+    """Best process CPU time of ``fn`` (robust to other processes on a loaded
+    machine; meaningful on one thread, where CPU time ≈ the uncontended time)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best * 1e3
 
 
 def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
@@ -201,6 +215,19 @@ def _bench_one(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[st
         "numpy_fwdbwd_ms": round(nfb_ms, 2),
         "speedup_vs_numpy_fwdbwd": round(nfb_ms / fb_ms, 2),
     }
+    threads = ar.get_num_threads()
+    ar.set_num_threads(1)
+    try:
+        f1, fb1 = _min_cpu_ms(fwd, repeats), _min_cpu_ms(fwdbwd, repeats)
+    finally:
+        ar.set_num_threads(threads)
+    row.update(
+        {
+            "cpu1_fwd_ms": round(f1, 2),
+            "cpu1_fwdbwd_ms": round(fb1, 2),
+            "cpu1_fwdbwd_gflops": round(3 * flops / fb1 / 1e6, 1),
+        }
+    )
     row.update({k: round(v, 2) for k, v in _torch_rows(mode, x, g, repeats).items()})
     return row
 
