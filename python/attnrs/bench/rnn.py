@@ -232,8 +232,15 @@ def _bench_one(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[st
     return row
 
 
-def run(quick: bool = False) -> list[dict[str, Any]]:
-    """One row per layer: medians in ms, GFLOP/s and % of peak, NumPy ratios."""
+def run(quick: bool = False, tune_malloc: bool = True) -> list[dict[str, Any]]:
+    """One row per layer: medians in ms, GFLOP/s and % of peak, NumPy ratios.
+
+    ``tune_malloc`` applies ``bench.fused.steady_state_malloc()`` first
+    (process-wide; repeated 4-16 MB buffers then reuse pages, as in training)."""
+    if tune_malloc:
+        from .fused import steady_state_malloc
+
+        steady_state_malloc()
     repeats = 3 if quick else 9
     prev_threads = ar.get_num_threads()
     ar.set_num_threads(2)
