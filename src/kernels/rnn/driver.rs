@@ -396,15 +396,18 @@ pub fn backward(
     sgemm(&wgrad(i), &dgx, x, &mut dw_ih)?;
     let mut dw_hh = vec![0.0f32; gh * h];
     sgemm(&wgrad(h), dg_hidden, saved.hprev, &mut dw_hh)?;
+    // Elman and LSTM share one gate gradient for both biases: sum it once.
+    let sums_x = (w.b_ih.is_some() || (w.b_hh.is_some() && mode != Mode::Gru))
+        .then(|| col_sums(&dgx, bt, gh));
     let db_ih = if w.b_ih.is_some() {
-        col_sums(&dgx, bt, gh)
+        sums_x.clone().unwrap_or_default()
     } else {
         Vec::new()
     };
-    let db_hh = if w.b_hh.is_some() {
-        col_sums(dg_hidden, bt, gh)
-    } else {
-        Vec::new()
+    let db_hh = match (w.b_hh.is_some(), mode) {
+        (false, _) => Vec::new(),
+        (true, Mode::Gru) => col_sums(&dgh, bt, gh),
+        (true, _) => sums_x.unwrap_or_default(),
     };
     Ok(Grads {
         dx,
