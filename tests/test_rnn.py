@@ -448,3 +448,13 @@ def test_benchmark_numpy_reference_computes_the_same_math(mode):
     np.testing.assert_allclose(k_out, out, rtol=1e-4, atol=1e-5)
     for got, want in zip((dx, dwi, dwh, dbi, dbh), ref):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+
+
+def test_autograd_shared_state_gets_every_gradient():
+    """A state that is both an output and the next step's input (a decode
+    loop) must receive both gradients (the graph walk finishes it last)."""
+    a = ar.tensor(np.ones((2, 3)), requires_grad=True)
+    b = a * 2.0
+    c = b * 3.0
+    ar.functional.stack([b, c], 1).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.full((2, 3), 8.0))
