@@ -20,7 +20,7 @@ use crate::error::{KernelError, Result};
 use crate::simd::{isa, Isa};
 
 /// Depth of one packed K slice (one microkernel call streams kc·NR floats of B).
-const KC: usize = 256;
+const KC: usize = 512;
 /// Multiply-adds per task: at least this much work before splitting.
 const TASK_MACS: usize = 1 << 18;
 
