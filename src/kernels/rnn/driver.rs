@@ -56,16 +56,25 @@ fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-/// Column sums of a dense `rows × cols` matrix, each column summed in row order.
+/// Column sums of a dense `rows × cols` matrix: fixed blocks of rows give
+/// partial sums (in parallel), added in block order, so the result does not
+/// depend on the thread count.
 fn col_sums(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 256;
+    let blocks = rows.div_ceil(BLOCK);
+    let mut partial = vec![0.0f32; blocks * cols];
+    partial
+        .par_chunks_mut(cols)
+        .enumerate()
+        .for_each(|(q, acc)| {
+            for r in q * BLOCK..rows.min((q + 1) * BLOCK) {
+                gates::add_assign(acc, &m[r * cols..(r + 1) * cols]);
+            }
+        });
     let mut out = vec![0.0f32; cols];
-    let cc = chunk_len(cols, rows, 1 << 15);
-    out.par_chunks_mut(cc).enumerate().for_each(|(ci, o)| {
-        let c0 = ci * cc;
-        for r in 0..rows {
-            gates::add_assign(o, &m[r * cols + c0..r * cols + c0 + o.len()]);
-        }
-    });
+    for acc in partial.chunks(cols) {
+        gates::add_assign(&mut out, acc);
+    }
     out
 }
 
