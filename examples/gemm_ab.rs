@@ -1,6 +1,8 @@
-//! A/B timing of attnrs sgemm against the `gemm` crate on a loaded machine:
-//! the two alternate, one call each, many rounds, and the best round of each
-//! is reported (the best is the round that had the core to itself).
+//! A/B timing of attnrs sgemm against the `gemm` and `matrixmultiply` crates
+//! on a loaded machine: they alternate, a few calls each, many rounds, and
+//! the best round of each is reported (the round that had the cores to
+//! itself). matrixmultiply runs only when `threads` equals its process-wide
+//! `MATMUL_NUM_THREADS` (set to 1 here unless given).
 //!
 //! `cargo run --release --example gemm_ab -- [threads] [rounds] [batch m n k]...`
 
@@ -27,6 +29,14 @@ fn main() {
             [48, 128, 128, 64],
         ];
     }
+    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };
+    }
+    let mm_threads: usize = std::env::var("MATMUL_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -49,7 +59,7 @@ fn main() {
         };
         let flops = 2.0 * (bt * m * n * k) as f64;
         let reps = ((2e8 / flops) as usize).max(1);
-        let (mut best_a, mut best_g) = (f64::MAX, f64::MAX);
+        let (mut best_a, mut best_g, mut best_m) = (f64::MAX, f64::MAX, f64::MAX);
         pool.install(|| {
             for _ in 0..rounds {
                 let t = Instant::now();
@@ -87,10 +97,46 @@ fn main() {
                     }
                 }
                 best_g = best_g.min(t.elapsed().as_secs_f64() / reps as f64);
+                if threads == mm_threads {
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        for q in 0..bt {
+                            // SAFETY: bt row-major matrices of the stated sizes.
+                            unsafe {
+                                matrixmultiply::sgemm(
+                                    m,
+                                    k,
+                                    n,
+                                    1.0,
+                                    a.as_ptr().add(q * m * k),
+                                    k as isize,
+                                    1,
+                                    b.as_ptr().add(q * k * n),
+                                    n as isize,
+                                    1,
+                                    0.0,
+                                    c.as_mut_ptr().add(q * m * n),
+                                    n as isize,
+                                    1,
+                                )
+                            }
+                        }
+                    }
+                    best_m = best_m.min(t.elapsed().as_secs_f64() / reps as f64);
+                }
             }
         });
+        let mm = if best_m < f64::MAX {
+            format!(
+                "  matrixmultiply {:7.1} GFLOP/s  ratio {:.3}",
+                flops / best_m / 1e9,
+                best_m / best_a
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{threads}t {bt}x{m}x{n}x{k}: attnrs {:7.1} GFLOP/s  gemm-crate {:7.1} GFLOP/s  ratio {:.3}",
+            "{threads}t {bt}x{m}x{n}x{k}: attnrs {:7.1} GFLOP/s  gemm-crate {:7.1} GFLOP/s  ratio {:.3}{mm}",
             flops / best_a / 1e9,
             flops / best_g / 1e9,
             best_g / best_a

@@ -68,4 +68,6 @@ def gradcheck(
             fp = projected([xp if k == i else a for k, a in enumerate(xs)])
             fm = projected([xm if k == i else a for k, a in enumerate(xs)])
             numeric[j] = (fp - fm) / step
-        np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=atol, err_msg=f"gradient of input {i}")
+        np.testing.assert_allclose(
+            analytic, numeric, rtol=rtol, atol=atol, err_msg=f"gradient of input {i}"
+        )

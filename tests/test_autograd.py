@@ -33,8 +33,12 @@ def distinct(*shape):
 )
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
 def test_binary_ops_broadcast(op, sa, sb):
-    fn = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b,
-          "mul": lambda a, b: a * b, "div": lambda a, b: a / b}[op]  # fmt: skip
+    fn = {
+        "add": lambda a, b: a + b,
+        "sub": lambda a, b: a - b,
+        "mul": lambda a, b: a * b,
+        "div": lambda a, b: a / b,
+    }[op]
     b = r(*sb, lo=0.5) * np.where(rng.random(sb) < 0.5, -1, 1) if op == "div" else r(*sb)
     gradcheck(fn, r(*sa), b)
 
@@ -49,8 +53,17 @@ def test_ndarray_operand_is_constant():
     gradcheck(lambda a: a * c + c, r(3, 4))
 
 
-@pytest.mark.parametrize("sa, sb", [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2)),
-                                    ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,))])  # fmt: skip
+@pytest.mark.parametrize(
+    "sa, sb",
+    [
+        ((3, 4), (4, 5)),
+        ((2, 3, 4), (4, 5)),
+        ((2, 1, 3, 4), (3, 4, 2)),
+        ((4,), (4, 5)),
+        ((3, 4), (4,)),
+        ((4,), (4,)),
+    ],
+)
 def test_matmul(sa, sb):
     gradcheck(lambda a, b: a @ b, r(*sa), r(*sb))
 
@@ -62,13 +75,17 @@ def test_matmul_transposed_views():
 # --- reductions and shape ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("axis, keepdims", [(None, False), (1, False), (0, True), ((0, 2), False), (-1, True)])
+@pytest.mark.parametrize(
+    "axis, keepdims", [(None, False), (1, False), (0, True), ((0, 2), False), (-1, True)]
+)
 def test_sum_mean(axis, keepdims):
     gradcheck(lambda a: a.sum(axis, keepdims), r(2, 3, 4))
     gradcheck(lambda a: a.mean(axis, keepdims), r(2, 3, 4))
 
 
-@pytest.mark.parametrize("axis, keepdims", [(None, False), (1, False), (0, True), ((0, 2), True), (-1, False)])
+@pytest.mark.parametrize(
+    "axis, keepdims", [(None, False), (1, False), (0, True), ((0, 2), True), (-1, False)]
+)
 def test_max_min(axis, keepdims):
     gradcheck(lambda a: a.max(axis, keepdims), distinct(2, 3, 4))
     gradcheck(lambda a: F.min(a, axis, keepdims), distinct(2, 3, 4))
@@ -131,7 +148,9 @@ def test_activations_on_large_arrays_use_kernels_consistently(name):
     y = getattr(x, name)()
     w = rng.standard_normal(y.shape)
     y.backward(w.astype(np.float32))
-    ref = {"relu": np.maximum(x64, 0), "sigmoid": 1 / (1 + np.exp(-x64)), "tanh": np.tanh(x64)}[name]
+    ref = {"relu": np.maximum(x64, 0), "sigmoid": 1 / (1 + np.exp(-x64)), "tanh": np.tanh(x64)}[
+        name
+    ]
     dref = {"relu": (x64 > 0) * 1.0, "sigmoid": ref * (1 - ref), "tanh": 1 - ref**2}[name]
     np.testing.assert_allclose(y.numpy(), ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(x.grad.numpy(), w * dref, rtol=1e-4, atol=1e-5)
@@ -149,6 +168,14 @@ def test_zero_dim_tensors_stay_arrays():
     y.backward()
     assert isinstance(x.grad.numpy(), np.ndarray) and x.grad.shape == ()
     gradcheck(lambda a: (a * a).log(), np.array(1.5))
+
+
+def test_one_element_tensors_act_as_numbers():
+    loss = ar.tensor([[2.5]])
+    assert float(loss) == 2.5 and int(loss) == 2 and bool(loss)
+    assert f"{loss:.2f}" == "2.50" and not ar.tensor(0.0)
+    with pytest.raises((TypeError, ValueError)):
+        bool(ar.ones(2))
 
 
 def test_sigmoid_extremes_are_finite():
@@ -268,7 +295,13 @@ def test_softmax_additive_mask():
 def test_layer_norm():
     gradcheck(lambda x, w, b: F.layer_norm(x, 6, w, b), r(2, 3, 6), r(6), r(6), atol=5e-3)
     gradcheck(lambda x: F.layer_norm(x, (6,)), r(4, 6), atol=5e-3)
-    gradcheck(lambda x, w, b: F.layer_norm(x, (3, 4), w, b, eps=1e-3), r(2, 3, 4), r(3, 4), r(3, 4), atol=5e-3)
+    gradcheck(
+        lambda x, w, b: F.layer_norm(x, (3, 4), w, b, eps=1e-3),
+        r(2, 3, 4),
+        r(3, 4),
+        r(3, 4),
+        atol=5e-3,
+    )
 
 
 def test_embedding():
@@ -299,10 +332,14 @@ def test_dropout_gradient_and_modes():
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
 def test_cross_entropy(reduction, smoothing):
     t = np.array([0, 3, 1, -100, 2])
-    gradcheck(lambda x: F.cross_entropy(x, t, reduction=reduction, label_smoothing=smoothing), r(5, 4) * 2)
+    gradcheck(
+        lambda x: F.cross_entropy(x, t, reduction=reduction, label_smoothing=smoothing), r(5, 4) * 2
+    )
     t3 = np.array([[0, 2, 1], [3, -1, 1]])
     gradcheck(
-        lambda x: F.cross_entropy(x, t3, ignore_index=-1, reduction=reduction, label_smoothing=smoothing),
+        lambda x: F.cross_entropy(
+            x, t3, ignore_index=-1, reduction=reduction, label_smoothing=smoothing
+        ),
         r(2, 4, 3),
     )
 
@@ -319,8 +356,11 @@ def test_cross_entropy_matches_float64_reference():
     np.testing.assert_allclose(loss, ref, rtol=1e-5)
     # (C,) logits with a scalar target, and the integer-valued Tensor target
     assert F.cross_entropy(ar.tensor(x[0]), np.array(4)).shape == ()
-    np.testing.assert_allclose(F.cross_entropy(ar.tensor(x[:2]), ar.tensor([0, 4])).item(),
-                               -logp[[0, 1], [0, 4]].mean(), rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        F.cross_entropy(ar.tensor(x[:2]), ar.tensor([0, 4])).item(),
+        -logp[[0, 1], [0, 4]].mean(),
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -508,11 +548,17 @@ def test_broadcast_gradients_match_reference(shapes, op, seed):
     out.backward(w)
     a64, b64, w64 = a.astype(np.float64), b.astype(np.float64), w.astype(np.float64)
     da, db = {
-        "add": (w64, w64), "sub": (w64, -w64), "mul": (w64 * b64, w64 * a64),
+        "add": (w64, w64),
+        "sub": (w64, -w64),
+        "mul": (w64 * b64, w64 * a64),
         "div": (w64 / b64, -w64 * a64 / b64**2),
-    }[op]  # fmt: skip
-    np.testing.assert_allclose(ta.grad.numpy(), reduce_to(np.broadcast_to(da, out.shape), sa), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(tb.grad.numpy(), reduce_to(np.broadcast_to(db, out.shape), sb), rtol=1e-4, atol=1e-5)
+    }[op]
+    np.testing.assert_allclose(
+        ta.grad.numpy(), reduce_to(np.broadcast_to(da, out.shape), sa), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        tb.grad.numpy(), reduce_to(np.broadcast_to(db, out.shape), sb), rtol=1e-4, atol=1e-5
+    )
 
 
 # --- every SIMD level --------------------------------------------------------------------
@@ -530,7 +576,11 @@ def test_layer_op_gradients_under_other_isas(isa):
     sel = "softmax or layer_norm or cross_entropy or gelu or embedding or linear or large_arrays"
     res = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", sel],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert " passed" in res.stdout

@@ -155,6 +155,31 @@ def test_softmax_mask_broadcasts_over_leading_axes():
     assert ops.softmax(np.zeros((0, 4))).shape == (0, 4)
 
 
+def test_large_magnitudes_and_nan_propagation():
+    x = np.float32([[1e4, -1e4, 0.0, 3e4], [-3e4, -3e4, -3e4, -3e4]])
+    y = ops.softmax(x)
+    close(y, ref_softmax(x), atol=1e-7)
+    close(ops.log_softmax(x), ref_log_softmax(x), atol=1e-2, rtol=1e-6)
+    loss, grad = ops.cross_entropy(x, [1, 2], reduction="none")
+    close(loss, ref_cross_entropy(x, np.array([1, 2]), reduction="none")[0], rtol=1e-6)
+    assert np.isfinite(grad).all()
+    xn = np.float32([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]])
+    y = ops.softmax(xn)
+    assert np.isnan(y[0]).all() and np.isfinite(y[1]).all()  # NaN stays in its row
+    assert np.isnan(ops.gelu(np.float32([np.nan]))).all()
+    assert np.isnan(ops.relu(np.float32([np.nan]))).all()
+    assert ops.layer_norm(np.full((2, 5), 3.0))[0].max() == 0.0  # constant rows: 0, not NaN
+
+
+def test_integer_id_dtypes_and_tensors():
+    w = np.arange(12, dtype=np.float32).reshape(4, 3)
+    for dt in (np.int8, np.int32, np.uint16, np.int64):
+        assert np.array_equal(ops.embedding(w, np.array([3, 0], dtype=dt)), w[[3, 0]])
+    t = ar.tensor(w)
+    assert np.array_equal(ops.embedding(t, [1]), w[[1]])
+    assert np.array_equal(ops.softmax(t), ops.softmax(w))
+
+
 # ---------------------------------------------------------------- cross-entropy
 
 
@@ -451,6 +476,13 @@ def isa_self_check() -> None:
         ids = g.integers(0, n, (rows, 3))
         close(ops.embedding_backward(np.ones((rows, 3, 2), np.float32), ids, n)[:, 0],
               np.bincount(ids.reshape(-1), minlength=n))  # fmt: skip
+    # The example-based tests, on this ISA too.
+    test_large_magnitudes_and_nan_propagation()
+    test_softmax_mask_broadcasts_over_leading_axes()
+    test_cross_entropy_edge_cases()
+    test_layer_norm_nd_and_strided()
+    test_gelu_left_tail_is_relatively_accurate()
+    test_backwards_match_finite_differences()
     xs = np.linspace(-12, 12, 200_001, dtype=np.float32)
     for name, ref in (("tanh", np.tanh), ("sigmoid", lambda z: 1 / (1 + np.exp(-z)))):
         got = getattr(ops, name)(xs).astype(np.float64)
@@ -539,6 +571,10 @@ def test_adamw_errors():
         ops.adamw_step(np.zeros(4), p, m, v, **hp)
     with pytest.raises(ar.ShapeError, match="grad has 3 elements, param has 4"):
         ops.adamw_step(p, np.zeros(3), m, v, **hp)
+    with pytest.raises(ValueError, match="param and exp_avg share memory"):
+        ops.adamw_step(p, np.zeros(4), p, v, **hp)
+    with pytest.raises(ValueError, match="param and grad share memory"):
+        ops.adamw_step(p, p, m, v, **hp)
     assert not p.any()  # nothing was touched by the failed calls
 
 

@@ -52,7 +52,11 @@ def test_save_load_round_trip_is_bitwise(tmp_path):
 
 
 def test_save_dict_of_arrays_and_tensors(tmp_path):
-    sd = {"a": np.arange(6, dtype=np.float32).reshape(2, 3)[:, ::2], "b": ar.ones(2), "i": np.arange(3)}
+    sd = {
+        "a": np.arange(6, dtype=np.float32).reshape(2, 3)[:, ::2],
+        "b": ar.ones(2),
+        "i": np.arange(3),
+    }
     ar.save(sd, str(tmp_path / "d.st"))
     back = ar.load(str(tmp_path / "d.st"))
     np.testing.assert_array_equal(back["a"], [[0, 2], [3, 5]])
@@ -72,8 +76,11 @@ def test_overwrite_is_atomic_when_save_fails(tmp_path):
 
 def test_foreign_safetensors_file_loads(tmp_path):
     path = tmp_path / "foreign.safetensors"
-    safetensors.numpy.save_file({"z": np.ones(2, np.float32), "a": np.zeros((1, 2), np.float32)}, str(path),
-                                metadata={"format": "pt"})  # fmt: skip
+    safetensors.numpy.save_file(
+        {"z": np.ones(2, np.float32), "a": np.zeros((1, 2), np.float32)},
+        str(path),
+        metadata={"format": "pt"},
+    )
     sd = ar.load(path)
     assert set(sd) == {"a", "z"}
     assert ar.io.load_metadata(path) == {"format": "pt"}
@@ -123,7 +130,9 @@ def test_save_argument_errors(tmp_path):
     assert not p.exists()
 
 
-@pytest.mark.parametrize("opt_cls, kw", [(optim.AdamW, {"lr": 1e-2}), (optim.SGD, {"lr": 0.1, "momentum": 0.9})])
+@pytest.mark.parametrize(
+    "opt_cls, kw", [(optim.AdamW, {"lr": 1e-2}), (optim.SGD, {"lr": 0.1, "momentum": 0.9})]
+)
 def test_checkpoint_round_trip_resumes_exactly(tmp_path, opt_cls, kw):
     path = tmp_path / "ck.st"
     m = make_model()

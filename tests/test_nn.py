@@ -22,7 +22,9 @@ def test_linear_init_shapes_and_forward():
         assert p.dtype == np.float32 and p.requires_grad
         assert np.abs(p.numpy()).max() <= bound and np.abs(p.numpy()).max() > 0.5 * bound
     x = ar.randn(2, 7, 64)
-    np.testing.assert_allclose(lin(x).numpy(), x.numpy() @ lin.weight.numpy().T + lin.bias.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        lin(x).numpy(), x.numpy() @ lin.weight.numpy().T + lin.bias.numpy(), rtol=1e-5, atol=1e-6
+    )
     assert nn.Linear(3, 2, bias=False).bias is None
     assert [n for n, _ in nn.Linear(3, 2, bias=False).named_parameters()] == ["weight"]
     assert repr(lin) == "Linear(in_features=64, out_features=10, bias=True)"
@@ -30,8 +32,12 @@ def test_linear_init_shapes_and_forward():
 
 def test_linear_gradients():
     lin = nn.Linear(3, 4)
-    gradcheck(lambda x, w, b: F.linear(x, w, b), np.random.default_rng(0).standard_normal((2, 3)),
-              lin.weight.numpy(), lin.bias.numpy())  # fmt: skip
+    gradcheck(
+        lambda x, w, b: F.linear(x, w, b),
+        np.random.default_rng(0).standard_normal((2, 3)),
+        lin.weight.numpy(),
+        lin.bias.numpy(),
+    )
 
 
 def test_manual_seed_reproduces_initialisation():
@@ -88,7 +94,9 @@ def test_activation_layers():
     np.testing.assert_allclose(nn.Tanh()(x).numpy(), np.tanh(xn), rtol=1e-6)
     np.testing.assert_allclose(nn.Sigmoid()(x).numpy(), 1 / (1 + np.exp(-xn)), rtol=1e-6)
     erf = np.vectorize(math.erf)
-    np.testing.assert_allclose(nn.GELU()(x).numpy(), 0.5 * xn * (1 + erf(xn / math.sqrt(2))), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        nn.GELU()(x).numpy(), 0.5 * xn * (1 + erf(xn / math.sqrt(2))), rtol=1e-5, atol=1e-6
+    )
     tanh_ref = 0.5 * xn * (1 + np.tanh(math.sqrt(2 / math.pi) * (xn + 0.044715 * xn**3)))
     np.testing.assert_allclose(nn.GELU("tanh")(x).numpy(), tanh_ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(nn.Softmax(-1)(x).numpy().sum(), 1.0, rtol=1e-6)
@@ -112,14 +120,26 @@ def test_containers_naming_and_indexing():
 
     net = Net()
     names = [n for n, _ in net.named_parameters()]
-    assert names == ["blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias",
-                     "heads.a.weight", "heads.a.bias", "heads.b.weight", "heads.b.bias",
-                     "extra.0.weight", "extra.0.bias"]  # fmt: skip
+    assert names == [
+        "blocks.0.weight",
+        "blocks.0.bias",
+        "blocks.1.weight",
+        "blocks.1.bias",
+        "heads.a.weight",
+        "heads.a.bias",
+        "heads.b.weight",
+        "heads.b.bias",
+        "extra.0.weight",
+        "extra.0.bias",
+    ]
     assert len(net.blocks) == 2 and "a" in net.heads and list(net.heads) == ["a", "b"]
     net.blocks.append(nn.Linear(2, 2))
     assert net.num_parameters() == 3 * 6 + 3 + 9 + 6
     text = repr(net)
-    assert "(blocks): ModuleList(" in text and "(0): Linear(in_features=2, out_features=2, bias=True)" in text
+    assert (
+        "(blocks): ModuleList(" in text
+        and "(0): Linear(in_features=2, out_features=2, bias=True)" in text
+    )
     od = nn.Sequential(__import__("collections").OrderedDict(enc=nn.Linear(2, 2), act=nn.GELU()))
     assert [n for n, _ in od.named_parameters()] == ["enc.weight", "enc.bias"]
 
@@ -167,10 +187,16 @@ def test_state_dict_round_trip_and_errors():
     with pytest.raises(ar.ShapeError) as e:
         b.load_state_dict(bad)
     msg = str(e.value)
-    assert "missing keys: ['0.bias']" in msg and "zzz" in msg and "1.weight: expected (4,), got (5,)" in msg
+    assert (
+        "missing keys: ['0.bias']" in msg
+        and "zzz" in msg
+        and "1.weight: expected (4,), got (5,)" in msg
+    )
     for k, v in b.state_dict().items():  # untouched
         assert np.array_equal(v, before[k])
-    missing, unexpected = b.load_state_dict({"0.weight": sd["0.weight"], "x": np.ones(1)}, strict=False)
+    missing, unexpected = b.load_state_dict(
+        {"0.weight": sd["0.weight"], "x": np.ones(1)}, strict=False
+    )
     assert "0.bias" in missing and unexpected == ["x"]
     np.testing.assert_array_equal(b[0].weight.numpy(), sd["0.weight"])
 
@@ -224,7 +250,11 @@ def test_clip_grad_norm():
     inf = clip_grad_norm_(ps, 100.0, norm_type=float("inf"))
     np.testing.assert_allclose(inf, max(np.abs(p.grad.numpy()).max() for p in ps), rtol=1e-6)
     assert clip_grad_norm_([ar.zeros(2, requires_grad=True)], 1.0) == 0.0
-    for bad in [{"max_norm": float("nan")}, {"max_norm": -1.0}, {"max_norm": 1.0, "norm_type": 0.0}]:
+    for bad in [
+        {"max_norm": float("nan")},
+        {"max_norm": -1.0},
+        {"max_norm": 1.0, "norm_type": 0.0},
+    ]:
         with pytest.raises(ValueError):
             clip_grad_norm_(ps, **bad)
     ps[0].grad = ar.tensor(np.full((3, 4), np.inf))
@@ -284,7 +314,9 @@ def test_mlp_learns_regression():
     rng = np.random.default_rng(1)
     x = rng.uniform(-2, 2, (256, 1)).astype(np.float32)
     y = np.sin(2 * x) + 0.5 * x
-    model = nn.Sequential(nn.Linear(1, 32), nn.GELU(), nn.Linear(32, 32), nn.GELU(), nn.Linear(32, 1))
+    model = nn.Sequential(
+        nn.Linear(1, 32), nn.GELU(), nn.Linear(32, 32), nn.GELU(), nn.Linear(32, 1)
+    )
     opt = ar.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
     sched = ar.optim.CosineWarmup(opt, warmup_steps=20, total_steps=400, min_lr=1e-4)
     xt, yt = ar.tensor(x), ar.tensor(y)

@@ -95,7 +95,9 @@ def test_adam_matches_reference(kw):
     assert opt.state[next(iter(opt.state))]["step"] == STEPS
 
 
-@pytest.mark.parametrize("kw", [{"lr": 1e-2}, {"lr": 3e-2, "betas": (0.85, 0.95), "eps": 1e-7, "weight_decay": 0.5}])
+@pytest.mark.parametrize(
+    "kw", [{"lr": 1e-2}, {"lr": 3e-2, "betas": (0.85, 0.95), "eps": 1e-7, "weight_decay": 0.5}]
+)
 def test_adamw_matches_reference(kw):
     params, grads = make_problem(2)
     got, _ = run(optim.AdamW, params, grads, **kw)
@@ -120,8 +122,14 @@ def test_param_groups_and_missing_grads():
     assert "group 0: 1 params" in repr(opt)
 
 
-@pytest.mark.parametrize("cls, kw", [(optim.SGD, {"lr": 0.1, "momentum": 0.9}), (optim.Adam, {"lr": 0.01}),
-                                     (optim.AdamW, {"lr": 0.01})])  # fmt: skip
+@pytest.mark.parametrize(
+    "cls, kw",
+    [
+        (optim.SGD, {"lr": 0.1, "momentum": 0.9}),
+        (optim.Adam, {"lr": 0.01}),
+        (optim.AdamW, {"lr": 0.01}),
+    ],
+)
 def test_state_dict_resume_is_exact(cls, kw):
     params, grads = make_problem(4)
     full, _ = run(cls, params, grads, **kw)
@@ -133,9 +141,15 @@ def test_state_dict_resume_is_exact(cls, kw):
         opt.step()
     sd = opt.state_dict()
     # JSON-able scalars + arrays only
-    json.dumps({"param_groups": sd["param_groups"],
-                "scalars": {i: {k: v for k, v in s.items() if not isinstance(v, np.ndarray)}
-                            for i, s in sd["state"].items()}})  # fmt: skip
+    json.dumps(
+        {
+            "param_groups": sd["param_groups"],
+            "scalars": {
+                i: {k: v for k, v in s.items() if not isinstance(v, np.ndarray)}
+                for i, s in sd["state"].items()
+            },
+        }
+    )
     ts2 = [ar.tensor(t.numpy(), requires_grad=True) for t in ts]
     opt2 = cls(ts2, lr=123.0)
     opt2.load_state_dict(sd)
@@ -271,13 +285,27 @@ def test_cosine_warmup_formula():
     np.testing.assert_allclose(got, ref, rtol=1e-12)
     assert got[3] == 1.0 and got[12] == pytest.approx(0.1) and got[-1] == pytest.approx(0.1)
     no_warm = lrs(optim.CosineWarmup(optim.SGD([ar.randn(1, requires_grad=True)], lr=2.0), 0, 4), 4)
-    np.testing.assert_allclose(no_warm, [2.0, 2 * 0.5 * (1 + math.cos(math.pi / 4)), 1.0,
-                                         2 * 0.5 * (1 + math.cos(3 * math.pi / 4)), 0.0], atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        no_warm,
+        [
+            2.0,
+            2 * 0.5 * (1 + math.cos(math.pi / 4)),
+            1.0,
+            2 * 0.5 * (1 + math.cos(3 * math.pi / 4)),
+            0.0,
+        ],
+        atol=1e-12,
+    )
 
 
 def test_step_lr_and_groups():
-    opt = optim.SGD([{"params": [ar.randn(1, requires_grad=True)], "lr": 1.0},
-                     {"params": [ar.randn(1, requires_grad=True)], "lr": 0.5}], lr=0.1)  # fmt: skip
+    opt = optim.SGD(
+        [
+            {"params": [ar.randn(1, requires_grad=True)], "lr": 1.0},
+            {"params": [ar.randn(1, requires_grad=True)], "lr": 0.5},
+        ],
+        lr=0.1,
+    )
     sched = optim.StepLR(opt, step_size=3, gamma=0.5)
     got = lrs(sched, 7)
     np.testing.assert_allclose(got, [1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25])
@@ -295,8 +323,12 @@ def test_scheduler_state_dict():
     s2 = optim.CosineWarmup(opt2, 2, 10)
     s2.load_state_dict(sd)
     assert s2.last_step == 5 and opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
-    for bad in [{}, {"last_step": -1, "base_lrs": [1.0]}, {"last_step": 1, "base_lrs": [1.0, 2.0]},
-                {"last_step": 1, "base_lrs": [float("nan")]}]:  # fmt: skip
+    for bad in [
+        {},
+        {"last_step": -1, "base_lrs": [1.0]},
+        {"last_step": 1, "base_lrs": [1.0, 2.0]},
+        {"last_step": 1, "base_lrs": [float("nan")]},
+    ]:
         with pytest.raises(ValueError):
             s2.load_state_dict(bad)
 

@@ -28,7 +28,9 @@ def as_index(x: Any, op: str, arg: str) -> np.ndarray:
     if isinstance(x, Tensor):
         arr = x.data
         if arr.size and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
-            raise DTypeError(f"{op}: {arg} must hold integer ids; the Tensor has non-integer values")
+            raise DTypeError(
+                f"{op}: {arg} must hold integer ids; the Tensor has non-integer values"
+            )
         return arr.astype(np.int64)
     arr = np.asarray(x)
     if arr.dtype.kind not in "iu":
@@ -58,25 +60,24 @@ def norm_axis(axis: int, ndim: int, op: str, arg: str = "dim") -> int:
 
 
 def mm(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
-    """``op(a) @ op(b)`` through the GEMM: 2-D float32 operands go straight to
-    ``_core.gemm`` (no re-validation: the op checked shapes already), anything
-    else through ``ops.matmul``."""
-    if trans_a and a.ndim == 2:
-        a = a.T
-    if trans_b and b.ndim == 2:
-        b = b.T
-    if (
-        a.ndim == 2
-        and b.ndim == 2
-        and a.dtype == np.float32
-        and b.dtype == np.float32
-        and a.size
-        and b.size
-        and a.shape[1] == b.shape[0]
-        and min(a.strides) >= 0
-        and min(b.strides) >= 0
-    ):
-        out = np.empty((a.shape[0], b.shape[1]), dtype=np.float32)
-        _core.gemm(a[None], b[None], out[None])
-        return out
-    return ops.matmul(a, b, trans_a=trans_a and a.ndim != 2, trans_b=trans_b and b.ndim != 2)
+    """``op(a) @ op(b)`` through the GEMM.
+
+    2-D operands go straight to ``_core.gemm`` (it validates shapes, dtypes and
+    strides itself); anything it refuses, and every other rank, goes through
+    ``ops.matmul``, which converts what it can and otherwise raises the
+    explanatory error.
+    """
+    if a.ndim == 2 and b.ndim == 2:
+        if trans_a:
+            a = a.T
+        if trans_b:
+            b = b.T
+        if a.size and b.size:
+            out = np.empty((a.shape[0], b.shape[1]), dtype=np.float32)
+            try:
+                _core.gemm(a[None], b[None], out[None])
+                return out
+            except (TypeError, ValueError):
+                pass  # e.g. float64 or negative strides: ops.matmul handles or explains
+        return ops.matmul(a, b)
+    return ops.matmul(a, b, trans_a=trans_a, trans_b=trans_b)

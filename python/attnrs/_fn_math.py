@@ -276,7 +276,9 @@ class Extreme(Function):
         ctx.keepdims = keepdims
         y = fn(x, axis=ctx.axis, keepdims=True)
         ctx.save(x, y)
-        return np.asarray(y if keepdims else (y.reshape(()) if ctx.axis is None else y.squeeze(ctx.axis)))
+        return np.asarray(
+            y if keepdims else (y.reshape(()) if ctx.axis is None else y.squeeze(ctx.axis))
+        )
 
     @staticmethod
     def backward(ctx, g):

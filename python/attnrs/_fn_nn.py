@@ -72,7 +72,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ShapeError(f"linear: weight must be 2-D (out, in); got shape {weight.shape}")
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ShapeError(
-            f"linear: input's last dimension must be in_features={weight.shape[1]}; got input shape {x.shape}"
+            f"linear: input's last dimension must be in_features={weight.shape[1]}; "
+            f"got input shape {x.shape}"
         )
     if bias is not None:
         bias = as_tensor(bias)
@@ -159,9 +160,15 @@ def layer_norm(
     - x: (…, *normalized_shape); weight, bias: normalized_shape → same as x
     """
     x = as_tensor(x)
-    ns = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    ns = (
+        (int(normalized_shape),)
+        if isinstance(normalized_shape, (int, np.integer))
+        else tuple(normalized_shape)
+    )
     if not ns or x.shape[x.ndim - len(ns) :] != ns or x.ndim < len(ns):
-        raise ShapeError(f"layer_norm: input shape {x.shape} does not end with normalized_shape {ns}")
+        raise ShapeError(
+            f"layer_norm: input shape {x.shape} does not end with normalized_shape {ns}"
+        )
     eps = check_finite(eps, "layer_norm", "eps")
     if eps < 0:
         raise ValueError(f"layer_norm: eps must be non-negative; got {eps}")
@@ -209,7 +216,9 @@ def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tenso
     n = weight.shape[0]
     if padding_idx is not None:
         if not -n <= int(padding_idx) < n:
-            raise ValueError(f"embedding: padding_idx={padding_idx} out of range for {n} embeddings")
+            raise ValueError(
+                f"embedding: padding_idx={padding_idx} out of range for {n} embeddings"
+            )
         padding_idx = int(padding_idx) % n
     return Embedding.apply(weight, idx, padding_idx)
 
@@ -258,7 +267,11 @@ class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, logits, target, ignore_index, label_smoothing, reduction):
         loss, dlogits = ops.cross_entropy(
-            logits, target, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
+            logits,
+            target,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
         )
         ctx.save(dlogits)
         ctx.reduction = reduction
@@ -293,7 +306,9 @@ def cross_entropy(
     x = as_tensor(input)
     tgt = as_index(target, "cross_entropy", "target")
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}; got {reduction!r}")
+        raise ValueError(
+            f"cross_entropy: reduction must be one of {_REDUCTIONS}; got {reduction!r}"
+        )
     ls = check_finite(label_smoothing, "cross_entropy", "label_smoothing")
     if not 0.0 <= ls <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1]; got {label_smoothing}")
@@ -327,7 +342,9 @@ class MSELoss(Function):
         sq = d * d
         if reduction == "none":
             return sq
-        return np.asarray(sq.sum(dtype=np.float32) if reduction == "sum" else sq.mean(dtype=np.float32))
+        return np.asarray(
+            sq.sum(dtype=np.float32) if reduction == "sum" else sq.mean(dtype=np.float32)
+        )
 
     @staticmethod
     def backward(ctx, g):

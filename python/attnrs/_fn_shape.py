@@ -73,7 +73,9 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     s = norm_axis(start_dim, x.ndim, "flatten", "start_dim")
     e = norm_axis(end_dim, x.ndim, "flatten", "end_dim")
     if s > e:
-        raise ShapeError(f"flatten: start_dim ({start_dim}) must not come after end_dim ({end_dim})")
+        raise ShapeError(
+            f"flatten: start_dim ({start_dim}) must not come after end_dim ({end_dim})"
+        )
     n = int(np.prod(x.shape[s : e + 1], dtype=np.int64))
     return _View.apply(x, x.shape[:s] + (n,) + x.shape[e + 1 :])
 
@@ -119,7 +121,9 @@ def _norm_index(idx: Any) -> tuple[Any, bool]:
             if p.size == 0 and p.dtype.kind == "f":
                 p = p.astype(np.int64)
             if p.dtype.kind not in "iub":
-                raise TypeError(f"getitem: index arrays must hold integers or bools; got dtype {p.dtype}")
+                raise TypeError(
+                    f"getitem: index arrays must hold integers or bools; got dtype {p.dtype}"
+                )
             advanced = True
         out.append(p)
     return (tuple(out) if isinstance(idx, tuple) else out[0]), advanced
@@ -188,7 +192,9 @@ def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     axis = norm_axis(dim, ts[0].ndim, "cat")
     ref = ts[0].shape
     for i, t in enumerate(ts):
-        if t.ndim != len(ref) or any(a != b for j, (a, b) in enumerate(zip(t.shape, ref)) if j != axis):
+        if t.ndim != len(ref) or any(
+            a != b for j, (a, b) in enumerate(zip(t.shape, ref)) if j != axis
+        ):
             raise ShapeError(
                 f"cat: tensors must match except along dim {dim}; tensor 0 has shape {ref}, "
                 f"tensor {i} has shape {t.shape}"
@@ -204,7 +210,9 @@ def stack(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     ts = _tensors(tensors, "stack")
     for i, t in enumerate(ts):
         if t.shape != ts[0].shape:
-            raise ShapeError(f"stack: tensor 0 has shape {ts[0].shape} but tensor {i} has {t.shape}")
+            raise ShapeError(
+                f"stack: tensor 0 has shape {ts[0].shape} but tensor {i} has {t.shape}"
+            )
     return Stack.apply(*ts, axis=norm_axis(dim, ts[0].ndim + 1, "stack"))
 
 
@@ -229,7 +237,9 @@ class Split(Function):
         return np.concatenate(parts, axis=ctx.axis)
 
 
-def split(x: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+def split(
+    x: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0
+) -> tuple[Tensor, ...]:
     """Like ``torch.split``: pieces of ``split_size`` (last one shorter) or of the given sizes."""
     axis = norm_axis(dim, x.ndim, "split")
     n = x.shape[axis]
@@ -241,7 +251,9 @@ def split(x: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) 
     else:
         sizes = [int(s) for s in split_size_or_sections]
         if any(s < 0 for s in sizes) or sum(sizes) != n:
-            raise ShapeError(f"split: sections {sizes} must be non-negative and sum to {n} (dim {dim})")
+            raise ShapeError(
+                f"split: sections {sizes} must be non-negative and sum to {n} (dim {dim})"
+            )
     if not sizes:
         return ()
     out = Split.apply(x, sizes, axis)

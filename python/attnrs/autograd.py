@@ -36,7 +36,9 @@ import numpy as np
 
 __all__ = ["Function", "backward", "enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled"]
 
-_grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("attnrs_grad_enabled", default=True)
+_grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "attnrs_grad_enabled", default=True
+)
 
 
 def is_grad_enabled() -> bool:
@@ -198,7 +200,8 @@ def backward(root: Any, grad: np.ndarray | None = None, retain_graph: bool = Fal
     if grad is None:
         if root.data.size != 1:
             raise RuntimeError(
-                f"backward: grad can be omitted only for a tensor with one element; got shape {root.shape}"
+                "backward: grad can be omitted only for a tensor with one element; "
+                f"got shape {root.shape}"
             )
         grad = np.ones(root.data.shape, dtype=np.float32)
     else:

@@ -67,7 +67,9 @@ class Mul(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved
-        return (g * b if ctx.needs_input_grad[0] else None), (g * a if ctx.needs_input_grad[1] else None)
+        return (g * b if ctx.needs_input_grad[0] else None), (
+            g * a if ctx.needs_input_grad[1] else None
+        )
 
 
 class Div(Function):
@@ -132,6 +134,11 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved
+        need = ctx.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:  # the common case, kept lean
+            ga = mm(g, b, trans_b=True) if need[0] else None
+            gb = mm(a, g, trans_a=True) if need[1] else None
+            return ga, gb
         a2 = a[None, :] if a.ndim == 1 else a  # (…, m, k)
         b2 = b[:, None] if b.ndim == 1 else b  # (…, k, n)
         batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])

@@ -56,7 +56,9 @@ def _arrays(obj: Any, op: str) -> OrderedDict[str, np.ndarray]:
             raise TypeError(f"{op}: keys must be non-empty strings; got {k!r}")
         arr = v.data if isinstance(v, Tensor) else v
         if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{op}: value of {k!r} must be an ndarray or Tensor; got {type(v).__name__}")
+            raise TypeError(
+                f"{op}: value of {k!r} must be an ndarray or Tensor; got {type(v).__name__}"
+            )
         if arr.dtype.kind not in "fiub":
             raise DTypeError(f"{op}: value of {k!r} has unsupported dtype {arr.dtype}")
         out[k] = np.ascontiguousarray(arr)
@@ -69,14 +71,18 @@ def _header(user: Mapping[str, Any] | None, op: str) -> dict[str, str]:
     as_json: list[str] = []
     for k, v in (user or {}).items():
         if not isinstance(k, str) or k.startswith(_RESERVED):
-            raise ValueError(f"{op}: metadata keys must be strings not starting with {_RESERVED!r}; got {k!r}")
+            raise ValueError(
+                f"{op}: metadata keys must be strings not starting with {_RESERVED!r}; got {k!r}"
+            )
         if isinstance(v, str):
             meta[k] = v
         else:
             try:
                 meta[k] = json.dumps(v, allow_nan=False)
             except (TypeError, ValueError) as e:
-                raise ValueError(f"{op}: metadata {k!r} is not a string or JSON-able value ({e})") from None
+                raise ValueError(
+                    f"{op}: metadata {k!r} is not a string or JSON-able value ({e})"
+                ) from None
             as_json.append(k)
     if as_json:
         meta[_RESERVED + "json"] = json.dumps(as_json)
@@ -86,7 +92,9 @@ def _header(user: Mapping[str, Any] | None, op: str) -> dict[str, str]:
 def _write(path: str, arrays: OrderedDict[str, np.ndarray], meta: dict[str, str]) -> None:
     meta = dict(meta)
     meta[_RESERVED + "keys"] = json.dumps(list(arrays))
-    meta[_RESERVED + "crc32"] = json.dumps({k: zlib.crc32(a.data if a.size else b"") for k, a in arrays.items()})
+    meta[_RESERVED + "crc32"] = json.dumps(
+        {k: zlib.crc32(a.data if a.size else b"") for k, a in arrays.items()}
+    )
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
@@ -113,7 +121,9 @@ def _read(path: str, op: str) -> tuple[OrderedDict[str, np.ndarray], dict[str, s
             names = list(f.keys())
             arrays = {k: f.get_tensor(k) for k in names}
     except (safetensors.SafetensorError, ValueError, OSError) as e:  # ValueError: bad UTF-8/JSON
-        raise ValueError(f"{op}: {path} is not a valid safetensors file (truncated, corrupt or foreign): {e}") from None
+        raise ValueError(
+            f"{op}: {path} is not a valid safetensors file (truncated, corrupt or foreign): {e}"
+        ) from None
     try:
         order = json.loads(meta.get(_RESERVED + "keys", "null"))
         crcs = json.loads(meta.get(_RESERVED + "crc32", "{}"))
@@ -130,7 +140,11 @@ def _read(path: str, op: str) -> tuple[OrderedDict[str, np.ndarray], dict[str, s
 
 def _user_metadata(meta: dict[str, str]) -> dict[str, Any]:
     json_keys = set(json.loads(meta.get(_RESERVED + "json", "[]")))
-    return {k: (json.loads(v) if k in json_keys else v) for k, v in meta.items() if not k.startswith(_RESERVED)}
+    return {
+        k: (json.loads(v) if k in json_keys else v)
+        for k, v in meta.items()
+        if not k.startswith(_RESERVED)
+    }
 
 
 # --- weights -----------------------------------------------------------------------------
@@ -173,7 +187,9 @@ def _split_optim_state(sd: dict[str, Any]) -> tuple[OrderedDict[str, np.ndarray]
     return arrays, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def _join_optim_state(arrays: dict[str, np.ndarray], info: dict[str, Any], path: str) -> dict[str, Any]:
+def _join_optim_state(
+    arrays: dict[str, np.ndarray], info: dict[str, Any], path: str
+) -> dict[str, Any]:
     state: dict[int, dict[str, Any]] = {}
     for k, v in arrays.items():
         parts = k[len(_OPTIM) :].split(".", 2)
@@ -222,7 +238,9 @@ def save_checkpoint(
     _write(path, arrays, meta)
 
 
-def load_checkpoint(path: str, model: Any, optimizer: Any = None, *, scheduler: Any = None) -> dict[str, Any]:
+def load_checkpoint(
+    path: str, model: Any, optimizer: Any = None, *, scheduler: Any = None
+) -> dict[str, Any]:
     """Restores a ``save_checkpoint`` file into ``model`` (and ``optimizer``, ``scheduler``).
 
     Every name and shape is checked before anything is changed. Returns
@@ -230,7 +248,9 @@ def load_checkpoint(path: str, model: Any, optimizer: Any = None, *, scheduler: 
     """
     arrays, meta = _read(path, "load_checkpoint")
     if meta.get(_FORMAT) != "checkpoint-v1":
-        raise ValueError(f"load_checkpoint: {path} is not an attnrs checkpoint (no {_FORMAT} header)")
+        raise ValueError(
+            f"load_checkpoint: {path} is not an attnrs checkpoint (no {_FORMAT} header)"
+        )
     model_state = OrderedDict((k, v) for k, v in arrays.items() if not k.startswith(_OPTIM))
     try:
         model.check_state_dict(model_state)
@@ -243,7 +263,8 @@ def load_checkpoint(path: str, model: Any, optimizer: Any = None, *, scheduler: 
         info = json.loads(meta[_RESERVED + "optim"])
         if info.get("type") != type(optimizer).__name__:
             raise ValueError(
-                f"load_checkpoint: {path} holds {info.get('type')} state, not {type(optimizer).__name__}"
+                f"load_checkpoint: {path} holds {info.get('type')} state, "
+                f"not {type(optimizer).__name__}"
             )
         opt_arrays = {k: v for k, v in arrays.items() if k.startswith(_OPTIM)}
         prepared = optimizer.check_state_dict(_join_optim_state(opt_arrays, info, path))

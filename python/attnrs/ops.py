@@ -6,6 +6,7 @@ strides (transposes and slices cost no copy).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -40,8 +41,12 @@ def _batch_view(x: np.ndarray, batch_shape: tuple[int, ...]) -> np.ndarray:
     """``x`` (…, r, c) broadcast to ``batch_shape + (r, c)`` and flattened to 3-D,
     without a copy when the broadcast batch can be walked with one stride."""
     r, c = x.shape[-2:]
+    nb = math.prod(batch_shape)
+    if x.shape[:-2] == batch_shape:
+        # Nothing to broadcast (the common case): a view whenever the batch
+        # axes collapse to one stride, else a copy.
+        return x.reshape(nb, r, c)
     full = np.broadcast_to(x, batch_shape + (r, c))
-    nb = int(np.prod(batch_shape, dtype=np.int64)) if batch_shape else 1
     # A batch walkable with one stride: all batch strides 0 (pure broadcast) or
     # the batch dims collapse to one stride.
     bstr = [s for n, s in zip(batch_shape, full.strides[:-2]) if n > 1]
@@ -90,13 +95,15 @@ def matmul(
             f"{' after transposes' if trans_a or trans_b else ''}"
         )
     try:
-        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        batch = a2.shape[:-2]
+        if b2.shape[:-2] != batch:
+            batch = np.broadcast_shapes(batch, b2.shape[:-2])
     except ValueError:
         raise ShapeError(
             f"matmul: batch dimensions {a2.shape[:-2]} of a and {b2.shape[:-2]} of b do not broadcast"
         ) from None
     out_shape = batch + ((m,) if not a_vec else ()) + ((n,) if not b_vec else ())
-    nb = int(np.prod(batch, dtype=np.int64)) if batch else 1
+    nb = math.prod(batch)
     if out is not None:
         if not isinstance(out, np.ndarray) or out.dtype != np.float32:
             raise DTypeError(f"matmul: out must be a float32 ndarray; got {getattr(out, 'dtype', type(out).__name__)}")
@@ -529,6 +536,11 @@ def adamw_step(
     for name, a in (("grad", g), ("exp_avg", m), ("exp_avg_sq", v)):
         if a.size != p.size:
             raise ShapeError(f"{op}: {name} has {a.size} elements, param has {p.size}")
+    named = (("param", p), ("grad", g), ("exp_avg", m), ("exp_avg_sq", v))
+    for i, (na, a) in enumerate(named):
+        for nb, b in named[i + 1:]:
+            if np.may_share_memory(a, b):
+                raise ValueError(f"{op}: {na} and {nb} share memory; pass four distinct arrays")
     hp = {k: check_finite(val, op, k) for k, val in
           (("lr", lr), ("beta1", beta1), ("beta2", beta2), ("eps", eps), ("weight_decay", weight_decay))}  # fmt: skip
     if isinstance(step, bool) or int(step) != step or step < 1:

@@ -31,8 +31,15 @@ __all__ = [
 ]  # fmt: skip
 
 
-def _check_number(op: str, name: str, value: Any, lo: float = 0.0, lo_open: bool = False,
-                  hi: float | None = None, hi_open: bool = True) -> float:
+def _check_number(
+    op: str,
+    name: str,
+    value: Any,
+    lo: float = 0.0,
+    lo_open: bool = False,
+    hi: float | None = None,
+    hi_open: bool = True,
+) -> float:
     """A finite float in the given range, else ValueError naming op and argument."""
     try:
         v = float(value)
@@ -88,11 +95,17 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
-                raise TypeError(f"{self._name}: parameters must be Tensors; item {i} is {type(p).__name__}")
+                raise TypeError(
+                    f"{self._name}: parameters must be Tensors; item {i} is {type(p).__name__}"
+                )
             if not p.is_leaf:
-                raise ValueError(f"{self._name}: can only optimize leaf Tensors (item {i} has a graph)")
+                raise ValueError(
+                    f"{self._name}: can only optimize leaf Tensors (item {i} has a graph)"
+                )
             if id(p) in seen:
-                raise ValueError(f"{self._name}: a parameter appears in more than one group (item {i})")
+                raise ValueError(
+                    f"{self._name}: a parameter appears in more than one group (item {i})"
+                )
             seen.add(id(p))
         unknown = set(group) - set(self.defaults) - {"params", "initial_lr"}
         if unknown:
@@ -119,11 +132,20 @@ class Optimizer:
                     continue
                 g = p.grad.data
                 if g.shape != p.data.shape:
-                    raise ShapeError(f"{self._name}.step: gradient shape {g.shape} != parameter shape {p.shape}")
-                self._update(p, np.ascontiguousarray(g, dtype=np.float32), group, self.state.setdefault(p, {}))
+                    raise ShapeError(
+                        f"{self._name}.step: gradient shape {g.shape} != parameter shape {p.shape}"
+                    )
+                self._update(
+                    p,
+                    np.ascontiguousarray(g, dtype=np.float32),
+                    group,
+                    self.state.setdefault(p, {}),
+                )
         return loss
 
-    def _update(self, p: Tensor, g: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+    def _update(
+        self, p: Tensor, g: np.ndarray, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
         raise NotImplementedError
 
     # --- state ---------------------------------------------------------------------------
@@ -136,7 +158,9 @@ class Optimizer:
         state = {}
         for p, s in self.state.items():
             if s:
-                state[index[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+                state[index[id(p)]] = {
+                    k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()
+                }
         groups, start = [], 0
         for g in self.param_groups:
             n = len(g["params"])
@@ -151,7 +175,9 @@ class Optimizer:
         self.param_groups[:] = groups
         self.state = state
 
-    def check_state_dict(self, state_dict: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[Tensor, Any]]:
+    def check_state_dict(
+        self, state_dict: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[Tensor, Any]]:
         """Validates ``state_dict`` against this optimizer without changing it.
 
         Returns the parameter groups and state that ``load_state_dict`` would install.
@@ -161,16 +187,23 @@ class Optimizer:
             raise ValueError(f"{name}: expected a dict with keys 'state' and 'param_groups'")
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
-            raise ValueError(f"{name}: {len(groups)} parameter groups saved, optimizer has {len(self.param_groups)}")
+            raise ValueError(
+                f"{name}: {len(groups)} parameter groups saved, "
+                f"optimizer has {len(self.param_groups)}"
+            )
         for i, (saved, own) in enumerate(zip(groups, self.param_groups)):
             if len(saved["params"]) != len(own["params"]):
                 raise ValueError(
-                    f"{name}: group {i} has {len(saved['params'])} parameters saved, {len(own['params'])} here"
+                    f"{name}: group {i} has {len(saved['params'])} parameters saved, "
+                    f"{len(own['params'])} here"
                 )
         params = self._index()
         new_groups = []
         for saved, own in zip(groups, self.param_groups):
-            hp = {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in saved.items()}
+            hp = {
+                k: (tuple(v) if isinstance(v, list) and k != "params" else v)
+                for k, v in saved.items()
+            }
             g = {**own, **{k: v for k, v in hp.items() if k != "params"}}
             self._validate(g)
             new_groups.append(g)
@@ -178,14 +211,19 @@ class Optimizer:
         for key, s in state_dict["state"].items():
             i = int(key)
             if not 0 <= i < len(params):
-                raise ValueError(f"{name}: state for parameter {i}, but the optimizer has {len(params)}")
+                raise ValueError(
+                    f"{name}: state for parameter {i}, but the optimizer has {len(params)}"
+                )
             p = params[i]
             entry = {}
             for k, v in s.items():
                 if isinstance(v, np.ndarray) or hasattr(v, "shape"):
                     v = np.array(v, dtype=np.float32, copy=True)
                     if v.shape != p.shape:
-                        raise ShapeError(f"{name}: state '{k}' of parameter {i} has shape {v.shape}, expected {p.shape}")
+                        raise ShapeError(
+                            f"{name}: state '{k}' of parameter {i} has shape {v.shape}, "
+                            f"expected {p.shape}"
+                        )
                 entry[k] = v
             new_state[p] = entry
         return new_groups, new_state
@@ -205,10 +243,25 @@ class SGD(Optimizer):
     the update uses ``g + μ·buf`` with Nesterov, else ``buf``.
     """
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
-        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
-                                      "weight_decay": weight_decay, "nesterov": bool(nesterov)})
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "momentum": momentum,
+                "dampening": dampening,
+                "weight_decay": weight_decay,
+                "nesterov": bool(nesterov),
+            },
+        )
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)
@@ -217,7 +270,9 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: nesterov needs momentum > 0 and dampening = 0")
 
-    def _update(self, p: Tensor, g: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+    def _update(
+        self, p: Tensor, g: np.ndarray, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
         data = _writable(p)
         mu, wd = group["momentum"], group["weight_decay"]
         if wd:
@@ -242,9 +297,17 @@ class AdamW(Optimizer):
 
     decoupled = True
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(
+            params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        )
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)
@@ -255,7 +318,9 @@ class AdamW(Optimizer):
         _check_number(self._name, "betas[1]", betas[1], hi=1.0)
         _check_number(self._name, "eps", group["eps"], lo_open=True)
 
-    def _update(self, p: Tensor, g: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+    def _update(
+        self, p: Tensor, g: np.ndarray, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
         data = _writable(p)
         if not state:
             state["step"] = 0
@@ -267,19 +332,33 @@ class AdamW(Optimizer):
             g = g + np.float32(wd) * data  # Adam: L2 penalty folded into the gradient
         b1, b2 = group["betas"]
         ops.adamw_step(
-            data, g, state["exp_avg"], state["exp_avg_sq"], lr=float(group["lr"]), beta1=float(b1),
-            beta2=float(b2), eps=float(group["eps"]), weight_decay=wd if self.decoupled else 0.0,
+            data,
+            g,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            lr=float(group["lr"]),
+            beta1=float(b1),
+            beta2=float(b2),
+            eps=float(group["eps"]),
+            weight_decay=wd if self.decoupled else 0.0,
             step=int(state["step"]),
         )
 
 
 class Adam(AdamW):
-    """Adam (Kingma & Ba); ``weight_decay`` is an L2 penalty added to the gradient, as in PyTorch."""
+    """Adam (Kingma & Ba); ``weight_decay`` is an L2 penalty added to the gradient,
+    as in PyTorch."""
 
     decoupled = False
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
@@ -294,7 +373,9 @@ class LRScheduler:
 
     def __init__(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(self).__name__}: expected an Optimizer; got {type(optimizer).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}: expected an Optimizer; got {type(optimizer).__name__}"
+            )
         self.optimizer = optimizer
         for g in optimizer.param_groups:
             g.setdefault("initial_lr", g["lr"])
@@ -328,7 +409,8 @@ class LRScheduler:
             raise ValueError(f"{name}: expected a dict with 'last_step' and 'base_lrs'")
         if len(state["base_lrs"]) != len(self.optimizer.param_groups):
             raise ValueError(
-                f"{name}: {len(state['base_lrs'])} base lrs saved, optimizer has {len(self.optimizer.param_groups)} groups"
+                f"{name}: {len(state['base_lrs'])} base lrs saved, "
+                f"optimizer has {len(self.optimizer.param_groups)} groups"
             )
         step = int(state["last_step"])
         if step < 0:
@@ -346,11 +428,14 @@ class CosineWarmup(LRScheduler):
     ``q = (t−warmup)/(total−warmup)``: ``min_lr + (base−min_lr)·(1+cos πq)/2``.
     """
 
-    def __init__(self, optimizer: Optimizer, warmup_steps: int, total_steps: int, min_lr: float = 0.0) -> None:
+    def __init__(
+        self, optimizer: Optimizer, warmup_steps: int, total_steps: int, min_lr: float = 0.0
+    ) -> None:
         w, t = int(warmup_steps), int(total_steps)
         if w < 0 or t <= 0 or w > t:
             raise ValueError(
-                f"CosineWarmup: need 0 <= warmup_steps <= total_steps and total_steps > 0; got {w}, {t}"
+                "CosineWarmup: need 0 <= warmup_steps <= total_steps and total_steps > 0; "
+                f"got {w}, {t}"
             )
         self.warmup_steps, self.total_steps = w, t
         self.min_lr = _check_number("CosineWarmup", "min_lr", min_lr)
@@ -364,8 +449,12 @@ class CosineWarmup(LRScheduler):
         return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * q))
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "warmup_steps": self.warmup_steps, "total_steps": self.total_steps,
-                "min_lr": self.min_lr}
+        return {
+            **super().state_dict(),
+            "warmup_steps": self.warmup_steps,
+            "total_steps": self.total_steps,
+            "min_lr": self.min_lr,
+        }
 
 
 class StepLR(LRScheduler):

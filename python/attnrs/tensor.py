@@ -103,6 +103,28 @@ class Tensor:
     def tolist(self) -> Any:
         return self.data.tolist()
 
+    # one-element tensors (any shape) behave like numbers, as in PyTorch
+    def _scalar(self, what: str) -> float:
+        if self.data.size != 1:
+            raise ValueError(
+                f"{what}: only a one-element tensor converts to a number; got shape {self.shape}"
+            )
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self._scalar("float()"))
+
+    def __int__(self) -> int:
+        return int(self._scalar("int()"))
+
+    def __bool__(self) -> bool:
+        return bool(self._scalar("bool()"))
+
+    def __format__(self, spec: str) -> str:
+        if spec and self.data.size == 1:
+            return format(self.data.item(), spec)
+        return format(str(self), spec)
+
     def __len__(self) -> int:
         return len(self.data)
 

@@ -73,7 +73,7 @@ impl Kernel for Rows<'_> {
                 se = V::add(se, e);
             }
             let sum = V::hsum(se);
-            let lse = m + sum.ln();
+            let ln_sum = sum.ln();
             // Pass 3 (cached row): g = gscale·(e/Σe − ε/C).
             let scale = V::splat(self.gscale / sum);
             let off = V::splat(self.gscale * self.eps / c as f32);
@@ -82,7 +82,10 @@ impl Kernel for Rows<'_> {
             }
             g[t] -= self.gscale * (1.0 - self.eps);
             let mean_x = V::hsum(sx) / c as f32;
-            *loss = (1.0 - self.eps) * (lse - x[t]) + self.eps * (lse - mean_x);
+            // lse − v as (max − v) + ln Σ: no rounding of a large lse.
+            let nll = (m - x[t]) + ln_sum;
+            let smooth = (m - mean_x) + ln_sum;
+            *loss = (1.0 - self.eps) * nll + self.eps * smooth;
         }
     }
 }

@@ -245,17 +245,19 @@ impl Kernel for LogFwd<'_> {
     unsafe fn run<V: F32Vec>(self) {
         let n = self.n;
         for (x, y) in self.x.chunks_exact(n).zip(self.y.chunks_exact_mut(n)) {
-            let lse = V::splat(logsumexp_row::<V>(x));
+            // (x − max) − ln Σ: exact for the max entry, no large-magnitude rounding.
+            let (m, ln_sum) = max_and_ln_sum_exp::<V>(x);
+            let (mv, lv) = (V::splat(m), V::splat(ln_sum));
             for (o, l) in steps::<V>(n) {
-                st::<V>(y, o, l, V::sub(ld::<V>(x, o, l, 0.0), lse));
+                st::<V>(y, o, l, V::sub(V::sub(ld::<V>(x, o, l, 0.0), mv), lv));
             }
         }
     }
 }
 
-/// `max + ln Σ exp(x − max)` of one row (NaN for an all `-inf` row).
+/// `(max, ln Σ exp(x − max))` of one row (NaN for an all `-inf` row).
 #[inline(always)]
-unsafe fn logsumexp_row<V: F32Vec>(x: &[f32]) -> f32 {
+unsafe fn max_and_ln_sum_exp<V: F32Vec>(x: &[f32]) -> (f32, f32) {
     let ninf = f32::NEG_INFINITY;
     let mut mx = V::splat(ninf);
     for (o, l) in steps::<V>(x.len()) {
@@ -267,7 +269,7 @@ unsafe fn logsumexp_row<V: F32Vec>(x: &[f32]) -> f32 {
     for (o, l) in steps::<V>(x.len()) {
         sum = V::add(sum, V::exp(V::sub(ld::<V>(x, o, l, ninf), mv)));
     }
-    m + V::hsum(sum).ln()
+    (m, V::hsum(sum).ln())
 }
 
 /// Log-softmax over the last axis.

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 
 use super::array::{view, view_mut};
 use super::errors::{to_pyerr, ShapeError};
-use crate::kernels::gemm::{sgemm, Gemm, Strides};
+use crate::kernels::gemm::{runs_serially, sgemm, Gemm, Strides};
 use crate::threads;
 
 fn strides3(op: &str, arg: &str, shape: &[usize], s: &[usize]) -> PyResult<Strides> {
@@ -69,6 +69,11 @@ fn gemm(
         c: sc,
     };
     let (ad, bd, cd) = (av.data, bv.data, cv.data);
+    // A problem too small to split runs here: handing it to the pool would
+    // cost a thread wake-up, more than the product itself.
+    if runs_serially(&g) {
+        return py.detach(|| sgemm(&g, ad, bd, cd)).map_err(to_pyerr);
+    }
     py.detach(|| threads::install(|| sgemm(&g, ad, bd, cd)))
         .map_err(to_pyerr)
 }

@@ -104,7 +104,9 @@ class ModuleList(Module):
 class ModuleDict(Module):
     """A dict of modules (insertion order) whose parameters the parent module sees."""
 
-    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
+    def __init__(
+        self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None
+    ) -> None:
         super().__init__()
         self._dict: OrderedDict[str, Module] = OrderedDict()
         if modules is not None:

@@ -20,14 +20,20 @@ class Embedding(Module):
     - ids: (…) integers (NumPy array or integer-valued Tensor) → (…, embedding_dim)
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None) -> None:
+    def __init__(
+        self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None
+    ) -> None:
         super().__init__()
         n, d = int(num_embeddings), int(embedding_dim)
         if n <= 0 or d <= 0:
-            raise ValueError(f"Embedding: num_embeddings and embedding_dim must be positive; got {n}, {d}")
+            raise ValueError(
+                f"Embedding: num_embeddings and embedding_dim must be positive; got {n}, {d}"
+            )
         if padding_idx is not None:
             if not -n <= int(padding_idx) < n:
-                raise ValueError(f"Embedding: padding_idx={padding_idx} out of range for {n} embeddings")
+                raise ValueError(
+                    f"Embedding: padding_idx={padding_idx} out of range for {n} embeddings"
+                )
             padding_idx = int(padding_idx) % n
         self.num_embeddings, self.embedding_dim, self.padding_idx = n, d, padding_idx
         w = default_rng().standard_normal((n, d))

@@ -24,7 +24,8 @@ class Linear(Module):
         super().__init__()
         if int(in_features) <= 0 or int(out_features) <= 0:
             raise ValueError(
-                f"Linear: in_features and out_features must be positive; got {in_features}, {out_features}"
+                "Linear: in_features and out_features must be positive; "
+                f"got {in_features}, {out_features}"
             )
         self.in_features, self.out_features = int(in_features), int(out_features)
         # kaiming_uniform_(a=√5) on (out, in) reduces to U(-1/√in, 1/√in)
@@ -37,7 +38,8 @@ class Linear(Module):
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        bias = self.bias is not None
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={bias}"
 
 
 class Identity(Module):
@@ -48,5 +50,3 @@ class Identity(Module):
 
     def forward(self, x: Any) -> Any:
         return x
-
-

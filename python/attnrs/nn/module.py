@@ -176,7 +176,9 @@ class Module:
                 key = f"{mname}.{bname}" if mname else bname
                 if key in state:
                     old = mod._buffers[bname]
-                    setattr(mod, bname, np.array(state[key], dtype=np.asarray(old).dtype, copy=True))
+                    setattr(
+                        mod, bname, np.array(state[key], dtype=np.asarray(old).dtype, copy=True)
+                    )
         return missing, unexpected
 
     # --- modes and grads -----------------------------------------------------------------

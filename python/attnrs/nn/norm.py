@@ -28,9 +28,15 @@ class LayerNorm(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        ns = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        ns = (
+            (int(normalized_shape),)
+            if isinstance(normalized_shape, (int, np.integer))
+            else tuple(normalized_shape)
+        )
         if not ns or any(n <= 0 for n in ns):
-            raise ValueError(f"LayerNorm: normalized_shape must be positive sizes; got {normalized_shape}")
+            raise ValueError(
+                f"LayerNorm: normalized_shape must be positive sizes; got {normalized_shape}"
+            )
         if not np.isfinite(eps) or eps < 0:
             raise ValueError(f"LayerNorm: eps must be a finite non-negative number; got {eps}")
         self.normalized_shape, self.eps = ns, float(eps)
@@ -42,4 +48,6 @@ class LayerNorm(Module):
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )

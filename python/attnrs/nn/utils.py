@@ -26,7 +26,9 @@ def clip_grad_norm_(
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     max_norm, norm_type = float(max_norm), float(norm_type)
     if not math.isfinite(max_norm) or max_norm < 0:
-        raise ValueError(f"clip_grad_norm_: max_norm must be a finite non-negative number; got {max_norm}")
+        raise ValueError(
+            f"clip_grad_norm_: max_norm must be a finite non-negative number; got {max_norm}"
+        )
     if math.isnan(norm_type) or norm_type <= 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be positive (or inf); got {norm_type}")
     grads = [p.grad.data for p in params if p.grad is not None]
@@ -38,7 +40,10 @@ def clip_grad_norm_(
         acc = sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type)) for g in grads)
         total = acc ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm_: the total gradient norm is {total}; set error_if_nonfinite=False to skip")
+        raise RuntimeError(
+            f"clip_grad_norm_: the total gradient norm is {total}; "
+            "set error_if_nonfinite=False to skip"
+        )
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:
         for g in grads:

@@ -133,6 +133,16 @@ fn scale_c(g: &Gemm, c: &mut [f32]) {
     }
 }
 
+/// True when the whole problem is too small to split: it then runs on the
+/// calling thread and never touches a rayon pool.
+pub fn is_serial(g: &Gemm) -> bool {
+    g.batch
+        .saturating_mul(g.m)
+        .saturating_mul(g.n)
+        .saturating_mul(g.k)
+        < PAR_MIN_MACS
+}
+
 /// Runs the batch: small items in parallel over the batch (each on one
 /// thread), large ones one after the other with the block grid in parallel.
 fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches: CacheSizes) {
@@ -174,7 +184,11 @@ fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches
         };
         single::<K>(&prob, parallel);
     };
-    if g.batch > 1 && (macs < PAR_MIN_MACS || g.batch >= PAR_BATCH_MIN) {
+    if is_serial(g) {
+        for p in 0..g.batch {
+            item(p, false);
+        }
+    } else if g.batch > 1 && (macs < PAR_MIN_MACS || g.batch >= PAR_BATCH_MIN) {
         let chunk = threads::chunk_len(g.batch, macs, PAR_MIN_MACS);
         (0..g.batch)
             .into_par_iter()
@@ -357,7 +371,7 @@ fn block<K: MicroKernel>(
     let apack = &s.apack[ks.start * s.astride..];
     let bpack = &s.bpack[ks.start * s.bstride..];
     let a_edge = if p.direct_a { mr * kc } else { 0 };
-    let b_edge = if p.direct_b && cols.end % nr != 0 {
+    let b_edge = if p.direct_b && !cols.end.is_multiple_of(nr) {
         kc * nr
     } else {
         0

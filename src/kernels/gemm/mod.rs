@@ -160,6 +160,12 @@ fn non_overlapping(shape: &[usize], strides: &[usize]) -> bool {
     true
 }
 
+/// True when `sgemm(g, ..)` runs entirely on the calling thread (a problem
+/// too small to split), so a caller may skip entering a thread pool.
+pub fn runs_serially(g: &Gemm) -> bool {
+    driver::is_serial(g)
+}
+
 /// `C = alpha · op(A) · op(B) + beta · C` over the batch, in the caller's rayon pool.
 pub fn sgemm(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) -> Result<()> {
     g.validate(a.len(), b.len(), c.len())?;
