@@ -58,12 +58,18 @@ pub fn check_extent(
     if shape.contains(&0) {
         return Ok(());
     }
-    let last: usize = shape.iter().zip(strides).map(|(&n, &s)| (n - 1) * s).sum();
-    if last >= len {
-        return Err(KernelError::shape(
-            op,
-            format!("{arg}: a view of shape {shape:?} with strides {strides:?} needs {} elements, the buffer has {len}", last + 1),
-        ));
+    // Checked: a view whose extent overflows cannot fit any buffer.
+    let last = shape.iter().zip(strides).try_fold(0usize, |acc, (&n, &s)| {
+        (n - 1).checked_mul(s).and_then(|x| acc.checked_add(x))
+    });
+    match last {
+        Some(l) if l < len => Ok(()),
+        _ => {
+            let need = last.map_or("more than usize::MAX".to_string(), |l| (l + 1).to_string());
+            Err(KernelError::shape(
+                op,
+                format!("{arg}: a view of shape {shape:?} with strides {strides:?} needs {need} elements, the buffer has {len}"),
+            ))
+        }
     }
-    Ok(())
 }

@@ -110,6 +110,18 @@ def test_out_contiguous_and_strided():
     assert_close(view, a, b)
 
 
+def test_out_may_alias_an_input():
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((2, 9, 9), dtype=np.float32)
+    b = rng.standard_normal((9, 9), dtype=np.float32)
+    want_a, want_b = a.copy(), b.copy()
+    res = ar.ops.matmul(a, b, out=a)
+    assert res is a
+    assert_close(a, want_a, want_b)
+    ar.ops.matmul(want_a[0], b, out=b)
+    assert_close(b, want_a[0], want_b)
+
+
 def test_float64_input_is_converted():
     rng = np.random.default_rng(5)
     a, b = rng.standard_normal((6, 7)), rng.standard_normal((7, 8))

@@ -112,7 +112,7 @@ impl Blocking {
         let mut mc = round_down(caches.l2 / 4 / (kc * f), mr).min(round_up(m.max(1), mr));
         // Enough tasks for the threads to share, as long as each stays big:
         // split M first (B is shared), then N.
-        let macs = |mc: usize, nc: usize| mc * nc * k;
+        let macs = |mc: usize, nc: usize| mc.saturating_mul(nc).saturating_mul(k);
         while m.div_ceil(mc) * n.div_ceil(nc) < MIN_TASKS {
             if mc > 2 * mr && macs(mc / 2, nc) >= MIN_TASK_MACS {
                 mc = round_up(mc / 2, mr);

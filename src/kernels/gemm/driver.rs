@@ -146,13 +146,13 @@ pub fn is_serial(g: &Gemm) -> bool {
 /// Runs the batch: small items in parallel over the batch (each on one
 /// thread), large ones one after the other with the block grid in parallel.
 fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches: CacheSizes) {
-    let macs = g.m * g.n * g.k;
+    let macs = g.m.saturating_mul(g.n).saturating_mul(g.k);
     let bl = Blocking::new(caches, K::MR, K::NR, g.m, g.n, g.k);
     // Read operands in place when packing cannot pay for itself: A when it
     // is small or each of its micro-panels meets few B micro-panels (narrow
     // C), B when it meets few A micro-panels (short C).
-    let direct_a =
-        (g.a.col == 1 || g.a.row == 1) && (g.m * g.k <= DIRECT_A_MAX || g.n <= 2 * K::NR);
+    let direct_a = (g.a.col == 1 || g.a.row == 1)
+        && (g.m.saturating_mul(g.k) <= DIRECT_A_MAX || g.n <= 2 * K::NR);
     let direct_b = g.b.col == 1 && g.m <= DIRECT_B_MAX_PANELS * K::MR;
     let c = CPtr(c.as_mut_ptr());
     let item = |p: usize, parallel: bool| {
@@ -213,6 +213,8 @@ fn single_row<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
         let w = ROW_BLOCK.min(p.n - j0);
         with_scratch(Slot::Edge, w, |acc| {
             K::row_times_block(acc, &a, p.b, j0);
+            acc.iter_mut().for_each(|v| *v *= p.alpha);
+            // Only the C fields of the tile are used by `store_partial`.
             let tile = Tile {
                 k: p.k,
                 a: a.as_ptr(),
@@ -228,10 +230,9 @@ fn single_row<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
                 m: 1,
                 n: w,
             };
-            let scaled: Vec<f32> = acc.iter().map(|&v| p.alpha * v).collect();
             // SAFETY: columns j0..j0 + w of the single row of this matrix of C
             // lie inside `c` (validated extent) and belong to this task alone.
-            unsafe { store_partial(&scaled, w, &tile) }
+            unsafe { store_partial(acc, w, &tile) }
         });
     };
     let tasks = p.n.div_ceil(ROW_BLOCK);

@@ -354,3 +354,35 @@ fn dispatched_sgemm_matches_reference() {
         assert!((x - y).abs() < 1e-3, "{x} vs {y}");
     }
 }
+
+/// sgemm called from inside rayon tasks (as the attention and RNN kernels
+/// do), with parallel inner products, gives the same bits as serial calls.
+#[test]
+fn nested_calls_from_rayon_tasks() {
+    use rayon::prelude::*;
+    let g = Gemm::new(130, 150, 300);
+    let a = fill(130 * 300, 11);
+    let bs: Vec<Vec<f32>> = (0..6).map(|s| fill(300 * 150, 20 + s)).collect();
+    let serial: Vec<Vec<f32>> = bs
+        .iter()
+        .map(|b| {
+            let mut c = vec![0.0; 130 * 150];
+            sgemm(&g, &a, b, &mut c).unwrap();
+            c
+        })
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let nested: Vec<Vec<f32>> = pool.install(|| {
+        bs.par_iter()
+            .map(|b| {
+                let mut c = vec![0.0; 130 * 150];
+                sgemm(&g, &a, b, &mut c).unwrap();
+                c
+            })
+            .collect()
+    });
+    assert_eq!(serial, nested);
+}
