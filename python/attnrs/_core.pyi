@@ -92,3 +92,32 @@ def conv1d_backward(
 def conv1d_step(x_t: F32, w: F32, b: F32 | None, ring: F32, y_t: F32, pos: int, dilation: int) -> None:
     """One causal streaming step: x_t (B, C_in) C-contiguous, ring ((K-1)*d+1, B, C_in) updated in place,
     y_t (B, C_out) overwritten; pos = steps already taken."""
+def rnn_forward(
+    mode: str,
+    x: F32,
+    h0: F32,
+    c0: F32 | None,
+    w_ih: F32,
+    w_hh: F32,
+    b_ih: F32 | None,
+    b_hh: F32 | None,
+    lengths: npt.NDArray[np.int64] | None = None,
+) -> tuple[F32, F32, F32 | None, list[F32]]:
+    """One recurrent layer, one direction (mode rnn_tanh|rnn_relu|lstm|gru), C-contiguous
+    batch-first arrays: x (B,T,I), h0/c0 (B,H), w_ih (G·H,I), w_hh (G·H,H), b_* (G·H,).
+    Returns out (B,T,H), h_n, c_n (LSTM) and the saved arrays for rnn_backward."""
+
+def rnn_backward(
+    mode: str,
+    x: F32,
+    w_ih: F32,
+    w_hh: F32,
+    b_ih: F32 | None,
+    b_hh: F32 | None,
+    lengths: npt.NDArray[np.int64] | None,
+    saved: list[F32],
+    dout: F32,
+    dh_n: F32 | None = None,
+    dc_n: F32 | None = None,
+) -> tuple[F32, F32, F32 | None, F32, F32, F32 | None, F32 | None]:
+    """BPTT of rnn_forward: (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh)."""

@@ -161,21 +161,29 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _topological_order(root: Function) -> list[Function]:
-    """Nodes reachable from ``root``, each after every node that consumes it."""
+    """Nodes reachable from ``root``, each after every node that consumes it.
+
+    Iterative post-order DFS: a node is marked when it is *expanded*, not when
+    it is first pushed, so a node reached again through a later path (a shared
+    subexpression such as an RNN state that is both an output and the next
+    step's input) is still finished before every consumer.
+    """
     order: list[Function] = []
-    seen = {id(root)}
+    expanded_ids: set[int] = set()
     stack: list[tuple[Function, bool]] = [(root, False)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
             order.append(node)
             continue
+        if id(node) in expanded_ids:
+            continue
+        expanded_ids.add(id(node))
         stack.append((node, True))
         for t in node.inputs:
             if t is not None:
                 c = t._ctx
-                if c is not None and id(c) not in seen:
-                    seen.add(id(c))
+                if c is not None and id(c) not in expanded_ids:
                     stack.append((c, False))
     order.reverse()
     return order

@@ -685,3 +685,7 @@ def conv1d_step(
     y = np.empty((x_t.shape[0], w.shape[0]), dtype=np.float32)
     _core.conv1d_step(np.ascontiguousarray(x_t), w, b, state, y, int(step), d)
     return y
+# --- recurrent layers (implemented in _ops_rnn.py) ------------------------------------------
+from ._ops_rnn import rnn_backward, rnn_forward, rnn_lengths  # noqa: E402
+
+__all__ += ["rnn_forward", "rnn_backward", "rnn_lengths"]

@@ -10,6 +10,7 @@ pub mod gemm;
 pub mod loss;
 pub mod norm;
 pub mod optim;
+pub mod rnn;
 mod rows;
 pub mod softmax;
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod conv1d;
 mod errors;
 mod gemm;
 mod layers;
+mod rnn;
 mod runtime;
 
 use pyo3::prelude::*;
@@ -21,5 +22,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     attention::register(m)?;
     conv1d::register(m)?;
     layers::register(m)?;
+    rnn::register(m)?;
     Ok(())
 }

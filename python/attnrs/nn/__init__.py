@@ -12,6 +12,7 @@ from .module import Module, Parameter
 from .norm import LayerNorm
 from .positional import PositionalEmbedding, SinusoidalPositionalEncoding
 from .transformer import TransformerBlock
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "Module", "ModuleDict",
@@ -21,4 +22,5 @@ __all__ = [
 __all__ += [
     "KVCache", "MultiheadAttention", "PositionalEmbedding", "SelfAttention", "SinusoidalPositionalEncoding",
     "TransformerBlock",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
 ]  # fmt: skip

@@ -26,6 +26,7 @@ pub mod kernel_scalar;
 #[cfg(test)]
 mod kernel_tests;
 pub mod pack;
+pub mod packed_b;
 pub mod reference;
 mod scratch;
 

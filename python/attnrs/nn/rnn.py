@@ -1,0 +1,426 @@
+"""Recurrent layers: RNN, LSTM, GRU (whole sequence) and RNNCell, LSTMCell,
+GRUCell (one step), with PyTorch's parameter names, shapes, gate order and
+initialisation, so state dicts move between the two.
+
+The Rust kernel runs one layer in one direction over the whole sequence
+(``attnrs.ops.rnn_forward`` / ``rnn_backward``). Layers and directions are
+composed here inside one autograd ``Function``: the reverse direction reads
+each sequence backwards within its length, and its outputs are put back in
+time order. Inter-layer dropout (training only) sits between layers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from .._checks import ShapeError, as_f32
+from ..autograd import Function
+from ..tensor import Tensor, default_rng
+from .module import Module, Parameter
+
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
+
+_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+def _reverse_index(lengths: np.ndarray | None, batch: int, steps: int) -> np.ndarray | None:
+    """(B, T) time indices that reverse each sequence within its length
+    (padding stays in place); None means a plain flip of the time axis."""
+    if lengths is None:
+        return None
+    t = np.arange(steps)[None, :]
+    lens = lengths[:, None]
+    return np.where(t < lens, lens - 1 - t, t)
+
+
+def _reverse(a: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
+    """``a`` (B, T, F) with each sequence reversed in time (an involution)."""
+    if idx is None:
+        return np.ascontiguousarray(a[:, ::-1])
+    return np.take_along_axis(a, idx[:, :, None], axis=1)
+
+
+class _RNNStack(Function):
+    """Every layer and direction of a recurrent stack as one graph node.
+
+    Inputs: x (B, T, I) batch-first, h0 (L·D, B, H), c0 (L·D, B, H) or None,
+    then per layer and direction (w_ih, w_hh[, b_ih, b_hh]).
+    Outputs: out (B, T, D·H), h_n (L·D, B, H)[, c_n (L·D, B, H)].
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, *weights, mode, layers, dirs, bias, lengths, dropout, training):
+        per = 4 if bias else 2
+        b, t, _ = x.shape
+        ridx = _reverse_index(lengths, b, t)
+        lstm = mode == "lstm"
+        h_n, c_n = np.empty_like(h0), (np.empty_like(c0) if lstm else None)
+        steps, masks = [], []
+        inp = x
+        for layer in range(layers):
+            outs = []
+            for d in range(dirs):
+                k = layer * dirs + d
+                w = weights[k * per : (k + 1) * per]
+                w_ih, w_hh = w[0], w[1]
+                b_ih, b_hh = (w[2], w[3]) if bias else (None, None)
+                xi = inp if d == 0 else _reverse(inp, ridx)
+                out, hk, ck, saved = ops.rnn_forward(
+                    mode, xi, h0[k], c0[k] if lstm else None, w_ih, w_hh, b_ih, b_hh, lengths
+                )
+                h_n[k] = hk
+                if lstm:
+                    c_n[k] = ck
+                steps.append((xi, saved))
+                outs.append(out if d == 0 else _reverse(out, ridx))
+            inp = outs[0] if dirs == 1 else np.concatenate(outs, axis=-1)
+            mask = None
+            if dropout > 0.0 and training and layer < layers - 1:
+                keep = default_rng().random(inp.shape) >= dropout
+                mask = keep.astype(np.float32) / np.float32(1.0 - dropout)
+                inp = inp * mask
+            masks.append(mask)
+        ctx.mode, ctx.layers, ctx.dirs, ctx.bias, ctx.lengths = mode, layers, dirs, bias, lengths
+        ctx.ridx = ridx
+        ctx.save(weights, steps, masks)
+        return (inp, h_n, c_n) if lstm else (inp, h_n)
+
+    @staticmethod
+    def backward(ctx, g_out, g_hn, g_cn=None):
+        weights, steps, masks = ctx.saved
+        mode, layers, dirs, bias, lengths = ctx.mode, ctx.layers, ctx.dirs, ctx.bias, ctx.lengths
+        per = 4 if bias else 2
+        lstm = mode == "lstm"
+        hidden = weights[1].shape[1]
+        x0 = steps[0][0]
+        b, t, _ = x0.shape
+        if g_out is None:
+            g_out = np.zeros((b, t, dirs * hidden), np.float32)
+        dh0 = np.zeros((layers * dirs, b, hidden), np.float32)
+        dc0 = np.zeros_like(dh0) if lstm else None
+        dweights: list = [None] * len(weights)
+        dinp = g_out
+        for layer in reversed(range(layers)):
+            if masks[layer] is not None:
+                dinp = dinp * masks[layer]
+            dnext = None
+            for d in range(dirs):
+                k = layer * dirs + d
+                xi, saved = steps[k]
+                w = weights[k * per : (k + 1) * per]
+                b_ih, b_hh = (w[2], w[3]) if bias else (None, None)
+                dout = dinp[..., d * hidden : (d + 1) * hidden]
+                dout = dout if d == 0 else _reverse(dout, ctx.ridx)
+                dx, dh, dc, dwi, dwh, dbi, dbh = ops.rnn_backward(
+                    mode, xi, w[0], w[1], b_ih, b_hh, lengths, saved, dout,
+                    None if g_hn is None else g_hn[k],
+                    None if (g_cn is None or not lstm) else g_cn[k],
+                )  # fmt: skip
+                dh0[k] = dh
+                if lstm:
+                    dc0[k] = dc
+                dweights[k * per : (k + 1) * per] = [dwi, dwh, dbi, dbh][:per]
+                dx = dx if d == 0 else _reverse(dx, ctx.ridx)
+                dnext = dx if dnext is None else dnext + dx
+            dinp = dnext
+        return (dinp, dh0, dc0, *dweights)
+
+
+class _RNNBase(Module):
+    """Shared machinery of RNN, LSTM and GRU (see those classes)."""
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = True,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if int(input_size) <= 0 or int(hidden_size) <= 0 or int(num_layers) <= 0:
+            raise ValueError(
+                f"{name}: input_size, hidden_size and num_layers must be positive; "
+                f"got {input_size}, {hidden_size}, {num_layers}"
+            )
+        dropout = float(dropout)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{name}: dropout must be in [0, 1); got {dropout}")
+        self.mode = mode
+        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
+        self.num_layers, self.bias, self.batch_first = (
+            int(num_layers),
+            bool(bias),
+            bool(batch_first),
+        )
+        self.dropout, self.bidirectional = dropout, bool(bidirectional)
+        dirs = 2 if self.bidirectional else 1
+        gh = _GATES[mode] * self.hidden_size
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        rng = default_rng()
+        for layer in range(self.num_layers):
+            width = self.input_size if layer == 0 else self.hidden_size * dirs
+            for d in range(dirs):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                shapes = [("weight_ih", (gh, width)), ("weight_hh", (gh, self.hidden_size))]
+                if self.bias:
+                    shapes += [("bias_ih", (gh,)), ("bias_hh", (gh,))]
+                for pname, shape in shapes:
+                    setattr(self, pname + sfx, Parameter(rng.uniform(-bound, bound, shape)))
+
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        dirs = 2 if self.bidirectional else 1
+        kinds = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if self.bias else [])
+        return [
+            f"{kind}_l{layer}" + ("_reverse" if d else "")
+            for layer in range(self.num_layers)
+            for d in range(dirs)
+            for kind in kinds
+        ]
+
+    @property
+    def all_weights(self) -> list[Parameter]:
+        return [getattr(self, n) for n in self._flat_weights_names]
+
+    def flatten_parameters(self) -> None:
+        """PyTorch compatibility: parameters are already in the layout the kernel reads."""
+
+    def _state(self, h: Any, arg: str, batch: int, unbatched: bool) -> Tensor:
+        dirs = 2 if self.bidirectional else 1
+        want = (self.num_layers * dirs, batch, self.hidden_size)
+        if h is None:
+            return Tensor(np.zeros(want, np.float32))
+        t = h if isinstance(h, Tensor) else Tensor(as_f32(h, type(self).__name__, arg))
+        if unbatched and t.ndim == 2:
+            t = t.reshape(want)
+        if t.shape != want:
+            raise ShapeError(f"{type(self).__name__}: {arg} must have shape {want}; got {t.shape}")
+        return t
+
+    def forward(self, x: Any, hx: Any = None, lengths: Any = None) -> tuple:
+        """Runs the whole sequence.
+
+        ``hx`` is h0 (RNN, GRU) or ``(h0, c0)`` (LSTM), zeros when None; a Tensor
+        with ``requires_grad`` receives its gradient (a label as initial state is
+        learnable). ``lengths`` (B,) gives each sequence's valid steps: its state
+        stops there (so padding never reaches h_n) and its outputs are zero after.
+
+        # Shapes
+        - x: (B, T, I) when batch_first else (T, B, I); (T, I) unbatched
+        - hx: (L·D, B, H) each; output (B, T, D·H); h_n, c_n (L·D, B, H)
+        """
+        name = type(self).__name__
+        xt = x if isinstance(x, Tensor) else Tensor(as_f32(x, name, "input"))
+        if xt.ndim not in (2, 3):
+            raise ShapeError(
+                f"{name}: input must be 3-D (batch, seq, feature) or 2-D unbatched; got {xt.shape}"
+            )
+        unbatched = xt.ndim == 2
+        if unbatched:
+            xt = xt.reshape(1, xt.shape[0], xt.shape[1])  # (1, T, I)
+        elif not self.batch_first:
+            xt = xt.transpose(0, 1)  # (T, B, I) -> (B, T, I)
+        b, t, feat = xt.shape
+        if feat != self.input_size:
+            raise ShapeError(
+                f"{name}: input must have {self.input_size} features; got shape {tuple(x.shape)}"
+            )
+        lstm = self.mode == "lstm"
+        if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise ValueError(f"{name}: hx must be a tuple (h0, c0) or None")
+        h0 = self._state(hx[0] if lstm and hx is not None else hx, "h0", b, unbatched)
+        c0 = self._state(hx[1] if hx is not None else None, "c0", b, unbatched) if lstm else None
+        lens = ops.rnn_lengths(lengths, b, t, name)
+        res = _RNNStack.apply(
+            xt, h0, c0, *self.all_weights, mode=self.mode, layers=self.num_layers,
+            dirs=2 if self.bidirectional else 1, bias=self.bias, lengths=lens,
+            dropout=self.dropout, training=self.training,
+        )  # fmt: skip
+        out, states = res[0], res[1:]
+        if unbatched:
+            out = out.reshape(out.shape[1], out.shape[2])
+            states = tuple(s.reshape(s.shape[0], s.shape[2]) for s in states)
+        elif not self.batch_first:
+            out = out.transpose(0, 1)
+        return (out, (states[0], states[1])) if lstm else (out, states[0])
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if not self.batch_first:
+            s += ", batch_first=False"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
+
+
+class RNN(_RNNBase):
+    """Elman RNN: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu.
+
+    Parameters ``weight_ih_l{k}`` (H, I or D·H), ``weight_hh_l{k}`` (H, H),
+    ``bias_ih_l{k}``, ``bias_hh_l{k}`` (H,), ``_reverse`` for the backward direction,
+    all U(−1/√H, 1/√H). ``forward(x, h0=None, lengths=None) -> (output, h_n)``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = True,
+                 dropout: float = 0.0, bidirectional: bool = False) -> None:  # fmt: skip
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu'; got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
+
+class LSTM(_RNNBase):
+    """LSTM with PyTorch's gates (i, f, g, o stacked in that order, 4H rows):
+    c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t).
+
+    ``forward(x, (h0, c0)=None, lengths=None) -> (output, (h_n, c_n))``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False) -> None:  # fmt: skip
+        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional)  # fmt: skip
+
+
+class GRU(_RNNBase):
+    """GRU with PyTorch's gates (r, z, n, 3H rows):
+    n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}.
+
+    ``forward(x, h0=None, lengths=None) -> (output, h_n)``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False) -> None:  # fmt: skip
+        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional)  # fmt: skip
+
+
+# --- cells: one step, for step-by-step decoding --------------------------------------------
+
+
+class _CellBase(Module):
+    def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if int(input_size) <= 0 or int(hidden_size) <= 0:
+            raise ValueError(
+                f"{name}: input_size and hidden_size must be positive; got {input_size}, {hidden_size}"
+            )
+        self.mode = mode
+        self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
+        gh = _GATES[mode] * self.hidden_size
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        rng = default_rng()
+        self.weight_ih = Parameter(rng.uniform(-bound, bound, (gh, self.input_size)))
+        self.weight_hh = Parameter(rng.uniform(-bound, bound, (gh, self.hidden_size)))
+        self.bias_ih = Parameter(rng.uniform(-bound, bound, (gh,))) if bias else None
+        self.bias_hh = Parameter(rng.uniform(-bound, bound, (gh,))) if bias else None
+
+    def _step(self, x: Any, hx: Any) -> Tensor | tuple:
+        name = type(self).__name__
+        xt = x if isinstance(x, Tensor) else Tensor(as_f32(x, name, "input"))
+        if xt.ndim not in (1, 2) or xt.shape[-1] != self.input_size:
+            raise ShapeError(
+                f"{name}: input must be (B, {self.input_size}) or ({self.input_size},); got {xt.shape}"
+            )
+        unbatched = xt.ndim == 1
+        b = 1 if unbatched else xt.shape[0]
+        xt = xt.reshape(b, 1, self.input_size)
+        lstm = self.mode == "lstm"
+        if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise ValueError(f"{name}: hx must be a tuple (h, c) or None")
+        states = (hx if hx is not None else (None, None)) if lstm else (hx,)
+        prepared = []
+        for s, arg in zip(states, ("h", "c")):
+            if s is None:
+                prepared.append(Tensor(np.zeros((1, b, self.hidden_size), np.float32)))
+                continue
+            st = s if isinstance(s, Tensor) else Tensor(as_f32(s, name, arg))
+            if st.shape not in ((b, self.hidden_size), (self.hidden_size,)):
+                raise ShapeError(
+                    f"{name}: {arg} must have shape {(b, self.hidden_size)}; got {st.shape}"
+                )
+            prepared.append(st.reshape(1, b, self.hidden_size))
+        weights = [self.weight_ih, self.weight_hh] + (
+            [self.bias_ih, self.bias_hh] if self.bias else []
+        )
+        res = _RNNStack.apply(
+            xt, prepared[0], prepared[1] if lstm else None, *weights, mode=self.mode, layers=1, dirs=1,
+            bias=self.bias, lengths=None, dropout=0.0, training=False,
+        )  # fmt: skip
+        shape = (self.hidden_size,) if unbatched else (b, self.hidden_size)
+        outs = tuple(s.reshape(shape) for s in res[1:])
+        return outs if lstm else outs[0]
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class RNNCell(_CellBase):
+    """One Elman step: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
+
+    # Shapes
+    - input (B, I) or (I,), hx (B, H) or None → h' (B, H)
+    """
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(
+                f"RNNCell: nonlinearity must be 'tanh' or 'relu'; got {nonlinearity!r}"
+            )
+        self.nonlinearity = nonlinearity
+        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, bias)
+
+    def forward(self, x: Any, hx: Any = None) -> Tensor:
+        return self._step(x, hx)
+
+
+class LSTMCell(_CellBase):
+    """One LSTM step. ``forward(x, (h, c)=None) -> (h', c')``.
+
+    # Shapes
+    - input (B, I) or (I,), h and c (B, H) → h', c' (B, H)
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__("lstm", input_size, hidden_size, bias)
+
+    def forward(self, x: Any, hx: Any = None) -> tuple:
+        return self._step(x, hx)
+
+
+class GRUCell(_CellBase):
+    """One GRU step. ``forward(x, h=None) -> h'``.
+
+    # Shapes
+    - input (B, I) or (I,), hx (B, H) → h' (B, H)
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__("gru", input_size, hidden_size, bias)
+
+    def forward(self, x: Any, hx: Any = None) -> Tensor:
+        return self._step(x, hx)

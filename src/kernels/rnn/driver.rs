@@ -1,0 +1,488 @@
+//! The time loops: forward over the whole sequence and BPTT backward.
+//!
+//! Per step: one recurrent GEMM on the B rows of step `t` (strided views into
+//! the batch-first buffers), then the gate math of each batch row, parallel
+//! over chunks of rows whose size depends only on the problem.
+
+use rayon::prelude::*;
+
+use super::gates::{self, Bwd, Fwd};
+use super::{
+    check_common, check_saved, check_state, Dims, Grads, Mode, Output, Saved, SavedView, Weights,
+};
+use crate::error::{KernelError, Result};
+use crate::kernels::gemm::packed_b::{sgemm_packed_b, PackedB};
+use crate::kernels::gemm::{sgemm, Gemm, Strides};
+use crate::threads::chunk_len;
+
+/// Batch rows per parallel chunk of the gate math (fixed by the problem).
+fn rows_per_chunk(d: &Dims, mode: Mode) -> usize {
+    chunk_len(d.batch, d.gh(mode) * 16, 1 << 16)
+}
+
+/// `buf` cut into `n` equal rows; an empty buffer gives `n` empty rows.
+fn split(buf: &mut [f32], n: usize) -> Box<dyn Iterator<Item = &mut [f32]> + '_> {
+    let per = buf.len() / n.max(1);
+    if per == 0 {
+        Box::new(std::iter::repeat_with(<&mut [f32]>::default).take(n))
+    } else {
+        Box::new(buf.chunks_mut(per))
+    }
+}
+
+/// A GEMM over `m` rows of an operand whose rows are `row` elements apart.
+fn strided(row: usize) -> Strides {
+    Strides {
+        row,
+        col: 1,
+        batch: 0,
+    }
+}
+
+/// The transpose of a dense row-major `rows × cols` matrix (done once per
+/// sequence so that every per-step GEMM reads its B operand row-major).
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; rows * cols];
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    out[c * rows + r] = m[r * cols + c];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Column sums of a dense `rows × cols` matrix: fixed blocks of rows give
+/// partial sums (in parallel), added in block order, so the result does not
+/// depend on the thread count.
+fn col_sums(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 256;
+    let blocks = rows.div_ceil(BLOCK);
+    let mut partial = vec![0.0f32; blocks * cols];
+    partial
+        .par_chunks_mut(cols)
+        .enumerate()
+        .for_each(|(q, acc)| {
+            for r in q * BLOCK..rows.min((q + 1) * BLOCK) {
+                gates::add_assign(acc, &m[r * cols..(r + 1) * cols]);
+            }
+        });
+    let mut out = vec![0.0f32; cols];
+    for acc in partial.chunks(cols) {
+        gates::add_assign(&mut out, acc);
+    }
+    out
+}
+
+/// The per-batch-row buffers the forward gate math writes (each spans all T steps).
+struct FwdRow<'a> {
+    gates: &'a mut [f32],
+    hprev: &'a mut [f32],
+    cprev: &'a mut [f32],
+    extra: &'a mut [f32],
+    out: &'a mut [f32],
+    h_n: &'a mut [f32],
+    c_n: &'a mut [f32],
+}
+
+/// Runs one layer in one direction over the whole sequence.
+///
+/// `c0` is the LSTM's initial cell state (None = zeros; must be None for the
+/// other modes). `lengths` (B) are the valid steps of each sequence.
+///
+/// # Shapes
+/// - `x`: (B, T, I), `h0`: (B, H), `c0`: (B, H) → `out` (B, T, H), `h_n`, `c_n` (B, H)
+pub fn forward(
+    mode: Mode,
+    d: &Dims,
+    x: &[f32],
+    h0: &[f32],
+    c0: Option<&[f32]>,
+    w: &Weights<'_>,
+    lengths: Option<&[usize]>,
+) -> Result<Output> {
+    check_common(mode, d, x.len(), w, lengths)?;
+    check_state(mode, d, "h0", h0.len(), false)?;
+    if let Some(c) = c0 {
+        if !mode.has_cell() {
+            return Err(KernelError::shape(
+                "rnn",
+                format!(
+                    "c0: only an LSTM has a cell state; got one for mode {}",
+                    mode.name()
+                ),
+            ));
+        }
+        check_state(mode, d, "c0", c.len(), true)?;
+    }
+    let (b, t, i, h) = (d.batch, d.steps, d.input, d.hidden);
+    let gh = d.gh(mode);
+    let bt = d.rows();
+    let cell = if mode.has_cell() { bt * h } else { 0 };
+    let extra = if mode == Mode::Gru || mode == Mode::Lstm {
+        bt * h
+    } else {
+        0
+    };
+
+    // Input projection of every step, biases first (beta = 1 adds onto them).
+    let mut bias = vec![0.0f32; gh];
+    if let Some(bi) = w.b_ih {
+        gates::add_assign(&mut bias, bi);
+    }
+    if mode != Mode::Gru {
+        if let Some(bh) = w.b_hh {
+            gates::add_assign(&mut bias, bh);
+        }
+    }
+    let mut gbuf = vec![0.0f32; bt * gh];
+    gbuf.chunks_mut(gh)
+        .for_each(|row| row.copy_from_slice(&bias));
+    let proj = Gemm {
+        beta: 1.0,
+        ..Gemm::new(bt, gh, i)
+    };
+    sgemm(&proj, x, &transpose(w.w_ih, gh, i), &mut gbuf)?;
+
+    let mut saved = Saved {
+        gates: gbuf,
+        hprev: vec![0.0; bt * h],
+        cprev: vec![0.0; cell],
+        extra: vec![0.0; extra],
+    };
+    for r in 0..b {
+        saved.hprev[r * t * h..r * t * h + h].copy_from_slice(&h0[r * h..(r + 1) * h]);
+        if let (true, Some(c)) = (mode.has_cell(), c0) {
+            saved.cprev[r * t * h..r * t * h + h].copy_from_slice(&c[r * h..(r + 1) * h]);
+        }
+    }
+    let mut out = vec![0.0f32; bt * h];
+    let mut h_n = vec![0.0f32; b * h];
+    let mut c_n = vec![0.0f32; if mode.has_cell() { b * h } else { 0 }];
+    let mut hh = vec![0.0f32; if mode == Mode::Gru { b * gh } else { 0 }];
+
+    // Recurrent GEMM of step s: (B, H) rows of hprev · W_hhᵀ, added onto the
+    // gates (Elman, LSTM) or written to `hh` (GRU keeps W_hn h apart).
+    let rec = Gemm {
+        beta: if mode == Mode::Gru { 0.0 } else { 1.0 },
+        a: strided(t * h),
+        c: if mode == Mode::Gru {
+            Strides::row_major(b, gh)
+        } else {
+            strided(t * gh)
+        },
+        ..Gemm::new(b, gh, h)
+    };
+    // W_hhᵀ (H × G·H) packed once for the T recurrent GEMMs.
+    let w_hh_t = PackedB::new(w.w_hh, Strides::row_major_transposed(gh, h), h, gh)?;
+    let rpc = rows_per_chunk(d, mode);
+    for s in 0..t {
+        if mode == Mode::Gru {
+            sgemm_packed_b(&rec, &saved.hprev[s * h..], &w_hh_t, &mut hh)?;
+        } else {
+            sgemm_packed_b(
+                &rec,
+                &saved.hprev[s * h..],
+                &w_hh_t,
+                &mut saved.gates[s * gh..],
+            )?;
+        }
+        let mut rows: Vec<FwdRow<'_>> = split(&mut saved.gates, b)
+            .zip(split(&mut saved.hprev, b))
+            .zip(split(&mut saved.cprev, b))
+            .zip(split(&mut saved.extra, b))
+            .zip(split(&mut out, b))
+            .zip(split(&mut h_n, b))
+            .zip(split(&mut c_n, b))
+            .map(
+                |((((((gates, hprev), cprev), extra), out), h_n), c_n)| FwdRow {
+                    gates,
+                    hprev,
+                    cprev,
+                    extra,
+                    out,
+                    h_n,
+                    c_n,
+                },
+            )
+            .collect();
+        let hh = &hh;
+        rows.par_chunks_mut(rpc)
+            .enumerate()
+            .for_each(|(ci, chunk)| {
+                for (j, row) in chunk.iter_mut().enumerate() {
+                    let r = ci * rpc + j;
+                    let valid = lengths.is_none_or(|l| s < l[r]);
+                    let hh_row = if hh.is_empty() {
+                        &[][..]
+                    } else {
+                        &hh[r * gh..(r + 1) * gh]
+                    };
+                    forward_row(mode, d, s, valid, row, hh_row, w.b_hh);
+                }
+            });
+    }
+    Ok(Output {
+        out,
+        h_n,
+        c_n,
+        saved,
+    })
+}
+
+/// Gate math of batch row `row` at step `s`: writes the state entering step
+/// s + 1 (or h_n/c_n at the last step), the output and the saved gates.
+fn forward_row(
+    mode: Mode,
+    d: &Dims,
+    s: usize,
+    valid: bool,
+    row: &mut FwdRow<'_>,
+    hh: &[f32],
+    b_hh: Option<&[f32]>,
+) {
+    let (t, h) = (d.steps, d.hidden);
+    let gh = d.gh(mode);
+    let (hs, gs) = (s * h, s * gh);
+    let last = s + 1 == t;
+    let (before, after) = row.hprev.split_at_mut((s + 1) * h);
+    let h_prev = &before[hs..];
+    let h_new: &mut [f32] = if last { row.h_n } else { &mut after[..h] };
+    let (c_prev, c_new): (&[f32], &mut [f32]) = if mode.has_cell() {
+        let (cb, ca) = row.cprev.split_at_mut((s + 1) * h);
+        (&cb[hs..], if last { row.c_n } else { &mut ca[..h] })
+    } else {
+        (&[], &mut [])
+    };
+    if !valid {
+        h_new.copy_from_slice(h_prev);
+        c_new.copy_from_slice(c_prev);
+        return;
+    }
+    let g = &mut row.gates[gs..gs + gh];
+    gates::forward_row(match mode {
+        Mode::RnnTanh | Mode::RnnRelu => Fwd::Elman {
+            relu: mode == Mode::RnnRelu,
+            pre: g,
+        },
+        Mode::Lstm => Fwd::Lstm {
+            g,
+            c_prev,
+            c_new,
+            tanh_c: &mut row.extra[hs..hs + h],
+            h_new: &mut *h_new,
+        },
+        Mode::Gru => Fwd::Gru {
+            gx: g,
+            hh,
+            b_hh,
+            h_prev,
+            hn: &mut row.extra[hs..hs + h],
+            h_new: &mut *h_new,
+        },
+    });
+    if !mode.has_cell() && mode != Mode::Gru {
+        h_new.copy_from_slice(&row.gates[gs..gs + h]);
+    }
+    row.out[hs..hs + h].copy_from_slice(h_new);
+}
+
+/// The per-batch-row buffers the backward gate math writes.
+struct BwdRow<'a> {
+    dgx: &'a mut [f32],
+    dgh: &'a mut [f32],
+    dh: &'a mut [f32],
+    dc: &'a mut [f32],
+    direct: &'a mut [f32],
+}
+
+/// BPTT through one layer in one direction.
+///
+/// `dout` is dL/dout, `dh_n`/`dc_n` dL/dh_n and dL/dc_n (None = zeros).
+/// Returns every gradient, each written fresh (not accumulated).
+///
+/// # Shapes
+/// - `dout`: (B, T, H), `dh_n`, `dc_n`: (B, H); see `Grads` for the results
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    mode: Mode,
+    d: &Dims,
+    x: &[f32],
+    w: &Weights<'_>,
+    lengths: Option<&[usize]>,
+    saved: &SavedView<'_>,
+    dout: &[f32],
+    dh_n: Option<&[f32]>,
+    dc_n: Option<&[f32]>,
+) -> Result<Grads> {
+    check_common(mode, d, x.len(), w, lengths)?;
+    check_saved(mode, d, saved)?;
+    let (b, t, i, h) = (d.batch, d.steps, d.input, d.hidden);
+    let gh = d.gh(mode);
+    let bt = d.rows();
+    if dout.len() != bt * h {
+        return Err(KernelError::shape(
+            "rnn",
+            format!(
+                "dout: expected {} elements (B, T, H), got {}",
+                bt * h,
+                dout.len()
+            ),
+        ));
+    }
+    if let Some(g) = dh_n {
+        check_state(mode, d, "dh_n", g.len(), false)?;
+    }
+    if let Some(g) = dc_n {
+        if !mode.has_cell() {
+            return Err(KernelError::shape(
+                "rnn",
+                format!(
+                    "dc_n: only an LSTM has a cell state; got one for mode {}",
+                    mode.name()
+                ),
+            ));
+        }
+        check_state(mode, d, "dc_n", g.len(), true)?;
+    }
+    let mut dgx = vec![0.0f32; bt * gh];
+    let mut dgh = vec![0.0f32; if mode == Mode::Gru { bt * gh } else { 0 }];
+    let mut dh = dh_n.map_or_else(|| vec![0.0; b * h], <[f32]>::to_vec);
+    let mut dc = if mode.has_cell() {
+        dc_n.map_or_else(|| vec![0.0; b * h], <[f32]>::to_vec)
+    } else {
+        Vec::new()
+    };
+    let mut direct = vec![0.0f32; b * h];
+    let rec = Gemm {
+        beta: 1.0,
+        a: strided(t * gh),
+        ..Gemm::new(b, h, gh)
+    };
+    // W_hh (G·H × H) packed once for the T recurrent GEMMs of BPTT.
+    let w_hh_p = PackedB::new(w.w_hh, Strides::row_major(gh, h), gh, h)?;
+    let rpc = rows_per_chunk(d, mode);
+    for s in (0..t).rev() {
+        let mut rows: Vec<BwdRow<'_>> = split(&mut dgx, b)
+            .zip(split(&mut dgh, b))
+            .zip(split(&mut dh, b))
+            .zip(split(&mut dc, b))
+            .zip(split(&mut direct, b))
+            .map(|((((dgx, dgh), dh), dc), direct)| BwdRow {
+                dgx,
+                dgh,
+                dh,
+                dc,
+                direct,
+            })
+            .collect();
+        rows.par_chunks_mut(rpc)
+            .enumerate()
+            .for_each(|(ci, chunk)| {
+                for (j, row) in chunk.iter_mut().enumerate() {
+                    let r = ci * rpc + j;
+                    let valid = lengths.is_none_or(|l| s < l[r]);
+                    backward_row(mode, d, r, s, valid, row, saved, dout);
+                }
+            });
+        let dg_hidden = if mode == Mode::Gru { &dgh } else { &dgx };
+        sgemm_packed_b(&rec, &dg_hidden[s * gh..], &w_hh_p, &mut direct)?;
+        std::mem::swap(&mut dh, &mut direct);
+    }
+
+    let dg_hidden = if mode == Mode::Gru { &dgh } else { &dgx };
+    let mut dx = vec![0.0f32; bt * i];
+    sgemm(&Gemm::new(bt, i, gh), &dgx, w.w_ih, &mut dx)?;
+    let mut dw_ih = vec![0.0f32; gh * i];
+    let wgrad = |n| Gemm {
+        a: Strides::row_major_transposed(bt, gh),
+        ..Gemm::new(gh, n, bt)
+    };
+    sgemm(&wgrad(i), &dgx, x, &mut dw_ih)?;
+    let mut dw_hh = vec![0.0f32; gh * h];
+    sgemm(&wgrad(h), dg_hidden, saved.hprev, &mut dw_hh)?;
+    // Elman and LSTM share one gate gradient for both biases: sum it once.
+    let sums_x = (w.b_ih.is_some() || (w.b_hh.is_some() && mode != Mode::Gru))
+        .then(|| col_sums(&dgx, bt, gh));
+    let db_ih = if w.b_ih.is_some() {
+        sums_x.clone().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let db_hh = match (w.b_hh.is_some(), mode) {
+        (false, _) => Vec::new(),
+        (true, Mode::Gru) => col_sums(&dgh, bt, gh),
+        (true, _) => sums_x.unwrap_or_default(),
+    };
+    Ok(Grads {
+        dx,
+        dh0: dh,
+        dc0: dc,
+        dw_ih,
+        dw_hh,
+        db_ih,
+        db_hh,
+    })
+}
+
+/// Gate gradients of batch row `r` at step `s`. `row.dh` holds dL/dh_s from
+/// the later steps on entry; the part of dL/dh_{s-1} that does not go through
+/// W_hh is left in `row.direct` (the recurrent GEMM adds the rest).
+#[allow(clippy::too_many_arguments)]
+fn backward_row(
+    mode: Mode,
+    d: &Dims,
+    r: usize,
+    s: usize,
+    valid: bool,
+    row: &mut BwdRow<'_>,
+    saved: &SavedView<'_>,
+    dout: &[f32],
+) {
+    let (t, h) = (d.steps, d.hidden);
+    let gh = d.gh(mode);
+    let hs = (r * t + s) * h;
+    let gs = (r * t + s) * gh;
+    if !valid {
+        row.direct.copy_from_slice(row.dh);
+        return;
+    }
+    let g = &saved.gates[gs..gs + gh];
+    let dout = &dout[hs..hs + h];
+    let dgx = &mut row.dgx[s * gh..(s + 1) * gh];
+    let (dh, direct) = (&*row.dh, &mut *row.direct);
+    gates::backward_row(match mode {
+        Mode::RnnTanh | Mode::RnnRelu => Bwd::Elman {
+            relu: mode == Mode::RnnRelu,
+            h: g,
+            dh,
+            dout,
+            dg: dgx,
+            direct,
+        },
+        Mode::Lstm => Bwd::Lstm {
+            g,
+            tanh_c: &saved.extra[hs..hs + h],
+            c_prev: &saved.cprev[hs..hs + h],
+            dh,
+            dout,
+            dc: &mut *row.dc,
+            dg: dgx,
+            direct,
+        },
+        Mode::Gru => Bwd::Gru {
+            g,
+            hn: &saved.extra[hs..hs + h],
+            h_prev: &saved.hprev[hs..hs + h],
+            dh,
+            dout,
+            dgx,
+            dgh: &mut row.dgh[s * gh..(s + 1) * gh],
+            direct,
+        },
+    });
+}

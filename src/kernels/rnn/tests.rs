@@ -1,0 +1,310 @@
+//! The kernels against a naive f64 step-by-step reference (forward) and
+//! central finite differences of that reference (every gradient).
+
+use super::*;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.next() * scale).collect()
+    }
+}
+
+fn sig(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Parameters and inputs of one case, in f64 for the reference.
+struct Case {
+    mode: Mode,
+    d: Dims,
+    x: Vec<f64>,
+    h0: Vec<f64>,
+    c0: Vec<f64>,
+    w_ih: Vec<f64>,
+    w_hh: Vec<f64>,
+    b_ih: Vec<f64>,
+    b_hh: Vec<f64>,
+    lengths: Option<Vec<usize>>,
+}
+
+/// Reference forward: (out, h_n, c_n).
+fn reference(c: &Case) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let Dims {
+        batch: b,
+        steps: t,
+        input: ni,
+        hidden: h,
+    } = c.d;
+    let gh = c.d.gh(c.mode);
+    let mut out = vec![0.0; b * t * h];
+    let mut hn = c.h0.clone();
+    let mut cn = c.c0.clone();
+    for r in 0..b {
+        let len = c.lengths.as_ref().map_or(t, |l| l[r]);
+        let mut hs: Vec<f64> = c.h0[r * h..(r + 1) * h].to_vec();
+        let mut cs: Vec<f64> = if c.mode.has_cell() {
+            c.c0[r * h..(r + 1) * h].to_vec()
+        } else {
+            vec![]
+        };
+        for s in 0..len {
+            let xr = &c.x[(r * t + s) * ni..(r * t + s + 1) * ni];
+            let gx: Vec<f64> = (0..gh)
+                .map(|g| c.b_ih[g] + (0..ni).map(|k| c.w_ih[g * ni + k] * xr[k]).sum::<f64>())
+                .collect();
+            let ghh: Vec<f64> = (0..gh)
+                .map(|g| c.b_hh[g] + (0..h).map(|k| c.w_hh[g * h + k] * hs[k]).sum::<f64>())
+                .collect();
+            match c.mode {
+                Mode::RnnTanh => hs = (0..h).map(|k| (gx[k] + ghh[k]).tanh()).collect(),
+                Mode::RnnRelu => hs = (0..h).map(|k| (gx[k] + ghh[k]).max(0.0)).collect(),
+                Mode::Lstm => {
+                    let a = |q: usize, k: usize| gx[q * h + k] + ghh[q * h + k];
+                    for k in 0..h {
+                        let (i, f, g, o) =
+                            (sig(a(0, k)), sig(a(1, k)), a(2, k).tanh(), sig(a(3, k)));
+                        cs[k] = f * cs[k] + i * g;
+                        hs[k] = o * cs[k].tanh();
+                    }
+                }
+                Mode::Gru => {
+                    hs = (0..h)
+                        .map(|k| {
+                            let r_ = sig(gx[k] + ghh[k]);
+                            let z = sig(gx[h + k] + ghh[h + k]);
+                            let n = (gx[2 * h + k] + r_ * ghh[2 * h + k]).tanh();
+                            (1.0 - z) * n + z * hs[k]
+                        })
+                        .collect()
+                }
+            }
+            out[(r * t + s) * h..(r * t + s + 1) * h].copy_from_slice(&hs);
+        }
+        hn[r * h..(r + 1) * h].copy_from_slice(&hs);
+        if c.mode.has_cell() {
+            cn[r * h..(r + 1) * h].copy_from_slice(&cs);
+        }
+    }
+    (out, hn, cn)
+}
+
+fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+fn make(mode: Mode, d: Dims, lengths: Option<Vec<usize>>, seed: u64) -> Case {
+    let mut rng = Rng(seed);
+    let gh = d.gh(mode);
+    let f = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+    Case {
+        mode,
+        d,
+        x: f(rng.vec(d.rows() * d.input, 1.0)),
+        h0: f(rng.vec(d.batch * d.hidden, 0.5)),
+        c0: if mode.has_cell() {
+            f(rng.vec(d.batch * d.hidden, 0.5))
+        } else {
+            vec![]
+        },
+        w_ih: f(rng.vec(gh * d.input, 0.6)),
+        w_hh: f(rng.vec(gh * d.hidden, 0.6)),
+        b_ih: f(rng.vec(gh, 0.3)),
+        b_hh: f(rng.vec(gh, 0.3)),
+        lengths,
+    }
+}
+
+fn run_forward(c: &Case) -> Output {
+    let (x, h0, c0) = (f32s(&c.x), f32s(&c.h0), f32s(&c.c0));
+    let (wi, wh, bi, bh) = (f32s(&c.w_ih), f32s(&c.w_hh), f32s(&c.b_ih), f32s(&c.b_hh));
+    let w = Weights {
+        w_ih: &wi,
+        w_hh: &wh,
+        b_ih: Some(&bi),
+        b_hh: Some(&bh),
+    };
+    let c0 = c.mode.has_cell().then_some(&c0[..]);
+    forward(c.mode, &c.d, &x, &h0, c0, &w, c.lengths.as_deref()).unwrap()
+}
+
+fn assert_close(name: &str, got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{name}: length");
+    for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g as f64 - w).abs() <= tol * (1.0 + w.abs()),
+            "{name}[{k}]: got {g}, want {w}"
+        );
+    }
+}
+
+const MODES: [Mode; 4] = [Mode::RnnTanh, Mode::RnnRelu, Mode::Lstm, Mode::Gru];
+
+fn dims(batch: usize, steps: usize, input: usize, hidden: usize) -> Dims {
+    Dims {
+        batch,
+        steps,
+        input,
+        hidden,
+    }
+}
+
+#[test]
+fn forward_matches_reference() {
+    for mode in MODES {
+        for (d, lens) in [
+            (dims(1, 1, 1, 1), None),
+            (dims(3, 7, 5, 17), None),
+            (dims(4, 6, 3, 9), Some(vec![6, 1, 0, 4])),
+        ] {
+            let c = make(mode, d, lens, 7);
+            let (out, hn, cn) = reference(&c);
+            let o = run_forward(&c);
+            assert_close("out", &o.out, &out, 2e-5);
+            assert_close("h_n", &o.h_n, &hn, 2e-5);
+            assert_close("c_n", &o.c_n, &cn, 2e-5);
+        }
+    }
+}
+
+/// L = Σ out ⊙ R + Σ h_n ⊙ S (+ Σ c_n ⊙ U), as the reference computes it.
+fn loss(c: &Case, r: &[f64], s: &[f64], u: &[f64]) -> f64 {
+    let (out, hn, cn) = reference(c);
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    dot(&out, r) + dot(&hn, s) + dot(&cn, u)
+}
+
+fn field(c: &mut Case, which: usize) -> &mut Vec<f64> {
+    match which {
+        0 => &mut c.x,
+        1 => &mut c.h0,
+        2 => &mut c.c0,
+        3 => &mut c.w_ih,
+        4 => &mut c.w_hh,
+        5 => &mut c.b_ih,
+        _ => &mut c.b_hh,
+    }
+}
+
+fn numeric(c: &mut Case, which: usize, r: &[f64], s: &[f64], u: &[f64]) -> Vec<f64> {
+    let eps = 1e-6;
+    (0..field(c, which).len())
+        .map(|k| {
+            let orig = field(c, which)[k];
+            field(c, which)[k] = orig + eps;
+            let lp = loss(c, r, s, u);
+            field(c, which)[k] = orig - eps;
+            let lm = loss(c, r, s, u);
+            field(c, which)[k] = orig;
+            (lp - lm) / (2.0 * eps)
+        })
+        .collect()
+}
+
+#[test]
+fn backward_matches_finite_differences() {
+    for mode in MODES {
+        for (d, lens) in [
+            (dims(2, 5, 3, 4), None),
+            (dims(3, 4, 2, 3), Some(vec![4, 2, 0])),
+        ] {
+            let mut c = make(mode, d, lens, 11);
+            if mode == Mode::RnnRelu {
+                // keep pre-activations away from the kink at 0
+                c.b_ih.iter_mut().for_each(|v| *v += 0.8);
+            }
+            let mut rng = Rng(3);
+            let bh = d.batch * d.hidden;
+            let r: Vec<f64> = rng
+                .vec(d.rows() * d.hidden, 1.0)
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            let s: Vec<f64> = rng.vec(bh, 1.0).into_iter().map(f64::from).collect();
+            let u: Vec<f64> = if mode.has_cell() {
+                rng.vec(bh, 1.0).into_iter().map(f64::from).collect()
+            } else {
+                vec![]
+            };
+            let o = run_forward(&c);
+            let (x, wi, wh) = (f32s(&c.x), f32s(&c.w_ih), f32s(&c.w_hh));
+            let (bi, bhh) = (f32s(&c.b_ih), f32s(&c.b_hh));
+            let w = Weights {
+                w_ih: &wi,
+                w_hh: &wh,
+                b_ih: Some(&bi),
+                b_hh: Some(&bhh),
+            };
+            let (rf, sf, uf) = (f32s(&r), f32s(&s), f32s(&u));
+            let dc_n = mode.has_cell().then_some(&uf[..]);
+            let g = backward(
+                mode,
+                &d,
+                &x,
+                &w,
+                c.lengths.as_deref(),
+                &o.saved.view(),
+                &rf,
+                Some(&sf),
+                dc_n,
+            )
+            .unwrap();
+            let tol = 2e-4;
+            assert_close("dx", &g.dx, &numeric(&mut c, 0, &r, &s, &u), tol);
+            assert_close("dh0", &g.dh0, &numeric(&mut c, 1, &r, &s, &u), tol);
+            if mode.has_cell() {
+                assert_close("dc0", &g.dc0, &numeric(&mut c, 2, &r, &s, &u), tol);
+            }
+            assert_close("dw_ih", &g.dw_ih, &numeric(&mut c, 3, &r, &s, &u), tol);
+            assert_close("dw_hh", &g.dw_hh, &numeric(&mut c, 4, &r, &s, &u), tol);
+            assert_close("db_ih", &g.db_ih, &numeric(&mut c, 5, &r, &s, &u), tol);
+            assert_close("db_hh", &g.db_hh, &numeric(&mut c, 6, &r, &s, &u), tol);
+        }
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let c = make(Mode::Lstm, dims(2, 3, 4, 5), None, 1);
+    let (x, h0) = (f32s(&c.x), f32s(&c.h0));
+    let (wi, wh) = (f32s(&c.w_ih), f32s(&c.w_hh));
+    let w = Weights {
+        w_ih: &wi,
+        w_hh: &wh,
+        b_ih: None,
+        b_hh: None,
+    };
+    let d = c.d;
+    assert!(forward(Mode::Lstm, &d, &x[1..], &h0, None, &w, None).is_err());
+    assert!(forward(Mode::Gru, &d, &x, &h0, None, &w, None).is_err());
+    assert!(forward(Mode::Lstm, &d, &x, &h0, None, &w, Some(&[1, 4])).is_err());
+    assert!(forward(Mode::RnnTanh, &d, &x, &h0, Some(&h0), &w, None).is_err());
+    assert!(forward(Mode::Lstm, &dims(0, 3, 4, 5), &[], &[], None, &w, None).is_err());
+    assert!(forward(Mode::Lstm, &d, &x, &h0, None, &w, Some(&[3, 0])).is_ok());
+}
+
+#[test]
+fn thread_count_does_not_change_bits() {
+    for mode in MODES {
+        let c = make(mode, dims(32, 9, 13, 70), None, 5);
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let three = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let a = one.install(|| run_forward(&c));
+        let b = three.install(|| run_forward(&c));
+        assert_eq!(a.out, b.out);
+        assert_eq!(a.h_n, b.h_n);
+    }
+}
