@@ -243,12 +243,13 @@ def test_mha_equivariance_and_positions_break_it():
     yp, _ = m(xp, xp, xp)
     np.testing.assert_allclose(yp.data, y.data[:, perm], atol=1e-5)
     loss = lambda a: float((a.data**2).sum())
-    assert abs(loss(y) - loss(yp)) < 1e-3 * loss(y)
+    assert abs(loss(y) - loss(yp)) < 1e-6 * loss(y)
     for pos in (nn.PositionalEmbedding(9, 16), nn.SinusoidalPositionalEncoding(16)):
         a, b = pos(ar.tensor(x)), pos(ar.tensor(x[:, perm]))
         ya, _ = m(a, a, a)
         yb, _ = m(b, b, b)
-        assert abs(loss(ya) - loss(yb)) > 1e-3 * loss(ya)
+        # Without positions the two losses agree to float rounding (~1e-7 relative).
+        assert abs(loss(ya) - loss(yb)) > 1e-5 * loss(ya)
 
 
 def test_mha_causality():
