@@ -73,3 +73,27 @@ pub fn check_extent(
         }
     }
 }
+
+/// True when no two index tuples of a view with `shape`/`strides` map to the
+/// same element: sorted by stride, each stride must step over the whole
+/// extent of the dimensions below it.
+pub fn non_overlapping(shape: &[usize], strides: &[usize]) -> bool {
+    if shape.contains(&0) {
+        return true;
+    }
+    let mut dims: Vec<(usize, usize)> = shape
+        .iter()
+        .zip(strides)
+        .filter(|(&n, _)| n > 1)
+        .map(|(&n, &s)| (s, n))
+        .collect();
+    dims.sort_unstable();
+    let mut extent = 1usize; // elements spanned by the dimensions seen so far
+    for (stride, n) in dims {
+        if stride < extent {
+            return false;
+        }
+        extent += stride * (n - 1);
+    }
+    true
+}

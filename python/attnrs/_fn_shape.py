@@ -36,7 +36,7 @@ __all__ = [
 # --- reshaping ---------------------------------------------------------------------------
 
 
-class _View(Function):
+class Reshape(Function):
     """Any reshape: the backward reshapes the gradient back."""
 
     @staticmethod
@@ -52,7 +52,7 @@ class _View(Function):
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """Inserts an axis of length 1 at ``dim`` (``-1`` appends, as in PyTorch)."""
     d = norm_axis(dim, x.ndim + 1, "unsqueeze")
-    return _View.apply(x, x.shape[:d] + (1,) + x.shape[d:])
+    return Reshape.apply(x, x.shape[:d] + (1,) + x.shape[d:])
 
 
 def squeeze(x: Tensor, dim: Any = None) -> Tensor:
@@ -63,13 +63,13 @@ def squeeze(x: Tensor, dim: Any = None) -> Tensor:
         dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
         drop = {norm_axis(d, x.ndim, "squeeze") for d in dims}
         shape = tuple(n for i, n in enumerate(x.shape) if not (i in drop and n == 1))
-    return _View.apply(x, shape)
+    return Reshape.apply(x, shape)
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merges axes ``start_dim..end_dim`` (inclusive) into one."""
     if x.ndim == 0:
-        return _View.apply(x, (1,))
+        return Reshape.apply(x, (1,))
     s = norm_axis(start_dim, x.ndim, "flatten", "start_dim")
     e = norm_axis(end_dim, x.ndim, "flatten", "end_dim")
     if s > e:
@@ -77,7 +77,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
             f"flatten: start_dim ({start_dim}) must not come after end_dim ({end_dim})"
         )
     n = int(np.prod(x.shape[s : e + 1], dtype=np.int64))
-    return _View.apply(x, x.shape[:s] + (n,) + x.shape[e + 1 :])
+    return Reshape.apply(x, x.shape[:s] + (n,) + x.shape[e + 1 :])
 
 
 class Expand(Function):

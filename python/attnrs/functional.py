@@ -13,6 +13,7 @@ from typing import Any, Union
 import numpy as np
 
 from ._fn_common import mm
+from ._fn_shape import Reshape
 from .autograd import Function, unbroadcast
 from .tensor import Tensor
 
@@ -220,15 +221,6 @@ def mean(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     return Mean.apply(x, axis=axis, keepdims=keepdims)
 
 
-class Reshape(Function):
-    @staticmethod
-    def forward(ctx, x, shape):
-        ctx.shape = x.shape
-        return x.reshape(shape)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g.reshape(ctx.shape)
 
 
 class Permute(Function):

@@ -38,7 +38,7 @@ pub use backward::{backward, BackwardInputs, GradLayouts};
 pub use decode::decode;
 pub use forward::forward;
 
-use crate::error::{check_extent, KernelError, Result};
+use crate::error::{check_extent, non_overlapping, KernelError, Result};
 
 const OP: &str = "attention";
 
@@ -283,28 +283,6 @@ pub(crate) fn check_operand(
         ));
     }
     Ok(())
-}
-
-/// True when no two index tuples of the view map to the same element.
-fn non_overlapping(shape: &[usize], strides: &[usize]) -> bool {
-    if shape.contains(&0) {
-        return true;
-    }
-    let mut dims: Vec<(usize, usize)> = shape
-        .iter()
-        .zip(strides)
-        .filter(|(&n, _)| n > 1)
-        .map(|(&n, &s)| (s, n))
-        .collect();
-    dims.sort_unstable();
-    let mut extent = 1usize;
-    for (stride, n) in dims {
-        if stride < extent {
-            return false;
-        }
-        extent += stride * (n - 1);
-    }
-    true
 }
 
 /// `x[start..]`, or an empty slice when `start` is past the end (a view with

@@ -30,7 +30,7 @@ pub mod packed_b;
 pub mod reference;
 mod scratch;
 
-use crate::error::{check_extent, KernelError, Result};
+use crate::error::{check_extent, non_overlapping, KernelError, Result};
 use crate::simd::{isa, Isa};
 
 /// Strides of one operand, in elements.
@@ -134,30 +134,6 @@ impl Gemm {
         }
         Ok(())
     }
-}
-
-/// True when no two index tuples of a view with `shape`/`strides` map to the
-/// same element: sorted by stride, each stride must step over the whole
-/// extent of the dimensions below it.
-fn non_overlapping(shape: &[usize], strides: &[usize]) -> bool {
-    if shape.contains(&0) {
-        return true;
-    }
-    let mut dims: Vec<(usize, usize)> = shape
-        .iter()
-        .zip(strides)
-        .filter(|(&n, _)| n > 1)
-        .map(|(&n, &s)| (s, n))
-        .collect();
-    dims.sort_unstable();
-    let mut extent = 1usize; // elements spanned by the dimensions seen so far
-    for (stride, n) in dims {
-        if stride < extent {
-            return false;
-        }
-        extent += stride * (n - 1);
-    }
-    true
 }
 
 /// True when `sgemm(g, ..)` runs entirely on the calling thread (a problem
