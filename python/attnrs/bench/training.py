@@ -1,0 +1,126 @@
+"""Training and generation throughput of the nanoGPT CPU configuration.
+
+GPT with vocab 65, block 64, batch 12, 4 layers, 4 heads, n_embd 128 on
+random tokens: median ms per AdamW training iteration (forward, backward,
+clipping, step) and KV-cache generation tokens/s (batch 1, 200 new tokens).
+PyTorch eager is measured on the same shapes when it is installed.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+VOCAB, BLOCK, BATCH, N_LAYER, N_HEAD, N_EMBD = 65, 64, 12, 4, 4, 128
+GEN_TOKENS = 200
+
+
+def _median_s(fn: Any, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _attnrs_row(quick: bool) -> dict:
+    import attnrs as ar
+    from attnrs.models import GPT, GPTConfig
+    from attnrs.nn.utils import clip_grad_norm_
+
+    ar.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=N_LAYER, n_head=N_HEAD, n_embd=N_EMBD))
+    params = list(model.parameters())
+    opt = ar.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.99))
+    rng = np.random.default_rng(1)
+    batches = [rng.integers(0, VOCAB, size=(BATCH, BLOCK + 1)) for _ in range(8)]
+    it = [0]
+
+    def step() -> None:
+        b = batches[it[0] % len(batches)]
+        it[0] += 1
+        _, loss = model(b[:, :-1], targets=b[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        clip_grad_norm_(params, 1.0)
+        opt.step()
+
+    s = _median_s(step, repeats=5 if quick else 30, warmup=2 if quick else 5)
+    model.eval()
+    prompt = np.zeros((1, 1), dtype=np.int64)
+    g = _median_s(lambda: model.generate(prompt, GEN_TOKENS, rng=np.random.default_rng(2)),
+                  repeats=2 if quick else 5, warmup=1)  # fmt: skip
+    return {"impl": "attnrs", "train_ms": 1e3 * s, "iters_per_s": 1 / s, "train_tokens_per_s": BATCH * BLOCK / s,
+            "generate_tokens_per_s": GEN_TOKENS / g, "generate": "KV cache"}  # fmt: skip
+
+
+def _torch_row(quick: bool) -> dict | None:
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(N_EMBD, N_HEAD, 4 * N_EMBD, dropout=0.0, activation="gelu",
+                                             batch_first=True, norm_first=True)  # fmt: skip
+
+    class TorchGPT(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wte = torch.nn.Embedding(VOCAB, N_EMBD)
+            self.wpe = torch.nn.Embedding(BLOCK, N_EMBD)
+            self.blocks = torch.nn.TransformerEncoder(layer, N_LAYER, enable_nested_tensor=False)
+            self.ln_f = torch.nn.LayerNorm(N_EMBD)
+            self.head = torch.nn.Linear(N_EMBD, VOCAB, bias=False)
+            self.register_buffer("mask", torch.nn.Transformer.generate_square_subsequent_mask(BLOCK))
+
+        def forward(self, idx: Any) -> Any:
+            T = idx.shape[1]
+            x = self.wte(idx) + self.wpe(torch.arange(T))
+            x = self.blocks(x, mask=self.mask[:T, :T], is_causal=True)
+            return self.head(self.ln_f(x))
+
+    model = TorchGPT()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99))
+    data = torch.randint(0, VOCAB, (8, BATCH, BLOCK + 1))
+    it = [0]
+
+    def step() -> None:
+        b = data[it[0] % 8]
+        it[0] += 1
+        loss = F.cross_entropy(model(b[:, :-1]).reshape(-1, VOCAB), b[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    s = _median_s(step, repeats=5 if quick else 30, warmup=2 if quick else 5)
+    model.eval()
+
+    @torch.no_grad()
+    def generate() -> None:  # nanoGPT's generate: no cache, re-runs the window
+        idx = torch.zeros((1, 1), dtype=torch.long)
+        for _ in range(GEN_TOKENS):
+            logits = model(idx[:, -BLOCK:])[:, -1, :]
+            idx = torch.cat([idx, torch.multinomial(torch.softmax(logits, -1), 1)], dim=1)
+
+    g = _median_s(generate, repeats=2 if quick else 5, warmup=1)
+    return {"impl": f"torch {torch.__version__} ({torch.get_num_threads()} threads)", "train_ms": 1e3 * s,
+            "iters_per_s": 1 / s, "train_tokens_per_s": BATCH * BLOCK / s,
+            "generate_tokens_per_s": GEN_TOKENS / g, "generate": "no cache (nanoGPT)"}  # fmt: skip
+
+
+def run(quick: bool = False) -> list[dict]:
+    rows = [_attnrs_row(quick)]
+    t = _torch_row(quick)
+    if t is not None:
+        rows.append(t)
+        rows[0]["train_speedup_vs_torch"] = t["train_ms"] / rows[0]["train_ms"]
+        rows[0]["generate_speedup_vs_torch"] = rows[0]["generate_tokens_per_s"] / t["generate_tokens_per_s"]
+    return rows

@@ -1,0 +1,359 @@
+"""Data for the models: tokenizers, corpora, batching and synthetic tasks.
+
+- ``CharTokenizer`` / ``WordTokenizer``: text ↔ int64 id arrays; ``to_dict`` /
+  ``tokenizer_from_dict`` store the vocabulary in a run's ``config.json``.
+- ``builtin_corpus()``: ~465 KB of English prose that ships with every CPython
+  (``pydoc_data.topics``), so ``attnrs train`` needs no download.
+- ``train_val_split`` (first 90 % / last 10 %) and ``get_batch`` (random
+  windows, drawn from a caller-owned seeded generator).
+- Synthetic tasks with exact-match metrics: copy, reverse, sort, addition
+  (seq2seq), majority (seq2label) and label2seq.
+
+Token ids and targets are plain NumPy int64 arrays.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+__all__ = [
+    "BOS",
+    "EOS",
+    "N_SPECIAL",
+    "PAD",
+    "SEQ2SEQ_TASKS",
+    "CharTokenizer",
+    "Seq2SeqData",
+    "WordTokenizer",
+    "builtin_corpus",
+    "exact_match",
+    "get_batch",
+    "load_text",
+    "make_label2seq_task",
+    "make_majority_task",
+    "make_seq2seq_task",
+    "skipgram_pairs",
+    "strip_special",
+    "tokenizer_from_dict",
+    "train_val_split",
+]  # fmt: skip
+
+PathLike = Union[str, Path]
+
+
+# --- tokenizers --------------------------------------------------------------------------
+
+
+class CharTokenizer:
+    """One id per distinct character, ids in sorted character order (nanoGPT's scheme)."""
+
+    def __init__(self, chars: Sequence[str]) -> None:
+        chars = list(chars)
+        if not chars:
+            raise ValueError("CharTokenizer: chars must not be empty")
+        if len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
+            raise ValueError("CharTokenizer: chars must be distinct single characters")
+        self.chars = chars
+        self.stoi = {c: i for i, c in enumerate(chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> CharTokenizer:
+        return cls(sorted(set(text)))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """``text`` → int64 ids; a character outside the vocabulary raises ValueError."""
+        try:
+            return np.fromiter((self.stoi[c] for c in text), dtype=np.int64, count=len(text))
+        except KeyError as e:
+            raise ValueError(
+                f"CharTokenizer.encode: character {e.args[0]!r} is not in the vocabulary "
+                f"({self.vocab_size} characters)"
+            ) from None
+
+    def decode(self, ids: Any) -> str:
+        return "".join(self.chars[int(i)] for i in np.asarray(ids).reshape(-1))
+
+    def to_dict(self) -> dict:
+        return {"kind": "char", "chars": "".join(self.chars)}
+
+
+class WordTokenizer:
+    """Lower-cased words (``[a-z0-9_']+``) with a frequency-ranked vocabulary.
+
+    Id 0 is ``<unk>``; words rarer than ``min_count`` (or beyond ``max_vocab``)
+    map to it.
+    """
+
+    UNK = "<unk>"
+    _word = re.compile(r"[a-z0-9_']+")
+
+    def __init__(self, words: Sequence[str]) -> None:
+        self.words = [self.UNK] + [w for w in words if w != self.UNK]
+        self.stoi = {w: i for i, w in enumerate(self.words)}
+
+    @classmethod
+    def split(cls, text: str) -> list[str]:
+        return cls._word.findall(text.lower())
+
+    @classmethod
+    def from_text(cls, text: str, min_count: int = 1, max_vocab: int | None = None) -> WordTokenizer:
+        words, counts = np.unique(np.array(cls.split(text), dtype=object), return_counts=True)
+        order = sorted(range(len(words)), key=lambda i: (-counts[i], words[i]))
+        kept = [str(words[i]) for i in order if counts[i] >= min_count]
+        if max_vocab is not None:
+            kept = kept[: max(max_vocab - 1, 0)]
+        return cls(kept)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.words)
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.array([self.stoi.get(w, 0) for w in self.split(text)], dtype=np.int64)
+
+    def decode(self, ids: Any) -> str:
+        return " ".join(self.words[int(i)] for i in np.asarray(ids).reshape(-1))
+
+    def to_dict(self) -> dict:
+        return {"kind": "word", "words": self.words[1:]}
+
+
+def tokenizer_from_dict(d: dict) -> CharTokenizer | WordTokenizer:
+    """Inverse of ``to_dict`` (the form stored in ``config.json``)."""
+    kind = d.get("kind") if isinstance(d, dict) else None
+    if kind == "char":
+        return CharTokenizer(list(d["chars"]))
+    if kind == "word":
+        return WordTokenizer(d["words"])
+    raise ValueError(f"tokenizer_from_dict: unknown tokenizer kind {kind!r}; expected 'char' or 'word'")
+
+
+# --- corpora -----------------------------------------------------------------------------
+
+_FALLBACK_MODULES = ("builtins", "collections", "itertools", "functools", "os", "re", "json", "string")
+
+
+def builtin_corpus() -> str:
+    """English prose that ships with Python: the pydoc topic help (~465 KB).
+
+    Where ``pydoc_data`` is absent (some minimal Python builds), falls back to
+    the docstrings of a few standard-library modules and their members.
+    """
+    try:
+        from pydoc_data.topics import topics
+
+        return "\n\n".join(topics[k] for k in sorted(topics))
+    except ImportError:
+        import importlib
+
+        parts: list[str] = []
+        for name in _FALLBACK_MODULES:
+            mod = importlib.import_module(name)
+            parts.append(mod.__doc__ or "")
+            for attr in sorted(dir(mod)):
+                doc = getattr(getattr(mod, attr, None), "__doc__", None)
+                if isinstance(doc, str):
+                    parts.append(doc)
+        return "\n\n".join(p for p in parts if p)
+
+
+def load_text(path: PathLike | None = None) -> str:
+    """The text at ``path`` (UTF-8), or the built-in corpus when ``path`` is None."""
+    if path is None:
+        return builtin_corpus()
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"data file not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    if not text:
+        raise ValueError(f"data file is empty: {p}")
+    return text
+
+
+def train_val_split(data: np.ndarray, train_frac: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    """First ``train_frac`` of ``data`` for training, the rest for validation."""
+    if not 0.0 < train_frac < 1.0:
+        raise ValueError(f"train_val_split: train_frac must be in (0, 1); got {train_frac}")
+    n = int(len(data) * train_frac)
+    return data[:n], data[n:]
+
+
+def get_batch(
+    data: np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``batch_size`` random windows of ``data`` and the same windows shifted by one.
+
+    # Shapes
+    - data: (N,) int ids, N > block_size
+    - returns x, y: (batch_size, block_size) int64, ``y[:, t] == x[:, t + 1]`` inside a window
+    """
+    n = len(data) - block_size
+    if n < 1:
+        raise ValueError(
+            f"get_batch: data has {len(data)} tokens; need more than block_size={block_size}"
+        )
+    starts = rng.integers(0, n, size=batch_size)
+    idx = starts[:, None] + np.arange(block_size + 1)[None, :]  # (B, T+1)
+    win = np.asarray(data, dtype=np.int64)[idx]
+    return win[:, :-1], win[:, 1:]
+
+
+# --- synthetic seq2seq tasks -------------------------------------------------------------
+
+PAD, BOS, EOS = 0, 1, 2
+N_SPECIAL = 3  # digits d map to id d + N_SPECIAL; "+" maps to 10 + N_SPECIAL
+SEQ2SEQ_TASKS = ("copy", "reverse", "sort", "addition")
+
+
+@dataclass
+class Seq2SeqData:
+    """A padded batch of a seq2seq task.
+
+    - src: (N, S) source ids, PAD-padded on the right
+    - tgt: (N, T) ``BOS y_1 … y_n EOS PAD…``; the decoder reads ``tgt[:, :-1]`` and
+      predicts ``tgt[:, 1:]`` (teacher forcing), PAD positions ignored
+    """
+
+    src: np.ndarray
+    tgt: np.ndarray
+    vocab_size: int
+
+    @property
+    def tgt_in(self) -> np.ndarray:
+        return self.tgt[:, :-1]
+
+    @property
+    def tgt_out(self) -> np.ndarray:
+        return self.tgt[:, 1:]
+
+
+def _pad(seqs: list[np.ndarray], width: int) -> np.ndarray:
+    out = np.full((len(seqs), width), PAD, dtype=np.int64)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = s
+    return out
+
+
+def make_seq2seq_task(
+    name: str, n: int, rng: np.random.Generator, min_len: int = 10, max_len: int = 20
+) -> Seq2SeqData:
+    """``n`` examples of a digit task: copy, reverse, sort (lengths in
+    [min_len, max_len]) or addition (two numbers of 1..max_len//2 digits, src ``a+b``,
+    tgt the digits of ``a + b``)."""
+    if name not in SEQ2SEQ_TASKS:
+        raise ValueError(f"make_seq2seq_task: unknown task {name!r}; expected one of {SEQ2SEQ_TASKS}")
+    if not 1 <= min_len <= max_len:
+        raise ValueError(f"make_seq2seq_task: need 1 <= min_len <= max_len; got {min_len}, {max_len}")
+    srcs, tgts = [], []
+    for _ in range(n):
+        if name == "addition":
+            nd = max(max_len // 2, 1)
+            a = int(rng.integers(0, 10 ** int(rng.integers(1, nd + 1))))
+            b = int(rng.integers(0, 10 ** int(rng.integers(1, nd + 1))))
+            src = [int(c) for c in str(a)] + [10] + [int(c) for c in str(b)]
+            out = [int(c) for c in str(a + b)]
+        else:
+            src = rng.integers(0, 10, size=int(rng.integers(min_len, max_len + 1))).tolist()
+            out = {"copy": src, "reverse": src[::-1], "sort": sorted(src)}[name]
+        srcs.append(np.array(src, dtype=np.int64) + N_SPECIAL)
+        tgts.append(np.array([BOS] + [t + N_SPECIAL for t in out] + [EOS], dtype=np.int64))
+    src = _pad(srcs, max(len(s) for s in srcs))
+    tgt = _pad(tgts, max(len(t) for t in tgts))
+    return Seq2SeqData(src, tgt, vocab_size=N_SPECIAL + 11)
+
+
+def strip_special(seq: Any) -> list[int]:
+    """The ids of ``seq`` after an optional BOS and before the first EOS/PAD."""
+    out = []
+    for i, t in enumerate(np.asarray(seq).reshape(-1).tolist()):
+        if i == 0 and t == BOS:
+            continue
+        if t in (EOS, PAD):
+            break
+        out.append(t)
+    return out
+
+
+def exact_match(pred: Any, target: Any) -> float:
+    """Fraction of rows whose tokens (up to EOS, ignoring BOS/PAD) are all equal."""
+    pred, target = list(pred), list(target)  # rows may differ in length
+    if len(pred) != len(target):
+        raise ValueError(f"exact_match: {len(pred)} predictions for {len(target)} targets")
+    if len(pred) == 0:
+        return 0.0
+    hits = sum(strip_special(p) == strip_special(t) for p, t in zip(pred, target))
+    return hits / len(pred)
+
+
+# --- seq2label and label2seq tasks -------------------------------------------------------
+
+
+def make_majority_task(
+    n: int, rng: np.random.Generator, n_classes: int = 4, length: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
+    """seq2label: label = the symbol that occurs most often in the sequence.
+
+    Random positions are overwritten with the label until it occurs at least
+    twice more than any other symbol, so the answer is never a tie.
+
+    # Shapes
+    - returns x: (n, length) ids in [0, n_classes), y: (n,) int64 labels
+    """
+    y = rng.integers(0, n_classes, size=n)
+    x = rng.integers(0, n_classes, size=(n, length))
+    for i in range(n):
+        while True:
+            counts = np.bincount(x[i], minlength=n_classes)
+            others = np.delete(counts, y[i])
+            if counts[y[i]] >= others.max() + 2:
+                break
+            pos = rng.integers(0, length)
+            x[i, pos] = y[i]
+    return x.astype(np.int64), y.astype(np.int64)
+
+
+def make_label2seq_task(
+    n: int, rng: np.random.Generator, n_classes: int = 10, length: int = 12, table_seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """label2seq: class k → a fixed random digit sequence (the table is drawn
+    from ``table_seed``, so train and test share it).
+
+    # Shapes
+    - returns labels: (n,), seqs: (n, length + 1) ``BOS d_1 … d_length`` ids,
+      table: (n_classes, length) digit ids (offset by N_SPECIAL)
+    """
+    table = np.random.default_rng(table_seed).integers(0, 10, size=(n_classes, length)) + N_SPECIAL
+    labels = rng.integers(0, n_classes, size=n).astype(np.int64)
+    seqs = np.concatenate([np.full((n, 1), BOS), table[labels]], axis=1).astype(np.int64)
+    return labels, seqs, table.astype(np.int64)
+
+
+# --- word2vec ----------------------------------------------------------------------------
+
+
+def skipgram_pairs(ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (center, context) pair with ``0 < |offset| <= window``.
+
+    # Shapes
+    - ids: (N,) → centers, contexts: (P,) int64
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    cs, xs = [], []
+    for off in range(1, window + 1):
+        if off >= len(ids):
+            break
+        cs += [ids[:-off], ids[off:]]
+        xs += [ids[off:], ids[:-off]]
+    if not cs:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(cs), np.concatenate(xs)

@@ -1,0 +1,351 @@
+"""Trainer: a model-agnostic loop (minGPT style) extended by callbacks.
+
+The model only has to return ``(output, loss)`` from
+``model(*inputs, targets=targets)``; the data comes from a ``get_batch(split,
+rng)`` callable returning ``(inputs_tuple, targets)``. The trainer owns the
+rest: AdamW with linear warm-up and cosine decay, gradient clipping, periodic
+evaluation, a tqdm bar (loss, tokens/s, ETA), a JSON-lines log, safetensors
+checkpoints, exact resume and early stopping.
+
+Resume is exact: the checkpoint holds the parameters, the optimizer moments,
+the step, the batch generator's state and attnrs' global generator state
+(dropout), so a run stopped at step k and resumed produces the same losses,
+bit for bit, as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import io as _io
+from .autograd import no_grad
+from .nn.utils import clip_grad_norm_
+from .optim import AdamW
+from .tensor import default_rng
+
+__all__ = ["Callback", "LossCurvePlot", "TrainConfig", "Trainer", "cosine_warmup_lr", "save_attention_map"]
+
+BatchFn = Callable[[str, np.random.Generator], tuple[tuple, Any]]
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000  # optimizer steps in total
+    lr: float = 1e-3  # peak learning rate (reached after warm-up)
+    min_lr: float = 1e-4  # cosine decay floor, reached at the last step
+    warmup: int = 100  # linear warm-up steps from 0
+    beta1: float = 0.9
+    beta2: float = 0.99  # nanoGPT's value for small-batch char models
+    weight_decay: float = 0.1  # AdamW decoupled decay (applied to ≥2-D weights only)
+    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
+    eval_interval: int = 250  # evaluate every N steps, and after the last
+    eval_iters: int = 20  # validation batches per evaluation (the same batches each time)
+    log_interval: int = 1  # a log.jsonl line every N steps
+    checkpoint: bool = True  # write out_dir/checkpoint.safetensors at each eval and at the end
+    patience: int = 0  # stop after N evaluations without a val-loss improvement; 0 = never
+    seed: int = 1337  # seeds the batch generator and attnrs' generator
+    progress: bool = True  # show a tqdm bar
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "min_lr", "beta1", "beta2", "weight_decay", "grad_clip"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"TrainConfig: {name} must be a finite number >= 0; got {v!r}")
+        for name in ("steps", "warmup", "eval_interval", "eval_iters", "log_interval", "patience"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                raise ValueError(f"TrainConfig: {name} must be an integer >= 0; got {v!r}")
+        if self.eval_interval == 0 or self.eval_iters == 0 or self.log_interval == 0:
+            raise ValueError("TrainConfig: eval_interval, eval_iters and log_interval must be >= 1")
+        if not (self.beta1 < 1 and self.beta2 < 1):
+            raise ValueError(f"TrainConfig: betas must be < 1; got {self.beta1}, {self.beta2}")
+
+
+def cosine_warmup_lr(step: int, lr: float, min_lr: float, warmup: int, total: int) -> float:
+    """Learning rate of 0-based ``step``: linear warm-up to ``lr`` over ``warmup``
+    steps, then cosine decay to ``min_lr`` at ``total``."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    if step >= total:
+        return min_lr
+    frac = (step - warmup) / max(total - warmup, 1)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * frac)) * (lr - min_lr)
+
+
+class Callback:
+    """Hooks called by ``Trainer.run``; override what you need."""
+
+    def on_train_start(self, trainer: Trainer) -> None: ...
+
+    def on_step_end(self, trainer: Trainer, record: dict) -> None: ...
+
+    def on_eval(self, trainer: Trainer, val_loss: float) -> None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+def _tokens(targets: Any) -> int:
+    return int(np.asarray(targets).size)
+
+
+def _rng_state(rng: np.random.Generator) -> dict:
+    return rng.bit_generator.state
+
+
+class Trainer:
+    """Trains ``model`` on batches from ``get_batch``.
+
+    ``trainer.step`` counts completed optimizer steps; ``trainer.history`` holds
+    the log records. ``out_dir`` receives ``log.jsonl`` and
+    ``checkpoint.safetensors`` (nothing is written when it is None).
+    """
+
+    CHECKPOINT = "checkpoint.safetensors"
+    LOG = "log.jsonl"
+
+    def __init__(
+        self,
+        model: Any,
+        config: TrainConfig,
+        get_batch: BatchFn,
+        out_dir: os.PathLike | None = None,
+        callbacks: Sequence[Callback] = (),
+        run_config: dict | None = None,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.get_batch = get_batch
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.callbacks = list(callbacks)
+        self.run_config = run_config  # JSON-able, stored in the checkpoint (model config, tokenizer…)
+        self.params = list(model.parameters())
+        decay = [p for p in self.params if p.data.ndim >= 2]
+        no_decay = [p for p in self.params if p.data.ndim < 2]
+        self.optimizer = AdamW(
+            [{"params": decay, "weight_decay": config.weight_decay},
+             {"params": no_decay, "weight_decay": 0.0}],
+            lr=config.lr, betas=(config.beta1, config.beta2),
+        )  # fmt: skip
+        self.rng = np.random.default_rng(config.seed)
+        self.step = 0
+        self.best_val = math.inf
+        self.bad_evals = 0
+        self.stop = False
+        self.history: list[dict] = []
+
+    # --- one step ----------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        c = self.config
+        return cosine_warmup_lr(step, c.lr, c.min_lr, c.warmup, c.steps)
+
+    def train_step(self) -> tuple[float, int]:
+        """One optimizer step; returns (loss, tokens in the batch)."""
+        inputs, targets = self.get_batch("train", self.rng)
+        self.model.train()
+        _, loss = self.model(*inputs, targets=targets)
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.config.grad_clip > 0:
+            clip_grad_norm_(self.params, self.config.grad_clip)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        self.optimizer.step()
+        self.step += 1
+        return float(loss.item()), _tokens(targets)
+
+    def evaluate(self) -> float:
+        """Mean loss over ``eval_iters`` validation batches (the same ones each call)."""
+        rng = np.random.default_rng([self.config.seed, 1])
+        self.model.eval()
+        losses = []
+        with no_grad():
+            for _ in range(self.config.eval_iters):
+                inputs, targets = self.get_batch("val", rng)
+                _, loss = self.model(*inputs, targets=targets)
+                losses.append(float(loss.item()))
+        self.model.train()
+        return float(np.mean(losses))
+
+    # --- the loop ----------------------------------------------------------------------
+    def run(self) -> list[dict]:
+        c = self.config
+        if self.step == 0:
+            from .tensor import manual_seed
+
+            manual_seed(c.seed)
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        bar = self._bar()
+        t_last, tok_acc = time.perf_counter(), 0
+        while self.step < c.steps and not self.stop:
+            lr = self.lr_at(self.step)
+            loss, ntok = self.train_step()
+            tok_acc += ntok
+            rec: dict = {"step": self.step, "train_loss": loss, "lr": lr}
+            evaluating = self.step % c.eval_interval == 0 or self.step == c.steps
+            if evaluating or self.step % c.log_interval == 0:
+                now = time.perf_counter()
+                rec["tokens_per_s"] = tok_acc / max(now - t_last, 1e-9)
+                if evaluating:
+                    rec["val_loss"] = self._eval_and_track()
+                self._log(rec)
+                if evaluating and c.checkpoint and self.out_dir is not None:
+                    self.save_checkpoint(self.out_dir / self.CHECKPOINT)
+                t_last, tok_acc = time.perf_counter(), 0  # evaluation time is not counted
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(self._postfix(rec), refresh=False)
+            for cb in self.callbacks:
+                cb.on_step_end(self, rec)
+        if bar is not None:
+            bar.close()
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.history
+
+    def _eval_and_track(self) -> float:
+        val = self.evaluate()
+        if val < self.best_val:
+            self.best_val, self.bad_evals = val, 0
+        else:
+            self.bad_evals += 1
+            if self.config.patience and self.bad_evals >= self.config.patience:
+                self.stop = True
+        for cb in self.callbacks:
+            cb.on_eval(self, val)
+        return val
+
+    def _bar(self) -> Any:
+        if not self.config.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.config.steps, initial=self.step, unit="step", dynamic_ncols=True)
+
+    def _postfix(self, rec: dict) -> dict:
+        out = {"loss": f"{rec['train_loss']:.4f}"}
+        if "tokens_per_s" in rec:
+            self._last_tps = rec["tokens_per_s"]
+        if getattr(self, "_last_tps", None):
+            out["tok/s"] = f"{self._last_tps:,.0f}"
+        if math.isfinite(self.best_val):
+            out["val"] = f"{self.best_val:.4f}"
+        return out
+
+    def _log(self, rec: dict) -> None:
+        self.history.append(rec)
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.out_dir / self.LOG, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+
+    # --- checkpoints -------------------------------------------------------------------
+    def state(self) -> dict:
+        """Trainer state stored beside the arrays (JSON-serialisable)."""
+        best = self.best_val if math.isfinite(self.best_val) else None
+        return {
+            "step": self.step, "best_val": best, "bad_evals": self.bad_evals,
+            "rng": _rng_state(self.rng), "global_rng": _rng_state(default_rng()),
+            "train_config": asdict(self.config),
+        }  # fmt: skip
+
+    def save_checkpoint(self, path: os.PathLike) -> None:
+        """Model, optimizer and trainer state in one safetensors file (atomic write)."""
+        _io.save_checkpoint(
+            str(path), self.model, self.optimizer, config=self.run_config, extra={"trainer": self.state()}
+        )
+
+    def load_checkpoint(self, path: os.PathLike) -> dict:
+        """Restores model, optimizer and trainer state; returns what
+        ``io.load_checkpoint`` returns (``config``, ``extra``, ``metadata``)."""
+        info = _io.load_checkpoint(str(path), self.model, self.optimizer)
+        st = (info.get("extra") or {}).get("trainer")
+        if not isinstance(st, dict):
+            raise ValueError(f"Trainer.load_checkpoint: {path} holds no trainer state")  # noqa: TRY004
+        self.step, self.bad_evals = int(st["step"]), int(st["bad_evals"])
+        self.best_val = math.inf if st["best_val"] is None else float(st["best_val"])
+        self.rng.bit_generator.state = st["rng"]
+        default_rng().bit_generator.state = st["global_rng"]
+        return info
+
+
+class LossCurvePlot(Callback):
+    """Writes ``out_dir/loss.png`` (train and val loss against step) at the end.
+
+    Needs matplotlib (``pip install attnrs[plot]``); silently does nothing without it.
+    """
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if trainer.out_dir is None:
+            return
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return
+        hist = trainer.history
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot([r["step"] for r in hist], [r["train_loss"] for r in hist], label="train", lw=0.8)
+        ev = [r for r in hist if "val_loss" in r]
+        ax.plot([r["step"] for r in ev], [r["val_loss"] for r in ev], "o-", label="val")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(trainer.out_dir / "loss.png", dpi=100)
+        plt.close(fig)
+
+
+def save_attention_map(
+    weights: Any,
+    path: os.PathLike,
+    x_labels: Sequence[str] | None = None,
+    y_labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> bool:
+    """Writes an attention matrix as a heat map PNG (queries down, keys across).
+
+    ``weights`` is (Tq, Tk), or (H, Tq, Tk) for one panel per head. Needs
+    matplotlib (``pip install attnrs[plot]``); returns False without it.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    w = np.asarray(weights, dtype=np.float32)
+    if w.ndim == 2:
+        w = w[None]
+    if w.ndim != 3:
+        raise ValueError(f"save_attention_map: weights must be (Tq, Tk) or (H, Tq, Tk); got {w.shape}")
+    h = w.shape[0]
+    fig, axes = plt.subplots(1, h, figsize=(3.2 * h + 0.8, 3.4), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        ax.imshow(w[i], cmap="viridis", vmin=0.0, vmax=max(float(w.max()), 1e-6), aspect="auto")
+        if h > 1:
+            ax.set_title(f"head {i}")
+        if x_labels is not None:
+            ax.set_xticks(range(len(x_labels)), list(x_labels), fontsize=6)
+        if y_labels is not None:
+            ax.set_yticks(range(len(y_labels)), list(y_labels), fontsize=6)
+        ax.set_xlabel("key")
+        ax.set_ylabel("query")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
