@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import attnrs as ar
 import numpy as np
+
+import attnrs as ar
 
 
 def gradcheck(

@@ -11,13 +11,14 @@ import subprocess
 import sys
 import textwrap
 
-import attnrs as ar
 import numpy as np
 import pytest
-from attnrs import nn
-from attnrs.nn import functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import attnrs as ar
+from attnrs import nn
+from attnrs.nn import functional as F
 
 RNG = np.random.default_rng(0)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import attnrs as ar
 import numpy as np
 import pytest
-from attnrs import functional as F
 from gradcheck import gradcheck
 from hypothesis import given
 from hypothesis import strategies as st
+
+import attnrs as ar
+from attnrs import functional as F
 
 rng = np.random.default_rng(1234)
 

@@ -14,12 +14,13 @@ import os
 import subprocess
 import sys
 
-import attnrs as ar
 import numpy as np
 import pytest
-from attnrs import ops
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import attnrs as ar
+from attnrs import ops
 
 SETTINGS = settings(max_examples=25, deadline=None)
 DIMS = st.sampled_from([1, 2, 3, 5, 7, 8, 13, 16, 17, 31, 64, 97])

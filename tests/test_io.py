@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
-import attnrs as ar
 import numpy as np
 import pytest
 import safetensors.numpy
+
+import attnrs as ar
 from attnrs import nn, optim
 from attnrs.nn import functional as F
 

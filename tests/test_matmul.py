@@ -9,11 +9,12 @@ import os
 import subprocess
 import sys
 
-import attnrs as ar
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import attnrs as ar
 
 SIZES = st.sampled_from([1, 2, 3, 5, 7, 13, 16, 17, 31, 64, 65, 97])
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
-import attnrs as ar
 import numpy as np
 import pytest
+from gradcheck import gradcheck
+
+import attnrs as ar
 from attnrs import nn
 from attnrs.nn import functional as F
 from attnrs.nn.utils import clip_grad_norm_
-from gradcheck import gradcheck
 
 
 def test_linear_init_shapes_and_forward():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import math
 
-import attnrs as ar
 import numpy as np
 import pytest
+
+import attnrs as ar
 from attnrs import optim
 
 STEPS = 5

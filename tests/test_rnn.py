@@ -11,12 +11,13 @@ import os
 import subprocess
 import sys
 
-import attnrs as ar
 import numpy as np
 import pytest
-from attnrs import nn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import attnrs as ar
+from attnrs import nn
 
 MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}

@@ -250,6 +250,7 @@ def transpose(x: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
     return Permute.apply(x, tuple(axes))
 
 
+from ._fn_conv import conv1d  # noqa: E402
 from ._fn_math import (  # noqa: E402
     abs,
     argmax,
@@ -282,7 +283,6 @@ from ._fn_nn import (  # noqa: E402
     mse_loss,
     softmax,
 )  # fmt: skip
-from ._fn_conv import conv1d  # noqa: E402
 from ._fn_shape import (  # noqa: E402
     cat,
     chunk,

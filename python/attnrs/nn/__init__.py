@@ -1,8 +1,8 @@
 """Neural-network layers. Each file holds one family of layers."""
 
 from . import functional, utils
-from .attention import KVCache, MultiheadAttention, SelfAttention
 from .activation import GELU, ReLU, Sigmoid, Softmax, Tanh
+from .attention import KVCache, MultiheadAttention, SelfAttention
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, StreamingState, TCNStack, TemporalBlock, receptive_field
 from .dropout import Dropout
@@ -11,8 +11,8 @@ from .linear import Identity, Linear
 from .module import Module, Parameter
 from .norm import LayerNorm
 from .positional import PositionalEmbedding, SinusoidalPositionalEncoding
-from .transformer import TransformerBlock
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .transformer import TransformerBlock
 
 __all__ = [
     "GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "Module", "ModuleDict",

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import functional as _f
+from .._fn_attention import attention_weights, fused_self_attention, scaled_dot_product_attention
 from .._fn_common import norm_axis
 from ..tensor import Tensor
-from .._fn_attention import attention_weights, fused_self_attention, scaled_dot_product_attention
 
 __all__ = [
     "conv1d", "cross_entropy", "dropout", "embedding", "gelu", "global_pool", "layer_norm", "linear",
