@@ -20,7 +20,7 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(int(n))
 
 
-from . import autograd, functional, io, nn, optim  # noqa: E402
+from . import autograd, functional, io, memory, nn, optim  # noqa: E402
 from . import functional as F  # noqa: E402
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from .io import load, load_checkpoint, save, save_checkpoint  # noqa: E402
@@ -29,6 +29,6 @@ from .tensor import Tensor, arange, manual_seed, ones, randn, tensor, zeros  # n
 __all__ = [
     "DTypeError", "F", "ShapeError", "Tensor", "__version__", "arange", "autograd",
     "enable_grad", "functional", "get_num_threads", "info", "io", "is_grad_enabled", "load",
-    "load_checkpoint", "manual_seed", "nn", "no_grad", "ones", "ops", "optim", "randn", "save",
+    "load_checkpoint", "manual_seed", "memory", "nn", "no_grad", "ones", "ops", "optim", "randn", "save",
     "save_checkpoint", "set_grad_enabled", "set_num_threads", "tensor", "zeros",
 ]  # fmt: skip

@@ -45,7 +45,10 @@ class Linear(Function):
         ctx.save(x, w)
         ctx.has_bias = b is not None
         x2 = x.reshape(-1, x.shape[-1])  # (N, in): one GEMM over all leading axes
-        y = mm(x2, w, trans_b=True)
+        # Wᵀ copied to row-major (a few µs for layer-sized W): the GEMM packs a
+        # row-major B several times faster than a transposed view, and this
+        # copy is read by every row block of x (benches/RESULTS.md, GPT step).
+        y = mm(x2, np.ascontiguousarray(w.T))
         if b is not None:
             y += b
         return y.reshape(x.shape[:-1] + (w.shape[0],))

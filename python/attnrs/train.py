@@ -28,6 +28,7 @@ import numpy as np
 
 from . import io as _io
 from .autograd import no_grad
+from .memory import retain_freed_memory
 from .nn.utils import clip_grad_norm_
 from .optim import AdamW
 from .tensor import default_rng
@@ -141,6 +142,7 @@ class Trainer:
         self.bad_evals = 0
         self.stop = False
         self.history: list[dict] = []
+        retain_freed_memory()  # reuse activation pages across steps (attnrs.memory)
 
     # --- one step ----------------------------------------------------------------------
     def lr_at(self, step: int) -> float:

@@ -13,13 +13,13 @@ Run: ``python -m attnrs.bench.fused`` (``--quick`` for smaller shapes,
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import sys
 import time
 from typing import Any, Callable
 
 import numpy as np
+
+from attnrs.memory import retain_freed_memory
 
 from .. import ops
 from .._core import get_num_threads
@@ -40,19 +40,10 @@ def _times_s(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
 
 def steady_state_malloc() -> bool:
     """Stop glibc from returning freed 16-40 MB blocks to the OS after every
-    call (heap trim / mmap thresholds), so repeated allocations reuse pages
-    instead of page-faulting fresh zeroed memory — the steady state of a
-    training loop. Applies to NumPy and attnrs alike; False if not glibc."""
-    name = ctypes.util.find_library("c")
-    if not name or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        ok = libc.mallopt(m_trim_threshold, 1 << 30) == 1
-        return ok and libc.mallopt(m_mmap_threshold, 32 << 20) == 1
-    except (OSError, AttributeError):
-        return False
+    call, so repeated allocations reuse pages instead of page-faulting fresh
+    zeroed memory — the steady state of a training loop. Applies to NumPy and
+    attnrs alike; False if not glibc. See ``attnrs.memory``."""
+    return retain_freed_memory()
 
 
 def _softmax_numpy(x: np.ndarray, dy: np.ndarray) -> np.ndarray:

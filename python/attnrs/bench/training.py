@@ -31,9 +31,11 @@ def _median_s(fn: Any, repeats: int, warmup: int) -> float:
 
 def _attnrs_row(quick: bool) -> dict:
     import attnrs as ar
+    from attnrs.memory import retain_freed_memory
     from attnrs.models import GPT, GPTConfig
     from attnrs.nn.utils import clip_grad_norm_
 
+    retain_freed_memory()  # as the Trainer does: steady-state pages, no per-step page faults
     ar.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=N_LAYER, n_head=N_HEAD, n_embd=N_EMBD))
     params = list(model.parameters())
