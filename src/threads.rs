@@ -46,6 +46,22 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     pool().install(f)
 }
 
+/// Work (elements or multiply-adds) below which `install_for` runs on the
+/// calling thread: handing a job to the pool and waiting for it costs a few
+/// µs (tens under load), more than such a job takes.
+pub const INLINE_WORK: usize = 1 << 14;
+
+/// Like `install`, but a job with less than `INLINE_WORK` of `work` runs on
+/// the calling thread. Results do not change: kernels split work into chunks
+/// fixed by the problem, whichever thread runs them.
+pub fn install_for<R: Send>(work: usize, f: impl FnOnce() -> R + Send) -> R {
+    if work < INLINE_WORK {
+        f()
+    } else {
+        install(f)
+    }
+}
+
 /// Threads in the attnrs pool.
 pub fn num_threads() -> usize {
     pool().current_num_threads()

@@ -79,7 +79,7 @@ fn softmax(
             )))
         }
     };
-    py.detach(|| threads::install(|| sm::softmax(xs, ys, rows, n, scale, m)))
+    py.detach(|| threads::install_for(xs.len(), || sm::softmax(xs, ys, rows, n, scale, m)))
         .map_err(to_pyerr)
 }
 
@@ -99,8 +99,12 @@ fn softmax_backward(
     same_shape(OP, "out", out.shape(), y.shape())?;
     let (ys, dys) = (slice(&y, OP, "y")?, slice(&dy, OP, "dy")?);
     let dx = slice_mut(&mut out, OP, "out")?;
-    py.detach(|| threads::install(|| sm::softmax_backward(ys, dys, dx, rows, n, scale)))
-        .map_err(to_pyerr)
+    py.detach(|| {
+        threads::install_for(ys.len(), || {
+            sm::softmax_backward(ys, dys, dx, rows, n, scale)
+        })
+    })
+    .map_err(to_pyerr)
 }
 
 /// Log-softmax over the last axis.
@@ -111,7 +115,7 @@ fn log_softmax(py: Python<'_>, x: In<'_>, mut out: Out<'_>) -> PyResult<()> {
     same_shape(OP, "out", out.shape(), x.shape())?;
     let xs = slice(&x, OP, "x")?;
     let ys = slice_mut(&mut out, OP, "out")?;
-    py.detach(|| threads::install(|| sm::log_softmax(xs, ys, rows, n)))
+    py.detach(|| threads::install_for(xs.len(), || sm::log_softmax(xs, ys, rows, n)))
         .map_err(to_pyerr)
 }
 
@@ -124,7 +128,7 @@ fn log_softmax_backward(py: Python<'_>, y: In<'_>, dy: In<'_>, mut out: Out<'_>)
     same_shape(OP, "out", out.shape(), y.shape())?;
     let (ys, dys) = (slice(&y, OP, "y")?, slice(&dy, OP, "dy")?);
     let dx = slice_mut(&mut out, OP, "out")?;
-    py.detach(|| threads::install(|| sm::log_softmax_backward(ys, dys, dx, rows, n)))
+    py.detach(|| threads::install_for(ys.len(), || sm::log_softmax_backward(ys, dys, dx, rows, n)))
         .map_err(to_pyerr)
 }
 
@@ -173,7 +177,7 @@ fn cross_entropy(
         label_smoothing,
         reduction,
     };
-    py.detach(|| threads::install(|| loss::cross_entropy(xs, ts, n, c, p, ls, gs)))
+    py.detach(|| threads::install_for(xs.len(), || loss::cross_entropy(xs, ts, n, c, p, ls, gs)))
         .map_err(to_pyerr)
 }
 
@@ -210,8 +214,12 @@ fn layer_norm(
     let ys = slice_mut(&mut out, OP, "out")?;
     let ms = slice_mut(&mut mean, OP, "mean")?;
     let rs = slice_mut(&mut rstd, OP, "rstd")?;
-    py.detach(|| threads::install(|| norm::layer_norm(xs, w, b, rows, n, eps, ys, ms, rs)))
-        .map_err(to_pyerr)
+    py.detach(|| {
+        threads::install_for(xs.len(), || {
+            norm::layer_norm(xs, w, b, rows, n, eps, ys, ms, rs)
+        })
+    })
+    .map_err(to_pyerr)
 }
 
 /// LayerNorm backward: fills dx, and dweight/dbias when given.
@@ -253,7 +261,9 @@ fn layer_norm_backward(
         }
     };
     py.detach(|| {
-        threads::install(|| norm::layer_norm_backward(dys, xs, w, ms, rs, rows, n, dxs, dwb))
+        threads::install_for(xs.len(), || {
+            norm::layer_norm_backward(dys, xs, w, ms, rs, rows, n, dxs, dwb)
+        })
     })
     .map_err(to_pyerr)
 }
@@ -280,7 +290,7 @@ fn activation(py: Python<'_>, act: &str, x: In<'_>, mut out: Out<'_>) -> PyResul
     same_shape(a.name(), "out", out.shape(), x.shape())?;
     let xs = slice(&x, a.name(), "x")?;
     let ys = slice_mut(&mut out, a.name(), "out")?;
-    py.detach(|| threads::install(|| act_kernels::forward(a, xs, ys)))
+    py.detach(|| threads::install_for(xs.len(), || act_kernels::forward(a, xs, ys)))
         .map_err(to_pyerr)
 }
 
@@ -299,7 +309,7 @@ fn activation_backward(
     let ss = slice(&saved, a.name(), "saved")?;
     let dys = slice(&dy, a.name(), "dy")?;
     let dx = slice_mut(&mut out, a.name(), "out")?;
-    py.detach(|| threads::install(|| act_kernels::backward(a, ss, dys, dx)))
+    py.detach(|| threads::install_for(ss.len(), || act_kernels::backward(a, ss, dys, dx)))
         .map_err(to_pyerr)
 }
 
@@ -318,7 +328,7 @@ fn embedding(py: Python<'_>, weight: In<'_>, ids: In<'_, i64>, mut out: Out<'_>)
     let ws = slice(&weight, OP, "weight")?;
     let is = slice(&ids, OP, "ids")?;
     let os = slice_mut(&mut out, OP, "out")?;
-    py.detach(|| threads::install(|| emb::embedding(ws, num, d, is, os)))
+    py.detach(|| threads::install_for(os.len(), || emb::embedding(ws, num, d, is, os)))
         .map_err(to_pyerr)
 }
 
