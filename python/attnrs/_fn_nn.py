@@ -33,6 +33,9 @@ __all__ = [
 # --- linear ------------------------------------------------------------------------------
 
 
+_WT_COPY_MIN_ROWS = 128
+
+
 class Linear(Function):
     """``y = x Wᵀ + b``.
 
@@ -45,10 +48,11 @@ class Linear(Function):
         ctx.save(x, w)
         ctx.has_bias = b is not None
         x2 = x.reshape(-1, x.shape[-1])  # (N, in): one GEMM over all leading axes
-        # Wᵀ copied to row-major (a few µs for layer-sized W): the GEMM packs a
-        # row-major B several times faster than a transposed view, and this
-        # copy is read by every row block of x (benches/RESULTS.md, GPT step).
-        y = mm(x2, np.ascontiguousarray(w.T))
+        # For many rows, Wᵀ copied to row-major pays for itself: the GEMM packs a
+        # row-major B faster than a transposed view, once per row block of x.
+        # For a few rows (decoding) the copy would cost more than the product.
+        wt = np.ascontiguousarray(w.T) if x2.shape[0] >= _WT_COPY_MIN_ROWS else w.T
+        y = mm(x2, wt)
         if b is not None:
             y += b
         return y.reshape(x.shape[:-1] + (w.shape[0],))
