@@ -62,7 +62,9 @@ def make(name, rng):
         x, y = data.make_majority_task(4, rng, n_classes=3, length=9)
         return m, (x,), y, (4, 3)
     if name == "seq2seq":
-        m = Seq2SeqTransformer(Seq2SeqConfig(vocab_size=14, block_size=12, n_layer=1, n_head=2, n_embd=16))
+        m = Seq2SeqTransformer(
+            Seq2SeqConfig(vocab_size=14, block_size=12, n_layer=1, n_head=2, n_embd=16)
+        )
         inp, tgt = _s2s_batch(rng)
         return m, inp, tgt, tgt.shape + (14,)
     if name == "rnn-seq2seq":
@@ -71,12 +73,16 @@ def make(name, rng):
         return m, inp, tgt, tgt.shape + (14,)
     if name.startswith("conditional-rnn"):
         cell = name.split("-")[-1]
-        m = ConditionalRNN(ConditionalRNNConfig(n_classes=5, vocab_size=14, cell=cell, n_embd=8, hidden=12))
+        m = ConditionalRNN(
+            ConditionalRNNConfig(n_classes=5, vocab_size=14, cell=cell, n_embd=8, hidden=12)
+        )
         labels, seqs, _ = data.make_label2seq_task(4, rng, n_classes=5, length=6)
         return m, (labels, seqs[:, :-1]), seqs[:, 1:], (4, 6, 14)
     if name == "word2vec":
         m = Word2Vec(Word2VecConfig(vocab_size=20, dim=8))
-        m.out_embed.weight.data = rng.normal(0, 0.3, size=(20, 8)).astype(np.float32)  # non-zero grads
+        m.out_embed.weight.data = rng.normal(0, 0.3, size=(20, 8)).astype(
+            np.float32
+        )  # non-zero grads
         c, x = data.skipgram_pairs(rng.integers(0, 20, size=50), window=2)
         inp, tgt = sgns_batch(c, x, np.full(20, 1 / 20), 6, 3, rng)
         return m, inp, tgt, (6, 4)
@@ -118,7 +124,9 @@ def test_gradients_match_finite_differences(name):
     params = [(n, p) for n, p in m.named_parameters() if p.grad is not None]
     unused = [n for n, p in m.named_parameters() if p.grad is None]
     # WaveNet reads only the skip outputs: the last block's residual conv is unused
-    assert unused == (["stack.blocks.2.res.weight", "stack.blocks.2.res.bias"] if name == "tcn" else [])
+    assert unused == (
+        ["stack.blocks.2.res.weight", "stack.blocks.2.res.bias"] if name == "tcn" else []
+    )
     picks = [params[0], params[len(params) // 2], params[-1]]
     eps = 1e-2
     for pname, p in picks:
@@ -132,7 +140,9 @@ def test_gradients_match_finite_differences(name):
             down = _loss(m, inp, tgt)
             flat[i] = old
             fd = (up - down) / (2 * eps)
-            assert abs(fd - g[i]) <= 3e-3 + 0.05 * abs(g[i]), f"{pname}[{i}]: fd {fd}, analytic {g[i]}"
+            assert abs(fd - g[i]) <= 3e-3 + 0.05 * abs(g[i]), (
+                f"{pname}[{i}]: fd {fd}, analytic {g[i]}"
+            )
 
 
 @pytest.mark.parametrize("name", ["gpt", "char-rnn-lstm", "tcn", "classifier-first", "seq2seq",
@@ -178,6 +188,26 @@ def test_greedy_generation_matches_full_forward(name):
     with ar.no_grad():
         logits, _ = m(out[:, :-1])
     np.testing.assert_array_equal(logits.data.argmax(-1)[:, 2:], out[:, 3:])
+
+
+def test_gpt_decode_path_matches_forward():
+    """The autograd-free decode path (context prefill, then one token at a
+    time against the KV caches) gives the logits of the full forward."""
+    m, _, _, _ = make("gpt", np.random.default_rng(7))
+    m.eval()
+    idx = np.random.default_rng(8).integers(0, V, size=(2, 7))
+    wt = m._decode_weights()
+    caches = [ar.nn.KVCache() for _ in m.blocks]
+    with ar.no_grad():
+        got = m._decode_step(idx[:, :4], caches, 0, wt)
+        full, _ = m(idx[:, :4])
+        np.testing.assert_allclose(got, full.data[:, -1], rtol=1e-4, atol=1e-5)
+        for t in range(4, 7):
+            got = m._decode_step(idx[:, t : t + 1], caches, t, wt)
+            full, _ = m(idx[:, : t + 1])
+            np.testing.assert_allclose(got, full.data[:, -1], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="empty caches"):
+        m._decode_step(idx[:, :2], caches, 3, wt)
 
 
 def test_gpt_generate_beyond_block_and_sampling():
@@ -237,7 +267,9 @@ def test_conditional_rnn_generate_and_classifier_predict():
 
 def test_word2vec_most_similar():
     w = Word2Vec(Word2VecConfig(vocab_size=4, dim=3, words=["<unk>", "a", "b", "c"]))
-    w.in_embed.weight.data = np.array([[0, 0, 1], [1, 0, 0], [0.9, 0.1, 0], [0, 1, 0]], dtype=np.float32)
+    w.in_embed.weight.data = np.array(
+        [[0, 0, 1], [1, 0, 0], [0.9, 0.1, 0], [0, 1, 0]], dtype=np.float32
+    )
     top = w.most_similar("a", k=2)
     assert top[0][0] == "b" and top[0][1] > 0.9 and len(top) == 2
     assert w.most_similar(1, k=1)[0][0] == "b"

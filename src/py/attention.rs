@@ -154,8 +154,19 @@ fn attention_forward(
     };
     let m = masks(&p, &key_padding_mask, &amv)?;
     let (qd, kd, vd, od) = (qv.data, kv.data, vv.data, ov.data);
-    py.detach(|| threads::install(|| attention::forward(&p, &m, qd, kd, vd, od, lse_slice)))
-        .map_err(to_pyerr)
+    // A one-row decode step is often tiny: it runs on the calling thread
+    // (the decode kernel keeps such a step in one piece).
+    let work = if p.tq == 1 {
+        p.batch * p.heads * p.tk * p.d
+    } else {
+        usize::MAX
+    };
+    py.detach(|| {
+        threads::install_for(work, || {
+            attention::forward(&p, &m, qd, kd, vd, od, lse_slice)
+        })
+    })
+    .map_err(to_pyerr)
 }
 
 /// Writes dq, dk, dv from q, k, v, the forward's out and lse, and grad_out.

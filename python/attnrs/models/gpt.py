@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import nn
+from .. import _core, nn, ops
+from .._fn_common import mm
 from ..autograd import no_grad
 from ..nn import functional as F
 from ..tensor import Tensor
@@ -81,7 +82,9 @@ class GPT(nn.Module):
                 std = 0.02 / np.sqrt(2 * self.config.n_layer)
             p.data = rng.normal(0.0, std, size=p.data.shape).astype(np.float32)
 
-    def forward(self, idx: np.ndarray, targets: np.ndarray | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self, idx: np.ndarray, targets: np.ndarray | None = None
+    ) -> tuple[Tensor, Tensor | None]:
         """# Shapes
         - idx: (B, T) int ids, T <= block_size; targets: (B, T) int ids or None
         - returns logits (B, T, vocab_size) and the mean cross-entropy (or None)
@@ -89,7 +92,9 @@ class GPT(nn.Module):
         idx = np.asarray(idx)
         B, T = idx.shape
         if T > self.config.block_size:
-            raise ValueError(f"GPT.forward: sequence length {T} exceeds block_size {self.config.block_size}")
+            raise ValueError(
+                f"GPT.forward: sequence length {T} exceeds block_size {self.config.block_size}"
+            )
         pos = np.arange(T)
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
         for block in self.blocks:
@@ -122,17 +127,20 @@ class GPT(nn.Module):
         """
         idx = np.asarray(idx, dtype=np.int64)
         if idx.ndim != 2 or idx.shape[1] < 1:
-            raise ValueError(f"GPT.generate: idx must have shape (B, T) with T >= 1; got {idx.shape}")
+            raise ValueError(
+                f"GPT.generate: idx must have shape (B, T) with T >= 1; got {idx.shape}"
+            )
         was_training = self.training
         self.eval()
         out = [idx]
         caches = None
+        wt = self._decode_weights()
         ctx = idx[:, -self.config.block_size :]
         logits = None
         for i in range(max_new_tokens):
             if caches is None:  # (re)fill the caches from the context
                 caches = [nn.KVCache() for _ in self.blocks]
-                logits = self._step(ctx, caches, start=0)
+                logits = self._decode_step(ctx, caches, 0, wt)
             nxt = sample_next(logits, temperature, top_k, rng)  # (B, 1)
             out.append(nxt)
             if i == max_new_tokens - 1:
@@ -142,7 +150,7 @@ class GPT(nn.Module):
                 ctx = ctx[:, -(self.config.block_size // 2 or 1) :]
                 caches = None
             else:
-                logits = self._step(nxt, caches, start=ctx.shape[1] - 1)
+                logits = self._decode_step(nxt, caches, ctx.shape[1] - 1, wt)
         self.train(was_training)
         return np.concatenate(out, axis=1)
 
@@ -158,17 +166,80 @@ class GPT(nn.Module):
         maps = []
         for block in self.blocks:
             h = block.norm1(x)
-            _, w = block.self_attn(h, h, h, is_causal=True, need_weights=True, average_attn_weights=False)
+            _, w = block.self_attn(
+                h, h, h, is_causal=True, need_weights=True, average_attn_weights=False
+            )
             maps.append(np.asarray(w.data if isinstance(w, Tensor) else w))  # (B, nh, T, T)
             x = block(x)
         return maps
 
-    def _step(self, idx: np.ndarray, caches: list, start: int) -> np.ndarray:
-        """Runs ``idx`` (B, t) at positions start..start+t-1 through the blocks,
-        appending to the caches; returns the last position's logits (B, V)."""
-        pos = np.arange(start, start + idx.shape[1])
-        x = self.wte(idx) + self.wpe(pos)  # (B, t, C)
+    def _decode_weights(self) -> dict[int, np.ndarray]:
+        """Row-major copies of every projection's Wᵀ, made once per ``generate``:
+        a one-row GEMM streams a row-major B without packing it, while the
+        transposed view would be packed again for every token."""
+        mats = [self.lm_head.weight] + [
+            p for blk in self.blocks
+            for p in (blk.self_attn.in_proj_weight, blk.self_attn.out_proj.weight,
+                      blk.linear1.weight, blk.linear2.weight)
+        ]  # fmt: skip
+        return {id(w): np.ascontiguousarray(w.data.T) for w in mats}
+
+    def _decode_step(
+        self, idx: np.ndarray, caches: list, start: int, wt: dict[int, np.ndarray]
+    ) -> np.ndarray:
+        """Runs ``idx`` at positions start..start+t-1 through the blocks: the
+        same math as ``forward`` on raw arrays, without autograd (generation
+        runs under ``no_grad``, where the graph machinery is pure overhead:
+        about 110 Function calls per token). Either one new token against
+        the caches, or a whole context into empty caches (``start == 0``).
+        ``wt`` is ``_decode_weights()``. Appends to the caches; returns the
+        last position's logits.
+
+        # Shapes
+        - idx: (B, t) int ids → (B, V)
+        """
+        B, t = idx.shape
+        if t > 1 and start != 0:
+            raise ValueError("GPT._decode_step: several tokens only into empty caches (start = 0)")
+
+        def linear(x: np.ndarray, layer: nn.Linear) -> np.ndarray:
+            y = mm(x, wt[id(layer.weight)])  # (B, out)
+            return y if layer.bias is None else y + layer.bias.data
+
+        # The arrays here are float32 and C-contiguous by construction, so the
+        # kernels are called without `ops`' argument conversion (the bindings
+        # still check every shape): per-token Python time is the cost here.
+        def norm(x: np.ndarray, ln: nn.LayerNorm) -> np.ndarray:
+            w = None if ln.weight is None else ln.weight.data
+            b = None if ln.bias is None else ln.bias.data
+            y, rows = np.empty_like(x), np.empty(x.shape[0], np.float32)
+            _core.layer_norm(x, w, b, ln.eps, y, rows, np.empty_like(rows))
+            return y
+
+        def gelu(x: np.ndarray) -> np.ndarray:
+            y = np.empty_like(x)
+            _core.activation("gelu", x, y)
+            return y
+
+        c = self.config
+        nh, hs = c.n_head, c.n_embd // c.n_head
+        pos = np.arange(start, start + t)
+        x = (self.wte.weight.data[idx] + self.wpe.weight.data[pos]).reshape(
+            B * t, c.n_embd
+        )  # (B·t, C)
         for block, cache in zip(self.blocks, caches):
-            x = block(x, cache=cache)  # (B, t, C)
-        h = self.ln_f(x[:, -1:, :])  # (B, 1, C)
-        return self.lm_head(h).data[:, -1, :]  # (B, V)
+            attn = block.self_attn
+            h = norm(x, block.norm1)
+            qkv = mm(h, wt[id(attn.in_proj_weight)])  # (B·t, 3C)
+            if attn.in_proj_bias is not None:
+                qkv += attn.in_proj_bias.data
+            qkv = qkv.reshape(B, t, 3, nh, hs)
+            q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, nh, t, hs) views
+            k_all, v_all = cache.update(k, v)  # (B, nh, T, hs)
+            # One new row sees every cached step; a context attends causally.
+            o = ops.attention(q, k_all, v_all, causal=t > 1)  # (B, nh, t, hs)
+            x = x + linear(o.transpose(0, 2, 1, 3).reshape(B * t, c.n_embd), attn.out_proj)
+            h = norm(x, block.norm2)
+            x = x + linear(gelu(linear(h, block.linear1)), block.linear2)
+        last = x.reshape(B, t, c.n_embd)[:, -1]  # (B, C)
+        return linear(norm(np.ascontiguousarray(last), self.ln_f), self.lm_head)  # (B, V)

@@ -8,6 +8,8 @@
 
 use rayon::prelude::*;
 
+use crate::threads;
+
 use super::tile;
 use super::{AttnParams, Masks, OutPtr, OP};
 use crate::error::{KernelError, Result};
@@ -55,58 +57,69 @@ pub(crate) fn decode_with(
     let n_ch = p.tk.div_ceil(CHUNK).max(1);
     let stride = dv + 2; // [m, l, o(dv)]
     let mut parts = vec![0.0f32; bh_n * n_ch * stride];
-    parts.par_chunks_mut(stride).enumerate().for_each_init(
-        || (vec![0.0f32; CHUNK], vec![0.0f32; p.d]),
-        |(sc, qbuf), (task, part)| {
-            chunk(
-                isa,
-                p,
-                masks,
-                q,
-                k,
-                v,
-                task / n_ch,
-                task % n_ch,
-                sc,
-                qbuf,
-                part,
-            )
-        },
-    );
+    // Pieces of at least `threads::INLINE_WORK` work: a decode step small
+    // enough to run on the calling thread stays one piece (never enters rayon).
+    let min_parts = threads::chunk_len(bh_n * n_ch, p.tk.min(CHUNK) * p.d, threads::INLINE_WORK);
+    let min_heads = threads::chunk_len(bh_n, n_ch * dv, threads::INLINE_WORK);
+    parts
+        .par_chunks_mut(stride)
+        .enumerate()
+        .with_min_len(min_parts)
+        .for_each_init(
+            || (vec![0.0f32; CHUNK], vec![0.0f32; p.d]),
+            |(sc, qbuf), (task, part)| {
+                chunk(
+                    isa,
+                    p,
+                    masks,
+                    q,
+                    k,
+                    v,
+                    task / n_ch,
+                    task % n_ch,
+                    sc,
+                    qbuf,
+                    part,
+                )
+            },
+        );
     let optr = OutPtr(o.as_mut_ptr());
     let lptr = OutPtr(lse.as_mut_ptr());
-    (0..bh_n).into_par_iter().for_each_init(
-        || vec![0.0f32; dv],
-        |acc, bh| {
-            let mine = &parts[bh * n_ch * stride..(bh + 1) * n_ch * stride];
-            let m = mine
-                .chunks(stride)
-                .fold(f32::NEG_INFINITY, |m, c| m.max(c[0]));
-            acc.fill(0.0);
-            let mut l = 0.0f32;
-            if m > f32::NEG_INFINITY {
-                for c in mine.chunks(stride) {
-                    if c[1] > 0.0 {
-                        let w = (c[0] - m).exp();
-                        l += c[1] * w;
-                        tile::scale_axpy(isa, acc, 1.0, w, &c[2..]);
+    (0..bh_n)
+        .into_par_iter()
+        .with_min_len(min_heads)
+        .for_each_init(
+            || vec![0.0f32; dv],
+            |acc, bh| {
+                let mine = &parts[bh * n_ch * stride..(bh + 1) * n_ch * stride];
+                let m = mine
+                    .chunks(stride)
+                    .fold(f32::NEG_INFINITY, |m, c| m.max(c[0]));
+                acc.fill(0.0);
+                let mut l = 0.0f32;
+                if m > f32::NEG_INFINITY {
+                    for c in mine.chunks(stride) {
+                        if c[1] > 0.0 {
+                            let w = (c[0] - m).exp();
+                            l += c[1] * w;
+                            tile::scale_axpy(isa, acc, 1.0, w, &c[2..]);
+                        }
                     }
                 }
-            }
-            let (mul, lv) = if l > 0.0 {
-                (1.0 / l, m + l.ln())
-            } else {
-                (0.0, f32::NEG_INFINITY)
-            };
-            let (b, h) = (bh / p.heads, bh % p.heads);
-            // SAFETY: the validated layout maps (b, h, 0, c) to distinct
-            // in-bounds elements of `out`; this task alone writes (b, h).
-            unsafe {
-                optr.write_row(p.o.row(b, h, 0), p.o.dim, acc, mul);
-                lptr.set(bh, lv);
-            }
-        },
-    );
+                let (mul, lv) = if l > 0.0 {
+                    (1.0 / l, m + l.ln())
+                } else {
+                    (0.0, f32::NEG_INFINITY)
+                };
+                let (b, h) = (bh / p.heads, bh % p.heads);
+                // SAFETY: the validated layout maps (b, h, 0, c) to distinct
+                // in-bounds elements of `out`; this task alone writes (b, h).
+                unsafe {
+                    optr.write_row(p.o.row(b, h, 0), p.o.dim, acc, mul);
+                    lptr.set(bh, lv);
+                }
+            },
+        );
     Ok(())
 }
 
