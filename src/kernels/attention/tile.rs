@@ -283,11 +283,9 @@ mod tests {
                 let w = (x as f64).exp();
                 want_sum += if x < -87.33 { 0.0 } else { w };
                 if x < -87.33 {
-                    // SIMD paths flush to exactly 0; the scalar one may return a denormal.
-                    assert!(
-                        y <= 1.2e-38 && (isa == Isa::Scalar || y == 0.0),
-                        "{isa:?} exp({x}) = {y}"
-                    );
+                    // Underflow: 0 or a denormal (the shared SIMD exp rounds
+                    // subnormal results; the scalar path uses f32::exp).
+                    assert!(y <= 1.2e-38, "{isa:?} exp({x}) = {y}");
                 } else {
                     assert!(
                         ((y as f64) - w).abs() <= 4e-7 * w,

@@ -3,42 +3,15 @@
 use super::{AOp, BOp};
 use std::arch::x86_64::*;
 
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_145_75;
-const LN2_LO: f32 = 1.428_606_8e-6;
-// exp(r) on |r| <= ln2/2: 1 + r + r²(c2 + r(c3 + r(c4 + r(c5 + r c6))))
-const C2: f32 = 0.5;
-const C3: f32 = 0.166_666_67;
-const C4: f32 = 0.041_666_5;
-const C5: f32 = 0.008_333_45;
-const C6: f32 = 0.001_388_89;
-/// Below this, exp underflows: the result is set to exactly 0.
-const EXP_LO: f32 = -87.33;
-const EXP_HI: f32 = 88.37;
+// exp comes from the shared SIMD primitives (`crate::simd`, ≤ 2 ulp).
 
 // ---------------------------------------------------------------- AVX-512
 
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn exp512(x: __m512) -> __m512 {
-    let keep = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, _mm512_set1_ps(EXP_LO));
-    let x = _mm512_min_ps(
-        _mm512_max_ps(x, _mm512_set1_ps(EXP_LO)),
-        _mm512_set1_ps(EXP_HI),
-    );
-    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-        _mm512_mul_ps(x, _mm512_set1_ps(LOG2E)),
-    );
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
-    let mut p = _mm512_set1_ps(C6);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C5));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C2));
-    let r2 = _mm512_mul_ps(r, r);
-    p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0)));
-    _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n))
+    // SAFETY: this function is only compiled for and called on AVX-512F.
+    unsafe { crate::simd::x86_avx512::exp(x) }
 }
 
 #[inline]
@@ -278,31 +251,8 @@ pub unsafe fn scale_axpy_avx512(y: &mut [f32], alpha: f32, w: f32, x: &[f32]) {
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn exp256(x: __m256) -> __m256 {
-    let keep = _mm256_cmp_ps::<_CMP_GE_OQ>(x, _mm256_set1_ps(EXP_LO));
-    let x = _mm256_min_ps(
-        _mm256_max_ps(x, _mm256_set1_ps(EXP_LO)),
-        _mm256_set1_ps(EXP_HI),
-    );
-    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
-        x,
-        _mm256_set1_ps(LOG2E),
-    ));
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), x);
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
-    let mut p = _mm256_set1_ps(C6);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C5));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C2));
-    let r2 = _mm256_mul_ps(r, r);
-    p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0)));
-    // 2^n for n in [-126, 127]: build the exponent bits. n = -127 only
-    // when x < EXP_LO, which `keep` zeroes.
-    let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(
-        _mm256_cvtps_epi32(n),
-        _mm256_set1_epi32(127),
-    ));
-    _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep)
+    // SAFETY: this function is only compiled for and called on AVX2+FMA.
+    unsafe { crate::simd::x86_avx2::exp(x) }
 }
 
 #[inline]
