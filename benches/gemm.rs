@@ -13,6 +13,9 @@
 
 use std::time::Duration;
 
+#[path = "common/gemm_anchors.rs"]
+mod anchors;
+
 use attnrs::kernels::gemm::{sgemm, Gemm, Strides};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -112,63 +115,14 @@ fn bench(c: &mut Criterion) {
                     gemm::Parallelism::Rayon(t)
                 };
                 p.install(|| {
-                    bencher.iter(|| {
-                        for q in 0..bt {
-                            // SAFETY: the three buffers hold bt row-major matrices of the stated sizes.
-                            unsafe {
-                                gemm::gemm(
-                                    m,
-                                    n,
-                                    k,
-                                    out.as_mut_ptr().add(q * m * n),
-                                    1,
-                                    n as isize,
-                                    false,
-                                    a.as_ptr().add(q * m * k),
-                                    1,
-                                    k as isize,
-                                    b.as_ptr().add(q * k * n),
-                                    1,
-                                    n as isize,
-                                    0.0f32,
-                                    1.0f32,
-                                    false,
-                                    false,
-                                    false,
-                                    par,
-                                )
-                            }
-                        }
-                    })
+                    bencher.iter(|| anchors::gemm_crate(bt, m, n, k, &a, &b, &mut out, par))
                 })
             });
             if t == mm_threads {
                 group.bench_function(
                     BenchmarkId::new("matrixmultiply", format!("{t}t")),
                     |bencher| {
-                        bencher.iter(|| {
-                            for q in 0..bt {
-                                // SAFETY: as above.
-                                unsafe {
-                                    matrixmultiply::sgemm(
-                                        m,
-                                        k,
-                                        n,
-                                        1.0,
-                                        a.as_ptr().add(q * m * k),
-                                        k as isize,
-                                        1,
-                                        b.as_ptr().add(q * k * n),
-                                        n as isize,
-                                        1,
-                                        0.0,
-                                        out.as_mut_ptr().add(q * m * n),
-                                        n as isize,
-                                        1,
-                                    )
-                                }
-                            }
-                        })
+                        bencher.iter(|| anchors::matrixmultiply(bt, m, n, k, &a, &b, &mut out))
                     },
                 );
             }

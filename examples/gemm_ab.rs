@@ -8,6 +8,9 @@
 
 use std::time::Instant;
 
+#[path = "../benches/common/gemm_anchors.rs"]
+mod anchors;
+
 use attnrs::kernels::gemm::{sgemm, Gemm, Strides};
 
 fn main() {
@@ -69,58 +72,13 @@ fn main() {
                 best_a = best_a.min(t.elapsed().as_secs_f64() / reps as f64);
                 let t = Instant::now();
                 for _ in 0..reps {
-                    for q in 0..bt {
-                        // SAFETY: bt row-major matrices of the stated sizes.
-                        unsafe {
-                            gemm::gemm(
-                                m,
-                                n,
-                                k,
-                                c.as_mut_ptr().add(q * m * n),
-                                1,
-                                n as isize,
-                                false,
-                                a.as_ptr().add(q * m * k),
-                                1,
-                                k as isize,
-                                b.as_ptr().add(q * k * n),
-                                1,
-                                n as isize,
-                                0.0f32,
-                                1.0f32,
-                                false,
-                                false,
-                                false,
-                                par,
-                            )
-                        }
-                    }
+                    anchors::gemm_crate(bt, m, n, k, &a, &b, &mut c, par);
                 }
                 best_g = best_g.min(t.elapsed().as_secs_f64() / reps as f64);
                 if threads == mm_threads {
                     let t = Instant::now();
                     for _ in 0..reps {
-                        for q in 0..bt {
-                            // SAFETY: bt row-major matrices of the stated sizes.
-                            unsafe {
-                                matrixmultiply::sgemm(
-                                    m,
-                                    k,
-                                    n,
-                                    1.0,
-                                    a.as_ptr().add(q * m * k),
-                                    k as isize,
-                                    1,
-                                    b.as_ptr().add(q * k * n),
-                                    n as isize,
-                                    1,
-                                    0.0,
-                                    c.as_mut_ptr().add(q * m * n),
-                                    n as isize,
-                                    1,
-                                )
-                            }
-                        }
+                        anchors::matrixmultiply(bt, m, n, k, &a, &b, &mut c);
                     }
                     best_m = best_m.min(t.elapsed().as_secs_f64() / reps as f64);
                 }
