@@ -56,6 +56,9 @@ def _instrument() -> None:
 
 
 def main(steps: int = 20) -> None:
+    from attnrs.memory import retain_freed_memory
+
+    retain_freed_memory()  # as the Trainer does
     ar.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128))
     params = list(model.parameters())
