@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
+mod spin;
+
 fn default_threads() -> usize {
     std::env::var("ATTNRS_NUM_THREADS")
         .ok()
@@ -79,14 +81,15 @@ fn shared_pool(n: usize) -> Arc<ThreadPool> {
 /// it from elsewhere would wait for the owner forever.
 static HOME_TAKEN: AtomicBool = AtomicBool::new(false);
 
-/// The pool the calling thread runs kernels in for `n` threads.
-fn pool_for(n: usize) -> Arc<ThreadPool> {
+/// The pool the calling thread runs kernels in for `n` threads, and whether
+/// it is the calling thread's home pool.
+fn pool_for(n: usize) -> (Arc<ThreadPool>, bool) {
     let home = HOME.with(|h| h.borrow().clone());
     if let Some(pool) = home {
         if pool.current_num_threads() == n {
-            return pool;
+            return (pool, true);
         }
-        return shared_pool(n);
+        return (shared_pool(n), false);
     }
     // Worker threads of any rayon pool (ours or the caller's) cannot become
     // worker 0 of another one.
@@ -94,19 +97,20 @@ fn pool_for(n: usize) -> Arc<ThreadPool> {
         if let Ok(pool) = builder(n).use_current_thread().build() {
             let pool = Arc::new(pool);
             HOME.with(|h| *h.borrow_mut() = Some(pool.clone()));
-            return pool;
+            return (pool, true);
         }
     }
-    shared_pool(n)
-}
-
-fn pool() -> Arc<ThreadPool> {
-    pool_for(size().load(Ordering::Relaxed))
+    (shared_pool(n), false)
 }
 
 /// Runs `f` inside the attnrs pool: every rayon call in `f` uses its threads.
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    pool().install(f)
+    let (pool, home) = pool_for(size().load(Ordering::Relaxed));
+    let out = pool.install(f);
+    if home {
+        spin::keep_warm(&pool);
+    }
+    out
 }
 
 /// Work (elements or multiply-adds) below which `install_for` runs on the
@@ -119,7 +123,9 @@ pub const INLINE_WORK: usize = 1 << 14;
 /// fixed by the problem, whichever thread runs them.
 pub fn install_for<R: Send>(work: usize, f: impl FnOnce() -> R + Send) -> R {
     if work < INLINE_WORK {
-        f()
+        let out = f();
+        spin::touch();
+        out
     } else {
         install(f)
     }
