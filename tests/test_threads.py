@@ -121,3 +121,22 @@ def test_forked_child_can_call_kernels():
     here = os.path.dirname(os.path.abspath(__file__))
     r = subprocess.run([sys.executable, "-c", code, here], timeout=120)
     assert r.returncode == 0
+
+
+def test_spin_off_gives_same_bits():
+    """ATTNRS_SPIN_US=0: workers sleep at once after each call; same results."""
+    code = (
+        "import sys, numpy as np\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from test_threads import _work\n"
+        "np.savez(sys.argv[2], *_work(6))\n"
+    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "r.npz")
+        env = dict(os.environ, ATTNRS_SPIN_US="0")
+        subprocess.run([sys.executable, "-c", code, here, out], env=env, check=True, timeout=120)
+        got = np.load(out)
+        _assert_same([got[f"arr_{i}"] for i in range(3)], _work(6))
