@@ -18,8 +18,8 @@ import attnrs as ar
 from attnrs import _core, ops, optim
 from attnrs.nn.utils import clip_grad_norm_
 
-# Odd sizes, 1, primes, an empty tensor, and tensors that cross the 32 Ki-element chunks.
-SHAPES = [(1,), (7, 3), (0, 3), (37,), (4099,), (129, 255), (5,), (32768 + 5,)]
+# A 0-d parameter, odd sizes, 1, primes, an empty tensor, and tensors that cross the 32 Ki-element chunks.
+SHAPES = [(), (1,), (7, 3), (0, 3), (37,), (4099,), (129, 255), (5,), (32768 + 5,)]
 STEPS = 5
 
 
@@ -57,15 +57,21 @@ def make_optimizer(cls, seed):
     return ts, cls(groups, lr=1e-2)
 
 
+def set_grads(ts, rng, k):
+    """Step k's gradients: some parameters miss some steps, so step counts differ
+    within a group; the (7, 3) parameter gets a non-contiguous float64 gradient."""
+    for i, t in enumerate(ts):
+        g = rng.standard_normal(t.shape)
+        g = np.asfortranarray(g) if i == 2 else g.astype(np.float32)
+        skip = (i + k) % 3 == 0 and i % 2 == 1
+        t.grad = None if skip else ar.Tensor(g)
+
+
 def run_steps(cls, seed, step_fn, steps=STEPS):
-    """Steps with a gradient schedule where some parameters miss some steps, so
-    step counts differ within a group."""
     ts, opt = make_optimizer(cls, seed)
     rng = np.random.default_rng(seed + 1)
     for k in range(steps):
-        for i, t in enumerate(ts):
-            skip = (i + k) % 3 == 0 and i % 2 == 1
-            t.grad = None if skip else ar.tensor(rng.standard_normal(t.shape).astype(np.float32))
+        set_grads(ts, rng, k)
         step_fn(opt)
     return ts, opt
 
@@ -122,9 +128,7 @@ def test_resume_with_uneven_step_counts_is_exact(cls):
     opt2.load_state_dict(sd)
     rng = np.random.default_rng(8)
     for k in range(6):  # replay the same gradient schedule, applying the last 3 steps
-        for i, t in enumerate(ts2):
-            skip = (i + k) % 3 == 0 and i % 2 == 1
-            t.grad = None if skip else ar.tensor(rng.standard_normal(t.shape).astype(np.float32))
+        set_grads(ts2, rng, k)
         if k >= 3:
             opt2.step()
     assert_bitwise(full, snapshot(ts2, opt2))

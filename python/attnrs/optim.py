@@ -137,7 +137,8 @@ class Optimizer:
                     raise ShapeError(
                         f"{self._name}.step: gradient shape {g.shape} != parameter shape {p.shape}"
                     )
-                items.append((p, np.ascontiguousarray(g, dtype=np.float32)))
+                # asarray, not ascontiguousarray: that makes a 0-d gradient 1-d.
+                items.append((p, np.asarray(g, dtype=np.float32, order="C")))
             if items:
                 self._step_group(group, items)
         return loss
