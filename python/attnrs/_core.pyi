@@ -81,6 +81,28 @@ def adamw_step(
     step: int,
 ) -> None: ...
 
+# Multi-tensor kernels (src/py/multi_tensor.rs): lists of float32, C-contiguous arrays.
+def adam_multi_step(
+    params: list[F32],
+    grads: list[F32],
+    exp_avgs: list[F32],
+    exp_avg_sqs: list[F32],
+    steps: list[int],
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decoupled: bool,
+) -> None:
+    """One AdamW (decoupled) or Adam (L2 in the gradient) step in place over a group;
+    steps[i] >= 1 is tensor i's step count; shapes match per index."""
+def total_norm2(xs: list[F32]) -> float:
+    """sqrt(sum of x**2) over all arrays, float64 sums per fixed chunk in a fixed order."""
+def scale_(xs: list[F32], c: float) -> None:
+    """x *= float32(c) in place for every (writable) array."""
+
 # Conv1d (src/py/conv1d.rs).
 def conv1d_forward(x: F32, w: F32, b: F32 | None, y: F32, dilation: int, causal: bool) -> None:
     """y = conv1d(x, w) + b. x: (B, C_in, T) strided, w: (C_out, C_in, K) strided, b: (C_out,) contiguous,

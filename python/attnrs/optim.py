@@ -1,8 +1,9 @@
 """Optimizers (SGD, Adam, AdamW) and learning-rate schedules.
 
 One base ``Optimizer`` owns parameter groups, per-parameter state and the
-state dict; each variant only writes its ``step``. Adam and AdamW update each
-parameter with the fused Rust kernel ``ops.adamw_step`` (in place).
+state dict; each variant only writes its per-parameter ``_update`` (or a whole
+group's ``_step_group``). Adam and AdamW update a whole parameter group with one
+call of the fused multi-tensor Rust kernel ``_core.adam_multi_step`` (in place).
 
 ``clip_grad_norm_`` (from ``attnrs.nn.utils``) is re-exported here.
 
@@ -21,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import ops
+from . import _core
 from ._checks import ShapeError
 from .nn.utils import clip_grad_norm_
 from .tensor import Tensor
@@ -127,6 +128,7 @@ class Optimizer:
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             self._validate(group)  # schedules may have changed lr
+            items = []
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -135,13 +137,18 @@ class Optimizer:
                     raise ShapeError(
                         f"{self._name}.step: gradient shape {g.shape} != parameter shape {p.shape}"
                     )
-                self._update(
-                    p,
-                    np.ascontiguousarray(g, dtype=np.float32),
-                    group,
-                    self.state.setdefault(p, {}),
-                )
+                # asarray, not ascontiguousarray: that makes a 0-d gradient 1-d.
+                items.append((p, np.asarray(g, dtype=np.float32, order="C")))
+            if items:
+                self._step_group(group, items)
         return loss
+
+    def _step_group(self, group: dict[str, Any], items: list[tuple[Tensor, np.ndarray]]) -> None:
+        """Updates the group's parameters that have a gradient; ``items`` holds
+        ``(parameter, contiguous float32 gradient)`` pairs, shapes checked.
+        By default one ``_update`` per parameter."""
+        for p, g in items:
+            self._update(p, g, group, self.state.setdefault(p, {}))
 
     def _update(
         self, p: Tensor, g: np.ndarray, group: dict[str, Any], state: dict[str, Any]
@@ -292,7 +299,8 @@ class AdamW(Optimizer):
     """Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's formulation:
 
     ``p ← p·(1 − lr·wd)``; ``m ← β₁m + (1−β₁)g``; ``v ← β₂v + (1−β₂)g²``;
-    ``p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + eps)``. Fused kernel per parameter.
+    ``p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + eps)``. One fused multi-tensor kernel
+    call per parameter group.
     """
 
     decoupled = True
@@ -318,31 +326,40 @@ class AdamW(Optimizer):
         _check_number(self._name, "betas[1]", betas[1], hi=1.0)
         _check_number(self._name, "eps", group["eps"], lo_open=True)
 
-    def _update(
-        self, p: Tensor, g: np.ndarray, group: dict[str, Any], state: dict[str, Any]
-    ) -> None:
-        data = _writable(p)
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(data)
-            state["exp_avg_sq"] = np.zeros_like(data)
-        state["step"] += 1
-        wd = float(group["weight_decay"])
-        if wd and not self.decoupled:
-            g = g + np.float32(wd) * data  # Adam: L2 penalty folded into the gradient
+    def _step_group(self, group: dict[str, Any], items: list[tuple[Tensor, np.ndarray]]) -> None:
+        """One kernel call for the whole group: each parameter keeps its own step
+        count (bias corrections), the hyper-parameters are the group's."""
+        params, grads, ms, vs, steps, states = [], [], [], [], [], []
+        for p, g in items:
+            data = _writable(p)
+            state = self.state.setdefault(p, {})
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = np.zeros_like(data)
+                state["exp_avg_sq"] = np.zeros_like(data)
+            params.append(data)
+            grads.append(g)
+            ms.append(state["exp_avg"])
+            vs.append(state["exp_avg_sq"])
+            steps.append(int(state["step"]) + 1)
+            states.append(state)
         b1, b2 = group["betas"]
-        ops.adamw_step(
-            data,
-            g,
-            state["exp_avg"],
-            state["exp_avg_sq"],
+        # Adam (not decoupled): the kernel adds the L2 term wd·p to the gradient.
+        _core.adam_multi_step(
+            params,
+            grads,
+            ms,
+            vs,
+            steps,
             lr=float(group["lr"]),
             beta1=float(b1),
             beta2=float(b2),
             eps=float(group["eps"]),
-            weight_decay=wd if self.decoupled else 0.0,
-            step=int(state["step"]),
+            weight_decay=float(group["weight_decay"]),
+            decoupled=self.decoupled,
         )
+        for state, t in zip(states, steps):
+            state["step"] = t
 
 
 class Adam(AdamW):
