@@ -74,6 +74,8 @@ struct Problem<'a> {
     direct_a: bool,
     direct_b: bool,
     bl: Blocking,
+    /// Added to every row of C after the last K slice (n floats), if any.
+    bias: Option<&'a [f32]>,
 }
 
 /// `C = alpha·op(A)·op(B) + beta·C` with microkernel `K`, in the caller's rayon pool.
@@ -81,15 +83,27 @@ struct Problem<'a> {
 /// # Shapes
 /// - as [`Gemm`]; the buffers must already have passed `g.validate`.
 pub fn gemm<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
-    gemm_with_caches::<K>(g, a, b, c, cache_sizes())
+    gemm_with_caches::<K>(g, a, b, c, None, cache_sizes())
 }
 
-/// [`gemm`] with given cache sizes (tests use tiny caches to reach every block edge).
+/// [`gemm`] plus a bias row added to every row of C in the microkernel's
+/// store (`C = alpha·op(A)·op(B) + beta·C + bias`), the fused Linear forward.
+///
+/// # Shapes
+/// - as [`Gemm`]; `bias`: n (a column-major C is not transposed then: the
+///   bias must run along the microkernel's vectors).
+pub fn gemm_bias<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], bias: &[f32]) {
+    gemm_with_caches::<K>(g, a, b, c, Some(bias), cache_sizes())
+}
+
+/// [`gemm`] / [`gemm_bias`] with given cache sizes (tests use tiny caches to
+/// reach every block edge).
 pub fn gemm_with_caches<K: MicroKernel>(
     g: &Gemm,
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
+    bias: Option<&[f32]>,
     caches: CacheSizes,
 ) {
     assert!(
@@ -97,16 +111,20 @@ pub fn gemm_with_caches<K: MicroKernel>(
         "gemm: the {} microkernel needs CPU features this machine lacks",
         K::NAME
     );
+    if let Some(bias) = bias {
+        assert!(bias.len() >= g.n, "gemm: a bias needs n floats");
+    }
     if g.batch == 0 || g.m == 0 || g.n == 0 {
         return;
     }
     if g.k == 0 {
-        scale_c(g, c);
+        scale_c(g, c, bias);
         return;
     }
     // The microkernel's vectors run along rows of C: for a column-major C
-    // compute Cᵀ = Bᵀ·Aᵀ instead, which is row-major.
-    if g.c.col != 1 && g.c.row == 1 {
+    // compute Cᵀ = Bᵀ·Aᵀ instead, which is row-major (not with a bias,
+    // which would then run across the vectors).
+    if g.c.col != 1 && g.c.row == 1 && bias.is_none() {
         let gt = Gemm {
             m: g.n,
             n: g.m,
@@ -115,19 +133,22 @@ pub fn gemm_with_caches<K: MicroKernel>(
             c: g.c.t(),
             ..*g
         };
-        batched::<K>(&gt, b, a, c, caches);
+        batched::<K>(&gt, b, a, c, None, caches);
     } else {
-        batched::<K>(g, a, b, c, caches);
+        batched::<K>(g, a, b, c, bias, caches);
     }
 }
 
-/// C = beta·C (C = 0 when beta is 0): the product with k = 0.
-fn scale_c(g: &Gemm, c: &mut [f32]) {
+/// C = beta·C (+ bias) (C = 0 when beta is 0): the product with k = 0.
+fn scale_c(g: &Gemm, c: &mut [f32], bias: Option<&[f32]>) {
     for p in 0..g.batch {
         for i in 0..g.m {
             for j in 0..g.n {
                 let x = &mut c[p * g.c.batch + i * g.c.row + j * g.c.col];
                 *x = if g.beta == 0.0 { 0.0 } else { g.beta * *x };
+                if let Some(b) = bias {
+                    *x += b[j];
+                }
             }
         }
     }
@@ -145,7 +166,14 @@ pub fn is_serial(g: &Gemm) -> bool {
 
 /// Runs the batch: small items in parallel over the batch (each on one
 /// thread), large ones one after the other with the block grid in parallel.
-fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches: CacheSizes) {
+fn batched<K: MicroKernel>(
+    g: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    bias: Option<&[f32]>,
+    caches: CacheSizes,
+) {
     let macs = g.m.saturating_mul(g.n).saturating_mul(g.k);
     let bl = Blocking::new(caches, K::MR, K::NR, g.m, g.n, g.k);
     // Read operands in place when packing cannot pay for itself: A when it
@@ -181,6 +209,7 @@ fn batched<K: MicroKernel>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], caches
             direct_a,
             direct_b,
             bl,
+            bias,
         };
         single::<K>(&prob, parallel);
     };
@@ -229,6 +258,7 @@ fn single_row<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
                 beta: p.beta,
                 m: 1,
                 n: w,
+                bias: p.bias.map_or(std::ptr::null(), |b| b[j0..].as_ptr()),
             };
             // SAFETY: columns j0..j0 + w of the single row of this matrix of C
             // lie inside `c` (validated extent) and belong to this task alone.
@@ -344,11 +374,13 @@ fn grid<K: MicroKernel>(
         let (ib, jb) = (t / nblocks, t % nblocks);
         let rows = ib * bl.mc..mrows.min((ib + 1) * bl.mc);
         let cols = jb * bl.nc..ncols.min((jb + 1) * bl.nc);
-        // Loop 4: K in KC-deep slices, accumulated into C in order.
+        // Loop 4: K in KC-deep slices, accumulated into C in order; the
+        // bias joins with the last slice.
         for pc in (0..p.k).step_by(bl.kc) {
             let ks = pc..p.k.min(pc + bl.kc);
             let beta = if pc == 0 { p.beta } else { 1.0 };
-            block::<K>(p, s, ks, rows.clone(), cols.clone(), beta);
+            let bias = if ks.end == p.k { p.bias } else { None };
+            block::<K>(p, s, ks, rows.clone(), cols.clone(), beta, bias);
         }
     };
     if parallel && tasks > 1 {
@@ -367,6 +399,7 @@ fn block<K: MicroKernel>(
     rows: Range<usize>,
     cols: Range<usize>,
     beta: f32,
+    bias: Option<&[f32]>,
 ) {
     let (mr, nr, kc) = (K::MR, K::NR, ks.len());
     let apack = &s.apack[ks.start * s.astride..];
@@ -424,6 +457,7 @@ fn block<K: MicroKernel>(
                     beta,
                     m: mv,
                     n: nv,
+                    bias: bias.map_or(std::ptr::null(), |b| b[j..].as_ptr()),
                 };
                 // SAFETY: `gemm` asserted K::available(). A: a packed panel
                 // holds kc·MR floats; an in-place panel is a full MR×kc block
@@ -431,7 +465,8 @@ fn block<K: MicroKernel>(
                 // panel holds kc·NR floats and an in-place one is a full
                 // kc×NR block of B. C: the m×n tile at (i, j) lies inside this
                 // matrix of C (validated extent) and inside this task's
-                // block, which no other task writes.
+                // block, which no other task writes. The bias slice starts at
+                // column j of n ≥ j + nv floats (asserted in `gemm_with_caches`).
                 unsafe { K::run(&tile) }
             }
         }
