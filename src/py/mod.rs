@@ -7,6 +7,7 @@ mod conv1d;
 mod errors;
 mod gemm;
 mod layers;
+mod linear;
 mod rnn;
 mod runtime;
 
@@ -22,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     attention::register(m)?;
     conv1d::register(m)?;
     layers::register(m)?;
+    linear::register(m)?;
     rnn::register(m)?;
     Ok(())
 }
