@@ -62,7 +62,9 @@ def check(x, w, b, g):
 
 
 @settings(max_examples=60, deadline=None)
-@given(rows=SIZES, inp=SIZES, out=SIZES, bias=st.booleans(), lead=st.sampled_from([(), (2,), (3, 1)]))
+@given(
+    rows=SIZES, inp=SIZES, out=SIZES, bias=st.booleans(), lead=st.sampled_from([(), (2,), (3, 1)])
+)
 def test_matches_float64(rows, inp, out, bias, lead):
     rng = np.random.default_rng(rows * 1000 + inp * 10 + out)
     x = rng.standard_normal((*lead, rows, inp), dtype=np.float32)
