@@ -150,8 +150,10 @@ fn shapes_and_blocks<K: MicroKernel>() {
         check::<K>(&g, cache_sizes(), s as u64);
         check::<K>(&g, TINY, s as u64);
     }
-    // Around the KC / MC / NC / NC_L3 edges of the real and the tiny caches.
+    // Around the KC / MC / NC / NC_L3 edges of the real and the tiny caches
+    // (300×300: an A read in place because it fits half of the real L2).
     for (s, &(m, n, k)) in [
+        (300, 400, 300),
         (97, 65, 515),
         (13, 300, 1025),
         (130, 257, 64),
@@ -356,6 +358,7 @@ fn bias_epilogue<K: MicroKernel>() {
         (200, 150, 513),
         (6 * mr + 1, 2 * nr + 3, 128),
         (768, 65, 128),
+        (768, 384, 128),
     ]);
     for (s, &(m, n, k)) in edges.iter().enumerate() {
         let seed = 900 + s as u64;
