@@ -24,7 +24,8 @@ SIZES = st.sampled_from([1, 2, 3, 5, 7, 13, 16, 17, 31, 63, 64, 65, 97, 130])
 def reference(x, w, b, g):
     """float64 y, dx, dw, db of the float32 inputs, and error scales for each."""
     x64, w64, g64 = (np.asarray(a, np.float64) for a in (x, w, g))
-    x2, g2 = x64.reshape(-1, x64.shape[-1]), g64.reshape(-1, g64.shape[-1])
+    rows = int(np.prod(x64.shape[:-1]))
+    x2, g2 = x64.reshape(rows, x64.shape[-1]), g64.reshape(rows, g64.shape[-1])
     y = x2 @ w64.T + (0.0 if b is None else np.asarray(b, np.float64))
     grads = (g2 @ w64, g2.T @ x2, g2.sum(0))
     scales = (
@@ -175,3 +176,15 @@ def test_every_isa_in_a_subprocess(isa):
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert " passed" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "xs,ws", [((0, 5), (3, 5)), ((4, 0), (3, 0)), ((4, 5), (0, 5)), ((2, 0, 5), (3, 5))]
+)
+def test_empty_axes(xs, ws):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(xs, dtype=np.float32)
+    w = rng.standard_normal(ws, dtype=np.float32)
+    b = rng.standard_normal(ws[0], dtype=np.float32)
+    g = rng.standard_normal((*xs[:-1], ws[0]), dtype=np.float32)
+    check(x, w, b, g)

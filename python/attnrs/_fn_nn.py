@@ -8,6 +8,7 @@ GEMM's store); dropout and mse_loss are NumPy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,9 +35,11 @@ __all__ = [
 # --- linear ------------------------------------------------------------------------------
 
 
-def _no_negative_strides(a: np.ndarray) -> np.ndarray:
-    # The kernel reads any non-negative strides in place; flipped views are copied.
-    return a if all(s >= 0 for s in a.strides) else np.ascontiguousarray(a)
+def _rows(a: np.ndarray) -> np.ndarray:
+    """``a`` as (N, last axis) — also when an axis is 0, where ``reshape(-1, n)`` fails —
+    with flipped views copied (the kernel reads any non-negative strides in place)."""
+    a2 = a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+    return a2 if all(s >= 0 for s in a2.strides) else np.ascontiguousarray(a2)
 
 
 class Linear(Function):
@@ -52,24 +55,23 @@ class Linear(Function):
     def forward(ctx, x, w, b):
         ctx.save(x, w)
         ctx.has_bias = b is not None
-        # (N, in): one GEMM over all leading axes
-        x2 = _no_negative_strides(x.reshape(-1, x.shape[-1]))
+        x2 = _rows(x)  # (N, in): one GEMM over all leading axes
         y = np.empty((x2.shape[0], w.shape[0]), dtype=np.float32)  # (N, out)
         bias = None if b is None else np.ascontiguousarray(b)
-        _core.linear_forward(x2, _no_negative_strides(w), y, bias)
+        _core.linear_forward(x2, _rows(w), y, bias)
         return y.reshape(x.shape[:-1] + (w.shape[0],))
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved
         need = ctx.needs_input_grad
-        x2 = _no_negative_strides(x.reshape(-1, x.shape[-1]))  # (N, in)
-        g2 = np.ascontiguousarray(g.reshape(-1, g.shape[-1]), dtype=np.float32)  # (N, out)
+        x2 = _rows(x)  # (N, in)
+        g2 = np.ascontiguousarray(_rows(g), dtype=np.float32)  # (N, out)
         gx = np.empty(x2.shape, dtype=np.float32) if need[0] else None
         gw = np.empty(w.shape, dtype=np.float32) if need[1] else None
         gb = np.empty(w.shape[0], dtype=np.float32) if ctx.has_bias and need[2] else None
         if gx is not None or gw is not None or gb is not None:
-            _core.linear_backward(x2, _no_negative_strides(w), g2, gx, gw, gb)
+            _core.linear_backward(x2, _rows(w), g2, gx, gw, gb)
         return (None if gx is None else gx.reshape(x.shape)), gw, gb
 
 
