@@ -45,6 +45,7 @@ const DIRECT_A_MAX: usize = 1 << 16;
 fn direct_a_max(caches: CacheSizes) -> usize {
     DIRECT_A_MAX.max(caches.l2 / 2 / std::mem::size_of::<f32>())
 }
+
 /// B with unit column stride is read in place when C has at most this many
 /// micro-panel rows (each packed element of B would be used this few times).
 const DIRECT_B_MAX_PANELS: usize = 6;
