@@ -71,6 +71,7 @@ fn kernel_rate<K: MicroKernel>(k: usize, calls: usize, rounds: usize) -> f64 {
                 beta: 1.0,
                 m: K::MR,
                 n: K::NR,
+                bias: std::ptr::null(),
             };
             // SAFETY: K is available (checked by the caller); the panels hold
             // MR·k and NR·k floats and C is a private MR×NR row-major tile.

@@ -15,6 +15,12 @@ def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def gemm(a: F32, b: F32, c: F32, alpha: float = 1.0, beta: float = 0.0) -> None:
     """C = alpha·A·B + beta·C. a: (batch|1, m, k), b: (batch|1, k, n), c: (batch, m, n); any non-negative strides."""
+def linear_forward(x: F32, w: F32, y: F32, bias: F32 | None = None) -> None:
+    """y = x·Wᵀ + b. x: (rows, in), w: (out, in) any non-negative strides; y: (rows, out), bias: (out,) C-contiguous."""
+def linear_backward(
+    x: F32, w: F32, dy: F32, dx: F32 | None = None, dw: F32 | None = None, db: F32 | None = None
+) -> None:
+    """dx = dy·W, dw = dyᵀ·x, db = Σ_rows dy, each written when given; dy and outputs C-contiguous."""
 def attention_forward(
     q: F32, k: F32, v: F32, out: F32, lse: F32, scale: float, causal: bool = False,
     causal_offset: int = 0, key_padding_mask: Any = None, attn_mask: Any = None,

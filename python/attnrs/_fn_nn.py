@@ -1,20 +1,22 @@
 """Layer ops with fused Rust kernels (part of ``attnrs.functional``).
 
 softmax, log_softmax, layer_norm, gelu, embedding and cross_entropy call the
-fused kernels of ``attnrs.ops`` for forward and backward; linear goes through
-the GEMM with transposed views (no copies); dropout and mse_loss are NumPy.
+fused kernels of ``attnrs.ops`` for forward and backward; linear calls the
+fused ``_core.linear_*`` GEMM kernels (W read transposed in place, bias in the
+GEMM's store); dropout and mse_loss are NumPy.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from . import ops
+from . import _core, ops
 from ._checks import ShapeError, check_finite
-from ._fn_common import as_index, as_tensor, mm, norm_axis
+from ._fn_common import as_index, as_tensor, norm_axis
 from .autograd import Function
 from .tensor import Tensor, default_rng
 
@@ -33,11 +35,17 @@ __all__ = [
 # --- linear ------------------------------------------------------------------------------
 
 
-_WT_COPY_MIN_ROWS = 128
+def _rows(a: np.ndarray) -> np.ndarray:
+    """``a`` as (N, last axis) — also when an axis is 0, where ``reshape(-1, n)`` fails —
+    with flipped views copied (the kernel reads any non-negative strides in place)."""
+    a2 = a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+    return a2 if all(s >= 0 for s in a2.strides) else np.ascontiguousarray(a2)
 
 
 class Linear(Function):
-    """``y = x Wᵀ + b``.
+    """``y = x Wᵀ + b``: one fused Rust call each way (``_core.linear_forward``
+    reads W transposed in place and adds b in the GEMM's store;
+    ``_core.linear_backward`` runs dX, dW and db side by side).
 
     # Shapes
     - x: (…, in), weight: (out, in), bias: (out,) or None → (…, out)
@@ -47,25 +55,24 @@ class Linear(Function):
     def forward(ctx, x, w, b):
         ctx.save(x, w)
         ctx.has_bias = b is not None
-        x2 = x.reshape(-1, x.shape[-1])  # (N, in): one GEMM over all leading axes
-        # For many rows, Wᵀ copied to row-major pays for itself: the GEMM packs a
-        # row-major B faster than a transposed view, once per row block of x.
-        # For a few rows (decoding) the copy would cost more than the product.
-        wt = np.ascontiguousarray(w.T) if x2.shape[0] >= _WT_COPY_MIN_ROWS else w.T
-        y = mm(x2, wt)
-        if b is not None:
-            y += b
+        x2 = _rows(x)  # (N, in): one GEMM over all leading axes
+        y = np.empty((x2.shape[0], w.shape[0]), dtype=np.float32)  # (N, out)
+        bias = None if b is None else np.ascontiguousarray(b)
+        _core.linear_forward(x2, _rows(w), y, bias)
         return y.reshape(x.shape[:-1] + (w.shape[0],))
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved
         need = ctx.needs_input_grad
-        g2 = g.reshape(-1, g.shape[-1])  # (N, out)
-        gx = mm(g2, w).reshape(x.shape) if need[0] else None
-        gw = mm(g2, x.reshape(-1, x.shape[-1]), trans_a=True) if need[1] else None
-        gb = g2.sum(axis=0) if ctx.has_bias and need[2] else None
-        return gx, gw, gb
+        x2 = _rows(x)  # (N, in)
+        g2 = np.ascontiguousarray(_rows(g), dtype=np.float32)  # (N, out)
+        gx = np.empty(x2.shape, dtype=np.float32) if need[0] else None
+        gw = np.empty(w.shape, dtype=np.float32) if need[1] else None
+        gb = np.empty(w.shape[0], dtype=np.float32) if ctx.has_bias and need[2] else None
+        if gx is not None or gw is not None or gb is not None:
+            _core.linear_backward(x2, _rows(w), g2, gx, gw, gb)
+        return (None if gx is None else gx.reshape(x.shape)), gw, gb
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -7,6 +7,7 @@ pub mod attention;
 pub mod conv1d;
 pub mod embedding;
 pub mod gemm;
+pub mod linear;
 pub mod grad_norm;
 pub mod loss;
 pub mod multi_tensor;

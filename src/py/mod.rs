@@ -8,6 +8,7 @@ mod errors;
 mod gemm;
 mod layers;
 mod multi_tensor;
+mod linear;
 mod rnn;
 mod runtime;
 
@@ -24,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     conv1d::register(m)?;
     layers::register(m)?;
     multi_tensor::register(m)?;
+    linear::register(m)?;
     rnn::register(m)?;
     Ok(())
 }

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _core, nn, ops
-from .._fn_common import mm
 from ..autograd import no_grad
 from ..nn import functional as F
 from ..tensor import Tensor
@@ -202,9 +201,13 @@ class GPT(nn.Module):
         if t > 1 and start != 0:
             raise ValueError("GPT._decode_step: several tokens only into empty caches (start = 0)")
 
-        def linear(x: np.ndarray, layer: nn.Linear) -> np.ndarray:
-            y = mm(x, wt[id(layer.weight)])  # (B, out)
-            return y if layer.bias is None else y + layer.bias.data
+        def linear(x: np.ndarray, weight: nn.Parameter, bias: nn.Parameter | None) -> np.ndarray:
+            # One fused call: x·Wᵀ + b, W given as the transpose view of the
+            # row-major Wᵀ copy (so the kernel streams it unpacked).
+            w_t = wt[id(weight)]  # (in, out)
+            y = np.empty((x.shape[0], w_t.shape[1]), np.float32)  # (B·t, out)
+            _core.linear_forward(x, w_t.T, y, None if bias is None else bias.data)
+            return y
 
         # The arrays here are float32 and C-contiguous by construction, so the
         # kernels are called without `ops`' argument conversion (the bindings
@@ -230,16 +233,17 @@ class GPT(nn.Module):
         for block, cache in zip(self.blocks, caches):
             attn = block.self_attn
             h = norm(x, block.norm1)
-            qkv = mm(h, wt[id(attn.in_proj_weight)])  # (B·t, 3C)
-            if attn.in_proj_bias is not None:
-                qkv += attn.in_proj_bias.data
+            qkv = linear(h, attn.in_proj_weight, attn.in_proj_bias)  # (B·t, 3C)
             qkv = qkv.reshape(B, t, 3, nh, hs)
             q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, nh, t, hs) views
             k_all, v_all = cache.update(k, v)  # (B, nh, T, hs)
             # One new row sees every cached step; a context attends causally.
             o = ops.attention(q, k_all, v_all, causal=t > 1)  # (B, nh, t, hs)
-            x = x + linear(o.transpose(0, 2, 1, 3).reshape(B * t, c.n_embd), attn.out_proj)
+            out_proj, fc1, fc2 = attn.out_proj, block.linear1, block.linear2
+            o = o.transpose(0, 2, 1, 3).reshape(B * t, c.n_embd)  # (B·t, C)
+            x = x + linear(o, out_proj.weight, out_proj.bias)
             h = norm(x, block.norm2)
-            x = x + linear(gelu(linear(h, block.linear1)), block.linear2)
+            x = x + linear(gelu(linear(h, fc1.weight, fc1.bias)), fc2.weight, fc2.bias)
         last = x.reshape(B, t, c.n_embd)[:, -1]  # (B, C)
-        return linear(norm(np.ascontiguousarray(last), self.ln_f), self.lm_head)  # (B, V)
+        head = self.lm_head
+        return linear(norm(np.ascontiguousarray(last), self.ln_f), head.weight, head.bias)  # (B, V)

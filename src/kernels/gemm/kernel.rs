@@ -35,6 +35,10 @@ pub struct Tile {
     /// Valid rows (≤ MR) and columns (≤ NR) of the tile.
     pub m: usize,
     pub n: usize,
+    /// Null, or a row vector added to every row of the tile on store
+    /// (`bias[j]` for `j < n`): a Linear layer's bias fused into the
+    /// epilogue, `C = alpha·A·B + beta·C + bias`.
+    pub bias: *const f32,
 }
 
 /// An MR×NR register-blocked FMA microkernel.
@@ -66,7 +70,8 @@ pub trait MicroKernel: Copy + Send + Sync + 'static {
     /// for `i < MR, p < k`; `b` is readable at every `p·b_rs + j` for `p < k,
     /// j < NR`; `c` is writable
     /// (and readable unless `beta == 0`) at every `i·c_rs + j·c_cs` for
-    /// `i < m ≤ MR, j < n ≤ NR`, and no other thread touches those elements.
+    /// `i < m ≤ MR, j < n ≤ NR`, and no other thread touches those elements;
+    /// `bias` is null or readable at `j < n`.
     unsafe fn run(t: &Tile);
 }
 
@@ -88,20 +93,27 @@ pub fn row_times_block(acc: &mut [f32], a: &[f32], b: MatRef<'_>, j0: usize) {
 }
 
 /// Writes `buf` (alpha·A·B for the tile, row stride `nr`) into the valid
-/// `m×n` region of C, adding `beta·C` unless `beta == 0`.
+/// `m×n` region of C, adding `beta·C` unless `beta == 0`, then the bias
+/// unless it is null (the order every kernel's full-tile store uses too).
 ///
 /// # Safety
-/// The C part of [`MicroKernel::run`]'s contract holds for `t`, and
-/// `buf.len() >= (t.m - 1)·nr + t.n`.
+/// The C and bias parts of [`MicroKernel::run`]'s contract hold for `t`,
+/// and `buf.len() >= (t.m - 1)·nr + t.n`.
 #[inline(always)]
 pub unsafe fn store_partial(buf: &[f32], nr: usize, t: &Tile) {
     for i in 0..t.m {
         let row = &buf[i * nr..i * nr + t.n];
         for (j, &v) in row.iter().enumerate() {
-            // SAFETY: i < m and j < n, inside the tile the caller vouched for.
+            // SAFETY: i < m and j < n, inside the tile (and the bias) the
+            // caller vouched for.
             unsafe {
                 let dst = t.c.add(i * t.c_rs + j * t.c_cs);
-                *dst = if t.beta == 0.0 { v } else { v + t.beta * *dst };
+                let out = if t.beta == 0.0 { v } else { v + t.beta * *dst };
+                *dst = if t.bias.is_null() {
+                    out
+                } else {
+                    out + *t.bias.add(j)
+                };
             }
         }
     }

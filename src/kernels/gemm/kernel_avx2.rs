@@ -70,16 +70,26 @@ unsafe fn kernel(t: &Tile) {
     let alpha = _mm256_set1_ps(t.alpha);
     if t.m == MR && t.n == NR && t.c_cs == 1 {
         let beta = _mm256_set1_ps(t.beta);
+        let mut bias = [_mm256_setzero_ps(); 2];
+        if !t.bias.is_null() {
+            for (j, b) in bias.iter_mut().enumerate() {
+                // SAFETY: the bias is readable at j < n = NR (caller's contract).
+                *b = unsafe { _mm256_loadu_ps(t.bias.add(8 * j)) };
+            }
+        }
         for (i, row) in acc.iter().enumerate() {
             for (j, &v) in row.iter().enumerate() {
                 // SAFETY: full tile with unit column stride: 16 contiguous floats per row.
                 unsafe {
                     let dst = t.c.add(i * t.c_rs + 8 * j);
-                    let out = if t.beta == 0.0 {
+                    let mut out = if t.beta == 0.0 {
                         _mm256_mul_ps(alpha, v)
                     } else {
                         _mm256_fmadd_ps(beta, _mm256_loadu_ps(dst), _mm256_mul_ps(alpha, v))
                     };
+                    if !t.bias.is_null() {
+                        out = _mm256_add_ps(out, bias[j]);
+                    }
                     _mm256_storeu_ps(dst, out);
                 }
             }

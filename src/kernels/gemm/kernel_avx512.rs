@@ -113,16 +113,26 @@ unsafe fn kernel<const R: usize, const V: usize>(t: &Tile) {
     let alpha = _mm512_set1_ps(t.alpha);
     if t.m == R && t.n == 16 * V && t.c_cs == 1 {
         let beta = _mm512_set1_ps(t.beta);
+        let mut bias = [_mm512_setzero_ps(); V];
+        if !t.bias.is_null() {
+            for (j, b) in bias.iter_mut().enumerate() {
+                // SAFETY: the bias is readable at j < n = 16V (caller's contract).
+                *b = unsafe { _mm512_loadu_ps(t.bias.add(16 * j)) };
+            }
+        }
         for (i, row) in acc.iter().enumerate() {
             for (j, &v) in row.iter().enumerate() {
                 // SAFETY: an exact R×16V tile with unit column stride.
                 unsafe {
                     let dst = t.c.add(i * t.c_rs + 16 * j);
-                    let out = if t.beta == 0.0 {
+                    let mut out = if t.beta == 0.0 {
                         _mm512_mul_ps(alpha, v)
                     } else {
                         _mm512_fmadd_ps(beta, _mm512_loadu_ps(dst), _mm512_mul_ps(alpha, v))
                     };
+                    if !t.bias.is_null() {
+                        out = _mm512_add_ps(out, bias[j]);
+                    }
                     _mm512_storeu_ps(dst, out);
                 }
             }

@@ -40,6 +40,12 @@ const TINY: CacheSizes = CacheSizes {
 /// Runs `g` with kernel `K` (and the given caches) and compares with the
 /// reference: |c − ref| ≤ 1e-5 · (|alpha|·|A|·|B| + |beta|·|C₀|) elementwise.
 fn check<K: MicroKernel>(g: &Gemm, caches: CacheSizes, seed: u64) {
+    check_opt::<K>(g, caches, seed, false)
+}
+
+/// [`check`], with a bias row added in the store epilogue when `with_bias`.
+fn check_opt<K: MicroKernel>(g: &Gemm, caches: CacheSizes, seed: u64, with_bias: bool) {
+    let bias = with_bias.then(|| fill(g.n.max(1), seed + 3));
     let a = fill(span([g.batch, g.m, g.k], g.a).max(1), seed);
     let b = fill(span([g.batch, g.k, g.n], g.b).max(1), seed + 1);
     let c0 = if g.beta == 0.0 {
@@ -49,9 +55,21 @@ fn check<K: MicroKernel>(g: &Gemm, caches: CacheSizes, seed: u64) {
     };
     g.validate(a.len(), b.len(), c0.len()).unwrap();
     let mut got = c0.clone();
-    gemm_with_caches::<K>(g, &a, &b, &mut got, caches);
+    gemm_with_caches::<K>(g, &a, &b, &mut got, bias.as_deref(), caches);
     let mut want = c0.clone();
     sgemm_reference(g, &a, &b, &mut want);
+    let add_bias = |c: &mut [f32], bias: &[f32]| {
+        for p in 0..g.batch {
+            for i in 0..g.m {
+                for j in 0..g.n {
+                    c[p * g.c.batch + i * g.c.row + j * g.c.col] += bias[j];
+                }
+            }
+        }
+    };
+    if let Some(bias) = &bias {
+        add_bias(&mut want, bias);
+    }
     let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
     let mut bound = abs(&c0);
     let gb = Gemm {
@@ -60,6 +78,9 @@ fn check<K: MicroKernel>(g: &Gemm, caches: CacheSizes, seed: u64) {
         ..*g
     };
     sgemm_reference(&gb, &abs(&a), &abs(&b), &mut bound);
+    if let Some(bias) = &bias {
+        add_bias(&mut bound, &abs(bias));
+    }
     for p in 0..g.batch {
         for i in 0..g.m {
             for j in 0..g.n {
@@ -129,8 +150,10 @@ fn shapes_and_blocks<K: MicroKernel>() {
         check::<K>(&g, cache_sizes(), s as u64);
         check::<K>(&g, TINY, s as u64);
     }
-    // Around the KC / MC / NC / NC_L3 edges of the real and the tiny caches.
+    // Around the KC / MC / NC / NC_L3 edges of the real and the tiny caches
+    // (300×300: an A read in place because it fits half of the real L2).
     for (s, &(m, n, k)) in [
+        (300, 400, 300),
         (97, 65, 515),
         (13, 300, 1025),
         (130, 257, 64),
@@ -301,7 +324,7 @@ fn threads_bitwise<K: MicroKernel>() {
         let b = fill(span([g.batch, g.k, g.n], g.b), 400 + s as u64);
         let run = |threads: usize, caches: CacheSizes| {
             let mut c = vec![0.0f32; g.batch * g.m * g.n];
-            pool(threads).install(|| gemm_with_caches::<K>(&g, &a, &b, &mut c, caches));
+            pool(threads).install(|| gemm_with_caches::<K>(&g, &a, &b, &mut c, None, caches));
             c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
         };
         for caches in [cache_sizes(), TINY] {
@@ -318,6 +341,64 @@ fn all<K: MicroKernel>() {
     shapes_and_blocks::<K>();
     alpha_beta_strides_batch::<K>();
     threads_bitwise::<K>();
+    bias_epilogue::<K>();
+}
+
+/// The fused bias (a Linear layer's `x·Wᵀ + b`): every shape and block edge,
+/// B as a transposed weight read in place or row-major, with and without
+/// beta, and the same bits on 1 and 2 threads.
+fn bias_epilogue<K: MicroKernel>() {
+    let (mr, nr) = (K::MR, K::NR);
+    let mut edges = shapes::<K>();
+    edges.extend([
+        (97, 65, 515),
+        (13, 300, 1025),
+        (130, 257, 64),
+        (61, 700, 260),
+        (200, 150, 513),
+        (6 * mr + 1, 2 * nr + 3, 128),
+        (768, 65, 128),
+        (768, 384, 128),
+    ]);
+    for (s, &(m, n, k)) in edges.iter().enumerate() {
+        let seed = 900 + s as u64;
+        // W is n × k row-major; B = Wᵀ is read through swapped strides.
+        let wt = Gemm {
+            b: Strides::row_major_transposed(n, k),
+            ..Gemm::new(m, n, k)
+        };
+        for caches in [cache_sizes(), TINY] {
+            check_opt::<K>(&wt, caches, seed, true);
+            check_opt::<K>(&Gemm::new(m, n, k), caches, seed, true);
+        }
+        let scaled = Gemm {
+            alpha: -0.5,
+            beta: 0.75,
+            ..wt
+        };
+        check_opt::<K>(&scaled, TINY, seed, true);
+    }
+    let g = Gemm {
+        b: Strides::row_major_transposed(384, 128),
+        ..Gemm::new(768, 384, 128)
+    };
+    let a = fill(768 * 128, 5);
+    let b = fill(384 * 128, 6);
+    let bias = fill(384, 7);
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let run = |threads: usize, caches: CacheSizes| {
+        let mut c = vec![0.0f32; 768 * 384];
+        pool(threads).install(|| gemm_with_caches::<K>(&g, &a, &b, &mut c, Some(&bias), caches));
+        c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    };
+    for caches in [cache_sizes(), TINY] {
+        assert_eq!(run(1, caches), run(2, caches), "{}: bias", K::NAME);
+    }
 }
 
 #[test]

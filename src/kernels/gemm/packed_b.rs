@@ -208,6 +208,7 @@ fn run<K: MicroKernel>(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) {
                         beta,
                         m: mv,
                         n: nr.min(n - col),
+                        bias: std::ptr::null(),
                     };
                     // SAFETY: K::available() was asserted. A: a full panel
                     // reads MR rows × kc inside `a` (validated extent); a tail

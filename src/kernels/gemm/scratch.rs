@@ -1,11 +1,13 @@
-//! Reusable, 64-byte aligned packing buffers, one set per thread.
+//! Reusable, 64-byte aligned packing buffers, a few per slot per thread.
 //!
 //! A buffer is taken out of its thread-local slot for the duration of a call
 //! and put back afterwards, so a nested GEMM on the same thread (rayon may run
-//! another task while this one waits) simply gets a fresh buffer instead of
-//! aliasing this one.
+//! another task while this one waits, e.g. the two GEMMs a Linear backward
+//! runs side by side) takes a second buffer instead of aliasing this one.
+//! Each slot keeps up to `KEEP` buffers, so nesting does not allocate (and
+//! page-fault) fresh memory on every call.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 
 /// Which buffer: the shared packed B and A slices, or a task's padded edge of A.
 #[derive(Debug, Clone, Copy)]
@@ -15,9 +17,12 @@ pub enum Slot {
     Edge,
 }
 
+/// Buffers kept per slot per thread (nesting deeper than this allocates).
+const KEEP: usize = 4;
+
 thread_local! {
-    static SLOTS: [Cell<Vec<f32>>; 3] =
-        const { [Cell::new(Vec::new()), Cell::new(Vec::new()), Cell::new(Vec::new())] };
+    static SLOTS: [RefCell<Vec<Vec<f32>>>; 3] =
+        const { [RefCell::new(Vec::new()), RefCell::new(Vec::new()), RefCell::new(Vec::new())] };
 }
 
 /// Alignment of every buffer handed out, in floats (64 bytes).
@@ -26,14 +31,19 @@ const ALIGN: usize = 16;
 /// Runs `f` with an aligned scratch slice of `len` floats (contents unspecified).
 pub fn with_scratch<R>(slot: Slot, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     let i = slot as usize;
-    let mut v = SLOTS.with(|s| s[i].take());
+    let mut v = SLOTS.with(|s| s[i].borrow_mut().pop()).unwrap_or_default();
     if v.len() < len + ALIGN {
         v.resize(len + ALIGN, 0.0);
     }
     let off = v.as_ptr().align_offset(ALIGN * 4);
     let off = if off < ALIGN { off } else { 0 };
     let out = f(&mut v[off..off + len]);
-    SLOTS.with(|s| s[i].set(v));
+    SLOTS.with(|s| {
+        let mut kept = s[i].borrow_mut();
+        if kept.len() < KEEP {
+            kept.push(v);
+        }
+    });
     out
 }
 

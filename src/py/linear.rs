@@ -1,0 +1,136 @@
+//! `_core.linear_forward` / `_core.linear_backward`: a Linear layer's
+//! `y = x·Wᵀ + b` and its three gradients, each one call. x and W may be any
+//! 2-D strided views; outputs, dy and the bias are C-contiguous and
+//! allocated by Python (`attnrs._fn_nn.Linear`).
+
+use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+
+use super::array::view;
+use super::errors::{to_pyerr, ShapeError};
+use crate::kernels::gemm::Strides;
+use crate::kernels::linear::{self, Grads, Linear};
+use crate::threads;
+
+type In<'py> = PyReadonlyArrayDyn<'py, f32>;
+type Out<'py> = PyReadwriteArrayDyn<'py, f32>;
+
+const OP: &str = "linear";
+
+fn shape_err(arg: &str, want: String, got: &[usize]) -> PyErr {
+    ShapeError::new_err(format!("{OP}: {arg} must have shape {want}, got {got:?}"))
+}
+
+/// The problem and the strides of x (rows, inp) and W (out, inp).
+fn problem(x: &[usize], xs: &[usize], w: &[usize], ws: &[usize]) -> PyResult<Linear> {
+    if x.len() != 2 {
+        return Err(shape_err("x", "(rows, in_features)".into(), x));
+    }
+    if w.len() != 2 || w[1] != x[1] {
+        return Err(shape_err("weight", format!("(out_features, {})", x[1]), w));
+    }
+    let st = |s: &[usize]| Strides {
+        row: s[0],
+        col: s[1],
+        batch: 0,
+    };
+    Ok(Linear {
+        x: st(xs),
+        w: st(ws),
+        ..Linear::new(x[0], x[1], w[0])
+    })
+}
+
+/// A C-contiguous array of exactly `want` shape, as a slice.
+fn dense<'a>(a: &'a In<'_>, arg: &str, want: &[usize]) -> PyResult<&'a [f32]> {
+    if a.shape() != want {
+        return Err(shape_err(arg, format!("{want:?}"), a.shape()));
+    }
+    a.as_slice().map_err(|_| {
+        ShapeError::new_err(format!(
+            "{OP}: {arg} must be C-contiguous (use np.ascontiguousarray)"
+        ))
+    })
+}
+
+fn dense_mut<'a>(a: &'a mut Out<'_>, arg: &str, want: &[usize]) -> PyResult<&'a mut [f32]> {
+    if a.shape() != want {
+        return Err(shape_err(arg, format!("{want:?}"), a.shape()));
+    }
+    a.as_slice_mut().map_err(|_| {
+        ShapeError::new_err(format!(
+            "{OP}: {arg} must be C-contiguous (use np.ascontiguousarray)"
+        ))
+    })
+}
+
+/// y = x·Wᵀ + b; x (rows, in), w (out, in), bias (out,) or None, y (rows, out).
+#[pyfunction]
+#[pyo3(signature = (x, w, y, bias=None))]
+fn linear_forward(
+    py: Python<'_>,
+    x: In<'_>,
+    w: In<'_>,
+    mut y: Out<'_>,
+    bias: Option<In<'_>>,
+) -> PyResult<()> {
+    let xv = view(&x, OP, "x")?;
+    let wv = view(&w, OP, "weight")?;
+    let p = problem(&xv.shape, &xv.strides, &wv.shape, &wv.strides)?;
+    let ys = dense_mut(&mut y, "out", &[p.rows, p.out])?;
+    let bs = match &bias {
+        Some(b) => Some(dense(b, "bias", &[p.out])?),
+        None => None,
+    };
+    let (xd, wd) = (xv.data, wv.data);
+    let f = || linear::forward(&p, xd, wd, bs, ys);
+    // A product too small to split runs here: a pool hand-off costs more.
+    if linear::forward_is_serial(&p) {
+        return py.detach(f).map_err(to_pyerr);
+    }
+    py.detach(|| threads::install(f)).map_err(to_pyerr)
+}
+
+/// dx = dy·W, dw = dyᵀ·x, db = Σ_rows dy, each written when given.
+#[pyfunction]
+#[pyo3(signature = (x, w, dy, dx=None, dw=None, db=None))]
+fn linear_backward(
+    py: Python<'_>,
+    x: In<'_>,
+    w: In<'_>,
+    dy: In<'_>,
+    mut dx: Option<Out<'_>>,
+    mut dw: Option<Out<'_>>,
+    mut db: Option<Out<'_>>,
+) -> PyResult<()> {
+    let xv = view(&x, OP, "x")?;
+    let wv = view(&w, OP, "weight")?;
+    let p = problem(&xv.shape, &xv.strides, &wv.shape, &wv.strides)?;
+    let dys = dense(&dy, "grad_output", &[p.rows, p.out])?;
+    let grads = Grads {
+        x: match dx.as_mut() {
+            Some(a) => Some(dense_mut(a, "grad_input", &[p.rows, p.inp])?),
+            None => None,
+        },
+        w: match dw.as_mut() {
+            Some(a) => Some(dense_mut(a, "grad_weight", &[p.out, p.inp])?),
+            None => None,
+        },
+        b: match db.as_mut() {
+            Some(a) => Some(dense_mut(a, "grad_bias", &[p.out])?),
+            None => None,
+        },
+    };
+    let (xd, wd) = (xv.data, wv.data);
+    let f = || linear::backward(&p, xd, wd, dys, grads);
+    if linear::backward_is_serial(&p) {
+        return py.detach(f).map_err(to_pyerr);
+    }
+    py.detach(|| threads::install(f)).map_err(to_pyerr)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(linear_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(linear_backward, m)?)?;
+    Ok(())
+}

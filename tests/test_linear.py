@@ -1,0 +1,190 @@
+"""The fused Linear (``_core.linear_forward`` / ``linear_backward`` behind
+``F.linear`` and ``nn.Linear``) against float64 NumPy: odd and GPT-sized
+shapes, leading axes, strided and flipped views, no bias, partial gradients,
+bad input, bitwise 1 vs 2 threads, every SIMD level (in a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import attnrs as ar
+from attnrs import _core, nn
+from attnrs import functional as F
+
+SIZES = st.sampled_from([1, 2, 3, 5, 7, 13, 16, 17, 31, 63, 64, 65, 97, 130])
+
+
+def reference(x, w, b, g):
+    """float64 y, dx, dw, db of the float32 inputs, and error scales for each."""
+    x64, w64, g64 = (np.asarray(a, np.float64) for a in (x, w, g))
+    rows = int(np.prod(x64.shape[:-1]))
+    x2, g2 = x64.reshape(rows, x64.shape[-1]), g64.reshape(rows, g64.shape[-1])
+    y = x2 @ w64.T + (0.0 if b is None else np.asarray(b, np.float64))
+    grads = (g2 @ w64, g2.T @ x2, g2.sum(0))
+    scales = (
+        (np.abs(x2) @ np.abs(w64).T + (0.0 if b is None else np.abs(b))).reshape(g64.shape),
+        np.abs(g2) @ np.abs(w64),
+        np.abs(g2).T @ np.abs(x2),
+        np.abs(g2).sum(0),
+    )
+    return (y.reshape(g64.shape), *grads), scales
+
+
+def run(x, w, b, g, needs=(True, True, True)):
+    """Forward and backward through autograd; the gradients (None where not needed)."""
+    tx = ar.tensor(x, requires_grad=needs[0])
+    tw = ar.tensor(w, requires_grad=needs[1])
+    tb = None if b is None else ar.tensor(b, requires_grad=needs[2])
+    y = F.linear(tx, tw, tb)
+    if y.requires_grad:
+        (y * ar.tensor(g)).sum().backward()
+    grad = lambda t: None if t is None or t.grad is None else t.grad.numpy()  # noqa: E731
+    return y.numpy(), grad(tx), grad(tw), grad(tb)
+
+
+def check(x, w, b, g):
+    got = run(x, w, b, g)
+    want, scale = reference(x, w, b, g)
+    names = ("y", "dx", "dw", "db")
+    for name, a, ref, s in zip(names, got, want, scale):
+        if name == "db" and b is None:
+            assert a is None
+            continue
+        assert a.dtype == np.float32, name
+        a = a.reshape(ref.shape)
+        np.testing.assert_array_less(np.abs(a - ref), 1e-5 * s + 1e-6, err_msg=name)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=SIZES, inp=SIZES, out=SIZES, bias=st.booleans(), lead=st.sampled_from([(), (2,), (3, 1)])
+)
+def test_matches_float64(rows, inp, out, bias, lead):
+    rng = np.random.default_rng(rows * 1000 + inp * 10 + out)
+    x = rng.standard_normal((*lead, rows, inp), dtype=np.float32)
+    w = rng.standard_normal((out, inp), dtype=np.float32)
+    b = rng.standard_normal(out, dtype=np.float32) if bias else None
+    g = rng.standard_normal((*lead, rows, out), dtype=np.float32)
+    check(x, w, b, g)
+
+
+@pytest.mark.parametrize("inp,out", [(128, 384), (128, 128), (128, 512), (512, 128), (128, 65)])
+def test_gpt_shapes(inp, out):
+    rng = np.random.default_rng(inp + out)
+    x = rng.standard_normal((12, 64, inp), dtype=np.float32)
+    w = rng.standard_normal((out, inp), dtype=np.float32)
+    b = rng.standard_normal(out, dtype=np.float32)
+    g = rng.standard_normal((12, 64, out), dtype=np.float32)
+    check(x, w, b, g)
+
+
+def test_strided_and_flipped_views():
+    rng = np.random.default_rng(1)
+    big = rng.standard_normal((40, 60), dtype=np.float32)
+    wbig = rng.standard_normal((50, 30), dtype=np.float32)
+    b = rng.standard_normal(25, dtype=np.float32)
+    g = rng.standard_normal((40, 25), dtype=np.float32)
+    w = wbig[::2, ::2]  # (25, 15), strided
+    check(big[:, 1:31:2], w, b, g)  # x strided along both axes
+    check(big[:, :15], np.ascontiguousarray(w.T).T, b, g)  # W a transposed view
+    check(big[::-1, :15], w[::-1], b[::-1], g)  # negative strides are copied
+    check(big[:, :15], w, b[::2].repeat(2)[:25], g)  # bias from a strided view
+
+
+def test_partial_gradients_and_no_bias():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((70, 20), dtype=np.float32)
+    w = rng.standard_normal((30, 20), dtype=np.float32)
+    b = rng.standard_normal(30, dtype=np.float32)
+    g = rng.standard_normal((70, 30), dtype=np.float32)
+    full = run(x, w, b, g)
+    for needs in [(False, True, True), (True, False, False), (False, False, True)]:
+        got = run(x, w, b, g, needs)
+        for a, ref, need in zip(got[1:], full[1:], needs):
+            if need:
+                np.testing.assert_array_equal(a, ref)
+            else:
+                assert a is None
+    assert run(x, w, None, g)[3] is None
+
+
+def test_module_has_the_same_api():
+    lin = nn.Linear(16, 8)
+    x = ar.tensor(np.ones((3, 16), np.float32), requires_grad=True)
+    lin(x).sum().backward()
+    assert lin.weight.grad.shape == (8, 16) and lin.bias.grad.shape == (8,)
+    np.testing.assert_allclose(lin.bias.grad.numpy(), 3.0)
+    assert x.grad.shape == (3, 16)
+
+
+def test_same_bits_on_one_and_two_threads():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((768, 128), dtype=np.float32)
+    w = rng.standard_normal((384, 128), dtype=np.float32)
+    b = rng.standard_normal(384, dtype=np.float32)
+    g = rng.standard_normal((768, 384), dtype=np.float32)
+    n0 = ar.get_num_threads()
+    try:
+        ar.set_num_threads(1)
+        one = run(x, w, b, g)
+        ar.set_num_threads(2)
+        two = run(x, w, b, g)
+    finally:
+        ar.set_num_threads(n0)
+    for a, c in zip(one, two):
+        assert a.tobytes() == c.tobytes()
+
+
+def test_bad_input_names_the_op():
+    x = np.ones((4, 3), np.float32)
+    w = np.ones((2, 3), np.float32)
+    with pytest.raises(ar.ShapeError, match="linear"):
+        F.linear(ar.tensor(x), ar.tensor(np.ones((2, 4), np.float32)))
+    with pytest.raises(ar.ShapeError, match="linear: bias"):
+        F.linear(ar.tensor(x), ar.tensor(w), ar.tensor(np.ones(3, np.float32)))
+    # The binding checks on its own too (it may be called directly).
+    with pytest.raises(ar.ShapeError, match="linear: out must have shape"):
+        _core.linear_forward(x, w, np.empty((4, 3), np.float32))
+    with pytest.raises(ar.ShapeError, match="linear: weight"):
+        _core.linear_forward(x, np.ones((2, 5), np.float32), np.empty((4, 2), np.float32))
+    with pytest.raises(ar.ShapeError, match="C-contiguous"):
+        _core.linear_forward(x, w, np.empty((4, 4), np.float32)[:, :2])
+    with pytest.raises(ar.ShapeError, match="grad_weight"):
+        _core.linear_backward(x, w, np.ones((4, 2), np.float32), dw=np.empty((3, 2), np.float32))
+    with pytest.raises(TypeError):
+        _core.linear_forward(x.astype(np.float64), w, np.empty((4, 2), np.float32))
+
+
+@pytest.mark.skipif(os.environ.get("ATTNRS_SIMD") is not None, reason="already in a forced-ISA run")
+@pytest.mark.parametrize("isa", [i for i in ar.info()["isa_available"] if i != ar.info()["isa"]])
+def test_every_isa_in_a_subprocess(isa):
+    env = dict(os.environ, ATTNRS_SIMD=isa)
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert " passed" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "xs,ws", [((0, 5), (3, 5)), ((4, 0), (3, 0)), ((4, 5), (0, 5)), ((2, 0, 5), (3, 5))]
+)
+def test_empty_axes(xs, ws):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(xs, dtype=np.float32)
+    w = rng.standard_normal(ws, dtype=np.float32)
+    b = rng.standard_normal(ws[0], dtype=np.float32)
+    g = rng.standard_normal((*xs[:-1], ws[0]), dtype=np.float32)
+    check(x, w, b, g)
