@@ -7,8 +7,8 @@ mod conv1d;
 mod errors;
 mod gemm;
 mod layers;
-mod multi_tensor;
 mod linear;
+mod multi_tensor;
 mod rnn;
 mod runtime;
 
