@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 
-use attnrs::kernels::gemm::kernel::{MicroKernel, Tile};
+use attnrs::kernels::gemm::kernel::MicroKernel;
+use attnrs::kernels::gemm::peak::kernel_rate;
 
 /// GFLOP/s of 12 independent zmm FMA chains (the best of `rounds` rounds).
 #[cfg(target_arch = "x86_64")]
@@ -44,42 +45,6 @@ fn fma512_peak(iters: u64, rounds: usize) -> f64 {
         // SAFETY: only called when AVX-512F is present (checked by the caller).
         std::hint::black_box(unsafe { chains(iters) });
         best = best.max(12.0 * 32.0 * iters as f64 / t.elapsed().as_secs_f64() / 1e9);
-    }
-    best
-}
-
-/// GFLOP/s of microkernel `K` on hot panels of depth `k` (best of `rounds`).
-fn kernel_rate<K: MicroKernel>(k: usize, calls: usize, rounds: usize) -> f64 {
-    let a = vec![0.5f32; K::MR * k];
-    let b = vec![0.25f32; K::NR * k];
-    let mut c = vec![0.0f32; K::MR * K::NR];
-    let mut best = 0.0f64;
-    for _ in 0..rounds {
-        let t = Instant::now();
-        for _ in 0..calls {
-            let tile = Tile {
-                k,
-                a: a.as_ptr(),
-                a_rs: 1,
-                a_cs: K::MR,
-                b: b.as_ptr(),
-                b_rs: K::NR,
-                c: c.as_mut_ptr(),
-                c_rs: K::NR,
-                c_cs: 1,
-                alpha: 1.0,
-                beta: 1.0,
-                m: K::MR,
-                n: K::NR,
-                bias: std::ptr::null(),
-            };
-            // SAFETY: K is available (checked by the caller); the panels hold
-            // MR·k and NR·k floats and C is a private MR×NR row-major tile.
-            unsafe { K::run(&tile) };
-        }
-        std::hint::black_box(&mut c);
-        let flops = 2.0 * (K::MR * K::NR * k * calls) as f64;
-        best = best.max(flops / t.elapsed().as_secs_f64() / 1e9);
     }
     best
 }

@@ -33,6 +33,21 @@ fn set_num_threads(n: i64) -> PyResult<()> {
     threads::set_num_threads(n as usize).map_err(super::to_pyerr)
 }
 
+/// GFLOP/s of `threads` cores running the GEMM microkernel together on hot
+/// panels for about `seconds`: the benches' "% of peak" denominator.
+#[pyfunction]
+#[pyo3(signature = (threads, seconds = 0.2))]
+fn peak_gflops(py: Python<'_>, threads: i64, seconds: f64) -> PyResult<f64> {
+    let ok = (1..=1024).contains(&threads) && seconds > 0.0 && seconds <= 60.0;
+    if !ok {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "peak_gflops: expected 1 <= threads <= 1024 and 0 < seconds <= 60, got threads={threads}, seconds={seconds}"
+        )));
+    }
+    let budget = std::time::Duration::from_secs_f64(seconds);
+    Ok(py.detach(|| crate::kernels::gemm::peak::concurrent_gflops(threads as usize, budget)))
+}
+
 #[pyfunction]
 fn get_num_threads() -> usize {
     threads::num_threads()
@@ -42,5 +57,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(info, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(peak_gflops, m)?)?;
     Ok(())
 }

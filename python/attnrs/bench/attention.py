@@ -6,8 +6,8 @@ PyTorch's ``scaled_dot_product_attention`` / ``nn.MultiheadAttention``.
 Useful FLOPs: forward 4·B·H·Tq·Tk·D (two products), halved (exactly: the
 visible fraction of the T×T matrix) when causal; forward+backward 3× the
 forward (QKᵀ, PV; dV, dP, dQ, dK — the backward's recomputation of QKᵀ is
-not counted). "% peak" is against ``PEAK_GFLOPS`` (2 cores, AVX-512 FMA,
-measured with ``shared/bench/machine_probe.py``). Times are medians and
+not counted). "% peak" is against ``_peak.peak_gflops(2)``: the GEMM
+microkernel's rate on 2 cores at once, measured in the same process. Times are medians and
 bests; GFLOP/s and % of peak use the best time.
 
 Run: ``python -m attnrs.bench.attention``.
@@ -24,9 +24,10 @@ import numpy as np
 import attnrs as ar
 from attnrs import nn
 
-__all__ = ["PEAK_GFLOPS", "run"]
+from ._peak import peak_gflops
 
-PEAK_GFLOPS = 233.0
+__all__ = ["run"]
+
 
 
 def _median_s(fn: Callable[[], Any], repeats: int, min_time: float = 0.3) -> float:
@@ -84,9 +85,9 @@ def _sdpa_case(arrays: tuple[np.ndarray, ...], causal: bool, repeats: int, torch
         "fwd_ms": round(fwd * 1e3, 2), "fwd_best_ms": round(fwd_best * 1e3, 2),
         "fwd_bwd_ms": round(fwd_bwd * 1e3, 2), "fwd_bwd_best_ms": round(fb_best * 1e3, 2),
         "fwd_gflops_best": round(fl / fwd_best / 1e9, 1),
-        "fwd_pct_peak_best": round(100 * fl / fwd_best / 1e9 / PEAK_GFLOPS, 1),
+        "fwd_pct_peak_best": round(100 * fl / fwd_best / 1e9 / peak_gflops(2), 1),
         "fwd_bwd_gflops_best": round(3 * fl / fb_best / 1e9, 1),
-        "fwd_bwd_pct_peak_best": round(100 * 3 * fl / fb_best / 1e9 / PEAK_GFLOPS, 1),
+        "fwd_bwd_pct_peak_best": round(100 * 3 * fl / fb_best / 1e9 / peak_gflops(2), 1),
     }  # fmt: skip
     if t <= 1024:  # the naive version holds B·H·T² floats
         row["numpy_fwd_ms"] = round(_median_s(lambda: _naive_forward(q, k, v, causal), 3) * 1e3, 2)

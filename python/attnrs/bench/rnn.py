@@ -5,8 +5,8 @@ is installed.
 Shape (issue 6): input 128, hidden 256, T = 128, B = 32, one layer,
 batch-first. FLOPs count the GEMMs only: forward 2·B·T·G·H·(I + H), and
 forward+backward 3× that (the convention of ``shared/bench/torch_baselines.py``).
-"% of peak" is against the measured 2-thread AVX-512 FMA peak of this kind of
-machine, 233 GFLOP/s. attnrs runs on 2 threads; fwd+bwd computes the
+"% of peak" is against ``_peak.peak_gflops(2)``, the GEMM microkernel's rate
+on 2 cores at once, measured in the same process. attnrs runs on 2 threads; fwd+bwd computes the
 gradients of every parameter and of x from a random output gradient.
 ``cpu1_*`` columns: the best process CPU time on ONE thread — a load-robust
 estimate of the single-core cost when the machine is shared.
@@ -23,9 +23,10 @@ import numpy as np
 
 import attnrs as ar
 
+from ._peak import peak_gflops
+
 __all__ = ["run"]
 
-PEAK_GFLOPS = 233.0
 SHAPE = {"batch": 32, "steps": 128, "input": 128, "hidden": 256}
 GATES = {"rnn_tanh": 1, "lstm": 4, "gru": 3}
 
@@ -207,10 +208,10 @@ def _bench_one(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[st
         "layer": {"rnn_tanh": "RNN(tanh)", "lstm": "LSTM", "gru": "GRU"}[mode],
         "fwd_ms": round(f_ms, 2),
         "fwd_gflops": round(flops / f_ms / 1e6, 1),
-        "fwd_pct_peak": round(100 * flops / f_ms / 1e6 / PEAK_GFLOPS, 1),
+        "fwd_pct_peak": round(100 * flops / f_ms / 1e6 / peak_gflops(2), 1),
         "fwdbwd_ms": round(fb_ms, 2),
         "fwdbwd_gflops": round(3 * flops / fb_ms / 1e6, 1),
-        "fwdbwd_pct_peak": round(100 * 3 * flops / fb_ms / 1e6 / PEAK_GFLOPS, 1),
+        "fwdbwd_pct_peak": round(100 * 3 * flops / fb_ms / 1e6 / peak_gflops(2), 1),
         "numpy_fwd_ms": round(nf_ms, 2),
         "numpy_fwdbwd_ms": round(nfb_ms, 2),
         "speedup_vs_numpy_fwdbwd": round(nfb_ms / fb_ms, 2),
@@ -255,7 +256,7 @@ def run(quick: bool = False, tune_malloc: bool = True) -> list[dict[str, Any]]:
 
 def main() -> None:
     info = ar.info()
-    print(f"RNN layers {SHAPE} ({info['isa']}, 2 threads; peak {PEAK_GFLOPS} GFLOP/s)")
+    print(f"RNN layers {SHAPE} ({info['isa']}, 2 threads; peak {peak_gflops(2):.0f} GFLOP/s)")
     for r in run():
         print("  " + ", ".join(f"{k}={v}" for k, v in r.items()))
 

@@ -27,6 +27,7 @@ pub mod kernel_scalar;
 mod kernel_tests;
 pub mod pack;
 pub mod packed_b;
+pub mod peak;
 pub mod reference;
 mod scratch;
 
