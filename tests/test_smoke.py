@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 import attnrs as ar
 
@@ -16,3 +17,13 @@ def test_backward_through_matmul_chain():
     ((x @ w) * 2.0 + 1.0).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 2.0 * np.ones((4, 3)) @ w.numpy().T, rtol=1e-5)
     np.testing.assert_allclose(w.grad.numpy(), x.numpy().T @ (2.0 * np.ones((4, 3))), rtol=1e-5)
+
+
+def test_peak_probe_measures_and_checks_arguments():
+    from attnrs import _core
+
+    assert _core.peak_gflops(1, 0.01) > 0.1
+    with pytest.raises(ValueError, match="threads"):
+        _core.peak_gflops(0)
+    with pytest.raises(ValueError, match="seconds"):
+        _core.peak_gflops(1, float("nan"))
