@@ -34,7 +34,7 @@ pub mod tile;
 #[cfg(test)]
 mod tests;
 
-pub use backward::{backward, BackwardInputs, GradLayouts};
+pub use backward::{backward, backward_packed, BackwardInputs, GradLayouts, PackedGrads};
 pub use decode::decode;
 pub use forward::forward;
 
@@ -42,10 +42,31 @@ use crate::error::{check_extent, non_overlapping, KernelError, Result};
 
 const OP: &str = "attention";
 
-/// Query rows per tile.
+/// Query rows per tile (the most; see `query_rows`), and the row stride of
+/// the per-task tile buffers.
 pub(crate) const BR: usize = 64;
+/// Query rows per tile of a short causal problem.
+pub(crate) const BR_SHORT: usize = 16;
+/// Longest sequence (max of Tq, Tk) that takes `BR_SHORT`-row query tiles when causal.
+const SHORT_T: usize = 256;
 /// Key rows per tile.
 pub(crate) const BC: usize = 64;
+
+/// Query rows per tile for `p`. A causal tile on the diagonal computes its
+/// scores up to its last query's last visible key, so with 64 query rows
+/// about half of a diagonal 64×64 tile is masked work; for short sequences
+/// the diagonal is most of the work (T = 64: all of it), and 16-row tiles
+/// cut it to the visible band plus a 16×16 triangle. Long sequences keep 64
+/// rows: there the diagonal is a small share, and wider tiles reuse each
+/// loaded key more. Depends only on the problem, so results do not depend on
+/// the thread count.
+pub(crate) fn query_rows(p: &AttnParams) -> usize {
+    if p.causal && p.tq.max(p.tk) <= SHORT_T {
+        BR_SHORT
+    } else {
+        BR
+    }
+}
 
 /// Strides of a (batch, head, time, dim) operand, in elements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,6 +311,55 @@ pub(crate) fn check_operand(
 #[inline]
 pub(crate) fn tail(x: &[f32], start: usize) -> &[f32] {
     x.get(start..).unwrap_or(&[])
+}
+
+/// Packs the transpose of a `rows × cols` block: `dst[c·ld + r] =
+/// src[base + r·rs + c·cs]`. Reads the source row by row (contiguous when
+/// `cs == 1`, the usual case), so each source cache line is touched once.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn gather_t(
+    dst: &mut [f32],
+    ld: usize,
+    src: &[f32],
+    base: usize,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+) {
+    if cols == 0 {
+        return;
+    }
+    assert!((cols - 1) * ld + rows <= dst.len() || rows == 0);
+    let mut r0 = 0;
+    if cs == 1 {
+        // Eight source rows at a time: each output run of 8 is one slice
+        // (one bounds check), and every row slice is exactly `cols` long.
+        while r0 + 8 <= rows {
+            let src_rows: [&[f32]; 8] =
+                std::array::from_fn(|t| &tail(src, base + (r0 + t) * rs)[..cols]);
+            for c in 0..cols {
+                let out = &mut dst[c * ld + r0..c * ld + r0 + 8];
+                for (o, row) in out.iter_mut().zip(&src_rows) {
+                    *o = row[c];
+                }
+            }
+            r0 += 8;
+        }
+    }
+    for r in r0..rows {
+        let row = tail(src, base + r * rs);
+        if cs == 1 {
+            for (c, &v) in row[..cols].iter().enumerate() {
+                dst[c * ld + r] = v;
+            }
+        } else {
+            for c in 0..cols {
+                dst[c * ld + r] = row[c * cs];
+            }
+        }
+    }
 }
 
 /// A raw pointer that tasks share to write disjoint elements of one output.
