@@ -19,7 +19,7 @@ from test_attention import assert_close, naive, rand
 import attnrs as ar
 from attnrs.nn import functional as F
 
-AWKWARD_T = [1, 15, 16, 17, 63, 64, 65, 255, 256, 257]
+AWKWARD_T = [1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 255, 256, 257]  # 16-row tiles up to T = 128
 
 
 def fused_views(qkv: np.ndarray) -> tuple[np.ndarray, ...]:
