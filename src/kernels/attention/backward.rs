@@ -490,15 +490,14 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         // Pᵀ = exp(scale·Sᵀ + mask − lse).
         let lse_i = &lse[bh * tq + i0..bh * tq + i0 + mr];
         let masked = masks.any() || (p.causal && j0 + ncq > p.key_end(i0));
-        for jj in 0..ncq {
-            let row = &mut s.st[jj * BR..jj * BR + mr];
-            if masked {
+        if masked {
+            for jj in 0..ncq {
+                let row = &mut s.st[jj * BR..jj * BR + mr];
                 masks.prep_key_row(isa, p, b, h, i0, j0 + jj, row);
-                tile::exp_scaled_sub(isa, row, 1.0, lse_i);
-            } else {
-                tile::exp_scaled_sub(isa, row, p.scale, lse_i);
             }
         }
+        let mul = if masked { 1.0 } else { p.scale };
+        tile::exp_scaled_sub_rows(isa, &mut s.st, BR, ncq, mr, mul, lse_i);
         // dV += Pᵀ dO (ncq × dv).
         let dob = if g.dout.dim == 1 {
             BOp {

@@ -203,10 +203,10 @@ fn query_tile(
             }
         }
         // Pᵀ = exp(scale·Sᵀ − m) and the column sums.
+        tile::exp_scaled_sub_rows(isa, &mut s.st, BR, nc, mr, mul, &s.sub[..mr]);
         cm.fill(0.0);
         for jj in 0..nc {
-            let row = &mut s.st[jj * BR..jj * BR + mr];
-            tile::exp_scaled_sub(isa, row, mul, &s.sub[..mr]);
+            let row = &s.st[jj * BR..jj * BR + mr];
             for (c, &x) in cm.iter_mut().zip(row.iter()) {
                 *c += x;
             }
