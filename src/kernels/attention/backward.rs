@@ -7,13 +7,20 @@
 //!    tiles (keys × queries):
 //!    Sᵀ = K Qᵀ, Pᵀ = exp(scale·Sᵀ + mask − lse), dV += Pᵀ dO,
 //!    dPᵀ = V dOᵀ, dSᵀ = Pᵀ ⊙ (dPᵀ − D), dK += dSᵀ Q, dQ_g += dS K.
-//!    dK/dV rows are written once per key tile; dQ goes to the group's own
-//!    partial (Tq × D).
-//! 3. `dQ = scale · Σ_g dQ_g`, summed in group order.
+//!    A causal key tile stops, for each query tile, at the last key that
+//!    tile's queries see (the rest have P = 0). dK/dV rows are written once
+//!    per key tile; dQ goes to the group's own partial (Tq × D).
+//! 3. `dQ = scale · Σ_g dQ_g`, summed in group order. With one group
+//!    (G = 1, e.g. B·H ≥ 16) each task writes its dQ directly instead.
 //!
-//! The number of groups G depends only on B·H and Tk, so results are
-//! bitwise identical for any thread count. Extra memory: B·H·G·Tq·D floats
-//! with G ≤ max(1, 16 / (B·H)), i.e. linear in T, plus tile buffers.
+//! The number of groups G depends only on B·H and Tk, and the query tile
+//! height only on the problem (`query_rows`), so results are bitwise
+//! identical for any thread count. Extra memory: B·H·G·Tq·D floats with
+//! G ≤ max(1, 16 / (B·H)), i.e. linear in T, plus tile buffers.
+//!
+//! The three gradients go to separate arrays (`backward`) or to one
+//! (3, B, H, T, D) view (`backward_packed`), e.g. the gradient of a fused
+//! (B, T, 3, H, D) projection, so a fused QKV backward needs no join.
 
 use rayon::prelude::*;
 

@@ -17,6 +17,10 @@
 //! row that can see no key at all gets a zero output and LSE = −∞, and zero
 //! gradients.
 //!
+//! Tiles: 64 keys; 64 query rows, or 16 for short causal problems
+//! (`query_rows`), where the masked half of a 64×64 diagonal tile would be
+//! most of the work.
+//!
 //! Parallelism (rayon, deterministic for any thread count): the forward runs
 //! one task per (batch, head, query tile); the backward one task per (batch,
 //! head, key-tile group), each group owning its dK/dV rows and a private dQ
