@@ -34,6 +34,12 @@ def attention_backward(
     attn_mask: Any = None,
 ) -> None:
     """Writes dq, dk, dv (any non-negative strides) from the forward's out and lse."""
+def attention_backward_packed(
+    q: F32, k: F32, v: F32, out: F32, lse: F32, grad_out: F32, dqkv: F32,
+    scale: float, causal: bool = False, causal_offset: int = 0, key_padding_mask: Any = None,
+    attn_mask: Any = None,
+) -> None:
+    """As attention_backward, writing dq, dk, dv into one (3,B,H,T,D) view (Tq == Tk, D == Dv)."""
 
 # Fused layer kernels (src/py/layers.rs). All arrays C-contiguous float32
 # (ids/targets int64); outputs are allocated by the caller and filled.

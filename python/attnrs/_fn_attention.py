@@ -85,7 +85,8 @@ def scaled_dot_product_attention(
 class _FusedSelfAttention(Function):
     """Self-attention on a fused QKV projection: heads are strided views of
     the (B, T, 3, H, Dh) array, the output is written as (B, T, H, Dh)
-    directly; no copies on the way in or out.
+    directly, and the backward writes dq, dk, dv into one (B, T, 3, H, Dh)
+    gradient; no copies on the way in or out.
 
     # Shapes
     - qkv: (B, T, 3E) → (B, T, E)
@@ -109,11 +110,10 @@ class _FusedSelfAttention(Function):
         q, k, v, o4, lse = ctx.saved
         b, t, heads, dh = ctx.shape
         g4 = np.ascontiguousarray(g).reshape(b, t, heads, dh).transpose(0, 2, 1, 3)
-        grads = tuple(np.empty((b, t, heads, dh), dtype=np.float32) for _ in range(3))
-        views = tuple(a.transpose(0, 2, 1, 3) for a in grads)
-        ops.attention_backward(q, k, v, o4, lse, g4, grads=views, **ctx.kw)
-        # (B, T, 3, H, Dh) → (B, T, 3E): one copy to join the three gradients.
-        return np.stack(grads, axis=2).reshape(b, t, 3 * heads * dh)
+        dqkv = np.empty((b, t, 3, heads, dh), dtype=np.float32)  # laid out like qkv
+        # The kernel writes dq, dk, dv straight into it through a (3, B, H, T, Dh) view.
+        ops.attention_backward(q, k, v, o4, lse, g4, grads=dqkv.transpose(2, 0, 3, 1, 4), **ctx.kw)
+        return dqkv.reshape(b, t, 3 * heads * dh)  # (B, T, 3E), a view
 
 
 def fused_self_attention(

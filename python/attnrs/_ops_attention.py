@@ -168,11 +168,14 @@ def attention_backward(
     attn_mask: Any = None,
     scale: float | None = None,
     causal_offset: int = 0,
-    grads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    grads: tuple[np.ndarray, np.ndarray, np.ndarray] | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(dq, dk, dv)`` from the forward's ``out`` and ``lse`` and ``grad_out``.
 
-    ``grads`` optionally gives the three writable float32 arrays (any strides).
+    ``grads`` optionally gives the outputs: three writable float32 arrays (any
+    strides), or one (3, B, H, T, D) float32 view holding all three (self-attention:
+    Tq == Tk, D == Dv), e.g. the gradient of a fused (B, T, 3, H, D) projection
+    transposed, so no copy joins them. Outputs must not share memory with the inputs.
 
     # Shapes
     - as ``attention_forward``; grad_out like out; returns dq, dk, dv like q, k, v
@@ -188,17 +191,44 @@ def attention_backward(
     if lse.shape != q.shape[:3]:
         raise ShapeError(f"{op}: lse must have shape (B, H, Tq) = {q.shape[:3]}; got {lse.shape}")
     kpm, am = _masks(op, q, k, key_padding_mask, attn_mask)
-    if grads is None:
-        grads = (
-            np.empty(q.shape, dtype=np.float32),
-            np.empty(k.shape, dtype=np.float32),
-            np.empty(v.shape, dtype=np.float32),
+    sc = _scale(scale, q.shape[3], op)
+    if isinstance(grads, np.ndarray):
+        _check_out(op, "grads", grads, (3, *q.shape), (q, k, v, out, lse, grad_out))
+        _core.attention_backward_packed(
+            q, k, v, out, lse, grad_out, grads, sc, bool(causal), int(causal_offset), kpm, am
         )
-    dq, dk, dv = grads
-    _core.attention_backward(
-        q, k, v, out, lse, grad_out, dq, dk, dv,
-        _scale(scale, q.shape[3], op), bool(causal), int(causal_offset), kpm, am,
-    )  # fmt: skip
+        dq, dk, dv = grads[0], grads[1], grads[2]
+    else:
+        if grads is None:
+            grads = (
+                np.empty(q.shape, dtype=np.float32),
+                np.empty(k.shape, dtype=np.float32),
+                np.empty(v.shape, dtype=np.float32),
+            )
+        else:
+            for i, (g, ref) in enumerate(zip(grads, (q, k, v))):
+                _check_out(op, f"grads[{i}]", g, ref.shape, (q, k, v, out, lse, grad_out, *grads[:i]))
+        dq, dk, dv = grads
+        _core.attention_backward(
+            q, k, v, out, lse, grad_out, dq, dk, dv, sc, bool(causal), int(causal_offset), kpm, am,
+        )  # fmt: skip
     if squeeze:
         return dq[0], dk[0], dv[0]
     return dq, dk, dv
+
+
+_INPUT_NAMES = ("q", "k", "v", "out", "lse", "grad_out", "grads[0]", "grads[1]")
+
+
+def _check_out(op: str, arg: str, g: Any, shape: tuple[int, ...], inputs: tuple[np.ndarray, ...]) -> None:
+    """A caller-given output: a writable float32 ndarray of ``shape`` sharing no memory with ``inputs``."""
+    if not isinstance(g, np.ndarray) or g.dtype != np.float32:
+        raise DTypeError(f"{op}: {arg} must be a float32 ndarray; got {getattr(g, 'dtype', type(g).__name__)}")
+    if g.shape != tuple(shape):
+        raise ShapeError(f"{op}: {arg} must have shape {tuple(shape)}; got {g.shape}")
+    for name, x in zip(_INPUT_NAMES, inputs):
+        if np.may_share_memory(g, x):
+            raise ValueError(
+                f"{op}: {arg} shares memory with {name}; gradients must be written to separate arrays "
+                "(for one buffer holding dq, dk and dv, pass a single (3, B, H, T, D) array as grads)"
+            )

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use super::array::{view, view_mut, View, ViewMut};
 use super::errors::{to_pyerr, ShapeError};
 use crate::kernels::attention::{
-    self, Additive, AttnParams, BackwardInputs, GradLayouts, KeyPadding, Layout, Masks,
+    self, Additive, AttnParams, BackwardInputs, GradLayouts, KeyPadding, Layout, Masks, PackedGrads,
 };
 use crate::threads;
 
@@ -233,8 +233,72 @@ fn attention_backward(
         .map_err(to_pyerr)
 }
 
+/// As `attention_backward`, writing dq, dk, dv into one (3, B, H, T, D) view
+/// `dqkv` (e.g. the gradient of a fused (B, T, 3, H, D) projection, transposed).
+#[pyfunction]
+#[pyo3(signature = (q, k, v, out, lse, grad_out, dqkv, scale, causal=false, causal_offset=0, key_padding_mask=None, attn_mask=None))]
+#[allow(clippy::too_many_arguments)]
+fn attention_backward_packed(
+    py: Python<'_>,
+    q: PyReadonlyArrayDyn<'_, f32>,
+    k: PyReadonlyArrayDyn<'_, f32>,
+    v: PyReadonlyArrayDyn<'_, f32>,
+    out: PyReadonlyArrayDyn<'_, f32>,
+    lse: PyReadonlyArrayDyn<'_, f32>,
+    grad_out: PyReadonlyArrayDyn<'_, f32>,
+    mut dqkv: PyReadwriteArrayDyn<'_, f32>,
+    scale: f32,
+    causal: bool,
+    causal_offset: usize,
+    key_padding_mask: Option<PyReadonlyArrayDyn<'_, u8>>,
+    attn_mask: Option<PyReadonlyArrayDyn<'_, f32>>,
+) -> PyResult<()> {
+    let op = "attention_backward";
+    let (qv, kv, vv) = (view(&q, op, "q")?, view(&k, op, "k")?, view(&v, op, "v")?);
+    let mut p = params(&qv, &kv, &vv, scale, causal, causal_offset)?;
+    let (ov, gv) = (view(&out, op, "out")?, view(&grad_out, op, "grad_out")?);
+    for (arg, x) in [("out", &ov), ("grad_out", &gv)] {
+        check_shape(arg, &x.shape, [p.batch, p.heads, p.tq, p.dv])?;
+    }
+    p.o = lay(op, "out", &ov)?;
+    let lse_slice = lse
+        .as_slice()
+        .map_err(|_| ShapeError::new_err("attention_backward: lse must be C-contiguous"))?;
+    let gv_l = lay(op, "grad_out", &gv)?;
+    let dv = view_mut(&mut dqkv, op, "dqkv")?;
+    let want = [3, p.batch, p.heads, p.tq, p.d];
+    if dv.shape != want {
+        return Err(ShapeError::new_err(format!(
+            "{op}: dqkv: expected shape {want:?} (3, B, H, T, D), got {:?}",
+            dv.shape
+        )));
+    }
+    let s = &dv.strides;
+    let packed = PackedGrads {
+        which: s[0],
+        layout: layout(op, "dqkv", &dv.shape[1..], &s[1..])?,
+    };
+    let amv = match &attn_mask {
+        Some(a) => Some(view(a, op, "attn_mask")?),
+        None => None,
+    };
+    let m = masks(&p, &key_padding_mask, &amv)?;
+    let x = BackwardInputs {
+        q: qv.data,
+        k: kv.data,
+        v: vv.data,
+        o: ov.data,
+        lse: lse_slice,
+        dout: gv.data,
+    };
+    let d = dv.data;
+    py.detach(|| threads::install(|| attention::backward_packed(&p, gv_l, packed, &m, x, d)))
+        .map_err(to_pyerr)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(attention_forward, m)?)?;
     m.add_function(wrap_pyfunction!(attention_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(attention_backward_packed, m)?)?;
     Ok(())
 }

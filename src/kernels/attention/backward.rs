@@ -7,19 +7,28 @@
 //!    tiles (keys × queries):
 //!    Sᵀ = K Qᵀ, Pᵀ = exp(scale·Sᵀ + mask − lse), dV += Pᵀ dO,
 //!    dPᵀ = V dOᵀ, dSᵀ = Pᵀ ⊙ (dPᵀ − D), dK += dSᵀ Q, dQ_g += dS K.
-//!    dK/dV rows are written once per key tile; dQ goes to the group's own
-//!    partial (Tq × D).
-//! 3. `dQ = scale · Σ_g dQ_g`, summed in group order.
+//!    A causal key tile stops, for each query tile, at the last key that
+//!    tile's queries see (the rest have P = 0). dK/dV rows are written once
+//!    per key tile; dQ goes to the group's own partial (Tq × D).
+//! 3. `dQ = scale · Σ_g dQ_g`, summed in group order. With one group
+//!    (G = 1, e.g. B·H ≥ 16) each task writes its dQ directly instead.
 //!
-//! The number of groups G depends only on B·H and Tk, so results are
-//! bitwise identical for any thread count. Extra memory: B·H·G·Tq·D floats
-//! with G ≤ max(1, 16 / (B·H)), i.e. linear in T, plus tile buffers.
+//! The number of groups G depends only on B·H and Tk, and the query tile
+//! height only on the problem (`query_rows`), so results are bitwise
+//! identical for any thread count. Extra memory: B·H·G·Tq·D floats with
+//! G ≤ max(1, 16 / (B·H)), i.e. linear in T, plus tile buffers.
+//!
+//! The three gradients go to separate arrays (`backward`) or to one
+//! (3, B, H, T, D) view (`backward_packed`), e.g. the gradient of a fused
+//! (B, T, 3, H, D) projection, so a fused QKV backward needs no join.
 
 use rayon::prelude::*;
 
 use super::tile::{self, AOp, BOp};
-use super::{check_operand, tail, AttnParams, Layout, Masks, OutPtr, BC, BR};
-use crate::error::Result;
+use super::{
+    check_operand, gather_t, query_rows, tail, AttnParams, Layout, Masks, OutPtr, BC, BR, OP,
+};
+use crate::error::{check_extent, non_overlapping, KernelError, Result};
 use crate::simd::{self, Isa};
 
 /// Layouts of the incoming gradient and of the three gradients written.
@@ -68,6 +77,17 @@ impl Scratch {
     }
 }
 
+/// One writable buffer holding all three gradients, as a (3, B, H, T, D)
+/// view: gradient `w` (0 = dq, 1 = dk, 2 = dv) of element (b, h, t, c) is
+/// at `w·which + layout.row(b, h, t) + c·layout.dim`. A fused (B, T, 3, H, D)
+/// projection's gradient is this with `which = H·D`, so the backward of a
+/// fused QKV projection writes it directly instead of joining three arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackedGrads {
+    pub which: usize,
+    pub layout: Layout,
+}
+
 /// The inputs of the backward pass.
 #[derive(Clone, Copy)]
 pub struct BackwardInputs<'a> {
@@ -100,12 +120,28 @@ pub fn backward(
     backward_with(simd::isa(), p, g, masks, x, dq, dk, dv)
 }
 
-fn validate(
+/// As `backward`, with the three gradients written into one buffer through
+/// `packed` (every element of the (3, B, H, T, D) view is written). Needs
+/// Tq == Tk and D == Dv.
+///
+/// # Shapes
+/// - as `backward`; dqkv: (3, B, H, T, D) through `packed`
+pub fn backward_packed(
     p: &AttnParams,
-    g: &GradLayouts,
+    dout: Layout,
+    packed: PackedGrads,
+    masks: &Masks,
+    x: BackwardInputs<'_>,
+    dqkv: &mut [f32],
+) -> Result<()> {
+    backward_packed_with(simd::isa(), query_rows(p), p, dout, packed, masks, x, dqkv)
+}
+
+fn validate_inputs(
+    p: &AttnParams,
+    dout: Layout,
     masks: &Masks,
     x: &BackwardInputs<'_>,
-    outs: [usize; 3],
 ) -> Result<()> {
     super::forward::validate(
         p,
@@ -114,7 +150,18 @@ fn validate(
         x.lse.len(),
     )?;
     let (b, h) = (p.batch, p.heads);
-    check_operand("grad_out", x.dout.len(), [b, h, p.tq, p.dv], g.dout, false)?;
+    check_operand("grad_out", x.dout.len(), [b, h, p.tq, p.dv], dout, false)
+}
+
+fn validate(
+    p: &AttnParams,
+    g: &GradLayouts,
+    masks: &Masks,
+    x: &BackwardInputs<'_>,
+    outs: [usize; 3],
+) -> Result<()> {
+    validate_inputs(p, g.dout, masks, x)?;
+    let (b, h) = (p.batch, p.heads);
     check_operand("dq", outs[0], [b, h, p.tq, p.d], g.dq, true)?;
     check_operand("dk", outs[1], [b, h, p.tk, p.d], g.dk, true)?;
     check_operand("dv", outs[2], [b, h, p.tk, p.dv], g.dv, true)?;
@@ -132,16 +179,106 @@ pub(crate) fn backward_with(
     dk: &mut [f32],
     dv: &mut [f32],
 ) -> Result<()> {
+    backward_tiled(isa, query_rows(p), p, g, masks, x, dq, dk, dv)
+}
+
+/// `backward_with` with `br` (≤ `BR`) query rows per tile; tests force either size.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_tiled(
+    isa: Isa,
+    br: usize,
+    p: &AttnParams,
+    g: &GradLayouts,
+    masks: &Masks,
+    x: BackwardInputs<'_>,
+    dq: &mut [f32],
+    dk: &mut [f32],
+    dv: &mut [f32],
+) -> Result<()> {
     validate(p, g, masks, &x, [dq.len(), dk.len(), dv.len()])?;
+    let outs = [
+        OutPtr(dq.as_mut_ptr()),
+        OutPtr(dk.as_mut_ptr()),
+        OutPtr(dv.as_mut_ptr()),
+    ];
+    run(isa, br, p, g, masks, x, outs);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_packed_with(
+    isa: Isa,
+    br: usize,
+    p: &AttnParams,
+    dout: Layout,
+    packed: PackedGrads,
+    masks: &Masks,
+    x: BackwardInputs<'_>,
+    dqkv: &mut [f32],
+) -> Result<()> {
+    validate_inputs(p, dout, masks, &x)?;
+    if p.tq != p.tk || p.d != p.dv {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "dqkv: one packed gradient buffer needs Tq == Tk and D == Dv; got Tq {}, Tk {}, D {}, Dv {}",
+                p.tq, p.tk, p.d, p.dv
+            ),
+        ));
+    }
+    let l = packed.layout;
+    let shape = [3, p.batch, p.heads, p.tq, p.d];
+    let strides = [packed.which, l.batch, l.head, l.time, l.dim];
+    check_extent(OP, "dqkv", dqkv.len(), &shape, &strides)?;
+    if !non_overlapping(&shape, &strides) {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "dqkv: strides {strides:?} make distinct elements of a {shape:?} output overlap"
+            ),
+        ));
+    }
+    let base = dqkv.as_mut_ptr();
+    // Only dereferenced at elements of the validated (3, B, H, T, D) view.
+    let outs = [
+        OutPtr(base),
+        OutPtr(base.wrapping_add(packed.which)),
+        OutPtr(base.wrapping_add(2 * packed.which)),
+    ];
+    let g = GradLayouts {
+        dout,
+        dq: l,
+        dk: l,
+        dv: l,
+    };
+    run(isa, br, p, &g, masks, x, outs);
+    Ok(())
+}
+
+/// The backward on validated operands; `outs` point at dq, dk, dv, whose
+/// validated layouts map every (b, h, t, c) to a distinct element, and no
+/// element of one gradient is an element of another.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    isa: Isa,
+    br: usize,
+    p: &AttnParams,
+    g: &GradLayouts,
+    masks: &Masks,
+    x: BackwardInputs<'_>,
+    outs: [OutPtr; 3],
+) {
+    debug_assert!(br > 0 && br <= BR);
     let bh_n = p.batch * p.heads;
     if bh_n == 0 {
-        return Ok(());
+        return;
     }
     let tq = p.tq;
     // 1. D = rowsum(dO ⊙ O); an LSE of −∞ (a row that sees no key) becomes
     //    +∞ so that every recomputed probability of that row is exactly 0.
     let mut delta = vec![0.0f32; bh_n * tq];
     let mut lse = x.lse[..bh_n * tq].to_vec();
+    let unit = p.o.dim == 1 && g.dout.dim == 1;
     if tq > 0 {
         delta
             .par_chunks_mut(tq)
@@ -151,9 +288,15 @@ pub(crate) fn backward_with(
                 let (b, h) = (bh / p.heads, bh % p.heads);
                 for (i, (dlv, lv)) in dl.iter_mut().zip(ls.iter_mut()).enumerate() {
                     let (oo, go) = (p.o.row(b, h, i), g.dout.row(b, h, i));
-                    *dlv = (0..p.dv)
-                        .map(|c| x.o[oo + c * p.o.dim] * x.dout[go + c * g.dout.dim])
-                        .sum();
+                    *dlv = if p.dv == 0 {
+                        0.0
+                    } else if unit {
+                        tile::dot(isa, &x.o[oo..oo + p.dv], &x.dout[go..go + p.dv])
+                    } else {
+                        (0..p.dv)
+                            .map(|c| x.o[oo + c * p.o.dim] * x.dout[go + c * g.dout.dim])
+                            .sum()
+                    };
                     if *lv == f32::NEG_INFINITY {
                         *lv = f32::INFINITY;
                     }
@@ -164,44 +307,47 @@ pub(crate) fn backward_with(
     let n_kt = p.tk.div_ceil(BC);
     let n_g = groups(bh_n, n_kt);
     let part_len = (tq * p.d).max(1);
-    let mut parts = vec![0.0f32; bh_n * n_g * part_len];
-    let (dkp, dvp) = (OutPtr(dk.as_mut_ptr()), OutPtr(dv.as_mut_ptr()));
     let (delta, lse) = (&delta, &lse);
+    let [dqp, dkp, dvp] = outs;
+    let ctx = Ctx {
+        isa,
+        br,
+        p,
+        g,
+        masks,
+        x: &x,
+        delta,
+        lse,
+        dkp,
+        dvp,
+    };
+    if n_g == 1 {
+        // One group per (batch, head) owns all of its dQ: accumulate it in
+        // the task and write it out, with no partials to sum.
+        (0..bh_n).into_par_iter().for_each_init(
+            || (Scratch::new(p), vec![0.0f32; part_len]),
+            |(s, part), bh| {
+                part.fill(0.0);
+                key_group(&ctx, bh, 0, 1, s, part);
+                for i in 0..tq {
+                    write_dq(p, g, dqp, bh, i, &part[i * p.d..(i + 1) * p.d]);
+                }
+            },
+        );
+        return;
+    }
+    let mut parts = vec![0.0f32; bh_n * n_g * part_len];
     parts.par_chunks_mut(part_len).enumerate().for_each_init(
         || Scratch::new(p),
-        |s, (task, part)| {
-            let (bh, grp) = (task / n_g, task % n_g);
-            let (b, h) = (bh / p.heads, bh % p.heads);
-            // Qᵀ and dOᵀ of this (batch, head), packed once for all its key tiles.
-            let q0 = p.q.row(b, h, 0);
-            gather(&mut s.qt, tq, x.q, q0, p.q.dim, p.q.time, p.d, tq);
-            let g0 = g.dout.row(b, h, 0);
-            gather(
-                &mut s.dot,
-                tq,
-                x.dout,
-                g0,
-                g.dout.dim,
-                g.dout.time,
-                p.dv,
-                tq,
-            );
-            let mut kt = grp;
-            while kt < n_kt {
-                key_tile(isa, p, g, masks, &x, delta, lse, bh, kt, s, part, dkp, dvp);
-                kt += n_g;
-            }
-        },
+        |s, (task, part)| key_group(&ctx, task / n_g, task % n_g, n_g, s, part),
     );
     // 3. dQ = scale · Σ_g partial_g, in group order.
     let n_rc = tq.div_ceil(REDUCE_ROWS);
-    let dqp = OutPtr(dq.as_mut_ptr());
     let parts = &parts;
     (0..bh_n * n_rc).into_par_iter().for_each_init(
         || vec![0.0f32; p.d],
         |acc, task| {
             let (bh, rc) = (task / n_rc, task % n_rc);
-            let (b, h) = (bh / p.heads, bh % p.heads);
             for i in rc * REDUCE_ROWS..tq.min((rc + 1) * REDUCE_ROWS) {
                 acc.fill(0.0);
                 for grp in 0..n_g {
@@ -210,14 +356,67 @@ pub(crate) fn backward_with(
                         *a += s;
                     }
                 }
-                // SAFETY: the validated dq layout maps (b, h, i, c) to
-                // distinct in-bounds elements; this task alone owns rows
-                // [rc·REDUCE_ROWS, …) of (b, h).
-                unsafe { dqp.write_row(g.dq.row(b, h, i), g.dq.dim, acc, p.scale) };
+                write_dq(p, g, dqp, bh, i, acc);
             }
         },
     );
-    Ok(())
+}
+
+/// Writes `scale · vals` to dQ row i of (b, h).
+fn write_dq(p: &AttnParams, g: &GradLayouts, dqp: OutPtr, bh: usize, i: usize, vals: &[f32]) {
+    let (b, h) = (bh / p.heads, bh % p.heads);
+    // SAFETY: the validated dq layout maps (b, h, i, c) to distinct in-bounds
+    // elements, disjoint from dk and dv; the calling task alone owns row i of
+    // (b, h).
+    unsafe { dqp.write_row(g.dq.row(b, h, i), g.dq.dim, vals, p.scale) };
+}
+
+/// What every key-tile task reads.
+struct Ctx<'a> {
+    isa: Isa,
+    br: usize,
+    p: &'a AttnParams,
+    g: &'a GradLayouts,
+    masks: &'a Masks<'a>,
+    x: &'a BackwardInputs<'a>,
+    delta: &'a [f32],
+    lse: &'a [f32],
+    dkp: OutPtr,
+    dvp: OutPtr,
+}
+
+/// Key tiles `grp, grp + n_g, …` of one (batch, head); dQ accumulates into `part` (Tq × D).
+fn key_group(c: &Ctx<'_>, bh: usize, grp: usize, n_g: usize, s: &mut Scratch, part: &mut [f32]) {
+    let (p, g, x) = (c.p, c.g, c.x);
+    let (b, h) = (bh / p.heads, bh % p.heads);
+    let tq = p.tq;
+    // Qᵀ and dOᵀ of this (batch, head), packed once for all its key tiles.
+    gather_t(
+        &mut s.qt,
+        tq,
+        x.q,
+        p.q.row(b, h, 0),
+        p.q.time,
+        p.q.dim,
+        tq,
+        p.d,
+    );
+    gather_t(
+        &mut s.dot,
+        tq,
+        x.dout,
+        g.dout.row(b, h, 0),
+        g.dout.time,
+        g.dout.dim,
+        tq,
+        p.dv,
+    );
+    let n_kt = p.tk.div_ceil(BC);
+    let mut kt = grp;
+    while kt < n_kt {
+        key_tile(c, bh, kt, s, part);
+        kt += n_g;
+    }
 }
 
 /// Gathers `rows × cols` elements at `src[base + r·rs + c·cs]` into `dst` (row stride `ld`).
@@ -240,22 +439,9 @@ fn gather(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn key_tile(
-    isa: Isa,
-    p: &AttnParams,
-    g: &GradLayouts,
-    masks: &Masks,
-    x: &BackwardInputs<'_>,
-    delta: &[f32],
-    lse: &[f32],
-    bh: usize,
-    kt: usize,
-    s: &mut Scratch,
-    part: &mut [f32],
-    dkp: OutPtr,
-    dvp: OutPtr,
-) {
+fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]) {
+    let (isa, br, p, g, masks, x) = (c.isa, c.br, c.p, c.g, c.masks, c.x);
+    let (delta, lse, dkp, dvp) = (c.delta, c.lse, c.dkp, c.dvp);
     let (b, h) = (bh / p.heads, bh % p.heads);
     let (d, dv, tq) = (p.d, p.dv, p.tq);
     let j0 = kt * BC;
@@ -282,11 +468,21 @@ fn key_tile(
     } else {
         0
     };
-    let mut qt = i_first / BR;
-    while qt * BR < tq {
-        let i0 = qt * BR;
-        let mr = BR.min(tq - i0);
+    let mut qt = i_first / br;
+    while qt * br < tq {
+        let i0 = qt * br;
+        let mr = br.min(tq - i0);
         qt += 1;
+        // Keys past the tile's last visible one have P = 0 and add nothing
+        // (exactly) to dV, dK or dQ: a causal tile stops there.
+        let ncq = if p.causal {
+            nc.min(p.key_end(i0 + mr - 1).saturating_sub(j0))
+        } else {
+            nc
+        };
+        if ncq == 0 {
+            continue;
+        }
         let (qrow0, drow0) = (p.q.row(b, h, i0), g.dout.row(b, h, i0));
         let qtb = BOp {
             data: tail(&s.qt, i0),
@@ -296,21 +492,20 @@ fn key_tile(
             data: tail(&s.dot, i0),
             ld: tq,
         };
-        // Sᵀ = K Qᵀ (nc × mr).
-        tile::gemm(isa, nc, mr, d, ka, qtb, &mut s.st, BR, false);
+        // Sᵀ = K Qᵀ (ncq × mr).
+        tile::gemm(isa, ncq, mr, d, ka, qtb, &mut s.st, BR, false);
         // Pᵀ = exp(scale·Sᵀ + mask − lse).
         let lse_i = &lse[bh * tq + i0..bh * tq + i0 + mr];
-        let masked = masks.any() || (p.causal && j0 + nc > p.key_end(i0));
-        for jj in 0..nc {
-            let row = &mut s.st[jj * BR..jj * BR + mr];
-            if masked {
+        let masked = masks.any() || (p.causal && j0 + ncq > p.key_end(i0));
+        if masked {
+            for jj in 0..ncq {
+                let row = &mut s.st[jj * BR..jj * BR + mr];
                 masks.prep_key_row(isa, p, b, h, i0, j0 + jj, row);
-                tile::exp_scaled_sub(isa, row, 1.0, lse_i);
-            } else {
-                tile::exp_scaled_sub(isa, row, p.scale, lse_i);
             }
         }
-        // dV += Pᵀ dO (nc × dv).
+        let mul = if masked { 1.0 } else { p.scale };
+        tile::exp_scaled_sub_rows(isa, &mut s.st, BR, ncq, mr, mul, lse_i);
+        // dV += Pᵀ dO (ncq × dv).
         let dob = if g.dout.dim == 1 {
             BOp {
                 data: tail(x.dout, drow0),
@@ -337,19 +532,19 @@ fn key_tile(
             rs: BR,
             cs: 1,
         };
-        tile::gemm(isa, nc, dv, mr, pt, dob, &mut s.dv, dv, true);
-        // dPᵀ = V dOᵀ (nc × mr).
-        tile::gemm(isa, nc, mr, dv, va, dotb, &mut s.dpt, BR, false);
+        tile::gemm(isa, ncq, dv, mr, pt, dob, &mut s.dv, dv, true);
+        // dPᵀ = V dOᵀ (ncq × mr).
+        tile::gemm(isa, ncq, mr, dv, va, dotb, &mut s.dpt, BR, false);
         // dSᵀ = Pᵀ ⊙ (dPᵀ − D).
         let d_i = &delta[bh * tq + i0..bh * tq + i0 + mr];
-        for jj in 0..nc {
+        for jj in 0..ncq {
             let (st, dpt) = (
                 &mut s.st[jj * BR..jj * BR + mr],
                 &s.dpt[jj * BR..jj * BR + mr],
             );
             tile::softmax_grad(isa, st, dpt, d_i);
         }
-        // dK += dSᵀ Q (nc × d).
+        // dK += dSᵀ Q (ncq × d).
         let qb = if p.q.dim == 1 {
             BOp {
                 data: tail(x.q, qrow0),
@@ -364,7 +559,7 @@ fn key_tile(
             rs: BR,
             cs: 1,
         };
-        tile::gemm(isa, nc, d, mr, dst, qb, &mut s.dk, d, true);
+        tile::gemm(isa, ncq, d, mr, dst, qb, &mut s.dk, d, true);
         // dQ_g += dS K (mr × d): dS is dSᵀ read with swapped strides.
         let kb = if p.k.dim == 1 {
             BOp {
@@ -379,11 +574,12 @@ fn key_tile(
             rs: 1,
             cs: BR,
         };
-        tile::gemm(isa, mr, d, nc, ds, kb, &mut part[i0 * d..], d, true);
+        tile::gemm(isa, mr, d, ncq, ds, kb, &mut part[i0 * d..], d, true);
     }
     for jj in 0..nc {
         // SAFETY: the validated dk/dv layouts map (b, h, j0 + jj, c) to
-        // distinct in-bounds elements; key tile kt of (b, h) belongs to this
+        // distinct in-bounds elements (dq, dk and dv share none, also when
+        // packed in one buffer); key tile kt of (b, h) belongs to this
         // task's group alone.
         unsafe {
             dkp.write_row(

@@ -1,11 +1,12 @@
 //! Forward pass: one task per (batch, head, query tile); each walks the key
-//! tiles it can see (tiles above the causal diagonal are never visited) with
-//! an online softmax, then writes its output rows and their log-sum-exp.
+//! tiles it can see (tiles above the causal diagonal are never visited, and
+//! the diagonal one stops at the tile's last visible key) with an online
+//! softmax, then writes its output rows and their log-sum-exp.
 
 use rayon::prelude::*;
 
 use super::tile::{self, AOp, BOp};
-use super::{check_operand, tail, AttnParams, Masks, OutPtr, BC, BR, OP};
+use super::{check_operand, query_rows, tail, AttnParams, Masks, OutPtr, BC, BR, OP};
 use crate::error::{KernelError, Result};
 use crate::simd::{self, Isa};
 
@@ -94,18 +95,35 @@ pub(crate) fn forward_with(
     o: &mut [f32],
     lse: &mut [f32],
 ) -> Result<()> {
+    forward_tiled(isa, query_rows(p), p, masks, q, k, v, o, lse)
+}
+
+/// `forward_with` with `br` (≤ `BR`) query rows per tile; tests force either size.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_tiled(
+    isa: Isa,
+    br: usize,
+    p: &AttnParams,
+    masks: &Masks,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    o: &mut [f32],
+    lse: &mut [f32],
+) -> Result<()> {
+    debug_assert!(br > 0 && br <= BR);
     validate(p, masks, [q.len(), k.len(), v.len(), o.len()], lse.len())?;
     if p.tq == 1 {
         return super::decode::decode_with(isa, p, masks, q, k, v, o, lse);
     }
-    let n_qt = p.tq.div_ceil(BR);
+    let n_qt = p.tq.div_ceil(br);
     let tasks = p.batch * p.heads * n_qt;
     let (optr, lptr) = (OutPtr(o.as_mut_ptr()), OutPtr(lse.as_mut_ptr()));
     (0..tasks).into_par_iter().for_each_init(
         || Scratch::new(p),
         |s, task| {
             let (bh, qt) = (task / n_qt, task % n_qt);
-            query_tile(isa, p, masks, q, k, v, bh, qt, s, optr, lptr);
+            query_tile(isa, p, masks, q, k, v, bh, qt * br, br, s, optr, lptr);
         },
     );
     Ok(())
@@ -121,26 +139,22 @@ fn query_tile(
     k: &[f32],
     v: &[f32],
     bh: usize,
-    qt: usize,
+    i0: usize,
+    br: usize,
     s: &mut Scratch,
     optr: OutPtr,
     lptr: OutPtr,
 ) {
     let (b, h) = (bh / p.heads, bh % p.heads);
     let (d, dv) = (p.d, p.dv);
-    let i0 = qt * BR;
-    let mr = BR.min(p.tq - i0);
+    let mr = br.min(p.tq - i0);
     let kend = p.key_end(i0 + mr - 1);
     s.m[..mr].fill(f32::NEG_INFINITY);
     s.l[..mr].fill(0.0);
     s.o[..mr * dv].fill(0.0);
     // Qᵀ tile, packed once (d × mr, row stride BR).
     let qrow0 = p.q.row(b, h, i0);
-    for dd in 0..d {
-        for ii in 0..mr {
-            s.qt[dd * BR + ii] = q[qrow0 + ii * p.q.time + dd * p.q.dim];
-        }
-    }
+    super::gather_t(&mut s.qt, BR, q, qrow0, p.q.time, p.q.dim, mr, d);
     let qtb = BOp {
         data: &s.qt,
         ld: BR,
@@ -189,10 +203,10 @@ fn query_tile(
             }
         }
         // Pᵀ = exp(scale·Sᵀ − m) and the column sums.
+        tile::exp_scaled_sub_rows(isa, &mut s.st, BR, nc, mr, mul, &s.sub[..mr]);
         cm.fill(0.0);
         for jj in 0..nc {
-            let row = &mut s.st[jj * BR..jj * BR + mr];
-            tile::exp_scaled_sub(isa, row, mul, &s.sub[..mr]);
+            let row = &s.st[jj * BR..jj * BR + mr];
             for (c, &x) in cm.iter_mut().zip(row.iter()) {
                 *c += x;
             }

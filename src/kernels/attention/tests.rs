@@ -2,8 +2,8 @@
 //! ISA of this machine, with strided operands, masks and odd sizes; and
 //! bitwise determinism across thread counts.
 
-use super::backward::backward_with;
-use super::forward::forward_with;
+use super::backward::{backward_packed_with, backward_tiled};
+use super::forward::forward_tiled;
 use super::*;
 use crate::simd::{self, Isa};
 
@@ -192,6 +192,11 @@ struct Got {
 }
 
 fn run(isa: Isa, pr: &Problem) -> Got {
+    run_tiled(isa, query_rows(&pr.p), pr)
+}
+
+/// Forward and backward with `br` query rows per tile.
+fn run_tiled(isa: Isa, br: usize, pr: &Problem) -> Got {
     let p = &pr.p;
     let n_bh = p.batch * p.heads;
     let mut got = Got {
@@ -202,7 +207,18 @@ fn run(isa: Isa, pr: &Problem) -> Got {
         dv: vec![f32::NAN; n_bh * p.tk * p.dv],
     };
     let m = pr.masks();
-    forward_with(isa, p, &m, &pr.q, &pr.k, &pr.v, &mut got.o, &mut got.lse).unwrap();
+    forward_tiled(
+        isa,
+        br,
+        p,
+        &m,
+        &pr.q,
+        &pr.k,
+        &pr.v,
+        &mut got.o,
+        &mut got.lse,
+    )
+    .unwrap();
     let g = GradLayouts {
         dout: Layout::contiguous(p.heads, p.tq, p.dv),
         dq: Layout::contiguous(p.heads, p.tq, p.d),
@@ -218,7 +234,7 @@ fn run(isa: Isa, pr: &Problem) -> Got {
         dout: &pr.dout,
     };
     let (mut dq, mut dk, mut dv) = (got.dq.clone(), got.dk.clone(), got.dv.clone());
-    backward_with(isa, p, &g, &m, x, &mut dq, &mut dk, &mut dv).unwrap();
+    backward_tiled(isa, br, p, &g, &m, x, &mut dq, &mut dk, &mut dv).unwrap();
     (got.dq, got.dk, got.dv) = (dq, dk, dv);
     got
 }
@@ -339,4 +355,240 @@ fn rejects_bad_layouts() {
     bad = p;
     bad.scale = f32::NAN;
     assert!(forward(&bad, &Masks::default(), &q, &q, &q, &mut o, &mut lse).is_err());
+}
+
+#[test]
+fn short_query_tiles_match_naive_and_long_tiles() {
+    // Awkward lengths around the 16-row and 64-key tiles (and past the
+    // 128 cut-off: the forced 16-row tiles must be right at any length).
+    for &t in &[1, 15, 16, 17, 63, 64, 65, 255, 256, 257] {
+        for causal in [false, true] {
+            let mut pr = Problem::new(1, 2, t, t, 8, 8, t % 2 == 0, 30 + t as u64);
+            pr.p.causal = causal;
+            let want = naive(&pr);
+            for isa in levels() {
+                let short = run_tiled(isa, BR_SHORT, &pr);
+                let long = run_tiled(isa, BR, &pr);
+                let l = format!("t {t} causal {causal} {isa:?}");
+                close(&format!("{l} o"), &short.o, &want.o, 2e-5);
+                close(&format!("{l} lse"), &short.lse, &want.lse, 2e-5);
+                close(&format!("{l} dq"), &short.dq, &want.dq, 5e-5);
+                close(&format!("{l} dk"), &short.dk, &want.dk, 5e-5);
+                close(&format!("{l} dv"), &short.dv, &want.dv, 5e-5);
+                // The two tilings differ only by rounding (dK and dV sum the
+                // query tiles in other groups).
+                let as64 = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<_>>();
+                close(&format!("{l} o short/long"), &short.o, &as64(&long.o), 1e-6);
+                close(
+                    &format!("{l} dq short/long"),
+                    &short.dq,
+                    &as64(&long.dq),
+                    1e-6,
+                );
+                close(
+                    &format!("{l} dk short/long"),
+                    &short.dk,
+                    &as64(&long.dk),
+                    1e-6,
+                );
+                close(
+                    &format!("{l} dv short/long"),
+                    &short.dv,
+                    &as64(&long.dv),
+                    1e-6,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn short_query_tiles_with_offset_and_masks_match_naive() {
+    for &(tq, tk, off) in &[(17, 40, 23), (3, 65, 62), (40, 17, 0), (65, 65, 5)] {
+        let mut pr = Problem::new(2, 1, tq, tk, 12, 5, false, 41);
+        pr.p.causal = true;
+        pr.p.causal_offset = off;
+        pr.pad = Some((0..2 * tk).map(|i| u8::from(i % 7 == 3)).collect());
+        pr.add = Some(rand_vec(tq * tk, 77));
+        let want = naive(&pr);
+        for isa in levels() {
+            let got = run_tiled(isa, BR_SHORT, &pr);
+            let l = format!("{tq} {tk} {off} {isa:?}");
+            close(&format!("{l} o"), &got.o, &want.o, 2e-5);
+            close(&format!("{l} dq"), &got.dq, &want.dq, 5e-5);
+            close(&format!("{l} dk"), &got.dk, &want.dk, 5e-5);
+            close(&format!("{l} dv"), &got.dv, &want.dv, 5e-5);
+        }
+    }
+}
+
+/// dq, dk, dv of a fused problem written into one (B, T, 3, H, D) buffer.
+fn run_packed(isa: Isa, pr: &Problem, o: &[f32], lse: &[f32]) -> Result<Vec<f32>> {
+    let p = &pr.p;
+    let (b, h, t, d) = (p.batch, p.heads, p.tq, p.d);
+    let mut buf = vec![f32::NAN; b * t * 3 * h * d];
+    let packed = PackedGrads {
+        which: h * d,
+        layout: p.q, // the fused (B, T, 3, H, D) strides
+    };
+    let x = BackwardInputs {
+        q: &pr.q,
+        k: &pr.k,
+        v: &pr.v,
+        o,
+        lse,
+        dout: &pr.dout,
+    };
+    let dout = Layout::contiguous(h, t, d);
+    backward_packed_with(
+        isa,
+        query_rows(p),
+        p,
+        dout,
+        packed,
+        &pr.masks(),
+        x,
+        &mut buf,
+    )?;
+    Ok(buf)
+}
+
+#[test]
+fn packed_grads_match_separate_grads_bitwise() {
+    for &(b, h, t, causal) in &[
+        (2, 3, 70, true),
+        (12, 4, 64, true),
+        (1, 2, 33, false),
+        (1, 1, 1, true),
+    ] {
+        let mut pr = Problem::new(b, h, t, t, 8, 8, true, 51);
+        pr.p.causal = causal;
+        let d = 8;
+        for isa in levels() {
+            let sep = run(isa, &pr);
+            let buf = run_packed(isa, &pr, &sep.o, &sep.lse).unwrap();
+            // buf is (B, T, 3, H, D); sep.* are (B, H, T, D).
+            for (w, want) in [&sep.dq, &sep.dk, &sep.dv].into_iter().enumerate() {
+                for bb in 0..b {
+                    for hh in 0..h {
+                        for i in 0..t {
+                            let got = &buf[((bb * t + i) * 3 + w) * h * d + hh * d..][..d];
+                            let exp = &want[((bb * h + hh) * t + i) * d..][..d];
+                            assert_eq!(got, exp, "{isa:?} b {b} t {t} grad {w}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn packed_grads_reject_overlap_and_bad_shapes() {
+    let pr = Problem::new(1, 2, 5, 5, 4, 4, true, 3);
+    let got = run(Isa::Scalar, &pr);
+    let p = &pr.p;
+    let x = BackwardInputs {
+        q: &pr.q,
+        k: &pr.k,
+        v: &pr.v,
+        o: &got.o,
+        lse: &got.lse,
+        dout: &pr.dout,
+    };
+    let dout = Layout::contiguous(2, 5, 4);
+    let mut buf = vec![0.0f32; 5 * 3 * 2 * 4];
+    let call = |pp: &AttnParams, packed: PackedGrads, buf: &mut [f32]| {
+        backward_packed_with(Isa::Scalar, 16, pp, dout, packed, &Masks::default(), x, buf)
+            .map_err(|e| e.to_string())
+    };
+    // dq, dk and dv on top of one another.
+    let e = call(
+        p,
+        PackedGrads {
+            which: 0,
+            layout: p.q,
+        },
+        &mut buf,
+    )
+    .unwrap_err();
+    assert!(e.contains("dqkv") && e.contains("overlap"), "{e}");
+    // Too short a buffer.
+    let e = call(
+        p,
+        PackedGrads {
+            which: 8,
+            layout: p.q,
+        },
+        &mut buf[..100],
+    )
+    .unwrap_err();
+    assert!(e.contains("dqkv"), "{e}");
+    // Tq != Tk cannot share one buffer.
+    let mut short = *p;
+    short.tq = 4;
+    let e = call(
+        &short,
+        PackedGrads {
+            which: 8,
+            layout: p.q,
+        },
+        &mut buf,
+    )
+    .unwrap_err();
+    assert!(e.contains("Tq == Tk"), "{e}");
+    assert!(call(
+        p,
+        PackedGrads {
+            which: 8,
+            layout: p.q
+        },
+        &mut buf
+    )
+    .is_ok());
+}
+
+#[test]
+fn short_tiles_do_not_depend_on_thread_count() {
+    // (1, 1, 128): two key-tile groups; (12, 4, 64): one group per head.
+    for &(b, h, t) in &[(1, 1, 128), (12, 4, 64)] {
+        let mut pr = Problem::new(b, h, t, t, 32, 32, true, 9);
+        pr.p.causal = true;
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        let isa = simd::isa();
+        let one = pool(1).install(|| run(isa, &pr));
+        let three = pool(3).install(|| run(isa, &pr));
+        assert_eq!(one.o, three.o);
+        assert_eq!(one.dq, three.dq);
+        assert_eq!(one.dk, three.dk);
+        assert_eq!(one.dv, three.dv);
+        let p1 = pool(1).install(|| run_packed(isa, &pr, &one.o, &one.lse).unwrap());
+        let p3 = pool(3).install(|| run_packed(isa, &pr, &one.o, &one.lse).unwrap());
+        assert_eq!(p1, p3);
+    }
+}
+
+#[test]
+fn gather_t_transposes_any_block() {
+    for &rows in &[0, 1, 7, 8, 9, 17, 64] {
+        for &cols in &[0, 1, 5, 32] {
+            for &cs in &[1, 3] {
+                let (base, rs) = (5, cols * cs + 2);
+                let src = rand_vec(base + rows * rs + cols * cs + 1, 1);
+                let ld = rows + 3;
+                let mut dst = vec![f32::NAN; cols * ld];
+                gather_t(&mut dst, ld, &src, base, rs, cs, rows, cols);
+                for r in 0..rows {
+                    for c in 0..cols {
+                        assert_eq!(dst[c * ld + r], src[base + r * rs + c * cs]);
+                    }
+                }
+            }
+        }
+    }
 }

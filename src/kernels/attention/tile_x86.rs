@@ -183,6 +183,21 @@ pub unsafe fn exp_scaled_sub_avx512(x: &mut [f32], scale: f32, sub: &[f32]) {
     }
 }
 
+/// Rows back to back in one body (the per-row body inlines here).
+#[target_feature(enable = "avx512f")]
+pub unsafe fn exp_scaled_sub_rows_avx512(
+    x: &mut [f32],
+    ld: usize,
+    rows: usize,
+    width: usize,
+    scale: f32,
+    sub: &[f32],
+) {
+    for r in 0..rows {
+        exp_scaled_sub_avx512(&mut x[r * ld..r * ld + width], scale, sub);
+    }
+}
+
 #[target_feature(enable = "avx512f")]
 pub unsafe fn softmax_grad_avx512(p: &mut [f32], dp: &[f32], d: &[f32]) {
     let n = p.len();
@@ -465,6 +480,21 @@ pub unsafe fn exp_scaled_sub_avx2(x: &mut [f32], scale: f32, sub: &[f32]) {
         }
         _mm256_storeu_ps(buf.as_mut_ptr(), exp256(_mm256_loadu_ps(buf.as_ptr())));
         std::ptr::copy_nonoverlapping(buf.as_ptr(), p.add(i), w);
+    }
+}
+
+/// Rows back to back in one body (the per-row body inlines here).
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn exp_scaled_sub_rows_avx2(
+    x: &mut [f32],
+    ld: usize,
+    rows: usize,
+    width: usize,
+    scale: f32,
+    sub: &[f32],
+) {
+    for r in 0..rows {
+        exp_scaled_sub_avx2(&mut x[r * ld..r * ld + width], scale, sub);
     }
 }
 
