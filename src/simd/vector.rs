@@ -73,6 +73,8 @@ pub trait F32Vec {
     unsafe fn sqrt(a: Self::V) -> Self::V;
     /// `if a > b { x } else { y }` per lane (false when either is NaN).
     unsafe fn select_gt(a: Self::V, b: Self::V, x: Self::V, y: Self::V) -> Self::V;
+    /// Whether `a > b` in any lane (a NaN lane compares false).
+    unsafe fn any_gt(a: Self::V, b: Self::V) -> bool;
 
     unsafe fn exp(a: Self::V) -> Self::V;
     unsafe fn tanh(a: Self::V) -> Self::V;
