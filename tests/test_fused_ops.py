@@ -455,7 +455,7 @@ def test_bitwise_identical_for_1_and_2_threads():
 def isa_self_check() -> None:
     """Run in a subprocess with ATTNRS_SIMD set: every op against the float64
     references, tanh/sigmoid in ulp, on awkward sizes."""
-    for rows, n in [(1, 1), (3, 7), (2, 17), (5, 33), (4, 100)]:
+    for rows, n in [(1, 1), (3, 7), (2, 17), (5, 33), (4, 100), (70, 257)]:
         g = rng(rows * 1000 + n)
         x = (g.standard_normal((rows, n)) * 4).astype(np.float32)
         dy = g.standard_normal((rows, n)).astype(np.float32)

@@ -24,9 +24,16 @@ fn check_len(op: &'static str, arg: &str, len: usize, want: usize) -> Result<()>
     Ok(())
 }
 
-/// Rows per chunk: ~64K elements, fixed by the problem.
+/// Forward rows per chunk: ~16K elements, fixed by the problem. (At 64K the
+/// GPT's (768, 128) split into 512 + 256 rows, so two threads gained little.)
 fn chunk_rows(rows: usize, n: usize) -> usize {
-    crate::threads::chunk_len(rows, n, 64 * 1024)
+    super::rows::rows_per_chunk(rows, n)
+}
+
+/// Backward rows per chunk: as the forward, but at least 64 rows, so that the
+/// per-chunk dw/db partials (n floats each) stay under 1/32 of the input.
+fn chunk_rows_bwd(rows: usize, n: usize) -> usize {
+    chunk_rows(rows, n).max(64).min(rows.max(1))
 }
 
 struct Fwd<'a> {
@@ -40,40 +47,126 @@ struct Fwd<'a> {
     eps: f32,
 }
 
+/// Rows whose statistics are reduced together: one row of the GPT's 128
+/// floats is only 8 AVX-512 vectors, so a row's chain of dependent adds,
+/// horizontal sums, divide and square root is latency-bound; `GROUP`
+/// independent chains overlap. Each row is still reduced in its own fixed
+/// order (one accumulator, vectors left to right), whatever the grouping.
+const GROUP: usize = 4;
+
+/// Mean and rstd = 1/√(var + eps) of `R` rows (two passes, biased variance).
+#[inline(always)]
+unsafe fn stats<V: F32Vec, const R: usize>(
+    x: [&[f32]; R],
+    n: usize,
+    eps: f32,
+) -> ([f32; R], [f32; R]) {
+    let full = n / V::LANES * V::LANES;
+    let mut acc = [V::splat(0.0); R];
+    let mut o = 0;
+    while o < full {
+        for k in 0..R {
+            acc[k] = V::add(acc[k], V::load(&x[k][o..o + V::LANES]));
+        }
+        o += V::LANES;
+    }
+    if o < n {
+        for k in 0..R {
+            acc[k] = V::add(acc[k], V::load_partial(&x[k][o..], 0.0));
+        }
+    }
+    let mut mu = [0.0f32; R];
+    let mut muv = [V::splat(0.0); R];
+    for k in 0..R {
+        mu[k] = V::hsum(acc[k]) / n as f32;
+        muv[k] = V::splat(mu[k]);
+        acc[k] = V::splat(0.0);
+    }
+    o = 0;
+    while o < full {
+        for k in 0..R {
+            let d = V::sub(V::load(&x[k][o..o + V::LANES]), muv[k]);
+            acc[k] = V::fma(d, d, acc[k]);
+        }
+        o += V::LANES;
+    }
+    if o < n {
+        for k in 0..R {
+            // Tail lanes load mu so that they contribute 0.
+            let d = V::sub(V::load_partial(&x[k][o..], mu[k]), muv[k]);
+            acc[k] = V::fma(d, d, acc[k]);
+        }
+    }
+    let mut rstd = [0.0f32; R];
+    for k in 0..R {
+        rstd[k] = 1.0 / (V::hsum(acc[k]) / n as f32 + eps).sqrt();
+    }
+    (mu, rstd)
+}
+
+/// `(x − mu)·r·w + b` for one vector at offset `o` (`l` lanes).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn affine<V: F32Vec>(
+    x: &[f32],
+    w: Option<&[f32]>,
+    b: Option<&[f32]>,
+    muv: V::V,
+    rv: V::V,
+    o: usize,
+    l: usize,
+) -> V::V {
+    let mut v = V::mul(V::sub(ld::<V>(x, o, l, 0.0), muv), rv);
+    if let Some(w) = w {
+        v = V::mul(v, ld::<V>(w, o, l, 0.0));
+    }
+    if let Some(b) = b {
+        v = V::add(v, ld::<V>(b, o, l, 0.0));
+    }
+    v
+}
+
+impl Fwd<'_> {
+    /// Normalises `R` rows starting at row `r0`.
+    #[inline(always)]
+    unsafe fn rows<V: F32Vec, const R: usize>(&mut self, r0: usize) {
+        let n = self.n;
+        let x: [&[f32]; R] = std::array::from_fn(|k| &self.x[(r0 + k) * n..(r0 + k + 1) * n]);
+        let (mu, rstd) = stats::<V, R>(x, n, self.eps);
+        let (w, b) = (self.w, self.b);
+        let full = n / V::LANES * V::LANES;
+        for k in 0..R {
+            self.mean[r0 + k] = mu[k];
+            self.rstd[r0 + k] = rstd[k];
+            let (muv, rv) = (V::splat(mu[k]), V::splat(rstd[k]));
+            let y = &mut self.y[(r0 + k) * n..(r0 + k + 1) * n];
+            let mut o = 0;
+            while o < full {
+                let v = affine::<V>(x[k], w, b, muv, rv, o, V::LANES);
+                V::store(&mut y[o..o + V::LANES], v);
+                o += V::LANES;
+            }
+            if o < n {
+                V::store_partial(&mut y[o..], affine::<V>(x[k], w, b, muv, rv, o, n - o));
+            }
+        }
+    }
+}
+
 impl Kernel for Fwd<'_> {
     type Output = ();
     #[inline(always)]
-    unsafe fn run<V: F32Vec>(self) {
-        let n = self.n;
-        let rows = self.x.chunks_exact(n).zip(self.y.chunks_exact_mut(n));
-        let stats = self.mean.iter_mut().zip(self.rstd.iter_mut());
-        for ((x, y), (mean, rstd)) in rows.zip(stats) {
-            let mut s = V::splat(0.0);
-            for (o, l) in steps::<V>(n) {
-                s = V::add(s, ld::<V>(x, o, l, 0.0));
-            }
-            let mu = V::hsum(s) / n as f32;
-            let muv = V::splat(mu);
-            let mut q = V::splat(0.0);
-            for (o, l) in steps::<V>(n) {
-                // Tail lanes load mu so that they contribute 0.
-                let d = V::sub(ld::<V>(x, o, l, mu), muv);
-                q = V::fma(d, d, q);
-            }
-            let r = 1.0 / (V::hsum(q) / n as f32 + self.eps).sqrt();
-            *mean = mu;
-            *rstd = r;
-            let rv = V::splat(r);
-            for (o, l) in steps::<V>(n) {
-                let mut v = V::mul(V::sub(ld::<V>(x, o, l, 0.0), muv), rv);
-                if let Some(w) = self.w {
-                    v = V::mul(v, ld::<V>(w, o, l, 0.0));
-                }
-                if let Some(b) = self.b {
-                    v = V::add(v, ld::<V>(b, o, l, 0.0));
-                }
-                st::<V>(y, o, l, v);
-            }
+    unsafe fn run<V: F32Vec>(mut self) {
+        let rows = self.mean.len();
+        let grouped = rows / GROUP * GROUP;
+        let mut r = 0;
+        while r < grouped {
+            self.rows::<V, GROUP>(r);
+            r += GROUP;
+        }
+        while r < rows {
+            self.rows::<V, 1>(r);
+            r += 1;
         }
     }
 }
@@ -155,46 +248,134 @@ struct Bwd<'a> {
     n: usize,
 }
 
+/// One group of `R` rows of the backward, borrowed from a `Bwd` chunk.
+struct BwdRows<'a, V: F32Vec, const R: usize> {
+    dy: [&'a [f32]; R],
+    x: [&'a [f32]; R],
+    w: Option<&'a [f32]>,
+    muv: [V::V; R],
+    rv: [V::V; R],
+}
+
+impl<V: F32Vec, const R: usize> BwdRows<'_, V, R> {
+    /// (dy, x̂, g = dy·w) of row `k` at offset `o` (`l` lanes).
+    #[inline(always)]
+    unsafe fn load(&self, k: usize, o: usize, l: usize) -> (V::V, V::V, V::V) {
+        let d = ld::<V>(self.dy[k], o, l, 0.0);
+        let xh = V::mul(
+            V::sub(ld::<V>(self.x[k], o, l, 0.0), self.muv[k]),
+            self.rv[k],
+        );
+        let g = match self.w {
+            Some(w) => V::mul(d, ld::<V>(w, o, l, 0.0)),
+            None => d,
+        };
+        (d, xh, g)
+    }
+
+    /// Pass 1 at offset `o`: Σ g and Σ g·x̂ per row; the rows' dy·x̂ and dy
+    /// added to the dw, db partials in row order (when `dw` is non-empty).
+    #[inline(always)]
+    unsafe fn sums(
+        &self,
+        o: usize,
+        l: usize,
+        sg: &mut [V::V; R],
+        sgx: &mut [V::V; R],
+        dw: &mut [f32],
+        db: &mut [f32],
+    ) {
+        let want_wb = !dw.is_empty();
+        let (mut dwv, mut dbv) = if want_wb {
+            (ld::<V>(dw, o, l, 0.0), ld::<V>(db, o, l, 0.0))
+        } else {
+            (V::splat(0.0), V::splat(0.0))
+        };
+        for k in 0..R {
+            let (d, xh, g) = self.load(k, o, l);
+            sg[k] = V::add(sg[k], g);
+            sgx[k] = V::fma(g, xh, sgx[k]);
+            dwv = V::fma(d, xh, dwv);
+            dbv = V::add(d, dbv);
+        }
+        if want_wb {
+            st::<V>(dw, o, l, dwv);
+            st::<V>(db, o, l, dbv);
+        }
+    }
+
+    /// Pass 2 at offset `o`: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) of row `k`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dx(&self, k: usize, o: usize, l: usize, mg: V::V, mgx: V::V, dx: &mut [f32]) {
+        let (_, xh, g) = self.load(k, o, l);
+        let v = V::fnma(xh, mgx, V::sub(g, mg));
+        st::<V>(dx, o, l, V::mul(v, self.rv[k]));
+    }
+}
+
+impl Bwd<'_> {
+    /// dx of `R` rows starting at row `r0`, adding their dw/db terms to the
+    /// chunk's partials in row order (the same sums as one row at a time).
+    #[inline(always)]
+    unsafe fn rows<V: F32Vec, const R: usize>(&mut self, r0: usize) {
+        let n = self.n;
+        let full = n / V::LANES * V::LANES;
+        // No closures around vector code (they would not inline into the shim).
+        let mut muv = [V::splat(0.0); R];
+        let mut rv = [V::splat(0.0); R];
+        for k in 0..R {
+            muv[k] = V::splat(self.mean[r0 + k]);
+            rv[k] = V::splat(self.rstd[r0 + k]);
+        }
+        let g = BwdRows::<V, R> {
+            dy: std::array::from_fn(|k| &self.dy[(r0 + k) * n..(r0 + k + 1) * n]),
+            x: std::array::from_fn(|k| &self.x[(r0 + k) * n..(r0 + k + 1) * n]),
+            w: self.w,
+            muv,
+            rv,
+        };
+        let mut sg = [V::splat(0.0); R];
+        let mut sgx = [V::splat(0.0); R];
+        let mut o = 0;
+        while o < full {
+            g.sums(o, V::LANES, &mut sg, &mut sgx, self.dw, self.db);
+            o += V::LANES;
+        }
+        if o < n {
+            g.sums(o, n - o, &mut sg, &mut sgx, self.dw, self.db);
+        }
+        let inv_n = 1.0 / n as f32;
+        for k in 0..R {
+            let mg = V::splat(V::hsum(sg[k]) * inv_n);
+            let mgx = V::splat(V::hsum(sgx[k]) * inv_n);
+            let dx = &mut self.dx[(r0 + k) * n..(r0 + k + 1) * n];
+            let mut o = 0;
+            while o < full {
+                g.dx(k, o, V::LANES, mg, mgx, dx);
+                o += V::LANES;
+            }
+            if o < n {
+                g.dx(k, o, n - o, mg, mgx, dx);
+            }
+        }
+    }
+}
+
 impl Kernel for Bwd<'_> {
     type Output = ();
     #[inline(always)]
-    unsafe fn run<V: F32Vec>(self) {
-        let n = self.n;
-        let want_wb = !self.dw.is_empty();
-        let rows = self.dy.chunks_exact(n).zip(self.x.chunks_exact(n));
-        let stats = self.mean.iter().zip(self.rstd);
-        for (((dy, x), (&mu, &r)), dx) in rows.zip(stats).zip(self.dx.chunks_exact_mut(n)) {
-            let (muv, rv) = (V::splat(mu), V::splat(r));
-            // Σ g and Σ g·x̂; accumulate dw, db partials on the way.
-            let mut sg = V::splat(0.0);
-            let mut sgx = V::splat(0.0);
-            for (o, l) in steps::<V>(n) {
-                let d = ld::<V>(dy, o, l, 0.0);
-                let xh = V::mul(V::sub(ld::<V>(x, o, l, 0.0), muv), rv);
-                let g = match self.w {
-                    Some(w) => V::mul(d, ld::<V>(w, o, l, 0.0)),
-                    None => d,
-                };
-                sg = V::add(sg, g);
-                sgx = V::fma(g, xh, sgx);
-                if want_wb {
-                    st::<V>(self.dw, o, l, V::fma(d, xh, ld::<V>(self.dw, o, l, 0.0)));
-                    st::<V>(self.db, o, l, V::add(d, ld::<V>(self.db, o, l, 0.0)));
-                }
-            }
-            let inv_n = 1.0 / n as f32;
-            let mg = V::splat(V::hsum(sg) * inv_n);
-            let mgx = V::splat(V::hsum(sgx) * inv_n);
-            for (o, l) in steps::<V>(n) {
-                let d = ld::<V>(dy, o, l, 0.0);
-                let xh = V::mul(V::sub(ld::<V>(x, o, l, 0.0), muv), rv);
-                let g = match self.w {
-                    Some(w) => V::mul(d, ld::<V>(w, o, l, 0.0)),
-                    None => d,
-                };
-                let v = V::fnma(xh, mgx, V::sub(g, mg));
-                st::<V>(dx, o, l, V::mul(v, rv));
-            }
+    unsafe fn run<V: F32Vec>(mut self) {
+        let rows = self.mean.len();
+        let grouped = rows / GROUP * GROUP;
+        let mut r = 0;
+        while r < grouped {
+            self.rows::<V, GROUP>(r);
+            r += GROUP;
+        }
+        while r < rows {
+            self.rows::<V, 1>(r);
+            r += 1;
         }
     }
 }
@@ -257,7 +438,7 @@ pub fn layer_norm_backward(
             ))
         };
     }
-    let rc = chunk_rows(rows, n);
+    let rc = chunk_rows_bwd(rows, n);
     let chunks = rows.div_ceil(rc);
     let pn = if dwb.is_some() { n } else { 0 };
     let mut partial_w = vec![0.0f32; chunks * pn];
