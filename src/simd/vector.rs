@@ -28,6 +28,9 @@
 //!   t = 1/(1+z/2): the fit is within 1.2e-7, the f32 evaluation within 1e-6
 //!   relative for x ≥ 0 (tested), so `0.5·erfc(−x/√2)`,
 //!   the normal CDF, is relatively accurate in both tails); erfc(x) = 2 − erfc(−x).
+//! - `super::normal_cdf::normal_cdf` (generic over this trait): Φ(x) by a
+//!   polynomial when every lane has |x| ≤ 2√2 (absolute error ≤ 1.2e-7),
+//!   else `0.5·erfc(−x/√2)`; see that module.
 //!
 //! # Safety contract (all `unsafe fn` here)
 //! The CPU must support the ISA of the implementing type (guaranteed inside a
