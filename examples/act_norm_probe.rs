@@ -1,5 +1,6 @@
-//! Single-thread kernel time of GELU and LayerNorm on the GPT step's shapes
-//! (no Python, no pool hand-off): best-of-rounds µs per call.
+//! Kernel time of GELU and LayerNorm on the GPT step's shapes
+//! (no Python, no pool hand-off): best-of-rounds µs per call, one thread
+//! unless PROBE_THREADS says otherwise.
 //! `cargo run --release --example act_norm_probe`
 
 use std::time::Instant;

@@ -366,16 +366,11 @@ impl Kernel for Bwd<'_> {
     type Output = ();
     #[inline(always)]
     unsafe fn run<V: F32Vec>(mut self) {
-        let rows = self.mean.len();
-        let grouped = rows / GROUP * GROUP;
-        let mut r = 0;
-        while r < grouped {
-            self.rows::<V, GROUP>(r);
-            r += GROUP;
-        }
-        while r < rows {
+        // One row at a time: unlike the forward, grouping rows measured slower
+        // here (on (768, 128), single thread: 4 rows 23.4 µs, 2 rows 26.5 µs,
+        // 1 row 19.9 µs), the pass is bound by loads/stores, not latency.
+        for r in 0..self.mean.len() {
             self.rows::<V, 1>(r);
-            r += 1;
         }
     }
 }
