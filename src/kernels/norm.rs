@@ -248,24 +248,21 @@ struct Bwd<'a> {
     n: usize,
 }
 
-/// One group of `R` rows of the backward, borrowed from a `Bwd` chunk.
-struct BwdRows<'a, V: F32Vec, const R: usize> {
-    dy: [&'a [f32]; R],
-    x: [&'a [f32]; R],
+/// One row of the backward, borrowed from a `Bwd` chunk.
+struct BwdRow<'a, V: F32Vec> {
+    dy: &'a [f32],
+    x: &'a [f32],
     w: Option<&'a [f32]>,
-    muv: [V::V; R],
-    rv: [V::V; R],
+    muv: V::V,
+    rv: V::V,
 }
 
-impl<V: F32Vec, const R: usize> BwdRows<'_, V, R> {
-    /// (dy, x̂, g = dy·w) of row `k` at offset `o` (`l` lanes).
+impl<V: F32Vec> BwdRow<'_, V> {
+    /// (dy, x̂, g = dy·w) at offset `o` (`l` lanes).
     #[inline(always)]
-    unsafe fn load(&self, k: usize, o: usize, l: usize) -> (V::V, V::V, V::V) {
-        let d = ld::<V>(self.dy[k], o, l, 0.0);
-        let xh = V::mul(
-            V::sub(ld::<V>(self.x[k], o, l, 0.0), self.muv[k]),
-            self.rv[k],
-        );
+    unsafe fn load(&self, o: usize, l: usize) -> (V::V, V::V, V::V) {
+        let d = ld::<V>(self.dy, o, l, 0.0);
+        let xh = V::mul(V::sub(ld::<V>(self.x, o, l, 0.0), self.muv), self.rv);
         let g = match self.w {
             Some(w) => V::mul(d, ld::<V>(w, o, l, 0.0)),
             None => d,
@@ -273,104 +270,74 @@ impl<V: F32Vec, const R: usize> BwdRows<'_, V, R> {
         (d, xh, g)
     }
 
-    /// Pass 1 at offset `o`: Σ g and Σ g·x̂ per row; the rows' dy·x̂ and dy
-    /// added to the dw, db partials in row order (when `dw` is non-empty).
+    /// Pass 1 at offset `o`: Σ g and Σ g·x̂; dy·x̂ and dy added to the dw, db
+    /// partials (when `dw` is non-empty).
     #[inline(always)]
     unsafe fn sums(
         &self,
         o: usize,
         l: usize,
-        sg: &mut [V::V; R],
-        sgx: &mut [V::V; R],
+        s: &mut (V::V, V::V),
         dw: &mut [f32],
         db: &mut [f32],
     ) {
-        let want_wb = !dw.is_empty();
-        let (mut dwv, mut dbv) = if want_wb {
-            (ld::<V>(dw, o, l, 0.0), ld::<V>(db, o, l, 0.0))
-        } else {
-            (V::splat(0.0), V::splat(0.0))
-        };
-        for k in 0..R {
-            let (d, xh, g) = self.load(k, o, l);
-            sg[k] = V::add(sg[k], g);
-            sgx[k] = V::fma(g, xh, sgx[k]);
-            dwv = V::fma(d, xh, dwv);
-            dbv = V::add(d, dbv);
-        }
-        if want_wb {
-            st::<V>(dw, o, l, dwv);
-            st::<V>(db, o, l, dbv);
+        let (d, xh, g) = self.load(o, l);
+        s.0 = V::add(s.0, g);
+        s.1 = V::fma(g, xh, s.1);
+        if !dw.is_empty() {
+            st::<V>(dw, o, l, V::fma(d, xh, ld::<V>(dw, o, l, 0.0)));
+            st::<V>(db, o, l, V::add(d, ld::<V>(db, o, l, 0.0)));
         }
     }
 
-    /// Pass 2 at offset `o`: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) of row `k`.
+    /// Pass 2 at offset `o`: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)).
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn dx(&self, k: usize, o: usize, l: usize, mg: V::V, mgx: V::V, dx: &mut [f32]) {
-        let (_, xh, g) = self.load(k, o, l);
+    unsafe fn dx(&self, o: usize, l: usize, mg: V::V, mgx: V::V, dx: &mut [f32]) {
+        let (_, xh, g) = self.load(o, l);
         let v = V::fnma(xh, mgx, V::sub(g, mg));
-        st::<V>(dx, o, l, V::mul(v, self.rv[k]));
-    }
-}
-
-impl Bwd<'_> {
-    /// dx of `R` rows starting at row `r0`, adding their dw/db terms to the
-    /// chunk's partials in row order (the same sums as one row at a time).
-    #[inline(always)]
-    unsafe fn rows<V: F32Vec, const R: usize>(&mut self, r0: usize) {
-        let n = self.n;
-        let full = n / V::LANES * V::LANES;
-        // No closures around vector code (they would not inline into the shim).
-        let mut muv = [V::splat(0.0); R];
-        let mut rv = [V::splat(0.0); R];
-        for k in 0..R {
-            muv[k] = V::splat(self.mean[r0 + k]);
-            rv[k] = V::splat(self.rstd[r0 + k]);
-        }
-        let g = BwdRows::<V, R> {
-            dy: std::array::from_fn(|k| &self.dy[(r0 + k) * n..(r0 + k + 1) * n]),
-            x: std::array::from_fn(|k| &self.x[(r0 + k) * n..(r0 + k + 1) * n]),
-            w: self.w,
-            muv,
-            rv,
-        };
-        let mut sg = [V::splat(0.0); R];
-        let mut sgx = [V::splat(0.0); R];
-        let mut o = 0;
-        while o < full {
-            g.sums(o, V::LANES, &mut sg, &mut sgx, self.dw, self.db);
-            o += V::LANES;
-        }
-        if o < n {
-            g.sums(o, n - o, &mut sg, &mut sgx, self.dw, self.db);
-        }
-        let inv_n = 1.0 / n as f32;
-        for k in 0..R {
-            let mg = V::splat(V::hsum(sg[k]) * inv_n);
-            let mgx = V::splat(V::hsum(sgx[k]) * inv_n);
-            let dx = &mut self.dx[(r0 + k) * n..(r0 + k + 1) * n];
-            let mut o = 0;
-            while o < full {
-                g.dx(k, o, V::LANES, mg, mgx, dx);
-                o += V::LANES;
-            }
-            if o < n {
-                g.dx(k, o, n - o, mg, mgx, dx);
-            }
-        }
+        st::<V>(dx, o, l, V::mul(v, self.rv));
     }
 }
 
 impl Kernel for Bwd<'_> {
     type Output = ();
     #[inline(always)]
-    unsafe fn run<V: F32Vec>(mut self) {
+    unsafe fn run<V: F32Vec>(self) {
         // One row at a time: unlike the forward, grouping rows measured slower
         // here (on (768, 128), single thread: 4 rows 23.4 µs, 2 rows 26.5 µs,
-        // 1 row 19.9 µs), the pass is bound by loads/stores, not latency.
-        for r in 0..self.mean.len() {
-            self.rows::<V, 1>(r);
+        // 1 row 19.9 µs); this pass is bound by loads and stores, not latency.
+        let n = self.n;
+        let full = n / V::LANES * V::LANES;
+        let inv_n = 1.0 / n as f32;
+        let rows = self.dy.chunks_exact(n).zip(self.x.chunks_exact(n));
+        let stats = self.mean.iter().zip(self.rstd);
+        for (((dy, x), (&mu, &r)), dx) in rows.zip(stats).zip(self.dx.chunks_exact_mut(n)) {
+            let row = BwdRow::<V> {
+                dy,
+                x,
+                w: self.w,
+                muv: V::splat(mu),
+                rv: V::splat(r),
+            };
+            let mut s = (V::splat(0.0), V::splat(0.0));
+            let mut o = 0;
+            while o < full {
+                row.sums(o, V::LANES, &mut s, self.dw, self.db);
+                o += V::LANES;
+            }
+            if o < n {
+                row.sums(o, n - o, &mut s, self.dw, self.db);
+            }
+            let mg = V::splat(V::hsum(s.0) * inv_n);
+            let mgx = V::splat(V::hsum(s.1) * inv_n);
+            o = 0;
+            while o < full {
+                row.dx(o, V::LANES, mg, mgx, dx);
+                o += V::LANES;
+            }
+            if o < n {
+                row.dx(o, n - o, mg, mgx, dx);
+            }
         }
     }
 }
