@@ -308,6 +308,15 @@ def test_gelu_left_tail_is_relatively_accurate():
     np.testing.assert_allclose(ops.gelu(x), want, rtol=2e-5, atol=0)
 
 
+def test_gelu_polynomial_range_absolute_error():
+    # |x| <= 2√2 takes the polynomial Φ (abs error <= 1.2e-7): gelu's error is
+    # <= 2√2·1.2e-7 + half an ulp of y (measured 3.1e-7), the gradient's 1.3e-7.
+    x = np.linspace(-2.8284, 2.8284, 400_001, dtype=np.float32)
+    np.testing.assert_allclose(ops.gelu(x), ref_gelu(x), rtol=0, atol=5e-7)
+    dy = np.ones_like(x)
+    np.testing.assert_allclose(ops.gelu_backward(x, dy), ref_gelu_grad(x), rtol=0, atol=3e-7)
+
+
 # ---------------------------------------------------------------- embedding
 
 
@@ -446,7 +455,7 @@ def test_bitwise_identical_for_1_and_2_threads():
 def isa_self_check() -> None:
     """Run in a subprocess with ATTNRS_SIMD set: every op against the float64
     references, tanh/sigmoid in ulp, on awkward sizes."""
-    for rows, n in [(1, 1), (3, 7), (2, 17), (5, 33), (4, 100)]:
+    for rows, n in [(1, 1), (3, 7), (2, 17), (5, 33), (4, 100), (70, 257)]:
         g = rng(rows * 1000 + n)
         x = (g.standard_normal((rows, n)) * 4).astype(np.float32)
         dy = g.standard_normal((rows, n)).astype(np.float32)
@@ -483,6 +492,7 @@ def isa_self_check() -> None:
     test_cross_entropy_edge_cases()
     test_layer_norm_nd_and_strided()
     test_gelu_left_tail_is_relatively_accurate()
+    test_gelu_polynomial_range_absolute_error()
     test_backwards_match_finite_differences()
     xs = np.linspace(-12, 12, 200_001, dtype=np.float32)
     for name, ref in (("tanh", np.tanh), ("sigmoid", lambda z: 1 / (1 + np.exp(-z)))):

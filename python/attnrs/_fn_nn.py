@@ -189,7 +189,7 @@ def layer_norm(
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != ns:
             raise ShapeError(f"layer_norm: {name} must have shape {ns}; got {tuple(p.shape)}")
-    n = int(np.prod(ns))
+    n = int(math.prod(ns))  # math.prod: np.prod costs ~2 µs per call
     flat = x if len(ns) == 1 else x.reshape(x.shape[: x.ndim - len(ns)] + (n,))
     w = None if weight is None else (weight if len(ns) == 1 else as_tensor(weight).reshape(n))
     b = None if bias is None else (bias if len(ns) == 1 else as_tensor(bias).reshape(n))

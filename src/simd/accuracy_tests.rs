@@ -1,4 +1,4 @@
-//! Accuracy of `exp`, `tanh`, `sigmoid` and `erfc` on every ISA this CPU
+//! Accuracy of `exp`, `tanh`, `sigmoid`, `erfc` and `normal_cdf` on every ISA this CPU
 //! has, in ulp against f64 references over dense grids, plus the special
 //! values (±inf, NaN, under/overflow) and the partial load/store helpers.
 
@@ -12,6 +12,7 @@ enum Op {
     Tanh,
     Sigmoid,
     Erfc,
+    NormalCdf,
 }
 
 #[inline(always)]
@@ -21,6 +22,7 @@ unsafe fn op_v<V: F32Vec>(op: Op, v: V::V) -> V::V {
         Op::Tanh => V::tanh(v),
         Op::Sigmoid => V::sigmoid(v),
         Op::Erfc => V::erfc(v),
+        Op::NormalCdf => super::normal_cdf::normal_cdf::<V>(v),
     }
 }
 
@@ -271,5 +273,90 @@ fn partial_loads_and_stores_touch_only_the_slice() {
                 );
             }
         }
+    }
+}
+
+fn normal_cdf64(x: f64) -> f64 {
+    0.5 * erfc64(-x / std::f64::consts::SQRT_2)
+}
+
+#[test]
+fn normal_cdf_polynomial_is_within_1_2e_7_absolute() {
+    // Every vector of this grid lies in |x| <= 2√2: the polynomial path.
+    let lim = 2.0 * std::f32::consts::SQRT_2;
+    let mut x = grid(-lim, lim, 1 << 20);
+    x.retain(|&v| v * v <= 8.0);
+    for isa in available() {
+        let y = run(isa, Op::NormalCdf, &x);
+        let (mut worst, mut at) = (0.0f64, 0.0f32);
+        for (&xi, &yi) in x.iter().zip(&y) {
+            let err = (yi as f64 - normal_cdf64(xi as f64)).abs();
+            if err > worst || err.is_nan() {
+                (worst, at) = (err, xi);
+            }
+        }
+        println!(
+            "{}: normal_cdf polynomial max abs error {worst:e} at {at}",
+            isa.name()
+        );
+        assert!(
+            worst <= 1.2e-7,
+            "{}: |error| {worst:e} at x = {at}",
+            isa.name()
+        );
+    }
+}
+
+#[test]
+fn normal_cdf_is_relatively_accurate_outside_the_polynomial_range() {
+    // Vectors with a lane beyond 2√2 take ½·erfc(−x/√2). Its relative error
+    // grows with x² in the left tail because −x/√2 is rounded to f32
+    // (d ln erfc(z)/dz ≈ −2z, plus erfc's own z² rounding): bound
+    // 2e-6 + 3z²·2⁻²⁴ relative, down to x = −12 (Φ ≈ 1.8e-33, still normal).
+    let x: Vec<f32> = grid(-12.0, -2.9, 1 << 18)
+        .into_iter()
+        .chain(grid(2.9, 9.0, 1 << 16))
+        .collect();
+    for isa in available() {
+        let y = run(isa, Op::NormalCdf, &x);
+        let mut worst = 0.0f64;
+        for (&xi, &yi) in x.iter().zip(&y) {
+            let want = normal_cdf64(xi as f64);
+            let rel = (yi as f64 - want).abs() / want;
+            let z2 = (xi as f64).powi(2) / 2.0;
+            let bound = 2e-6 + 3.0 * z2 * f32::EPSILON as f64 / 2.0;
+            worst = worst.max(rel / bound);
+            assert!(
+                rel <= bound,
+                "{}: Φ({xi}) = {yi:e}, want {want:e}",
+                isa.name()
+            );
+        }
+        println!(
+            "{}: normal_cdf tail worst rel error / bound {worst:.3}",
+            isa.name()
+        );
+    }
+}
+
+#[test]
+fn normal_cdf_mixed_vectors_and_special_values() {
+    // One far lane sends the whole vector down the erfc path; both paths
+    // agree to the polynomial's bound on in-range lanes.
+    for isa in available() {
+        let mut x = grid(-2.5, 2.5, 64);
+        x[5] = -9.0;
+        x.extend([f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 0.0]);
+        let y = run(isa, Op::NormalCdf, &x);
+        for (&xi, &yi) in x.iter().zip(&y).take(64) {
+            let want = normal_cdf64(xi as f64);
+            assert!((yi as f64 - want).abs() <= 1.2e-7 || (yi as f64 - want).abs() / want <= 1e-5);
+        }
+        assert_eq!(y[64], 1.0, "{}", isa.name());
+        assert_eq!(y[65], 0.0, "{}", isa.name());
+        assert!(y[66].is_nan(), "{}", isa.name());
+        assert_eq!(y[67], 0.5, "{}", isa.name());
+        let nan_vec = run(isa, Op::NormalCdf, &[0.5, f32::NAN, -0.5]);
+        assert!(nan_vec[1].is_nan(), "{}", isa.name());
     }
 }

@@ -38,6 +38,7 @@ use std::sync::OnceLock;
 #[cfg(test)]
 mod accuracy_tests;
 pub mod dispatch;
+pub mod normal_cdf;
 pub mod scalar;
 pub mod vector;
 #[cfg(target_arch = "x86_64")]

@@ -161,6 +161,10 @@ impl F32Vec for Scalar {
         }
     }
     #[inline(always)]
+    unsafe fn any_gt(a: f32, b: f32) -> bool {
+        a > b
+    }
+    #[inline(always)]
     unsafe fn exp(a: f32) -> f32 {
         exp(a)
     }

@@ -28,6 +28,9 @@
 //!   t = 1/(1+z/2): the fit is within 1.2e-7, the f32 evaluation within 1e-6
 //!   relative for x ≥ 0 (tested), so `0.5·erfc(−x/√2)`,
 //!   the normal CDF, is relatively accurate in both tails); erfc(x) = 2 − erfc(−x).
+//! - `super::normal_cdf::normal_cdf` (generic over this trait): Φ(x) by a
+//!   polynomial when every lane has |x| ≤ 2√2 (absolute error ≤ 1.2e-7),
+//!   else `0.5·erfc(−x/√2)`; see that module.
 //!
 //! # Safety contract (all `unsafe fn` here)
 //! The CPU must support the ISA of the implementing type (guaranteed inside a
@@ -73,6 +76,8 @@ pub trait F32Vec {
     unsafe fn sqrt(a: Self::V) -> Self::V;
     /// `if a > b { x } else { y }` per lane (false when either is NaN).
     unsafe fn select_gt(a: Self::V, b: Self::V, x: Self::V, y: Self::V) -> Self::V;
+    /// Whether `a > b` in any lane (a NaN lane compares false).
+    unsafe fn any_gt(a: Self::V, b: Self::V) -> bool;
 
     unsafe fn exp(a: Self::V) -> Self::V;
     unsafe fn tanh(a: Self::V) -> Self::V;

@@ -224,6 +224,10 @@ impl F32Vec for Avx2 {
         _mm256_blendv_ps(y, x, _mm256_cmp_ps::<_CMP_GT_OQ>(a, b))
     }
     #[inline(always)]
+    unsafe fn any_gt(a: __m256, b: __m256) -> bool {
+        _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(a, b)) != 0
+    }
+    #[inline(always)]
     unsafe fn exp(a: __m256) -> __m256 {
         exp(a)
     }

@@ -208,6 +208,10 @@ impl F32Vec for Avx512 {
         _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b), y, x)
     }
     #[inline(always)]
+    unsafe fn any_gt(a: __m512, b: __m512) -> bool {
+        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b) != 0
+    }
+    #[inline(always)]
     unsafe fn exp(a: __m512) -> __m512 {
         exp(a)
     }
