@@ -33,7 +33,8 @@ train: build
 bench: build
 	$(BIN)/attnrs bench
 
-lint:
+lint: venv
+	$(BIN)/python -c "import ruff" 2>/dev/null || $(BIN)/pip install -q ruff
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --features python -- -D warnings
