@@ -6,6 +6,7 @@
 
 use rayon::prelude::*;
 
+use super::buf;
 use super::gates::{self, Bwd, Fwd};
 use super::{
     check_common, check_saved, check_state, Dims, Grads, Mode, Output, Saved, SavedView, Weights,
@@ -15,13 +16,12 @@ use crate::kernels::gemm::packed_b::{sgemm_packed_b_serial, PackedB};
 use crate::kernels::gemm::{sgemm, Gemm, Strides};
 use crate::kernels::linear::{self, Linear};
 
-/// Batch rows per block of the time loop: whole MR-row panels (no padded
-/// tail), at most three of them (a B panel is reused by every row panel while
-/// in cache) and at least two blocks once there are two panels, so that small
-/// batches still run on two cores. Fixed by the problem and the ISA alone.
+/// Batch rows per block of the time loop: one MR-row panel of the
+/// microkernel (fixed by the problem and the ISA alone). The recurrent GEMM
+/// runs about as fast on one panel as on three, and many small blocks let
+/// idle threads steal work when a core is busy elsewhere.
 fn block_rows(batch: usize, mr: usize) -> usize {
-    let panels = batch.div_ceil(mr.max(1));
-    panels.div_ceil(2).clamp(1, 3) * mr.max(1)
+    mr.clamp(1, batch.max(1))
 }
 
 /// `buf`, a whole-batch buffer of `batch` equal rows, cut into blocks of
@@ -130,7 +130,7 @@ pub fn forward(
         }
     }
     // One GEMM reading W_ih transposed in place, the bias added in its store.
-    let mut gbuf = vec![0.0f32; bt * gh];
+    let mut gbuf = buf::zeroed(bt * gh);
     let bias = (w.b_ih.is_some() || w.b_hh.is_some()).then_some(bias);
     linear::forward(
         &Linear::new(bt, i, gh),
@@ -142,9 +142,9 @@ pub fn forward(
 
     let mut saved = Saved {
         gates: gbuf,
-        hprev: vec![0.0; bt * h],
-        cprev: vec![0.0; cell],
-        extra: vec![0.0; extra],
+        hprev: buf::zeroed(bt * h),
+        cprev: buf::zeroed(cell),
+        extra: buf::zeroed(extra),
     };
     for r in 0..b {
         saved.hprev[r * t * h..r * t * h + h].copy_from_slice(&h0[r * h..(r + 1) * h]);
@@ -152,7 +152,7 @@ pub fn forward(
             saved.cprev[r * t * h..r * t * h + h].copy_from_slice(&c[r * h..(r + 1) * h]);
         }
     }
-    let mut out = vec![0.0f32; bt * h];
+    let mut out = buf::zeroed(bt * h);
     let mut h_n = vec![0.0f32; b * h];
     let mut c_n = vec![0.0f32; if mode.has_cell() { b * h } else { 0 }];
 
@@ -371,8 +371,8 @@ pub fn backward(
         }
         check_state(mode, d, "dc_n", g.len(), true)?;
     }
-    let mut dgx = vec![0.0f32; bt * gh];
-    let mut dgh = vec![0.0f32; if mode == Mode::Gru { bt * gh } else { 0 }];
+    let mut dgx = buf::zeroed(bt * gh);
+    let mut dgh = buf::zeroed(if mode == Mode::Gru { bt * gh } else { 0 });
     let mut dh = dh_n.map_or_else(|| vec![0.0; b * h], <[f32]>::to_vec);
     let mut dc = if mode.has_cell() {
         dc_n.map_or_else(|| vec![0.0; b * h], <[f32]>::to_vec)
@@ -409,7 +409,7 @@ pub fn backward(
     let dh = if t % 2 == 1 { direct } else { dh };
 
     let dg_hidden = if mode == Mode::Gru { &dgh } else { &dgx };
-    let mut dx = vec![0.0f32; bt * i];
+    let mut dx = buf::zeroed(bt * i);
     sgemm(&Gemm::new(bt, i, gh), &dgx, w.w_ih, &mut dx)?;
     let mut dw_ih = vec![0.0f32; gh * i];
     let wgrad = |n| Gemm {

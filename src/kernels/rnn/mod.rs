@@ -20,6 +20,7 @@
 //! - `w_ih`: (G·H, I), `w_hh`: (G·H, H), `b_ih`, `b_hh`: (G·H) with
 //!   G = 1 (Elman), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n)
 
+mod buf;
 mod driver;
 mod elman;
 mod gates;
