@@ -1,8 +1,12 @@
 //! The time loops: forward over the whole sequence and BPTT backward.
 //!
-//! Per step: one recurrent GEMM on the B rows of step `t` (strided views into
-//! the batch-first buffers), then the gate math of each batch row, parallel
-//! over chunks of rows whose size depends only on the problem.
+//! Batch rows never interact in a recurrence, so the batch is cut into blocks
+//! of MR rows (fixed by the problem and ISA) and each block runs the whole
+//! time loop by itself, in parallel with the others: per step one recurrent
+//! GEMM on the block's rows of step `t` (strided views into the batch-first
+//! buffers), then the gate math of each of its rows. That is one parallel
+//! region per sequence rather than two per step. A batch of one block splits
+//! each step's GEMM over the pool instead.
 
 use rayon::prelude::*;
 
@@ -12,7 +16,7 @@ use super::{
     check_common, check_saved, check_state, Dims, Grads, Mode, Output, Saved, SavedView, Weights,
 };
 use crate::error::{KernelError, Result};
-use crate::kernels::gemm::packed_b::{sgemm_packed_b_serial, PackedB};
+use crate::kernels::gemm::packed_b::{sgemm_packed_b, sgemm_packed_b_serial, PackedB};
 use crate::kernels::gemm::{sgemm, Gemm, Strides};
 use crate::kernels::linear::{self, Linear};
 
@@ -196,6 +200,17 @@ pub fn forward(
     })
 }
 
+/// The recurrent GEMM of one step of a block. A block that holds the whole
+/// batch (at most MR rows) has no other block beside it, so its GEMM splits
+/// over the pool instead; every element is computed the same either way.
+fn step_gemm(whole: bool, g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) -> Result<()> {
+    if whole {
+        sgemm_packed_b(g, a, b, c)
+    } else {
+        sgemm_packed_b_serial(g, a, b, c)
+    }
+}
+
 /// The time loop of the batch rows `r0..` that `blk` holds (every buffer of
 /// `blk` is those rows' part of the whole-batch buffer).
 fn forward_block(
@@ -210,6 +225,7 @@ fn forward_block(
     let (t, h) = (d.steps, d.hidden);
     let gh = d.gh(mode);
     let rows = blk.h_n.len() / h;
+    let whole = rows == d.batch;
     let per = |buf: &[f32]| buf.len() / rows;
     let (pg, pc, pe) = (per(blk.gates), per(blk.cprev), per(blk.extra));
     let pn = per(blk.c_n);
@@ -229,9 +245,15 @@ fn forward_block(
     };
     for s in 0..t {
         if gru {
-            sgemm_packed_b_serial(&rec, &blk.hprev[s * h..], w_hh_t, &mut hh)?;
+            step_gemm(whole, &rec, &blk.hprev[s * h..], w_hh_t, &mut hh)?;
         } else {
-            sgemm_packed_b_serial(&rec, &blk.hprev[s * h..], w_hh_t, &mut blk.gates[s * gh..])?;
+            step_gemm(
+                whole,
+                &rec,
+                &blk.hprev[s * h..],
+                w_hh_t,
+                &mut blk.gates[s * gh..],
+            )?;
         }
         for j in 0..rows {
             let r = r0 + j;
@@ -459,6 +481,7 @@ fn backward_block(
     let (t, h) = (d.steps, d.hidden);
     let gh = d.gh(mode);
     let rows = blk.dh.len() / h;
+    let whole = rows == d.batch;
     let pdh = blk.dgh.len() / rows;
     let pc = blk.dc.len() / rows;
     let rec = Gemm {
@@ -485,7 +508,7 @@ fn backward_block(
         } else {
             &*blk.dgx
         };
-        sgemm_packed_b_serial(&rec, &dg_hidden[s * gh..], w_hh_p, direct)?;
+        step_gemm(whole, &rec, &dg_hidden[s * gh..], w_hh_p, direct)?;
         std::mem::swap(&mut dh, &mut direct);
     }
     Ok(())

@@ -299,9 +299,11 @@ fn bad_shapes_are_errors() {
 
 #[test]
 fn thread_count_does_not_change_bits() {
-    for mode in MODES {
-        let lens = Some((0..32).map(|r| 9 - r % 5).collect());
-        let c = make(mode, dims(32, 9, 13, 70), lens, 5);
+    // 32 rows: many blocks of the time loop; 4 rows: one block whose
+    // per-step GEMM is large enough to split over the pool instead.
+    for (mode, batch, hidden) in MODES.iter().flat_map(|&m| [(m, 32, 70), (m, 4, 400)]) {
+        let lens = Some((0..batch).map(|r| 9 - r % 5).collect());
+        let c = make(mode, dims(batch, 9, 13, hidden), lens, 5);
         let (x, wi, wh) = (f32s(&c.x), f32s(&c.w_ih), f32s(&c.w_hh));
         let (bi, bhh) = (f32s(&c.b_ih), f32s(&c.b_hh));
         let dout = Rng(9).vec(c.d.rows() * c.d.hidden, 1.0);
