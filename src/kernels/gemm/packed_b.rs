@@ -30,6 +30,7 @@ const TASK_MACS: usize = 1 << 18;
 pub struct PackedB {
     k: usize,
     n: usize,
+    mr: usize,
     nr: usize,
     isa: Isa,
     data: Vec<f32>,
@@ -40,7 +41,7 @@ impl PackedB {
     pub fn new(b: &[f32], s: Strides, k: usize, n: usize) -> Result<Self> {
         crate::error::check_extent("matmul", "b", b.len(), &[k, n], &[s.row, s.col])?;
         let level = isa();
-        let (nr, data) = match level {
+        let (mr, nr, data) = match level {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => pack_all::<super::kernel_avx512::Avx512>(b, s, k, n),
             #[cfg(target_arch = "x86_64")]
@@ -50,6 +51,7 @@ impl PackedB {
         Ok(PackedB {
             k,
             n,
+            mr,
             nr,
             isa: level,
             data,
@@ -63,10 +65,16 @@ impl PackedB {
     pub fn n(&self) -> usize {
         self.n
     }
+
+    /// Rows of A per microkernel call (row blocks that are multiples of it
+    /// need no padded tail panel).
+    pub fn mr(&self) -> usize {
+        self.mr
+    }
 }
 
-/// Every K slice of B in `K`'s panel layout: (NR, data).
-fn pack_all<K: MicroKernel>(b: &[f32], s: Strides, k: usize, n: usize) -> (usize, Vec<f32>) {
+/// Every K slice of B in `K`'s panel layout: (MR, NR, data).
+fn pack_all<K: MicroKernel>(b: &[f32], s: Strides, k: usize, n: usize) -> (usize, usize, Vec<f32>) {
     let nr = K::NR;
     let panels = n.div_ceil(nr);
     let mut data = vec![0.0f32; k * panels * nr];
@@ -81,7 +89,7 @@ fn pack_all<K: MicroKernel>(b: &[f32], s: Strides, k: usize, n: usize) -> (usize
         let dst = &mut data[pc * panels * nr..(pc + kc) * panels * nr];
         K::pack_b(dst, src.at(pc, 0), kc, n, false);
     }
-    (nr, data)
+    (K::MR, nr, data)
 }
 
 /// C's base pointer, shared by tasks that write disjoint tiles.
@@ -103,6 +111,17 @@ impl CPtr {
 /// `C = alpha·op(A)·B + beta·C` with a pre-packed B (`g.b` and `g.batch` are
 /// ignored: one matrix), in the caller's rayon pool.
 pub fn sgemm_packed_b(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) -> Result<()> {
+    dispatch(g, a, b, c, true)
+}
+
+/// [`sgemm_packed_b`] on the calling thread only, for callers that are
+/// already one task of a parallel loop (an RNN's block of batch rows). Every
+/// element gets the same arithmetic as in the parallel version.
+pub fn sgemm_packed_b_serial(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) -> Result<()> {
+    dispatch(g, a, b, c, false)
+}
+
+fn dispatch(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32], parallel: bool) -> Result<()> {
     if g.batch != 1 || g.k != b.k || g.n != b.n {
         return Err(KernelError::shape(
             "matmul",
@@ -128,15 +147,15 @@ pub fn sgemm_packed_b(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) -> Result
     }
     match b.isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => run::<super::kernel_avx512::Avx512>(g, a, b, c),
+        Isa::Avx512 => run::<super::kernel_avx512::Avx512>(g, a, b, c, parallel),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => run::<super::kernel_avx2::Avx2>(g, a, b, c),
-        _ => run::<super::kernel_scalar::Scalar>(g, a, b, c),
+        Isa::Avx2 => run::<super::kernel_avx2::Avx2>(g, a, b, c, parallel),
+        _ => run::<super::kernel_scalar::Scalar>(g, a, b, c, parallel),
     }
     Ok(())
 }
 
-fn run<K: MicroKernel>(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) {
+fn run<K: MicroKernel>(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32], parallel: bool) {
     assert!(
         K::available() && K::NR == b.nr,
         "gemm: the {} microkernel does not match this CPU or the packing",
@@ -155,9 +174,17 @@ fn run<K: MicroKernel>(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) {
     let (mr, nr) = (K::MR, K::NR);
     let panels = n.div_ceil(nr);
     // Task shape from the problem alone: whole MR-row blocks × groups of panels.
+    // Serially, one task per panel over all rows: each B panel is streamed
+    // once and reused by every row block while it is still in cache.
     let panel_macs = m * k * nr;
-    let group = TASK_MACS.div_ceil(panel_macs.max(1)).clamp(1, panels);
-    let row_block = if group == 1 {
+    let group = if parallel {
+        TASK_MACS.div_ceil(panel_macs.max(1)).clamp(1, panels)
+    } else {
+        1
+    };
+    let row_block = if !parallel {
+        m
+    } else if group == 1 {
         let rows = TASK_MACS.div_ceil((k * nr).max(1));
         rows.div_ceil(mr).max(1) * mr
     } else {
@@ -222,7 +249,7 @@ fn run<K: MicroKernel>(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) {
         }
     };
     let tasks = row_blocks * groups;
-    if tasks > 1 && m * n * k >= 2 * TASK_MACS {
+    if parallel && tasks > 1 && m * n * k >= 2 * TASK_MACS {
         (0..tasks).into_par_iter().for_each(task);
     } else {
         (0..tasks).for_each(task);
@@ -277,6 +304,9 @@ mod tests {
                 let pb = PackedB::new(&b, bs, k, n).unwrap();
                 let mut got = c0.clone();
                 sgemm_packed_b(&g, a, &pb, &mut got).unwrap();
+                let mut serial = c0.clone();
+                sgemm_packed_b_serial(&g, a, &pb, &mut serial).unwrap();
+                assert_eq!(got, serial, "{m}x{n}x{k}: serial and parallel differ");
                 for (x, y) in got.iter().zip(&want) {
                     assert!(
                         (x - y).abs() <= 1e-4 * (1.0 + y.abs()),

@@ -1,32 +1,42 @@
 //! The time loops: forward over the whole sequence and BPTT backward.
 //!
-//! Per step: one recurrent GEMM on the B rows of step `t` (strided views into
-//! the batch-first buffers), then the gate math of each batch row, parallel
-//! over chunks of rows whose size depends only on the problem.
+//! Batch rows never interact in a recurrence, so the batch is cut into blocks
+//! of MR rows (fixed by the problem and ISA) and each block runs the whole
+//! time loop by itself, in parallel with the others: per step one recurrent
+//! GEMM on the block's rows of step `t` (strided views into the batch-first
+//! buffers), then the gate math of each of its rows. That is one parallel
+//! region per sequence rather than two per step. A batch of one block splits
+//! each step's GEMM over the pool instead.
 
 use rayon::prelude::*;
 
+use super::buf;
 use super::gates::{self, Bwd, Fwd};
 use super::{
     check_common, check_saved, check_state, Dims, Grads, Mode, Output, Saved, SavedView, Weights,
 };
 use crate::error::{KernelError, Result};
-use crate::kernels::gemm::packed_b::{sgemm_packed_b, PackedB};
+use crate::kernels::gemm::packed_b::{sgemm_packed_b, sgemm_packed_b_serial, PackedB};
 use crate::kernels::gemm::{sgemm, Gemm, Strides};
-use crate::threads::chunk_len;
+use crate::kernels::linear::{self, Linear};
 
-/// Batch rows per parallel chunk of the gate math (fixed by the problem).
-fn rows_per_chunk(d: &Dims, mode: Mode) -> usize {
-    chunk_len(d.batch, d.gh(mode) * 16, 1 << 16)
+/// Batch rows per block of the time loop: one MR-row panel of the
+/// microkernel (fixed by the problem and the ISA alone). The recurrent GEMM
+/// runs about as fast on one panel as on three, and many small blocks let
+/// idle threads steal work when a core is busy elsewhere.
+fn block_rows(batch: usize, mr: usize) -> usize {
+    mr.clamp(1, batch.max(1))
 }
 
-/// `buf` cut into `n` equal rows; an empty buffer gives `n` empty rows.
-fn split(buf: &mut [f32], n: usize) -> Box<dyn Iterator<Item = &mut [f32]> + '_> {
-    let per = buf.len() / n.max(1);
-    if per == 0 {
-        Box::new(std::iter::repeat_with(<&mut [f32]>::default).take(n))
+/// `buf`, a whole-batch buffer of `batch` equal rows, cut into blocks of
+/// `rpb` rows (the last may be shorter); an empty buffer gives empty blocks.
+fn cut(buf: &mut [f32], batch: usize, rpb: usize) -> Box<dyn Iterator<Item = &mut [f32]> + '_> {
+    let blocks = batch.div_ceil(rpb);
+    if buf.is_empty() {
+        Box::new(std::iter::repeat_with(<&mut [f32]>::default).take(blocks))
     } else {
-        Box::new(buf.chunks_mut(per))
+        let per_row = buf.len() / batch;
+        Box::new(buf.chunks_mut(per_row * rpb))
     }
 }
 
@@ -37,23 +47,6 @@ fn strided(row: usize) -> Strides {
         col: 1,
         batch: 0,
     }
-}
-
-/// The transpose of a dense row-major `rows × cols` matrix (done once per
-/// sequence so that every per-step GEMM reads its B operand row-major).
-fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; rows * cols];
-    const TILE: usize = 32;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    out[c * rows + r] = m[r * cols + c];
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Column sums of a dense `rows × cols` matrix: fixed blocks of rows give
@@ -129,7 +122,8 @@ pub fn forward(
         0
     };
 
-    // Input projection of every step, biases first (beta = 1 adds onto them).
+    // Input projection of every step plus the biases that sit outside the
+    // recurrence (GRU keeps b_hn inside r ⊙ (W_hn h + b_hn)).
     let mut bias = vec![0.0f32; gh];
     if let Some(bi) = w.b_ih {
         gates::add_assign(&mut bias, bi);
@@ -139,20 +133,22 @@ pub fn forward(
             gates::add_assign(&mut bias, bh);
         }
     }
-    let mut gbuf = vec![0.0f32; bt * gh];
-    gbuf.chunks_mut(gh)
-        .for_each(|row| row.copy_from_slice(&bias));
-    let proj = Gemm {
-        beta: 1.0,
-        ..Gemm::new(bt, gh, i)
-    };
-    sgemm(&proj, x, &transpose(w.w_ih, gh, i), &mut gbuf)?;
+    // One GEMM reading W_ih transposed in place, the bias added in its store.
+    let mut gbuf = buf::zeroed(bt * gh);
+    let bias = (w.b_ih.is_some() || w.b_hh.is_some()).then_some(bias);
+    linear::forward(
+        &Linear::new(bt, i, gh),
+        x,
+        w.w_ih,
+        bias.as_deref(),
+        &mut gbuf,
+    )?;
 
     let mut saved = Saved {
         gates: gbuf,
-        hprev: vec![0.0; bt * h],
-        cprev: vec![0.0; cell],
-        extra: vec![0.0; extra],
+        hprev: buf::zeroed(bt * h),
+        cprev: buf::zeroed(cell),
+        extra: buf::zeroed(extra),
     };
     for r in 0..b {
         saved.hprev[r * t * h..r * t * h + h].copy_from_slice(&h0[r * h..(r + 1) * h]);
@@ -160,78 +156,126 @@ pub fn forward(
             saved.cprev[r * t * h..r * t * h + h].copy_from_slice(&c[r * h..(r + 1) * h]);
         }
     }
-    let mut out = vec![0.0f32; bt * h];
+    let mut out = buf::zeroed(bt * h);
     let mut h_n = vec![0.0f32; b * h];
     let mut c_n = vec![0.0f32; if mode.has_cell() { b * h } else { 0 }];
-    let mut hh = vec![0.0f32; if mode == Mode::Gru { b * gh } else { 0 }];
 
-    // Recurrent GEMM of step s: (B, H) rows of hprev · W_hhᵀ, added onto the
-    // gates (Elman, LSTM) or written to `hh` (GRU keeps W_hn h apart).
-    let rec = Gemm {
-        beta: if mode == Mode::Gru { 0.0 } else { 1.0 },
-        a: strided(t * h),
-        c: if mode == Mode::Gru {
-            Strides::row_major(b, gh)
-        } else {
-            strided(t * gh)
-        },
-        ..Gemm::new(b, gh, h)
-    };
     // W_hhᵀ (H × G·H) packed once for the T recurrent GEMMs.
     let w_hh_t = PackedB::new(w.w_hh, Strides::row_major_transposed(gh, h), h, gh)?;
-    let rpc = rows_per_chunk(d, mode);
-    for s in 0..t {
-        if mode == Mode::Gru {
-            sgemm_packed_b(&rec, &saved.hprev[s * h..], &w_hh_t, &mut hh)?;
-        } else {
-            sgemm_packed_b(
-                &rec,
-                &saved.hprev[s * h..],
-                &w_hh_t,
-                &mut saved.gates[s * gh..],
-            )?;
-        }
-        let mut rows: Vec<FwdRow<'_>> = split(&mut saved.gates, b)
-            .zip(split(&mut saved.hprev, b))
-            .zip(split(&mut saved.cprev, b))
-            .zip(split(&mut saved.extra, b))
-            .zip(split(&mut out, b))
-            .zip(split(&mut h_n, b))
-            .zip(split(&mut c_n, b))
-            .map(
-                |((((((gates, hprev), cprev), extra), out), h_n), c_n)| FwdRow {
-                    gates,
-                    hprev,
-                    cprev,
-                    extra,
-                    out,
-                    h_n,
-                    c_n,
-                },
-            )
-            .collect();
-        let hh = &hh;
-        rows.par_chunks_mut(rpc)
-            .enumerate()
-            .for_each(|(ci, chunk)| {
-                for (j, row) in chunk.iter_mut().enumerate() {
-                    let r = ci * rpc + j;
-                    let valid = lengths.is_none_or(|l| s < l[r]);
-                    let hh_row = if hh.is_empty() {
-                        &[][..]
-                    } else {
-                        &hh[r * gh..(r + 1) * gh]
-                    };
-                    forward_row(mode, d, s, valid, row, hh_row, w.b_hh);
-                }
-            });
-    }
+    // Batch rows never mix in a recurrence, so each block of rows runs the
+    // whole time loop on its own: one parallel region per sequence instead
+    // of two per step.
+    let rpb = block_rows(b, w_hh_t.mr());
+    let blocks: Vec<FwdRow<'_>> = cut(&mut saved.gates, b, rpb)
+        .zip(cut(&mut saved.hprev, b, rpb))
+        .zip(cut(&mut saved.cprev, b, rpb))
+        .zip(cut(&mut saved.extra, b, rpb))
+        .zip(cut(&mut out, b, rpb))
+        .zip(cut(&mut h_n, b, rpb))
+        .zip(cut(&mut c_n, b, rpb))
+        .map(
+            |((((((gates, hprev), cprev), extra), out), h_n), c_n)| FwdRow {
+                gates,
+                hprev,
+                cprev,
+                extra,
+                out,
+                h_n,
+                c_n,
+            },
+        )
+        .collect();
+    let w_hh_t = &w_hh_t;
+    blocks
+        .into_par_iter()
+        .enumerate()
+        .try_for_each(|(q, mut blk)| {
+            forward_block(mode, d, w, lengths, w_hh_t, q * rpb, &mut blk)
+        })?;
     Ok(Output {
         out,
         h_n,
         c_n,
         saved,
     })
+}
+
+/// The recurrent GEMM of one step of a block. A block that holds the whole
+/// batch (at most MR rows) has no other block beside it, so its GEMM splits
+/// over the pool instead; every element is computed the same either way.
+fn step_gemm(whole: bool, g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) -> Result<()> {
+    if whole {
+        sgemm_packed_b(g, a, b, c)
+    } else {
+        sgemm_packed_b_serial(g, a, b, c)
+    }
+}
+
+/// The time loop of the batch rows `r0..` that `blk` holds (every buffer of
+/// `blk` is those rows' part of the whole-batch buffer).
+fn forward_block(
+    mode: Mode,
+    d: &Dims,
+    w: &Weights<'_>,
+    lengths: Option<&[usize]>,
+    w_hh_t: &PackedB,
+    r0: usize,
+    blk: &mut FwdRow<'_>,
+) -> Result<()> {
+    let (t, h) = (d.steps, d.hidden);
+    let gh = d.gh(mode);
+    let rows = blk.h_n.len() / h;
+    let whole = rows == d.batch;
+    let per = |buf: &[f32]| buf.len() / rows;
+    let (pg, pc, pe) = (per(blk.gates), per(blk.cprev), per(blk.extra));
+    let pn = per(blk.c_n);
+    // Recurrent GEMM of step s: the block's rows of hprev · W_hhᵀ, added onto
+    // the gates (Elman, LSTM) or written to `hh` (GRU keeps W_hn h apart).
+    let gru = mode == Mode::Gru;
+    let mut hh = vec![0.0f32; if gru { rows * gh } else { 0 }];
+    let rec = Gemm {
+        beta: if gru { 0.0 } else { 1.0 },
+        a: strided(t * h),
+        c: if gru {
+            Strides::row_major(rows, gh)
+        } else {
+            strided(t * gh)
+        },
+        ..Gemm::new(rows, gh, h)
+    };
+    for s in 0..t {
+        if gru {
+            step_gemm(whole, &rec, &blk.hprev[s * h..], w_hh_t, &mut hh)?;
+        } else {
+            step_gemm(
+                whole,
+                &rec,
+                &blk.hprev[s * h..],
+                w_hh_t,
+                &mut blk.gates[s * gh..],
+            )?;
+        }
+        for j in 0..rows {
+            let r = r0 + j;
+            let valid = lengths.is_none_or(|l| s < l[r]);
+            let hh_row = if gru {
+                &hh[j * gh..(j + 1) * gh]
+            } else {
+                &[][..]
+            };
+            let mut row = FwdRow {
+                gates: &mut blk.gates[j * pg..(j + 1) * pg],
+                hprev: &mut blk.hprev[j * t * h..(j + 1) * t * h],
+                cprev: &mut blk.cprev[j * pc..(j + 1) * pc],
+                extra: &mut blk.extra[j * pe..(j + 1) * pe],
+                out: &mut blk.out[j * t * h..(j + 1) * t * h],
+                h_n: &mut blk.h_n[j * h..(j + 1) * h],
+                c_n: &mut blk.c_n[j * pn..(j + 1) * pn],
+            };
+            forward_row(mode, d, s, valid, &mut row, hh_row, w.b_hh);
+        }
+    }
+    Ok(())
 }
 
 /// Gate math of batch row `row` at step `s`: writes the state entering step
@@ -349,8 +393,8 @@ pub fn backward(
         }
         check_state(mode, d, "dc_n", g.len(), true)?;
     }
-    let mut dgx = vec![0.0f32; bt * gh];
-    let mut dgh = vec![0.0f32; if mode == Mode::Gru { bt * gh } else { 0 }];
+    let mut dgx = buf::zeroed(bt * gh);
+    let mut dgh = buf::zeroed(if mode == Mode::Gru { bt * gh } else { 0 });
     let mut dh = dh_n.map_or_else(|| vec![0.0; b * h], <[f32]>::to_vec);
     let mut dc = if mode.has_cell() {
         dc_n.map_or_else(|| vec![0.0; b * h], <[f32]>::to_vec)
@@ -358,44 +402,36 @@ pub fn backward(
         Vec::new()
     };
     let mut direct = vec![0.0f32; b * h];
-    let rec = Gemm {
-        beta: 1.0,
-        a: strided(t * gh),
-        ..Gemm::new(b, h, gh)
-    };
     // W_hh (G·H × H) packed once for the T recurrent GEMMs of BPTT.
     let w_hh_p = PackedB::new(w.w_hh, Strides::row_major(gh, h), gh, h)?;
-    let rpc = rows_per_chunk(d, mode);
-    for s in (0..t).rev() {
-        let mut rows: Vec<BwdRow<'_>> = split(&mut dgx, b)
-            .zip(split(&mut dgh, b))
-            .zip(split(&mut dh, b))
-            .zip(split(&mut dc, b))
-            .zip(split(&mut direct, b))
-            .map(|((((dgx, dgh), dh), dc), direct)| BwdRow {
-                dgx,
-                dgh,
-                dh,
-                dc,
-                direct,
-            })
-            .collect();
-        rows.par_chunks_mut(rpc)
-            .enumerate()
-            .for_each(|(ci, chunk)| {
-                for (j, row) in chunk.iter_mut().enumerate() {
-                    let r = ci * rpc + j;
-                    let valid = lengths.is_none_or(|l| s < l[r]);
-                    backward_row(mode, d, r, s, valid, row, saved, dout);
-                }
-            });
-        let dg_hidden = if mode == Mode::Gru { &dgh } else { &dgx };
-        sgemm_packed_b(&rec, &dg_hidden[s * gh..], &w_hh_p, &mut direct)?;
-        std::mem::swap(&mut dh, &mut direct);
-    }
+    // As in the forward: each block of batch rows runs its own time loop.
+    let rpb = block_rows(b, w_hh_p.mr());
+    let blocks: Vec<BwdRow<'_>> = cut(&mut dgx, b, rpb)
+        .zip(cut(&mut dgh, b, rpb))
+        .zip(cut(&mut dh, b, rpb))
+        .zip(cut(&mut dc, b, rpb))
+        .zip(cut(&mut direct, b, rpb))
+        .map(|((((dgx, dgh), dh), dc), direct)| BwdRow {
+            dgx,
+            dgh,
+            dh,
+            dc,
+            direct,
+        })
+        .collect();
+    let w_hh_p = &w_hh_p;
+    blocks
+        .into_par_iter()
+        .enumerate()
+        .try_for_each(|(q, mut blk)| {
+            backward_block(mode, d, lengths, saved, dout, w_hh_p, q * rpb, &mut blk)
+        })?;
+    // Each step swaps the roles of `dh` and `direct`: after an odd number of
+    // steps dL/dh0 lies in `direct`.
+    let dh = if t % 2 == 1 { direct } else { dh };
 
     let dg_hidden = if mode == Mode::Gru { &dgh } else { &dgx };
-    let mut dx = vec![0.0f32; bt * i];
+    let mut dx = buf::zeroed(bt * i);
     sgemm(&Gemm::new(bt, i, gh), &dgx, w.w_ih, &mut dx)?;
     let mut dw_ih = vec![0.0f32; gh * i];
     let wgrad = |n| Gemm {
@@ -427,6 +463,55 @@ pub fn backward(
         db_ih,
         db_hh,
     })
+}
+
+/// BPTT of the batch rows `r0..` that `blk` holds. On entry `blk.dh` holds
+/// dL/dh_n (and `blk.dc` dL/dc_n); the two state buffers trade roles each step.
+#[allow(clippy::too_many_arguments)]
+fn backward_block(
+    mode: Mode,
+    d: &Dims,
+    lengths: Option<&[usize]>,
+    saved: &SavedView<'_>,
+    dout: &[f32],
+    w_hh_p: &PackedB,
+    r0: usize,
+    blk: &mut BwdRow<'_>,
+) -> Result<()> {
+    let (t, h) = (d.steps, d.hidden);
+    let gh = d.gh(mode);
+    let rows = blk.dh.len() / h;
+    let whole = rows == d.batch;
+    let pdh = blk.dgh.len() / rows;
+    let pc = blk.dc.len() / rows;
+    let rec = Gemm {
+        beta: 1.0,
+        a: strided(t * gh),
+        ..Gemm::new(rows, h, gh)
+    };
+    let (mut dh, mut direct) = (&mut *blk.dh, &mut *blk.direct);
+    for s in (0..t).rev() {
+        for j in 0..rows {
+            let r = r0 + j;
+            let valid = lengths.is_none_or(|l| s < l[r]);
+            let mut row = BwdRow {
+                dgx: &mut blk.dgx[j * t * gh..(j + 1) * t * gh],
+                dgh: &mut blk.dgh[j * pdh..(j + 1) * pdh],
+                dh: &mut dh[j * h..(j + 1) * h],
+                dc: &mut blk.dc[j * pc..(j + 1) * pc],
+                direct: &mut direct[j * h..(j + 1) * h],
+            };
+            backward_row(mode, d, r, s, valid, &mut row, saved, dout);
+        }
+        let dg_hidden = if mode == Mode::Gru {
+            &*blk.dgh
+        } else {
+            &*blk.dgx
+        };
+        step_gemm(whole, &rec, &dg_hidden[s * gh..], w_hh_p, direct)?;
+        std::mem::swap(&mut dh, &mut direct);
+    }
+    Ok(())
 }
 
 /// Gate gradients of batch row `r` at step `s`. `row.dh` holds dL/dh_s from

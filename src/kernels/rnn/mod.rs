@@ -4,11 +4,12 @@
 //! stacks are composed by the caller (the Python `nn.RNN/LSTM/GRU`).
 //!
 //! Layout: batch-first everywhere, like the Python API (`x` is (B, T, I)).
-//! The input projection of every step is one GEMM over the B·T rows; each
-//! step then runs one recurrent GEMM on the rows of step `t` (a strided view,
-//! row stride T·G·H) followed by the fused gate math, parallel over fixed
-//! chunks of batch rows. Backward runs the time loop in reverse with one
-//! recurrent GEMM per step, then dX, dW_ih, dW_hh and the biases as
+//! The input projection of every step is one GEMM over the B·T rows; then
+//! each fixed block of batch rows runs the time loop on its own (in parallel
+//! with the other blocks): per step one recurrent GEMM on its rows of step
+//! `t` (a strided view, row stride T·G·H) followed by the fused gate math.
+//! Backward runs the time loop in reverse the same way, with one recurrent
+//! GEMM per step and block, then dX, dW_ih, dW_hh and the biases as
 //! whole-sequence GEMMs / fixed-order column sums. Results do not depend on
 //! the thread count.
 //!
@@ -20,6 +21,7 @@
 //! - `w_ih`: (G·H, I), `w_hh`: (G·H, H), `b_ih`, `b_hh`: (G·H) with
 //!   G = 1 (Elman), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n)
 
+mod buf;
 mod driver;
 mod elman;
 mod gates;

@@ -163,6 +163,11 @@ fn forward_matches_reference() {
             (dims(1, 1, 1, 1), None),
             (dims(3, 7, 5, 17), None),
             (dims(4, 6, 3, 9), Some(vec![6, 1, 0, 4])),
+            // several blocks of batch rows, the last one short
+            (
+                dims(40, 5, 3, 9),
+                Some((0..40).map(|r| (r * 7) % 6).collect()),
+            ),
         ] {
             let c = make(mode, d, lens, 7);
             let (out, hn, cn) = reference(&c);
@@ -214,6 +219,8 @@ fn backward_matches_finite_differences() {
         for (d, lens) in [
             (dims(2, 5, 3, 4), None),
             (dims(3, 4, 2, 3), Some(vec![4, 2, 0])),
+            // two blocks of batch rows (the second short), odd T
+            (dims(14, 3, 2, 3), Some((0..14).map(|r| r % 4).collect())),
         ] {
             let mut c = make(mode, d, lens, 11);
             if mode == Mode::RnnRelu {
@@ -292,8 +299,36 @@ fn bad_shapes_are_errors() {
 
 #[test]
 fn thread_count_does_not_change_bits() {
-    for mode in MODES {
-        let c = make(mode, dims(32, 9, 13, 70), None, 5);
+    // 32 rows: many blocks of the time loop; 4 rows: one block whose
+    // per-step GEMM is large enough to split over the pool instead.
+    for (mode, batch, hidden) in MODES.iter().flat_map(|&m| [(m, 32, 70), (m, 4, 400)]) {
+        let lens = Some((0..batch).map(|r| 9 - r % 5).collect());
+        let c = make(mode, dims(batch, 9, 13, hidden), lens, 5);
+        let (x, wi, wh) = (f32s(&c.x), f32s(&c.w_ih), f32s(&c.w_hh));
+        let (bi, bhh) = (f32s(&c.b_ih), f32s(&c.b_hh));
+        let dout = Rng(9).vec(c.d.rows() * c.d.hidden, 1.0);
+        let both = || {
+            let o = run_forward(&c);
+            let w = Weights {
+                w_ih: &wi,
+                w_hh: &wh,
+                b_ih: Some(&bi),
+                b_hh: Some(&bhh),
+            };
+            let g = backward(
+                mode,
+                &c.d,
+                &x,
+                &w,
+                c.lengths.as_deref(),
+                &o.saved.view(),
+                &dout,
+                None,
+                None,
+            )
+            .unwrap();
+            (o, g)
+        };
         let one = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
@@ -302,9 +337,17 @@ fn thread_count_does_not_change_bits() {
             .num_threads(3)
             .build()
             .unwrap();
-        let a = one.install(|| run_forward(&c));
-        let b = three.install(|| run_forward(&c));
+        let (a, ga) = one.install(both);
+        let (b, gb) = three.install(both);
         assert_eq!(a.out, b.out);
         assert_eq!(a.h_n, b.h_n);
+        assert_eq!(a.c_n, b.c_n);
+        assert_eq!(ga.dx, gb.dx);
+        assert_eq!(ga.dh0, gb.dh0);
+        assert_eq!(ga.dc0, gb.dc0);
+        assert_eq!(ga.dw_ih, gb.dw_ih);
+        assert_eq!(ga.dw_hh, gb.dw_hh);
+        assert_eq!(ga.db_ih, gb.db_ih);
+        assert_eq!(ga.db_hh, gb.db_hh);
     }
 }
