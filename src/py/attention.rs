@@ -83,7 +83,7 @@ fn check_shape(arg: &str, got: &[usize], want: [usize; 4]) -> PyResult<()> {
 fn masks<'a>(
     p: &AttnParams,
     kpm: &'a Option<PyReadonlyArrayDyn<'_, u8>>,
-    am: &'a Option<View<'a>>,
+    am: &'a Option<PyReadonlyArrayDyn<'_, f32>>,
 ) -> PyResult<Masks<'a>> {
     let key_padding = match kpm {
         Some(a) => {
@@ -107,11 +107,12 @@ fn masks<'a>(
         None => None,
     };
     let additive = match am {
-        Some(v) => {
+        Some(a) => {
+            let v = view(a, "attention", "attn_mask")?;
             check_shape("attn_mask", &v.shape, [p.batch, p.heads, p.tq, p.tk])?;
             Some(Additive {
+                layout: lay("attention", "attn_mask", &v)?,
                 data: v.data,
-                layout: lay("attention", "attn_mask", v)?,
             })
         }
         None => None,
@@ -148,11 +149,7 @@ fn attention_forward(
     let lse_slice = lse
         .as_slice_mut()
         .map_err(|_| ShapeError::new_err("attention: lse must be C-contiguous"))?;
-    let amv = match &attn_mask {
-        Some(a) => Some(view(a, op, "attn_mask")?),
-        None => None,
-    };
-    let m = masks(&p, &key_padding_mask, &amv)?;
+    let m = masks(&p, &key_padding_mask, &attn_mask)?;
     let (qd, kd, vd, od) = (qv.data, kv.data, vv.data, ov.data);
     // A one-row decode step is often tiny: it runs on the calling thread
     // (the decode kernel keeps such a step in one piece).
@@ -167,6 +164,53 @@ fn attention_forward(
         })
     })
     .map_err(to_pyerr)
+}
+
+/// What both backward entry points read: sizes and strides, the forward's
+/// inputs and outputs, grad_out's layout and the masks.
+struct BackwardArgs<'a> {
+    p: AttnParams,
+    x: BackwardInputs<'a>,
+    dout: Layout,
+    m: Masks<'a>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backward_args<'a>(
+    q: &'a PyReadonlyArrayDyn<'_, f32>,
+    k: &'a PyReadonlyArrayDyn<'_, f32>,
+    v: &'a PyReadonlyArrayDyn<'_, f32>,
+    out: &'a PyReadonlyArrayDyn<'_, f32>,
+    lse: &'a PyReadonlyArrayDyn<'_, f32>,
+    grad_out: &'a PyReadonlyArrayDyn<'_, f32>,
+    scale: f32,
+    causal: bool,
+    causal_offset: usize,
+    key_padding_mask: &'a Option<PyReadonlyArrayDyn<'_, u8>>,
+    attn_mask: &'a Option<PyReadonlyArrayDyn<'_, f32>>,
+) -> PyResult<BackwardArgs<'a>> {
+    let op = "attention_backward";
+    let (qv, kv, vv) = (view(q, op, "q")?, view(k, op, "k")?, view(v, op, "v")?);
+    let mut p = params(&qv, &kv, &vv, scale, causal, causal_offset)?;
+    let (ov, gv) = (view(out, op, "out")?, view(grad_out, op, "grad_out")?);
+    for (arg, x) in [("out", &ov), ("grad_out", &gv)] {
+        check_shape(arg, &x.shape, [p.batch, p.heads, p.tq, p.dv])?;
+    }
+    p.o = lay(op, "out", &ov)?;
+    let dout = lay(op, "grad_out", &gv)?;
+    let lse = lse
+        .as_slice()
+        .map_err(|_| ShapeError::new_err("attention_backward: lse must be C-contiguous"))?;
+    let m = masks(&p, key_padding_mask, attn_mask)?;
+    let x = BackwardInputs {
+        q: qv.data,
+        k: kv.data,
+        v: vv.data,
+        o: ov.data,
+        lse,
+        dout: gv.data,
+    };
+    Ok(BackwardArgs { p, x, dout, m })
 }
 
 /// Writes dq, dk, dv from q, k, v, the forward's out and lse, and grad_out.
@@ -191,16 +235,19 @@ fn attention_backward(
     attn_mask: Option<PyReadonlyArrayDyn<'_, f32>>,
 ) -> PyResult<()> {
     let op = "attention_backward";
-    let (qv, kv, vv) = (view(&q, op, "q")?, view(&k, op, "k")?, view(&v, op, "v")?);
-    let mut p = params(&qv, &kv, &vv, scale, causal, causal_offset)?;
-    let (ov, gv) = (view(&out, op, "out")?, view(&grad_out, op, "grad_out")?);
-    for (arg, x) in [("out", &ov), ("grad_out", &gv)] {
-        check_shape(arg, &x.shape, [p.batch, p.heads, p.tq, p.dv])?;
-    }
-    p.o = lay(op, "out", &ov)?;
-    let lse_slice = lse
-        .as_slice()
-        .map_err(|_| ShapeError::new_err("attention_backward: lse must be C-contiguous"))?;
+    let BackwardArgs { p, x, dout, m } = backward_args(
+        &q,
+        &k,
+        &v,
+        &out,
+        &lse,
+        &grad_out,
+        scale,
+        causal,
+        causal_offset,
+        &key_padding_mask,
+        &attn_mask,
+    )?;
     let (dqv, dkv, dvv) = (
         view_mut(&mut dq, op, "dq")?,
         view_mut(&mut dk, op, "dk")?,
@@ -210,23 +257,10 @@ fn attention_backward(
     check_shape("dk", &dkv.shape, [p.batch, p.heads, p.tk, p.d])?;
     check_shape("dv", &dvv.shape, [p.batch, p.heads, p.tk, p.dv])?;
     let g = GradLayouts {
-        dout: lay(op, "grad_out", &gv)?,
+        dout,
         dq: lay_mut(op, "dq", &dqv)?,
         dk: lay_mut(op, "dk", &dkv)?,
         dv: lay_mut(op, "dv", &dvv)?,
-    };
-    let amv = match &attn_mask {
-        Some(a) => Some(view(a, op, "attn_mask")?),
-        None => None,
-    };
-    let m = masks(&p, &key_padding_mask, &amv)?;
-    let x = BackwardInputs {
-        q: qv.data,
-        k: kv.data,
-        v: vv.data,
-        o: ov.data,
-        lse: lse_slice,
-        dout: gv.data,
     };
     let (dqd, dkd, dvd) = (dqv.data, dkv.data, dvv.data);
     py.detach(|| threads::install(|| attention::backward(&p, &g, &m, x, dqd, dkd, dvd)))
@@ -254,17 +288,19 @@ fn attention_backward_packed(
     attn_mask: Option<PyReadonlyArrayDyn<'_, f32>>,
 ) -> PyResult<()> {
     let op = "attention_backward";
-    let (qv, kv, vv) = (view(&q, op, "q")?, view(&k, op, "k")?, view(&v, op, "v")?);
-    let mut p = params(&qv, &kv, &vv, scale, causal, causal_offset)?;
-    let (ov, gv) = (view(&out, op, "out")?, view(&grad_out, op, "grad_out")?);
-    for (arg, x) in [("out", &ov), ("grad_out", &gv)] {
-        check_shape(arg, &x.shape, [p.batch, p.heads, p.tq, p.dv])?;
-    }
-    p.o = lay(op, "out", &ov)?;
-    let lse_slice = lse
-        .as_slice()
-        .map_err(|_| ShapeError::new_err("attention_backward: lse must be C-contiguous"))?;
-    let gv_l = lay(op, "grad_out", &gv)?;
+    let BackwardArgs { p, x, dout, m } = backward_args(
+        &q,
+        &k,
+        &v,
+        &out,
+        &lse,
+        &grad_out,
+        scale,
+        causal,
+        causal_offset,
+        &key_padding_mask,
+        &attn_mask,
+    )?;
     let dv = view_mut(&mut dqkv, op, "dqkv")?;
     let want = [3, p.batch, p.heads, p.tq, p.d];
     if dv.shape != want {
@@ -278,21 +314,8 @@ fn attention_backward_packed(
         which: s[0],
         layout: layout(op, "dqkv", &dv.shape[1..], &s[1..])?,
     };
-    let amv = match &attn_mask {
-        Some(a) => Some(view(a, op, "attn_mask")?),
-        None => None,
-    };
-    let m = masks(&p, &key_padding_mask, &amv)?;
-    let x = BackwardInputs {
-        q: qv.data,
-        k: kv.data,
-        v: vv.data,
-        o: ov.data,
-        lse: lse_slice,
-        dout: gv.data,
-    };
     let d = dv.data;
-    py.detach(|| threads::install(|| attention::backward_packed(&p, gv_l, packed, &m, x, d)))
+    py.detach(|| threads::install(|| attention::backward_packed(&p, dout, packed, &m, x, d)))
         .map_err(to_pyerr)
 }
 
