@@ -254,7 +254,7 @@ class _Reducer:
         grad = p.grad
         if grad is None:
             np.copyto(view, g)
-            p.grad = Tensor._wrap(view, False, None, 0)
+            p.grad = Tensor(view)
         elif grad.data is view:
             np.add(view, g, out=view)
         else:  # a gradient array set from outside (zero_grad(set_to_none=False), user code)
@@ -292,7 +292,7 @@ class _Reducer:
                 np.divide(b.buffer[: b.numel], self.world, out=b.buffer[: b.numel])
             for p, v, used in zip(b.params, b.views, b.flags):
                 if p.grad is None and used > 0:  # unused here, used on another rank
-                    p.grad = Tensor._wrap(v, False, None, 0)
+                    p.grad = Tensor(v)
         self._reset()
 
     # -- internals --
