@@ -245,7 +245,8 @@ class _Reducer:
             for p, v in zip(b.params, b.views):
                 self.where[id(p)] = (b, v)
         self.next_launch = 0
-        self.stats = {"steps": 0, "wait_s": 0.0, "launched_in_backward": 0, "buckets": len(self.buckets)}
+        self.stats = {"steps": 0, "wait_s": 0.0, "last_wait_s": 0.0, "last_backward_end": 0.0,
+                      "launched_in_backward": 0, "buckets": len(self.buckets)}  # fmt: skip
 
     # -- hook protocol --
     def accumulate(self, p: Tensor, g: np.ndarray) -> None:
@@ -284,7 +285,9 @@ class _Reducer:
         t0 = time.perf_counter()
         if self.comm is not None and self.world > 1:
             self.mpi.Request.Waitall([b.request for b in self.buckets])
-        self.stats["wait_s"] += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        self.stats["wait_s"] += t1 - t0
+        self.stats["last_wait_s"], self.stats["last_backward_end"] = t1 - t0, t0
         self.stats["steps"] += 1
         for b in self.buckets:
             b.request = None
@@ -366,8 +369,10 @@ class DistributedDataParallel(Module):
     @property
     def comm_stats(self) -> dict:
         """``steps`` synchronised, ``wait_s`` spent waiting for all-reduces after the
-        backward, ``buckets``, ``launched_in_backward`` (bucket launches made by the
-        backward walk rather than at its end)."""
+        backward (in total; ``last_wait_s`` of the last step, which ended its
+        backward walk at ``time.perf_counter() == last_backward_end``),
+        ``buckets``, ``launched_in_backward`` (bucket launches made by the backward
+        walk rather than at its end)."""
         return dict(self._reducer.stats)
 
     def bucket_buffers(self) -> list[np.ndarray]:
