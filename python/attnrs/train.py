@@ -201,7 +201,7 @@ class Trainer:
         inputs, targets = self.batch("train", self.step)
         manual_seed(_seed_int(self.config.seed, 2, self.step, self.rank))  # dropout of this step
         self.model.train()
-        _, loss = (self.ddp or self.model)(*inputs, targets=targets)
+        _, loss = (self.model if self.ddp is None else self.ddp)(*inputs, targets=targets)
         self.optimizer.zero_grad()
         loss.backward()
         if self.config.grad_clip > 0:
