@@ -234,7 +234,7 @@ def get_batch(
 # --- token files larger than memory (attnrs prepare) --------------------------------------
 
 TOKENS_META = "meta.json"
-_CHUNK_CHARS = 1 << 24  # characters read per chunk while streaming a corpus
+_CHUNK_CHARS = 1 << 22  # characters read per chunk while streaming a corpus (~60 MB of work arrays)
 
 
 def _text_chunks(path: PathLike, chunk_chars: int) -> Any:
