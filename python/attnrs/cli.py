@@ -146,10 +146,17 @@ def cmd_train(args: argparse.Namespace) -> None:
         _train(args, False)
         return
     dist.init(force=True)
-    # Any rank's error ends the whole job (exit 2 for user errors, as without MPI).
-    user_error = (CliError, ValueError, TypeError, OSError)
-    with dist.abort_on_error(lambda e: 2 if isinstance(e, user_error) else 1):
-        _train(args, True)
+    # Any rank's error ends the whole job: a user error with its one line and exit
+    # status 2 (as without MPI), anything else with a traceback and status 1.
+    with dist.abort_on_error(1):
+        try:
+            _train(args, True)
+        except (CliError, ValueError, TypeError, OSError) as e:
+            if dist.world_size() == 1:
+                raise
+            msg = str(e) if str(e).startswith("attnrs") else f"attnrs train: {e}"
+            print(f"error: {msg} (rank {dist.rank()} of {dist.world_size()})", file=sys.stderr)
+            dist.abort(2)
 
 
 def _noop(*args: Any, **kwargs: Any) -> None:
