@@ -127,6 +127,32 @@ def test_ddp_no_sync_world_of_one_equals_plain_accumulation():
         assert np.array_equal(a, b)
 
 
+def test_ddp_tied_weights_and_zero_grad_without_none():
+    """A parameter used by two nodes (tied embedding / lm_head) is ready only after
+    both; gradients zeroed in place (set_to_none=False) still end in the buckets."""
+    from attnrs.models import GPT, GPTConfig
+    from attnrs.optim import AdamW
+
+    def make():
+        ar.manual_seed(0)
+        return GPT(GPTConfig(vocab_size=30, block_size=16, n_layer=1, n_head=2, n_embd=16, dropout=0.0,
+                             tie_weights=True))  # fmt: skip
+
+    x1, y1, x2, y2 = worker.micro_batches(3, 0, 1)
+    ref = _plain_grads(make(), [(x1, y1)])
+    model = make()
+    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.001)  # ~one parameter per bucket
+    opt = AdamW(model.parameters())
+    for _ in range(2):
+        opt.zero_grad(set_to_none=False)  # 2nd pass: fresh zero arrays replace the views
+        _, loss = ddp(x1, targets=y1)
+        loss.backward()
+        for p, g in zip(model.parameters(), ref):
+            assert np.array_equal(p.grad.data, g)
+            assert any(np.shares_memory(p.grad.data, b) for b in ddp.bucket_buffers())
+    assert ddp.comm_stats["launched_in_backward"] == 2 * ddp.comm_stats["buckets"]
+
+
 def test_ddp_unused_parameter_keeps_no_grad():
     class TwoHeads(nn.Module):
         def __init__(self):
