@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: venv build test test-rust test-python train bench lint
+.PHONY: venv build test test-rust test-python test-mpi mpi train bench lint
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,14 +16,26 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The `mpi` extra (mpi4py + MPICH's mpiexec from PyPI) for the distributed tests.
+MPI_STAMP := $(VENV)/.mpi-installed
+$(MPI_STAMP): $(STAMP)
+	$(BIN)/pip install -q "mpi4py>=4" "mpich>=4"
+	touch $(MPI_STAMP)
+
+mpi: $(MPI_STAMP)
+
 build: venv
 	$(BIN)/maturin develop --release -q
 
 test-rust:
 	cargo test --release -q
 
-test-python: build
-	$(BIN)/python -m pytest -q -x tests
+test-python: build mpi
+	ATTNRS_REQUIRE_MPI=1 $(BIN)/python -m pytest -q -x tests
+
+# Only the data-parallel tests (they start `mpiexec -n 2` jobs themselves).
+test-mpi: build mpi
+	ATTNRS_REQUIRE_MPI=1 $(BIN)/python -m pytest -q tests/test_distributed.py
 
 test: test-rust test-python
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import weakref
 from typing import Any
 
 import numpy as np
@@ -209,13 +210,20 @@ def backward(root: Any, grad: np.ndarray | None = None, retain_graph: bool = Fal
         if grad.shape != root.shape:
             raise ValueError(f"backward: grad must have shape {root.shape}; got {grad.shape}")
     if root._ctx is None:  # a leaf
-        root._accumulate(grad)
+        if _leaf_hooks and id(root) in _leaf_hooks:
+            _hooked_leaf_backward(root, grad)
+        else:
+            root._accumulate(grad)
         return
     pending: dict[int, list] = {id(root._ctx): [None] * root._ctx.n_outputs}
     pending[id(root._ctx)][root._out_index] = grad
-    for node in _topological_order(root._ctx):
+    order = _topological_order(root._ctx)
+    hooked = _hooked_leaves(order) if _leaf_hooks else None
+    for node in order:
         gouts = pending.pop(id(node), None)
         if gouts is None:
+            if hooked:
+                _leaves_done(node, hooked)
             continue
         if node.freed:
             raise RuntimeError(
@@ -235,7 +243,10 @@ def backward(root: Any, grad: np.ndarray | None = None, retain_graph: bool = Fal
                 g = unbroadcast(g, shape)
             c = t._ctx
             if c is None:
-                t._accumulate(g)
+                if hooked and id(t) in hooked:
+                    hooked[id(t)][2].accumulate(t, g)
+                else:
+                    t._accumulate(g)
             else:
                 slot = pending.get(id(c))
                 if slot is None:
@@ -245,3 +256,97 @@ def backward(root: Any, grad: np.ndarray | None = None, retain_graph: bool = Fal
         if not retain_graph:
             node.saved = ()
             node.freed = True
+        if hooked:
+            _leaves_done(node, hooked)
+    if hooked:
+        _finish_hooks(hooked)
+
+
+# --- leaf gradient hooks (used by attnrs.distributed) ------------------------------------
+#
+# A hook group (an object with ``accumulate(t, g)``, ``ready(t)`` and ``finish()``)
+# registered on leaf tensors takes over their gradient accumulation: the walk
+# calls ``accumulate`` with each contribution instead of ``t._accumulate``, calls
+# ``ready(t)`` once the last node that consumes ``t`` is done (its gradient for
+# this backward is final) and ``finish()`` once at the end of the walk. Both the
+# tensor and the group are held weakly; without registrations the walk pays one
+# falsy check.
+
+_leaf_hooks: dict[int, tuple[weakref.ref, weakref.ref]] = {}
+
+
+def register_leaf_hooks(tensors: Any, group: Any) -> Any:
+    """Routes the gradients of the leaf ``tensors`` through ``group`` (see above);
+    returns a function that removes the registration."""
+    ids = []
+    gref = weakref.ref(group)
+    for t in tensors:
+        if t._ctx is not None:
+            raise ValueError("register_leaf_hooks: only leaf tensors can take gradient hooks")
+        _leaf_hooks[id(t)] = (weakref.ref(t), gref)
+        ids.append((id(t), gref))
+
+    def remove() -> None:
+        for i, g in ids:
+            entry = _leaf_hooks.get(i)
+            if entry is not None and entry[1] is g:
+                del _leaf_hooks[i]
+
+    return remove
+
+
+def _live_group(t: Any) -> Any:
+    entry = _leaf_hooks.get(id(t))
+    if entry is None:
+        return None
+    tref, gref = entry
+    group = gref()
+    if tref() is not t or group is None:  # a dead tensor's id reused, or the group is gone
+        del _leaf_hooks[id(t)]
+        return None
+    return group
+
+
+def _hooked_leaves(order: list[Function]) -> dict[int, list]:
+    """id(leaf) -> [consumer edges left, leaf, group] for the hooked leaves of the graph."""
+    hooked: dict[int, list] = {}
+    for node in order:
+        for t in node.inputs:
+            if t is None or t._ctx is not None or not t.requires_grad:
+                continue
+            entry = hooked.get(id(t))
+            if entry is not None:
+                entry[0] += 1
+                continue
+            group = _live_group(t)
+            if group is not None:
+                hooked[id(t)] = [1, t, group]
+    return hooked
+
+
+def _leaves_done(node: Function, hooked: dict[int, list]) -> None:
+    for t in node.inputs:
+        if t is not None:
+            entry = hooked.get(id(t))
+            if entry is not None:
+                entry[0] -= 1
+                if entry[0] == 0:
+                    entry[2].ready(t)
+
+
+def _finish_hooks(hooked: dict[int, list]) -> None:
+    done: set[int] = set()
+    for _, _, group in hooked.values():
+        if id(group) not in done:
+            done.add(id(group))
+            group.finish()
+
+
+def _hooked_leaf_backward(t: Any, grad: np.ndarray) -> None:
+    group = _live_group(t)
+    if group is None:
+        t._accumulate(grad)
+        return
+    group.accumulate(t, grad)
+    group.ready(t)
+    group.finish()

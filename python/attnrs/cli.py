@@ -1,7 +1,9 @@
-"""The ``attnrs`` command: ``train``, ``generate``, ``bench``, ``info``.
+"""The ``attnrs`` command: ``train``, ``prepare``, ``generate``, ``bench``, ``info``.
 
 ``attnrs train`` trains a character language model (gpt, char-rnn or tcn) on
-``--data PATH`` or on the built-in corpus, writes ``DIR/config.json``,
+``--data PATH`` (a text file, or a token directory written by ``attnrs
+prepare``, read with np.memmap) or on the built-in corpus; under ``mpiexec -n
+N`` (or with ``--distributed``) it trains data-parallel on N ranks, and writes ``DIR/config.json``,
 ``DIR/log.jsonl`` and ``DIR/checkpoint.safetensors`` and prints a sample;
 ``attnrs generate --out DIR`` samples from such a directory. Bad arguments and
 missing files end with a one-line error on stderr and exit status 2.
@@ -81,7 +83,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a character language model")
     t.add_argument("--model", choices=LM_MODELS, default="gpt")
-    t.add_argument("--data", help="UTF-8 text file (default: the built-in corpus)")
+    t.add_argument("--data", help="UTF-8 text file, or a directory from `attnrs prepare` "
+                   "(default: the built-in corpus)")  # fmt: skip
     t.add_argument("--out", help="output directory (default: runs/<model>)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     for flag in ("block-size", "batch-size", "n-layer", "n-head", "n-embd", "steps",
@@ -95,6 +98,16 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=1337)
     t.add_argument("--sample-length", type=int, default=300, help="characters sampled at the end")
     t.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI (automatic under mpiexec); --batch-size is per rank")
+    t.add_argument("--bucket-cap-mb", type=_nonneg_float, default=25.0,
+                   help="gradient all-reduce bucket size in MiB (distributed)")  # fmt: skip
+
+    pr = sub.add_parser("prepare", help="tokenize a text file (any size) into memmap token files")
+    pr.add_argument("--data", required=True, help="UTF-8 text file")
+    pr.add_argument("--out", required=True, help="output directory (train.bin, val.bin, meta.json)")
+    pr.add_argument("--tokenizer", choices=("char", "word"), default="char")
+    pr.add_argument("--val-fraction", type=_nonneg_float, default=0.1)
 
     g = sub.add_parser("generate", help="sample from a trained run directory")
     g.add_argument("--out", required=True, help="run directory written by `attnrs train`")
@@ -126,39 +139,87 @@ def _model_config(name: str, settings: dict, vocab_size: int) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from . import distributed as dist
+
+    distributed = bool(args.distributed) or dist.launched_under_mpi()
+    if not distributed:
+        _train(args, False)
+        return
+    dist.init(force=True)
+    # Any rank's error ends the whole job: a user error with its one line and exit
+    # status 2 (as without MPI), anything else with a traceback and status 1.
+    with dist.abort_on_error(1):
+        try:
+            _train(args, True)
+        except (CliError, ValueError, TypeError, OSError) as e:
+            if dist.world_size() == 1:
+                raise
+            msg = str(e) if str(e).startswith("attnrs") else f"attnrs train: {e}"
+            print(f"error: {msg} (rank {dist.rank()} of {dist.world_size()})", file=sys.stderr)
+            dist.abort(2)
+
+
+def _noop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _train(args: argparse.Namespace, distributed: bool) -> None:
     from . import data
+    from . import distributed as dist
     from .models import REGISTRY
     from .tensor import manual_seed
     from .train import LossCurvePlot, TrainConfig, Trainer
 
+    rank, world = (dist.rank(), dist.world_size()) if distributed else (0, 1)
+    say = print if rank == 0 else _noop
     out = Path(args.out or f"runs/{args.model}")
     settings = dict(TRAIN_DEFAULTS[args.model])
+    skip = ("model", "data", "out", "resume", "no_progress", "command", "distributed", "bucket_cap_mb")
     for k, v in vars(args).items():
-        if v is not None and k not in ("model", "data", "out", "resume", "no_progress", "command"):
+        if v is not None and k not in skip:
             settings[k] = v
     if args.model == "gpt" and settings["n_embd"] % settings["n_head"]:
         raise CliError(f"--n-embd ({settings['n_embd']}) must be divisible by --n-head ({settings['n_head']})")
-    text = data.load_text(args.data)
+    tokens = None
+    if args.data is not None and Path(args.data).is_dir():
+        if not data.is_token_dir(args.data):
+            raise CliError(f"--data {args.data}: a directory must come from `attnrs prepare` (no meta.json)")
+        tokens = data.load_tokens(args.data)  # np.memmap: nothing is read yet
+        text = None
+    else:
+        text = data.load_text(args.data)
     saved = None
     if args.resume:  # the model and tokenizer come from the run; training flags may change
-        cfg_path = out / "config.json"
-        if not (out / Trainer.CHECKPOINT).is_file() or not cfg_path.is_file():
-            raise CliError(f"--resume: no checkpoint in {out}")
-        saved = json.loads(cfg_path.read_text())
+        blob = None
+        if rank == 0:
+            cfg_path = out / "config.json"
+            if not (out / Trainer.CHECKPOINT).is_file() or not cfg_path.is_file():
+                raise CliError(f"--resume: no checkpoint in {out}")
+            blob = cfg_path.read_bytes()
+        saved = json.loads(dist.broadcast_bytes(blob) if distributed else blob)
         if saved.get("model") != args.model:
             raise CliError(f"--resume: {out} holds a {saved.get('model')!r} run, not {args.model!r}")
-        settings.update(block_size=saved["model_config"]["block_size"], batch_size=saved["batch_size"])
+        settings.update(block_size=saved["model_config"]["block_size"])
+        if args.batch_size is None:  # keep the global batch when the number of ranks changed
+            glob = saved.get("global_batch_size", saved["batch_size"])
+            settings["batch_size"] = glob // world if glob % world == 0 else saved["batch_size"]
         tok = data.tokenizer_from_dict(saved["tokenizer"])
+        if tokens is not None and tokens.tokenizer.to_dict() != saved["tokenizer"]:
+            raise CliError(f"--resume: the tokenizer of {args.data} differs from the run's in {out}")
     else:
-        tok = data.CharTokenizer.from_text(text)
-    ids = tok.encode(text)
-    train_ids, val_ids = data.train_val_split(ids)
+        tok = tokens.tokenizer if tokens is not None else data.CharTokenizer.from_text(text)
+    if tokens is not None:
+        train_ids, val_ids = tokens.train, tokens.val
+    else:
+        train_ids, val_ids = data.train_val_split(tok.encode(text))
     bs, block = settings["batch_size"], settings["block_size"]
-    if len(val_ids) <= block:
-        raise CliError(f"data too small: {len(ids)} characters for --block-size {block}")
+    if len(val_ids) <= block or len(train_ids) <= block:
+        raise CliError(f"data too small: {len(train_ids) + len(val_ids)} tokens for --block-size {block}")
 
-    def get_batch(split: str, rng: np.random.Generator) -> tuple[tuple, np.ndarray]:
-        x, y = data.get_batch(train_ids if split == "train" else val_ids, bs, block, rng)
+    def get_batch(split: str, rng: np.random.Generator, rank: int = 0,
+                  world_size: int = 1) -> tuple[tuple, np.ndarray]:  # fmt: skip
+        ids = train_ids if split == "train" else val_ids
+        x, y = data.get_batch(ids, bs, block, rng, rank=rank, world_size=world_size)
         return (x,), y
 
     manual_seed(args.seed)
@@ -173,29 +234,51 @@ def cmd_train(args: argparse.Namespace) -> None:
                        **{k: v for k, v in settings.items() if k in tnames})  # fmt: skip
     run_config = {
         "model": args.model, "model_config": asdict(mcfg), "train_config": asdict(tcfg),
-        "batch_size": bs, "data": str(args.data) if args.data else "builtin",
-        "tokenizer": tok.to_dict(),
+        "batch_size": bs, "world_size": world, "global_batch_size": bs * world,
+        "data": str(args.data) if args.data else "builtin", "tokenizer": tok.to_dict(),
     }  # fmt: skip
     trainer = Trainer(model, tcfg, get_batch, out_dir=out, callbacks=[LossCurvePlot()],
-                      run_config=run_config)  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
+                      run_config=run_config, distributed=distributed,
+                      bucket_cap_mb=args.bucket_cap_mb or 25.0)  # fmt: skip
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
     if args.resume:
         trainer.load_checkpoint(out / Trainer.CHECKPOINT)
-        print(f"resumed {out} at step {trainer.step}")
-    else:
+        say(f"resumed {out} at step {trainer.step}")
+    elif rank == 0:
         (out / Trainer.LOG).unlink(missing_ok=True)
-    (out / "config.json").write_text(json.dumps(run_config, indent=2))
-    print(f"{args.model}: {model.num_parameters():,} parameters, vocab {tok.vocab_size}, "
-          f"{len(train_ids):,} train / {len(val_ids):,} val tokens -> {out}")  # fmt: skip
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps(run_config, indent=2))
+    say(f"{args.model}: {model.num_parameters():,} parameters, vocab {tok.vocab_size}, "
+        f"{len(train_ids):,} train / {len(val_ids):,} val tokens -> {out}")  # fmt: skip
+    if distributed:
+        say(f"data parallel: {world} rank(s) x batch {bs} = global batch {bs * world} "
+            f"sequences of {block} tokens")  # fmt: skip
     trainer.run()
+    if rank != 0:
+        return
     last = trainer.history[-1] if trainer.history else {}
     print(f"step {trainer.step}: train loss {last.get('train_loss', float('nan')):.4f}, "
           f"val loss {last.get('val_loss', trainer.best_val):.4f}")  # fmt: skip
-    _plot_attention(model, tok, val_ids[: min(32, block)], out)
+    _plot_attention(model, tok, np.asarray(val_ids[: min(32, block)], dtype=np.int64), out)
     if args.sample_length > 0:
         print("--- sample ---")
-        prompt = "\n" if "\n" in tok.chars else tok.chars[0]
+        chars = getattr(tok, "chars", None)
+        if chars is not None:
+            prompt = "\n" if "\n" in chars else chars[0]
+        else:
+            prompt = tok.words[1] if len(tok.words) > 1 else ""
         print(_sample(model, tok, prompt, args.sample_length, 0.8, None, args.seed))
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from . import data
+
+    if not 0.0 < args.val_fraction < 1.0:
+        raise CliError(f"--val-fraction must be in (0, 1); got {args.val_fraction}")
+    meta = data.prepare_tokens(args.data, args.out, args.tokenizer, args.val_fraction)
+    print(f"{args.data}: {meta['train_tokens']:,} train / {meta['val_tokens']:,} val tokens, "
+          f"{args.tokenizer} vocabulary {meta['vocab_size']:,} ({meta['dtype']}) -> {args.out}")  # fmt: skip
 
 
 def _plot_attention(model: Any, tok: Any, ids: np.ndarray, out: Path) -> None:
@@ -206,7 +289,7 @@ def _plot_attention(model: Any, tok: Any, ids: np.ndarray, out: Path) -> None:
     from .train import save_attention_map
 
     maps = model.attention_maps(ids[None, :])[-1][0]  # (n_head, T, T)
-    labels = [repr(c)[1:-1] for c in tok.decode(ids)]
+    labels = [repr(tok.decode([int(i)]))[1:-1] for i in ids]
     if save_attention_map(maps, out / "attention.png", labels, labels, title="last layer, per head"):
         print(f"attention map -> {out / 'attention.png'}")
 
@@ -280,7 +363,7 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(f"{k}: {v}")
 
 
-COMMANDS = {"train": cmd_train, "generate": cmd_generate, "bench": cmd_bench, "info": cmd_info}
+COMMANDS = {"train": cmd_train, "prepare": cmd_prepare, "generate": cmd_generate, "bench": cmd_bench, "info": cmd_info}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,9 @@
   (``pydoc_data.topics``), so ``attnrs train`` needs no download.
 - ``train_val_split`` (first 90 % / last 10 %) and ``get_batch`` (random
   windows, drawn from a caller-owned seeded generator).
+- ``prepare_tokens`` / ``load_tokens``: a corpus larger than memory, streamed
+  into ``train.bin`` / ``val.bin`` id files (uint16 or uint32) read with
+  ``np.memmap``, plus ``meta.json`` (the tokenizer) — ``attnrs prepare``.
 - Synthetic tasks with exact-match metrics: copy, reverse, sort, addition
   (seq2seq), majority (seq2label) and label2seq.
 
@@ -14,6 +17,7 @@ Token ids and targets are plain NumPy int64 arrays.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,14 +34,18 @@ __all__ = [
     "SEQ2SEQ_TASKS",
     "CharTokenizer",
     "Seq2SeqData",
+    "TokenData",
     "WordTokenizer",
     "builtin_corpus",
     "exact_match",
     "get_batch",
+    "is_token_dir",
     "load_text",
+    "load_tokens",
     "make_label2seq_task",
     "make_majority_task",
     "make_seq2seq_task",
+    "prepare_tokens",
     "skipgram_pairs",
     "strip_special",
     "tokenizer_from_dict",
@@ -189,9 +197,20 @@ def train_val_split(data: np.ndarray, train_frac: float = 0.9) -> tuple[np.ndarr
 
 
 def get_batch(
-    data: np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator
+    data: np.ndarray,
+    batch_size: int,
+    block_size: int,
+    rng: np.random.Generator,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``batch_size`` random windows of ``data`` and the same windows shifted by one.
+
+    Draws the start positions of a global batch of ``world_size * batch_size``
+    windows from ``rng`` (distinct positions when the data has that many) and
+    returns rank ``rank``'s consecutive share, so ranks holding the same ``rng``
+    get disjoint windows and their union does not depend on ``world_size``.
+    ``data`` may be an ``np.memmap``: only the chosen windows are read.
 
     # Shapes
     - data: (N,) int ids, N > block_size
@@ -202,10 +221,169 @@ def get_batch(
         raise ValueError(
             f"get_batch: data has {len(data)} tokens; need more than block_size={block_size}"
         )
-    starts = rng.integers(0, n, size=batch_size)
+    if not 0 <= rank < world_size:
+        raise ValueError(f"get_batch: need 0 <= rank < world_size; got rank={rank}, world_size={world_size}")
+    total = batch_size * world_size
+    starts = rng.choice(n, size=total, replace=False) if n >= total else rng.integers(0, n, size=total)
+    starts = starts[rank * batch_size : (rank + 1) * batch_size]
     idx = starts[:, None] + np.arange(block_size + 1)[None, :]  # (B, T+1)
-    win = np.asarray(data, dtype=np.int64)[idx]
+    win = np.asarray(data[idx], dtype=np.int64)  # fancy indexing reads only these tokens
     return win[:, :-1], win[:, 1:]
+
+
+# --- token files larger than memory (attnrs prepare) --------------------------------------
+
+TOKENS_META = "meta.json"
+_CHUNK_CHARS = 1 << 22  # characters read per chunk while streaming a corpus (~60 MB of work arrays)
+
+
+def _text_chunks(path: PathLike, chunk_chars: int) -> Any:
+    with open(path, encoding="utf-8") as f:  # universal newlines, like load_text
+        while True:
+            chunk = f.read(chunk_chars)
+            if not chunk:
+                return
+            yield chunk
+
+
+def _word_chunks(path: PathLike, chunk_chars: int) -> Any:
+    """Lists of lower-cased words of the file, chunk by chunk; a word cut by a
+    chunk boundary is carried over to the next chunk."""
+    tail = re.compile(r"[a-z0-9_']+\Z")
+    carry = ""
+    for chunk in _text_chunks(path, chunk_chars):
+        low = carry + chunk.lower()
+        m = tail.search(low)
+        carry, body = (m.group(), low[: m.start()]) if m else ("", low)
+        yield WordTokenizer._word.findall(body)
+    if carry:
+        yield [carry]
+
+
+def _char_codes(chunk: str) -> np.ndarray:
+    return np.frombuffer(chunk.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def prepare_tokens(
+    src: PathLike,
+    out_dir: PathLike,
+    tokenizer: str = "char",
+    val_fraction: float = 0.1,
+    chunk_chars: int = _CHUNK_CHARS,
+) -> dict:
+    """Tokenizes the UTF-8 file ``src`` into ``out_dir/train.bin``, ``val.bin``
+    and ``meta.json``, streaming: two passes over the file (vocabulary and
+    counts, then ids), ``chunk_chars`` characters in memory at a time.
+
+    The ids are those of ``CharTokenizer.from_text`` / ``WordTokenizer.from_text``
+    on the whole text, split like ``train_val_split`` (first ``1 - val_fraction``
+    for training); stored as uint16 when the vocabulary fits, else uint32.
+    Returns the meta dict (also written to ``meta.json``, last).
+    """
+    src, out = Path(src), Path(out_dir)
+    if tokenizer not in ("char", "word"):
+        raise ValueError(f"prepare_tokens: tokenizer must be 'char' or 'word'; got {tokenizer!r}")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"prepare_tokens: val_fraction must be in (0, 1); got {val_fraction}")
+    if not src.is_file():
+        raise FileNotFoundError(f"data file not found: {src}")
+    if chunk_chars < 1:
+        raise ValueError(f"prepare_tokens: chunk_chars must be >= 1; got {chunk_chars}")
+    # pass 1: vocabulary and token count
+    total = 0
+    tok: CharTokenizer | WordTokenizer
+    if tokenizer == "char":
+        codes = np.zeros(0, dtype=np.uint32)
+        for chunk in _text_chunks(src, chunk_chars):
+            codes = np.union1d(codes, np.unique(_char_codes(chunk)))
+            total += len(chunk)
+        tok = CharTokenizer([chr(c) for c in codes]) if len(codes) else None  # type: ignore[assignment]
+    else:
+        from collections import Counter
+
+        counts: Counter = Counter()
+        for words in _word_chunks(src, chunk_chars):
+            counts.update(words)
+            total += len(words)
+        order = sorted(counts, key=lambda w: (-counts[w], w))
+        tok = WordTokenizer(order)
+    if total == 0:
+        raise ValueError(f"prepare_tokens: {src} holds no tokens")
+    dtype = np.uint16 if tok.vocab_size <= 1 << 16 else np.uint32
+    n_train = int(total * (1.0 - val_fraction))
+    # pass 2: ids, streamed into train.bin then val.bin
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {s: out / f"{s}.bin" for s in ("train", "val")}
+    tmp = {s: p.with_name(p.name + ".tmp") for s, p in paths.items()}
+    written = 0
+    with open(tmp["train"], "wb") as ftr, open(tmp["val"], "wb") as fva:
+        if tokenizer == "char":
+            table = np.array([ord(c) for c in tok.chars], dtype=np.uint32)  # sorted code points
+            chunks: Any = (np.searchsorted(table, _char_codes(c)) for c in _text_chunks(src, chunk_chars))
+        else:
+            stoi = tok.stoi
+            chunks = (np.fromiter((stoi[w] for w in ws), dtype=np.int64, count=len(ws))
+                      for ws in _word_chunks(src, chunk_chars))  # fmt: skip
+        for ids in chunks:
+            ids = ids.astype(dtype)
+            cut = min(max(n_train - written, 0), len(ids))
+            ids[:cut].tofile(ftr)
+            ids[cut:].tofile(fva)
+            written += len(ids)
+    if written != total:
+        raise ValueError(f"prepare_tokens: {src} changed while it was read ({total} then {written} tokens)")
+    for s in paths:
+        tmp[s].replace(paths[s])
+    meta = {
+        "format": "attnrs-tokens-v1", "tokenizer": tok.to_dict(), "vocab_size": tok.vocab_size,
+        "dtype": np.dtype(dtype).name, "train_tokens": n_train, "val_tokens": total - n_train,
+        "source": str(src),
+    }  # fmt: skip
+    (out / TOKENS_META).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return meta
+
+
+@dataclass
+class TokenData:
+    """A directory written by ``prepare_tokens``: ``train`` / ``val`` are read-only
+    ``np.memmap`` id arrays (uint16 or uint32), ``tokenizer`` the stored tokenizer."""
+
+    train: np.ndarray
+    val: np.ndarray
+    tokenizer: CharTokenizer | WordTokenizer
+    meta: dict
+
+
+def is_token_dir(path: PathLike | None) -> bool:
+    return path is not None and (Path(path) / TOKENS_META).is_file()
+
+
+def load_tokens(path: PathLike) -> TokenData:
+    """Opens a ``prepare_tokens`` directory with ``np.memmap`` (nothing is read yet)."""
+    d = Path(path)
+    meta_path = d / TOKENS_META
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"load_tokens: {meta_path} not found (run `attnrs prepare --out {d}`)")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        dtype = np.dtype(meta["dtype"])
+        sizes = {"train": int(meta["train_tokens"]), "val": int(meta["val_tokens"])}
+        tok = tokenizer_from_dict(meta["tokenizer"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"load_tokens: {meta_path} is not a valid token meta file ({e})") from None
+    if dtype not in (np.dtype(np.uint16), np.dtype(np.uint32)):
+        raise ValueError(f"load_tokens: {meta_path}: dtype must be uint16 or uint32; got {dtype}")
+    arrays = {}
+    for split, n in sizes.items():
+        f = d / f"{split}.bin"
+        have = f.stat().st_size if f.is_file() else -1
+        if have != n * dtype.itemsize:
+            raise ValueError(
+                f"load_tokens: {f} should hold {n} {dtype} tokens ({n * dtype.itemsize} bytes); "
+                f"found {'no file' if have < 0 else f'{have} bytes'}"
+            )
+        arrays[split] = np.memmap(f, dtype=dtype, mode="r", shape=(n,)) if n else np.zeros(0, dtype)
+    return TokenData(arrays["train"], arrays["val"], tok, meta)
 
 
 # --- synthetic seq2seq tasks -------------------------------------------------------------

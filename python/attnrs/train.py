@@ -7,17 +7,29 @@ rest: AdamW with linear warm-up and cosine decay, gradient clipping, periodic
 evaluation, a tqdm bar (loss, tokens/s, ETA), a JSON-lines log, safetensors
 checkpoints, exact resume and early stopping.
 
-Resume is exact: the checkpoint holds the parameters, the optimizer moments,
-the step, the batch generator's state and attnrs' global generator state
-(dropout), so a run stopped at step k and resumed produces the same losses,
-bit for bit, as an uninterrupted run.
+Resume is exact: the batches and attnrs' global generator (dropout) of step
+``s`` are seeded by ``(seed, s)`` (and the rank), and the checkpoint holds the
+parameters, the optimizer moments and the step, so a run stopped at step k and
+resumed produces the same losses, bit for bit, as an uninterrupted run.
+
+Data parallel (MPI, ``attnrs.distributed``): under ``mpiexec`` (or with
+``distributed=True``) the model is wrapped in ``DistributedDataParallel``, each
+rank trains on its share of every batch and the gradients are averaged; only
+rank 0 shows progress and writes logs, checkpoints and plots. A ``get_batch``
+that takes ``rank`` and ``world_size`` keywords gets a generator shared by all
+ranks and must return its rank's share of the global batch (as
+``data.get_batch`` does), so the samples of a step do not depend on the number
+of ranks and a checkpoint resumes on any number of ranks; a plain
+``get_batch(split, rng)`` gets a generator seeded by ``(seed, step, rank)``.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -31,7 +43,7 @@ from .autograd import no_grad
 from .memory import retain_freed_memory
 from .nn.utils import clip_grad_norm_
 from .optim import AdamW
-from .tensor import default_rng
+from .tensor import manual_seed
 
 __all__ = ["Callback", "LossCurvePlot", "TrainConfig", "Trainer", "cosine_warmup_lr", "save_attention_map"]
 
@@ -53,7 +65,7 @@ class TrainConfig:
     log_interval: int = 1  # a log.jsonl line every N steps
     checkpoint: bool = True  # write out_dir/checkpoint.safetensors at each eval and at the end
     patience: int = 0  # stop after N evaluations without a val-loss improvement; 0 = never
-    seed: int = 1337  # seeds the batch generator and attnrs' generator
+    seed: int = 1337  # seeds the batches and attnrs' generator (per step and rank)
     progress: bool = True  # show a tqdm bar
 
     def __post_init__(self) -> None:
@@ -98,8 +110,16 @@ def _tokens(targets: Any) -> int:
     return int(np.asarray(targets).size)
 
 
-def _rng_state(rng: np.random.Generator) -> dict:
-    return rng.bit_generator.state
+def _takes_rank(fn: Any) -> bool:
+    try:
+        names = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "rank" in names and "world_size" in names
+
+
+def _seed_int(*key: int) -> int:
+    return int(np.random.SeedSequence(list(key)).generate_state(1, np.uint64)[0])
 
 
 class Trainer:
@@ -107,7 +127,12 @@ class Trainer:
 
     ``trainer.step`` counts completed optimizer steps; ``trainer.history`` holds
     the log records. ``out_dir`` receives ``log.jsonl`` and
-    ``checkpoint.safetensors`` (nothing is written when it is None).
+    ``checkpoint.safetensors`` (nothing is written when it is None, and only
+    rank 0 writes).
+
+    ``distributed``: None detects an MPI launch (``mpiexec``), True joins MPI
+    even with one rank, False never does. ``trainer.model`` stays the plain
+    model; ``trainer.ddp`` is its ``DistributedDataParallel`` wrapper (or None).
     """
 
     CHECKPOINT = "checkpoint.safetensors"
@@ -121,8 +146,20 @@ class Trainer:
         out_dir: os.PathLike | None = None,
         callbacks: Sequence[Callback] = (),
         run_config: dict | None = None,
+        distributed: bool | None = None,
+        bucket_cap_mb: float = 25.0,
     ) -> None:
+        from . import distributed as dist
+
+        if distributed is None:
+            distributed = dist.launched_under_mpi()
+        if distributed:
+            dist.init(force=True)
+        self.rank = dist.rank() if distributed else 0
+        self.world_size = dist.world_size() if distributed else 1
+        self.is_main = self.rank == 0
         self.model = model
+        self.ddp = dist.DistributedDataParallel(model, bucket_cap_mb) if distributed else None
         self.config = config
         self.get_batch = get_batch
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -136,7 +173,7 @@ class Trainer:
              {"params": no_decay, "weight_decay": 0.0}],
             lr=config.lr, betas=(config.beta1, config.beta2),
         )  # fmt: skip
-        self.rng = np.random.default_rng(config.seed)
+        self._rank_aware = _takes_rank(get_batch)
         self.step = 0
         self.best_val = math.inf
         self.bad_evals = 0
@@ -149,11 +186,22 @@ class Trainer:
         c = self.config
         return cosine_warmup_lr(step, c.lr, c.min_lr, c.warmup, c.steps)
 
+    def batch(self, split: str, key: int, rank: int = -1, world_size: int = 0) -> tuple[tuple, Any]:
+        """This rank's batch number ``key`` of ``split`` (see the module docstring)."""
+        rank = self.rank if rank < 0 else rank
+        world_size = world_size or self.world_size
+        salt = 0 if split == "train" else 1
+        if self._rank_aware:
+            rng = np.random.default_rng([self.config.seed, salt, key])
+            return self.get_batch(split, rng, rank=rank, world_size=world_size)
+        return self.get_batch(split, np.random.default_rng([self.config.seed, salt, key, rank]))
+
     def train_step(self) -> tuple[float, int]:
-        """One optimizer step; returns (loss, tokens in the batch)."""
-        inputs, targets = self.get_batch("train", self.rng)
+        """One optimizer step; returns (loss, tokens in the batch) of this rank."""
+        inputs, targets = self.batch("train", self.step)
+        manual_seed(_seed_int(self.config.seed, 2, self.step, self.rank))  # dropout of this step
         self.model.train()
-        _, loss = self.model(*inputs, targets=targets)
+        _, loss = (self.model if self.ddp is None else self.ddp)(*inputs, targets=targets)
         self.optimizer.zero_grad()
         loss.backward()
         if self.config.grad_clip > 0:
@@ -165,24 +213,51 @@ class Trainer:
         return float(loss.item()), _tokens(targets)
 
     def evaluate(self) -> float:
-        """Mean loss over ``eval_iters`` validation batches (the same ones each call)."""
-        rng = np.random.default_rng([self.config.seed, 1])
+        """Mean loss over ``eval_iters`` validation batches, the same ones each call
+        and whatever the number of ranks: a rank-aware ``get_batch`` gives each rank
+        its share of every batch (the ranks' losses are averaged); otherwise rank r
+        evaluates whole batches r, r + N, ..."""
+        n_iter, world = self.config.eval_iters, self.world_size
         self.model.eval()
-        losses = []
+        losses = np.zeros(n_iter)
         with no_grad():
-            for _ in range(self.config.eval_iters):
-                inputs, targets = self.get_batch("val", rng)
+            for i in range(n_iter) if self._rank_aware else range(self.rank, n_iter, world):
+                inputs, targets = self.batch("val", i, *(() if self._rank_aware else (0, 1)))
                 _, loss = self.model(*inputs, targets=targets)
-                losses.append(float(loss.item()))
+                losses[i] = float(loss.item())
         self.model.train()
-        return float(np.mean(losses))
+        total = self._all_sum(losses)
+        return float(np.mean(total / world if self._rank_aware else total))
+
+    def _all_sum(self, values: np.ndarray) -> np.ndarray:
+        if self.ddp is None:
+            return values
+        from .distributed import all_sum
+
+        return all_sum(values)
+
+    def _global_loss(self, loss: float) -> float:
+        """Mean of the ranks' losses (the loss of the global batch)."""
+        if self.world_size == 1:
+            return loss
+        v = np.zeros(self.world_size)
+        v[self.rank] = loss
+        return float(np.mean(self._all_sum(v)))
 
     # --- the loop ----------------------------------------------------------------------
     def run(self) -> list[dict]:
+        """Trains to ``config.steps``; with several ranks, an exception on any rank
+        aborts the whole MPI job (exit status 1) instead of leaving the others waiting."""
+        if self.world_size == 1:
+            return self._run()
+        from .distributed import abort_on_error
+
+        with abort_on_error():
+            return self._run()
+
+    def _run(self) -> list[dict]:
         c = self.config
         if self.step == 0:
-            from .tensor import manual_seed
-
             manual_seed(c.seed)
         for cb in self.callbacks:
             cb.on_train_start(self)
@@ -191,7 +266,8 @@ class Trainer:
         while self.step < c.steps and not self.stop:
             lr = self.lr_at(self.step)
             loss, ntok = self.train_step()
-            tok_acc += ntok
+            loss = self._global_loss(loss)
+            tok_acc += ntok * self.world_size
             rec: dict = {"step": self.step, "train_loss": loss, "lr": lr}
             evaluating = self.step % c.eval_interval == 0 or self.step == c.steps
             if evaluating or self.step % c.log_interval == 0:
@@ -200,7 +276,7 @@ class Trainer:
                 if evaluating:
                     rec["val_loss"] = self._eval_and_track()
                 self._log(rec)
-                if evaluating and c.checkpoint and self.out_dir is not None:
+                if evaluating and c.checkpoint and self.out_dir is not None and self.is_main:
                     self.save_checkpoint(self.out_dir / self.CHECKPOINT)
                 t_last, tok_acc = time.perf_counter(), 0  # evaluation time is not counted
             if bar is not None:
@@ -208,6 +284,8 @@ class Trainer:
                 bar.set_postfix(self._postfix(rec), refresh=False)
             for cb in self.callbacks:
                 cb.on_step_end(self, rec)
+            if self.world_size > 1:  # a callback may stop one rank: stop them all
+                self.stop = bool(self._all_sum(np.array([float(self.stop)]))[0] > 0)
         if bar is not None:
             bar.close()
         for cb in self.callbacks:
@@ -227,7 +305,7 @@ class Trainer:
         return val
 
     def _bar(self) -> Any:
-        if not self.config.progress:
+        if not self.config.progress or not self.is_main:
             return None
         from tqdm.auto import tqdm
 
@@ -245,7 +323,7 @@ class Trainer:
 
     def _log(self, rec: dict) -> None:
         self.history.append(rec)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with open(self.out_dir / self.LOG, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
@@ -256,8 +334,7 @@ class Trainer:
         best = self.best_val if math.isfinite(self.best_val) else None
         return {
             "step": self.step, "best_val": best, "bad_evals": self.bad_evals,
-            "rng": _rng_state(self.rng), "global_rng": _rng_state(default_rng()),
-            "train_config": asdict(self.config),
+            "world_size": self.world_size, "train_config": asdict(self.config),
         }  # fmt: skip
 
     def save_checkpoint(self, path: os.PathLike) -> None:
@@ -268,15 +345,26 @@ class Trainer:
 
     def load_checkpoint(self, path: os.PathLike) -> dict:
         """Restores model, optimizer and trainer state; returns what
-        ``io.load_checkpoint`` returns (``config``, ``extra``, ``metadata``)."""
-        info = _io.load_checkpoint(str(path), self.model, self.optimizer)
+        ``io.load_checkpoint`` returns (``config``, ``extra``, ``metadata``).
+
+        With several ranks, rank 0 reads the file and broadcasts its bytes, so
+        only rank 0 needs to see it; a checkpoint written by any number of ranks
+        loads on any other number."""
+        if self.world_size == 1:
+            info = _io.load_checkpoint(str(path), self.model, self.optimizer)
+        else:
+            from .distributed import broadcast_bytes
+
+            blob = broadcast_bytes(Path(path).read_bytes() if self.is_main else None)
+            with tempfile.TemporaryDirectory(prefix="attnrs-resume-") as tmp:
+                local = Path(tmp) / "checkpoint.safetensors"
+                local.write_bytes(blob)
+                info = _io.load_checkpoint(str(local), self.model, self.optimizer)
         st = (info.get("extra") or {}).get("trainer")
         if not isinstance(st, dict):
             raise ValueError(f"Trainer.load_checkpoint: {path} holds no trainer state")  # noqa: TRY004
         self.step, self.bad_evals = int(st["step"]), int(st["bad_evals"])
         self.best_val = math.inf if st["best_val"] is None else float(st["best_val"])
-        self.rng.bit_generator.state = st["rng"]
-        default_rng().bit_generator.state = st["global_rng"]
         return info
 
 
@@ -287,7 +375,7 @@ class LossCurvePlot(Callback):
     """
 
     def on_train_end(self, trainer: Trainer) -> None:
-        if trainer.out_dir is None:
+        if trainer.out_dir is None or not getattr(trainer, "is_main", True):
             return
         try:
             import matplotlib
