@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-#[path = "../benches/common/gemm_anchors.rs"]
+#[path = "../rust/common/gemm_anchors.rs"]
 mod anchors;
 
 use attnrs::kernels::gemm::{sgemm, Gemm, Strides};

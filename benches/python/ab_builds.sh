@@ -2,7 +2,7 @@
 # Interleaved A/B of two builds of the extension on one command, so that both
 # see the same machine phase (this VM's speed drifts by ±20 % over minutes).
 #
-#   bash benches/ab_builds.sh OLD.so NEW.so ROUNDS -- COMMAND...
+#   bash benches/python/ab_builds.sh OLD.so NEW.so ROUNDS -- COMMAND...
 #
 # Each round installs OLD then NEW as python/attnrs/_core.abi3.so and runs
 # COMMAND; the current build is put back at the end. COMMAND's output is
@@ -11,7 +11,7 @@ set -euo pipefail
 old=$1 new=$2 rounds=$3
 shift 3
 [ "${1:-}" = "--" ] && shift
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 so=python/attnrs/_core.abi3.so
 keep=$(mktemp)
 cp "$so" "$keep"

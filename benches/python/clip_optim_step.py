@@ -2,7 +2,7 @@
 nanoGPT CPU GPT (53 parameters, 0.8 M elements), gradients restored before
 every repetition. For A/B runs of the optimizer and clipping kernels:
 
-    .venv/bin/python benches/clip_optim_step.py
+    .venv/bin/python benches/python/clip_optim_step.py
 """
 
 from __future__ import annotations

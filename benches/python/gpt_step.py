@@ -1,7 +1,7 @@
 """One line: median ms per GPT training step (nanoGPT CPU config) and KV-cache
 generation tokens/s, as `attnrs bench --only training` measures them.
 
-    .venv/bin/python benches/gpt_step.py [--quick]
+    .venv/bin/python benches/python/gpt_step.py [--quick]
 """
 
 import sys

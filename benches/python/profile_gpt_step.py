@@ -4,7 +4,7 @@ Wraps every autograd Function's forward (``apply``) and ``backward`` with a
 timer and prints the per-class totals per step, then times the four phases of
 a step (forward, backward, clipping, optimizer). A profiling aid, not a test.
 
-    .venv/bin/python benches/profile_gpt_step.py
+    .venv/bin/python benches/python/profile_gpt_step.py
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""Argument checks shared by every op: dtype conversion and clear errors.
+"""The one place where arguments are converted and checked (dtype and layout).
 
 float64 (and other real float) input is converted to float32; integer, bool
 and complex arrays are refused with ``DTypeError``; shape problems raise
 ``ShapeError``. Messages name the op, the argument, expected and actual.
+Shapes are the binding's business (``src/py/array.rs``); the checks here are
+the ones the Python layers need before they can build a view or an output.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ import numpy as np
 
 from ._core import DTypeError, ShapeError
 
-__all__ = ["as_f32", "check_ndim", "check_finite", "DTypeError", "ShapeError"]
+__all__ = [
+    "DTypeError", "ShapeError", "as_f32", "as_index", "as_mask", "check_finite", "check_ndim",
+    "check_same_shape", "contiguous", "is_tensor", "norm_axes", "norm_axis",
+]  # fmt: skip
+
+
+def is_tensor(x: Any) -> bool:
+    """Whether ``x`` is an ``attnrs.Tensor`` (duck-typed: this module sits below tensor.py)."""
+    return hasattr(x, "requires_grad") and hasattr(x, "_ctx")
 
 
 def as_f32(x: Any, op: str, arg: str) -> np.ndarray:
@@ -22,7 +32,7 @@ def as_f32(x: Any, op: str, arg: str) -> np.ndarray:
     Negative-stride views are made contiguous: the kernels read only
     non-negative strides.
     """
-    if hasattr(x, "data") and hasattr(x, "requires_grad"):  # a Tensor
+    if type(x) is not np.ndarray and is_tensor(x):  # a Tensor
         x = x.data
     arr = np.asarray(x)
     kind = arr.dtype.kind
@@ -39,11 +49,72 @@ def as_f32(x: Any, op: str, arg: str) -> np.ndarray:
     return arr
 
 
+def contiguous(a: np.ndarray) -> np.ndarray:
+    """``a`` C-contiguous (0-d arrays stay 0-d, unlike ``np.ascontiguousarray``)."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def as_index(x: Any, op: str, arg: str) -> np.ndarray:
+    """Integer ids as a C-contiguous int64 ndarray.
+
+    Accepts NumPy integer arrays (and lists, ints) and Tensors whose float32
+    values are whole numbers (an "integer Tensor"). Float arrays and bools
+    are refused with ``DTypeError``.
+    """
+    if is_tensor(x):
+        arr = x.data
+        if arr.size and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+            raise DTypeError(
+                f"{op}: {arg} must hold integer ids; the Tensor has non-integer values"
+            )
+        return arr.astype(np.int64)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: {arg} must be an integer array (ids); got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{op}: {arg} has values beyond the int64 range")
+    return contiguous(arr.astype(np.int64, copy=False))
+
+
+def as_mask(x: Any, op: str, arg: str) -> np.ndarray:
+    """A boolean ndarray; a Tensor or number array is read as ``!= 0``."""
+    if is_tensor(x):
+        return x.data != 0
+    arr = np.asarray(x)
+    if arr.dtype == np.bool_:
+        return arr
+    if arr.dtype.kind in "iuf":
+        return arr != 0
+    raise DTypeError(f"{op}: {arg} must be a boolean array; got dtype {arr.dtype}")
+
+
+def norm_axis(axis: int, ndim: int, op: str, arg: str = "dim") -> int:
+    """``axis`` in ``[0, ndim)``; negative axes count from the end."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: {arg} must be an int; got {type(axis).__name__}")
+    if not -max(ndim, 1) <= axis < max(ndim, 1):
+        raise ShapeError(f"{op}: {arg}={axis} is out of range for a {ndim}-D input")
+    return int(axis) % max(ndim, 1)
+
+
+def norm_axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
+    """A reduction's ``axis`` (None, an int or a sequence) as a tuple of axes in ``[0, ndim)``."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return tuple(int(a) % ndim if ndim else int(a) for a in axes)
+
+
 def check_ndim(arr: np.ndarray, op: str, arg: str, ndims: tuple[int, ...] | int, what: str = "") -> None:
     ndims = (ndims,) if isinstance(ndims, int) else ndims
     if arr.ndim not in ndims:
         exp = " or ".join(f"{n}-D" for n in ndims)
         raise ShapeError(f"{op}: {arg} must be {exp}{' ' + what if what else ''}; got shape {arr.shape}")
+
+
+def check_same_shape(op: str, a: np.ndarray, b: np.ndarray, na: str, nb: str) -> None:
+    if a.shape != b.shape:
+        raise ShapeError(f"{op}: {na} and {nb} must have the same shape; got {a.shape} and {b.shape}")
 
 
 def check_finite(value: float, op: str, arg: str) -> float:

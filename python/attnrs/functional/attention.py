@@ -1,4 +1,4 @@
-"""Differentiable attention (part of ``attnrs.nn.functional``): scaled
+"""Differentiable attention: scaled
 dot-product attention on (B, H, T, D) tensors, and a fused self-attention
 on a (B, T, 3E) QKV projection whose heads are read as strided views.
 
@@ -14,19 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
-from ._checks import ShapeError
-from .autograd import Function
-from .tensor import Tensor
+from .. import ops
+from .._validate import ShapeError
+from ..autograd import Function
+from ..tensor import Tensor
 
 __all__ = ["attention_weights", "fused_self_attention", "scaled_dot_product_attention"]
 
 
-def _data(x: Any) -> Any:
+def _array(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-class _Attention(Function):
+class Attention(Function):
     """O = softmax(scale·QKᵀ + masks)·V; backward recomputes tiles from the saved LSE.
 
     # Shapes
@@ -74,15 +74,15 @@ def scaled_dot_product_attention(
         )
     kw = {
         "causal": bool(is_causal),
-        "key_padding_mask": _data(key_padding_mask),
-        "attn_mask": _data(attn_mask),
+        "key_padding_mask": _array(key_padding_mask),
+        "attn_mask": _array(attn_mask),
         "scale": scale,
         "causal_offset": int(causal_offset),
     }
-    return _Attention.apply(query, key, value, **kw)
+    return Attention.apply(query, key, value, **kw)
 
 
-class _FusedSelfAttention(Function):
+class FusedSelfAttention(Function):
     """Self-attention on a fused QKV projection: heads are strided views of
     the (B, T, 3, H, Dh) array, the output is written as (B, T, H, Dh)
     directly, and the backward writes dq, dk, dv into one (B, T, 3, H, Dh)
@@ -138,11 +138,11 @@ def fused_self_attention(
         )
     kw = {
         "causal": bool(is_causal),
-        "key_padding_mask": _data(key_padding_mask),
-        "attn_mask": _data(attn_mask),
+        "key_padding_mask": _array(key_padding_mask),
+        "attn_mask": _array(attn_mask),
         "scale": scale,
     }
-    return _FusedSelfAttention.apply(qkv, int(num_heads), **kw)
+    return FusedSelfAttention.apply(qkv, int(num_heads), **kw)
 
 
 def attention_weights(
@@ -161,18 +161,18 @@ def attention_weights(
     # Shapes
     - q: (B, H, Tq, D), k: (B, H, Tk, D) → (B, H, Tq, Tk)
     """
-    q, k = np.asarray(_data(q), np.float32), np.asarray(_data(k), np.float32)
+    q, k = np.asarray(_array(q), np.float32), np.asarray(_array(k), np.float32)
     d = q.shape[-1]
     s = ops.matmul(q, k, trans_b=True) * np.float32(scale if scale is not None else 1.0 / math.sqrt(max(d, 1)))
     tq, tk = s.shape[-2:]
     if attn_mask is not None:
-        m = np.asarray(_data(attn_mask))
+        m = np.asarray(_array(attn_mask))
         s = s + (np.where(m, np.float32(0), np.float32(-np.inf)) if m.dtype == np.bool_ else m.astype(np.float32))
     if causal:
         vis = np.arange(tk)[None, :] <= np.arange(tq)[:, None] + int(causal_offset)
         s = np.where(vis, s, np.float32(-np.inf))
     if key_padding_mask is not None:
-        s = np.where(np.asarray(_data(key_padding_mask))[:, None, None, :], np.float32(-np.inf), s)
+        s = np.where(np.asarray(_array(key_padding_mask))[:, None, None, :], np.float32(-np.inf), s)
     mx = s.max(axis=-1, keepdims=True)
     mx = np.where(np.isfinite(mx), mx, np.float32(0))
     p = np.exp(s - mx)

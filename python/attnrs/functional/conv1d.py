@@ -1,4 +1,4 @@
-"""Differentiable 1-D convolution (part of ``attnrs.functional``).
+"""Differentiable 1-D convolution.
 
 Forward and backward are the Rust kernels of ``attnrs.ops.conv1d`` /
 ``conv1d_backward``: one GEMM per tap on shifted views, no im2col copy.
@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ops
-from ._checks import ShapeError
-from ._fn_common import as_tensor
-from .autograd import Function
-from .tensor import Tensor
+from .. import ops
+from .._validate import ShapeError
+from ..autograd import Function
+from ..tensor import Tensor, as_tensor
 
 __all__ = ["conv1d"]
 

@@ -1,4 +1,4 @@
-"""Shape ops, indexing, joining and selection (part of ``attnrs.functional``).
+"""Shape ops, indexing, joining and selection (NumPy views where possible).
 
 Indexing follows NumPy (slices, ints, None, Ellipsis, integer arrays,
 boolean masks); its backward scatters with ``np.add.at`` when an index
@@ -12,13 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import ShapeError
-from ._fn_common import as_index, as_mask, as_tensor, norm_axis
-from .autograd import Function
-from .tensor import Tensor
+from .._validate import ShapeError, as_index, as_mask, norm_axis
+from ..autograd import Function
+from ..tensor import Tensor, as_tensor
 
 __all__ = [
     "cat",
+    "permute",
+    "reshape",
+    "transpose",
     "chunk",
     "concatenate",
     "expand",
@@ -47,6 +49,33 @@ class Reshape(Function):
     @staticmethod
     def backward(ctx, g):
         return g.reshape(ctx.shape)
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = tuple(a % x.ndim for a in axes)
+        return x.transpose(ctx.axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.transpose(np.argsort(ctx.axes))
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Reshape.apply(x, shape)
+
+
+def permute(x: Tensor, *axes: Any) -> Tensor:
+    axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+    return Permute.apply(x, axes)
+
+
+def transpose(x: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
+    axes = list(range(x.ndim))
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return Permute.apply(x, tuple(axes))
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import functional as F
 from .. import ops
-from .._checks import ShapeError, as_f32
+from .._validate import ShapeError, as_f32
 from ..autograd import no_grad
 from ..tensor import Tensor, default_rng
+from . import functional as F
 from .container import ModuleList
 from .module import Module, Parameter
 
@@ -184,7 +184,7 @@ class TemporalBlock(Module):
         return self.conv.receptive_field
 
     def _gate(self, a: Tensor, axis: int) -> Tensor:
-        filt, gate = F.split(a, self.channels, axis)  # (B, C, …) each
+        filt, gate = a.split(self.channels, axis)  # (B, C, …) each
         return F.tanh(filt) * F.sigmoid(gate)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:

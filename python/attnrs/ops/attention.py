@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from ._checks import DTypeError, ShapeError, as_f32
+from .. import _core
+from .._validate import DTypeError, ShapeError, as_f32
 
 __all__ = ["attention", "attention_backward", "attention_forward"]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from ._checks import DTypeError, ShapeError, as_f32
+from .. import _core
+from .._validate import DTypeError, ShapeError, as_f32, is_tensor
 
 __all__ = ["rnn_backward", "rnn_forward", "rnn_lengths"]
 
@@ -29,7 +29,7 @@ def rnn_lengths(lengths: Any, batch: int, steps: int, op: str = "rnn") -> np.nda
     """``lengths`` as a contiguous int64 (B,) array with values in 0..=T (None stays None)."""
     if lengths is None:
         return None
-    if hasattr(lengths, "data") and hasattr(lengths, "requires_grad"):  # a Tensor
+    if is_tensor(lengths):
         lengths = lengths.data
     arr = np.asarray(lengths)
     if arr.dtype.kind not in "iu":
