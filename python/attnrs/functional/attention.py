@@ -35,15 +35,14 @@ class Attention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, **kw):
-        o, lse = ops.attention_forward(q, k, v, **kw)
-        ctx.save(q, k, v, o, lse)
-        ctx.kw = kw
+        o, lse, prepared = ops.attention_forward(q, k, v, prepared=True, **kw)
+        ctx.save(o, lse, prepared)  # q, k, v and the masks, checked and converted once
         return o
 
     @staticmethod
     def backward(ctx, g):
-        q, k, v, o, lse = ctx.saved
-        return ops.attention_backward(q, k, v, o, lse, g, **ctx.kw)
+        o, lse, prepared = ctx.saved
+        return ops.attention_backward(None, None, None, o, lse, g, prepared=prepared)
 
 
 def scaled_dot_product_attention(
@@ -100,19 +99,23 @@ class FusedSelfAttention(Function):
         x = qkv.reshape(b, t, 3, heads, dh)  # (B, T, 3, H, Dh), a view
         q, k, v = (x[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, H, T, Dh) views
         out = np.empty((b, t, heads, dh), dtype=np.float32)
-        o4, lse = ops.attention_forward(q, k, v, out=out.transpose(0, 2, 1, 3), **kw)
-        ctx.save(q, k, v, o4, lse)
-        ctx.kw, ctx.shape = kw, (b, t, heads, dh)
+        o4, lse, prepared = ops.attention_forward(
+            q, k, v, out=out.transpose(0, 2, 1, 3), prepared=True, **kw
+        )
+        ctx.save(o4, lse, prepared)
+        ctx.shape = (b, t, heads, dh)
         return out.reshape(b, t, e)
 
     @staticmethod
     def backward(ctx, g):
-        q, k, v, o4, lse = ctx.saved
+        o4, lse, prepared = ctx.saved
         b, t, heads, dh = ctx.shape
         g4 = np.ascontiguousarray(g).reshape(b, t, heads, dh).transpose(0, 2, 1, 3)
         dqkv = np.empty((b, t, 3, heads, dh), dtype=np.float32)  # laid out like qkv
         # The kernel writes dq, dk, dv straight into it through a (3, B, H, T, Dh) view.
-        ops.attention_backward(q, k, v, o4, lse, g4, grads=dqkv.transpose(2, 0, 3, 1, 4), **ctx.kw)
+        ops.attention_backward(
+            None, None, None, o4, lse, g4, grads=dqkv.transpose(2, 0, 3, 1, 4), prepared=prepared
+        )
         return dqkv.reshape(b, t, 3 * heads * dh)  # (B, T, 3E), a view
 
 

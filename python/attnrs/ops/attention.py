@@ -21,14 +21,14 @@ log-sum-exp of -inf.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import _core
 from .._validate import DTypeError, ShapeError, as_f32
 
-__all__ = ["attention", "attention_backward", "attention_forward"]
+__all__ = ["Prepared", "attention", "attention_backward", "attention_forward"]
 
 
 def _as4(x: Any, op: str, arg: str) -> np.ndarray:
@@ -92,6 +92,33 @@ def _check_qkv(op: str, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
         )
 
 
+class Prepared(NamedTuple):
+    """Checked and converted attention arguments: 4-D q, k, v views and the
+    kernel's (scale, causal, causal_offset, key_padding_mask, attn_mask).
+    ``attention_forward(..., prepared=True)`` returns it so that the backward
+    (``attention_backward(prepared=...)``) skips every check and conversion."""
+
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    args: tuple
+    squeeze: bool
+
+
+def _prepare(
+    op: str, q: Any, k: Any, v: Any, causal: bool, key_padding_mask: Any, attn_mask: Any,
+    scale: float | None, causal_offset: int,
+) -> Prepared:  # fmt: skip
+    squeeze = np.ndim(q) == 3
+    q, k, v = _as4(q, op, "q"), _as4(k, op, "k"), _as4(v, op, "v")
+    _check_qkv(op, q, k, v)
+    kpm, am = _masks(op, q, k, key_padding_mask, attn_mask)
+    if int(causal_offset) < 0:
+        raise ValueError(f"{op}: causal_offset must be >= 0; got {causal_offset}")
+    args = (_scale(scale, q.shape[3], op), bool(causal), int(causal_offset), kpm, am)
+    return Prepared(q, k, v, args, squeeze)
+
+
 def attention_forward(
     q: Any,
     k: Any,
@@ -103,36 +130,31 @@ def attention_forward(
     scale: float | None = None,
     causal_offset: int = 0,
     out: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    prepared: bool = False,
+) -> tuple:
     """``(softmax(scale·q kᵀ + masks) v, lse)``.
 
     ``out`` may be any writable float32 (B, H, Tq, Dv) view (e.g. a (B, Tq, H, Dv)
-    array transposed), so heads merge back without a copy.
+    array transposed), so heads merge back without a copy. With ``prepared=True``
+    a third item, the checked arguments, is returned for ``attention_backward``.
 
     # Shapes
     - q: (B, H, Tq, D), k: (B, H, Tk, D), v: (B, H, Tk, Dv)
     - returns out (B, H, Tq, Dv) and lse (B, H, Tq)
     """
     op = "attention"
-    squeeze = np.ndim(q) == 3
-    q, k, v = _as4(q, op, "q"), _as4(k, op, "k"), _as4(v, op, "v")
-    _check_qkv(op, q, k, v)
-    b, h, tq, d = q.shape
+    p = _prepare(op, q, k, v, causal, key_padding_mask, attn_mask, scale, causal_offset)
+    q, k, v = p.q, p.k, p.v
+    b, h, tq, _ = q.shape
     dv = v.shape[3]
-    kpm, am = _masks(op, q, k, key_padding_mask, attn_mask)
-    if int(causal_offset) < 0:
-        raise ValueError(f"{op}: causal_offset must be >= 0; got {causal_offset}")
     if out is None:
         out = np.empty((b, h, tq, dv), dtype=np.float32)
     elif not isinstance(out, np.ndarray) or out.dtype != np.float32:
         raise DTypeError(f"{op}: out must be a float32 ndarray; got {type(out).__name__}")
     lse = np.empty((b, h, tq), dtype=np.float32)
-    _core.attention_forward(
-        q, k, v, out, lse, _scale(scale, d, op), bool(causal), int(causal_offset), kpm, am
-    )
-    if squeeze:
-        return out[0], lse[0]
-    return out, lse
+    _core.attention_forward(q, k, v, out, lse, *p.args)
+    res = (out[0], lse[0]) if p.squeeze else (out, lse)
+    return (*res, p) if prepared else res
 
 
 def attention(
@@ -169,6 +191,7 @@ def attention_backward(
     scale: float | None = None,
     causal_offset: int = 0,
     grads: tuple[np.ndarray, np.ndarray, np.ndarray] | np.ndarray | None = None,
+    prepared: Prepared | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(dq, dk, dv)`` from the forward's ``out`` and ``lse`` and ``grad_out``.
 
@@ -176,27 +199,26 @@ def attention_backward(
     strides), or one (3, B, H, T, D) float32 view holding all three (self-attention:
     Tq == Tk, D == Dv), e.g. the gradient of a fused (B, T, 3, H, D) projection
     transposed, so no copy joins them. Outputs must not share memory with the inputs.
+    ``prepared`` (from ``attention_forward(..., prepared=True)``) stands for q, k, v
+    and the masks, already checked: pass ``None`` for those.
 
     # Shapes
     - as ``attention_forward``; grad_out like out; returns dq, dk, dv like q, k, v
     """
     op = "attention_backward"
-    squeeze = np.ndim(q) == 3
-    q, k, v = _as4(q, op, "q"), _as4(k, op, "k"), _as4(v, op, "v")
+    p = prepared
+    if p is None:
+        p = _prepare(op, q, k, v, causal, key_padding_mask, attn_mask, scale, causal_offset)
+    q, k, v, args, squeeze = p
     out, grad_out = _as4(out, op, "out"), _as4(grad_out, op, "grad_out")
-    _check_qkv(op, q, k, v)
     lse = np.ascontiguousarray(as_f32(lse, op, "lse"))
     if lse.ndim == 2:
         lse = lse[None]
     if lse.shape != q.shape[:3]:
         raise ShapeError(f"{op}: lse must have shape (B, H, Tq) = {q.shape[:3]}; got {lse.shape}")
-    kpm, am = _masks(op, q, k, key_padding_mask, attn_mask)
-    sc = _scale(scale, q.shape[3], op)
     if isinstance(grads, np.ndarray):
         _check_out(op, "grads", grads, (3, *q.shape), (q, k, v, out, lse, grad_out))
-        _core.attention_backward_packed(
-            q, k, v, out, lse, grad_out, grads, sc, bool(causal), int(causal_offset), kpm, am
-        )
+        _core.attention_backward_packed(q, k, v, out, lse, grad_out, grads, *args)
         dq, dk, dv = grads[0], grads[1], grads[2]
     else:
         if grads is None:
@@ -209,9 +231,7 @@ def attention_backward(
             for i, (g, ref) in enumerate(zip(grads, (q, k, v))):
                 _check_out(op, f"grads[{i}]", g, ref.shape, (q, k, v, out, lse, grad_out, *grads[:i]))
         dq, dk, dv = grads
-        _core.attention_backward(
-            q, k, v, out, lse, grad_out, dq, dk, dv, sc, bool(causal), int(causal_offset), kpm, am,
-        )  # fmt: skip
+        _core.attention_backward(q, k, v, out, lse, grad_out, dq, dk, dv, *args)
     if squeeze:
         return dq[0], dk[0], dv[0]
     return dq, dk, dv
