@@ -7,12 +7,11 @@
 use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use super::array::{view, view_mut, View, ViewMut};
-use super::errors::{to_pyerr, ShapeError};
+use super::array::{self, call, contiguous, view, view_mut, Pool, View, ViewMut};
+use super::errors::ShapeError;
 use crate::kernels::attention::{
     self, Additive, AttnParams, BackwardInputs, GradLayouts, KeyPadding, Layout, Masks, PackedGrads,
 };
-use crate::threads;
 
 fn layout(op: &str, arg: &str, shape: &[usize], s: &[usize]) -> PyResult<Layout> {
     if shape.len() != 4 {
@@ -95,9 +94,7 @@ fn masks<'a>(
                     a.shape()
                 )));
             }
-            let data = a.as_slice().map_err(|_| {
-                ShapeError::new_err("attention: key_padding_mask must be C-contiguous")
-            })?;
+            let data = contiguous(a, "attention", "key_padding_mask")?;
             Some(KeyPadding {
                 data,
                 batch: p.tk,
@@ -146,9 +143,7 @@ fn attention_forward(
     let ov = view_mut(&mut out, op, "out")?;
     check_shape("out", &ov.shape, [p.batch, p.heads, p.tq, p.dv])?;
     p.o = lay_mut(op, "out", &ov)?;
-    let lse_slice = lse
-        .as_slice_mut()
-        .map_err(|_| ShapeError::new_err("attention: lse must be C-contiguous"))?;
+    let lse_slice = array::contiguous_mut(&mut lse, op, "lse")?;
     let m = masks(&p, &key_padding_mask, &attn_mask)?;
     let (qd, kd, vd, od) = (qv.data, kv.data, vv.data, ov.data);
     // A one-row decode step is often tiny: it runs on the calling thread
@@ -158,12 +153,9 @@ fn attention_forward(
     } else {
         usize::MAX
     };
-    py.detach(|| {
-        threads::install_for(work, || {
-            attention::forward(&p, &m, qd, kd, vd, od, lse_slice)
-        })
+    call(py, Pool::Work(work), || {
+        attention::forward(&p, &m, qd, kd, vd, od, lse_slice)
     })
-    .map_err(to_pyerr)
 }
 
 /// What both backward entry points read: sizes and strides, the forward's
@@ -198,9 +190,7 @@ fn backward_args<'a>(
     }
     p.o = lay(op, "out", &ov)?;
     let dout = lay(op, "grad_out", &gv)?;
-    let lse = lse
-        .as_slice()
-        .map_err(|_| ShapeError::new_err("attention_backward: lse must be C-contiguous"))?;
+    let lse = contiguous(lse, op, "lse")?;
     let m = masks(&p, key_padding_mask, attn_mask)?;
     let x = BackwardInputs {
         q: qv.data,
@@ -263,8 +253,9 @@ fn attention_backward(
         dv: lay_mut(op, "dv", &dvv)?,
     };
     let (dqd, dkd, dvd) = (dqv.data, dkv.data, dvv.data);
-    py.detach(|| threads::install(|| attention::backward(&p, &g, &m, x, dqd, dkd, dvd)))
-        .map_err(to_pyerr)
+    call(py, Pool::Always, || {
+        attention::backward(&p, &g, &m, x, dqd, dkd, dvd)
+    })
 }
 
 /// As `attention_backward`, writing dq, dk, dv into one (3, B, H, T, D) view
@@ -315,8 +306,9 @@ fn attention_backward_packed(
         layout: layout(op, "dqkv", &dv.shape[1..], &s[1..])?,
     };
     let d = dv.data;
-    py.detach(|| threads::install(|| attention::backward_packed(&p, dout, packed, &m, x, d)))
-        .map_err(to_pyerr)
+    call(py, Pool::Always, || {
+        attention::backward_packed(&p, dout, packed, &m, x, d)
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,7 +1,8 @@
-//! Bindings of the multi-tensor kernels: one Adam/AdamW step over a whole
-//! parameter group, and the two passes of gradient-norm clipping.
+//! Bindings of the optimizer kernels: the AdamW step of one tensor, the
+//! multi-tensor Adam/AdamW step over a whole parameter group, and the two
+//! passes of gradient-norm clipping.
 //!
-//! Each takes Python lists of arrays. Every array must be float32,
+//! The multi-tensor ones take Python lists of arrays. Every array must be float32,
 //! C-contiguous and (when updated) writable; errors name the argument and the
 //! index (`grads[3]`). Borrowing each array through rust-numpy also refuses
 //! arrays that overlap one another (the same buffer passed twice, or a
@@ -14,12 +15,47 @@ use numpy::{
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::errors::{to_pyerr, DTypeError, ShapeError};
+use super::array::{call, contiguous, contiguous_mut, Pool};
+use super::errors::{DTypeError, ShapeError};
 use crate::kernels::grad_norm;
-use crate::kernels::optim::{self, AdamGroup, AdamTensor};
-use crate::threads;
+use crate::kernels::optim::{self, AdamGroup, AdamTensor, AdamW};
 
 type Arrays<'py> = Vec<Bound<'py, PyAny>>;
+type In<'py> = PyReadonlyArrayDyn<'py, f32>;
+type Out<'py> = PyReadwriteArrayDyn<'py, f32>;
+
+/// One AdamW step in place over same-sized contiguous buffers.
+#[pyfunction]
+#[pyo3(signature = (param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay, step))]
+#[allow(clippy::too_many_arguments)]
+fn adamw_step(
+    py: Python<'_>,
+    mut param: Out<'_>,
+    grad: In<'_>,
+    mut exp_avg: Out<'_>,
+    mut exp_avg_sq: Out<'_>,
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+    step: u64,
+) -> PyResult<()> {
+    const OP: &str = "adamw_step";
+    let g = contiguous(&grad, OP, "grad")?;
+    let p = contiguous_mut(&mut param, OP, "param")?;
+    let m = contiguous_mut(&mut exp_avg, OP, "exp_avg")?;
+    let v = contiguous_mut(&mut exp_avg_sq, OP, "exp_avg_sq")?;
+    let h = AdamW {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        step,
+    };
+    call(py, Pool::Always, || optim::adamw_step(p, g, m, v, h))
+}
 
 /// `arg[i]` as a C-contiguous float32 array.
 fn f32_array<'py>(
@@ -175,8 +211,7 @@ fn adam_multi_step(
         weight_decay,
         decoupled,
     };
-    py.detach(|| threads::install_for(total, || optim::adam_multi_step(tensors, h)))
-        .map_err(to_pyerr)
+    call(py, Pool::Work(total), || optim::adam_multi_step(tensors, h))
 }
 
 /// The total 2-norm `√(Σ x²)` over every array, accumulated in float64.
@@ -189,7 +224,9 @@ fn total_norm2(py: Python<'_>, xs: Arrays<'_>) -> PyResult<f64> {
         .map(|b| b.as_slice())
         .collect::<Result<Vec<&[f32]>, _>>()?;
     let total: usize = slices.iter().map(|s| s.len()).sum();
-    Ok(py.detach(|| threads::install_for(total, || grad_norm::total_norm2(&slices))))
+    call(py, Pool::Work(total), || {
+        Ok(grad_norm::total_norm2(&slices))
+    })
 }
 
 /// `x *= float32(c)` for every array, in place.
@@ -203,11 +240,14 @@ fn scale_(py: Python<'_>, xs: Arrays<'_>, c: f64) -> PyResult<()> {
         .collect::<Result<Vec<&mut [f32]>, _>>()?;
     let total: usize = slices.iter().map(|s| s.len()).sum();
     // The kernel multiplies in f32, as NumPy's `g *= np.float32(c)` does.
-    py.detach(|| threads::install_for(total, || grad_norm::scale(slices, c as f32)));
-    Ok(())
+    call(py, Pool::Work(total), || {
+        grad_norm::scale(slices, c as f32);
+        Ok(())
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(adamw_step, m)?)?;
     m.add_function(wrap_pyfunction!(adam_multi_step, m)?)?;
     m.add_function(wrap_pyfunction!(total_norm2, m)?)?;
     m.add_function(wrap_pyfunction!(scale_, m)?)?;
