@@ -17,7 +17,7 @@ from ._core import DTypeError, ShapeError
 
 __all__ = [
     "DTypeError", "ShapeError", "as_f32", "as_index", "as_mask", "check_finite", "check_ndim",
-    "check_same_shape", "contiguous", "is_tensor", "norm_axes", "norm_axis",
+    "contiguous", "is_tensor", "norm_axes", "norm_axis",
 ]  # fmt: skip
 
 
@@ -110,11 +110,6 @@ def check_ndim(arr: np.ndarray, op: str, arg: str, ndims: tuple[int, ...] | int,
     if arr.ndim not in ndims:
         exp = " or ".join(f"{n}-D" for n in ndims)
         raise ShapeError(f"{op}: {arg} must be {exp}{' ' + what if what else ''}; got shape {arr.shape}")
-
-
-def check_same_shape(op: str, a: np.ndarray, b: np.ndarray, na: str, nb: str) -> None:
-    if a.shape != b.shape:
-        raise ShapeError(f"{op}: {na} and {nb} must have the same shape; got {a.shape} and {b.shape}")
 
 
 def check_finite(value: float, op: str, arg: str) -> float:
