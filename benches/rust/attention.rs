@@ -9,20 +9,14 @@
 
 use std::time::Duration;
 
+#[path = "common/data.rs"]
+mod data;
+
 use attnrs::kernels::attention::{
     backward, forward, AttnParams, BackwardInputs, GradLayouts, Layout, Masks,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-
-fn data(len: usize, seed: u32) -> Vec<f32> {
-    (0..len)
-        .map(|i| {
-            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 9) as f32
-                / (1u32 << 23) as f32
-                - 0.5
-        })
-        .collect()
-}
+use data::data;
 
 fn bench(c: &mut Criterion) {
     let (b, h, d) = (4, 8, 64);

@@ -7,25 +7,19 @@
 
 use std::time::Duration;
 
+#[path = "common/data.rs"]
+mod data;
+
 use attnrs::kernels::conv1d::{
     backward_input, backward_params, forward, step, Conv1d, Padding, StreamStep, View3,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use data::data;
 
 const B: usize = 8;
 const C: usize = 64;
 const K: usize = 2;
 const T: usize = 4096;
-
-fn data(len: usize, seed: u32) -> Vec<f32> {
-    (0..len)
-        .map(|i| {
-            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 9) as f32
-                / (1u32 << 23) as f32
-                - 0.5
-        })
-        .collect()
-}
 
 fn layer(dilation: usize) -> Conv1d {
     Conv1d {

@@ -7,20 +7,20 @@
 
 use std::hint::black_box;
 
+#[path = "common/data.rs"]
+mod common_data;
+
 use attnrs::kernels::{loss, norm, optim, softmax};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const ROWS: usize = 4096;
 const N: usize = 1024;
 
+/// Values in [-2, 2).
 fn data(len: usize, seed: u32) -> Vec<f32> {
-    (0..len)
-        .map(|i| {
-            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32
-                / (1u32 << 24) as f32
-                * 4.0
-                - 2.0
-        })
+    common_data::data(len, seed)
+        .into_iter()
+        .map(|v| 4.0 * v)
         .collect()
 }
 

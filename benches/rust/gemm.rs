@@ -16,18 +16,12 @@ use std::time::Duration;
 #[path = "common/gemm_anchors.rs"]
 mod anchors;
 
+#[path = "common/data.rs"]
+mod data;
+
 use attnrs::kernels::gemm::{sgemm, Gemm, Strides};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-
-fn data(len: usize, seed: u32) -> Vec<f32> {
-    (0..len)
-        .map(|i| {
-            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 9) as f32
-                / (1u32 << 23) as f32
-                - 0.5
-        })
-        .collect()
-}
+use data::data;
 
 struct Case {
     name: String,

@@ -29,7 +29,7 @@ fn act_of(name: &str) -> PyResult<Act> {
 
 /// `out = act(x)`; `act` is gelu, gelu_tanh, relu, tanh or sigmoid.
 #[pyfunction]
-fn activation(py: Python<'_>, act: &str, x: In<'_>, mut out: Out<'_>) -> PyResult<()> {
+pub(super) fn activation(py: Python<'_>, act: &str, x: In<'_>, mut out: Out<'_>) -> PyResult<()> {
     let a = act_of(act)?;
     check_shape(a.name(), "out", out.shape(), x.shape())?;
     let xs = contiguous(&x, a.name(), "x")?;
@@ -39,7 +39,7 @@ fn activation(py: Python<'_>, act: &str, x: In<'_>, mut out: Out<'_>) -> PyResul
 
 /// `out = dy ⊙ act'`; `saved` is x (gelu*, relu) or y (tanh, sigmoid).
 #[pyfunction]
-fn activation_backward(
+pub(super) fn activation_backward(
     py: Python<'_>,
     act: &str,
     saved: In<'_>,
@@ -55,10 +55,4 @@ fn activation_backward(
     call(py, Pool::Work(ss.len()), || {
         act_kernels::backward(a, ss, dys, dx)
     })
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(activation, m)?)?;
-    m.add_function(wrap_pyfunction!(activation_backward, m)?)?;
-    Ok(())
 }

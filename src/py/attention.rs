@@ -124,7 +124,7 @@ fn masks<'a>(
 #[pyfunction]
 #[pyo3(signature = (q, k, v, out, lse, scale, causal=false, causal_offset=0, key_padding_mask=None, attn_mask=None))]
 #[allow(clippy::too_many_arguments)]
-fn attention_forward(
+pub(super) fn attention_forward(
     py: Python<'_>,
     q: PyReadonlyArrayDyn<'_, f32>,
     k: PyReadonlyArrayDyn<'_, f32>,
@@ -207,7 +207,7 @@ fn backward_args<'a>(
 #[pyfunction]
 #[pyo3(signature = (q, k, v, out, lse, grad_out, dq, dk, dv, scale, causal=false, causal_offset=0, key_padding_mask=None, attn_mask=None))]
 #[allow(clippy::too_many_arguments)]
-fn attention_backward(
+pub(super) fn attention_backward(
     py: Python<'_>,
     q: PyReadonlyArrayDyn<'_, f32>,
     k: PyReadonlyArrayDyn<'_, f32>,
@@ -263,7 +263,7 @@ fn attention_backward(
 #[pyfunction]
 #[pyo3(signature = (q, k, v, out, lse, grad_out, dqkv, scale, causal=false, causal_offset=0, key_padding_mask=None, attn_mask=None))]
 #[allow(clippy::too_many_arguments)]
-fn attention_backward_packed(
+pub(super) fn attention_backward_packed(
     py: Python<'_>,
     q: PyReadonlyArrayDyn<'_, f32>,
     k: PyReadonlyArrayDyn<'_, f32>,
@@ -309,11 +309,4 @@ fn attention_backward_packed(
     call(py, Pool::Always, || {
         attention::backward_packed(&p, dout, packed, &m, x, d)
     })
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(attention_forward, m)?)?;
-    m.add_function(wrap_pyfunction!(attention_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(attention_backward_packed, m)?)?;
-    Ok(())
 }

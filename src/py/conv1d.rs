@@ -52,7 +52,7 @@ fn geometry(x: &View<'_>, w: &View<'_>, dilation: usize, causal: bool) -> PyResu
 /// y = conv1d(x, w) + b into the dense (B, C_out, T) array `y`.
 #[pyfunction]
 #[pyo3(signature = (x, w, b, y, dilation, causal))]
-fn conv1d_forward(
+pub(super) fn conv1d_forward(
     py: Python<'_>,
     x: PyReadonlyArrayDyn<'_, f32>,
     w: PyReadonlyArrayDyn<'_, f32>,
@@ -79,7 +79,7 @@ fn conv1d_forward(
 #[pyfunction]
 #[pyo3(signature = (x, w, dy, dx, dw, db, dilation, causal))]
 #[allow(clippy::too_many_arguments)]
-fn conv1d_backward(
+pub(super) fn conv1d_backward(
     py: Python<'_>,
     x: PyReadonlyArrayDyn<'_, f32>,
     w: PyReadonlyArrayDyn<'_, f32>,
@@ -126,7 +126,7 @@ fn conv1d_backward(
 #[pyfunction]
 #[pyo3(signature = (x_t, w, b, ring, y_t, pos, dilation))]
 #[allow(clippy::too_many_arguments)]
-fn conv1d_step(
+pub(super) fn conv1d_step(
     py: Python<'_>,
     x_t: PyReadonlyArrayDyn<'_, f32>,
     w: PyReadonlyArrayDyn<'_, f32>,
@@ -175,11 +175,4 @@ fn conv1d_step(
         Pool::Always
     };
     call(py, pool, || conv1d::step(&p, xd, w3, bias, rd, pos, yd))
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(conv1d_forward, m)?)?;
-    m.add_function(wrap_pyfunction!(conv1d_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(conv1d_step, m)?)?;
-    Ok(())
 }

@@ -13,7 +13,12 @@ type Out<'py> = PyReadwriteArrayDyn<'py, f32>;
 
 /// `out[i] = weight[ids[i]]`: weight (V, D), ids (N,) int64, out (N, D).
 #[pyfunction]
-fn embedding(py: Python<'_>, weight: In<'_>, ids: In<'_, i64>, mut out: Out<'_>) -> PyResult<()> {
+pub(super) fn embedding(
+    py: Python<'_>,
+    weight: In<'_>,
+    ids: In<'_, i64>,
+    mut out: Out<'_>,
+) -> PyResult<()> {
     const OP: &str = "embedding";
     if weight.ndim() != 2 {
         return Err(ShapeError::new_err(format!(
@@ -33,7 +38,7 @@ fn embedding(py: Python<'_>, weight: In<'_>, ids: In<'_, i64>, mut out: Out<'_>)
 
 /// `dweight[v] = Σ_{ids[i] = v} dy[i]`: dy (N, D), ids (N,), dweight (V, D).
 #[pyfunction]
-fn embedding_backward(
+pub(super) fn embedding_backward(
     py: Python<'_>,
     dy: In<'_>,
     ids: In<'_, i64>,
@@ -54,10 +59,4 @@ fn embedding_backward(
     call(py, Pool::Always, || {
         emb::embedding_backward(dys, is, num, d, dw)
     })
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(embedding, m)?)?;
-    m.add_function(wrap_pyfunction!(embedding_backward, m)?)?;
-    Ok(())
 }

@@ -17,7 +17,7 @@ type Out<'py> = PyReadwriteArrayDyn<'py, f32>;
 #[pyfunction]
 #[pyo3(signature = (logits, target, losses, dlogits, ignore_index=-100, label_smoothing=0.0, reduction="mean"))]
 #[allow(clippy::too_many_arguments)]
-fn cross_entropy(
+pub(super) fn cross_entropy(
     py: Python<'_>,
     logits: In<'_>,
     target: In<'_, i64>,
@@ -60,9 +60,4 @@ fn cross_entropy(
     call(py, Pool::Work(xs.len()), || {
         loss::cross_entropy(xs, ts, n, c, p, ls, gs)
     })
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(cross_entropy, m)?)?;
-    Ok(())
 }

@@ -16,7 +16,7 @@ type Out<'py> = PyReadwriteArrayDyn<'py, f32>;
 #[pyfunction]
 #[pyo3(signature = (x, weight, bias, eps, out, mean, rstd))]
 #[allow(clippy::too_many_arguments)]
-fn layer_norm(
+pub(super) fn layer_norm(
     py: Python<'_>,
     x: In<'_>,
     weight: Option<In<'_>>,
@@ -57,7 +57,7 @@ fn layer_norm(
 #[pyfunction]
 #[pyo3(signature = (dy, x, weight, mean, rstd, dx, dweight=None, dbias=None))]
 #[allow(clippy::too_many_arguments)]
-fn layer_norm_backward(
+pub(super) fn layer_norm_backward(
     py: Python<'_>,
     dy: In<'_>,
     x: In<'_>,
@@ -97,10 +97,4 @@ fn layer_norm_backward(
     call(py, Pool::Work(xs.len()), || {
         norm::layer_norm_backward(dys, xs, w, ms, rs, rows, n, dxs, dwb)
     })
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(layer_norm, m)?)?;
-    m.add_function(wrap_pyfunction!(layer_norm_backward, m)?)?;
-    Ok(())
 }

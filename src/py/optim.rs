@@ -28,7 +28,7 @@ type Out<'py> = PyReadwriteArrayDyn<'py, f32>;
 #[pyfunction]
 #[pyo3(signature = (param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay, step))]
 #[allow(clippy::too_many_arguments)]
-fn adamw_step(
+pub(super) fn adamw_step(
     py: Python<'_>,
     mut param: Out<'_>,
     grad: In<'_>,
@@ -149,7 +149,7 @@ fn same_shape(op: &str, arg: &str, i: usize, got: &[usize], want: &[usize]) -> P
 #[pyfunction]
 #[pyo3(signature = (params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay, decoupled))]
 #[allow(clippy::too_many_arguments)]
-fn adam_multi_step(
+pub(super) fn adam_multi_step(
     py: Python<'_>,
     params: Arrays<'_>,
     grads: Arrays<'_>,
@@ -216,7 +216,7 @@ fn adam_multi_step(
 
 /// The total 2-norm `√(Σ x²)` over every array, accumulated in float64.
 #[pyfunction]
-fn total_norm2(py: Python<'_>, xs: Arrays<'_>) -> PyResult<f64> {
+pub(super) fn total_norm2(py: Python<'_>, xs: Arrays<'_>) -> PyResult<f64> {
     const OP: &str = "total_norm2";
     let bs = readonly(OP, "xs", &xs)?;
     let slices = bs
@@ -231,7 +231,7 @@ fn total_norm2(py: Python<'_>, xs: Arrays<'_>) -> PyResult<f64> {
 
 /// `x *= float32(c)` for every array, in place.
 #[pyfunction]
-fn scale_(py: Python<'_>, xs: Arrays<'_>, c: f64) -> PyResult<()> {
+pub(super) fn scale_(py: Python<'_>, xs: Arrays<'_>, c: f64) -> PyResult<()> {
     const OP: &str = "scale_";
     let mut bs = readwrite(OP, "xs", &xs)?;
     let slices = bs
@@ -244,12 +244,4 @@ fn scale_(py: Python<'_>, xs: Arrays<'_>, c: f64) -> PyResult<()> {
         grad_norm::scale(slices, c as f32);
         Ok(())
     })
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(adamw_step, m)?)?;
-    m.add_function(wrap_pyfunction!(adam_multi_step, m)?)?;
-    m.add_function(wrap_pyfunction!(total_norm2, m)?)?;
-    m.add_function(wrap_pyfunction!(scale_, m)?)?;
-    Ok(())
 }

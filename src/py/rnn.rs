@@ -103,7 +103,7 @@ fn opt_arr<'py>(py: Python<'py>, v: Vec<f32>, shape: &[usize]) -> PyResult<Optio
 #[pyfunction]
 #[pyo3(signature = (mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-fn rnn_forward<'py>(
+pub(super) fn rnn_forward<'py>(
     py: Python<'py>,
     mode: &str,
     x: PyReadonlyArrayDyn<'py, f32>,
@@ -152,7 +152,7 @@ fn rnn_forward<'py>(
 #[pyfunction]
 #[pyo3(signature = (mode, x, w_ih, w_hh, b_ih, b_hh, lengths, saved, dout, dh_n=None, dc_n=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-fn rnn_backward<'py>(
+pub(super) fn rnn_backward<'py>(
     py: Python<'py>,
     mode: &str,
     x: PyReadonlyArrayDyn<'py, f32>,
@@ -212,10 +212,4 @@ fn rnn_backward<'py>(
         opt_arr(py, g.db_ih, &[gh])?,
         opt_arr(py, g.db_hh, &[gh])?,
     ))
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(rnn_forward, m)?)?;
-    m.add_function(wrap_pyfunction!(rnn_backward, m)?)?;
-    Ok(())
 }

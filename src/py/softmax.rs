@@ -15,7 +15,7 @@ type Out<'py> = PyReadwriteArrayDyn<'py, f32>;
 /// Softmax over the last axis of `x` into `out`; `mask` (n,) or x's shape.
 #[pyfunction]
 #[pyo3(signature = (x, out, scale=1.0, mask=None))]
-fn softmax(
+pub(super) fn softmax(
     py: Python<'_>,
     x: In<'_>,
     mut out: Out<'_>,
@@ -47,7 +47,7 @@ fn softmax(
 /// Softmax backward: `out = scale·y⊙(dy − Σ dy⊙y)` over the last axis.
 #[pyfunction]
 #[pyo3(signature = (y, dy, out, scale=1.0))]
-fn softmax_backward(
+pub(super) fn softmax_backward(
     py: Python<'_>,
     y: In<'_>,
     dy: In<'_>,
@@ -67,7 +67,7 @@ fn softmax_backward(
 
 /// Log-softmax over the last axis.
 #[pyfunction]
-fn log_softmax(py: Python<'_>, x: In<'_>, mut out: Out<'_>) -> PyResult<()> {
+pub(super) fn log_softmax(py: Python<'_>, x: In<'_>, mut out: Out<'_>) -> PyResult<()> {
     const OP: &str = "log_softmax";
     let (rows, n) = rows_n(x.shape());
     check_shape(OP, "out", out.shape(), x.shape())?;
@@ -80,7 +80,12 @@ fn log_softmax(py: Python<'_>, x: In<'_>, mut out: Out<'_>) -> PyResult<()> {
 
 /// Log-softmax backward: `out = dy − exp(y)·Σ dy` over the last axis.
 #[pyfunction]
-fn log_softmax_backward(py: Python<'_>, y: In<'_>, dy: In<'_>, mut out: Out<'_>) -> PyResult<()> {
+pub(super) fn log_softmax_backward(
+    py: Python<'_>,
+    y: In<'_>,
+    dy: In<'_>,
+    mut out: Out<'_>,
+) -> PyResult<()> {
     const OP: &str = "log_softmax_backward";
     let (rows, n) = rows_n(y.shape());
     check_shape(OP, "dy", dy.shape(), y.shape())?;
@@ -90,12 +95,4 @@ fn log_softmax_backward(py: Python<'_>, y: In<'_>, dy: In<'_>, mut out: Out<'_>)
     call(py, Pool::Work(ys.len()), || {
         sm::log_softmax_backward(ys, dys, dx, rows, n)
     })
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(softmax, m)?)?;
-    m.add_function(wrap_pyfunction!(softmax_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(log_softmax, m)?)?;
-    m.add_function(wrap_pyfunction!(log_softmax_backward, m)?)?;
-    Ok(())
 }
