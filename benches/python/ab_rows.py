@@ -13,7 +13,7 @@ GPT training step (ms) and KV-cache generation (tok/s) as ``attnrs bench
 from __future__ import annotations
 
 import statistics
-import time
+import timeit
 
 import numpy as np
 
@@ -22,13 +22,9 @@ from attnrs.bench.training import _attnrs_row
 
 
 def _ms(fn, repeats: int = 7) -> float:
+    """Median ms of ``repeats`` calls after one warm-up call."""
     fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(ts)
+    return 1e3 * statistics.median(timeit.repeat(fn, number=1, repeat=repeats))
 
 
 def _fwd_bwd(make):

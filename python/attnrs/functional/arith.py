@@ -246,25 +246,18 @@ def _array(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def eq(a: Any, b: Any) -> np.ndarray:
-    return np.equal(_array(a), _array(b))
+def _comparison(ufunc: np.ufunc, name: str) -> Any:
+    def compare(a: Any, b: Any) -> np.ndarray:
+        return ufunc(_array(a), _array(b))
+
+    compare.__name__ = compare.__qualname__ = name
+    compare.__doc__ = f"``{ufunc.__name__}(a, b)`` elementwise, a NumPy bool array (no gradient)."
+    return compare
 
 
-def ne(a: Any, b: Any) -> np.ndarray:
-    return np.not_equal(_array(a), _array(b))
-
-
-def lt(a: Any, b: Any) -> np.ndarray:
-    return np.less(_array(a), _array(b))
-
-
-def le(a: Any, b: Any) -> np.ndarray:
-    return np.less_equal(_array(a), _array(b))
-
-
-def gt(a: Any, b: Any) -> np.ndarray:
-    return np.greater(_array(a), _array(b))
-
-
-def ge(a: Any, b: Any) -> np.ndarray:
-    return np.greater_equal(_array(a), _array(b))
+eq = _comparison(np.equal, "eq")
+ne = _comparison(np.not_equal, "ne")
+lt = _comparison(np.less, "lt")
+le = _comparison(np.less_equal, "le")
+gt = _comparison(np.greater, "gt")
+ge = _comparison(np.greater_equal, "ge")
