@@ -9,11 +9,14 @@ the ones the Python layers need before they can build a view or an output.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ._core import DTypeError, ShapeError
+
+_F32 = np.dtype(np.float32)
 
 __all__ = [
     "DTypeError", "ShapeError", "as_f32", "as_index", "as_mask", "check_finite", "check_ndim",
@@ -32,6 +35,8 @@ def as_f32(x: Any, op: str, arg: str) -> np.ndarray:
     Negative-stride views are made contiguous: the kernels read only
     non-negative strides.
     """
+    if type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous:
+        return x  # the common case, kept cheap (models call ops per token)
     if type(x) is not np.ndarray and is_tensor(x):  # a Tensor
         x = x.data
     arr = np.asarray(x)
@@ -114,6 +119,6 @@ def check_ndim(arr: np.ndarray, op: str, arg: str, ndims: tuple[int, ...] | int,
 
 def check_finite(value: float, op: str, arg: str) -> float:
     v = float(value)
-    if not np.isfinite(v):
+    if not math.isfinite(v):
         raise ValueError(f"{op}: {arg} must be a finite number; got {value!r}")
     return v

@@ -92,26 +92,34 @@ class TransformerBlock(Module):
         attn = self.self_attn
         nh, hs = attn.num_heads, attn.head_dim
         t = x.shape[0] // batch
-
-        def linear(h: np.ndarray, weight: Parameter, bias: Parameter | None) -> np.ndarray:
-            w = weight.data if wt is None else wt[id(weight)].T  # (out, in), maybe a view
-            return ops.linear(h, w, None if bias is None else bias.data)
-
-        def norm(h: np.ndarray, ln: LayerNorm) -> np.ndarray:
-            w = None if ln.weight is None else ln.weight.data
-            b = None if ln.bias is None else ln.bias.data
-            return ops.layer_norm(h, w, b, ln.eps)[0]
-
-        qkv = linear(norm(x, self.norm1), attn.in_proj_weight, attn.in_proj_bias)  # (B·t, 3C)
+        wt = wt or {}
+        linear, norm = _decode_linear, _decode_norm
+        qkv = linear(norm(x, self.norm1), attn.in_proj_weight, attn.in_proj_bias, wt)  # (B·t, 3C)
         qkv = qkv.reshape(batch, t, 3, nh, hs)
         q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, nh, t, hs) views
         k_all, v_all = cache.update(k, v)  # (B, nh, T, hs)
         # New rows see every cached step; a whole context attends causally.
         o = ops.attention(q, k_all, v_all, causal=self.causal and t > 1)  # (B, nh, t, hs)
         o = o.transpose(0, 2, 1, 3).reshape(batch * t, nh * hs)  # (B·t, C)
-        x = x + linear(o, attn.out_proj.weight, attn.out_proj.bias)
-        h = ops.gelu(linear(norm(x, self.norm2), self.linear1.weight, self.linear1.bias))
-        return x + linear(h, self.linear2.weight, self.linear2.bias)
+        x = x + linear(o, attn.out_proj.weight, attn.out_proj.bias, wt)
+        h = ops.gelu(linear(norm(x, self.norm2), self.linear1.weight, self.linear1.bias, wt))
+        return x + linear(h, self.linear2.weight, self.linear2.bias, wt)
 
     def extra_repr(self) -> str:
         return f"causal={self.causal}, cross_attention={self.cross_attention}"
+
+
+def _decode_linear(
+    h: np.ndarray, weight: Parameter, bias: Parameter | None, wt: dict[int, np.ndarray]
+) -> np.ndarray:
+    """``Linear`` on raw arrays: W from ``wt`` (a row-major Wᵀ, read transposed) when there."""
+    w_t = wt.get(id(weight))
+    w = weight.data if w_t is None else w_t.T  # (out, in)
+    return ops.linear(h, w, None if bias is None else bias.data)
+
+
+def _decode_norm(h: np.ndarray, ln: LayerNorm) -> np.ndarray:
+    """``LayerNorm`` (over the last axis) on raw arrays."""
+    w = None if ln.weight is None else ln.weight.data
+    b = None if ln.bias is None else ln.bias.data
+    return ops.layer_norm(h, w, b, ln.eps)[0]

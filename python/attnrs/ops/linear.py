@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from .. import _core
+from .._validate import ShapeError
 
 __all__ = ["linear", "linear_backward"]
 
@@ -15,8 +16,9 @@ __all__ = ["linear", "linear_backward"]
 def _rows(a: np.ndarray) -> np.ndarray:
     """``a`` as (N, last axis) — also when an axis is 0, where ``reshape(-1, n)`` fails —
     with flipped views copied (the kernel reads any non-negative strides in place)."""
-    a2 = a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
-    return a2 if all(s >= 0 for s in a2.strides) else np.ascontiguousarray(a2)
+    a2 = a if a.ndim == 2 else a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+    s0, s1 = a2.strides
+    return a2 if s0 >= 0 and s1 >= 0 else np.ascontiguousarray(a2)
 
 
 def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
@@ -30,11 +32,20 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     # Shapes
     - x: (…, in), weight: (out, in), bias: (out,) or None → (…, out)
     """
-    x2 = _rows(x)  # (N, in)
+    if weight.ndim != 2:
+        raise ShapeError(f"linear: weight must be 2-D (out, in); got shape {weight.shape}")
+    # _rows inlined: this runs once per projection per generated token
+    x2 = x if x.ndim == 2 else x.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # (N, in)
+    sx, sw = x2.strides, weight.strides
+    if sx[0] < 0 or sx[1] < 0:
+        x2 = np.ascontiguousarray(x2)
+    if sw[0] < 0 or sw[1] < 0:
+        weight = np.ascontiguousarray(weight)
+    if bias is not None and not bias.flags.c_contiguous:
+        bias = np.ascontiguousarray(bias)
     y = np.empty((x2.shape[0], weight.shape[0]), dtype=np.float32)  # (N, out)
-    b = None if bias is None else np.ascontiguousarray(bias)
-    _core.linear_forward(x2, _rows(weight), y, b)
-    return y.reshape(x.shape[:-1] + (weight.shape[0],))
+    _core.linear_forward(x2, weight, y, bias)
+    return y if x.ndim == 2 else y.reshape(x.shape[:-1] + (weight.shape[0],))
 
 
 def linear_backward(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .. import _core
-from .._validate import ShapeError, as_f32, check_finite, contiguous
+from .._validate import ShapeError, as_f32, contiguous
 
 __all__ = ["layer_norm", "layer_norm_backward"]
 
@@ -36,19 +37,20 @@ def layer_norm(
     - returns y (…, n), mean (…,), rstd (…,)
     """
     op = "layer_norm"
-    x = as_f32(x, op, "x")
-    if x.ndim == 0 or x.shape[-1] == 0:
-        raise ShapeError(f"{op}: x must have a non-empty last axis; got shape {x.shape}")
-    eps = check_finite(eps, op, "eps")
-    if eps < 0:
-        raise ValueError(f"{op}: eps must be >= 0; got {eps}")
-    n = x.shape[-1]
-    w, b = _vector(weight, n, op, "weight"), _vector(bias, n, op, "bias")
-    xc = contiguous(x)
-    y = np.empty_like(xc)
-    mean = np.empty(x.shape[:-1], dtype=np.float32)
-    rstd = np.empty(x.shape[:-1], dtype=np.float32)
-    _core.layer_norm(xc, w, b, eps, y, mean, rstd)
+    x = contiguous(as_f32(x, op, "x"))
+    shape = x.shape
+    if not shape or shape[-1] == 0:
+        raise ShapeError(f"{op}: x must have a non-empty last axis; got shape {shape}")
+    eps = float(eps)
+    if not 0.0 <= eps < math.inf:  # also refuses NaN
+        raise ValueError(f"{op}: eps must be a finite number >= 0; got {eps!r}")
+    n, rows = shape[-1], shape[:-1]
+    w = None if weight is None else _vector(weight, n, op, "weight")
+    b = None if bias is None else _vector(bias, n, op, "bias")
+    y = np.empty(shape, dtype=np.float32)
+    mean = np.empty(rows, dtype=np.float32)
+    rstd = np.empty(rows, dtype=np.float32)
+    _core.layer_norm(x, w, b, eps, y, mean, rstd)
     return y, mean, rstd
 
 
