@@ -202,6 +202,6 @@ class GPT(nn.Module):
             x = block.decode_step(x, cache, B, wt)  # (B·t, C)
         last = np.ascontiguousarray(x.reshape(B, t, c.n_embd)[:, -1])  # (B, C)
         ln, head = self.ln_f, self.lm_head
-        h = ops.layer_norm(last, ln.weight.data, None if ln.bias is None else ln.bias.data, ln.eps)[0]
+        h = ops.layer_norm_inference(last, ln.weight.data, None if ln.bias is None else ln.bias.data, ln.eps)
         bias = None if head.bias is None else head.bias.data
         return ops.linear(h, wt[id(head.weight)].T, bias)  # (B, V)

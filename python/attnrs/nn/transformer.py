@@ -14,7 +14,7 @@ from . import functional as F
 from .attention import KVCache, MultiheadAttention
 from .dropout import Dropout
 from .linear import Linear
-from .module import Module, Parameter
+from .module import Module
 from .norm import LayerNorm
 
 __all__ = ["TransformerBlock"]
@@ -82,44 +82,31 @@ class TransformerBlock(Module):
         ``no_grad``, where building graph nodes is pure overhead: about 25
         Function calls per block and token). Either new tokens against
         ``cache`` or a whole context into an empty one; appends to ``cache``.
-        ``wt`` is ``decode_weights()`` (None reads the weights transposed).
+        ``wt`` is ``decode_weights()`` (made here when None).
 
         # Shapes
         - x: (B·t, d_model) float32, C-contiguous, rows batch-major → (B·t, d_model)
         """
         if self.cross_attention:
             raise ValueError("TransformerBlock.decode_step: only self-attention blocks (no memory)")
-        attn = self.self_attn
+        attn, fc1, fc2, ln1, ln2 = self.self_attn, self.linear1, self.linear2, self.norm1, self.norm2
         nh, hs = attn.num_heads, attn.head_dim
         t = x.shape[0] // batch
-        wt = wt or {}
-        linear, norm = _decode_linear, _decode_norm
-        qkv = linear(norm(x, self.norm1), attn.in_proj_weight, attn.in_proj_bias, wt)  # (B·t, 3C)
+        if wt is None:
+            wt = self.decode_weights()
+        # Straight-line calls, no helpers: per generated token, every Python call counts.
+        h = ops.layer_norm_inference(x, ln1.weight.data, ln1.bias.data, ln1.eps)
+        qkv = ops.linear(h, wt[id(attn.in_proj_weight)].T, attn.in_proj_bias.data)  # (B·t, 3C)
         qkv = qkv.reshape(batch, t, 3, nh, hs)
         q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, nh, t, hs) views
         k_all, v_all = cache.update(k, v)  # (B, nh, T, hs)
         # New rows see every cached step; a whole context attends causally.
         o = ops.attention(q, k_all, v_all, causal=self.causal and t > 1)  # (B, nh, t, hs)
         o = o.transpose(0, 2, 1, 3).reshape(batch * t, nh * hs)  # (B·t, C)
-        x = x + linear(o, attn.out_proj.weight, attn.out_proj.bias, wt)
-        h = ops.gelu(linear(norm(x, self.norm2), self.linear1.weight, self.linear1.bias, wt))
-        return x + linear(h, self.linear2.weight, self.linear2.bias, wt)
+        x = x + ops.linear(o, wt[id(attn.out_proj.weight)].T, attn.out_proj.bias.data)
+        h = ops.layer_norm_inference(x, ln2.weight.data, ln2.bias.data, ln2.eps)
+        h = ops.gelu(ops.linear(h, wt[id(fc1.weight)].T, fc1.bias.data))
+        return x + ops.linear(h, wt[id(fc2.weight)].T, fc2.bias.data)
 
     def extra_repr(self) -> str:
         return f"causal={self.causal}, cross_attention={self.cross_attention}"
-
-
-def _decode_linear(
-    h: np.ndarray, weight: Parameter, bias: Parameter | None, wt: dict[int, np.ndarray]
-) -> np.ndarray:
-    """``Linear`` on raw arrays: W from ``wt`` (a row-major Wᵀ, read transposed) when there."""
-    w_t = wt.get(id(weight))
-    w = weight.data if w_t is None else w_t.T  # (out, in)
-    return ops.linear(h, w, None if bias is None else bias.data)
-
-
-def _decode_norm(h: np.ndarray, ln: LayerNorm) -> np.ndarray:
-    """``LayerNorm`` (over the last axis) on raw arrays."""
-    w = None if ln.weight is None else ln.weight.data
-    b = None if ln.bias is None else ln.bias.data
-    return ops.layer_norm(h, w, b, ln.eps)[0]

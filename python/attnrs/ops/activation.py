@@ -14,6 +14,8 @@ __all__ = [
     "tanh_backward",
 ]  # fmt: skip
 
+_F32 = np.dtype(np.float32)
+
 
 def _gelu_kind(approximate: str, op: str) -> str:
     if approximate == "none":
@@ -24,7 +26,7 @@ def _gelu_kind(approximate: str, op: str) -> str:
 
 
 def _act(kind: str, x: Any, op: str) -> np.ndarray:
-    xc = contiguous(as_f32(x, op, "x"))
+    xc = x if type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous else contiguous(as_f32(x, op, "x"))
     y = np.empty_like(xc)
     _core.activation(kind, xc, y)
     return y
@@ -47,7 +49,7 @@ def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
     # Shapes
     - x: any; returns x.shape
     """
-    return _act(_gelu_kind(approximate, "gelu"), x, "gelu")
+    return _act("gelu" if approximate == "none" else _gelu_kind(approximate, "gelu"), x, "gelu")
 
 
 def gelu_backward(x: np.ndarray, dy: np.ndarray, approximate: str = "none") -> np.ndarray:

@@ -34,17 +34,15 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     """
     if weight.ndim != 2:
         raise ShapeError(f"linear: weight must be 2-D (out, in); got shape {weight.shape}")
-    # _rows inlined: this runs once per projection per generated token
     x2 = x if x.ndim == 2 else x.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # (N, in)
-    sx, sw = x2.strides, weight.strides
-    if sx[0] < 0 or sx[1] < 0:
-        x2 = np.ascontiguousarray(x2)
-    if sw[0] < 0 or sw[1] < 0:
-        weight = np.ascontiguousarray(weight)
-    if bias is not None and not bias.flags.c_contiguous:
-        bias = np.ascontiguousarray(bias)
     y = np.empty((x2.shape[0], weight.shape[0]), dtype=np.float32)  # (N, out)
-    _core.linear_forward(x2, weight, y, bias)
+    try:  # the common case first, with nothing converted: per generated token, every step counts
+        _core.linear_forward(x2, weight, y, bias)
+    except (TypeError, ValueError):
+        # Negative strides or a strided bias: convert and call again, which
+        # raises the binding's explanatory error if that was not the problem.
+        b = None if bias is None else np.ascontiguousarray(bias)
+        _core.linear_forward(_rows(x2), _rows(weight), y, b)
     return y if x.ndim == 2 else y.reshape(x.shape[:-1] + (weight.shape[0],))
 
 

@@ -10,12 +10,16 @@ import numpy as np
 from .. import _core
 from .._validate import ShapeError, as_f32, contiguous
 
-__all__ = ["layer_norm", "layer_norm_backward"]
+__all__ = ["layer_norm", "layer_norm_backward", "layer_norm_inference"]
+
+_F32 = np.dtype(np.float32)
 
 
 def _vector(v: Any, n: int, op: str, arg: str) -> np.ndarray | None:
     if v is None:
         return None
+    if type(v) is np.ndarray and v.dtype == _F32 and v.shape == (n,) and v.flags.c_contiguous:
+        return v  # the common case, without a call (models call this per token)
     a = contiguous(as_f32(v, op, arg))
     if a.shape != (n,):
         raise ShapeError(f"{op}: {arg} must have shape ({n},) (the normalized axis); got {a.shape}")
@@ -37,7 +41,8 @@ def layer_norm(
     - returns y (…, n), mean (…,), rstd (…,)
     """
     op = "layer_norm"
-    x = contiguous(as_f32(x, op, "x"))
+    if not (type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous):
+        x = contiguous(as_f32(x, op, "x"))
     shape = x.shape
     if not shape or shape[-1] == 0:
         raise ShapeError(f"{op}: x must have a non-empty last axis; got shape {shape}")
@@ -52,6 +57,22 @@ def layer_norm(
     rstd = np.empty(rows, dtype=np.float32)
     _core.layer_norm(x, w, b, eps, y, mean, rstd)
     return y, mean, rstd
+
+
+def layer_norm_inference(
+    x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None, eps: float
+) -> np.ndarray:
+    """``layer_norm(x, weight, bias, eps)[0]`` with no conversion: for callers
+    that hold float32, C-contiguous arrays (the per-token decode paths). The
+    binding still checks every shape and dtype and raises on anything else.
+
+    # Shapes
+    - x: (…, n); weight, bias: (n,) or None → (…, n)
+    """
+    y = np.empty(x.shape, dtype=np.float32)
+    rows = x.shape[:-1]
+    _core.layer_norm(x, weight, bias, eps, y, np.empty(rows, np.float32), np.empty(rows, np.float32))
+    return y
 
 
 def layer_norm_backward(
