@@ -203,7 +203,10 @@ fn backward_args<'a>(
     Ok(BackwardArgs { p, x, dout, m })
 }
 
-/// Writes dq, dk, dv from q, k, v, the forward's out and lse, and grad_out.
+/// Writes dq, dk, dv from q, k, v, the forward's out and lse, and grad_out:
+/// into the three arrays `dq`, `dk`, `dv`, or, with `dk` and `dv` None, into
+/// one (3, B, H, T, D) view `dq` (self-attention; e.g. the gradient of a
+/// fused (B, T, 3, H, D) projection, transposed).
 #[pyfunction]
 #[pyo3(signature = (q, k, v, out, lse, grad_out, dq, dk, dv, scale, causal=false, causal_offset=0, key_padding_mask=None, attn_mask=None))]
 #[allow(clippy::too_many_arguments)]
@@ -216,8 +219,8 @@ pub(super) fn attention_backward(
     lse: PyReadonlyArrayDyn<'_, f32>,
     grad_out: PyReadonlyArrayDyn<'_, f32>,
     mut dq: PyReadwriteArrayDyn<'_, f32>,
-    mut dk: PyReadwriteArrayDyn<'_, f32>,
-    mut dv: PyReadwriteArrayDyn<'_, f32>,
+    dk: Option<PyReadwriteArrayDyn<'_, f32>>,
+    dv: Option<PyReadwriteArrayDyn<'_, f32>>,
     scale: f32,
     causal: bool,
     causal_offset: usize,
@@ -238,6 +241,33 @@ pub(super) fn attention_backward(
         &key_padding_mask,
         &attn_mask,
     )?;
+    let (mut dk, mut dv) = match (dk, dv) {
+        (Some(dk), Some(dv)) => (dk, dv),
+        (None, None) => {
+            let packed = view_mut(&mut dq, op, "dqkv")?;
+            let want = [3, p.batch, p.heads, p.tq, p.d];
+            if packed.shape != want {
+                return Err(ShapeError::new_err(format!(
+                    "{op}: dqkv: expected shape {want:?} (3, B, H, T, D), got {:?}",
+                    packed.shape
+                )));
+            }
+            let s = &packed.strides;
+            let grads = PackedGrads {
+                which: s[0],
+                layout: layout(op, "dqkv", &packed.shape[1..], &s[1..])?,
+            };
+            let d = packed.data;
+            return call(py, Pool::Always, || {
+                attention::backward_packed(&p, dout, grads, &m, x, d)
+            });
+        }
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "{op}: pass dq, dk and dv, or one packed (3, B, H, T, D) dq with dk and dv None"
+            )))
+        }
+    };
     let (dqv, dkv, dvv) = (
         view_mut(&mut dq, op, "dq")?,
         view_mut(&mut dk, op, "dk")?,
@@ -255,58 +285,5 @@ pub(super) fn attention_backward(
     let (dqd, dkd, dvd) = (dqv.data, dkv.data, dvv.data);
     call(py, Pool::Always, || {
         attention::backward(&p, &g, &m, x, dqd, dkd, dvd)
-    })
-}
-
-/// As `attention_backward`, writing dq, dk, dv into one (3, B, H, T, D) view
-/// `dqkv` (e.g. the gradient of a fused (B, T, 3, H, D) projection, transposed).
-#[pyfunction]
-#[pyo3(signature = (q, k, v, out, lse, grad_out, dqkv, scale, causal=false, causal_offset=0, key_padding_mask=None, attn_mask=None))]
-#[allow(clippy::too_many_arguments)]
-pub(super) fn attention_backward_packed(
-    py: Python<'_>,
-    q: PyReadonlyArrayDyn<'_, f32>,
-    k: PyReadonlyArrayDyn<'_, f32>,
-    v: PyReadonlyArrayDyn<'_, f32>,
-    out: PyReadonlyArrayDyn<'_, f32>,
-    lse: PyReadonlyArrayDyn<'_, f32>,
-    grad_out: PyReadonlyArrayDyn<'_, f32>,
-    mut dqkv: PyReadwriteArrayDyn<'_, f32>,
-    scale: f32,
-    causal: bool,
-    causal_offset: usize,
-    key_padding_mask: Option<PyReadonlyArrayDyn<'_, u8>>,
-    attn_mask: Option<PyReadonlyArrayDyn<'_, f32>>,
-) -> PyResult<()> {
-    let op = "attention_backward";
-    let BackwardArgs { p, x, dout, m } = backward_args(
-        &q,
-        &k,
-        &v,
-        &out,
-        &lse,
-        &grad_out,
-        scale,
-        causal,
-        causal_offset,
-        &key_padding_mask,
-        &attn_mask,
-    )?;
-    let dv = view_mut(&mut dqkv, op, "dqkv")?;
-    let want = [3, p.batch, p.heads, p.tq, p.d];
-    if dv.shape != want {
-        return Err(ShapeError::new_err(format!(
-            "{op}: dqkv: expected shape {want:?} (3, B, H, T, D), got {:?}",
-            dv.shape
-        )));
-    }
-    let s = &dv.strides;
-    let packed = PackedGrads {
-        which: s[0],
-        layout: layout(op, "dqkv", &dv.shape[1..], &s[1..])?,
-    };
-    let d = dv.data;
-    call(py, Pool::Always, || {
-        attention::backward_packed(&p, dout, packed, &m, x, d)
     })
 }

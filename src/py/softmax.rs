@@ -44,24 +44,34 @@ pub(super) fn softmax(
     })
 }
 
-/// Softmax backward: `out = scale·y⊙(dy − Σ dy⊙y)` over the last axis.
+/// Softmax backward, `out = scale·y⊙(dy − Σ dy⊙y)`, or with `log` the
+/// log-softmax backward, `out = dy − exp(y)·Σ dy`, over the last axis.
 #[pyfunction]
-#[pyo3(signature = (y, dy, out, scale=1.0))]
+#[pyo3(signature = (y, dy, out, scale=1.0, log=false))]
 pub(super) fn softmax_backward(
     py: Python<'_>,
     y: In<'_>,
     dy: In<'_>,
     mut out: Out<'_>,
     scale: f32,
+    log: bool,
 ) -> PyResult<()> {
-    const OP: &str = "softmax_backward";
+    let op = if log {
+        "log_softmax_backward"
+    } else {
+        "softmax_backward"
+    };
     let (rows, n) = rows_n(y.shape());
-    check_shape(OP, "dy", dy.shape(), y.shape())?;
-    check_shape(OP, "out", out.shape(), y.shape())?;
-    let (ys, dys) = (contiguous(&y, OP, "y")?, contiguous(&dy, OP, "dy")?);
-    let dx = contiguous_mut(&mut out, OP, "out")?;
+    check_shape(op, "dy", dy.shape(), y.shape())?;
+    check_shape(op, "out", out.shape(), y.shape())?;
+    let (ys, dys) = (contiguous(&y, op, "y")?, contiguous(&dy, op, "dy")?);
+    let dx = contiguous_mut(&mut out, op, "out")?;
     call(py, Pool::Work(ys.len()), || {
-        sm::softmax_backward(ys, dys, dx, rows, n, scale)
+        if log {
+            sm::log_softmax_backward(ys, dys, dx, rows, n)
+        } else {
+            sm::softmax_backward(ys, dys, dx, rows, n, scale)
+        }
     })
 }
 
@@ -75,24 +85,5 @@ pub(super) fn log_softmax(py: Python<'_>, x: In<'_>, mut out: Out<'_>) -> PyResu
     let ys = contiguous_mut(&mut out, OP, "out")?;
     call(py, Pool::Work(xs.len()), || {
         sm::log_softmax(xs, ys, rows, n)
-    })
-}
-
-/// Log-softmax backward: `out = dy − exp(y)·Σ dy` over the last axis.
-#[pyfunction]
-pub(super) fn log_softmax_backward(
-    py: Python<'_>,
-    y: In<'_>,
-    dy: In<'_>,
-    mut out: Out<'_>,
-) -> PyResult<()> {
-    const OP: &str = "log_softmax_backward";
-    let (rows, n) = rows_n(y.shape());
-    check_shape(OP, "dy", dy.shape(), y.shape())?;
-    check_shape(OP, "out", out.shape(), y.shape())?;
-    let (ys, dys) = (contiguous(&y, OP, "y")?, contiguous(&dy, OP, "dy")?);
-    let dx = contiguous_mut(&mut out, OP, "out")?;
-    call(py, Pool::Work(ys.len()), || {
-        sm::log_softmax_backward(ys, dys, dx, rows, n)
     })
 }

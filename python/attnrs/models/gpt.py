@@ -17,8 +17,8 @@ import numpy as np
 
 from .. import nn, ops
 from ..autograd import no_grad
-from ..nn import functional as F
 from ..tensor import Tensor
+from ._loss import sequence_loss
 from ._sampling import sample_next
 
 __all__ = ["GPT", "GPTConfig"]
@@ -99,11 +99,7 @@ class GPT(nn.Module):
         for block in self.blocks:
             x = block(x)  # (B, T, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
-        loss = None
-        if targets is not None:
-            V = self.config.vocab_size
-            loss = F.cross_entropy(logits.reshape(B * T, V), np.asarray(targets).reshape(B * T))
-        return logits, loss
+        return logits, sequence_loss(logits, targets)
 
     @no_grad()
     def generate(

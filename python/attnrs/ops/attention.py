@@ -218,7 +218,7 @@ def attention_backward(
         raise ShapeError(f"{op}: lse must have shape (B, H, Tq) = {q.shape[:3]}; got {lse.shape}")
     if isinstance(grads, np.ndarray):
         _check_out(op, "grads", grads, (3, *q.shape), (q, k, v, out, lse, grad_out))
-        _core.attention_backward_packed(q, k, v, out, lse, grad_out, grads, *args)
+        _core.attention_backward(q, k, v, out, lse, grad_out, grads, None, None, *args)
         dq, dk, dv = grads[0], grads[1], grads[2]
     else:
         if grads is None:

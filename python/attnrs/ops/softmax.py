@@ -100,5 +100,5 @@ def log_softmax_backward(y: np.ndarray, dy: np.ndarray, axis: int = -1) -> np.nd
     yc, ax = _axis_last(y, axis, "log_softmax_backward", "y")
     dyc, _ = _axis_last(dy, axis, "log_softmax_backward", "dy")
     dx = np.empty_like(yc)
-    _core.log_softmax_backward(yc, dyc, dx)
+    _core.softmax_backward(yc, dyc, dx, 1.0, True)
     return _axis_back(dx, ax)
