@@ -19,7 +19,7 @@ from ._core import DTypeError, ShapeError
 _F32 = np.dtype(np.float32)
 
 __all__ = [
-    "DTypeError", "ShapeError", "as_f32", "as_index", "as_mask", "check_finite", "check_ndim",
+    "DTypeError", "ShapeError", "as_array", "as_f32", "as_index", "as_mask", "check_finite", "check_ndim",
     "contiguous", "is_tensor", "norm_axes", "norm_axis",
 ]  # fmt: skip
 
@@ -27,6 +27,11 @@ __all__ = [
 def is_tensor(x: Any) -> bool:
     """Whether ``x`` is an ``attnrs.Tensor`` (duck-typed: this module sits below tensor.py)."""
     return hasattr(x, "requires_grad") and hasattr(x, "_ctx")
+
+
+def as_array(x: Any) -> Any:
+    """The array behind a Tensor; anything else unchanged (no conversion)."""
+    return x.data if is_tensor(x) else x
 
 
 def as_f32(x: Any, op: str, arg: str) -> np.ndarray:

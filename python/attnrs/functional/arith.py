@@ -6,6 +6,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from .._validate import as_array
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 
@@ -242,13 +243,9 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
 # --- comparisons (NumPy bool arrays, no gradient) ----------------------------------------
 
 
-def _array(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
-
-
 def _comparison(ufunc: np.ufunc, name: str) -> Any:
     def compare(a: Any, b: Any) -> np.ndarray:
-        return ufunc(_array(a), _array(b))
+        return ufunc(as_array(a), as_array(b))
 
     compare.__name__ = compare.__qualname__ = name
     compare.__doc__ = f"``{ufunc.__name__}(a, b)`` elementwise, a NumPy bool array (no gradient)."

@@ -15,15 +15,11 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._validate import ShapeError
+from .._validate import ShapeError, as_array
 from ..autograd import Function
 from ..tensor import Tensor
 
 __all__ = ["attention_weights", "fused_self_attention", "scaled_dot_product_attention"]
-
-
-def _array(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
 
 
 class Attention(Function):
@@ -73,8 +69,8 @@ def scaled_dot_product_attention(
         )
     kw = {
         "causal": bool(is_causal),
-        "key_padding_mask": _array(key_padding_mask),
-        "attn_mask": _array(attn_mask),
+        "key_padding_mask": as_array(key_padding_mask),
+        "attn_mask": as_array(attn_mask),
         "scale": scale,
         "causal_offset": int(causal_offset),
     }
@@ -141,8 +137,8 @@ def fused_self_attention(
         )
     kw = {
         "causal": bool(is_causal),
-        "key_padding_mask": _array(key_padding_mask),
-        "attn_mask": _array(attn_mask),
+        "key_padding_mask": as_array(key_padding_mask),
+        "attn_mask": as_array(attn_mask),
         "scale": scale,
     }
     return FusedSelfAttention.apply(qkv, int(num_heads), **kw)
@@ -164,18 +160,18 @@ def attention_weights(
     # Shapes
     - q: (B, H, Tq, D), k: (B, H, Tk, D) → (B, H, Tq, Tk)
     """
-    q, k = np.asarray(_array(q), np.float32), np.asarray(_array(k), np.float32)
+    q, k = np.asarray(as_array(q), np.float32), np.asarray(as_array(k), np.float32)
     d = q.shape[-1]
     s = ops.matmul(q, k, trans_b=True) * np.float32(scale if scale is not None else 1.0 / math.sqrt(max(d, 1)))
     tq, tk = s.shape[-2:]
     if attn_mask is not None:
-        m = np.asarray(_array(attn_mask))
+        m = np.asarray(as_array(attn_mask))
         s = s + (np.where(m, np.float32(0), np.float32(-np.inf)) if m.dtype == np.bool_ else m.astype(np.float32))
     if causal:
         vis = np.arange(tk)[None, :] <= np.arange(tq)[:, None] + int(causal_offset)
         s = np.where(vis, s, np.float32(-np.inf))
     if key_padding_mask is not None:
-        s = np.where(np.asarray(_array(key_padding_mask))[:, None, None, :], np.float32(-np.inf), s)
+        s = np.where(np.asarray(as_array(key_padding_mask))[:, None, None, :], np.float32(-np.inf), s)
     mx = s.max(axis=-1, keepdims=True)
     mx = np.where(np.isfinite(mx), mx, np.float32(0))
     p = np.exp(s - mx)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .. import _core
-from .._validate import ShapeError
+from .._validate import ShapeError, as_f32, contiguous
 
 __all__ = ["linear", "linear_backward"]
 
@@ -26,8 +26,9 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
 
     ``weight`` may be any non-negative-strided view, e.g. ``wt.T`` of a
     row-major copy ``wt`` of Wᵀ, which a one-row GEMM streams unpacked.
-    Arguments are float32 (the autograd layer and the models pass float32
-    arrays; the binding checks shapes, dtypes and strides).
+    float64 input is converted (after the binding refused it: the float32
+    arrays of the autograd layer and the models go straight through); the
+    binding checks shapes and strides.
 
     # Shapes
     - x: (…, in), weight: (out, in), bias: (out,) or None → (…, out)
@@ -39,10 +40,10 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     try:  # the common case first, with nothing converted: per generated token, every step counts
         _core.linear_forward(x2, weight, y, bias)
     except (TypeError, ValueError):
-        # Negative strides or a strided bias: convert and call again, which
-        # raises the binding's explanatory error if that was not the problem.
-        b = None if bias is None else np.ascontiguousarray(bias)
-        _core.linear_forward(_rows(x2), _rows(weight), y, b)
+        # float64, negative strides or a strided bias: convert and call again,
+        # which raises the binding's explanatory error if that was not the problem.
+        b = None if bias is None else contiguous(as_f32(bias, "linear", "bias"))
+        _core.linear_forward(_rows(as_f32(x2, "linear", "input")), _rows(as_f32(weight, "linear", "weight")), y, b)
     return y if x.ndim == 2 else y.reshape(x.shape[:-1] + (weight.shape[0],))
 
 
@@ -60,8 +61,9 @@ def linear_backward(
     # Shapes
     - x: (…, in), weight: (out, in), dy: (…, out) → dx like x, dweight like weight, dbias (out,)
     """
-    x2 = _rows(x)  # (N, in)
-    d2 = np.ascontiguousarray(_rows(dy), dtype=np.float32)  # (N, out)
+    x2 = _rows(as_f32(x, "linear_backward", "input"))  # (N, in)
+    weight = as_f32(weight, "linear_backward", "weight")
+    d2 = contiguous(_rows(as_f32(dy, "linear_backward", "grad_output")))  # (N, out)
     dx = np.empty(x2.shape, dtype=np.float32) if need_input else None
     dw = np.empty(weight.shape, dtype=np.float32) if need_weight else None
     db = np.empty(weight.shape[0], dtype=np.float32) if need_bias else None
