@@ -139,7 +139,7 @@ def test_packed_backward_needs_self_attention_shapes():
     with pytest.raises(ar.ShapeError, match=r"grads must have shape"):
         ar.ops.attention_backward(q, k, v, o, lse, g, grads=np.empty((3, 1, 2, 7, 4), np.float32))
     with pytest.raises(ar.ShapeError, match=r"Tq == Tk"):
-        ar._core.attention_backward_packed(q, k, v, o, lse, g, np.empty((3, 1, 2, 5, 4), np.float32), 0.5)
+        ar._core.attention_backward(q, k, v, o, lse, g, np.empty((3, 1, 2, 5, 4), np.float32), None, None, 0.5)
 
 
 ISA_SCRIPT = textwrap.dedent(

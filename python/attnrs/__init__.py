@@ -21,9 +21,9 @@ def set_num_threads(n: int) -> None:
 
 
 from . import autograd, functional, io, memory, nn, optim  # noqa: E402
-from . import functional as F  # noqa: E402
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from .io import load, load_checkpoint, save, save_checkpoint  # noqa: E402
+from .nn import functional as F  # noqa: E402  (the one F: torch.nn.functional's signatures)
 from .tensor import Tensor, arange, manual_seed, ones, randn, tensor, zeros  # noqa: E402
 
 __all__ = [

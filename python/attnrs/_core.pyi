@@ -29,27 +29,23 @@ def attention_forward(
 ) -> None:
     """Flash attention: writes out (B,H,Tq,Dv) and lse (B,H,Tq); q,k,v,out any non-negative strides."""
 def attention_backward(
-    q: F32, k: F32, v: F32, out: F32, lse: F32, grad_out: F32, dq: F32, dk: F32, dv: F32,
-    scale: float, causal: bool = False, causal_offset: int = 0, key_padding_mask: Any = None,
-    attn_mask: Any = None,
+    q: F32, k: F32, v: F32, out: F32, lse: F32, grad_out: F32, dq: F32, dk: F32 | None,
+    dv: F32 | None, scale: float, causal: bool = False, causal_offset: int = 0,
+    key_padding_mask: Any = None, attn_mask: Any = None,
 ) -> None:
-    """Writes dq, dk, dv (any non-negative strides) from the forward's out and lse."""
-def attention_backward_packed(
-    q: F32, k: F32, v: F32, out: F32, lse: F32, grad_out: F32, dqkv: F32,
-    scale: float, causal: bool = False, causal_offset: int = 0, key_padding_mask: Any = None,
-    attn_mask: Any = None,
-) -> None:
-    """As attention_backward, writing dq, dk, dv into one (3,B,H,T,D) view (Tq == Tk, D == Dv)."""
+    """Writes dq, dk, dv (any non-negative strides) from the forward's out and lse; with dk and dv
+    None, dq is one (3,B,H,T,D) view receiving all three (Tq == Tk, D == Dv)."""
 
-# Fused layer kernels (src/py/layers.rs). All arrays C-contiguous float32
+# Fused layer kernels (src/py/softmax.rs loss.rs norm.rs activation.rs embedding.rs optim.rs).
+# All arrays C-contiguous float32
 # (ids/targets int64); outputs are allocated by the caller and filled.
 I64 = npt.NDArray[np.int64]
 
 def softmax(x: F32, out: F32, scale: float = 1.0, mask: F32 | None = None) -> None:
     """Softmax over the last axis; mask (n,) or x.shape, additive after the scale."""
-def softmax_backward(y: F32, dy: F32, out: F32, scale: float = 1.0) -> None: ...
+def softmax_backward(y: F32, dy: F32, out: F32, scale: float = 1.0, log: bool = False) -> None:
+    """Softmax backward, or with ``log`` the log-softmax backward (``scale`` unused)."""
 def log_softmax(x: F32, out: F32) -> None: ...
-def log_softmax_backward(y: F32, dy: F32, out: F32) -> None: ...
 def cross_entropy(
     logits: F32,
     target: I64,
@@ -95,7 +91,7 @@ def adamw_step(
     step: int,
 ) -> None: ...
 
-# Multi-tensor kernels (src/py/multi_tensor.rs): lists of float32, C-contiguous arrays.
+# Multi-tensor kernels (src/py/optim.rs): lists of float32, C-contiguous arrays.
 def adam_multi_step(
     params: list[F32],
     grads: list[F32],

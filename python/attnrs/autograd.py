@@ -4,19 +4,18 @@ A differentiable op is a ``Function`` subclass whose ``forward`` works on
 NumPy arrays and whose ``backward`` returns one gradient (an ndarray or
 None) per positional input, right next to each other, micrograd style::
 
-    class Exp(Function):
+    class Cube(Function):
         @staticmethod
         def forward(ctx, x):
-            y = np.exp(x)
-            ctx.save(y)
-            return y
+            ctx.save(x)
+            return x * x * x
 
         @staticmethod
         def backward(ctx, gy):
-            (y,) = ctx.saved
-            return gy * y
+            (x,) = ctx.saved
+            return gy * 3 * x * x
 
-    Exp.apply(t)  # -> Tensor
+    Cube.apply(t)  # -> Tensor
 
 Tensors among the positional arguments of ``apply`` are the inputs of the
 node (their arrays are passed to ``forward``); everything else is passed

@@ -29,7 +29,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from ._checks import DTypeError, ShapeError
+from ._validate import DTypeError, ShapeError
 from .tensor import Tensor
 
 __all__ = ["load", "load_checkpoint", "load_metadata", "save", "save_checkpoint"]

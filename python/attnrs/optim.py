@@ -3,7 +3,7 @@
 One base ``Optimizer`` owns parameter groups, per-parameter state and the
 state dict; each variant only writes its per-parameter ``_update`` (or a whole
 group's ``_step_group``). Adam and AdamW update a whole parameter group with one
-call of the fused multi-tensor Rust kernel ``_core.adam_multi_step`` (in place).
+call of the fused multi-tensor kernel ``ops.adamw_step`` (given lists; in place).
 
 ``clip_grad_norm_`` (from ``attnrs.nn.utils``) is re-exported here.
 
@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import _core
-from ._checks import ShapeError
+from . import ops
+from ._validate import ShapeError
 from .nn.utils import clip_grad_norm_
 from .tensor import Tensor
 
@@ -345,12 +345,12 @@ class AdamW(Optimizer):
             states.append(state)
         b1, b2 = group["betas"]
         # Adam (not decoupled): the kernel adds the L2 term wd·p to the gradient.
-        _core.adam_multi_step(
+        ops.adamw_step(
             params,
             grads,
             ms,
             vs,
-            steps,
+            step=steps,
             lr=float(group["lr"]),
             beta1=float(b1),
             beta2=float(b2),

@@ -1,8 +1,8 @@
 """Tensor: a float32 NumPy array with reverse-mode autograd.
 
 ``t.numpy()`` is zero-copy and ``np.asarray(t)`` works. Operators and
-methods delegate to ``attnrs.functional``, where every op pairs its forward
-with its backward.
+methods are written on the class and delegate to ``attnrs.functional``,
+where every op pairs its forward with its backward.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from . import autograd
-from ._checks import DTypeError
+from ._validate import DTypeError
 
-__all__ = ["Tensor", "arange", "default_rng", "manual_seed", "ones", "randn", "tensor", "zeros"]
+__all__ = [
+    "Tensor", "arange", "as_tensor", "default_rng", "manual_seed", "ones", "randn", "tensor", "zeros",
+]  # fmt: skip
 
 _rng = np.random.default_rng()
 
@@ -133,6 +135,164 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"tensor({body}{grad})"
 
+    # --- operators (comparisons give NumPy bool arrays; == and != keep identity
+    # semantics so Tensors stay hashable: use eq / ne) ----------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return _fn.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _fn.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _fn.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _fn.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _fn.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _fn.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _fn.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _fn.div(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _fn.neg(self)
+
+    def __pow__(self, p: Any) -> Tensor:
+        return _fn.pow(self, p)
+
+    def __rpow__(self, base: Any) -> Tensor:
+        return _fn.pow(base, self)
+
+    def __abs__(self) -> Tensor:
+        return _fn.abs(self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _fn.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _fn.matmul(other, self)
+
+    def __getitem__(self, idx: Any) -> Tensor:
+        return _fn.getitem(self, idx)
+
+    def __lt__(self, other: Any) -> np.ndarray:
+        return _fn.lt(self, other)
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return _fn.le(self, other)
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return _fn.gt(self, other)
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return _fn.ge(self, other)
+
+    def eq(self, other: Any) -> np.ndarray:
+        return _fn.eq(self, other)
+
+    def ne(self, other: Any) -> np.ndarray:
+        return _fn.ne(self, other)
+
+    # --- reductions ----------------------------------------------------------------------
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _fn.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _fn.mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _fn.max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _fn.min(self, axis, keepdims)
+
+    def argmax(self, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+        return _fn.argmax(self, axis, keepdims)
+
+    def argmin(self, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+        return _fn.argmin(self, axis, keepdims)
+
+    # --- shape ---------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        return _fn.reshape(self, *shape)
+
+    view = reshape
+
+    def permute(self, *axes: Any) -> Tensor:
+        return _fn.permute(self, *axes)
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        return _fn.transpose(self, dim0, dim1)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802
+        return _fn.permute(self, tuple(reversed(range(self.ndim))))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return _fn.unsqueeze(self, dim)
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        return _fn.squeeze(self, dim)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return _fn.flatten(self, start_dim, end_dim)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return _fn.expand(self, *sizes)
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return _fn.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return _fn.chunk(self, chunks, dim)
+
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
+        return _fn.masked_fill(self, mask, value)
+
+    # --- elementwise ---------------------------------------------------------------------
+    def pow(self, p: Any) -> Tensor:
+        return _fn.pow(self, p)
+
+    def exp(self) -> Tensor:
+        return _fn.exp(self)
+
+    def log(self) -> Tensor:
+        return _fn.log(self)
+
+    def sqrt(self) -> Tensor:
+        return _fn.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return _fn.abs(self)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        return _fn.clamp(self, min, max)
+
+    def tanh(self) -> Tensor:
+        return _fn.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return _fn.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return _fn.relu(self)
+
+    def gelu(self, approximate: str = "none") -> Tensor:
+        return _fn.gelu(self, approximate)
+
+    def softmax(self, dim: int = -1) -> Tensor:
+        return _fn.softmax(self, dim)
+
+    def log_softmax(self, dim: int = -1) -> Tensor:
+        return _fn.log_softmax(self, dim)
+
     # --- autograd ------------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         autograd.backward(self, grad, retain_graph=retain_graph)
@@ -151,6 +311,11 @@ class Tensor:
 
 
 autograd._Tensor = Tensor
+
+
+def as_tensor(x: Any) -> Tensor:
+    """``x`` if it is a Tensor, else a constant float32 Tensor (no grad)."""
+    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def tensor(data: Any, requires_grad: bool = False) -> Tensor:
@@ -175,3 +340,8 @@ def randn(*shape: Any, requires_grad: bool = False) -> Tensor:
 
 def arange(*args: Any, requires_grad: bool = False) -> Tensor:
     return Tensor(np.arange(*args, dtype=np.float32), requires_grad)
+
+
+# The methods above call the functional layer, which imports this module:
+# bound last, when ``Tensor`` already exists (the import is resolved once).
+from . import functional as _fn  # noqa: E402

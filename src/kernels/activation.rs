@@ -173,5 +173,4 @@ pub fn backward(act: Act, saved: &[f32], dy: &[f32], out: &mut [f32]) -> Result<
 }
 
 #[cfg(test)]
-#[path = "activation_tests.rs"]
 mod tests;

@@ -214,5 +214,4 @@ pub fn backward(p: &Linear, x: &[f32], w: &[f32], dy: &[f32], grads: Grads<'_>) 
 }
 
 #[cfg(test)]
-#[path = "linear_tests.rs"]
 mod tests;

@@ -191,5 +191,4 @@ pub fn cross_entropy(
 }
 
 #[cfg(test)]
-#[path = "loss_tests.rs"]
 mod tests;

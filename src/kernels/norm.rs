@@ -452,5 +452,4 @@ pub fn layer_norm_backward(
 }
 
 #[cfg(test)]
-#[path = "norm_tests.rs"]
 mod tests;

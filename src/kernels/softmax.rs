@@ -355,5 +355,4 @@ pub fn log_softmax_backward(
 }
 
 #[cfg(test)]
-#[path = "softmax_tests.rs"]
 mod tests;

@@ -1,9 +1,17 @@
-//! NumPy arrays as strided slices the kernels can read without copying.
+//! The one place where the bindings check shapes and strides and turn NumPy
+//! arrays into slices: strided views (`view`, `view_mut`), C-contiguous slices
+//! (`contiguous`, `dense`, and their `_mut`), shape checks (`check_shape`,
+//! `rows_n`), and `call`, the one way from a binding into a kernel (release
+//! the GIL, pick the thread-pool policy, map the kernel's error).
+//!
+//! dtype and layout conversion happen in Python (`attnrs._validate`): a
+//! binding receives float32 (int64 for ids) arrays and refuses anything else.
 
-use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn};
+use numpy::{Element, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use super::errors::ShapeError;
+use super::errors::{to_pyerr, ShapeError};
+use crate::threads;
 
 /// A read-only strided view: `data[Σ i_d · strides[d]]` is element `i`.
 pub struct View<'a> {
@@ -83,4 +91,99 @@ pub fn view_mut<'a>(
         shape,
         strides,
     })
+}
+
+fn not_contiguous(op: &str, arg: &str, strides: &[isize]) -> PyErr {
+    ShapeError::new_err(format!(
+        "{op}: {arg} must be C-contiguous (use np.ascontiguousarray); got byte strides {strides:?}"
+    ))
+}
+
+/// A C-contiguous array as a slice (any shape).
+pub fn contiguous<'a, T: Element>(
+    a: &'a PyReadonlyArrayDyn<'_, T>,
+    op: &str,
+    arg: &str,
+) -> PyResult<&'a [T]> {
+    a.as_slice()
+        .map_err(|_| not_contiguous(op, arg, a.strides()))
+}
+
+/// A writable C-contiguous array as a slice (any shape).
+pub fn contiguous_mut<'a>(
+    a: &'a mut PyReadwriteArrayDyn<'_, f32>,
+    op: &str,
+    arg: &str,
+) -> PyResult<&'a mut [f32]> {
+    let strides = a.strides().to_vec();
+    a.as_slice_mut()
+        .map_err(|_| not_contiguous(op, arg, &strides))
+}
+
+/// `got == want`, or a `ShapeError` naming the op and the argument.
+pub fn check_shape(op: &str, arg: &str, got: &[usize], want: &[usize]) -> PyResult<()> {
+    if got != want {
+        return Err(ShapeError::new_err(format!(
+            "{op}: {arg} must have shape {want:?}, got {got:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// A C-contiguous array of exactly `want` shape, as a slice.
+pub fn dense<'a, T: Element>(
+    a: &'a PyReadonlyArrayDyn<'_, T>,
+    op: &str,
+    arg: &str,
+    want: &[usize],
+) -> PyResult<&'a [T]> {
+    check_shape(op, arg, a.shape(), want)?;
+    contiguous(a, op, arg)
+}
+
+/// A writable C-contiguous array of exactly `want` shape, as a slice.
+pub fn dense_mut<'a>(
+    a: &'a mut PyReadwriteArrayDyn<'_, f32>,
+    op: &str,
+    arg: &str,
+    want: &[usize],
+) -> PyResult<&'a mut [f32]> {
+    check_shape(op, arg, a.shape(), want)?;
+    contiguous_mut(a, op, arg)
+}
+
+/// (rows, n) of a shape: n is the last axis, rows the product of the others.
+pub fn rows_n(shape: &[usize]) -> (usize, usize) {
+    match shape.split_last() {
+        Some((&n, rest)) => (rest.iter().product(), n),
+        None => (1, 1),
+    }
+}
+
+/// Where a kernel call runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Pool {
+    /// On the calling thread: a problem too small to split, where handing it
+    /// to the pool (a thread wake-up) costs more than the work.
+    Caller,
+    /// In the pool, unless `work` (elements or multiply-adds) is below
+    /// `threads::INLINE_WORK`: then on the calling thread.
+    Work(usize),
+    /// Always in the pool.
+    Always,
+}
+
+/// The one way from a binding into a kernel: releases the GIL, runs `f` as
+/// `pool` says and maps a kernel error to its Python exception.
+pub fn call<R: Send>(
+    py: Python<'_>,
+    pool: Pool,
+    f: impl FnOnce() -> crate::Result<R> + Send,
+) -> PyResult<R> {
+    py.detach(|| match pool {
+        Pool::Caller => f(),
+        Pool::Work(work) => threads::install_for(work, f),
+        Pool::Always => threads::install(f),
+    })
+    .map_err(to_pyerr)
 }

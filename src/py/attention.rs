@@ -7,12 +7,11 @@
 use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use super::array::{view, view_mut, View, ViewMut};
-use super::errors::{to_pyerr, ShapeError};
+use super::array::{self, call, contiguous, view, view_mut, Pool, View, ViewMut};
+use super::errors::ShapeError;
 use crate::kernels::attention::{
     self, Additive, AttnParams, BackwardInputs, GradLayouts, KeyPadding, Layout, Masks, PackedGrads,
 };
-use crate::threads;
 
 fn layout(op: &str, arg: &str, shape: &[usize], s: &[usize]) -> PyResult<Layout> {
     if shape.len() != 4 {
@@ -95,9 +94,7 @@ fn masks<'a>(
                     a.shape()
                 )));
             }
-            let data = a.as_slice().map_err(|_| {
-                ShapeError::new_err("attention: key_padding_mask must be C-contiguous")
-            })?;
+            let data = contiguous(a, "attention", "key_padding_mask")?;
             Some(KeyPadding {
                 data,
                 batch: p.tk,
@@ -127,7 +124,7 @@ fn masks<'a>(
 #[pyfunction]
 #[pyo3(signature = (q, k, v, out, lse, scale, causal=false, causal_offset=0, key_padding_mask=None, attn_mask=None))]
 #[allow(clippy::too_many_arguments)]
-fn attention_forward(
+pub(super) fn attention_forward(
     py: Python<'_>,
     q: PyReadonlyArrayDyn<'_, f32>,
     k: PyReadonlyArrayDyn<'_, f32>,
@@ -146,9 +143,7 @@ fn attention_forward(
     let ov = view_mut(&mut out, op, "out")?;
     check_shape("out", &ov.shape, [p.batch, p.heads, p.tq, p.dv])?;
     p.o = lay_mut(op, "out", &ov)?;
-    let lse_slice = lse
-        .as_slice_mut()
-        .map_err(|_| ShapeError::new_err("attention: lse must be C-contiguous"))?;
+    let lse_slice = array::contiguous_mut(&mut lse, op, "lse")?;
     let m = masks(&p, &key_padding_mask, &attn_mask)?;
     let (qd, kd, vd, od) = (qv.data, kv.data, vv.data, ov.data);
     // A one-row decode step is often tiny: it runs on the calling thread
@@ -158,12 +153,9 @@ fn attention_forward(
     } else {
         usize::MAX
     };
-    py.detach(|| {
-        threads::install_for(work, || {
-            attention::forward(&p, &m, qd, kd, vd, od, lse_slice)
-        })
+    call(py, Pool::Work(work), || {
+        attention::forward(&p, &m, qd, kd, vd, od, lse_slice)
     })
-    .map_err(to_pyerr)
 }
 
 /// What both backward entry points read: sizes and strides, the forward's
@@ -198,9 +190,7 @@ fn backward_args<'a>(
     }
     p.o = lay(op, "out", &ov)?;
     let dout = lay(op, "grad_out", &gv)?;
-    let lse = lse
-        .as_slice()
-        .map_err(|_| ShapeError::new_err("attention_backward: lse must be C-contiguous"))?;
+    let lse = contiguous(lse, op, "lse")?;
     let m = masks(&p, key_padding_mask, attn_mask)?;
     let x = BackwardInputs {
         q: qv.data,
@@ -213,11 +203,14 @@ fn backward_args<'a>(
     Ok(BackwardArgs { p, x, dout, m })
 }
 
-/// Writes dq, dk, dv from q, k, v, the forward's out and lse, and grad_out.
+/// Writes dq, dk, dv from q, k, v, the forward's out and lse, and grad_out:
+/// into the three arrays `dq`, `dk`, `dv`, or, with `dk` and `dv` None, into
+/// one (3, B, H, T, D) view `dq` (self-attention; e.g. the gradient of a
+/// fused (B, T, 3, H, D) projection, transposed).
 #[pyfunction]
 #[pyo3(signature = (q, k, v, out, lse, grad_out, dq, dk, dv, scale, causal=false, causal_offset=0, key_padding_mask=None, attn_mask=None))]
 #[allow(clippy::too_many_arguments)]
-fn attention_backward(
+pub(super) fn attention_backward(
     py: Python<'_>,
     q: PyReadonlyArrayDyn<'_, f32>,
     k: PyReadonlyArrayDyn<'_, f32>,
@@ -226,8 +219,8 @@ fn attention_backward(
     lse: PyReadonlyArrayDyn<'_, f32>,
     grad_out: PyReadonlyArrayDyn<'_, f32>,
     mut dq: PyReadwriteArrayDyn<'_, f32>,
-    mut dk: PyReadwriteArrayDyn<'_, f32>,
-    mut dv: PyReadwriteArrayDyn<'_, f32>,
+    dk: Option<PyReadwriteArrayDyn<'_, f32>>,
+    dv: Option<PyReadwriteArrayDyn<'_, f32>>,
     scale: f32,
     causal: bool,
     causal_offset: usize,
@@ -248,6 +241,33 @@ fn attention_backward(
         &key_padding_mask,
         &attn_mask,
     )?;
+    let (mut dk, mut dv) = match (dk, dv) {
+        (Some(dk), Some(dv)) => (dk, dv),
+        (None, None) => {
+            let packed = view_mut(&mut dq, op, "dqkv")?;
+            let want = [3, p.batch, p.heads, p.tq, p.d];
+            if packed.shape != want {
+                return Err(ShapeError::new_err(format!(
+                    "{op}: dqkv: expected shape {want:?} (3, B, H, T, D), got {:?}",
+                    packed.shape
+                )));
+            }
+            let s = &packed.strides;
+            let grads = PackedGrads {
+                which: s[0],
+                layout: layout(op, "dqkv", &packed.shape[1..], &s[1..])?,
+            };
+            let d = packed.data;
+            return call(py, Pool::Always, || {
+                attention::backward_packed(&p, dout, grads, &m, x, d)
+            });
+        }
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "{op}: pass dq, dk and dv, or one packed (3, B, H, T, D) dq with dk and dv None"
+            )))
+        }
+    };
     let (dqv, dkv, dvv) = (
         view_mut(&mut dq, op, "dq")?,
         view_mut(&mut dk, op, "dk")?,
@@ -263,65 +283,7 @@ fn attention_backward(
         dv: lay_mut(op, "dv", &dvv)?,
     };
     let (dqd, dkd, dvd) = (dqv.data, dkv.data, dvv.data);
-    py.detach(|| threads::install(|| attention::backward(&p, &g, &m, x, dqd, dkd, dvd)))
-        .map_err(to_pyerr)
-}
-
-/// As `attention_backward`, writing dq, dk, dv into one (3, B, H, T, D) view
-/// `dqkv` (e.g. the gradient of a fused (B, T, 3, H, D) projection, transposed).
-#[pyfunction]
-#[pyo3(signature = (q, k, v, out, lse, grad_out, dqkv, scale, causal=false, causal_offset=0, key_padding_mask=None, attn_mask=None))]
-#[allow(clippy::too_many_arguments)]
-fn attention_backward_packed(
-    py: Python<'_>,
-    q: PyReadonlyArrayDyn<'_, f32>,
-    k: PyReadonlyArrayDyn<'_, f32>,
-    v: PyReadonlyArrayDyn<'_, f32>,
-    out: PyReadonlyArrayDyn<'_, f32>,
-    lse: PyReadonlyArrayDyn<'_, f32>,
-    grad_out: PyReadonlyArrayDyn<'_, f32>,
-    mut dqkv: PyReadwriteArrayDyn<'_, f32>,
-    scale: f32,
-    causal: bool,
-    causal_offset: usize,
-    key_padding_mask: Option<PyReadonlyArrayDyn<'_, u8>>,
-    attn_mask: Option<PyReadonlyArrayDyn<'_, f32>>,
-) -> PyResult<()> {
-    let op = "attention_backward";
-    let BackwardArgs { p, x, dout, m } = backward_args(
-        &q,
-        &k,
-        &v,
-        &out,
-        &lse,
-        &grad_out,
-        scale,
-        causal,
-        causal_offset,
-        &key_padding_mask,
-        &attn_mask,
-    )?;
-    let dv = view_mut(&mut dqkv, op, "dqkv")?;
-    let want = [3, p.batch, p.heads, p.tq, p.d];
-    if dv.shape != want {
-        return Err(ShapeError::new_err(format!(
-            "{op}: dqkv: expected shape {want:?} (3, B, H, T, D), got {:?}",
-            dv.shape
-        )));
-    }
-    let s = &dv.strides;
-    let packed = PackedGrads {
-        which: s[0],
-        layout: layout(op, "dqkv", &dv.shape[1..], &s[1..])?,
-    };
-    let d = dv.data;
-    py.detach(|| threads::install(|| attention::backward_packed(&p, dout, packed, &m, x, d)))
-        .map_err(to_pyerr)
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(attention_forward, m)?)?;
-    m.add_function(wrap_pyfunction!(attention_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(attention_backward_packed, m)?)?;
-    Ok(())
+    call(py, Pool::Always, || {
+        attention::backward(&p, &g, &m, x, dqd, dkd, dvd)
+    })
 }

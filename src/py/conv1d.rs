@@ -5,10 +5,9 @@
 use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn};
 use pyo3::prelude::*;
 
-use super::array::{view, view_mut, View};
-use super::errors::{to_pyerr, ShapeError};
+use super::array::{call, contiguous, dense, dense_mut, view, Pool, View};
+use super::errors::ShapeError;
 use crate::kernels::conv1d::{self, Conv1d, Padding, StreamStep, View3};
-use crate::threads;
 
 const OP: &str = "conv1d";
 /// Streaming steps with fewer multiply-adds run without entering the pool.
@@ -25,41 +24,6 @@ fn view3<'a>(v: &View<'a>, arg: &str, what: &str) -> PyResult<View3<'a>> {
         data: v.data,
         strides: [v.strides[0], v.strides[1], v.strides[2]],
     })
-}
-
-/// A readable array that must be 1-D (C_out,) and contiguous.
-fn bias_slice<'a>(v: &View<'a>, c_out: usize) -> PyResult<&'a [f32]> {
-    if v.shape != [c_out] || (c_out > 1 && v.strides[0] != 1) {
-        return Err(ShapeError::new_err(format!(
-            "{OP}: bias must be a contiguous 1-D array of shape ({c_out},) (C_out of weight); got shape {:?}",
-            v.shape
-        )));
-    }
-    Ok(&v.data[..c_out.min(v.data.len())])
-}
-
-/// An output array: exactly `shape`, dense row-major.
-fn dense_out<'a>(
-    arr: &'a mut PyReadwriteArrayDyn<'_, f32>,
-    arg: &str,
-    shape: &[usize],
-) -> PyResult<&'a mut [f32]> {
-    let v = view_mut(arr, OP, arg)?;
-    let mut want = 1usize;
-    let mut dense = true; // any strides describe an empty array
-    for (&n, &s) in shape.iter().zip(&v.strides).rev() {
-        dense &= n <= 1 || s == want;
-        want *= n;
-    }
-    if v.shape != shape || (!dense && !shape.contains(&0)) {
-        return Err(ShapeError::new_err(format!(
-            "{OP}: {arg} must be a C-contiguous array of shape {shape:?}; got shape {:?} with element strides {:?}",
-            v.shape, v.strides
-        )));
-    }
-    let n: usize = shape.iter().product();
-    let len = v.data.len();
-    Ok(&mut v.data[..n.min(len)])
 }
 
 /// The geometry from x (B, C_in, T) and w (C_out, C_in, K).
@@ -88,7 +52,7 @@ fn geometry(x: &View<'_>, w: &View<'_>, dilation: usize, causal: bool) -> PyResu
 /// y = conv1d(x, w) + b into the dense (B, C_out, T) array `y`.
 #[pyfunction]
 #[pyo3(signature = (x, w, b, y, dilation, causal))]
-fn conv1d_forward(
+pub(super) fn conv1d_forward(
     py: Python<'_>,
     x: PyReadonlyArrayDyn<'_, f32>,
     w: PyReadonlyArrayDyn<'_, f32>,
@@ -102,11 +66,12 @@ fn conv1d_forward(
     let x3 = view3(&xv, "input", "(batch, channels, time)")?;
     let w3 = view3(&wv, "weight", "(out_channels, in_channels, kernel_size)")?;
     let p = geometry(&xv, &wv, dilation, causal)?;
-    let bv = b.as_ref().map(|b| view(b, OP, "bias")).transpose()?;
-    let bias = bv.as_ref().map(|v| bias_slice(v, p.c_out)).transpose()?;
-    let yd = dense_out(&mut y, "output", &[p.batch, p.c_out, p.len])?;
-    py.detach(|| threads::install(|| conv1d::forward(&p, x3, w3, bias, yd)))
-        .map_err(to_pyerr)
+    let bias = b
+        .as_ref()
+        .map(|b| dense(b, OP, "bias", &[p.c_out]))
+        .transpose()?;
+    let yd = dense_mut(&mut y, OP, "output", &[p.batch, p.c_out, p.len])?;
+    call(py, Pool::Always, || conv1d::forward(&p, x3, w3, bias, yd))
 }
 
 /// The gradients of conv1d into whichever of dx (B, C_in, T), dw (C_out, C_in, K),
@@ -114,7 +79,7 @@ fn conv1d_forward(
 #[pyfunction]
 #[pyo3(signature = (x, w, dy, dx, dw, db, dilation, causal))]
 #[allow(clippy::too_many_arguments)]
-fn conv1d_backward(
+pub(super) fn conv1d_backward(
     py: Python<'_>,
     x: PyReadonlyArrayDyn<'_, f32>,
     w: PyReadonlyArrayDyn<'_, f32>,
@@ -141,18 +106,19 @@ fn conv1d_backward(
     }
     let dxd = dx
         .as_mut()
-        .map(|a| dense_out(a, "grad_input", &[p.batch, p.c_in, p.len]))
+        .map(|a| dense_mut(a, OP, "grad_input", &[p.batch, p.c_in, p.len]))
         .transpose()?;
     let dwd = dw
         .as_mut()
-        .map(|a| dense_out(a, "grad_weight", &[p.c_out, p.c_in, p.kernel]))
+        .map(|a| dense_mut(a, OP, "grad_weight", &[p.c_out, p.c_in, p.kernel]))
         .transpose()?;
     let dbd = db
         .as_mut()
-        .map(|a| dense_out(a, "grad_bias", &[p.c_out]))
+        .map(|a| dense_mut(a, OP, "grad_bias", &[p.c_out]))
         .transpose()?;
-    py.detach(|| threads::install(|| conv1d::backward(&p, x3, w3, dy3, dxd, dwd, dbd)))
-        .map_err(to_pyerr)
+    call(py, Pool::Always, || {
+        conv1d::backward(&p, x3, w3, dy3, dxd, dwd, dbd)
+    })
 }
 
 /// One streaming step: x_t (B, C_in) dense, ring (span, B, C_in) dense,
@@ -160,7 +126,7 @@ fn conv1d_backward(
 #[pyfunction]
 #[pyo3(signature = (x_t, w, b, ring, y_t, pos, dilation))]
 #[allow(clippy::too_many_arguments)]
-fn conv1d_step(
+pub(super) fn conv1d_step(
     py: Python<'_>,
     x_t: PyReadonlyArrayDyn<'_, f32>,
     w: PyReadonlyArrayDyn<'_, f32>,
@@ -192,40 +158,21 @@ fn conv1d_step(
             p.kernel
         )));
     }
-    let xd = {
-        let n = p.batch * p.c_in;
-        let dense = xv.shape[1] <= 1 || xv.strides[1] == 1;
-        let dense = dense && (xv.shape[0] <= 1 || xv.strides[0] == p.c_in);
-        if !dense {
-            return Err(ShapeError::new_err(format!(
-                "{OP}: x_t must be C-contiguous; got element strides {:?}",
-                xv.strides
-            )));
-        }
-        &xv.data[..n.min(xv.data.len())]
-    };
-    let bv = b.as_ref().map(|b| view(b, OP, "bias")).transpose()?;
-    let bias = bv.as_ref().map(|v| bias_slice(v, p.c_out)).transpose()?;
-    let rd = dense_out(&mut ring, "state", &[p.span(), p.batch, p.c_in])?;
-    let yd = dense_out(&mut y_t, "output", &[p.batch, p.c_out])?;
+    let xd = contiguous(&x_t, OP, "x_t")?;
+    let bias = b
+        .as_ref()
+        .map(|b| dense(b, OP, "bias", &[p.c_out]))
+        .transpose()?;
+    let rd = dense_mut(&mut ring, OP, "state", &[p.span(), p.batch, p.c_in])?;
+    let yd = dense_mut(&mut y_t, OP, "output", &[p.batch, p.c_out])?;
     // A step is usually tiny: handing it to the pool costs more than it
     // does, so small steps run on the calling thread (results are the same
     // on any thread).
     let work = p.batch * p.c_in * p.c_out * p.kernel;
-    let mut run = || conv1d::step(&p, xd, w3, bias, rd, pos, yd);
-    py.detach(|| {
-        if work < STEP_INLINE_MACS {
-            run()
-        } else {
-            threads::install(run)
-        }
-    })
-    .map_err(to_pyerr)
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(conv1d_forward, m)?)?;
-    m.add_function(wrap_pyfunction!(conv1d_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(conv1d_step, m)?)?;
-    Ok(())
+    let pool = if work < STEP_INLINE_MACS {
+        Pool::Caller
+    } else {
+        Pool::Always
+    };
+    call(py, pool, || conv1d::step(&p, xd, w3, bias, rd, pos, yd))
 }

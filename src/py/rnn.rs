@@ -9,9 +9,9 @@ use numpy::{
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::errors::{to_pyerr, ShapeError};
+use super::array::{call, contiguous, Pool};
+use super::errors::ShapeError;
 use crate::kernels::rnn::{self, Dims, Mode, SavedView, Weights};
-use crate::threads;
 
 type Arr<'py> = Bound<'py, numpy::PyArray<f32, numpy::IxDyn>>;
 
@@ -30,8 +30,7 @@ fn slice<'a>(a: &'a PyReadonlyArrayDyn<'_, f32>, arg: &str, ndim: usize) -> PyRe
             "rnn: {arg}: expected a {ndim}-D array, got shape {shape:?}"
         )));
     }
-    a.as_slice()
-        .map_err(|_| ShapeError::new_err(format!("rnn: {arg}: expected a C-contiguous array")))
+    contiguous(a, "rnn", arg)
 }
 
 fn opt_slice<'a>(
@@ -104,7 +103,7 @@ fn opt_arr<'py>(py: Python<'py>, v: Vec<f32>, shape: &[usize]) -> PyResult<Optio
 #[pyfunction]
 #[pyo3(signature = (mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-fn rnn_forward<'py>(
+pub(super) fn rnn_forward<'py>(
     py: Python<'py>,
     mode: &str,
     x: PyReadonlyArrayDyn<'py, f32>,
@@ -127,9 +126,9 @@ fn rnn_forward<'py>(
     let (xs, hs) = (slice(&x, "x", 3)?, slice(&h0, "h0", 2)?);
     let cs = opt_slice(&c0, "c0", 2)?;
     let lens = lengths_of(lengths)?;
-    let o = py
-        .detach(|| threads::install(|| rnn::forward(mode, &d, xs, hs, cs, &w, lens.as_deref())))
-        .map_err(to_pyerr)?;
+    let o = call(py, Pool::Always, || {
+        rnn::forward(mode, &d, xs, hs, cs, &w, lens.as_deref())
+    })?;
     let (b, t, h) = (d.batch, d.steps, d.hidden);
     let s = o.saved;
     let (cn, en) = (s.cprev.len(), s.extra.len());
@@ -153,7 +152,7 @@ fn rnn_forward<'py>(
 #[pyfunction]
 #[pyo3(signature = (mode, x, w_ih, w_hh, b_ih, b_hh, lengths, saved, dout, dh_n=None, dc_n=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-fn rnn_backward<'py>(
+pub(super) fn rnn_backward<'py>(
     py: Python<'py>,
     mode: &str,
     x: PyReadonlyArrayDyn<'py, f32>,
@@ -184,10 +183,10 @@ fn rnn_backward<'py>(
         )));
     }
     let sv = SavedView {
-        gates: saved[0].as_slice().map_err(|_| contiguous("saved[0]"))?,
-        hprev: saved[1].as_slice().map_err(|_| contiguous("saved[1]"))?,
-        cprev: saved[2].as_slice().map_err(|_| contiguous("saved[2]"))?,
-        extra: saved[3].as_slice().map_err(|_| contiguous("saved[3]"))?,
+        gates: contiguous(&saved[0], "rnn_backward", "saved[0]")?,
+        hprev: contiguous(&saved[1], "rnn_backward", "saved[1]")?,
+        cprev: contiguous(&saved[2], "rnn_backward", "saved[2]")?,
+        extra: contiguous(&saved[3], "rnn_backward", "saved[3]")?,
     };
     let w = Weights {
         w_ih: slice(&w_ih, "w_ih", 2)?,
@@ -200,11 +199,9 @@ fn rnn_backward<'py>(
     let dhs = opt_slice(&dh_n, "dh_n", 2)?;
     let dcs = opt_slice(&dc_n, "dc_n", 2)?;
     let lens = lengths_of(lengths)?;
-    let g = py
-        .detach(|| {
-            threads::install(|| rnn::backward(mode, &d, xs, &w, lens.as_deref(), &sv, ds, dhs, dcs))
-        })
-        .map_err(to_pyerr)?;
+    let g = call(py, Pool::Always, || {
+        rnn::backward(mode, &d, xs, &w, lens.as_deref(), &sv, ds, dhs, dcs)
+    })?;
     let (b, t, i, h, gh) = (d.batch, d.steps, d.input, d.hidden, d.gh(mode));
     Ok((
         arr(py, g.dx, &[b, t, i])?,
@@ -215,16 +212,4 @@ fn rnn_backward<'py>(
         opt_arr(py, g.db_ih, &[gh])?,
         opt_arr(py, g.db_hh, &[gh])?,
     ))
-}
-
-fn contiguous(arg: &str) -> PyErr {
-    ShapeError::new_err(format!(
-        "rnn_backward: {arg}: expected a C-contiguous array"
-    ))
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(rnn_forward, m)?)?;
-    m.add_function(wrap_pyfunction!(rnn_backward, m)?)?;
-    Ok(())
 }

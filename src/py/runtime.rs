@@ -6,7 +6,7 @@ use pyo3::types::PyDict;
 use crate::{simd, threads};
 
 #[pyfunction]
-fn info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+pub(super) fn info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("version", env!("CARGO_PKG_VERSION"))?;
     d.set_item("isa", simd::isa().name())?;
@@ -24,7 +24,7 @@ fn info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 }
 
 #[pyfunction]
-fn set_num_threads(n: i64) -> PyResult<()> {
+pub(super) fn set_num_threads(n: i64) -> PyResult<()> {
     if n < 1 {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
             "set_num_threads: n: expected an integer >= 1, got {n}"
@@ -37,7 +37,7 @@ fn set_num_threads(n: i64) -> PyResult<()> {
 /// panels for about `seconds`: the benches' "% of peak" denominator.
 #[pyfunction]
 #[pyo3(signature = (threads, seconds = 0.2))]
-fn peak_gflops(py: Python<'_>, threads: i64, seconds: f64) -> PyResult<f64> {
+pub(super) fn peak_gflops(py: Python<'_>, threads: i64, seconds: f64) -> PyResult<f64> {
     let ok = (1..=1024).contains(&threads) && seconds > 0.0 && seconds <= 60.0;
     if !ok {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
@@ -49,14 +49,6 @@ fn peak_gflops(py: Python<'_>, threads: i64, seconds: f64) -> PyResult<f64> {
 }
 
 #[pyfunction]
-fn get_num_threads() -> usize {
+pub(super) fn get_num_threads() -> usize {
     threads::num_threads()
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(info, m)?)?;
-    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
-    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
-    m.add_function(wrap_pyfunction!(peak_gflops, m)?)?;
-    Ok(())
 }

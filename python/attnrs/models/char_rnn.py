@@ -16,8 +16,8 @@ import numpy as np
 
 from .. import nn
 from ..autograd import no_grad
-from ..nn import functional as F
 from ..tensor import Tensor
+from ._loss import sequence_loss
 from ._sampling import sample_next
 
 __all__ = ["CharRNN", "CharRNNConfig"]
@@ -61,11 +61,7 @@ class CharRNN(nn.Module):
         - returns logits (B, T, V) and the mean cross-entropy (or None)
         """
         logits, _ = self.step(idx, hidden)
-        loss = None
-        if targets is not None:
-            B, T, V = logits.shape
-            loss = F.cross_entropy(logits.reshape(B * T, V), np.asarray(targets).reshape(B * T))
-        return logits, loss
+        return logits, sequence_loss(logits, targets)
 
     def step(self, idx: np.ndarray, hidden: Any = None) -> tuple[Tensor, Any]:
         """Runs ``idx`` from ``hidden`` (None = zeros) and returns the logits and

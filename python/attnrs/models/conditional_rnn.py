@@ -19,6 +19,7 @@ from ..autograd import no_grad
 from ..data import BOS
 from ..nn import functional as F
 from ..tensor import Tensor
+from ._loss import sequence_loss
 from ._sampling import sample_next
 
 __all__ = ["ConditionalRNN", "ConditionalRNNConfig"]
@@ -74,11 +75,7 @@ class ConditionalRNN(nn.Module):
         """
         y, _ = self.rnn(self.embed(np.asarray(seq_in)), self.initial_state(labels))  # (B, T, H)
         logits = self.head(y)  # (B, T, V)
-        loss = None
-        if targets is not None:
-            B, T, V = logits.shape
-            loss = F.cross_entropy(logits.reshape(B * T, V), np.asarray(targets).reshape(B * T))
-        return logits, loss
+        return logits, sequence_loss(logits, targets)
 
     @no_grad()
     def generate(

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _core, nn, ops
+from .. import nn, ops
 from ..autograd import no_grad
-from ..nn import functional as F
 from ..tensor import Tensor
+from ._loss import sequence_loss
 from ._sampling import sample_next
 
 __all__ = ["GPT", "GPTConfig"]
@@ -99,11 +99,7 @@ class GPT(nn.Module):
         for block in self.blocks:
             x = block(x)  # (B, T, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
-        loss = None
-        if targets is not None:
-            V = self.config.vocab_size
-            loss = F.cross_entropy(logits.reshape(B * T, V), np.asarray(targets).reshape(B * T))
-        return logits, loss
+        return logits, sequence_loss(logits, targets)
 
     @no_grad()
     def generate(
@@ -173,26 +169,21 @@ class GPT(nn.Module):
         return maps
 
     def _decode_weights(self) -> dict[int, np.ndarray]:
-        """Row-major copies of every projection's Wᵀ, made once per ``generate``:
-        a one-row GEMM streams a row-major B without packing it, while the
-        transposed view would be packed again for every token."""
-        mats = [self.lm_head.weight] + [
-            p for blk in self.blocks
-            for p in (blk.self_attn.in_proj_weight, blk.self_attn.out_proj.weight,
-                      blk.linear1.weight, blk.linear2.weight)
-        ]  # fmt: skip
-        return {id(w): np.ascontiguousarray(w.data.T) for w in mats}
+        """Row-major copies of every projection's Wᵀ (``TransformerBlock.decode_weights``
+        and the head's), made once per ``generate``."""
+        wt = {id(self.lm_head.weight): np.ascontiguousarray(self.lm_head.weight.data.T)}
+        for block in self.blocks:
+            wt.update(block.decode_weights())
+        return wt
 
     def _decode_step(
         self, idx: np.ndarray, caches: list, start: int, wt: dict[int, np.ndarray]
     ) -> np.ndarray:
-        """Runs ``idx`` at positions start..start+t-1 through the blocks: the
-        same math as ``forward`` on raw arrays, without autograd (generation
-        runs under ``no_grad``, where the graph machinery is pure overhead:
-        about 110 Function calls per token). Either one new token against
-        the caches, or a whole context into empty caches (``start == 0``).
-        ``wt`` is ``_decode_weights()``. Appends to the caches; returns the
-        last position's logits.
+        """Runs ``idx`` at positions start..start+t-1 through the blocks'
+        inference path (``TransformerBlock.decode_step``: the same math as
+        ``forward``, without autograd). Either one new token against the
+        caches, or a whole context into empty caches (``start == 0``).
+        Appends to the caches; returns the last position's logits.
 
         # Shapes
         - idx: (B, t) int ids → (B, V)
@@ -200,50 +191,13 @@ class GPT(nn.Module):
         B, t = idx.shape
         if t > 1 and start != 0:
             raise ValueError("GPT._decode_step: several tokens only into empty caches (start = 0)")
-
-        def linear(x: np.ndarray, weight: nn.Parameter, bias: nn.Parameter | None) -> np.ndarray:
-            # One fused call: x·Wᵀ + b, W given as the transpose view of the
-            # row-major Wᵀ copy (so the kernel streams it unpacked).
-            w_t = wt[id(weight)]  # (in, out)
-            y = np.empty((x.shape[0], w_t.shape[1]), np.float32)  # (B·t, out)
-            _core.linear_forward(x, w_t.T, y, None if bias is None else bias.data)
-            return y
-
-        # The arrays here are float32 and C-contiguous by construction, so the
-        # kernels are called without `ops`' argument conversion (the bindings
-        # still check every shape): per-token Python time is the cost here.
-        def norm(x: np.ndarray, ln: nn.LayerNorm) -> np.ndarray:
-            w = None if ln.weight is None else ln.weight.data
-            b = None if ln.bias is None else ln.bias.data
-            y, rows = np.empty_like(x), np.empty(x.shape[0], np.float32)
-            _core.layer_norm(x, w, b, ln.eps, y, rows, np.empty_like(rows))
-            return y
-
-        def gelu(x: np.ndarray) -> np.ndarray:
-            y = np.empty_like(x)
-            _core.activation("gelu", x, y)
-            return y
-
         c = self.config
-        nh, hs = c.n_head, c.n_embd // c.n_head
         pos = np.arange(start, start + t)
-        x = (self.wte.weight.data[idx] + self.wpe.weight.data[pos]).reshape(
-            B * t, c.n_embd
-        )  # (B·t, C)
+        x = (self.wte.weight.data[idx] + self.wpe.weight.data[pos]).reshape(B * t, c.n_embd)  # (B·t, C)
         for block, cache in zip(self.blocks, caches):
-            attn = block.self_attn
-            h = norm(x, block.norm1)
-            qkv = linear(h, attn.in_proj_weight, attn.in_proj_bias)  # (B·t, 3C)
-            qkv = qkv.reshape(B, t, 3, nh, hs)
-            q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, nh, t, hs) views
-            k_all, v_all = cache.update(k, v)  # (B, nh, T, hs)
-            # One new row sees every cached step; a context attends causally.
-            o = ops.attention(q, k_all, v_all, causal=t > 1)  # (B, nh, t, hs)
-            out_proj, fc1, fc2 = attn.out_proj, block.linear1, block.linear2
-            o = o.transpose(0, 2, 1, 3).reshape(B * t, c.n_embd)  # (B·t, C)
-            x = x + linear(o, out_proj.weight, out_proj.bias)
-            h = norm(x, block.norm2)
-            x = x + linear(gelu(linear(h, fc1.weight, fc1.bias)), fc2.weight, fc2.bias)
-        last = x.reshape(B, t, c.n_embd)[:, -1]  # (B, C)
-        head = self.lm_head
-        return linear(norm(np.ascontiguousarray(last), self.ln_f), head.weight, head.bias)  # (B, V)
+            x = block.decode_step(x, cache, B, wt)  # (B·t, C)
+        last = np.ascontiguousarray(x.reshape(B, t, c.n_embd)[:, -1])  # (B, C)
+        ln, head = self.ln_f, self.lm_head
+        h = ops.layer_norm_inference(last, ln.weight.data, None if ln.bias is None else ln.bias.data, ln.eps)
+        bias = None if head.bias is None else head.bias.data
+        return ops.linear(h, wt[id(head.weight)].T, bias)  # (B, V)

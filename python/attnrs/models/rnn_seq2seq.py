@@ -21,6 +21,7 @@ from ..autograd import no_grad
 from ..data import BOS, EOS, PAD
 from ..nn import functional as F
 from ..tensor import Tensor
+from ._loss import sequence_loss
 
 __all__ = ["RNNSeq2Seq", "RNNSeq2SeqConfig"]
 
@@ -80,12 +81,7 @@ class RNNSeq2Seq(nn.Module):
         states, h, pad = self.encode(src)
         dec, _ = self.decoder(self.tgt_embed(np.asarray(tgt_in)), h)  # (B, T, H)
         logits, _ = self.attend(dec, states, pad)
-        loss = None
-        if targets is not None:
-            B, T, V = logits.shape
-            tg = np.asarray(targets).reshape(B * T)
-            loss = F.cross_entropy(logits.reshape(B * T, V), tg, ignore_index=PAD)
-        return logits, loss
+        return logits, sequence_loss(logits, targets, ignore_index=PAD)
 
     @no_grad()
     def attention_weights(self, src: np.ndarray, tgt_in: np.ndarray) -> np.ndarray:

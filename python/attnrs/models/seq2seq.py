@@ -18,8 +18,8 @@ import numpy as np
 from .. import nn
 from ..autograd import no_grad
 from ..data import BOS, EOS, PAD
-from ..nn import functional as F
 from ..tensor import Tensor
+from ._loss import sequence_loss
 
 __all__ = ["Seq2SeqConfig", "Seq2SeqTransformer"]
 
@@ -93,12 +93,7 @@ class Seq2SeqTransformer(nn.Module):
         """
         memory, pad = self.encode(src)
         logits = self.decode(tgt_in, memory, pad)
-        loss = None
-        if targets is not None:
-            B, T, V = logits.shape
-            tg = np.asarray(targets).reshape(B * T)
-            loss = F.cross_entropy(logits.reshape(B * T, V), tg, ignore_index=PAD)
-        return logits, loss
+        return logits, sequence_loss(logits, targets, ignore_index=PAD)
 
     # --- decoding ------------------------------------------------------------------------
     @no_grad()

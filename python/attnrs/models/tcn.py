@@ -20,6 +20,7 @@ from .. import nn
 from ..autograd import no_grad
 from ..nn import functional as F
 from ..tensor import Tensor
+from ._loss import sequence_loss
 from ._sampling import sample_next
 
 __all__ = ["TCN", "TCNConfig"]
@@ -62,11 +63,7 @@ class TCN(nn.Module):
         x = self.embed(np.asarray(idx)).transpose(1, 2)  # (B, C, T)
         _, skip = self.stack(x)  # (B, C, T): the sum of every block's skip output
         logits = self.head(self.drop(F.relu(skip).transpose(1, 2)))  # (B, T, V)
-        loss = None
-        if targets is not None:
-            B, T, V = logits.shape
-            loss = F.cross_entropy(logits.reshape(B * T, V), np.asarray(targets).reshape(B * T))
-        return logits, loss
+        return logits, sequence_loss(logits, targets)
 
     @no_grad()
     def generate(

@@ -4,7 +4,7 @@ from . import functional, utils
 from .activation import GELU, ReLU, Sigmoid, Softmax, Tanh
 from .attention import KVCache, MultiheadAttention, SelfAttention
 from .container import ModuleDict, ModuleList, Sequential
-from .conv import Conv1d, StreamingState, TCNStack, TemporalBlock, receptive_field
+from .conv1d import Conv1d, StreamingState, TCNStack, TemporalBlock, receptive_field
 from .dropout import Dropout
 from .embedding import Embedding
 from .linear import Identity, Linear

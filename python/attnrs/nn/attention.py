@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import functional as F
-from .._checks import ShapeError
-from .._fn_attention import attention_weights, fused_self_attention, scaled_dot_product_attention
+from .._validate import ShapeError
 from ..tensor import Tensor, default_rng
+from . import functional as F
+from .functional import attention_weights, fused_self_attention, scaled_dot_product_attention
 from .linear import Linear
 from .module import Module, Parameter
 
@@ -39,10 +39,10 @@ class SelfAttention(Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim not in (2, 3):
             raise ShapeError(f"SelfAttention: x must be (B, T, D) or (T, D); got shape {x.shape}")
-        x4 = F.unsqueeze(x, -3)  # (B, 1, T, D): one head
+        x4 = x.unsqueeze(-3)  # (B, 1, T, D): one head
         s = None if self.scale else 1.0
         y = scaled_dot_product_attention(x4, x4, x4, is_causal=self.causal, scale=s)
-        return F.squeeze(y, -3)
+        return y.squeeze(-3)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, causal={self.causal}"
@@ -133,10 +133,10 @@ class MultiheadAttention(Module):
 
     def _proj(self, x: Tensor, i: int) -> Tensor:
         e = self.embed_dim
-        w = F.getitem(self.in_proj_weight, slice(i * e, (i + 1) * e))
-        b = F.getitem(self.in_proj_bias, slice(i * e, (i + 1) * e)) if self.in_proj_bias is not None else None
+        w = self.in_proj_weight[i * e : (i + 1) * e]
+        b = self.in_proj_bias[i * e : (i + 1) * e] if self.in_proj_bias is not None else None
         y = F.linear(x, w, b)  # (B, T, E)
-        return F.permute(F.reshape(y, (y.shape[0], y.shape[1], self.num_heads, self.head_dim)), (0, 2, 1, 3))
+        return y.reshape(y.shape[0], y.shape[1], self.num_heads, self.head_dim).permute(0, 2, 1, 3)
 
     def _mask(self, attn_mask: Any, b: int, tq: int, tk: int) -> Any:
         """PyTorch MHA mask (bool True = masked) → SDPA mask (bool True = take part), (B, H, Tq, Tk)-broadcastable."""
@@ -165,7 +165,7 @@ class MultiheadAttention(Module):
                 raise ShapeError(f"MultiheadAttention: {name} must be 3-D with last dim {self.embed_dim}; got {t.shape}")
         self_attn = query is key and key is value
         if not self.batch_first:
-            query, key, value = (F.transpose(t, 0, 1) for t in (query, key, value))
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         b, tq, e = query.shape
         mask = self._mask(attn_mask, b, tq, key.shape[1] + (len(cache) if cache is not None else 0))
         if self_attn and not need_weights and cache is None:
@@ -185,7 +185,7 @@ class MultiheadAttention(Module):
                 q, k, v, attn_mask=mask, is_causal=is_causal, key_padding_mask=key_padding_mask,
                 causal_offset=offset,
             )  # (B, H, Tq, Dh)
-            o = F.reshape(F.permute(o4, (0, 2, 1, 3)), (b, tq, e))
+            o = o4.permute(0, 2, 1, 3).reshape(b, tq, e)
             weights = None
             if need_weights:
                 w = attention_weights(q.data, k.data, causal=is_causal, causal_offset=offset,
@@ -193,7 +193,7 @@ class MultiheadAttention(Module):
                 weights = Tensor(w.mean(axis=1) if average_attn_weights else w)
         out = self.out_proj(o)
         if not self.batch_first:
-            out = F.transpose(out, 0, 1)
+            out = out.transpose(0, 1)
         return out, weights
 
     def extra_repr(self) -> str:

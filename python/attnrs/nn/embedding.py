@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import functional as F
 from ..tensor import Tensor, default_rng
+from . import functional as F
 from .module import Module, Parameter
 
 __all__ = ["Embedding"]

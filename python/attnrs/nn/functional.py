@@ -1,8 +1,8 @@
-"""``attnrs.nn.functional``: torch.nn.functional names and signatures.
+"""``attnrs.nn.functional`` (= ``attnrs.F``): torch.nn.functional names and signatures.
 
 Every function is differentiable and forwards to ``attnrs.functional``
 (where each op pairs its forward and backward kernels). Import as
-``from attnrs.nn import functional as F``.
+``from attnrs.nn import functional as F`` or use ``attnrs.F``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import functional as _f
-from .._fn_attention import attention_weights, fused_self_attention, scaled_dot_product_attention
-from .._fn_common import norm_axis
+from .._validate import norm_axis
+from ..functional.attention import (
+    attention_weights,
+    fused_self_attention,
+    scaled_dot_product_attention,
+)  # fmt: skip
 from ..tensor import Tensor
 
 __all__ = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .. import functional as F
 from ..tensor import Tensor, default_rng
+from . import functional as F
 from .module import Module, Parameter
 
 __all__ = ["Identity", "Linear"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import ShapeError
+from .._validate import ShapeError
 from ..tensor import Tensor
 
 __all__ = ["Module", "Parameter"]

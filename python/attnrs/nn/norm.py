@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import functional as F
 from ..tensor import Tensor
+from . import functional as F
 from .module import Module, Parameter
 
 __all__ = ["LayerNorm"]

@@ -8,8 +8,7 @@ import math
 
 import numpy as np
 
-from .. import functional as F
-from .._checks import ShapeError
+from .._validate import ShapeError
 from ..tensor import Tensor, default_rng
 from .module import Module, Parameter
 
@@ -41,7 +40,7 @@ class PositionalEmbedding(Module):
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         t = _positions("PositionalEmbedding", x, int(offset), self.max_len, self.dim)
-        return x + F.getitem(self.weight, slice(int(offset), int(offset) + t))
+        return x + self.weight[int(offset) : int(offset) + t]
 
     def extra_repr(self) -> str:
         return f"{self.max_len}, {self.dim}"

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import functional as F
+import numpy as np
+
+from .. import ops
 from ..tensor import Tensor
+from . import functional as F
 from .attention import KVCache, MultiheadAttention
 from .dropout import Dropout
 from .linear import Linear
@@ -59,6 +62,51 @@ class TransformerBlock(Module):
             x = x + self.dropout(a)
         h = self.norm2(x)
         return x + self.dropout(self.linear2(F.gelu(self.linear1(h))))
+
+    # --- incremental decoding: the inference fast path of ``forward`` --------------------
+
+    def decode_weights(self) -> dict[int, np.ndarray]:
+        """Row-major copies of the four projections' Wᵀ, keyed by ``id(weight)``,
+        for ``decode_step``: a one-row GEMM streams a row-major B unpacked, while
+        the transposed view would be packed again for every token. Make them
+        once per generation (they go stale when the weights change)."""
+        attn = self.self_attn
+        mats = (attn.in_proj_weight, attn.out_proj.weight, self.linear1.weight, self.linear2.weight)
+        return {id(w): np.ascontiguousarray(w.data.T) for w in mats}
+
+    def decode_step(
+        self, x: np.ndarray, cache: KVCache, batch: int, wt: dict[int, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """``forward(x, cache=cache)`` in eval mode on raw arrays, without autograd:
+        the same math through the same ``ops`` kernels (generation runs under
+        ``no_grad``, where building graph nodes is pure overhead: about 25
+        Function calls per block and token). Either new tokens against
+        ``cache`` or a whole context into an empty one; appends to ``cache``.
+        ``wt`` is ``decode_weights()`` (made here when None).
+
+        # Shapes
+        - x: (B·t, d_model) float32, C-contiguous, rows batch-major → (B·t, d_model)
+        """
+        if self.cross_attention:
+            raise ValueError("TransformerBlock.decode_step: only self-attention blocks (no memory)")
+        attn, fc1, fc2, ln1, ln2 = self.self_attn, self.linear1, self.linear2, self.norm1, self.norm2
+        nh, hs = attn.num_heads, attn.head_dim
+        t = x.shape[0] // batch
+        if wt is None:
+            wt = self.decode_weights()
+        # Straight-line calls, no helpers: per generated token, every Python call counts.
+        h = ops.layer_norm_inference(x, ln1.weight.data, ln1.bias.data, ln1.eps)
+        qkv = ops.linear(h, wt[id(attn.in_proj_weight)].T, attn.in_proj_bias.data)  # (B·t, 3C)
+        qkv = qkv.reshape(batch, t, 3, nh, hs)
+        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, nh, t, hs) views
+        k_all, v_all = cache.update(k, v)  # (B, nh, T, hs)
+        # New rows see every cached step; a whole context attends causally.
+        o = ops.attention(q, k_all, v_all, causal=self.causal and t > 1)  # (B, nh, t, hs)
+        o = o.transpose(0, 2, 1, 3).reshape(batch * t, nh * hs)  # (B·t, C)
+        x = x + ops.linear(o, wt[id(attn.out_proj.weight)].T, attn.out_proj.bias.data)
+        h = ops.layer_norm_inference(x, ln2.weight.data, ln2.bias.data, ln2.eps)
+        h = ops.gelu(ops.linear(h, wt[id(fc1.weight)].T, fc1.bias.data))
+        return x + ops.linear(h, wt[id(fc2.weight)].T, fc2.bias.data)
 
     def extra_repr(self) -> str:
         return f"causal={self.causal}, cross_attention={self.cross_attention}"

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .. import _core
+from .. import ops
 from ..tensor import Tensor
 
 __all__ = ["clip_grad_norm_"]
@@ -46,7 +46,7 @@ def clip_grad_norm_(
         and len({id(g) for g in grads}) == len(grads)  # one array twice: scaled twice below
     )
     if fast:
-        total = _core.total_norm2(grads)
+        total = ops.total_norm2(grads)
     elif math.isinf(norm_type):
         total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
     else:
@@ -60,7 +60,7 @@ def clip_grad_norm_(
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:
         if fast:
-            _core.scale_(grads, coef)  # x *= float32(coef), as below
+            ops.scale_(grads, coef)  # x *= float32(coef), as below
             return total
         for g in grads:
             g *= np.float32(coef)

@@ -1,0 +1,260 @@
+"""Elementwise arithmetic, powers, exponentials and comparisons; NumPy does the work."""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import numpy as np
+
+from .._validate import as_array
+from ..autograd import Function
+from ..tensor import Tensor, as_tensor
+
+__all__ = [
+    "abs", "add", "clamp", "div", "eq", "exp", "ge", "gt", "le", "log", "lt", "mul", "ne", "neg", "pow",
+    "sqrt", "sub",
+]  # fmt: skip
+
+Scalar = Union[int, float]
+TensorLike = Union[Tensor, np.ndarray, Scalar]
+
+
+def _pair(a: TensorLike, b: TensorLike) -> tuple[Any, Any]:
+    """Operands of a binary op: Python numbers pass through as constants (no
+    Tensor is built for them; NumPy keeps the float32 result); anything else
+    becomes a Tensor."""
+    if type(b) is float or type(b) is int:
+        return as_tensor(a), b
+    if type(a) is float or type(a) is int:
+        return a, as_tensor(b)
+    return as_tensor(a), as_tensor(b)
+
+
+# --- arithmetic --------------------------------------------------------------------------
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return np.add(a, b, dtype=np.float32)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return np.subtract(a, b, dtype=np.float32)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, -g
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return np.multiply(a, b, dtype=np.float32)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        return (g * b if ctx.needs_input_grad[0] else None), (
+            g * a if ctx.needs_input_grad[1] else None
+        )
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return np.divide(a, b, dtype=np.float32)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        ga = g / b if ctx.needs_input_grad[0] else None
+        gb = -g * a / (b * b) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return np.negative(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+def add(a: TensorLike, b: TensorLike) -> Tensor:
+    return Add.apply(*_pair(a, b))
+
+
+def sub(a: TensorLike, b: TensorLike) -> Tensor:
+    return Sub.apply(*_pair(a, b))
+
+
+def mul(a: TensorLike, b: TensorLike) -> Tensor:
+    return Mul.apply(*_pair(a, b))
+
+
+def div(a: TensorLike, b: TensorLike) -> Tensor:
+    return Div.apply(*_pair(a, b))
+
+
+def neg(a: Tensor) -> Tensor:
+    return Neg.apply(a)
+
+
+# --- powers, exponentials ---------------------------------------------------------------
+
+
+class PowScalar(Function):
+    @staticmethod
+    def forward(ctx, x, p):
+        ctx.save(x)
+        ctx.p = p
+        return np.power(x, np.float32(p))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        p = ctx.p
+        if p == 2:
+            return g * (x + x)
+        return g * (np.float32(p) * np.power(x, np.float32(p - 1)))
+
+
+class Pow(Function):
+    """``a ** b`` with a Tensor exponent; d/db = a**b · log a (nan for a < 0, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = np.power(a, b, dtype=np.float32)
+        ctx.save(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, y = ctx.saved
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ga = g * b * np.power(a, b - 1) if ctx.needs_input_grad[0] else None
+            gb = g * y * np.log(a) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+def pow(x: Any, p: Any) -> Tensor:  # noqa: A001
+    """``x ** p``: ``p`` a number (fast path) or a Tensor; ``x`` may be a number."""
+    if isinstance(p, (int, float, np.integer, np.floating)) and isinstance(x, Tensor):
+        return PowScalar.apply(x, float(p))
+    return Pow.apply(as_tensor(x), as_tensor(p))
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = np.exp(x)
+        ctx.save(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.saved[0]
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / ctx.saved[0]
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, x):
+        with np.errstate(invalid="ignore"):
+            y = np.sqrt(x)
+        ctx.save(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * np.float32(0.5) / ctx.saved[0]
+
+
+def exp(x: Tensor) -> Tensor:
+    return Exp.apply(as_tensor(x))
+
+
+def log(x: Tensor) -> Tensor:
+    return Log.apply(as_tensor(x))
+
+
+def sqrt(x: Tensor) -> Tensor:
+    return Sqrt.apply(as_tensor(x))
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * np.sign(ctx.saved[0])
+
+
+class Clamp(Function):
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        if lo is None and hi is None:
+            ctx.save(None)
+            return x.copy()
+        y = np.clip(x, lo, hi).astype(np.float32, copy=False)
+        ctx.save(y == x)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (keep,) = ctx.saved
+        return g if keep is None else g * keep
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001
+    return Abs.apply(as_tensor(x))
+
+
+def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Clips to ``[min, max]``; the gradient passes where the value was kept."""
+    return Clamp.apply(as_tensor(x), min, max)
+
+
+# --- comparisons (NumPy bool arrays, no gradient) ----------------------------------------
+
+
+def _comparison(ufunc: np.ufunc, name: str) -> Any:
+    def compare(a: Any, b: Any) -> np.ndarray:
+        return ufunc(as_array(a), as_array(b))
+
+    compare.__name__ = compare.__qualname__ = name
+    compare.__doc__ = f"``{ufunc.__name__}(a, b)`` elementwise, a NumPy bool array (no gradient)."
+    return compare
+
+
+eq = _comparison(np.equal, "eq")
+ne = _comparison(np.not_equal, "ne")
+lt = _comparison(np.less, "lt")
+le = _comparison(np.less_equal, "le")
+gt = _comparison(np.greater, "gt")
+ge = _comparison(np.greater_equal, "ge")

@@ -1,0 +1,179 @@
+"""Differentiable attention: scaled
+dot-product attention on (B, H, T, D) tensors, and a fused self-attention
+on a (B, T, 3E) QKV projection whose heads are read as strided views.
+
+Both run the flash-style kernel forward and backward (no T×T buffer).
+Attention dropout is not implemented: ``dropout_p > 0`` raises
+``NotImplementedError`` (apply dropout to the residual branch instead).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from .._validate import ShapeError, as_array
+from ..autograd import Function
+from ..tensor import Tensor
+
+__all__ = ["attention_weights", "fused_self_attention", "scaled_dot_product_attention"]
+
+
+class Attention(Function):
+    """O = softmax(scale·QKᵀ + masks)·V; backward recomputes tiles from the saved LSE.
+
+    # Shapes
+    - q: (B, H, Tq, D), k: (B, H, Tk, D), v: (B, H, Tk, Dv) → (B, H, Tq, Dv)
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, **kw):
+        o, lse, prepared = ops.attention_forward(q, k, v, prepared=True, **kw)
+        ctx.save(o, lse, prepared)  # q, k, v and the masks, checked and converted once
+        return o
+
+    @staticmethod
+    def backward(ctx, g):
+        o, lse, prepared = ctx.saved
+        return ops.attention_backward(None, None, None, o, lse, g, prepared=prepared)
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Any = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    key_padding_mask: Any = None,
+    causal_offset: int = 0,
+) -> Tensor:
+    """PyTorch's ``F.scaled_dot_product_attention`` on the flash kernel.
+
+    ``attn_mask``: bool (True = take part) or float (added), broadcastable to
+    (B, H, Tq, Tk); not differentiated. ``key_padding_mask``: (B, Tk) bool,
+    True = ignore. ``is_causal`` is top-left aligned like PyTorch
+    (``causal_offset`` shifts it). A query row that sees no key outputs 0.
+
+    # Shapes
+    - query: (B, H, Tq, D) or (H, Tq, D); key: (…, Tk, D); value: (…, Tk, Dv) → (…, Tq, Dv)
+    """
+    if float(dropout_p) != 0.0:
+        raise NotImplementedError(
+            "scaled_dot_product_attention: dropout_p > 0 is not implemented by the flash kernel; "
+            "pass dropout_p=0.0 and apply dropout to the attention output instead"
+        )
+    kw = {
+        "causal": bool(is_causal),
+        "key_padding_mask": as_array(key_padding_mask),
+        "attn_mask": as_array(attn_mask),
+        "scale": scale,
+        "causal_offset": int(causal_offset),
+    }
+    return Attention.apply(query, key, value, **kw)
+
+
+class FusedSelfAttention(Function):
+    """Self-attention on a fused QKV projection: heads are strided views of
+    the (B, T, 3, H, Dh) array, the output is written as (B, T, H, Dh)
+    directly, and the backward writes dq, dk, dv into one (B, T, 3, H, Dh)
+    gradient; no copies on the way in or out.
+
+    # Shapes
+    - qkv: (B, T, 3E) → (B, T, E)
+    """
+
+    @staticmethod
+    def forward(ctx, qkv, heads, **kw):
+        b, t, e3 = qkv.shape
+        e = e3 // 3
+        dh = e // heads
+        x = qkv.reshape(b, t, 3, heads, dh)  # (B, T, 3, H, Dh), a view
+        q, k, v = (x[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, H, T, Dh) views
+        out = np.empty((b, t, heads, dh), dtype=np.float32)
+        o4, lse, prepared = ops.attention_forward(
+            q, k, v, out=out.transpose(0, 2, 1, 3), prepared=True, **kw
+        )
+        ctx.save(o4, lse, prepared)
+        ctx.shape = (b, t, heads, dh)
+        return out.reshape(b, t, e)
+
+    @staticmethod
+    def backward(ctx, g):
+        o4, lse, prepared = ctx.saved
+        b, t, heads, dh = ctx.shape
+        g4 = np.ascontiguousarray(g).reshape(b, t, heads, dh).transpose(0, 2, 1, 3)
+        dqkv = np.empty((b, t, 3, heads, dh), dtype=np.float32)  # laid out like qkv
+        # The kernel writes dq, dk, dv straight into it through a (3, B, H, T, Dh) view.
+        ops.attention_backward(
+            None, None, None, o4, lse, g4, grads=dqkv.transpose(2, 0, 3, 1, 4), prepared=prepared
+        )
+        return dqkv.reshape(b, t, 3 * heads * dh)  # (B, T, 3E), a view
+
+
+def fused_self_attention(
+    qkv: Tensor,
+    num_heads: int,
+    *,
+    is_causal: bool = False,
+    key_padding_mask: Any = None,
+    attn_mask: Any = None,
+    scale: float | None = None,
+) -> Tensor:
+    """Multi-head self-attention from one (B, T, 3E) QKV projection (q, k, v
+    blocks of E features, each split into ``num_heads`` heads), output (B, T, E).
+
+    # Shapes
+    - qkv: (B, T, 3E) → (B, T, E)
+    """
+    if qkv.ndim != 3 or qkv.shape[2] % (3 * num_heads):
+        raise ShapeError(
+            f"fused_self_attention: qkv must be (B, T, 3E) with E divisible by num_heads={num_heads}; "
+            f"got shape {qkv.shape}"
+        )
+    kw = {
+        "causal": bool(is_causal),
+        "key_padding_mask": as_array(key_padding_mask),
+        "attn_mask": as_array(attn_mask),
+        "scale": scale,
+    }
+    return FusedSelfAttention.apply(qkv, int(num_heads), **kw)
+
+
+def attention_weights(
+    q: np.ndarray,
+    k: np.ndarray,
+    *,
+    causal: bool = False,
+    causal_offset: int = 0,
+    key_padding_mask: Any = None,
+    attn_mask: Any = None,
+    scale: float | None = None,
+) -> np.ndarray:
+    """The explicit (B, H, Tq, Tk) softmax matrix (T×T memory: for inspection
+    and ``need_weights`` only; not differentiated). Rows that see no key are 0.
+
+    # Shapes
+    - q: (B, H, Tq, D), k: (B, H, Tk, D) → (B, H, Tq, Tk)
+    """
+    q, k = np.asarray(as_array(q), np.float32), np.asarray(as_array(k), np.float32)
+    d = q.shape[-1]
+    s = ops.matmul(q, k, trans_b=True) * np.float32(scale if scale is not None else 1.0 / math.sqrt(max(d, 1)))
+    tq, tk = s.shape[-2:]
+    if attn_mask is not None:
+        m = np.asarray(as_array(attn_mask))
+        s = s + (np.where(m, np.float32(0), np.float32(-np.inf)) if m.dtype == np.bool_ else m.astype(np.float32))
+    if causal:
+        vis = np.arange(tk)[None, :] <= np.arange(tq)[:, None] + int(causal_offset)
+        s = np.where(vis, s, np.float32(-np.inf))
+    if key_padding_mask is not None:
+        s = np.where(np.asarray(as_array(key_padding_mask))[:, None, None, :], np.float32(-np.inf), s)
+    mx = s.max(axis=-1, keepdims=True)
+    mx = np.where(np.isfinite(mx), mx, np.float32(0))
+    p = np.exp(s - mx)
+    tot = p.sum(axis=-1, keepdims=True)
+    return np.divide(p, tot, out=np.zeros_like(p), where=tot > 0).astype(np.float32)

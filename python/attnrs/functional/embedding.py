@@ -1,0 +1,49 @@
+"""Embedding lookup and its scatter-add gradient (``ops.embedding``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import ops
+from .._validate import ShapeError, as_index
+from ..autograd import Function
+from ..tensor import Tensor, as_tensor
+
+__all__ = ["embedding"]
+
+
+class Embedding(Function):
+    @staticmethod
+    def forward(ctx, weight, ids, padding_idx=None):
+        ctx.ids, ctx.n, ctx.padding_idx = ids, weight.shape[0], padding_idx
+        return ops.embedding(weight, ids)
+
+    @staticmethod
+    def backward(ctx, g):
+        dw = ops.embedding_backward(g, ctx.ids, ctx.n)
+        if ctx.padding_idx is not None:
+            dw[ctx.padding_idx] = 0.0
+        return dw
+
+
+def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` for integer ``ids`` (PyTorch's argument order).
+
+    ``ids`` is a NumPy integer array or an integer-valued Tensor. The row at
+    ``padding_idx`` gets no gradient.
+
+    # Shapes
+    - ids: (…), weight: (num_embeddings, dim) → (…, dim)
+    """
+    weight = as_tensor(weight)
+    idx = as_index(ids, "embedding", "ids")
+    if weight.ndim != 2:
+        raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, dim); got {weight.shape}")
+    n = weight.shape[0]
+    if padding_idx is not None:
+        if not -n <= int(padding_idx) < n:
+            raise ValueError(
+                f"embedding: padding_idx={padding_idx} out of range for {n} embeddings"
+            )
+        padding_idx = int(padding_idx) % n
+    return Embedding.apply(weight, idx, padding_idx)

@@ -1,0 +1,114 @@
+"""Reductions: sum, mean, max, min (differentiable), argmax, argmin (indices)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._validate import norm_axes
+from ..autograd import Function
+from ..tensor import Tensor, as_tensor
+
+__all__ = ["argmax", "argmin", "max", "mean", "min", "sum"]
+
+
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``shape`` with the reduced axes set to 1 (the keepdims shape)."""
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _spread(g: np.ndarray, kshape: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient of a reduction, broadcast back over the reduced axes.
+
+    Small results are materialised (cheaper than ``np.broadcast_to``'s Python
+    overhead); large ones stay a zero-copy broadcast view.
+    """
+    g = g.reshape(kshape)
+    if math.prod(shape) > 65536:
+        return np.broadcast_to(g, shape)
+    out = np.empty(shape, dtype=np.float32)
+    out[...] = g
+    return out
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        axes = norm_axes(axis, x.ndim)
+        ctx.shape, ctx.kshape = x.shape, _kept_shape(x.shape, axes)
+        return np.asarray(np.add.reduce(x, axis=axes, dtype=np.float32, keepdims=keepdims))
+
+    @staticmethod
+    def backward(ctx, g):
+        return _spread(g, ctx.kshape, ctx.shape)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        axes = norm_axes(axis, x.ndim)
+        ctx.shape, ctx.kshape = x.shape, _kept_shape(x.shape, axes)
+        out = np.asarray(x.mean(axis=axes, keepdims=keepdims, dtype=np.float32))
+        ctx.count = x.size // out.size if out.size else 1
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return _spread(g / np.float32(ctx.count), ctx.kshape, ctx.shape)
+
+
+def sum(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    return Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    return Mean.apply(x, axis=axis, keepdims=keepdims)
+
+
+
+class Extreme(Function):
+    """max/min over axes; the gradient is shared equally between tied extremes."""
+
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False, fn=np.max):
+        if x.size == 0:
+            raise ValueError(f"{fn.__name__}: cannot reduce an empty array of shape {x.shape}")
+        ctx.axis = norm_axes(axis, x.ndim)
+        ctx.keepdims = keepdims
+        y = fn(x, axis=ctx.axis, keepdims=True)
+        ctx.save(x, y)
+        return np.asarray(
+            y if keepdims else (y.reshape(()) if ctx.axis is None else y.squeeze(ctx.axis))
+        )
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        if not ctx.keepdims:
+            g = g.reshape(y.shape)
+        hit = x == y
+        count = hit.sum(axis=ctx.axis, keepdims=True, dtype=np.float32)
+        return g * hit / count
+
+
+def max(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Largest values over ``axis`` (all axes when None); values only, like ``torch.amax``."""
+    return Extreme.apply(as_tensor(x), axis=axis, keepdims=keepdims, fn=np.max)
+
+
+def min(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Smallest values over ``axis`` (all axes when None); values only, like ``torch.amin``."""
+    return Extreme.apply(as_tensor(x), axis=axis, keepdims=keepdims, fn=np.min)
+
+
+def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    """Indices of the largest values (an int64 NumPy array; not differentiable)."""
+    return np.argmax(np.asarray(x), axis=axis, keepdims=keepdims)
+
+
+def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    return np.argmin(np.asarray(x), axis=axis, keepdims=keepdims)

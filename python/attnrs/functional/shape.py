@@ -1,0 +1,351 @@
+"""Shape ops, indexing, joining and selection (NumPy views where possible).
+
+Indexing follows NumPy (slices, ints, None, Ellipsis, integer arrays,
+boolean masks); its backward scatters with ``np.add.at`` when an index
+array may repeat positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._validate import ShapeError, as_index, as_mask, norm_axis
+from ..autograd import Function
+from ..tensor import Tensor, as_tensor
+
+__all__ = [
+    "cat",
+    "permute",
+    "reshape",
+    "transpose",
+    "chunk",
+    "concatenate",
+    "expand",
+    "flatten",
+    "getitem",
+    "masked_fill",
+    "split",
+    "squeeze",
+    "stack",
+    "unsqueeze",
+    "where",
+]  # fmt: skip
+
+
+# --- reshaping ---------------------------------------------------------------------------
+
+
+class Reshape(Function):
+    """Any reshape: the backward reshapes the gradient back."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = tuple(a % x.ndim for a in axes)
+        return x.transpose(ctx.axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.transpose(np.argsort(ctx.axes))
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Reshape.apply(x, shape)
+
+
+def permute(x: Tensor, *axes: Any) -> Tensor:
+    axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+    return Permute.apply(x, axes)
+
+
+def transpose(x: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
+    axes = list(range(x.ndim))
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return Permute.apply(x, tuple(axes))
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """Inserts an axis of length 1 at ``dim`` (``-1`` appends, as in PyTorch)."""
+    d = norm_axis(dim, x.ndim + 1, "unsqueeze")
+    return Reshape.apply(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def squeeze(x: Tensor, dim: Any = None) -> Tensor:
+    """Drops length-1 axes (all of them, or those in ``dim``; others are kept, as in PyTorch)."""
+    if dim is None:
+        shape = tuple(n for n in x.shape if n != 1)
+    else:
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        drop = {norm_axis(d, x.ndim, "squeeze") for d in dims}
+        shape = tuple(n for i, n in enumerate(x.shape) if not (i in drop and n == 1))
+    return Reshape.apply(x, shape)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merges axes ``start_dim..end_dim`` (inclusive) into one."""
+    if x.ndim == 0:
+        return Reshape.apply(x, (1,))
+    s = norm_axis(start_dim, x.ndim, "flatten", "start_dim")
+    e = norm_axis(end_dim, x.ndim, "flatten", "end_dim")
+    if s > e:
+        raise ShapeError(
+            f"flatten: start_dim ({start_dim}) must not come after end_dim ({end_dim})"
+        )
+    n = int(np.prod(x.shape[s : e + 1], dtype=np.int64))
+    return Reshape.apply(x, x.shape[:s] + (n,) + x.shape[e + 1 :])
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g  # the walk sums over the broadcast axes
+
+
+def expand(x: Tensor, *sizes: Any) -> Tensor:
+    """A broadcast view to ``sizes`` (``-1`` keeps an axis); no copy."""
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ShapeError(f"expand: needs at least {x.ndim} sizes for shape {x.shape}; got {sizes}")
+    shape = tuple(x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    try:
+        np.broadcast_shapes(x.shape, shape)
+    except ValueError:
+        raise ShapeError(f"expand: shape {x.shape} cannot expand to {sizes}") from None
+    if any(n < 0 for n in shape):
+        raise ShapeError(f"expand: sizes must be non-negative (or -1 to keep an axis); got {sizes}")
+    return Expand.apply(x, shape)
+
+
+# --- indexing ----------------------------------------------------------------------------
+
+
+def _norm_index(idx: Any) -> tuple[Any, bool]:
+    """NumPy index with Tensors/lists turned into arrays; and whether it is advanced."""
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    out, advanced = [], False
+    for p in parts:
+        if isinstance(p, Tensor):
+            p, advanced = as_index(p, "getitem", "index"), True
+        elif isinstance(p, (list, np.ndarray)):
+            p = np.asarray(p)
+            if p.size == 0 and p.dtype.kind == "f":
+                p = p.astype(np.int64)
+            if p.dtype.kind not in "iub":
+                raise TypeError(
+                    f"getitem: index arrays must hold integers or bools; got dtype {p.dtype}"
+                )
+            advanced = True
+        out.append(p)
+    return (tuple(out) if isinstance(idx, tuple) else out[0]), advanced
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, x, idx, advanced):
+        ctx.shape, ctx.idx, ctx.advanced = x.shape, idx, advanced
+        return np.asarray(x[idx])
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = np.zeros(ctx.shape, dtype=np.float32)
+        if ctx.advanced:
+            np.add.at(gx, ctx.idx, g)  # repeated positions accumulate
+        else:
+            gx[ctx.idx] = g
+        return gx
+
+
+def getitem(x: Tensor, idx: Any) -> Tensor:
+    """``x[idx]`` with NumPy semantics; integer Tensors act as index arrays."""
+    idx, advanced = _norm_index(idx)
+    try:
+        return GetItem.apply(x, idx, advanced)
+    except IndexError as e:
+        raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from None
+
+
+# --- joining and splitting ---------------------------------------------------------------
+
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, *xs, axis=0):
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, *xs, axis=0):
+        ctx.axis = axis
+        return np.stack(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.moveaxis(g, ctx.axis, 0))
+
+
+def _tensors(xs: Sequence[Any], op: str) -> list[Tensor]:
+    if isinstance(xs, Tensor) or not len(xs):
+        raise ValueError(f"{op}: expects a non-empty sequence of tensors")
+    return [as_tensor(x) for x in xs]
+
+
+def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
+    """Concatenates along an existing axis ``dim``."""
+    ts = _tensors(tensors, "cat")
+    axis = norm_axis(dim, ts[0].ndim, "cat")
+    ref = ts[0].shape
+    for i, t in enumerate(ts):
+        if t.ndim != len(ref) or any(
+            a != b for j, (a, b) in enumerate(zip(t.shape, ref)) if j != axis
+        ):
+            raise ShapeError(
+                f"cat: tensors must match except along dim {dim}; tensor 0 has shape {ref}, "
+                f"tensor {i} has shape {t.shape}"
+            )
+    return Cat.apply(*ts, axis=axis)
+
+
+concatenate = cat
+
+
+def stack(tensors: Sequence[Any], dim: int = 0) -> Tensor:
+    """Stacks equal-shaped tensors along a new axis ``dim``."""
+    ts = _tensors(tensors, "stack")
+    for i, t in enumerate(ts):
+        if t.shape != ts[0].shape:
+            raise ShapeError(
+                f"stack: tensor 0 has shape {ts[0].shape} but tensor {i} has {t.shape}"
+            )
+    return Stack.apply(*ts, axis=norm_axis(dim, ts[0].ndim + 1, "stack"))
+
+
+class Split(Function):
+    """One node, several outputs; unused outputs get a zero gradient."""
+
+    @staticmethod
+    def forward(ctx, x, sizes, axis):
+        ctx.sizes, ctx.axis, ctx.shape = sizes, axis, x.shape
+        bounds = np.cumsum(sizes)[:-1]
+        return tuple(np.split(x, bounds, axis=axis))
+
+    @staticmethod
+    def backward(ctx, *gs):
+        parts = []
+        for g, n in zip(gs, ctx.sizes):
+            if g is None:
+                shape = list(ctx.shape)
+                shape[ctx.axis] = n
+                g = np.zeros(shape, dtype=np.float32)
+            parts.append(g)
+        return np.concatenate(parts, axis=ctx.axis)
+
+
+def split(
+    x: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0
+) -> tuple[Tensor, ...]:
+    """Like ``torch.split``: pieces of ``split_size`` (last one shorter) or of the given sizes."""
+    axis = norm_axis(dim, x.ndim, "split")
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step <= 0:
+            raise ValueError(f"split: split_size must be positive; got {step}")
+        sizes = [step] * (n // step) + ([n % step] if n % step else [])
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if any(s < 0 for s in sizes) or sum(sizes) != n:
+            raise ShapeError(
+                f"split: sections {sizes} must be non-negative and sum to {n} (dim {dim})"
+            )
+    if not sizes:
+        return ()
+    out = Split.apply(x, sizes, axis)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """Like ``torch.chunk``: at most ``chunks`` pieces of ``ceil(n / chunks)``."""
+    if int(chunks) <= 0:
+        raise ValueError(f"chunk: chunks must be positive; got {chunks}")
+    n = x.shape[norm_axis(dim, x.ndim, "chunk")]
+    return split(x, max(-(-n // int(chunks)), 1), dim)
+
+
+# --- selection ---------------------------------------------------------------------------
+
+
+class MaskedFill(Function):
+    @staticmethod
+    def forward(ctx, x, mask, value):
+        ctx.save(mask)
+        return np.where(mask, np.float32(value), x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.where(ctx.saved[0], np.float32(0), g)
+
+
+def masked_fill(x: Tensor, mask: Any, value: float) -> Tensor:
+    """``value`` where ``mask`` is True (mask broadcasts to ``x``'s shape), ``x`` elsewhere."""
+    m = as_mask(mask, "masked_fill", "mask")
+    try:
+        ok = np.broadcast_shapes(x.shape, m.shape) == x.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ShapeError(f"masked_fill: mask of shape {m.shape} does not broadcast to {x.shape}")
+    return MaskedFill.apply(x, m, float(value))
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, a, b, cond):
+        ctx.save(cond)
+        return np.where(cond, a, b).astype(np.float32, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (c,) = ctx.saved
+        zero = np.float32(0)
+        ga = np.where(c, g, zero) if ctx.needs_input_grad[0] else None
+        gb = np.where(c, zero, g) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``condition`` else ``b`` (all three broadcast)."""
+    c = as_mask(condition, "where", "condition")
+    ta, tb = as_tensor(a), as_tensor(b)
+    try:
+        np.broadcast_shapes(c.shape, ta.shape, tb.shape)
+    except ValueError:
+        raise ShapeError(
+            f"where: condition {c.shape}, a {ta.shape} and b {tb.shape} do not broadcast"
+        ) from None
+    return Where.apply(ta, tb, c)

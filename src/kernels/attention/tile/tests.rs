@@ -1,0 +1,127 @@
+use super::*;
+use crate::simd;
+
+fn levels() -> Vec<Isa> {
+    simd::available()
+        .into_iter()
+        .filter(|&l| l != Isa::Neon)
+        .collect()
+}
+
+#[test]
+fn gemm_matches_scalar_on_odd_shapes() {
+    for &(m, n, k) in &[(1, 1, 1), (7, 5, 3), (9, 33, 17), (64, 64, 64), (13, 47, 1)] {
+        let (rs, cs) = (k + 3, 1); // padded rows of A
+        let a: Vec<f32> = (0..m * rs).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
+        let b: Vec<f32> = (0..k * (n + 2))
+            .map(|i| ((i * 5 % 11) as f32) - 5.0)
+            .collect();
+        let mut want = vec![1.0f32; m * (n + 1)];
+        gemm(
+            Isa::Scalar,
+            m,
+            n,
+            k,
+            AOp { data: &a, rs, cs },
+            BOp {
+                data: &b,
+                ld: n + 2,
+            },
+            &mut want,
+            n + 1,
+            true,
+        );
+        for isa in levels() {
+            let mut got = vec![1.0f32; m * (n + 1)];
+            gemm(
+                isa,
+                m,
+                n,
+                k,
+                AOp { data: &a, rs, cs },
+                BOp {
+                    data: &b,
+                    ld: n + 2,
+                },
+                &mut got,
+                n + 1,
+                true,
+            );
+            assert_eq!(got, want, "{isa:?} {m}x{n}x{k}");
+        }
+    }
+}
+
+#[test]
+fn exp_is_accurate_and_zero_at_minus_infinity() {
+    let xs: Vec<f32> = (-200..=80)
+        .map(|i| i as f32 * 0.45)
+        .chain([f32::NEG_INFINITY, 0.0])
+        .collect();
+    for isa in levels() {
+        let mut v = xs.clone();
+        let s = exp_sum(isa, &mut v, 0.0);
+        let mut want_sum = 0.0f64;
+        for (&x, &y) in xs.iter().zip(&v) {
+            let w = (x as f64).exp();
+            want_sum += if x < -87.33 { 0.0 } else { w };
+            if x < -87.33 {
+                // Underflow: 0 or a denormal (the shared SIMD exp rounds
+                // subnormal results; the scalar path uses f32::exp).
+                assert!(y <= 1.2e-38, "{isa:?} exp({x}) = {y}");
+            } else {
+                assert!(
+                    ((y as f64) - w).abs() <= 4e-7 * w,
+                    "{isa:?} exp({x}) = {y}, want {w}"
+                );
+            }
+        }
+        assert!(((s as f64) - want_sum).abs() <= 1e-5 * want_sum);
+    }
+}
+
+#[test]
+fn row_ops_match_scalar() {
+    let x: Vec<f32> = (0..37)
+        .map(|i| ((i * 13 % 17) as f32) * 0.3 - 2.0)
+        .collect();
+    let y: Vec<f32> = (0..37).map(|i| ((i * 3 % 7) as f32) * 0.5 - 1.0).collect();
+    for isa in levels() {
+        let (mut a, mut b) = (x.clone(), x.clone());
+        assert_eq!(
+            scale_max(isa, &mut a, 0.5),
+            scale_max(Isa::Scalar, &mut b, 0.5)
+        );
+        assert_eq!(a, b);
+        exp_scaled_sub(isa, &mut a, 0.7, &y);
+        exp_scaled_sub(Isa::Scalar, &mut b, 0.7, &y);
+        for (u, v) in a.iter().zip(&b) {
+            assert!((u - v).abs() <= 1e-6 * v.abs().max(1.0));
+        }
+        // Many rows in one call = one call per row, bit for bit.
+        for width in [1, 5, 16, 17, 33] {
+            let (ld, rows) = (width + 3, 4);
+            let src: Vec<f32> = (0..rows * ld)
+                .map(|i| ((i * 7 % 19) as f32) * 0.4 - 3.0)
+                .collect();
+            let (mut many, mut one) = (src.clone(), src.clone());
+            exp_scaled_sub_rows(isa, &mut many, ld, rows, width, 0.7, &y);
+            for r in 0..rows {
+                exp_scaled_sub(isa, &mut one[r * ld..r * ld + width], 0.7, &y);
+            }
+            assert_eq!(many, one, "{isa:?} width {width}");
+        }
+        let (mut p, mut q) = (x.clone(), x.clone());
+        softmax_grad(isa, &mut p, &y, &x);
+        softmax_grad(Isa::Scalar, &mut q, &y, &x);
+        assert_eq!(p, q);
+        let d = dot(isa, &x, &y) - dot(Isa::Scalar, &x, &y);
+        assert!(d.abs() < 1e-4);
+        let (mut p, mut q) = (x.clone(), x.clone());
+        scale_axpy(isa, &mut p, 0.5, 2.0, &y);
+        scale_axpy(Isa::Scalar, &mut q, 0.5, 2.0, &y);
+        for (u, v) in p.iter().zip(&q) {
+            assert!((u - v).abs() <= 1e-6);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+use super::*;
+use crate::simd::available;
+
+fn data(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+            ((s >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 6.0
+        })
+        .collect()
+}
+
+/// Runs forward and backward gate math of every mode through `level`'s
+/// shim (H = 37: full vectors plus a masked tail on every ISA).
+fn all_modes(level: Isa) -> Vec<Vec<f32>> {
+    let h = 37;
+    let fwd_on = |a: Fwd<'_>| match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: only called for levels `available()` reports.
+        Isa::Avx512 => unsafe { fwd_avx512(a) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { fwd_avx2(a) },
+        // SAFETY: the scalar path needs no CPU feature.
+        _ => unsafe { fwd::<Scalar>(a) },
+    };
+    let bwd_on = |a: Bwd<'_>| match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: only called for levels `available()` reports.
+        Isa::Avx512 => unsafe { bwd_avx512(a) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { bwd_avx2(a) },
+        // SAFETY: the scalar path needs no CPU feature.
+        _ => unsafe { bwd::<Scalar>(a) },
+    };
+    let mut out = Vec::new();
+    let (hp, dh, dout) = (data(h, 1), data(h, 2), data(h, 3));
+    for relu in [false, true] {
+        let mut pre = data(h, 4);
+        fwd_on(Fwd::Elman {
+            relu,
+            pre: &mut pre,
+        });
+        let (mut dg, mut direct) = (vec![0.0; h], vec![1.0; h]);
+        bwd_on(Bwd::Elman {
+            relu,
+            h: &pre,
+            dh: &dh,
+            dout: &dout,
+            dg: &mut dg,
+            direct: &mut direct,
+        });
+        out.extend([pre, dg, direct]);
+    }
+    let mut g = data(4 * h, 5);
+    let (mut c, mut tc, mut hn) = (vec![0.0; h], vec![0.0; h], vec![0.0; h]);
+    fwd_on(Fwd::Lstm {
+        g: &mut g,
+        c_prev: &hp,
+        c_new: &mut c,
+        tanh_c: &mut tc,
+        h_new: &mut hn,
+    });
+    let (mut dc, mut dg, mut direct) = (data(h, 6), vec![0.0; 4 * h], vec![1.0; h]);
+    bwd_on(Bwd::Lstm {
+        g: &g,
+        tanh_c: &tc,
+        c_prev: &hp,
+        dh: &dh,
+        dout: &dout,
+        dc: &mut dc,
+        dg: &mut dg,
+        direct: &mut direct,
+    });
+    out.extend([g, c, tc, hn, dc, dg, direct]);
+    let (mut gx, hh, bh) = (data(3 * h, 7), data(3 * h, 8), data(3 * h, 9));
+    let (mut hn2, mut hnew) = (vec![0.0; h], vec![0.0; h]);
+    fwd_on(Fwd::Gru {
+        gx: &mut gx,
+        hh: &hh,
+        b_hh: Some(&bh),
+        h_prev: &hp,
+        hn: &mut hn2,
+        h_new: &mut hnew,
+    });
+    let (mut dgx, mut dgh, mut direct) = (vec![0.0; 3 * h], vec![0.0; 3 * h], vec![0.0; h]);
+    bwd_on(Bwd::Gru {
+        g: &gx,
+        hn: &hn2,
+        h_prev: &hp,
+        dh: &dh,
+        dout: &dout,
+        dgx: &mut dgx,
+        dgh: &mut dgh,
+        direct: &mut direct,
+    });
+    out.extend([gx, hn2, hnew, dgx, dgh, direct]);
+    out
+}
+
+#[test]
+fn every_isa_matches_the_scalar_oracle() {
+    let oracle = all_modes(Isa::Scalar);
+    for level in available() {
+        for (k, (got, want)) in all_modes(level).iter().zip(&oracle).enumerate() {
+            for (x, y) in got.iter().zip(want) {
+                assert!(
+                    (x - y).abs() <= 2e-6 * (1.0 + y.abs()),
+                    "{level:?} buffer {k}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}
