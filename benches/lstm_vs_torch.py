@@ -3,7 +3,11 @@ alternating call by call, 2 threads each: the median of each and their ratio.
 Run in a venv with torch, under ``attnrs bench --isa``'s switches when wanted:
 
     PYTHONPATH=python ATTNRS_SIMD=avx2 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 \\
-        MKL_ENABLE_INSTRUCTIONS=AVX2 /work/torchenv/bin/python benches/lstm_vs_torch.py [rounds] [mode]
+        MKL_ENABLE_INSTRUCTIONS=AVX2 /work/torchenv/bin/python benches/lstm_vs_torch.py [rounds] [mode] [threads]
+
+On a shared, oversubscribed machine PyTorch's OpenMP barriers suffer far more
+than attnrs's pool (a preempted OpenMP thread stalls every step), so 2-thread
+ratios then flatter attnrs; ``threads`` = 1 gives the load-robust comparison.
 """
 
 import sys
@@ -13,11 +17,15 @@ import numpy as np
 import torch
 
 import attnrs as ar
+from attnrs.bench.fused import steady_state_malloc
+
+steady_state_malloc()  # as `attnrs bench rnn` and the Trainer: reused pages, no page-fault storm
 
 rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 mode = sys.argv[2] if len(sys.argv) > 2 else "lstm"
-ar.set_num_threads(2)
-torch.set_num_threads(2)
+threads = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+ar.set_num_threads(threads)
+torch.set_num_threads(threads)
 x = np.random.default_rng(0).standard_normal((32, 128, 128)).astype(np.float32)
 cls = {"lstm": (ar.nn.LSTM, torch.nn.LSTM), "gru": (ar.nn.GRU, torch.nn.GRU), "rnn": (ar.nn.RNN, torch.nn.RNN)}[mode]
 la, lt = cls[0](128, 256, batch_first=True), cls[1](128, 256, batch_first=True)
@@ -43,6 +51,6 @@ for _ in range(rounds):
         f()
         acc.append(time.perf_counter() - s)
 ma, mt = np.median(ta) * 1e3, np.median(tt) * 1e3
-print(f"{mode} fwd isa={ar.info()['isa']} torch={torch.backends.cpu.get_cpu_capability()}: "
+print(f"{mode} fwd {threads}t isa={ar.info()['isa']} torch={torch.backends.cpu.get_cpu_capability()}: "
       f"attnrs {ma:.2f} ms (min {min(ta)*1e3:.2f}), torch {mt:.2f} ms (min {min(tt)*1e3:.2f}), "
       f"torch/attnrs {mt/ma:.2f} (of mins {min(tt)/min(ta):.2f})")
