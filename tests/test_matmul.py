@@ -123,6 +123,28 @@ def test_out_may_alias_an_input():
     assert_close(b, want_a[0], want_b)
 
 
+def test_two_d_fast_path_views_and_outs():
+    # 2-D float32 operands go straight to _core.gemm: strided and transposed
+    # views, transposed and non-contiguous outs, negative strides (copied by
+    # the general path), an out with overlapping strides (written through a
+    # temporary), and 2-D/3-D mixes at the binding, which it refuses by name.
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((40, 30), dtype=np.float32)
+    b = rng.standard_normal((30, 20), dtype=np.float32)
+    for x, y in [(a, b), (a[::2, 1:28], b[1:28, ::3]), (a[:, ::-1][:, :30], b), (b.T, a.T[:, :7])]:
+        assert_close(ar.ops.matmul(x, y), x, y)
+    out = np.full((20, 40), np.nan, np.float32).T
+    assert ar.ops.matmul(a, b, out=out) is out
+    assert_close(out, a, b)
+    assert_close(ar.ops.matmul(b, a, trans_a=True, trans_b=True), b.T, a.T)
+    row = np.zeros(20, np.float32)
+    overlapping = np.lib.stride_tricks.as_strided(row, (40, 20), (0, 4))
+    ar.ops.matmul(a, b, out=overlapping)
+    np.testing.assert_allclose(row, (a @ b)[-1], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ar.ShapeError, match="2-D"):
+        ar._core.gemm(a[None], b[None], np.empty((40, 20), np.float32))
+
+
 def test_float64_input_is_converted():
     rng = np.random.default_rng(5)
     a, b = rng.standard_normal((6, 7)), rng.standard_normal((7, 8))

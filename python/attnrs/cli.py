@@ -121,6 +121,8 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--only", help="comma-separated benchmark names (see --list)")
     b.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     b.add_argument("--quick", action="store_true", help="fewer repeats")
+    b.add_argument("--isa", choices=("avx2", "native"),
+                   help="run attnrs, NumPy and PyTorch all on this SIMD level (re-executes the command)")
 
     sub.add_parser("info", help="version, SIMD level, threads")
     return p
@@ -341,6 +343,12 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from . import bench
 
+    if args.isa:
+        from .bench import _isa
+
+        argv = ["bench", "--isa", args.isa] + (["--only", args.only] if args.only else [])
+        _isa.reexec(args.isa, argv + ["--quick"] * args.quick + ["--list"] * args.list)
+        print(_isa.report(), end="\n\n")
     names = bench.available()
     if args.list:
         print("\n".join(names))

@@ -1,4 +1,6 @@
-//! `_core.gemm(a, b, c, alpha, beta)`: 3-D strided views (batch, rows, cols).
+//! `_core.gemm(a, b, c, alpha, beta)`: 3-D strided views (batch, rows, cols),
+//! or three 2-D matrices (one product: `attnrs.ops.matmul`'s fast path for
+//! 2-D operands, which skips building 3-D views in Python).
 //! Broadcasting, dtype conversion and 1-D promotion live in `attnrs.ops`.
 
 use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn};
@@ -9,20 +11,45 @@ use super::errors::{to_pyerr, ShapeError};
 use crate::kernels::gemm::{runs_serially, sgemm, Gemm, Strides};
 use crate::threads;
 
-fn strides3(op: &str, arg: &str, shape: &[usize], s: &[usize]) -> PyResult<Strides> {
-    if shape.len() != 3 {
-        return Err(ShapeError::new_err(format!(
-            "{op}: {arg}: expected a 3-D (batch, rows, cols) array, got shape {shape:?}"
-        )));
+/// The (batch, rows, cols) shape and strides of a 3-D view, or of a 2-D
+/// matrix seen as a batch of one; `two_d` says which all operands must be.
+fn dims3(
+    op: &str,
+    arg: &str,
+    shape: &[usize],
+    s: &[usize],
+    two_d: bool,
+) -> PyResult<([usize; 3], Strides)> {
+    match (shape.len(), two_d) {
+        (3, false) => Ok((
+            [shape[0], shape[1], shape[2]],
+            Strides {
+                batch: s[0],
+                row: s[1],
+                col: s[2],
+            },
+        )),
+        (2, true) => Ok((
+            [1, shape[0], shape[1]],
+            Strides {
+                batch: 0,
+                row: s[0],
+                col: s[1],
+            },
+        )),
+        _ => Err(ShapeError::new_err(format!(
+            "{op}: {arg}: expected a {}, got shape {shape:?}",
+            if two_d {
+                "2-D (rows, cols) array (out is 2-D)"
+            } else {
+                "3-D (batch, rows, cols) array"
+            }
+        ))),
     }
-    Ok(Strides {
-        batch: s[0],
-        row: s[1],
-        col: s[2],
-    })
 }
 
-/// C = alpha·A·B + beta·C over the batch; A (batch|1, m, k), B (batch|1, k, n), C (batch, m, n).
+/// C = alpha·A·B + beta·C over the batch; A (batch|1, m, k), B (batch|1, k, n),
+/// C (batch, m, n); or all three 2-D: A (m, k), B (k, n), C (m, n).
 #[pyfunction]
 #[pyo3(signature = (a, b, c, alpha=1.0, beta=0.0))]
 fn gemm(
@@ -36,15 +63,16 @@ fn gemm(
     let av = view(&a, "matmul", "a")?;
     let bv = view(&b, "matmul", "b")?;
     let cv = view_mut(&mut c, "matmul", "out")?;
-    let sa = strides3("matmul", "a", &av.shape, &av.strides)?;
-    let sb = strides3("matmul", "b", &bv.shape, &bv.strides)?;
-    let sc = strides3("matmul", "out", &cv.shape, &cv.strides)?;
-    let (batch, m, n) = (cv.shape[0], cv.shape[1], cv.shape[2]);
-    let k = av.shape[2];
+    let two_d = cv.shape.len() == 2;
+    let (a_shape, sa) = dims3("matmul", "a", &av.shape, &av.strides, two_d)?;
+    let (b_shape, sb) = dims3("matmul", "b", &bv.shape, &bv.strides, two_d)?;
+    let (c_shape, sc) = dims3("matmul", "out", &cv.shape, &cv.strides, two_d)?;
+    let [batch, m, n] = c_shape;
+    let k = a_shape[2];
     let fits = |shape: &[usize], rows, cols| {
         (shape[0] == batch || shape[0] == 1) && shape[1] == rows && shape[2] == cols
     };
-    if !fits(&av.shape, m, k) || !fits(&bv.shape, k, n) {
+    if !fits(&a_shape, m, k) || !fits(&b_shape, k, n) {
         return Err(ShapeError::new_err(format!(
             "matmul: shapes a {:?}, b {:?}, out {:?} do not agree (expected (batch|1, m, k), (batch|1, k, n), (batch, m, n))",
             av.shape, bv.shape, cv.shape
@@ -64,8 +92,8 @@ fn gemm(
         k,
         alpha,
         beta,
-        a: bcast(sa, av.shape[0]),
-        b: bcast(sb, bv.shape[0]),
+        a: bcast(sa, a_shape[0]),
+        b: bcast(sb, b_shape[0]),
         c: sc,
     };
     let (ad, bd, cd) = (av.data, bv.data, cv.data);

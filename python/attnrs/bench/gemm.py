@@ -3,7 +3,8 @@
 NumPy runs in a child process with ``OPENBLAS_CORETYPE`` and
 ``OPENBLAS_L2_SIZE`` removed from its environment (OpenBLAS reads them when it
 loads), so it picks its own kernel for this CPU; the kernel it used is
-reported from threadpoolctl. A separate process also keeps OpenBLAS's
+reported from threadpoolctl. Under ``attnrs bench --isa`` the child keeps the
+``OPENBLAS_CORETYPE`` that option set. A separate process also keeps OpenBLAS's
 spinning worker threads away from attnrs's timings. Each timing is the best
 of several rounds of repeated calls, the most stable estimate on a shared
 machine.
@@ -21,6 +22,8 @@ import time
 from typing import Any, Callable
 
 import numpy as np
+
+from . import _isa
 
 SHAPES: list[tuple[str, int, int, int, int]] = [
     # (name, batch, m, n, k)
@@ -84,9 +87,14 @@ def _numpy_rows(shapes, threads, rounds, budget_s) -> dict[str, Any]:
 
 
 def _numpy_in_child(shapes, threads, rounds, budget_s) -> dict[str, Any]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-    }
+    if _isa.requested():
+        env = dict(os.environ)  # `attnrs bench --isa`: OpenBLAS runs the level it asks for
+    else:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+        }
     arg = json.dumps(
         {"shapes": shapes, "threads": list(threads), "rounds": rounds, "budget_s": budget_s}
     )

@@ -50,6 +50,16 @@ fn direct_a_max(caches: CacheSizes) -> usize {
 /// micro-panel rows (each packed element of B would be used this few times).
 const DIRECT_B_MAX_PANELS: usize = 6;
 
+/// B with unit column stride is also read in place when all of it (k·n)
+/// fits in half of L1: then every row of a column panel is a hot line
+/// whatever B's row stride, and packing would be a pure extra pass (a 64×64
+/// B of an attention head: 16 KiB, about 6 % of the product).
+fn direct_b_small(caches: CacheSizes, k: usize, n: usize) -> bool {
+    k.saturating_mul(n)
+        .saturating_mul(std::mem::size_of::<f32>())
+        <= caches.l1d / 2
+}
+
 /// C's base pointer, shared by tasks that write disjoint tiles.
 #[derive(Clone, Copy)]
 struct CPtr(*mut f32);
@@ -190,7 +200,8 @@ fn batched<K: MicroKernel>(
     // C), B when it meets few A micro-panels (short C).
     let direct_a = (g.a.col == 1 || g.a.row == 1)
         && (g.m.saturating_mul(g.k) <= direct_a_max(caches) || g.n <= 2 * K::NR);
-    let direct_b = g.b.col == 1 && g.m <= DIRECT_B_MAX_PANELS * K::MR;
+    let direct_b =
+        g.b.col == 1 && (g.m <= DIRECT_B_MAX_PANELS * K::MR || direct_b_small(caches, g.k, g.n));
     let c = CPtr(c.as_mut_ptr());
     let item = |p: usize, parallel: bool| {
         let prob = Problem {

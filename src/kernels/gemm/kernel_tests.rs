@@ -342,6 +342,88 @@ fn all<K: MicroKernel>() {
     alpha_beta_strides_batch::<K>();
     threads_bitwise::<K>();
     bias_epilogue::<K>();
+    tiles::<K>();
+}
+
+/// The microkernel alone, on every tile it can be handed: each row count
+/// `1..=MR` (the AVX kernels pick a body per row count), column counts at
+/// the edges, depths around the unroll of K (0–3 left over), and A packed,
+/// read in place by rows (`a_cs = 1`), column-major in place (`a_rs = 1`)
+/// and with both strides > 1 — each a separately compiled A access in the
+/// AVX2 kernel — with and without beta and a bias.
+fn tiles<K: MicroKernel>() {
+    use super::kernel::Tile;
+    let (mr, nr) = (K::MR, K::NR);
+    for k in [1, 2, 3, 4, 5, 8, 17, 64] {
+        // (a_rs, a_cs) of each A layout; A holds the MR×k block.
+        let layouts = [(1, mr), (k + 3, 1), (1, mr + 2), (2 * k + 1, 2)];
+        for (li, &(a_rs, a_cs)) in layouts.iter().enumerate() {
+            let a = fill((mr - 1) * a_rs + (k - 1) * a_cs + 1, 40 + li as u64);
+            let b = fill(k * nr, 50 + k as u64);
+            let bias = fill(nr, 60);
+            for m in 1..=mr {
+                for n in [1, nr / 2, nr - 1, nr] {
+                    for (beta, with_bias) in [(0.0f32, false), (0.5, true)] {
+                        let c_rs = nr + 1;
+                        let c0 = fill(mr * c_rs, 70 + m as u64);
+                        let mut c = c0.clone();
+                        let tile = Tile {
+                            k,
+                            a: a.as_ptr(),
+                            a_rs,
+                            a_cs,
+                            b: b.as_ptr(),
+                            b_rs: nr,
+                            c: c.as_mut_ptr(),
+                            c_rs,
+                            c_cs: 1,
+                            alpha: 1.25,
+                            beta,
+                            m,
+                            n,
+                            bias: if with_bias {
+                                bias.as_ptr()
+                            } else {
+                                std::ptr::null()
+                            },
+                        };
+                        // SAFETY: K is available (checked by `all`); A spans
+                        // MR rows × k at its strides, B k × NR, C MR × c_rs
+                        // with m ≤ MR, n ≤ NR < c_rs, the bias NR floats.
+                        unsafe { K::run(&tile) };
+                        for i in 0..mr {
+                            for j in 0..c_rs {
+                                let x = i * c_rs + j;
+                                if i >= m || j >= n {
+                                    assert_eq!(
+                                        c[x].to_bits(),
+                                        c0[x].to_bits(),
+                                        "{}: wrote ({i}, {j})",
+                                        K::NAME
+                                    );
+                                    continue;
+                                }
+                                let mut want = 0.0f64;
+                                for p in 0..k {
+                                    want += a[i * a_rs + p * a_cs] as f64 * b[p * nr + j] as f64;
+                                }
+                                want = 1.25 * want + beta as f64 * c0[x] as f64;
+                                if with_bias {
+                                    want += bias[j] as f64;
+                                }
+                                assert!(
+                                    (c[x] as f64 - want).abs() <= 1e-5 * (1.0 + k as f64),
+                                    "{}: k={k} layout {li} m={m} n={n} ({i}, {j}): {} vs {want}",
+                                    K::NAME,
+                                    c[x]
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The fused bias (a Linear layer's `x·Wᵀ + b`): every shape and block edge,

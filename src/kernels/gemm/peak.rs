@@ -11,9 +11,32 @@ use crate::simd::{isa, Isa};
 /// GFLOP/s of microkernel `K` on panels of depth `k`: the best of `rounds`
 /// rounds of `calls` tiles each.
 pub fn kernel_rate<K: MicroKernel>(k: usize, calls: usize, rounds: usize) -> f64 {
-    let a = vec![0.5f32; K::MR * k];
-    let b = vec![0.25f32; K::NR * k];
-    let mut c = vec![0.0f32; K::MR * K::NR];
+    assert!(K::available(), "kernel_rate: {} is not available", K::NAME);
+    // SAFETY: K is available (asserted just above); K::run is an MR×NR kernel.
+    unsafe { tile_rate(K::run, K::MR, K::NR, k, calls, rounds, false) }
+}
+
+/// GFLOP/s of the `mr×nr` tile function `run` on panels of depth `k` (the
+/// best of `rounds` rounds of `calls` tiles), with A packed, or when
+/// `a_in_place` a row-major `mr×k` block read in place (`a_rs = k, a_cs = 1`,
+/// as the driver passes an A it does not pack).
+///
+/// # Safety
+/// `run` follows [`MicroKernel::run`]'s contract for an `mr×nr` tile and can
+/// run on this CPU.
+pub unsafe fn tile_rate(
+    run: unsafe fn(&Tile),
+    mr: usize,
+    nr: usize,
+    k: usize,
+    calls: usize,
+    rounds: usize,
+    a_in_place: bool,
+) -> f64 {
+    let a = vec![0.5f32; mr * k];
+    let b = vec![0.25f32; nr * k];
+    let mut c = vec![0.0f32; mr * nr];
+    let (a_rs, a_cs) = if a_in_place { (k, 1) } else { (1, mr) };
     let mut best = 0.0f64;
     for _ in 0..rounds {
         let t = Instant::now();
@@ -21,25 +44,26 @@ pub fn kernel_rate<K: MicroKernel>(k: usize, calls: usize, rounds: usize) -> f64
             let tile = Tile {
                 k,
                 a: a.as_ptr(),
-                a_rs: 1,
-                a_cs: K::MR,
+                a_rs,
+                a_cs,
                 b: b.as_ptr(),
-                b_rs: K::NR,
+                b_rs: nr,
                 c: c.as_mut_ptr(),
-                c_rs: K::NR,
+                c_rs: nr,
                 c_cs: 1,
                 alpha: 1.0,
                 beta: 1.0,
-                m: K::MR,
-                n: K::NR,
+                m: mr,
+                n: nr,
                 bias: std::ptr::null(),
             };
-            // SAFETY: K is available (checked by the caller); the panels hold
-            // MR·k and NR·k floats and C is a private MR×NR row-major tile.
-            unsafe { K::run(&tile) };
+            // SAFETY: `run` can run here (caller's contract); A holds mr·k
+            // floats at either layout, B nr·k, and C is a private mr×nr
+            // row-major tile.
+            unsafe { run(&tile) };
         }
         std::hint::black_box(&mut c);
-        let flops = 2.0 * (K::MR * K::NR * k * calls) as f64;
+        let flops = 2.0 * (mr * nr * k * calls) as f64;
         best = best.max(flops / t.elapsed().as_secs_f64() / 1e9);
     }
     best

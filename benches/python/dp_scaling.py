@@ -3,12 +3,12 @@
 all-reduce time per step and the part of it the backward hides, and a cost
 model for N machines.
 
-    .venv/bin/python benches/dp_scaling.py [--reps 3] [--steps 6] [--only small,large]
+    .venv/bin/python benches/python/dp_scaling.py [--reps 3] [--steps 6] [--only small,large]
 
 The driver interleaves the configurations (rep 1: a b c, rep 2: a b c, ...)
 because the machine is shared; it prints every run and a summary (min, median,
 max) and the cost-model table as Markdown. Each run is a subprocess:
-``ATTNRS_NUM_THREADS=T [mpiexec -n R] python benches/dp_scaling.py --worker ...``.
+``ATTNRS_NUM_THREADS=T [mpiexec -n R] python benches/python/dp_scaling.py --worker ...``.
 The global batch is the same in all three configurations (each of 2 ranks
 takes half).
 """
