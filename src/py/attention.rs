@@ -8,7 +8,7 @@ use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 use super::array::{view, view_mut, View, ViewMut};
-use super::errors::{to_pyerr, ShapeError};
+use super::errors::{detach, ShapeError};
 use crate::kernels::attention::{
     self, Additive, AttnParams, BackwardInputs, GradLayouts, KeyPadding, Layout, Masks, PackedGrads,
 };
@@ -158,12 +158,11 @@ fn attention_forward(
     } else {
         usize::MAX
     };
-    py.detach(|| {
+    detach(py, || {
         threads::install_for(work, || {
             attention::forward(&p, &m, qd, kd, vd, od, lse_slice)
         })
     })
-    .map_err(to_pyerr)
 }
 
 /// What both backward entry points read: sizes and strides, the forward's
@@ -263,8 +262,9 @@ fn attention_backward(
         dv: lay_mut(op, "dv", &dvv)?,
     };
     let (dqd, dkd, dvd) = (dqv.data, dkv.data, dvv.data);
-    py.detach(|| threads::install(|| attention::backward(&p, &g, &m, x, dqd, dkd, dvd)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install(|| attention::backward(&p, &g, &m, x, dqd, dkd, dvd))
+    })
 }
 
 /// As `attention_backward`, writing dq, dk, dv into one (3, B, H, T, D) view
@@ -315,8 +315,9 @@ fn attention_backward_packed(
         layout: layout(op, "dqkv", &dv.shape[1..], &s[1..])?,
     };
     let d = dv.data;
-    py.detach(|| threads::install(|| attention::backward_packed(&p, dout, packed, &m, x, d)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install(|| attention::backward_packed(&p, dout, packed, &m, x, d))
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

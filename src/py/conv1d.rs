@@ -6,7 +6,7 @@ use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn};
 use pyo3::prelude::*;
 
 use super::array::{view, view_mut, View};
-use super::errors::{to_pyerr, ShapeError};
+use super::errors::{detach, ShapeError};
 use crate::kernels::conv1d::{self, Conv1d, Padding, StreamStep, View3};
 use crate::threads;
 
@@ -105,8 +105,9 @@ fn conv1d_forward(
     let bv = b.as_ref().map(|b| view(b, OP, "bias")).transpose()?;
     let bias = bv.as_ref().map(|v| bias_slice(v, p.c_out)).transpose()?;
     let yd = dense_out(&mut y, "output", &[p.batch, p.c_out, p.len])?;
-    py.detach(|| threads::install(|| conv1d::forward(&p, x3, w3, bias, yd)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install(|| conv1d::forward(&p, x3, w3, bias, yd))
+    })
 }
 
 /// The gradients of conv1d into whichever of dx (B, C_in, T), dw (C_out, C_in, K),
@@ -151,8 +152,9 @@ fn conv1d_backward(
         .as_mut()
         .map(|a| dense_out(a, "grad_bias", &[p.c_out]))
         .transpose()?;
-    py.detach(|| threads::install(|| conv1d::backward(&p, x3, w3, dy3, dxd, dwd, dbd)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install(|| conv1d::backward(&p, x3, w3, dy3, dxd, dwd, dbd))
+    })
 }
 
 /// One streaming step: x_t (B, C_in) dense, ring (span, B, C_in) dense,
@@ -213,14 +215,13 @@ fn conv1d_step(
     // on any thread).
     let work = p.batch * p.c_in * p.c_out * p.kernel;
     let mut run = || conv1d::step(&p, xd, w3, bias, rd, pos, yd);
-    py.detach(|| {
+    detach(py, || {
         if work < STEP_INLINE_MACS {
             run()
         } else {
             threads::install(run)
         }
     })
-    .map_err(to_pyerr)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

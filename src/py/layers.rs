@@ -9,7 +9,7 @@ use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::errors::{to_pyerr, ShapeError};
+use super::errors::{detach, ShapeError};
 use crate::kernels::activation::{self as act_kernels, Act};
 use crate::kernels::embedding as emb;
 use crate::kernels::loss::{self, CrossEntropy, Reduction};
@@ -79,8 +79,9 @@ fn softmax(
             )))
         }
     };
-    py.detach(|| threads::install_for(xs.len(), || sm::softmax(xs, ys, rows, n, scale, m)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install_for(xs.len(), || sm::softmax(xs, ys, rows, n, scale, m))
+    })
 }
 
 /// Softmax backward: `out = scale·y⊙(dy − Σ dy⊙y)` over the last axis.
@@ -99,12 +100,11 @@ fn softmax_backward(
     same_shape(OP, "out", out.shape(), y.shape())?;
     let (ys, dys) = (slice(&y, OP, "y")?, slice(&dy, OP, "dy")?);
     let dx = slice_mut(&mut out, OP, "out")?;
-    py.detach(|| {
+    detach(py, || {
         threads::install_for(ys.len(), || {
             sm::softmax_backward(ys, dys, dx, rows, n, scale)
         })
     })
-    .map_err(to_pyerr)
 }
 
 /// Log-softmax over the last axis.
@@ -115,8 +115,9 @@ fn log_softmax(py: Python<'_>, x: In<'_>, mut out: Out<'_>) -> PyResult<()> {
     same_shape(OP, "out", out.shape(), x.shape())?;
     let xs = slice(&x, OP, "x")?;
     let ys = slice_mut(&mut out, OP, "out")?;
-    py.detach(|| threads::install_for(xs.len(), || sm::log_softmax(xs, ys, rows, n)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install_for(xs.len(), || sm::log_softmax(xs, ys, rows, n))
+    })
 }
 
 /// Log-softmax backward: `out = dy − exp(y)·Σ dy` over the last axis.
@@ -128,8 +129,9 @@ fn log_softmax_backward(py: Python<'_>, y: In<'_>, dy: In<'_>, mut out: Out<'_>)
     same_shape(OP, "out", out.shape(), y.shape())?;
     let (ys, dys) = (slice(&y, OP, "y")?, slice(&dy, OP, "dy")?);
     let dx = slice_mut(&mut out, OP, "out")?;
-    py.detach(|| threads::install_for(ys.len(), || sm::log_softmax_backward(ys, dys, dx, rows, n)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install_for(ys.len(), || sm::log_softmax_backward(ys, dys, dx, rows, n))
+    })
 }
 
 /// Cross-entropy of (N, C) logits against (N,) int64 targets; fills the
@@ -177,8 +179,9 @@ fn cross_entropy(
         label_smoothing,
         reduction,
     };
-    py.detach(|| threads::install_for(xs.len(), || loss::cross_entropy(xs, ts, n, c, p, ls, gs)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install_for(xs.len(), || loss::cross_entropy(xs, ts, n, c, p, ls, gs))
+    })
 }
 
 /// LayerNorm over the last axis of `x`: fills out, mean and rstd (x.shape[:-1]).
@@ -214,12 +217,11 @@ fn layer_norm(
     let ys = slice_mut(&mut out, OP, "out")?;
     let ms = slice_mut(&mut mean, OP, "mean")?;
     let rs = slice_mut(&mut rstd, OP, "rstd")?;
-    py.detach(|| {
+    detach(py, || {
         threads::install_for(xs.len(), || {
             norm::layer_norm(xs, w, b, rows, n, eps, ys, ms, rs)
         })
     })
-    .map_err(to_pyerr)
 }
 
 /// LayerNorm backward: fills dx, and dweight/dbias when given.
@@ -260,12 +262,11 @@ fn layer_norm_backward(
             )))
         }
     };
-    py.detach(|| {
+    detach(py, || {
         threads::install_for(xs.len(), || {
             norm::layer_norm_backward(dys, xs, w, ms, rs, rows, n, dxs, dwb)
         })
     })
-    .map_err(to_pyerr)
 }
 
 fn act_of(name: &str) -> PyResult<Act> {
@@ -290,8 +291,9 @@ fn activation(py: Python<'_>, act: &str, x: In<'_>, mut out: Out<'_>) -> PyResul
     same_shape(a.name(), "out", out.shape(), x.shape())?;
     let xs = slice(&x, a.name(), "x")?;
     let ys = slice_mut(&mut out, a.name(), "out")?;
-    py.detach(|| threads::install_for(xs.len(), || act_kernels::forward(a, xs, ys)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install_for(xs.len(), || act_kernels::forward(a, xs, ys))
+    })
 }
 
 /// `out = dy ⊙ act'`; `saved` is x (gelu*, relu) or y (tanh, sigmoid).
@@ -309,8 +311,9 @@ fn activation_backward(
     let ss = slice(&saved, a.name(), "saved")?;
     let dys = slice(&dy, a.name(), "dy")?;
     let dx = slice_mut(&mut out, a.name(), "out")?;
-    py.detach(|| threads::install_for(ss.len(), || act_kernels::backward(a, ss, dys, dx)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install_for(ss.len(), || act_kernels::backward(a, ss, dys, dx))
+    })
 }
 
 /// `out[i] = weight[ids[i]]`: weight (V, D), ids (N,) int64, out (N, D).
@@ -328,8 +331,9 @@ fn embedding(py: Python<'_>, weight: In<'_>, ids: In<'_, i64>, mut out: Out<'_>)
     let ws = slice(&weight, OP, "weight")?;
     let is = slice(&ids, OP, "ids")?;
     let os = slice_mut(&mut out, OP, "out")?;
-    py.detach(|| threads::install_for(os.len(), || emb::embedding(ws, num, d, is, os)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install_for(os.len(), || emb::embedding(ws, num, d, is, os))
+    })
 }
 
 /// `dweight[v] = Σ_{ids[i] = v} dy[i]`: dy (N, D), ids (N,), dweight (V, D).
@@ -352,8 +356,9 @@ fn embedding_backward(
     let dys = slice(&dy, OP, "dy")?;
     let is = slice(&ids, OP, "ids")?;
     let dw = slice_mut(&mut dweight, OP, "dweight")?;
-    py.detach(|| threads::install(|| emb::embedding_backward(dys, is, num, d, dw)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install(|| emb::embedding_backward(dys, is, num, d, dw))
+    })
 }
 
 /// One AdamW step in place over same-sized contiguous buffers.
@@ -386,8 +391,7 @@ fn adamw_step(
         weight_decay,
         step,
     };
-    py.detach(|| threads::install(|| optim::adamw_step(p, g, m, v, h)))
-        .map_err(to_pyerr)
+    detach(py, || threads::install(|| optim::adamw_step(p, g, m, v, h)))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

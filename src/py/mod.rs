@@ -14,6 +14,7 @@ mod runtime;
 
 use pyo3::prelude::*;
 
+#[allow(unused_imports)] // for bindings that map a returned KernelError themselves
 pub use errors::to_pyerr;
 
 #[pymodule]

@@ -14,7 +14,7 @@ use numpy::{
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::errors::{to_pyerr, DTypeError, ShapeError};
+use super::errors::{detach, DTypeError, ShapeError};
 use crate::kernels::grad_norm;
 use crate::kernels::optim::{self, AdamGroup, AdamTensor};
 use crate::threads;
@@ -175,8 +175,9 @@ fn adam_multi_step(
         weight_decay,
         decoupled,
     };
-    py.detach(|| threads::install_for(total, || optim::adam_multi_step(tensors, h)))
-        .map_err(to_pyerr)
+    detach(py, || {
+        threads::install_for(total, || optim::adam_multi_step(tensors, h))
+    })
 }
 
 /// The total 2-norm `√(Σ x²)` over every array, accumulated in float64.
@@ -189,7 +190,11 @@ fn total_norm2(py: Python<'_>, xs: Arrays<'_>) -> PyResult<f64> {
         .map(|b| b.as_slice())
         .collect::<Result<Vec<&[f32]>, _>>()?;
     let total: usize = slices.iter().map(|s| s.len()).sum();
-    Ok(py.detach(|| threads::install_for(total, || grad_norm::total_norm2(&slices))))
+    detach(py, || {
+        Ok(threads::install_for(total, || {
+            grad_norm::total_norm2(&slices)
+        }))
+    })
 }
 
 /// `x *= float32(c)` for every array, in place.
@@ -203,8 +208,11 @@ fn scale_(py: Python<'_>, xs: Arrays<'_>, c: f64) -> PyResult<()> {
         .collect::<Result<Vec<&mut [f32]>, _>>()?;
     let total: usize = slices.iter().map(|s| s.len()).sum();
     // The kernel multiplies in f32, as NumPy's `g *= np.float32(c)` does.
-    py.detach(|| threads::install_for(total, || grad_norm::scale(slices, c as f32)));
-    Ok(())
+    detach(py, || {
+        Ok(threads::install_for(total, || {
+            grad_norm::scale(slices, c as f32)
+        }))
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -9,7 +9,7 @@ use numpy::{
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::errors::{to_pyerr, ShapeError};
+use super::errors::{detach, ShapeError};
 use crate::kernels::rnn::{self, Dims, Mode, SavedView, Weights};
 use crate::threads;
 
@@ -127,9 +127,9 @@ fn rnn_forward<'py>(
     let (xs, hs) = (slice(&x, "x", 3)?, slice(&h0, "h0", 2)?);
     let cs = opt_slice(&c0, "c0", 2)?;
     let lens = lengths_of(lengths)?;
-    let o = py
-        .detach(|| threads::install(|| rnn::forward(mode, &d, xs, hs, cs, &w, lens.as_deref())))
-        .map_err(to_pyerr)?;
+    let o = detach(py, || {
+        threads::install(|| rnn::forward(mode, &d, xs, hs, cs, &w, lens.as_deref()))
+    })?;
     let (b, t, h) = (d.batch, d.steps, d.hidden);
     let s = o.saved;
     let (cn, en) = (s.cprev.len(), s.extra.len());
@@ -200,11 +200,9 @@ fn rnn_backward<'py>(
     let dhs = opt_slice(&dh_n, "dh_n", 2)?;
     let dcs = opt_slice(&dc_n, "dc_n", 2)?;
     let lens = lengths_of(lengths)?;
-    let g = py
-        .detach(|| {
-            threads::install(|| rnn::backward(mode, &d, xs, &w, lens.as_deref(), &sv, ds, dhs, dcs))
-        })
-        .map_err(to_pyerr)?;
+    let g = detach(py, || {
+        threads::install(|| rnn::backward(mode, &d, xs, &w, lens.as_deref(), &sv, ds, dhs, dcs))
+    })?;
     let (b, t, i, h, gh) = (d.batch, d.steps, d.input, d.hidden, d.gh(mode));
     Ok((
         arr(py, g.dx, &[b, t, i])?,

@@ -12,12 +12,13 @@
 /// Buffers below this size are not worth a system call.
 const MIN_BYTES: usize = 4 << 20;
 
-/// `n` zeros.
-pub(super) fn zeroed(n: usize) -> Vec<f32> {
-    let v = vec![0.0f32; n];
+/// Zeros for a buffer of `dims` elements (their product, checked); a size
+/// the allocator refuses is a `Memory` error naming the op.
+pub(super) fn zeroed(dims: &[usize]) -> crate::Result<Vec<f32>> {
+    let v = crate::kernels::alloc::try_zeros("rnn", dims)?;
     #[cfg(target_os = "linux")]
     advise_huge(&v);
-    v
+    Ok(v)
 }
 
 #[cfg(target_os = "linux")]
@@ -53,7 +54,7 @@ mod tests {
     #[test]
     fn zeroed_is_zero_at_every_size() {
         for n in [0, 1, 1000, (MIN_BYTES / 4) + 12345, 3 * (MIN_BYTES / 4)] {
-            let v = zeroed(n);
+            let v = zeroed(&[n]).unwrap();
             assert_eq!(v.len(), n);
             assert!(v.iter().all(|&x| x == 0.0));
         }
