@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._checks import DTypeError, ShapeError, as_f32
+from ._checks import DTypeError, ShapeError, as_f32, as_int, check_writable
 
 __all__ = ["attention", "attention_backward", "attention_forward"]
 
@@ -120,12 +120,13 @@ def attention_forward(
     b, h, tq, d = q.shape
     dv = v.shape[3]
     kpm, am = _masks(op, q, k, key_padding_mask, attn_mask)
-    if int(causal_offset) < 0:
-        raise ValueError(f"{op}: causal_offset must be >= 0; got {causal_offset}")
+    causal_offset = as_int(causal_offset, op, "causal_offset", 0)
     if out is None:
         out = np.empty((b, h, tq, dv), dtype=np.float32)
-    elif not isinstance(out, np.ndarray) or out.dtype != np.float32:
-        raise DTypeError(f"{op}: out must be a float32 ndarray; got {type(out).__name__}")
+    else:
+        if squeeze and isinstance(out, np.ndarray) and out.ndim == 3:
+            out = out[None]
+        _check_out(op, "out", out, (b, h, tq, dv), (q, k, v))
     lse = np.empty((b, h, tq), dtype=np.float32)
     _core.attention_forward(
         q, k, v, out, lse, _scale(scale, d, op), bool(causal), int(causal_offset), kpm, am
@@ -192,6 +193,7 @@ def attention_backward(
         raise ShapeError(f"{op}: lse must have shape (B, H, Tq) = {q.shape[:3]}; got {lse.shape}")
     kpm, am = _masks(op, q, k, key_padding_mask, attn_mask)
     sc = _scale(scale, q.shape[3], op)
+    causal_offset = as_int(causal_offset, op, "causal_offset", 0)
     if isinstance(grads, np.ndarray):
         _check_out(op, "grads", grads, (3, *q.shape), (q, k, v, out, lse, grad_out))
         _core.attention_backward_packed(
@@ -226,9 +228,11 @@ def _check_out(op: str, arg: str, g: Any, shape: tuple[int, ...], inputs: tuple[
         raise DTypeError(f"{op}: {arg} must be a float32 ndarray; got {getattr(g, 'dtype', type(g).__name__)}")
     if g.shape != tuple(shape):
         raise ShapeError(f"{op}: {arg} must have shape {tuple(shape)}; got {g.shape}")
+    check_writable(g, op, arg)
     for name, x in zip(_INPUT_NAMES, inputs):
         if np.may_share_memory(g, x):
+            hint = (" (for one buffer holding dq, dk and dv, pass a single (3, B, H, T, D) array as grads)"
+                    if arg.startswith("grads") else "")  # fmt: skip
             raise ValueError(
-                f"{op}: {arg} shares memory with {name}; gradients must be written to separate arrays "
-                "(for one buffer holding dq, dk and dv, pass a single (3, B, H, T, D) array as grads)"
+                f"{op}: {arg} shares memory with {name}; outputs must be written to separate arrays{hint}"
             )

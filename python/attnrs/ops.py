@@ -12,7 +12,15 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._checks import DTypeError, ShapeError, as_f32, check_finite, check_ndim
+from ._checks import (
+    DTypeError,
+    ShapeError,
+    as_f32,
+    as_int,
+    check_finite,
+    check_ndim,
+    check_writable,
+)
 
 __all__ = [
     "adamw_step",
@@ -109,6 +117,7 @@ def matmul(
             raise DTypeError(f"matmul: out must be a float32 ndarray; got {getattr(out, 'dtype', type(out).__name__)}")
         if out.shape != out_shape:
             raise ShapeError(f"matmul: out must have shape {out_shape}; got {out.shape}")
+        check_writable(out, "matmul", "out")
         res = out
     else:
         res = np.empty(out_shape, dtype=np.float32)
@@ -299,7 +308,7 @@ def cross_entropy(
     x = _c(x)
     losses = np.empty(x.shape[0], dtype=np.float32)
     dlogits = np.empty_like(x)
-    total = _core.cross_entropy(x, t, losses, dlogits, int(ignore_index), ls, reduction)
+    total = _core.cross_entropy(x, t, losses, dlogits, as_int(ignore_index, op, "ignore_index"), ls, reduction)
     if squeeze:
         dlogits = dlogits[0]
     if reduction == "none":
@@ -548,9 +557,7 @@ def adamw_step(
                 raise ValueError(f"{op}: {na} and {nb} share memory; pass four distinct arrays")
     hp = {k: check_finite(val, op, k) for k, val in
           (("lr", lr), ("beta1", beta1), ("beta2", beta2), ("eps", eps), ("weight_decay", weight_decay))}  # fmt: skip
-    if isinstance(step, bool) or int(step) != step or step < 1:
-        raise ValueError(f"{op}: step must be an integer >= 1; got {step!r}")
-    _core.adamw_step(p, g, m, v, step=int(step), **hp)
+    _core.adamw_step(p, g, m, v, step=as_int(step, op, "step", 1), **hp)
 
 
 from ._ops_attention import attention, attention_backward, attention_forward  # noqa: E402
@@ -574,9 +581,9 @@ def _conv_args(
         b = np.ascontiguousarray(as_f32(b, op, "bias"))
         if b.shape != (w.shape[0],):
             raise ShapeError(f"{op}: bias must have shape ({w.shape[0]},) (out_channels); got {b.shape}")
-    if isinstance(dilation, bool) or not isinstance(dilation, (int, np.integer)) or dilation < 1:
+    if isinstance(dilation, bool):
         raise ValueError(f"{op}: dilation must be an integer >= 1; got {dilation!r}")
-    return x, w, b, int(dilation)
+    return x, w, b, as_int(dilation, op, "dilation", 1)
 
 
 def _conv_input(x: np.ndarray, w: np.ndarray, op: str, arg: str = "input") -> None:
@@ -651,6 +658,14 @@ def conv1d_backward(
 def conv1d_state(batch: int, in_channels: int, kernel_size: int, dilation: int = 1) -> np.ndarray:
     """A zeroed ring buffer for :func:`conv1d_step`: the last ``(K−1)·d + 1``
     inputs, laid out ``(span, batch, in_channels)``."""
+    op = "conv1d_state"
+    batch, in_channels = as_int(batch, op, "batch", 0), as_int(in_channels, op, "in_channels", 0)
+    kernel_size, dilation = as_int(kernel_size, op, "kernel_size", 1), as_int(dilation, op, "dilation", 1)
+    if (kernel_size - 1) * dilation + 1 > 2**62:
+        raise ValueError(
+            f"conv1d_state: the state would need (kernel_size - 1)·dilation + 1 = "
+            f"{(kernel_size - 1) * dilation + 1} time steps; dilation {dilation} is too large"
+        )
     if kernel_size < 1 or dilation < 1 or batch < 0 or in_channels < 0:
         raise ValueError(
             f"conv1d_state: expected kernel_size >= 1, dilation >= 1 and non-negative sizes; got "
@@ -682,8 +697,10 @@ def conv1d_step(
         raise ShapeError(f"conv1d_step: x_t must be 2-D (batch, in_channels={w.shape[1]}); got shape {x_t.shape}")
     if not isinstance(state, np.ndarray) or state.dtype != np.float32:
         raise DTypeError(f"conv1d_step: state must be a float32 ndarray from conv1d_state; got {type(state).__name__}")
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+    check_writable(state, "conv1d_step", "state")
+    if isinstance(step, bool):
         raise ValueError(f"conv1d_step: step must be an integer >= 0; got {step!r}")
+    step = as_int(step, "conv1d_step", "step", 0)
     y = np.empty((x_t.shape[0], w.shape[0]), dtype=np.float32)
     _core.conv1d_step(np.ascontiguousarray(x_t), w, b, state, y, int(step), d)
     return y

@@ -20,8 +20,9 @@ pub struct ViewMut<'a> {
 }
 
 /// Shape, element strides and the number of elements from the first to the
-/// last element of the view (0 when empty). Negative strides are refused:
-/// the Python layer makes such arrays contiguous first.
+/// last element of the view (0 when empty). Negative strides are refused
+/// (the Python layer makes such arrays contiguous first), except on axes of
+/// size 0 or 1, where no element is reached through them.
 fn layout(
     shape: &[usize],
     elem_strides: &[isize],
@@ -30,7 +31,13 @@ fn layout(
 ) -> PyResult<(Vec<usize>, Vec<usize>, usize)> {
     let shape = shape.to_vec();
     let mut strides = Vec::with_capacity(shape.len());
-    for &s in elem_strides {
+    for (&s, &n) in elem_strides.iter().zip(&shape) {
+        // The stride of an axis of size 0 or 1 is never stepped along: a
+        // reversed one (`x[:, ::-1]` of size 1) is as good as any.
+        if n <= 1 {
+            strides.push(s.unsigned_abs());
+            continue;
+        }
         if s < 0 {
             return Err(ShapeError::new_err(format!(
                 "{op}: {arg} has element strides {elem_strides:?}; expected non-negative strides"

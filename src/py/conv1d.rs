@@ -208,7 +208,17 @@ fn conv1d_step(
     };
     let bv = b.as_ref().map(|b| view(b, OP, "bias")).transpose()?;
     let bias = bv.as_ref().map(|v| bias_slice(v, p.c_out)).transpose()?;
-    let rd = dense_out(&mut ring, "state", &[p.span(), p.batch, p.c_in])?;
+    let span = (p.kernel - 1)
+        .checked_mul(dilation)
+        .and_then(|r| r.checked_add(1))
+        .filter(|s| s.checked_mul(p.batch.max(1) * p.c_in.max(1)).is_some())
+        .ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "{OP}: dilation {dilation} with kernel_size {}: the state's (K−1)·d + 1 time steps overflow; use a smaller dilation",
+                p.kernel
+            ))
+        })?;
+    let rd = dense_out(&mut ring, "state", &[span, p.batch, p.c_in])?;
     let yd = dense_out(&mut y_t, "output", &[p.batch, p.c_out])?;
     // A step is usually tiny: handing it to the pool costs more than it
     // does, so small steps run on the calling thread (results are the same
