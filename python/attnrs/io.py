@@ -367,7 +367,7 @@ def _check_optim_info(info: Any, path: str) -> None:
         ):
             raise bad(f"param_groups[{i}].params must be a list of parameter indices")
         for k, v in g.items():
-            ok = k == "params" or v is None or isinstance(v, (bool, str)) or _is_number(v) or (
+            ok = k == "params" or v is None or isinstance(v, bool) or _is_number(v) or (
                 isinstance(v, list) and all(_is_number(x) for x in v)
             )
             if not ok:
