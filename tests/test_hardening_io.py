@@ -19,7 +19,6 @@ import pytest
 import attnrs as ar
 from attnrs import nn, optim
 
-
 # --- helpers: raw safetensors surgery ---------------------------------------------------
 
 
