@@ -35,8 +35,12 @@ def write_raw(path, header, data):
         f.write(struct.pack("<Q", len(head)) + head + data)
 
 
-def edit_meta(path, **changes):
-    """Rewrites header metadata entries (None deletes one); data unchanged."""
+def edit_meta(path, *, keep_header_crc=False, **changes):
+    """Rewrites header metadata entries (None deletes one); data unchanged.
+
+    The header checksum is recomputed, as a writer that means it would do, so
+    that the checks behind it are what is tested (``keep_header_crc`` leaves
+    the old one, as accidental damage would)."""
     header, data = read_raw(path)
     meta = header.setdefault("__metadata__", {})
     for k, v in changes.items():
@@ -45,6 +49,8 @@ def edit_meta(path, **changes):
             meta.pop(k, None)
         else:
             meta[k] = v
+    if "attnrs.header_crc32" in meta and not keep_header_crc:
+        meta["attnrs.header_crc32"] = str(ar.io._meta_crc(meta))
     write_raw(path, header, data)
 
 
@@ -197,6 +203,30 @@ def test_flipped_byte_fails_its_checksum(ckpt):
         ar.load(ckpt)
 
 
+def test_edited_header_fails_its_checksum(ckpt):
+    header, _ = read_raw(ckpt)
+    info = header["__metadata__"]["attnrs.optim"].replace('"step"', '"rtep"', 1)
+    edit_meta(ckpt, keep_header_crc=True, attnrs__optim=info)
+    with pytest.raises(ValueError, match="header fails its checksum"):
+        ar.load(ckpt)
+    m, opt, _ = make(1)
+    with pytest.raises(ValueError, match="header fails its checksum"):
+        ar.load_checkpoint(ckpt, m, opt)
+    edit_meta(ckpt, attnrs__optim=info)  # a consistent header: the scalar check refuses it
+    with pytest.raises(ValueError, match="optimizer"):
+        ar.load_checkpoint(ckpt, m, opt)
+
+
+def test_relabelled_dtype_is_refused_by_load_too(tmp_path):
+    path = tmp_path / "w.safetensors"
+    ar.save({"w": np.ones(3, np.float32)}, path)
+    header, data = read_raw(path)
+    header["w"]["dtype"] = "I32"
+    write_raw(path, header, data)
+    with pytest.raises(ValueError, match="it was saved as"):
+        ar.load(path)
+
+
 def test_relabelled_dtype_is_refused_not_cast(tmp_path):
     m, opt, sched = make(0)
     path = tmp_path / "c.safetensors"
@@ -206,6 +236,11 @@ def test_relabelled_dtype_is_refused_not_cast(tmp_path):
     write_raw(path, header, data)
     m1, _, _ = make(1)
     before = {k: v.copy() for k, v in m1.state_dict().items()}
+    with pytest.raises(ValueError, match="it was saved as"):  # the layout entry
+        ar.load_checkpoint(path, m1)
+    header["__metadata__"].pop("attnrs.layout")  # a file without one: the model's dtype
+    header["__metadata__"]["attnrs.header_crc32"] = str(ar.io._meta_crc(header["__metadata__"]))
+    write_raw(path, header, data)
     with pytest.raises(ValueError, match="another dtype"):
         ar.load_checkpoint(path, m1)
     assert all(np.array_equal(before[k], v) for k, v in m1.state_dict().items())

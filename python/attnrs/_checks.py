@@ -22,8 +22,9 @@ I64_MAX = 2**63 - 1  # the largest integer every kernel argument can hold
 def as_f32(x: Any, op: str, arg: str) -> np.ndarray:
     """``x`` as a float32 ndarray (a view when it already is one).
 
-    Negative-stride views are made contiguous: the kernels read only
-    non-negative strides.
+    Negative-stride views are made contiguous (the kernels read only
+    non-negative strides; a reversed axis of size 1 needs no copy) and
+    misaligned ones are copied.
     """
     if hasattr(x, "data") and hasattr(x, "requires_grad"):  # a Tensor
         x = x.data
@@ -39,6 +40,8 @@ def as_f32(x: Any, op: str, arg: str) -> np.ndarray:
         )
     if arr.ndim and any(s < 0 and n > 1 for s, n in zip(arr.strides, arr.shape)):
         arr = np.ascontiguousarray(arr)
+    if not arr.flags.aligned:  # e.g. np.frombuffer at an odd offset: kernels need aligned floats
+        arr = np.array(arr, order="K")
     return arr
 
 

@@ -118,6 +118,14 @@ _ST_DTYPE = {
 }  # fmt: skip
 
 
+_HEADER_CRC = _RESERVED + "header_crc32"
+
+
+def _meta_crc(meta: dict[str, str]) -> int:
+    items = sorted((k, v) for k, v in meta.items() if k != _HEADER_CRC)
+    return zlib.crc32(json.dumps(items).encode())
+
+
 def _tmp_name(base: str) -> str:
     return f".{base}.{os.getpid()}-{threading.get_ident()}.tmp"
 
@@ -163,6 +171,13 @@ def _write(path: str, arrays: OrderedDict[str, np.ndarray], meta: dict[str, str]
     meta[_RESERVED + "crc32"] = json.dumps(
         {k: zlib.crc32(a.data if a.size else b"") for k, a in le.items()}
     )
+    # The checksums cover the bytes; this covers what they mean (a relabelled
+    # dtype or a reshaped array keeps its bytes).
+    meta[_RESERVED + "layout"] = json.dumps(
+        {k: [_ST_DTYPE[a.dtype], list(a.shape)] for k, a in le.items()}
+    )
+    # Last: a checksum of every other header entry (optimizer scalars, config, ...).
+    meta[_HEADER_CRC] = str(_meta_crc(meta))
     header: dict[str, Any] = {"__metadata__": meta}
     offset = 0
     for k, a in le.items():
@@ -261,6 +276,9 @@ def _read(
                 f"{op}: {path} was written by attnrs but has no {_RESERVED}crc32 checksums "
                 "(altered by another program?); pass verify=False to load it unchecked"
             )
+        want_crc = meta.get(_HEADER_CRC)  # absent in files of older versions
+        if want_crc is not None and want_crc != str(_meta_crc(meta)):
+            raise ValueError(f"{op}: {path} is corrupt: its header fails its checksum")
         unchecked = [k for k in names if k not in crcs]
         if unchecked:
             raise ValueError(
@@ -271,6 +289,17 @@ def _read(
             a = arrays.get(k)
             if a is None or zlib.crc32(np.ascontiguousarray(a).data if a.size else b"") != crc:
                 raise ValueError(f"{op}: {path} is corrupt: array {k!r} fails its checksum")
+        layout = _json(meta, _RESERVED + "layout", path, op)  # absent in files of older versions
+        if layout is not None:
+            if not isinstance(layout, dict) or set(layout) != set(names):
+                raise ValueError(f"{op}: {path} has a malformed {_RESERVED}layout header entry")
+            for k, a in arrays.items():
+                want = layout[k]
+                if want != [_ST_DTYPE.get(a.dtype), list(a.shape)]:
+                    raise ValueError(
+                        f"{op}: {path} is corrupt: array {k!r} is {a.dtype} {list(a.shape)}, "
+                        f"it was saved as {want}"
+                    )
     return OrderedDict((k, arrays[k]) for k in order), meta
 
 
@@ -342,6 +371,14 @@ def _join_optim_state(
         state.setdefault(int(parts[1]), {})[parts[2]] = v
     for i, s in info.get("scalars", {}).items():
         state.setdefault(int(i), {}).update(s)
+    # Every parameter's state has the same entries (an optimizer creates them
+    # all at once): a renamed or missing one would only fail at the next step.
+    kinds = {tuple(sorted(s)) for s in state.values()}
+    if len(kinds) > 1:
+        raise ValueError(
+            f"load_checkpoint: {path}: the optimizer state differs between parameters "
+            f"(entries {sorted(kinds)})"
+        )
     return {"state": state, "param_groups": info["param_groups"]}
 
 

@@ -57,10 +57,22 @@ fn layout(
     Ok((shape, strides, span))
 }
 
+/// Refuses a view whose first element is not 4-byte aligned (NumPy allows
+/// it, e.g. `np.frombuffer` at an odd offset; a `&[f32]` must not be).
+fn check_aligned(ptr: *const f32, span: usize, op: &str, arg: &str) -> PyResult<()> {
+    if span > 0 && !ptr.is_aligned() {
+        return Err(ShapeError::new_err(format!(
+            "{op}: {arg} is not aligned to 4 bytes; pass a copy (np.array(x))"
+        )));
+    }
+    Ok(())
+}
+
 pub fn view<'a>(arr: &'a PyReadonlyArrayDyn<'_, f32>, op: &str, arg: &str) -> PyResult<View<'a>> {
     let a = arr.as_array();
     let (shape, strides, span) = layout(a.shape(), a.strides(), op, arg)?;
     let ptr = a.as_ptr();
+    check_aligned(ptr, span, op, arg)?;
     // SAFETY: every element of the view lies in [ptr, ptr + span) because the
     // strides are non-negative; NumPy guarantees the view is inside one live
     // allocation, and the readonly borrow (checked by rust-numpy) keeps it
@@ -81,6 +93,7 @@ pub fn view_mut<'a>(
     let mut a = arr.as_array_mut();
     let (shape, strides, span) = layout(a.shape(), a.strides(), op, arg)?;
     let ptr = a.as_mut_ptr();
+    check_aligned(ptr, span, op, arg)?;
     // SAFETY: as in `view`; the readwrite borrow is exclusive (rust-numpy
     // refuses it while any other borrow of the same memory exists), so no
     // other slice aliases this one.
