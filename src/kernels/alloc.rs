@@ -87,7 +87,7 @@ pub fn try_copy<T: Zero>(op: &'static str, src: &[T]) -> Result<Vec<T>> {
             op,
             format!(
                 "could not allocate {} for a buffer of {} elements",
-                human_bytes((src.len() * std::mem::size_of::<T>()) as u128),
+                human_bytes(std::mem::size_of_val(src) as u128),
                 src.len()
             ),
         )

@@ -209,9 +209,8 @@ fn scale_(py: Python<'_>, xs: Arrays<'_>, c: f64) -> PyResult<()> {
     let total: usize = slices.iter().map(|s| s.len()).sum();
     // The kernel multiplies in f32, as NumPy's `g *= np.float32(c)` does.
     detach(py, || {
-        Ok(threads::install_for(total, || {
-            grad_norm::scale(slices, c as f32)
-        }))
+        threads::install_for(total, || grad_norm::scale(slices, c as f32));
+        Ok(())
     })
 }
 

@@ -104,10 +104,9 @@ fn start(n: usize, use_current: bool) -> Result<ThreadPool> {
                 return Err(KernelError::runtime(
                     OP,
                     format!(
-                        "could not start a pool of {n} threads: thread {} failed to start ({e}); \
+                        "could not start a pool of {n} threads: thread {i} failed to start ({e}); \
                          the {started} started were stopped. Use fewer threads \
-                         (attnrs.set_num_threads or ATTNRS_NUM_THREADS)",
-                        i
+                         (attnrs.set_num_threads or ATTNRS_NUM_THREADS)"
                     ),
                 ));
             }
@@ -152,8 +151,11 @@ thread_local! {
 /// hand their jobs to `n` rayon threads, as a plain `ThreadPool::install`
 /// does. Kept per size so that changing the size back and forth reuses them.
 /// The map belongs to one fork generation; a child starts a new one.
+/// The fork generation the shared pools belong to, and the pools by size.
+type SharedPools = (u64, HashMap<usize, Arc<ThreadPool>>);
+
 fn shared_pool(n: usize) -> Result<Arc<ThreadPool>> {
-    static SHARED: OnceLock<Mutex<(u64, HashMap<usize, Arc<ThreadPool>>)>> = OnceLock::new();
+    static SHARED: OnceLock<Mutex<SharedPools>> = OnceLock::new();
     let mut pools = SHARED
         .get_or_init(Default::default)
         .lock()
