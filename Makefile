@@ -46,6 +46,6 @@ lint: venv
 HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/host: //p')
 test-asan:
 	@if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
-		RUSTFLAGS="-Zsanitizer=address" ASAN_OPTIONS="detect_leaks=1" \
+		RUSTFLAGS="-Zsanitizer=address" ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" \
 		cargo +nightly test --release --lib --target $(HOST) --target-dir target/asan -q; \
 	else echo "test-asan: no nightly toolchain (rustup toolchain list); skipped"; fi
