@@ -153,3 +153,21 @@ def test_mha_bad_3d_mask_message():
     x = ar.tensor(rnd(2, 5, 8))
     with pytest.raises(ar.ShapeError, match=r"a 3-D attn_mask must be \(B·H, Tq, Tk\) = \(4, 5, 5\); got \(4, 5, 4\)"):
         m(x, x, x, attn_mask=np.zeros((4, 5, 4), bool))
+
+
+def test_misaligned_arrays_are_copied_or_refused_clearly():
+    """NumPy allows float32 data at an odd address (np.frombuffer at offset 1);
+    a Rust &[f32] must not point there: inputs are copied, a misaligned out=
+    of matmul goes through a temporary, and the raw binding refuses."""
+    buf = np.zeros(4 * 12 + 1, np.uint8)
+    x = np.ndarray((3, 4), F32, buffer=buf.data, offset=1)
+    x[...] = rnd(3, 4)
+    assert not x.flags.aligned
+    np.testing.assert_allclose(ops.matmul(x, x.T), x.astype(np.float64) @ x.T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ops.softmax(x).sum(-1), 1, rtol=1e-6)
+    out_buf = np.zeros(4 * 9 + 1, np.uint8)
+    out = np.ndarray((3, 3), F32, buffer=out_buf.data, offset=1)
+    ops.matmul(x, x.T, out=out)
+    np.testing.assert_allclose(out, x.astype(np.float64) @ x.T, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ar.ShapeError, match="matmul: a is not aligned"):
+        ar._core.gemm(x[None], np.ascontiguousarray(x.T)[None], np.zeros((1, 3, 3), F32))

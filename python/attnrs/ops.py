@@ -126,7 +126,8 @@ def matmul(
     # Write in place when out is contiguous and does not overlap an input
     # (NumPy semantics allow out to alias a or b: then use a temporary).
     aliased = out is not None and (np.may_share_memory(res, a) or np.may_share_memory(res, b))
-    c3 = res.reshape(nb, m, n) if res.flags.c_contiguous and not aliased else None
+    direct = res.flags.c_contiguous and res.flags.aligned and not aliased
+    c3 = res.reshape(nb, m, n) if direct else None
     target = c3 if c3 is not None else np.empty((nb, m, n), dtype=np.float32)
     if k == 0:
         target[...] = 0.0
