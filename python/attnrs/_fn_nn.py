@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core, ops
-from ._checks import ShapeError, check_finite
+from ._checks import ShapeError, as_int, check_finite
 from ._fn_common import as_index, as_tensor, norm_axis
 from .autograd import Function
 from .tensor import Tensor, default_rng
@@ -341,7 +341,7 @@ def cross_entropy(
         flat = x
     else:  # (N, C, d…) → (N·d…, C)
         flat = x.permute((0,) + tuple(range(2, x.ndim)) + (1,)).reshape(-1, c)
-    loss = CrossEntropy.apply(flat, tgt.reshape(-1), int(ignore_index), ls, reduction)
+    loss = CrossEntropy.apply(flat, tgt.reshape(-1), as_int(ignore_index, "cross_entropy", "ignore_index"), ls, reduction)
     if reduction == "none":
         return loss.reshape(tgt.shape)
     return loss
