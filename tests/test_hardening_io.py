@@ -113,6 +113,7 @@ MALFORMED = {
     "scheduler_not_dict": {"attnrs__scheduler": "7"},
     "scheduler_bad_step": None,
     "scheduler_missing_key": None,
+    "scheduler_negative_step": None,
     "keys_not_list": {"attnrs__keys": "{"},
 }
 
@@ -132,6 +133,8 @@ def _sched_variant(path, name):
     s = json.loads(header["__metadata__"]["attnrs.scheduler"])
     if name == "scheduler_bad_step":
         s["last_step"] = "abc"
+    elif name == "scheduler_negative_step":
+        s["last_step"] = -3
     else:
         s.pop("base_lrs")
     return {"attnrs__scheduler": json.dumps(s)}

@@ -428,16 +428,19 @@ def _check_like(saved: Any, own: dict[str, Any], what: str, path: str) -> None:
     if not isinstance(saved, dict) or set(saved) != set(own):
         got = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
         raise ValueError(f"load_checkpoint: {path}: {what} state has keys {got}, expected {sorted(own)}")
+    def like(x: Any, ref: Any) -> bool:  # a number where ``ref`` is one; >= 0 where it is
+        ok = isinstance(x, int) and not isinstance(x, bool) if isinstance(ref, int) else _is_number(x)
+        return ok and (x >= 0 or ref < 0)
+
     for k, v in own.items():
         sv = saved[k]
         if isinstance(v, (list, tuple)):
-            ok = isinstance(sv, list) and len(sv) == len(v) and all(_is_number(x) for x in sv)
+            ok = isinstance(sv, list) and len(sv) == len(v) and all(
+                like(x, r) for x, r in zip(sv, v))
         elif isinstance(v, bool) or v is None or isinstance(v, str):
             ok = type(sv) is type(v)
-        elif isinstance(v, int):
-            ok = isinstance(sv, int) and not isinstance(sv, bool)
         else:
-            ok = _is_number(sv)
+            ok = like(sv, v)
         if not ok:
             raise ValueError(f"load_checkpoint: {path}: {what} state {k} = {sv!r} does not fit (this one has {v!r})")
 
