@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: venv build test test-rust test-python test-mpi mpi train bench lint
+.PHONY: venv build test test-rust test-python test-mpi mpi train bench lint test-asan
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -51,3 +51,13 @@ lint: venv
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --features python -- -D warnings
 	$(BIN)/ruff check python tests
+
+# The Rust tests under AddressSanitizer (needs a nightly toolchain; none is
+# downloaded: without one this says so and succeeds). Own target dir, so the
+# instrumented build does not replace the normal one.
+HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/host: //p')
+test-asan:
+	@if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
+		RUSTFLAGS="-Zsanitizer=address" ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" \
+		cargo +nightly test --release --lib --target $(HOST) --target-dir target/asan -q; \
+	else echo "test-asan: no nightly toolchain (rustup toolchain list); skipped"; fi

@@ -10,6 +10,10 @@ pub enum ErrorKind {
     Shape,
     /// A hyper-parameter or value is out of its domain (NaN learning rate, ...).
     Value,
+    /// A buffer could not be allocated, or its size does not fit in memory.
+    Memory,
+    /// The runtime failed (the thread pool could not start, an internal bug).
+    Runtime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +34,23 @@ impl KernelError {
     pub fn value(op: &'static str, message: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Value,
+            op,
+            message: message.into(),
+        }
+    }
+}
+
+impl KernelError {
+    pub fn memory(op: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Memory,
+            op,
+            message: message.into(),
+        }
+    }
+    pub fn runtime(op: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Runtime,
             op,
             message: message.into(),
         }
@@ -96,4 +117,36 @@ pub fn non_overlapping(shape: &[usize], strides: &[usize]) -> bool {
         extent += stride * (n - 1);
     }
     true
+}
+
+/// Runs `f`, turning an unwind that carries a `KernelError` (see
+/// `kernels::alloc::zeroed` and `threads::install`, which fail that way where
+/// they cannot return one) into that error, and any other panic (a bug) into
+/// a `Runtime` error, so that no panic reaches the caller.
+pub fn catch<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => Err(match payload.downcast::<KernelError>() {
+            Ok(e) => *e,
+            Err(other) => {
+                let msg = other
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| other.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                KernelError::runtime(
+                    "attnrs",
+                    format!("internal error (a bug, please report it): {msg}"),
+                )
+            }
+        }),
+    }
+}
+
+/// Leaves the current computation by unwinding with `e` as the payload,
+/// without running the panic hook (nothing is printed); `catch` turns it
+/// back into `Err(e)`. For failures deep inside parallel loops and
+/// callbacks that cannot return a `Result`.
+pub fn fail(e: KernelError) -> ! {
+    std::panic::resume_unwind(Box::new(e))
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from . import _core, ops
@@ -16,8 +17,21 @@ def info() -> dict[str, Any]:
 
 
 def set_num_threads(n: int) -> None:
-    """Size of the thread pool every kernel runs in (results do not depend on it)."""
-    _core.set_num_threads(int(n))
+    """Size of the thread pool every kernel runs in (results do not depend on it).
+
+    ``n`` is an integer in ``1..=max(256, 8 × cores)``; the pool starts now, and
+    ``RuntimeError`` (the old size kept) says when the system cannot start it.
+    """
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"set_num_threads: n must be an int; got {type(n).__name__} {n!r}") from None
+    _core.set_num_threads(n)
+
+
+from ._env import warn_env as _warn_env  # noqa: E402
+
+_warn_env()
 
 
 from . import autograd, functional, io, memory, nn, optim  # noqa: E402

@@ -10,6 +10,7 @@ the ones the Python layers need before they can build a view or an output.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,8 @@ from ._core import DTypeError, ShapeError
 _F32 = np.dtype(np.float32)
 
 __all__ = [
-    "DTypeError", "ShapeError", "as_array", "as_f32", "as_index", "as_mask", "check_finite", "check_ndim",
-    "contiguous", "is_tensor", "norm_axes", "norm_axis",
+    "DTypeError", "ShapeError", "as_array", "as_f32", "as_index", "as_int", "as_mask", "check_finite", "check_ndim",
+    "check_writable", "contiguous", "is_tensor", "norm_axes", "norm_axis",
 ]  # fmt: skip
 
 
@@ -37,10 +38,11 @@ def as_array(x: Any) -> Any:
 def as_f32(x: Any, op: str, arg: str) -> np.ndarray:
     """``x`` as a float32 ndarray (a view when it already is one).
 
-    Negative-stride views are made contiguous: the kernels read only
-    non-negative strides.
+    Negative-stride views are made contiguous (the kernels read only
+    non-negative strides; a reversed axis of size 1 needs no copy) and
+    misaligned ones are copied.
     """
-    if type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous:
+    if type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous and x.flags.aligned:
         return x  # the common case, kept cheap (models call ops per token)
     if type(x) is not np.ndarray and is_tensor(x):  # a Tensor
         x = x.data
@@ -54,9 +56,45 @@ def as_f32(x: Any, op: str, arg: str) -> np.ndarray:
             f"{op}: {arg} must be a floating-point array (float32, or float64 converted to "
             f"float32); got dtype {arr.dtype}"
         )
-    if arr.ndim and any(s < 0 for s in arr.strides):
+    if arr.ndim and any(s < 0 and n > 1 for s, n in zip(arr.strides, arr.shape)):
         arr = np.ascontiguousarray(arr)
+    if not arr.flags.aligned:  # e.g. np.frombuffer at an odd offset: kernels need aligned floats
+        arr = np.array(arr, order="K")
     return arr
+
+
+I64_MAX = 2**63 - 1  # the largest integer every kernel argument can hold
+
+
+def as_int(value: Any, op: str, arg: str, lo: int = -I64_MAX - 1, hi: int = I64_MAX) -> int:
+    """``value`` as a Python int in ``lo..=hi``.
+
+    Integers of any kind (``int``, NumPy integers, ``bool``) are accepted;
+    anything else (``1.5`` is not silently truncated) and out-of-range values
+    (which would overflow the kernel's 64-bit integer or wrap around) raise
+    ``ValueError`` naming the op, the argument and the range.
+    """
+    if lo == -I64_MAX - 1:
+        want = f"an integer <= {hi}" if hi != I64_MAX else "an integer in [-2**63, 2**63)"
+    else:
+        want = f"an integer >= {lo}" + (f" and <= {hi}" if hi != I64_MAX else " (and < 2**63)")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        # ValueError (not TypeError), as for an out-of-range integer: 1.5 is a bad value here.
+        raise ValueError(f"{op}: {arg} must be {want}; got {type(value).__name__} {value!r}") from None
+    if not lo <= v <= hi:
+        raise ValueError(f"{op}: {arg} must be {want}; got {v}")
+    return v
+
+
+def check_writable(arr: np.ndarray, op: str, arg: str) -> None:
+    """``ValueError`` naming the op and argument unless ``arr`` can be written."""
+    if not arr.flags.writeable:
+        raise ValueError(
+            f"{op}: {arg} is read-only (flags.writeable is False); pass a writable array "
+            "(e.g. a copy, or np.empty of the same shape)"
+        )
 
 
 def contiguous(a: np.ndarray) -> np.ndarray:

@@ -5,15 +5,20 @@
 prepare``, read with np.memmap) or on the built-in corpus; under ``mpiexec -n
 N`` (or with ``--distributed``) it trains data-parallel on N ranks, and writes ``DIR/config.json``,
 ``DIR/log.jsonl`` and ``DIR/checkpoint.safetensors`` and prints a sample;
-``attnrs generate --out DIR`` samples from such a directory. Bad arguments and
-missing files end with a one-line error on stderr and exit status 2.
+``attnrs generate --out DIR`` samples from such a directory. Bad arguments,
+missing or malformed files end with a one-line error on stderr and exit status
+2; any other failure (out of memory, a bug) with one line and exit status 1.
+``--debug`` anywhere on the command line, or ``ATTNRS_DEBUG=1``, prints the
+traceback as well.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -131,6 +136,36 @@ def _build_parser() -> argparse.ArgumentParser:
 # --- train -------------------------------------------------------------------------------
 
 
+def _load_run_config(path: Path, blob: bytes | None = None) -> dict[str, Any]:
+    """``DIR/config.json`` of a run (or its bytes ``blob``, as rank 0 read and
+    broadcast them), checked to hold what ``train --resume`` and ``generate``
+    read; ``CliError`` naming the file otherwise."""
+    try:
+        run = json.loads(path.read_bytes() if blob is None else blob)
+    except (ValueError, RecursionError, UnicodeDecodeError) as e:
+        raise CliError(f"{path}: not a valid run config (JSON): {e}") from None
+    if not isinstance(run, dict):
+        raise CliError(f"{path}: expected a JSON object, got {type(run).__name__}")
+    for key in ("model_config", "tokenizer"):
+        if not isinstance(run.get(key), dict):
+            raise CliError(f"{path}: missing or malformed {key!r} (expected an object)")
+    return run
+
+
+def _build_model(path: Path, name: str, model_config: dict) -> Any:
+    """The model of a run config, with its config errors as ``CliError``."""
+    from .models import REGISTRY
+
+    if name not in REGISTRY:
+        raise CliError(f"{path}: unknown model {name!r}")
+    config_cls, model_cls = REGISTRY[name]
+    try:
+        cfg = config_cls(**model_config)
+    except TypeError as e:
+        raise CliError(f"{path}: bad model_config: {e}") from None
+    return cfg, model_cls
+
+
 def _model_config(name: str, settings: dict, vocab_size: int) -> Any:
     from .models import REGISTRY
 
@@ -198,13 +233,17 @@ def _train(args: argparse.Namespace, distributed: bool) -> None:
             if not (out / Trainer.CHECKPOINT).is_file() or not cfg_path.is_file():
                 raise CliError(f"--resume: no checkpoint in {out}")
             blob = cfg_path.read_bytes()
-        saved = json.loads(dist.broadcast_bytes(blob) if distributed else blob)
+        cfg_path = out / "config.json"
+        saved = _load_run_config(cfg_path, dist.broadcast_bytes(blob) if distributed else blob)
         if saved.get("model") != args.model:
             raise CliError(f"--resume: {out} holds a {saved.get('model')!r} run, not {args.model!r}")
-        settings.update(block_size=saved["model_config"]["block_size"])
-        if args.batch_size is None:  # keep the global batch when the number of ranks changed
-            glob = saved.get("global_batch_size", saved["batch_size"])
-            settings["batch_size"] = glob // world if glob % world == 0 else saved["batch_size"]
+        try:
+            settings.update(block_size=int(saved["model_config"]["block_size"]))
+            if args.batch_size is None:  # keep the global batch when the number of ranks changed
+                glob = int(saved.get("global_batch_size", saved["batch_size"]))
+                settings["batch_size"] = glob // world if glob % world == 0 else int(saved["batch_size"])
+        except (KeyError, TypeError, ValueError):
+            raise CliError(f"{cfg_path}: missing or malformed block_size/batch_size") from None
         tok = data.tokenizer_from_dict(saved["tokenizer"])
         if tokens is not None and tokens.tokenizer.to_dict() != saved["tokenizer"]:
             raise CliError(f"--resume: the tokenizer of {args.data} differs from the run's in {out}")
@@ -227,7 +266,7 @@ def _train(args: argparse.Namespace, distributed: bool) -> None:
     manual_seed(args.seed)
     config_cls, model_cls = REGISTRY[args.model]
     if saved is not None:
-        mcfg = config_cls(**saved["model_config"])
+        mcfg, _ = _build_model(cfg_path, args.model, saved["model_config"])
     else:
         mcfg = _model_config(args.model, settings, tok.vocab_size)
     model = model_cls(mcfg)
@@ -317,7 +356,6 @@ def _sample(model: Any, tok: Any, prompt: str, length: int, temperature: float,
 
 def cmd_generate(args: argparse.Namespace) -> None:
     from . import data, io
-    from .models import REGISTRY
 
     out = Path(args.out)
     cfg_path, ckpt = out / "config.json", out / "checkpoint.safetensors"
@@ -326,12 +364,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
             raise CliError(f"not a run directory: {p} is missing (run `attnrs train --out {out}`)")
     if not (args.temperature > 0 and np.isfinite(args.temperature)):
         raise CliError(f"--temperature must be a positive number; got {args.temperature}")
-    run = json.loads(cfg_path.read_text())
-    name = run.get("model")
-    if name not in REGISTRY:
-        raise CliError(f"{cfg_path}: unknown model {name!r}")
-    config_cls, model_cls = REGISTRY[name]
-    model = model_cls(config_cls(**run["model_config"]))
+    run = _load_run_config(cfg_path)
+    mcfg, model_cls = _build_model(cfg_path, run.get("model"), run["model_config"])
+    model = model_cls(mcfg)
     io.load_checkpoint(str(ckpt), model)
     tok = data.tokenizer_from_dict(run["tokenizer"])
     print(_sample(model, tok, args.prompt, args.length, args.temperature, args.top_k, args.seed))
@@ -374,7 +409,14 @@ def cmd_info(args: argparse.Namespace) -> None:
 COMMANDS = {"train": cmd_train, "prepare": cmd_prepare, "generate": cmd_generate, "bench": cmd_bench, "info": cmd_info}
 
 
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("ATTNRS_DEBUG", "") not in ("", "0")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(argv)
+    argv = [a for a in argv if a != "--debug"]
     parser = _build_parser()
     args = None
     try:
@@ -385,15 +427,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         COMMANDS[args.command](args)
         return 0
     except CliError as e:
+        if debug:
+            traceback.print_exc()
         msg = str(e) if str(e).startswith("attnrs") else f"attnrs: {e}"
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {_one_line(msg)}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, OSError) as e:
-        print(f"error: attnrs {getattr(args, 'command', '')}: {e}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"error: attnrs {getattr(args, 'command', '')}: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("attnrs: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # out of memory, a bug: still one line, unless --debug
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else " (run with --debug for the traceback)"
+        what = "out of memory: " if isinstance(e, MemoryError) else f"{type(e).__name__}: "
+        print(f"error: attnrs {getattr(args, 'command', '')}: {what}{_one_line(str(e))}{hint}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(msg.split()) or "(no message)"
 
 
 if __name__ == "__main__":

@@ -8,18 +8,33 @@
   ``optim.state.<i>.<name>``, scalars and hyper-parameters as JSON in the
   header — plus a model config and any JSON-able extras.
 
-Writes are atomic: a temporary file in the target directory, fsync, then
-``os.replace``. Every array carries a CRC-32 in the header, so a truncated,
-corrupted or foreign file raises ``ValueError`` naming the file instead of
-yielding garbage. Loading a checkpoint checks every name and shape before
-touching the model or the optimizer.
+Writes are atomic: attnrs writes the safetensors file itself (no second
+writer's temporary file) to ``.NAME.<pid>-<thread>.tmp`` in the target
+directory, fsyncs it, then ``os.replace``s the target. A save removes the
+temporary files that killed processes left for the same target, so they never
+pile up. The file gets the usual mode: the target's own mode when it is
+overwritten, else 0o666 minus the umask.
+
+Every array carries a CRC-32 in the header. A file that has attnrs header
+entries must carry a checksum for every array, and each must match, unless the
+caller passes ``verify=False``; a file with no attnrs entries (written by
+another program) has nothing to verify against and loads as it is. A
+truncated, corrupted or malformed file raises ``ValueError`` naming the file.
+``load_checkpoint`` validates the whole file (every name, shape and dtype,
+the optimizer and schedule state, the JSON metadata) before it changes the
+model, the optimizer or the schedule, and refuses arrays whose dtype is not
+what the model holds instead of casting them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import re
+import stat
+import struct
+import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -61,8 +76,13 @@ def _arrays(obj: Any, op: str) -> OrderedDict[str, np.ndarray]:
             )
         if arr.dtype.kind not in "fiub":
             raise DTypeError(f"{op}: value of {k!r} has unsupported dtype {arr.dtype}")
-        out[k] = np.ascontiguousarray(arr)
+        out[k] = _contig(arr)
     return out
+
+
+def _contig(a: np.ndarray) -> np.ndarray:
+    """C-contiguous, keeping 0-d arrays 0-d (``np.ascontiguousarray`` makes them 1-d)."""
+    return a if a.flags.c_contiguous else np.array(a, order="C")
 
 
 def _header(user: Mapping[str, Any] | None, op: str) -> dict[str, str]:
@@ -89,28 +109,142 @@ def _header(user: Mapping[str, Any] | None, op: str) -> dict[str, str]:
     return meta
 
 
+# safetensors dtype names of the NumPy dtypes attnrs writes.
+_ST_DTYPE = {
+    np.dtype(np.float64): "F64", np.dtype(np.float32): "F32", np.dtype(np.float16): "F16",
+    np.dtype(np.int64): "I64", np.dtype(np.int32): "I32", np.dtype(np.int16): "I16",
+    np.dtype(np.int8): "I8", np.dtype(np.uint64): "U64", np.dtype(np.uint32): "U32",
+    np.dtype(np.uint16): "U16", np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL",
+}  # fmt: skip
+
+
+_HEADER_CRC = _RESERVED + "header_crc32"
+
+
+def _meta_crc(meta: dict[str, str]) -> int:
+    items = sorted((k, v) for k, v in meta.items() if k != _HEADER_CRC)
+    return zlib.crc32(json.dumps(items).encode())
+
+
+def _tmp_name(base: str) -> str:
+    return f".{base}.{os.getpid()}-{threading.get_ident()}.tmp"
+
+
+def _remove_stale_tmp(folder: str, base: str) -> None:
+    """Deletes ``.BASE.<pid>-<tid>.tmp`` files of processes that no longer run
+    (a save killed with ``kill -9``). POSIX only: elsewhere there is no cheap
+    way to ask whether a pid is alive."""
+    if os.name != "posix":
+        return
+    pattern = re.compile(r"\." + re.escape(base) + r"\.(\d+)-\d+\.tmp\Z")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        m = pattern.match(name)
+        if not m or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # that process is alive: perhaps still saving
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError, OSError):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
 def _write(path: str, arrays: OrderedDict[str, np.ndarray], meta: dict[str, str]) -> None:
     meta = dict(meta)
-    meta[_RESERVED + "keys"] = json.dumps(list(arrays))
+    le = OrderedDict()
+    for k, a in arrays.items():
+        if a.dtype.byteorder == ">":
+            a = a.astype(a.dtype.newbyteorder("<"))
+        if a.dtype not in _ST_DTYPE:
+            raise DTypeError(f"save: value of {k!r} has unsupported dtype {a.dtype}")
+        le[k] = _contig(a)
+    meta[_RESERVED + "keys"] = json.dumps(list(le))
     meta[_RESERVED + "crc32"] = json.dumps(
-        {k: zlib.crc32(a.data if a.size else b"") for k, a in arrays.items()}
+        {k: zlib.crc32(a.data if a.size else b"") for k, a in le.items()}
     )
+    # The checksums cover the bytes; this covers what they mean (a relabelled
+    # dtype or a reshaped array keeps its bytes).
+    meta[_RESERVED + "layout"] = json.dumps(
+        {k: [_ST_DTYPE[a.dtype], list(a.shape)] for k, a in le.items()}
+    )
+    # Last: a checksum of every other header entry (optimizer scalars, config, ...).
+    meta[_HEADER_CRC] = str(_meta_crc(meta))
+    header: dict[str, Any] = {"__metadata__": meta}
+    offset = 0
+    for k, a in le.items():
+        header[k] = {"dtype": _ST_DTYPE[a.dtype], "shape": list(a.shape),
+                     "data_offsets": [offset, offset + a.nbytes]}  # fmt: skip
+        offset += a.nbytes
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.close(fd)
+    base = os.path.basename(path)
+    _remove_stale_tmp(folder, base)
     try:
-        safetensors.numpy.save_file(dict(arrays), tmp, metadata=meta)
-        with open(tmp, "rb+") as f:
+        mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = None  # a new file: 0o666 minus the umask, as open() gives
+    tmp = os.path.join(folder, _tmp_name(base))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(struct.pack("<Q", len(head)))
+            f.write(head)
+            for a in le.values():
+                if a.size:
+                    f.write(a.data.cast("B") if a.ndim else a.tobytes())
+            f.flush()
             os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
         raise
+    _fsync_dir(folder)
 
 
-def _read(path: str, op: str) -> tuple[OrderedDict[str, np.ndarray], dict[str, str]]:
+def _fsync_dir(folder: str) -> None:
+    """Makes the rename durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _json(meta: dict[str, str], key: str, path: str, op: str, default: Any = None) -> Any:
+    """The JSON value of header entry ``key`` (``default`` when absent); ValueError if malformed."""
+    raw = meta.get(key)
+    if raw is None:
+        return default
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise ValueError(f"{op}: {path} has a malformed header entry {key!r} (not valid JSON)") from None
+
+
+def _read(
+    path: str, op: str, verify: bool = True
+) -> tuple[OrderedDict[str, np.ndarray], dict[str, str]]:
     """All arrays (saved order) and the raw header metadata; ValueError for bad files."""
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -120,28 +254,61 @@ def _read(path: str, op: str) -> tuple[OrderedDict[str, np.ndarray], dict[str, s
             meta = dict(f.metadata() or {})
             names = list(f.keys())
             arrays = {k: f.get_tensor(k) for k in names}
-    except (safetensors.SafetensorError, ValueError, OSError) as e:  # ValueError: bad UTF-8/JSON
+    except MemoryError:
+        raise
+    except Exception as e:  # SafetensorError, bad UTF-8/JSON, a dtype NumPy lacks (F8_E4M3), ...
         raise ValueError(
-            f"{op}: {path} is not a valid safetensors file (truncated, corrupt or foreign): {e}"
+            f"{op}: {path} is not a valid safetensors file (truncated, corrupt or foreign): "
+            f"{type(e).__name__}: {e}"
         ) from None
-    try:
-        order = json.loads(meta.get(_RESERVED + "keys", "null"))
-        crcs = json.loads(meta.get(_RESERVED + "crc32", "{}"))
-    except json.JSONDecodeError:
-        raise ValueError(f"{op}: {path} has a corrupt attnrs header") from None
+    order = _json(meta, _RESERVED + "keys", path, op)
+    crcs = _json(meta, _RESERVED + "crc32", path, op)
     if not isinstance(order, list) or set(order) != set(names):
         order = names
-    for k, crc in crcs.items():
-        a = arrays.get(k)
-        if a is None or zlib.crc32(np.ascontiguousarray(a).data if a.size else b"") != crc:
-            raise ValueError(f"{op}: {path} is corrupt: array {k!r} fails its checksum")
+    if crcs is not None and not (
+        isinstance(crcs, dict)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in crcs.values())
+    ):
+        raise ValueError(f"{op}: {path} has a malformed {_RESERVED}crc32 header entry")
+    if verify and any(k.startswith(_RESERVED) for k in meta):
+        if crcs is None:
+            raise ValueError(
+                f"{op}: {path} was written by attnrs but has no {_RESERVED}crc32 checksums "
+                "(altered by another program?); pass verify=False to load it unchecked"
+            )
+        want_crc = meta.get(_HEADER_CRC)  # absent in files of older versions
+        if want_crc is not None and want_crc != str(_meta_crc(meta)):
+            raise ValueError(f"{op}: {path} is corrupt: its header fails its checksum")
+        unchecked = [k for k in names if k not in crcs]
+        if unchecked:
+            raise ValueError(
+                f"{op}: {path} has no checksum for array(s) {unchecked[:5]}; "
+                "pass verify=False to load it unchecked"
+            )
+        for k, crc in crcs.items():
+            a = arrays.get(k)
+            if a is None or zlib.crc32(np.ascontiguousarray(a).data if a.size else b"") != crc:
+                raise ValueError(f"{op}: {path} is corrupt: array {k!r} fails its checksum")
+        layout = _json(meta, _RESERVED + "layout", path, op)  # absent in files of older versions
+        if layout is not None:
+            if not isinstance(layout, dict) or set(layout) != set(names):
+                raise ValueError(f"{op}: {path} has a malformed {_RESERVED}layout header entry")
+            for k, a in arrays.items():
+                want = layout[k]
+                if want != [_ST_DTYPE.get(a.dtype), list(a.shape)]:
+                    raise ValueError(
+                        f"{op}: {path} is corrupt: array {k!r} is {a.dtype} {list(a.shape)}, "
+                        f"it was saved as {want}"
+                    )
     return OrderedDict((k, arrays[k]) for k in order), meta
 
 
-def _user_metadata(meta: dict[str, str]) -> dict[str, Any]:
-    json_keys = set(json.loads(meta.get(_RESERVED + "json", "[]")))
+def _user_metadata(meta: dict[str, str], path: str = "", op: str = "load_metadata") -> dict[str, Any]:
+    json_keys = _json(meta, _RESERVED + "json", path, op, [])
+    if not isinstance(json_keys, list) or not all(isinstance(k, str) for k in json_keys):
+        raise ValueError(f"{op}: {path} has a malformed {_RESERVED}json header entry")
     return {
-        k: (json.loads(v) if k in json_keys else v)
+        k: (_json(meta, k, path, op) if k in json_keys else v)
         for k, v in meta.items()
         if not k.startswith(_RESERVED)
     }
@@ -158,18 +325,20 @@ def save(obj: Any, path: str, *, metadata: Mapping[str, Any] | None = None) -> N
     _write(path, _arrays(obj, "save"), _header(metadata, "save"))
 
 
-def load(path: str) -> OrderedDict[str, np.ndarray]:
+def load(path: str, *, verify: bool = True) -> OrderedDict[str, np.ndarray]:
     """The named arrays of a safetensors file, in the order they were saved.
 
     Pass the result to ``module.load_state_dict``. Raises ``ValueError`` naming
-    the file when it is truncated, corrupt or not safetensors.
+    the file when it is truncated, corrupt, malformed or not safetensors, or
+    (unless ``verify=False``) written by attnrs but failing or lacking checksums.
     """
-    return _read(path, "load")[0]
+    return _read(path, "load", verify)[0]
 
 
-def load_metadata(path: str) -> dict[str, Any]:
+def load_metadata(path: str, *, verify: bool = True) -> dict[str, Any]:
     """The user metadata of a file written by ``save`` (JSON values decoded)."""
-    return _user_metadata(_read(path, "load_metadata")[1])
+    path = os.fspath(path)
+    return _user_metadata(_read(path, "load_metadata", verify)[1], path)
 
 
 # --- checkpoints -------------------------------------------------------------------------
@@ -195,10 +364,85 @@ def _join_optim_state(
         parts = k[len(_OPTIM) :].split(".", 2)
         if len(parts) != 3 or parts[0] != "state" or not parts[1].isdigit():
             raise ValueError(f"load_checkpoint: {path} has an unexpected optimizer array {k!r}")
+        if v.dtype != np.float32:
+            raise ValueError(
+                f"load_checkpoint: {path}: optimizer array {k!r} is {v.dtype}, expected float32"
+            )
         state.setdefault(int(parts[1]), {})[parts[2]] = v
     for i, s in info.get("scalars", {}).items():
         state.setdefault(int(i), {}).update(s)
+    # Every parameter's state has the same entries (an optimizer creates them
+    # all at once): a renamed or missing one would only fail at the next step.
+    kinds = {tuple(sorted(s)) for s in state.values()}
+    if len(kinds) > 1:
+        raise ValueError(
+            f"load_checkpoint: {path}: the optimizer state differs between parameters "
+            f"(entries {sorted(kinds)})"
+        )
     return {"state": state, "param_groups": info["param_groups"]}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_optim_info(info: Any, path: str) -> None:
+    """The JSON optimizer header has the structure ``save_checkpoint`` writes."""
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"load_checkpoint: {path} has a malformed optimizer header: {what}")
+
+    if not isinstance(info, dict):
+        raise bad(f"expected an object, got {type(info).__name__}")
+    groups = info.get("param_groups")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise bad("param_groups must be a list of objects")
+    for i, g in enumerate(groups):
+        params = g.get("params")
+        if not isinstance(params, list) or not all(
+            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in params
+        ):
+            raise bad(f"param_groups[{i}].params must be a list of parameter indices")
+        for k, v in g.items():
+            ok = k == "params" or v is None or isinstance(v, bool) or _is_number(v) or (
+                isinstance(v, list) and all(_is_number(x) for x in v)
+            )
+            if not ok:
+                raise bad(f"param_groups[{i}].{k} = {v!r} is not a number")
+    scalars = info.get("scalars", {})
+    if not isinstance(scalars, dict):
+        raise bad("scalars must be an object")
+    for i, sc in scalars.items():
+        if not (isinstance(i, str) and i.isdigit()) or not isinstance(sc, dict):
+            raise bad(f"scalars[{i!r}] must be an object under a parameter index")
+        for k, v in sc.items():
+            if not _is_number(v):
+                raise bad(f"scalars[{i!r}].{k} = {v!r} is not a finite number")
+            if k == "step" and (not isinstance(v, int) or v < 0):
+                raise bad(f"scalars[{i!r}].step = {v!r} is not an integer >= 0")
+
+
+def _check_like(saved: Any, own: dict[str, Any], what: str, path: str) -> None:
+    """``saved`` has the keys of ``own`` and values of the same kind (numbers,
+    lists of numbers of the same length, strings)."""
+    if not isinstance(saved, dict) or set(saved) != set(own):
+        got = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+        raise ValueError(f"load_checkpoint: {path}: {what} state has keys {got}, expected {sorted(own)}")
+    def like(x: Any, ref: Any) -> bool:  # a number where ``ref`` is one; >= 0 where it is
+        ok = isinstance(x, int) and not isinstance(x, bool) if isinstance(ref, int) else _is_number(x)
+        return ok and (x >= 0 or ref < 0)
+
+    for k, v in own.items():
+        sv = saved[k]
+        if isinstance(v, (list, tuple)):
+            ok = isinstance(sv, list) and len(sv) == len(v) and all(
+                like(x, r) for x, r in zip(sv, v))
+        elif isinstance(v, bool) or v is None or isinstance(v, str):
+            ok = type(sv) is type(v)
+        else:
+            ok = like(sv, v)
+        if not ok:
+            raise ValueError(f"load_checkpoint: {path}: {what} state {k} = {sv!r} does not fit (this one has {v!r})")
 
 
 def save_checkpoint(
@@ -229,7 +473,7 @@ def save_checkpoint(
     if optimizer is not None:
         opt_arrays, info = _split_optim_state(optimizer.state_dict())
         info["type"] = type(optimizer).__name__
-        arrays.update((k, np.ascontiguousarray(v)) for k, v in opt_arrays.items())
+        arrays.update((k, _contig(np.asarray(v))) for k, v in opt_arrays.items())
         meta[_RESERVED + "optim"] = json.dumps(info, allow_nan=False)
     if scheduler is not None:
         meta[_RESERVED + "scheduler"] = json.dumps(
@@ -239,46 +483,60 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    path: str, model: Any, optimizer: Any = None, *, scheduler: Any = None
+    path: str, model: Any, optimizer: Any = None, *, scheduler: Any = None, verify: bool = True
 ) -> dict[str, Any]:
     """Restores a ``save_checkpoint`` file into ``model`` (and ``optimizer``, ``scheduler``).
 
-    Every name and shape is checked before anything is changed. Returns
-    ``{"config": …, "extra": …, "metadata": {…}}``.
+    The whole file is validated first — checksums (unless ``verify=False``),
+    every name, shape and dtype, the optimizer and schedule state and the JSON
+    metadata — and only then is anything changed; a bad file raises
+    ``ValueError`` (``ShapeError`` for names and shapes) and leaves all three
+    as they were. Returns ``{"config": …, "extra": …, "metadata": {…}}``.
     """
-    arrays, meta = _read(path, "load_checkpoint")
+    path = os.fspath(path)
+    op = "load_checkpoint"
+    arrays, meta = _read(path, op, verify)
     if meta.get(_FORMAT) != "checkpoint-v1":
-        raise ValueError(
-            f"load_checkpoint: {path} is not an attnrs checkpoint (no {_FORMAT} header)"
-        )
+        raise ValueError(f"{op}: {path} is not an attnrs checkpoint (no {_FORMAT} header)")
+    user = _user_metadata(meta, path, op)
     model_state = OrderedDict((k, v) for k, v in arrays.items() if not k.startswith(_OPTIM))
     try:
         model.check_state_dict(model_state)
     except ShapeError as e:
-        raise ShapeError(f"load_checkpoint: {path} does not match the model: {e}") from None
+        raise ShapeError(f"{op}: {path} does not match the model: {e}") from None
+    own = {k: p.data.dtype for k, p in model.named_parameters()}
+    own.update({k: np.asarray(b).dtype for k, b in model.named_buffers()})
+    wrong = [f"{k}: {v.dtype} (the model holds {own[k]})" for k, v in model_state.items()
+             if k in own and v.dtype != own[k]]  # fmt: skip
+    if wrong:
+        raise ValueError(f"{op}: {path} stores arrays of another dtype, not cast: {wrong[:5]}")
     prepared = None
     if optimizer is not None:
         if _RESERVED + "optim" not in meta:
-            raise ValueError(f"load_checkpoint: {path} holds no optimizer state")
-        info = json.loads(meta[_RESERVED + "optim"])
+            raise ValueError(f"{op}: {path} holds no optimizer state")
+        info = _json(meta, _RESERVED + "optim", path, op)
+        _check_optim_info(info, path)
         if info.get("type") != type(optimizer).__name__:
             raise ValueError(
-                f"load_checkpoint: {path} holds {info.get('type')} state, "
-                f"not {type(optimizer).__name__}"
+                f"{op}: {path} holds {info.get('type')} state, not {type(optimizer).__name__}"
             )
         opt_arrays = {k: v for k, v in arrays.items() if k.startswith(_OPTIM)}
-        prepared = optimizer.check_state_dict(_join_optim_state(opt_arrays, info, path))
+        try:
+            prepared = optimizer.check_state_dict(_join_optim_state(opt_arrays, info, path))
+        except (TypeError, KeyError, AttributeError, IndexError) as e:
+            raise ValueError(f"{op}: {path}: the optimizer state does not fit: {e!r}") from None
     sched = None
     if scheduler is not None:
         if _RESERVED + "scheduler" not in meta:
-            raise ValueError(f"load_checkpoint: {path} holds no scheduler state")
-        sched = json.loads(meta[_RESERVED + "scheduler"])
-        if sched.pop("type", None) != type(scheduler).__name__:
-            raise ValueError(f"load_checkpoint: {path} holds state of another scheduler type")
+            raise ValueError(f"{op}: {path} holds no scheduler state")
+        sched = _json(meta, _RESERVED + "scheduler", path, op)
+        if not isinstance(sched, dict) or sched.pop("type", None) != type(scheduler).__name__:
+            raise ValueError(f"{op}: {path} holds state of another scheduler type")
+        _check_like(sched, scheduler.state_dict(), "scheduler", path)
+    # Everything is checked: now change state.
     model.load_state_dict(model_state)
     if prepared is not None:
         optimizer.param_groups[:], optimizer.state = prepared
     if sched is not None:
         scheduler.load_state_dict(sched)
-    user = _user_metadata(meta)
     return {"config": user.pop("config", None), "extra": user.pop("extra", None), "metadata": user}

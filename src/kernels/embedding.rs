@@ -119,15 +119,15 @@ pub fn embedding_backward(
         return Ok(());
     }
     // Stable counting sort of positions by id.
-    let mut offsets = vec![0usize; num + 1];
+    let mut offsets: Vec<usize> = crate::kernels::alloc::try_zeroed(OP, num.saturating_add(1))?;
     for &id in ids {
         offsets[id as usize + 1] += 1;
     }
     for v in 0..num {
         offsets[v + 1] += offsets[v];
     }
-    let mut next = offsets.clone();
-    let mut order = vec![0usize; ids.len()];
+    let mut next = crate::kernels::alloc::try_copy(OP, &offsets)?;
+    let mut order: Vec<usize> = crate::kernels::alloc::try_zeroed(OP, ids.len())?;
     for (p, &id) in ids.iter().enumerate() {
         let slot = &mut next[id as usize];
         order[*slot] = p;

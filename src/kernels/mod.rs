@@ -3,6 +3,7 @@
 //! whatever rayon pool the caller installed (see `crate::threads`).
 
 pub mod activation;
+pub mod alloc;
 pub mod attention;
 pub mod conv1d;
 pub mod embedding;

@@ -403,8 +403,8 @@ pub fn layer_norm_backward(
     let rc = chunk_rows_bwd(rows, n);
     let chunks = rows.div_ceil(rc);
     let pn = if dwb.is_some() { n } else { 0 };
-    let mut partial_w = vec![0.0f32; chunks * pn];
-    let mut partial_b = vec![0.0f32; chunks * pn];
+    let mut partial_w = crate::kernels::alloc::try_zeros(OP, &[chunks, pn])?;
+    let mut partial_b = crate::kernels::alloc::try_zeros(OP, &[chunks, pn])?;
     if rows > 0 {
         // One (dw, db) partial pair per chunk; empty slices when not wanted.
         let parts: Vec<(&mut [f32], &mut [f32])> = if pn > 0 {

@@ -10,7 +10,7 @@
 use numpy::{Element, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use super::errors::{to_pyerr, ShapeError};
+use super::errors::ShapeError;
 use crate::threads;
 
 /// A read-only strided view: `data[Σ i_d · strides[d]]` is element `i`.
@@ -28,8 +28,9 @@ pub struct ViewMut<'a> {
 }
 
 /// Shape, element strides and the number of elements from the first to the
-/// last element of the view (0 when empty). Negative strides are refused:
-/// the Python layer makes such arrays contiguous first.
+/// last element of the view (0 when empty). Negative strides are refused
+/// (the Python layer makes such arrays contiguous first), except on axes of
+/// size 0 or 1, where no element is reached through them.
 fn layout(
     shape: &[usize],
     elem_strides: &[isize],
@@ -38,7 +39,13 @@ fn layout(
 ) -> PyResult<(Vec<usize>, Vec<usize>, usize)> {
     let shape = shape.to_vec();
     let mut strides = Vec::with_capacity(shape.len());
-    for &s in elem_strides {
+    for (&s, &n) in elem_strides.iter().zip(&shape) {
+        // The stride of an axis of size 0 or 1 is never stepped along: a
+        // reversed one (`x[:, ::-1]` of size 1) is as good as any.
+        if n <= 1 {
+            strides.push(s.unsigned_abs());
+            continue;
+        }
         if s < 0 {
             return Err(ShapeError::new_err(format!(
                 "{op}: {arg} has element strides {elem_strides:?}; expected non-negative strides"
@@ -58,10 +65,22 @@ fn layout(
     Ok((shape, strides, span))
 }
 
+/// Refuses a view whose first element is not 4-byte aligned (NumPy allows
+/// it, e.g. `np.frombuffer` at an odd offset; a `&[f32]` must not be).
+fn check_aligned(ptr: *const f32, span: usize, op: &str, arg: &str) -> PyResult<()> {
+    if span > 0 && !ptr.is_aligned() {
+        return Err(ShapeError::new_err(format!(
+            "{op}: {arg} is not aligned to 4 bytes; pass a copy (np.array(x))"
+        )));
+    }
+    Ok(())
+}
+
 pub fn view<'a>(arr: &'a PyReadonlyArrayDyn<'_, f32>, op: &str, arg: &str) -> PyResult<View<'a>> {
     let a = arr.as_array();
     let (shape, strides, span) = layout(a.shape(), a.strides(), op, arg)?;
     let ptr = a.as_ptr();
+    check_aligned(ptr, span, op, arg)?;
     // SAFETY: every element of the view lies in [ptr, ptr + span) because the
     // strides are non-negative; NumPy guarantees the view is inside one live
     // allocation, and the readonly borrow (checked by rust-numpy) keeps it
@@ -82,6 +101,7 @@ pub fn view_mut<'a>(
     let mut a = arr.as_array_mut();
     let (shape, strides, span) = layout(a.shape(), a.strides(), op, arg)?;
     let ptr = a.as_mut_ptr();
+    check_aligned(ptr, span, op, arg)?;
     // SAFETY: as in `view`; the readwrite borrow is exclusive (rust-numpy
     // refuses it while any other borrow of the same memory exists), so no
     // other slice aliases this one.
@@ -180,10 +200,9 @@ pub fn call<R: Send>(
     pool: Pool,
     f: impl FnOnce() -> crate::Result<R> + Send,
 ) -> PyResult<R> {
-    py.detach(|| match pool {
+    super::errors::detach(py, || match pool {
         Pool::Caller => f(),
         Pool::Work(work) => threads::install_for(work, f),
         Pool::Always => threads::install(f),
     })
-    .map_err(to_pyerr)
 }

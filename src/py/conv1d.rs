@@ -163,7 +163,19 @@ pub(super) fn conv1d_step(
         .as_ref()
         .map(|b| dense(b, OP, "bias", &[p.c_out]))
         .transpose()?;
-    let rd = dense_mut(&mut ring, OP, "state", &[p.span(), p.batch, p.c_in])?;
+    // A huge dilation would overflow (K−1)·d + 1 (or the buffer's size) and
+    // ask for a wrapped shape: refuse it by name.
+    let span = (p.kernel - 1)
+        .checked_mul(dilation)
+        .and_then(|r| r.checked_add(1))
+        .filter(|s| s.checked_mul(p.batch.max(1) * p.c_in.max(1)).is_some())
+        .ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "{OP}: dilation {dilation} with kernel_size {}: the state's (K−1)·d + 1 time steps overflow; use a smaller dilation",
+                p.kernel
+            ))
+        })?;
+    let rd = dense_mut(&mut ring, OP, "state", &[span, p.batch, p.c_in])?;
     let yd = dense_mut(&mut y_t, OP, "output", &[p.batch, p.c_out])?;
     // A step is usually tiny: handing it to the pool costs more than it
     // does, so small steps run on the calling thread (results are the same

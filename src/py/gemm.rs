@@ -7,7 +7,7 @@ use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn};
 use pyo3::prelude::*;
 
 use super::array::{view, view_mut};
-use super::errors::{to_pyerr, ShapeError};
+use super::errors::{detach, ShapeError};
 use crate::kernels::gemm::{runs_serially, sgemm, Gemm, Strides};
 use crate::threads;
 
@@ -100,10 +100,9 @@ fn gemm(
     // A problem too small to split runs here: handing it to the pool would
     // cost a thread wake-up, more than the product itself.
     if runs_serially(&g) {
-        return py.detach(|| sgemm(&g, ad, bd, cd)).map_err(to_pyerr);
+        return detach(py, || sgemm(&g, ad, bd, cd));
     }
-    py.detach(|| threads::install(|| sgemm(&g, ad, bd, cd)))
-        .map_err(to_pyerr)
+    detach(py, || threads::install(|| sgemm(&g, ad, bd, cd)))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

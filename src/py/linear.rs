@@ -7,7 +7,7 @@ use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 use super::array::view;
-use super::errors::{to_pyerr, ShapeError};
+use super::errors::{detach, ShapeError};
 use crate::kernels::gemm::Strides;
 use crate::kernels::linear::{self, Grads, Linear};
 use crate::threads;
@@ -86,9 +86,9 @@ fn linear_forward(
     let f = || linear::forward(&p, xd, wd, bs, ys);
     // A product too small to split runs here: a pool hand-off costs more.
     if linear::forward_is_serial(&p) {
-        return py.detach(f).map_err(to_pyerr);
+        return detach(py, f);
     }
-    py.detach(|| threads::install(f)).map_err(to_pyerr)
+    detach(py, || threads::install(f))
 }
 
 /// dx = dy·W, dw = dyᵀ·x, db = Σ_rows dy, each written when given.
@@ -124,9 +124,9 @@ fn linear_backward(
     let (xd, wd) = (xv.data, wv.data);
     let f = || linear::backward(&p, xd, wd, dys, grads);
     if linear::backward_is_serial(&p) {
-        return py.detach(f).map_err(to_pyerr);
+        return detach(py, f);
     }
-    py.detach(|| threads::install(f)).map_err(to_pyerr)
+    detach(py, || threads::install(f))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -20,6 +20,7 @@ mod softmax;
 
 use pyo3::prelude::*;
 
+#[allow(unused_imports)] // for bindings that map a returned KernelError themselves
 pub use errors::to_pyerr;
 
 #[pymodule]
@@ -31,6 +32,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for f in [
         wrap_pyfunction!(runtime::info, m)?,
         wrap_pyfunction!(runtime::set_num_threads, m)?,
+        wrap_pyfunction!(runtime::env_warnings, m)?,
         wrap_pyfunction!(runtime::get_num_threads, m)?,
         wrap_pyfunction!(runtime::peak_gflops, m)?,
         wrap_pyfunction!(attention::attention_forward, m)?,

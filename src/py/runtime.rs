@@ -23,14 +23,33 @@ pub(super) fn info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// Sets the pool size. `n` must be an `int` (not a float: 1.5 is refused,
+/// not truncated) in `1..=max_threads`; the pool starts now, and a failure
+/// raises `RuntimeError` and keeps the old size.
 #[pyfunction]
-pub(super) fn set_num_threads(n: i64) -> PyResult<()> {
-    if n < 1 {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "set_num_threads: n: expected an integer >= 1, got {n}"
+pub(super) fn set_num_threads(py: Python<'_>, n: &Bound<'_, PyAny>) -> PyResult<()> {
+    let max = threads::max_threads();
+    let range = || {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "set_num_threads: n: expected an integer in 1..={max}, got {n}"
+        ))
+    };
+    if n.is_instance_of::<pyo3::types::PyBool>() || !n.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "set_num_threads: n: expected an int, got {} {n}",
+            n.get_type().name()?
         )));
     }
-    threads::set_num_threads(n as usize).map_err(super::to_pyerr)
+    let n = n.extract::<i64>().map_err(|_| range())?;
+    let n = usize::try_from(n).map_err(|_| range())?;
+    super::errors::detach(py, || threads::set_num_threads(n))
+}
+
+/// The `ATTNRS_*` environment variables that were set to unusable values,
+/// one message each (the package warns with them at import).
+#[pyfunction]
+pub(super) fn env_warnings() -> Vec<String> {
+    threads::env_warnings()
 }
 
 /// GFLOP/s of `threads` cores running the GEMM microkernel together on hot
@@ -45,7 +64,7 @@ pub(super) fn peak_gflops(py: Python<'_>, threads: i64, seconds: f64) -> PyResul
         )));
     }
     let budget = std::time::Duration::from_secs_f64(seconds);
-    Ok(py.detach(|| crate::kernels::gemm::peak::concurrent_gflops(threads as usize, budget)))
+    super::errors::detach(py, || Ok(crate::kernels::gemm::peak::concurrent_gflops(threads as usize, budget)))
 }
 
 #[pyfunction]

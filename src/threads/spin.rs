@@ -15,15 +15,48 @@ use std::time::{Duration, Instant};
 
 use rayon::{ThreadPool, Yield};
 
-fn spin_window() -> Duration {
-    static SPIN: OnceLock<Duration> = OnceLock::new();
-    *SPIN.get_or_init(|| {
-        let us = std::env::var("ATTNRS_SPIN_US")
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .unwrap_or(1000);
-        Duration::from_micros(us)
+/// The default window, and the largest one `ATTNRS_SPIN_US` may ask for:
+/// spinning is for the short gaps between the calls of a training step, and
+/// a long window only burns idle CPU time.
+const DEFAULT_US: u64 = 1000;
+const MAX_US: u64 = 100_000;
+
+fn spin_setting() -> &'static (Duration, Option<String>) {
+    static SPIN: OnceLock<(Duration, Option<String>)> = OnceLock::new();
+    SPIN.get_or_init(|| {
+        let (us, warning) = match std::env::var("ATTNRS_SPIN_US") {
+            Err(std::env::VarError::NotPresent) => (DEFAULT_US, None),
+            Err(e) => (DEFAULT_US, Some(format!("ATTNRS_SPIN_US: {e}; using {DEFAULT_US}"))),
+            Ok(s) => match s.trim().parse::<u64>() {
+                Ok(us) if us <= MAX_US => (us, None),
+                Ok(_) => (
+                    MAX_US,
+                    Some(format!("ATTNRS_SPIN_US={s:?} is above the limit {MAX_US}; using {MAX_US}")),
+                ),
+                Err(_) => (
+                    DEFAULT_US,
+                    Some(format!(
+                        "ATTNRS_SPIN_US={s:?} is not an integer in 0..={MAX_US} (µs); using {DEFAULT_US}"
+                    )),
+                ),
+            },
+        };
+        (Duration::from_micros(us), warning)
     })
+}
+
+fn spin_window() -> Duration {
+    spin_setting().0
+}
+
+/// What was wrong with `ATTNRS_SPIN_US`, if anything.
+pub(super) fn window_warning() -> Option<String> {
+    spin_setting().1.clone()
+}
+
+/// In a forked child: the spin jobs of the parent's pools do not exist.
+pub(super) fn forget_spinners() {
+    SPINNERS.store(0, Ordering::Release);
 }
 
 fn epoch() -> Instant {

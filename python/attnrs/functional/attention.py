@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._validate import ShapeError, as_array
+from .._validate import ShapeError, as_array, as_int
 from ..autograd import Function
 from ..tensor import Tensor
 
@@ -72,7 +72,7 @@ def scaled_dot_product_attention(
         "key_padding_mask": as_array(key_padding_mask),
         "attn_mask": as_array(attn_mask),
         "scale": scale,
-        "causal_offset": int(causal_offset),
+        "causal_offset": as_int(causal_offset, "scaled_dot_product_attention", "causal_offset", 0),
     }
     return Attention.apply(query, key, value, **kw)
 
@@ -168,7 +168,8 @@ def attention_weights(
         m = np.asarray(as_array(attn_mask))
         s = s + (np.where(m, np.float32(0), np.float32(-np.inf)) if m.dtype == np.bool_ else m.astype(np.float32))
     if causal:
-        vis = np.arange(tk)[None, :] <= np.arange(tq)[:, None] + int(causal_offset)
+        off = min(as_int(causal_offset, "attention_weights", "causal_offset", 0), tk)
+        vis = np.arange(tk)[None, :] <= np.arange(tq)[:, None] + off
         s = np.where(vis, s, np.float32(-np.inf))
     if key_padding_mask is not None:
         s = np.where(np.asarray(as_array(key_padding_mask))[:, None, None, :], np.float32(-np.inf), s)

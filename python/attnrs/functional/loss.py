@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._validate import ShapeError, as_index, check_finite
+from .._validate import ShapeError, as_index, as_int, check_finite
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 
@@ -83,7 +83,7 @@ def cross_entropy(
         flat = x
     else:  # (N, C, d…) → (N·d…, C)
         flat = x.permute((0,) + tuple(range(2, x.ndim)) + (1,)).reshape(-1, c)
-    loss = CrossEntropy.apply(flat, tgt.reshape(-1), int(ignore_index), ls, reduction)
+    loss = CrossEntropy.apply(flat, tgt.reshape(-1), as_int(ignore_index, "cross_entropy", "ignore_index"), ls, reduction)
     if reduction == "none":
         return loss.reshape(tgt.shape)
     return loss

@@ -146,8 +146,11 @@ class MultiheadAttention(Module):
         if m.dtype == np.bool_:
             m = ~m
         if m.ndim == 3:
-            if m.shape[0] != b * self.num_heads:
-                raise ShapeError(f"MultiheadAttention: a 3-D attn_mask must be (B·H, Tq, Tk); got {m.shape}")
+            if m.shape != (b * self.num_heads, tq, tk):
+                raise ShapeError(
+                    f"MultiheadAttention: a 3-D attn_mask must be (B·H, Tq, Tk) = "
+                    f"{(b * self.num_heads, tq, tk)}; got {m.shape}"
+                )
             m = m.reshape(b, self.num_heads, tq, tk)
         return m
 

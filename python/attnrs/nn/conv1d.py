@@ -188,6 +188,11 @@ class TemporalBlock(Module):
         return F.tanh(filt) * F.sigmoid(gate)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if np.ndim(x.data if isinstance(x, Tensor) else x) != 3:
+            raise ShapeError(
+                f"TemporalBlock: input must be 3-D (B, C={self.channels}, T); "
+                f"got shape {np.shape(x.data if isinstance(x, Tensor) else x)}"
+            )
         z = self._gate(self.conv(x), 1)
         return x + self.res(z), self.skip(z)
 

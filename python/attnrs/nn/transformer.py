@@ -50,6 +50,11 @@ class TransformerBlock(Module):
     def forward(self, x: Tensor, memory: Tensor | None = None, *, key_padding_mask: Any = None,
                 memory_key_padding_mask: Any = None, attn_mask: Any = None,
                 cache: KVCache | None = None) -> Tensor:  # fmt: skip
+        if not self.cross_attention and (memory is not None or memory_key_padding_mask is not None):
+            raise ValueError(
+                "TransformerBlock: memory / memory_key_padding_mask given, but this block has no "
+                "cross-attention; build it with cross_attention=True to attend to memory"
+            )
         h = self.norm1(x)
         a, _ = self.self_attn(h, h, h, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
                               is_causal=self.causal, cache=cache)  # fmt: skip

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _core
-from .._validate import DTypeError, ShapeError, as_f32
+from .._validate import DTypeError, ShapeError, as_f32, as_int, check_writable
 
 __all__ = ["Prepared", "attention", "attention_backward", "attention_forward"]
 
@@ -113,9 +113,8 @@ def _prepare(
     q, k, v = _as4(q, op, "q"), _as4(k, op, "k"), _as4(v, op, "v")
     _check_qkv(op, q, k, v)
     kpm, am = _masks(op, q, k, key_padding_mask, attn_mask)
-    if int(causal_offset) < 0:
-        raise ValueError(f"{op}: causal_offset must be >= 0; got {causal_offset}")
-    args = (_scale(scale, q.shape[3], op), bool(causal), int(causal_offset), kpm, am)
+    causal_offset = as_int(causal_offset, op, "causal_offset", 0)
+    args = (_scale(scale, q.shape[3], op), bool(causal), causal_offset, kpm, am)
     return Prepared(q, k, v, args, squeeze)
 
 
@@ -149,8 +148,10 @@ def attention_forward(
     dv = v.shape[3]
     if out is None:
         out = np.empty((b, h, tq, dv), dtype=np.float32)
-    elif not isinstance(out, np.ndarray) or out.dtype != np.float32:
-        raise DTypeError(f"{op}: out must be a float32 ndarray; got {type(out).__name__}")
+    else:
+        if p.squeeze and isinstance(out, np.ndarray) and out.ndim == 3:
+            out = out[None]
+        _check_out(op, "out", out, (b, h, tq, dv), (q, k, v))
     lse = np.empty((b, h, tq), dtype=np.float32)
     _core.attention_forward(q, k, v, out, lse, *p.args)
     res = (out[0], lse[0]) if p.squeeze else (out, lse)
@@ -246,9 +247,11 @@ def _check_out(op: str, arg: str, g: Any, shape: tuple[int, ...], inputs: tuple[
         raise DTypeError(f"{op}: {arg} must be a float32 ndarray; got {getattr(g, 'dtype', type(g).__name__)}")
     if g.shape != tuple(shape):
         raise ShapeError(f"{op}: {arg} must have shape {tuple(shape)}; got {g.shape}")
+    check_writable(g, op, arg)
     for name, x in zip(_INPUT_NAMES, inputs):
         if np.may_share_memory(g, x):
+            hint = (" (for one buffer holding dq, dk and dv, pass a single (3, B, H, T, D) array as grads)"
+                    if arg.startswith("grads") else "")  # fmt: skip
             raise ValueError(
-                f"{op}: {arg} shares memory with {name}; gradients must be written to separate arrays "
-                "(for one buffer holding dq, dk and dv, pass a single (3, B, H, T, D) array as grads)"
+                f"{op}: {arg} shares memory with {name}; outputs must be written to separate arrays{hint}"
             )

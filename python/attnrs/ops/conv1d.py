@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._validate import DTypeError, ShapeError, as_f32
+from .._validate import DTypeError, ShapeError, as_f32, as_int, check_writable
 
 __all__ = ["conv1d", "conv1d_backward", "conv1d_state", "conv1d_step"]
 
@@ -25,9 +25,9 @@ def _conv_args(
         b = np.ascontiguousarray(as_f32(b, op, "bias"))
         if b.shape != (w.shape[0],):
             raise ShapeError(f"{op}: bias must have shape ({w.shape[0]},) (out_channels); got {b.shape}")
-    if isinstance(dilation, bool) or not isinstance(dilation, (int, np.integer)) or dilation < 1:
+    if isinstance(dilation, bool):
         raise ValueError(f"{op}: dilation must be an integer >= 1; got {dilation!r}")
-    return x, w, b, int(dilation)
+    return x, w, b, as_int(dilation, op, "dilation", 1)
 
 
 def _conv_input(x: np.ndarray, w: np.ndarray, op: str, arg: str = "input") -> None:
@@ -102,6 +102,14 @@ def conv1d_backward(
 def conv1d_state(batch: int, in_channels: int, kernel_size: int, dilation: int = 1) -> np.ndarray:
     """A zeroed ring buffer for :func:`conv1d_step`: the last ``(K−1)·d + 1``
     inputs, laid out ``(span, batch, in_channels)``."""
+    op = "conv1d_state"
+    batch, in_channels = as_int(batch, op, "batch", 0), as_int(in_channels, op, "in_channels", 0)
+    kernel_size, dilation = as_int(kernel_size, op, "kernel_size", 1), as_int(dilation, op, "dilation", 1)
+    if (kernel_size - 1) * dilation + 1 > 2**62:
+        raise ValueError(
+            f"conv1d_state: the state would need (kernel_size - 1)·dilation + 1 = "
+            f"{(kernel_size - 1) * dilation + 1} time steps; dilation {dilation} is too large"
+        )
     if kernel_size < 1 or dilation < 1 or batch < 0 or in_channels < 0:
         raise ValueError(
             f"conv1d_state: expected kernel_size >= 1, dilation >= 1 and non-negative sizes; got "
@@ -133,8 +141,10 @@ def conv1d_step(
         raise ShapeError(f"conv1d_step: x_t must be 2-D (batch, in_channels={w.shape[1]}); got shape {x_t.shape}")
     if not isinstance(state, np.ndarray) or state.dtype != np.float32:
         raise DTypeError(f"conv1d_step: state must be a float32 ndarray from conv1d_state; got {type(state).__name__}")
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+    check_writable(state, "conv1d_step", "state")
+    if isinstance(step, bool):
         raise ValueError(f"conv1d_step: step must be an integer >= 0; got {step!r}")
+    step = as_int(step, "conv1d_step", "step", 0)
     y = np.empty((x_t.shape[0], w.shape[0]), dtype=np.float32)
     _core.conv1d_step(np.ascontiguousarray(x_t), w, b, state, y, int(step), d)
     return y

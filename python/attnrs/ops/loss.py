@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .._validate import ShapeError, as_f32, as_index, check_finite, check_ndim, contiguous
+from .._validate import ShapeError, as_f32, as_index, as_int, check_finite, check_ndim, contiguous
 
 __all__ = ["cross_entropy"]
 
@@ -55,7 +55,7 @@ def cross_entropy(
     x = contiguous(x)
     losses = np.empty(x.shape[0], dtype=np.float32)
     dlogits = np.empty_like(x)
-    total = _core.cross_entropy(x, t, losses, dlogits, int(ignore_index), ls, reduction)
+    total = _core.cross_entropy(x, t, losses, dlogits, as_int(ignore_index, "cross_entropy", "ignore_index"), ls, reduction)
     if squeeze:
         dlogits = dlogits[0]
     if reduction == "none":

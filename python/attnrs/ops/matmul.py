@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import _core
-from .._validate import DTypeError, ShapeError, as_f32
+from .._validate import DTypeError, ShapeError, as_f32, check_writable
 
 __all__ = ["matmul", "mm"]
 
@@ -46,7 +46,7 @@ def _matmul_2d(
     shapes, negative strides, an ``out`` that is not a float32 array of the
     result's shape or that overlaps an input). A 64×64 product takes 4 µs, and
     the general path's 3-D views and broadcasting checks cost about as much."""
-    if a.dtype != _F32 or b.dtype != _F32:
+    if a.dtype != _F32 or b.dtype != _F32 or not (a.flags.aligned and b.flags.aligned):
         return None
     if trans_a:
         a = a.T
@@ -57,7 +57,8 @@ def _matmul_2d(
         return None
     if out is None:
         c = np.empty((m, n), _F32)
-    elif type(out) is np.ndarray and out.dtype == _F32 and out.shape == (m, n):
+    elif (type(out) is np.ndarray and out.dtype == _F32 and out.shape == (m, n)
+          and out.flags.writeable and out.flags.aligned):  # fmt: skip
         if np.may_share_memory(out, a) or np.may_share_memory(out, b):
             return None
         c = out
@@ -123,6 +124,7 @@ def matmul(
             raise DTypeError(f"matmul: out must be a float32 ndarray; got {getattr(out, 'dtype', type(out).__name__)}")
         if out.shape != out_shape:
             raise ShapeError(f"matmul: out must have shape {out_shape}; got {out.shape}")
+        check_writable(out, "matmul", "out")
         res = out
     else:
         res = np.empty(out_shape, dtype=np.float32)
@@ -131,7 +133,8 @@ def matmul(
     # Write in place when out is contiguous and does not overlap an input
     # (NumPy semantics allow out to alias a or b: then use a temporary).
     aliased = out is not None and (np.may_share_memory(res, a) or np.may_share_memory(res, b))
-    c3 = res.reshape(nb, m, n) if res.flags.c_contiguous and not aliased else None
+    direct = res.flags.c_contiguous and res.flags.aligned and not aliased
+    c3 = res.reshape(nb, m, n) if direct else None
     target = c3 if c3 is not None else np.empty((nb, m, n), dtype=np.float32)
     if k == 0:
         target[...] = 0.0

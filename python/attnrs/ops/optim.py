@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._validate import DTypeError, ShapeError, as_f32, check_finite, contiguous, is_tensor
+from .._validate import DTypeError, ShapeError, as_f32, as_int, check_finite, contiguous, is_tensor
 
 __all__ = ["adamw_step", "scale_", "total_norm2"]
 
@@ -81,9 +81,7 @@ def adamw_step(
                 raise ValueError(f"{op}: {na} and {nb} share memory; pass four distinct arrays")
     hp = {k: check_finite(val, op, k) for k, val in
           (("lr", lr), ("beta1", beta1), ("beta2", beta2), ("eps", eps), ("weight_decay", weight_decay))}  # fmt: skip
-    if isinstance(step, bool) or int(step) != step or step < 1:
-        raise ValueError(f"{op}: step must be an integer >= 1; got {step!r}")
-    _core.adamw_step(p, g, m, v, step=int(step), **hp)
+    _core.adamw_step(p, g, m, v, step=as_int(step, op, "step", 1), **hp)
 
 
 def total_norm2(arrays: Sequence[np.ndarray]) -> float:

@@ -29,6 +29,7 @@ use super::{
     check_operand, gather_t, query_rows, tail, AttnParams, Layout, Masks, OutPtr, BC, BR, OP,
 };
 use crate::error::{check_extent, non_overlapping, KernelError, Result};
+use crate::kernels::alloc::{self, zeros};
 use crate::simd::{self, Isa};
 
 /// Layouts of the incoming gradient and of the three gradients written.
@@ -64,15 +65,15 @@ impl Scratch {
     fn new(p: &AttnParams) -> Self {
         let (d, dv) = (p.d, p.dv);
         Scratch {
-            qt: vec![0.0; d * p.tq],
-            dot: vec![0.0; dv * p.tq],
-            qr: vec![0.0; BR * d],
-            dor: vec![0.0; BR * dv],
-            kr: vec![0.0; BC * d],
+            qt: zeros(OP, &[d, p.tq]),
+            dot: zeros(OP, &[dv, p.tq]),
+            qr: zeros(OP, &[BR, d]),
+            dor: zeros(OP, &[BR, dv]),
+            kr: zeros(OP, &[BC, d]),
             st: vec![0.0; BC * BR],
             dpt: vec![0.0; BC * BR],
-            dk: vec![0.0; BC * d],
-            dv: vec![0.0; BC * dv],
+            dk: zeros(OP, &[BC, d]),
+            dv: zeros(OP, &[BC, dv]),
         }
     }
 }
@@ -201,7 +202,7 @@ pub(crate) fn backward_tiled(
         OutPtr(dk.as_mut_ptr()),
         OutPtr(dv.as_mut_ptr()),
     ];
-    run(isa, br, p, g, masks, x, outs);
+    run(isa, br, p, g, masks, x, outs)?;
     Ok(())
 }
 
@@ -251,7 +252,7 @@ pub(crate) fn backward_packed_with(
         dk: l,
         dv: l,
     };
-    run(isa, br, p, &g, masks, x, outs);
+    run(isa, br, p, &g, masks, x, outs)?;
     Ok(())
 }
 
@@ -267,17 +268,17 @@ fn run(
     masks: &Masks,
     x: BackwardInputs<'_>,
     outs: [OutPtr; 3],
-) {
+) -> Result<()> {
     debug_assert!(br > 0 && br <= BR);
     let bh_n = p.batch * p.heads;
     if bh_n == 0 {
-        return;
+        return Ok(());
     }
     let tq = p.tq;
     // 1. D = rowsum(dO ⊙ O); an LSE of −∞ (a row that sees no key) becomes
     //    +∞ so that every recomputed probability of that row is exactly 0.
-    let mut delta = vec![0.0f32; bh_n * tq];
-    let mut lse = x.lse[..bh_n * tq].to_vec();
+    let mut delta = alloc::try_zeros(OP, &[bh_n, tq])?;
+    let mut lse = alloc::try_copy(OP, &x.lse[..bh_n * tq])?;
     let unit = p.o.dim == 1 && g.dout.dim == 1;
     if tq > 0 {
         delta
@@ -306,7 +307,7 @@ fn run(
     // 2. Key-tile groups.
     let n_kt = p.tk.div_ceil(BC);
     let n_g = groups(bh_n, n_kt);
-    let part_len = (tq * p.d).max(1);
+    let part_len = alloc::len(OP, &[tq, p.d])?.max(1);
     let (delta, lse) = (&delta, &lse);
     let [dqp, dkp, dvp] = outs;
     let ctx = Ctx {
@@ -325,7 +326,7 @@ fn run(
         // One group per (batch, head) owns all of its dQ: accumulate it in
         // the task and write it out, with no partials to sum.
         (0..bh_n).into_par_iter().for_each_init(
-            || (Scratch::new(p), vec![0.0f32; part_len]),
+            || (Scratch::new(p), zeros(OP, &[part_len])),
             |(s, part), bh| {
                 part.fill(0.0);
                 key_group(&ctx, bh, 0, 1, s, part);
@@ -334,9 +335,9 @@ fn run(
                 }
             },
         );
-        return;
+        return Ok(());
     }
-    let mut parts = vec![0.0f32; bh_n * n_g * part_len];
+    let mut parts = alloc::try_zeros(OP, &[bh_n, n_g, part_len])?;
     parts.par_chunks_mut(part_len).enumerate().for_each_init(
         || Scratch::new(p),
         |s, (task, part)| key_group(&ctx, task / n_g, task % n_g, n_g, s, part),
@@ -345,7 +346,7 @@ fn run(
     let n_rc = tq.div_ceil(REDUCE_ROWS);
     let parts = &parts;
     (0..bh_n * n_rc).into_par_iter().for_each_init(
-        || vec![0.0f32; p.d],
+        || zeros(OP, &[p.d]),
         |acc, task| {
             let (bh, rc) = (task / n_rc, task % n_rc);
             for i in rc * REDUCE_ROWS..tq.min((rc + 1) * REDUCE_ROWS) {
@@ -360,6 +361,7 @@ fn run(
             }
         },
     );
+    Ok(())
 }
 
 /// Writes `scale · vals` to dQ row i of (b, h).

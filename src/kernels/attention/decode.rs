@@ -13,6 +13,7 @@ use crate::threads;
 use super::tile;
 use super::{AttnParams, Masks, OutPtr, OP};
 use crate::error::{KernelError, Result};
+use crate::kernels::alloc::{self, zeros};
 use crate::simd::{self, Isa};
 
 const CHUNK: usize = 256;
@@ -56,7 +57,7 @@ pub(crate) fn decode_with(
     let bh_n = p.batch * p.heads;
     let n_ch = p.tk.div_ceil(CHUNK).max(1);
     let stride = dv + 2; // [m, l, o(dv)]
-    let mut parts = vec![0.0f32; bh_n * n_ch * stride];
+    let mut parts = alloc::try_zeros(OP, &[bh_n, n_ch, stride])?;
     // Pieces of at least `threads::INLINE_WORK` work: a decode step small
     // enough to run on the calling thread stays one piece (never enters rayon).
     let min_parts = threads::chunk_len(bh_n * n_ch, p.tk.min(CHUNK) * p.d, threads::INLINE_WORK);
@@ -66,7 +67,7 @@ pub(crate) fn decode_with(
         .enumerate()
         .with_min_len(min_parts)
         .for_each_init(
-            || (vec![0.0f32; CHUNK], vec![0.0f32; p.d]),
+            || (vec![0.0f32; CHUNK], zeros(OP, &[p.d])),
             |(sc, qbuf), (task, part)| {
                 chunk(
                     isa,
@@ -89,7 +90,7 @@ pub(crate) fn decode_with(
         .into_par_iter()
         .with_min_len(min_heads)
         .for_each_init(
-            || vec![0.0f32; dv],
+            || zeros(OP, &[dv]),
             |acc, bh| {
                 let mine = &parts[bh * n_ch * stride..(bh + 1) * n_ch * stride];
                 let m = mine

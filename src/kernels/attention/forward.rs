@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use super::tile::{self, AOp, BOp};
 use super::{check_operand, query_rows, tail, AttnParams, Masks, OutPtr, BC, BR, OP};
 use crate::error::{KernelError, Result};
+use crate::kernels::alloc::zeros;
 use crate::simd::{self, Isa};
 
 /// Per-task buffers: O(tile) memory, never T×T. Scores are kept transposed
@@ -28,10 +29,10 @@ struct Scratch {
 impl Scratch {
     fn new(p: &AttnParams) -> Self {
         Scratch {
-            qt: vec![0.0; p.d * BR],
-            st: vec![0.0; BC * BR],
-            vt: vec![0.0; BC * p.dv],
-            o: vec![0.0; BR * p.dv],
+            qt: zeros(OP, &[p.d, BR]),
+            st: zeros(OP, &[BC, BR]),
+            vt: zeros(OP, &[BC, p.dv]),
+            o: zeros(OP, &[BR, p.dv]),
             m: vec![0.0; BR],
             l: vec![0.0; BR],
             cm: vec![0.0; BR],

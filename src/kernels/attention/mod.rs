@@ -158,7 +158,10 @@ impl AttnParams {
     #[inline]
     pub(crate) fn key_end(&self, i: usize) -> usize {
         if self.causal {
-            (i + self.causal_offset + 1).min(self.tk)
+            // Saturating: an offset near usize::MAX means "every key".
+            i.saturating_add(self.causal_offset)
+                .saturating_add(1)
+                .min(self.tk)
         } else {
             self.tk
         }

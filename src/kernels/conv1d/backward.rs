@@ -99,7 +99,7 @@ pub fn backward_params(
         threads::chunk_len(total, per_step, MIN_CHUNK_WORK).max(total.div_ceil(MAX_PARTIALS));
     let n_chunks = if total == 0 { 0 } else { total.div_ceil(chunk) };
     let psize = wsize + p.c_out;
-    let mut partials = vec![0.0f32; n_chunks * psize];
+    let mut partials = crate::kernels::alloc::try_zeros(super::OP, &[n_chunks, psize])?;
     if psize > 0 {
         partials
             .par_chunks_mut(psize)
@@ -115,7 +115,7 @@ pub fn backward_params(
     }
     if let Some(dw) = dw {
         // Partials are tap-major (K, C_out, C_in); dw is (C_out, C_in, K).
-        let mut taps = vec![0.0f32; wsize];
+        let mut taps = crate::kernels::alloc::try_zeros(super::OP, &[wsize])?;
         reduce_in_order(&partials, psize, 0, &mut taps);
         let plane = p.c_out * p.c_in;
         for (e, v) in dw.iter_mut().enumerate() {
@@ -177,7 +177,8 @@ fn chunk_params_grad(
     }
     let sub = (DW_BLOCK_ELEMS / p.c_out).max(MIN_DW_SUB);
     // X blocks transposed to (time, C_in): a row-major GEMM operand.
-    let mut xt_buf = vec![0.0f32; if pw.is_some() { sub * p.c_in } else { 0 }];
+    let mut xt_buf =
+        crate::kernels::alloc::try_zeros(super::OP, &[if pw.is_some() { sub } else { 0 }, p.c_in])?;
     for b in f0 / p.len..f1.div_ceil(p.len) {
         let t0 = f0.max(b * p.len) - b * p.len;
         let t1 = f1.min((b + 1) * p.len) - b * p.len;

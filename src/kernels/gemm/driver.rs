@@ -256,7 +256,10 @@ const ROW_BLOCK: usize = 1024;
 /// One row of C (m = 1, B with unit column stride): B is streamed row by
 /// row, one task per `ROW_BLOCK` columns, each summing K in order.
 fn single_row<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
-    let a: Vec<f32> = (0..p.k).map(|q| p.a.data[p.a.idx(0, q)]).collect();
+    let mut a = crate::kernels::alloc::zeros("matmul", &[p.k]);
+    a.iter_mut()
+        .enumerate()
+        .for_each(|(q, x)| *x = p.a.data[p.a.idx(0, q)]);
     let task = |jb: usize| {
         let j0 = jb * ROW_BLOCK;
         let w = ROW_BLOCK.min(p.n - j0);

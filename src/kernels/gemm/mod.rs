@@ -112,6 +112,9 @@ impl Gemm {
     pub fn validate(&self, a_len: usize, b_len: usize, c_len: usize) -> Result<()> {
         let (bt, m, n, k) = (self.batch, self.m, self.n, self.k);
         let s = |x: Strides| [x.batch, x.row, x.col];
+        // Packed panels hold K × (a cache block of rows or columns) floats:
+        // a K that overflows that is refused before any size wraps.
+        crate::kernels::alloc::len("matmul", &[k, 1 << 14])?;
         check_extent("matmul", "a", a_len, &[bt, m, k], &s(self.a))?;
         check_extent("matmul", "b", b_len, &[bt, k, n], &s(self.b))?;
         check_extent("matmul", "c", c_len, &[bt, m, n], &s(self.c))?;

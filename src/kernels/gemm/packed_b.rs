@@ -77,7 +77,7 @@ impl PackedB {
 fn pack_all<K: MicroKernel>(b: &[f32], s: Strides, k: usize, n: usize) -> (usize, usize, Vec<f32>) {
     let nr = K::NR;
     let panels = n.div_ceil(nr);
-    let mut data = vec![0.0f32; k * panels * nr];
+    let mut data = crate::kernels::alloc::zeros("matmul", &[k, panels, nr]);
     let src = MatRef {
         data: b,
         off: 0,

@@ -32,9 +32,8 @@ const ALIGN: usize = 16;
 pub fn with_scratch<R>(slot: Slot, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     let i = slot as usize;
     let mut v = SLOTS.with(|s| s[i].borrow_mut().pop()).unwrap_or_default();
-    if v.len() < len + ALIGN {
-        v.resize(len + ALIGN, 0.0);
-    }
+    // Fallible: `len` comes from the problem (K can be huge for a broadcast view).
+    crate::kernels::alloc::grow("matmul", &mut v, len.saturating_add(ALIGN), 0.0);
     let off = v.as_ptr().align_offset(ALIGN * 4);
     let off = if off < ALIGN { off } else { 0 };
     let out = f(&mut v[off..off + len]);

@@ -12,12 +12,13 @@
 /// Buffers below this size are not worth a system call.
 const MIN_BYTES: usize = 4 << 20;
 
-/// `n` zeros.
-pub(super) fn zeroed(n: usize) -> Vec<f32> {
-    let v = vec![0.0f32; n];
+/// Zeros for a buffer of `dims` elements (their product, checked); a size
+/// the allocator refuses is a `Memory` error naming the op.
+pub(super) fn zeroed(dims: &[usize]) -> crate::Result<Vec<f32>> {
+    let v = crate::kernels::alloc::try_zeros("rnn", dims)?;
     #[cfg(target_os = "linux")]
     advise_huge(&v);
-    v
+    Ok(v)
 }
 
 #[cfg(target_os = "linux")]

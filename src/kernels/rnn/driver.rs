@@ -12,10 +12,12 @@ use rayon::prelude::*;
 
 use super::buf;
 use super::gates::{self, Bwd, Fwd};
+use super::OP;
 use super::{
     check_common, check_saved, check_state, Dims, Grads, Mode, Output, Saved, SavedView, Weights,
 };
 use crate::error::{KernelError, Result};
+use crate::kernels::alloc;
 use crate::kernels::gemm::packed_b::{sgemm_packed_b, sgemm_packed_b_serial, PackedB};
 use crate::kernels::gemm::{sgemm, Gemm, Strides};
 use crate::kernels::linear::{self, Linear};
@@ -52,10 +54,10 @@ fn strided(row: usize) -> Strides {
 /// Column sums of a dense `rows × cols` matrix: fixed blocks of rows give
 /// partial sums (in parallel), added in block order, so the result does not
 /// depend on the thread count.
-fn col_sums(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+fn col_sums(m: &[f32], rows: usize, cols: usize) -> Result<Vec<f32>> {
     const BLOCK: usize = 256;
     let blocks = rows.div_ceil(BLOCK);
-    let mut partial = vec![0.0f32; blocks * cols];
+    let mut partial = alloc::try_zeros(OP, &[blocks, cols])?;
     partial
         .par_chunks_mut(cols)
         .enumerate()
@@ -68,7 +70,7 @@ fn col_sums(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     for acc in partial.chunks(cols) {
         gates::add_assign(&mut out, acc);
     }
-    out
+    Ok(out)
 }
 
 /// The per-batch-row buffers the forward gate math writes (each spans all T steps).
@@ -134,7 +136,7 @@ pub fn forward(
         }
     }
     // One GEMM reading W_ih transposed in place, the bias added in its store.
-    let mut gbuf = buf::zeroed(bt * gh);
+    let mut gbuf = buf::zeroed(&[b, t, gh])?;
     let bias = (w.b_ih.is_some() || w.b_hh.is_some()).then_some(bias);
     linear::forward(
         &Linear::new(bt, i, gh),
@@ -146,9 +148,9 @@ pub fn forward(
 
     let mut saved = Saved {
         gates: gbuf,
-        hprev: buf::zeroed(bt * h),
-        cprev: buf::zeroed(cell),
-        extra: buf::zeroed(extra),
+        hprev: buf::zeroed(&[bt, h])?,
+        cprev: buf::zeroed(&[cell])?,
+        extra: buf::zeroed(&[extra])?,
     };
     for r in 0..b {
         saved.hprev[r * t * h..r * t * h + h].copy_from_slice(&h0[r * h..(r + 1) * h]);
@@ -156,9 +158,9 @@ pub fn forward(
             saved.cprev[r * t * h..r * t * h + h].copy_from_slice(&c[r * h..(r + 1) * h]);
         }
     }
-    let mut out = buf::zeroed(bt * h);
-    let mut h_n = vec![0.0f32; b * h];
-    let mut c_n = vec![0.0f32; if mode.has_cell() { b * h } else { 0 }];
+    let mut out = buf::zeroed(&[bt, h])?;
+    let mut h_n = alloc::try_zeros(OP, &[b, h])?;
+    let mut c_n = alloc::try_zeros(OP, &[if mode.has_cell() { b * h } else { 0 }])?;
 
     // W_hhᵀ (H × G·H) packed once for the T recurrent GEMMs.
     let w_hh_t = PackedB::new(w.w_hh, Strides::row_major_transposed(gh, h), h, gh)?;
@@ -232,7 +234,7 @@ fn forward_block(
     // Recurrent GEMM of step s: the block's rows of hprev · W_hhᵀ, added onto
     // the gates (Elman, LSTM) or written to `hh` (GRU keeps W_hn h apart).
     let gru = mode == Mode::Gru;
-    let mut hh = vec![0.0f32; if gru { rows * gh } else { 0 }];
+    let mut hh = alloc::try_zeros(OP, &[if gru { rows } else { 0 }, gh])?;
     let rec = Gemm {
         beta: if gru { 0.0 } else { 1.0 },
         a: strided(t * h),
@@ -393,15 +395,19 @@ pub fn backward(
         }
         check_state(mode, d, "dc_n", g.len(), true)?;
     }
-    let mut dgx = buf::zeroed(bt * gh);
-    let mut dgh = buf::zeroed(if mode == Mode::Gru { bt * gh } else { 0 });
-    let mut dh = dh_n.map_or_else(|| vec![0.0; b * h], <[f32]>::to_vec);
+    let mut dgx = buf::zeroed(&[bt, gh])?;
+    let mut dgh = buf::zeroed(&[if mode == Mode::Gru { bt } else { 0 }, gh])?;
+    let state = |g: Option<&[f32]>| match g {
+        Some(g) => alloc::try_copy(OP, g),
+        None => alloc::try_zeros(OP, &[b, h]),
+    };
+    let mut dh = state(dh_n)?;
     let mut dc = if mode.has_cell() {
-        dc_n.map_or_else(|| vec![0.0; b * h], <[f32]>::to_vec)
+        state(dc_n)?
     } else {
         Vec::new()
     };
-    let mut direct = vec![0.0f32; b * h];
+    let mut direct = alloc::try_zeros(OP, &[b, h])?;
     // W_hh (G·H × H) packed once for the T recurrent GEMMs of BPTT.
     let w_hh_p = PackedB::new(w.w_hh, Strides::row_major(gh, h), gh, h)?;
     // As in the forward: each block of batch rows runs its own time loop.
@@ -431,19 +437,20 @@ pub fn backward(
     let dh = if t % 2 == 1 { direct } else { dh };
 
     let dg_hidden = if mode == Mode::Gru { &dgh } else { &dgx };
-    let mut dx = buf::zeroed(bt * i);
+    let mut dx = buf::zeroed(&[bt, i])?;
     sgemm(&Gemm::new(bt, i, gh), &dgx, w.w_ih, &mut dx)?;
-    let mut dw_ih = vec![0.0f32; gh * i];
+    let mut dw_ih = alloc::try_zeros(OP, &[gh, i])?;
     let wgrad = |n| Gemm {
         a: Strides::row_major_transposed(bt, gh),
         ..Gemm::new(gh, n, bt)
     };
     sgemm(&wgrad(i), &dgx, x, &mut dw_ih)?;
-    let mut dw_hh = vec![0.0f32; gh * h];
+    let mut dw_hh = alloc::try_zeros(OP, &[gh, h])?;
     sgemm(&wgrad(h), dg_hidden, saved.hprev, &mut dw_hh)?;
     // Elman and LSTM share one gate gradient for both biases: sum it once.
     let sums_x = (w.b_ih.is_some() || (w.b_hh.is_some() && mode != Mode::Gru))
-        .then(|| col_sums(&dgx, bt, gh));
+        .then(|| col_sums(&dgx, bt, gh))
+        .transpose()?;
     let db_ih = if w.b_ih.is_some() {
         sums_x.clone().unwrap_or_default()
     } else {
@@ -451,7 +458,7 @@ pub fn backward(
     };
     let db_hh = match (w.b_hh.is_some(), mode) {
         (false, _) => Vec::new(),
-        (true, Mode::Gru) => col_sums(&dgh, bt, gh),
+        (true, Mode::Gru) => col_sums(&dgh, bt, gh)?,
         (true, _) => sums_x.unwrap_or_default(),
     };
     Ok(Grads {

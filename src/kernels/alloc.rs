@@ -1,0 +1,176 @@
+//! Fallible allocation of buffers whose size comes from the input.
+//!
+//! `vec![0.0; n]` aborts the process when the allocator refuses (a 16-byte
+//! broadcast view can describe a 64 GiB problem), and `a * b` wraps silently
+//! in release builds. Every kernel buffer sized by its input is allocated
+//! here instead: sizes are multiplied with overflow checks and the memory is
+//! asked for fallibly, so a request that cannot be met becomes a
+//! `KernelError` of kind `Memory` naming the op (a Python `MemoryError`).
+//!
+//! `try_zeroed` returns the error; `zeroed` is for places that cannot return
+//! one (rayon `*_init` closures, scratch callbacks): it unwinds with the
+//! error as payload, and the binding's `error::catch` turns it back into it.
+
+use std::alloc::{alloc_zeroed, Layout};
+
+use crate::error::{fail, KernelError, Result};
+
+/// Element types whose all-zero bit pattern is the value zero.
+pub trait Zero: Copy {}
+impl Zero for f32 {}
+impl Zero for f64 {}
+impl Zero for usize {}
+impl Zero for u32 {}
+
+/// The product of `dims`, or a `Memory` error naming `op` if it overflows.
+pub fn len(op: &'static str, dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            KernelError::memory(
+                op,
+                format!("a buffer of {dims:?} elements is larger than the address space"),
+            )
+        })
+}
+
+/// `n` zeros of `T`, or a `Memory` error naming `op` when the allocator
+/// refuses. Zeroed pages come from the OS lazily, as with `vec![0; n]`.
+pub fn try_zeroed<T: Zero>(op: &'static str, n: usize) -> Result<Vec<T>> {
+    let too_big = || {
+        let bytes = (n as u128) * std::mem::size_of::<T>() as u128;
+        KernelError::memory(
+            op,
+            format!(
+                "could not allocate {} for a buffer of {n} elements",
+                human_bytes(bytes)
+            ),
+        )
+    };
+    let layout = Layout::array::<T>(n).map_err(|_| too_big())?;
+    if layout.size() == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: the layout has a non-zero size (checked above).
+    let ptr = unsafe { alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return Err(too_big());
+    }
+    // SAFETY: `ptr` comes from the global allocator with the layout of
+    // `[T; n]` (what `Vec<T>` with capacity `n` uses), and `n` zero-filled
+    // `T`s are initialised values (`T: Zero`).
+    Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
+}
+
+/// `try_zeroed`, unwinding with the error for callers that cannot return it.
+pub fn zeroed<T: Zero>(op: &'static str, n: usize) -> Vec<T> {
+    try_zeroed(op, n).unwrap_or_else(|e| fail(e))
+}
+
+/// Zeros of `f32` for a buffer of `dims` elements (their product, checked),
+/// or a `Memory` error naming `op`.
+pub fn try_zeros(op: &'static str, dims: &[usize]) -> Result<Vec<f32>> {
+    try_zeroed(op, len(op, dims)?)
+}
+
+/// `try_zeros`, unwinding with the error for callers that cannot return it
+/// (a rayon `*_init` closure, a scratch callback).
+pub fn zeros(op: &'static str, dims: &[usize]) -> Vec<f32> {
+    try_zeros(op, dims).unwrap_or_else(|e| fail(e))
+}
+
+/// A copy of `src`, allocated fallibly.
+pub fn try_copy<T: Zero>(op: &'static str, src: &[T]) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(src.len()).map_err(|_| {
+        KernelError::memory(
+            op,
+            format!(
+                "could not allocate {} for a buffer of {} elements",
+                human_bytes(std::mem::size_of_val(src) as u128),
+                src.len()
+            ),
+        )
+    })?;
+    v.extend_from_slice(src);
+    Ok(v)
+}
+
+/// Grows `v` to at least `n` elements (new ones `fill`), fallibly; unwinds
+/// with a `Memory` error naming `op` when the allocator refuses.
+pub fn grow<T: Copy>(op: &'static str, v: &mut Vec<T>, n: usize, fill: T) {
+    if v.len() >= n {
+        return;
+    }
+    if v.try_reserve_exact(n - v.len()).is_err() {
+        fail(KernelError::memory(
+            op,
+            format!(
+                "could not allocate {} for a buffer of {n} elements",
+                human_bytes((n as u128) * std::mem::size_of::<T>() as u128)
+            ),
+        ));
+    }
+    v.resize(n, fill);
+}
+
+fn human_bytes(b: u128) -> String {
+    const GIB: u128 = 1 << 30;
+    const MIB: u128 = 1 << 20;
+    if b >= GIB {
+        format!("{:.1} GiB", b as f64 / GIB as f64)
+    } else if b >= MIB {
+        format!("{:.1} MiB", b as f64 / MIB as f64)
+    } else {
+        format!("{b} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{catch, ErrorKind};
+
+    #[test]
+    fn zeroed_is_zero_and_sized() {
+        for n in [0usize, 1, 17, 1 << 20] {
+            let v: Vec<f32> = try_zeroed("t", n).unwrap();
+            assert_eq!(v.len(), n);
+            assert!(v.iter().all(|&x| x == 0.0));
+        }
+    }
+
+    #[test]
+    fn impossible_sizes_are_memory_errors() {
+        let e = try_zeroed::<f32>("op", usize::MAX / 2).unwrap_err();
+        assert_eq!((e.kind, e.op), (ErrorKind::Memory, "op"));
+        assert!(e.to_string().contains("could not allocate"), "{e}");
+        let e = len("op", &[1 << 40, 1 << 40]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Memory);
+        assert_eq!(len("op", &[3, 5, 7]).unwrap(), 105);
+    }
+
+    #[test]
+    fn unwinding_form_is_caught_as_the_error() {
+        let r: Result<()> = catch(|| {
+            let _v: Vec<f32> = zeroed("inner", usize::MAX / 8);
+            Ok(())
+        });
+        let e = r.unwrap_err();
+        assert_eq!((e.kind, e.op), (ErrorKind::Memory, "inner"));
+        let mut v = vec![1.0f32];
+        let r: Result<()> = catch(|| {
+            grow("g", &mut v, usize::MAX / 8, 0.0);
+            Ok(())
+        });
+        assert_eq!(r.unwrap_err().kind, ErrorKind::Memory);
+    }
+
+    #[test]
+    fn other_panics_become_runtime_errors() {
+        let r: Result<()> = catch(|| panic!("boom"));
+        let e = r.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Runtime);
+        assert!(e.message.contains("boom"));
+    }
+}
