@@ -99,7 +99,7 @@ def check_writable(arr: np.ndarray, op: str, arg: str) -> None:
 
 def contiguous(a: np.ndarray) -> np.ndarray:
     """``a`` C-contiguous (0-d arrays stay 0-d, unlike ``np.ascontiguousarray``)."""
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+    return a if a.flags.c_contiguous and a.flags.aligned else np.array(a, order="C")
 
 
 def as_index(x: Any, op: str, arg: str) -> np.ndarray:

@@ -59,7 +59,7 @@ def _check_number(
 def _writable(p: Tensor) -> np.ndarray:
     """The parameter's array, made contiguous and writable once, so updates can be in place."""
     d = p.data
-    if not (d.flags.c_contiguous and d.flags.writeable) or d.dtype != np.float32:
+    if not (d.flags.c_contiguous and d.flags.writeable and d.flags.aligned) or d.dtype != np.float32:
         p.data = d = np.array(d, dtype=np.float32, order="C", copy=True)
     return d
 

@@ -26,7 +26,7 @@ def _gelu_kind(approximate: str, op: str) -> str:
 
 
 def _act(kind: str, x: Any, op: str) -> np.ndarray:
-    xc = x if type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous else contiguous(as_f32(x, op, "x"))
+    xc = x if type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous and x.flags.aligned else contiguous(as_f32(x, op, "x"))
     y = np.empty_like(xc)
     _core.activation(kind, xc, y)
     return y

@@ -18,7 +18,7 @@ _F32 = np.dtype(np.float32)
 def _vector(v: Any, n: int, op: str, arg: str) -> np.ndarray | None:
     if v is None:
         return None
-    if type(v) is np.ndarray and v.dtype == _F32 and v.shape == (n,) and v.flags.c_contiguous:
+    if type(v) is np.ndarray and v.dtype == _F32 and v.shape == (n,) and v.flags.c_contiguous and v.flags.aligned:
         return v  # the common case, without a call (models call this per token)
     a = contiguous(as_f32(v, op, arg))
     if a.shape != (n,):
@@ -41,7 +41,7 @@ def layer_norm(
     - returns y (…, n), mean (…,), rstd (…,)
     """
     op = "layer_norm"
-    if not (type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous):
+    if not (type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous and x.flags.aligned):
         x = contiguous(as_f32(x, op, "x"))
     shape = x.shape
     if not shape or shape[-1] == 0:

@@ -24,6 +24,8 @@ def _inplace(a: Any, op: str, arg: str) -> np.ndarray:
         raise ShapeError(f"{op}: {arg} must be C-contiguous to be updated in place; got strides {a.strides}")
     if not a.flags.writeable:
         raise ValueError(f"{op}: {arg} is read-only")
+    if not a.flags.aligned:
+        raise ValueError(f"{op}: {arg} is not aligned to 4 bytes (updated in place); pass an aligned copy (np.array(x))")
     return a.reshape(-1)
 
 
