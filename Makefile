@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: venv build test test-rust test-python train bench lint
+.PHONY: venv build test test-rust test-python train bench lint test-arm
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,3 +39,20 @@ lint: venv
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --features python -- -D warnings
 	$(BIN)/ruff check python tests
+
+# The Rust tests on aarch64 under qemu user-mode emulation, on the NEON path
+# and with ATTNRS_SIMD=scalar. Installs the cross linker, qemu and the Rust
+# target when missing (apt only then; sudo unless root).
+ARM := aarch64-unknown-linux-gnu
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ARM_ENV = CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $$(dirname $$(dirname \
+	$$(realpath $$(aarch64-linux-gnu-gcc -print-file-name=libc.so.6))))"
+
+test-arm:
+	@command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null || \
+		{ $(SUDO) apt-get update -q && \
+		  $(SUDO) apt-get install -y -q --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user; }
+	@rustup target list --installed | grep -qx $(ARM) || rustup target add $(ARM)
+	$(ARM_ENV) cargo test --release -q --target $(ARM)
+	$(ARM_ENV) ATTNRS_SIMD=scalar cargo test --release -q --target $(ARM)
