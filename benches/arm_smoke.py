@@ -44,9 +44,15 @@ def results() -> dict[str, np.ndarray]:
     q, k, v = (rng.standard_normal((2, 3, 37, 16)).astype(np.float32) for _ in range(3))
     tq, tk, tv = (ar.tensor(x, requires_grad=True) for x in (q, k, v))
     o = ar.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
-    (o * ar.tensor(np.cos(np.arange(o.numpy().size, dtype=np.float32)).reshape(o.shape))).sum().backward()
+    (
+        o * ar.tensor(np.cos(np.arange(o.numpy().size, dtype=np.float32)).reshape(o.shape))
+    ).sum().backward()
     out["attn_o"] = o.numpy()
-    out["attn_dq"], out["attn_dk"], out["attn_dv"] = tq.grad.numpy(), tk.grad.numpy(), tv.grad.numpy()
+    out["attn_dq"], out["attn_dk"], out["attn_dv"] = (
+        tq.grad.numpy(),
+        tk.grad.numpy(),
+        tv.grad.numpy(),
+    )
 
     ar.manual_seed(0)
     cfg = GPTConfig(vocab_size=32, block_size=16, n_layer=2, n_head=2, n_embd=32)
