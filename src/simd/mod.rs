@@ -10,8 +10,9 @@
 //! `vector::F32Vec` is the interface (load/store incl. masked tails,
 //! arithmetic, `exp`/`tanh`/`sigmoid`/`erfc`, horizontal sum/max), implemented
 //! by `scalar::Scalar` (1 lane), `x86_avx2::Avx2` (`__m256`),
-//! `x86_avx512::Avx512` (`__m512`) and `neon::Neon` (`float32x4_t`). Each ISA file also exports the same math
-//! as free `#[inline(always)] unsafe fn`s on its register type. Accuracy is
+//! `x86_avx512::Avx512` (`__m512`) and `neon::Neon` (`float32x4_t`). Each
+//! ISA file also exports the same math as free `#[inline(always)] unsafe fn`s
+//! on its register type. Accuracy is
 //! documented in `vector.rs` and tested in `accuracy_tests.rs`.
 //!
 //! A kernel writes its work as a value implementing `dispatch::Kernel`,
