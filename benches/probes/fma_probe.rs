@@ -4,6 +4,7 @@
 //! Compare with `../shared/bench/machine_probe.py` (same method in C).
 //! `cargo run --release --example fma_probe [seconds]`
 
+#[cfg(target_arch = "x86_64")]
 use std::time::Instant;
 
 use attnrs::kernels::gemm::kernel::MicroKernel;
@@ -70,6 +71,16 @@ fn main() {
             println!(
                 "avx2 6x16 kernel, k=256: {:.1} GFLOP/s",
                 kernel_rate::<Avx2>(256, 40_000, rounds)
+            );
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        use attnrs::kernels::gemm::kernel_neon::Neon;
+        if Neon::available() {
+            println!(
+                "neon 8x12 kernel, k=256: {:.1} GFLOP/s",
+                kernel_rate::<Neon>(256, 40_000, rounds)
             );
         }
     }

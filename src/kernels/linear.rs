@@ -116,6 +116,8 @@ fn gemm_bias(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32], bias: &[f32]) {
         Isa::Avx512 => driver::gemm_bias::<super::gemm::kernel_avx512::Avx512>(g, a, b, c, bias),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => driver::gemm_bias::<super::gemm::kernel_avx2::Avx2>(g, a, b, c, bias),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => driver::gemm_bias::<super::gemm::kernel_neon::Neon>(g, a, b, c, bias),
         _ => driver::gemm_bias::<kernel_scalar::Scalar>(g, a, b, c, bias),
     }
 }

@@ -2,9 +2,8 @@
 //! has, in ulp against f64 references over dense grids, plus the special
 //! values (±inf, NaN, under/overflow) and the partial load/store helpers.
 
-use super::scalar::Scalar;
 use super::vector::F32Vec;
-use super::{available, Isa};
+use super::{available, dispatch_on, Isa, Kernel};
 
 #[derive(Clone, Copy)]
 enum Op {
@@ -40,30 +39,24 @@ unsafe fn apply<V: F32Vec>(op: Op, x: &[f32], y: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn apply_avx2(op: Op, x: &[f32], y: &mut [f32]) {
-    apply::<super::x86_avx2::Avx2>(op, x, y)
+/// `apply` as a `Kernel`, so `dispatch_on` runs it under each level's shim.
+struct Apply<'a> {
+    op: Op,
+    x: &'a [f32],
+    y: &'a mut [f32],
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn apply_avx512(op: Op, x: &[f32], y: &mut [f32]) {
-    apply::<super::x86_avx512::Avx512>(op, x, y)
+impl Kernel for Apply<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        apply::<V>(self.op, self.x, self.y)
+    }
 }
 
 fn run(isa: Isa, op: Op, x: &[f32]) -> Vec<f32> {
     let mut y = vec![f32::NAN; x.len()];
-    match isa {
-        // SAFETY: `isa` comes from `available()`, so the CPU has its features.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { apply_avx512(op, x, &mut y) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { apply_avx2(op, x, &mut y) },
-        // SAFETY: the scalar path needs no CPU feature.
-        _ => unsafe { apply::<Scalar>(op, x, &mut y) },
-    }
+    dispatch_on(isa, Apply { op, x, y: &mut y });
     y
 }
 

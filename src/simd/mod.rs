@@ -9,28 +9,26 @@
 //! # Vector primitives
 //! `vector::F32Vec` is the interface (load/store incl. masked tails,
 //! arithmetic, `exp`/`tanh`/`sigmoid`/`erfc`, horizontal sum/max), implemented
-//! by `scalar::Scalar` (1 lane), `x86_avx2::Avx2` (`__m256`) and
-//! `x86_avx512::Avx512` (`__m512`). Each ISA file also exports the same math
-//! as free `#[inline(always)] unsafe fn`s on its register type. Accuracy is
+//! by `scalar::Scalar` (1 lane), `x86_avx2::Avx2` (`__m256`),
+//! `x86_avx512::Avx512` (`__m512`) and `neon::Neon` (`float32x4_t`). Each
+//! ISA file also exports the same math as free `#[inline(always)] unsafe fn`s
+//! on its register type. Accuracy is
 //! documented in `vector.rs` and tested in `accuracy_tests.rs`.
 //!
-//! A kernel writes one generic `#[inline(always)]` body over `V: F32Vec` and
-//! one thin shim per ISA, then matches on `isa()`:
+//! A kernel writes its work as a value implementing `dispatch::Kernel`,
+//! whose `run::<V: F32Vec>` is one generic `#[inline(always)]` body, and
+//! calls `dispatch(k)` (or `dispatch_on(level, k)` in tests); the
+//! `#[target_feature]` shims live in `dispatch.rs` only, so no kernel writes
+//! its own:
 //!
 //! ```ignore
-//! #[inline(always)]
-//! unsafe fn body<V: F32Vec>(x: &mut [f32]) { /* V::load, V::exp, ... */ }
-//! #[target_feature(enable = "avx512f,avx2,fma")]
-//! unsafe fn body_avx512(x: &mut [f32]) { body::<x86_avx512::Avx512>(x) }
-//! #[target_feature(enable = "avx2,fma")]
-//! unsafe fn body_avx2(x: &mut [f32]) { body::<x86_avx2::Avx2>(x) }
-//! match isa() {
-//!     // SAFETY: isa() only reports levels the CPU has.
-//!     Isa::Avx512 => unsafe { body_avx512(x) },
-//!     Isa::Avx2 => unsafe { body_avx2(x) },
-//!     // SAFETY: the scalar path needs no CPU feature.
-//!     _ => unsafe { body::<scalar::Scalar>(x) },
+//! struct Exp<'a>(&'a mut [f32]);
+//! impl Kernel for Exp<'_> {
+//!     type Output = ();
+//!     #[inline(always)]
+//!     unsafe fn run<V: F32Vec>(self) { /* V::load, V::exp, V::store, ... */ }
 //! }
+//! dispatch(Exp(x));
 //! ```
 
 use std::sync::OnceLock;
@@ -38,6 +36,8 @@ use std::sync::OnceLock;
 #[cfg(test)]
 mod accuracy_tests;
 pub mod dispatch;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 pub mod normal_cdf;
 pub mod scalar;
 pub mod vector;
@@ -46,7 +46,7 @@ pub mod x86_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_avx512;
 
-pub use dispatch::{dispatch, dispatch_on, Kernel};
+pub use dispatch::{dispatch, dispatch_on, supported, Kernel};
 pub use vector::F32Vec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

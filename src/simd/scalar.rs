@@ -83,6 +83,7 @@ pub struct Scalar;
 impl F32Vec for Scalar {
     type V = f32;
     const LANES: usize = 1;
+    const REGISTERS: usize = 16;
 
     #[inline(always)]
     unsafe fn splat(x: f32) -> f32 {
@@ -130,6 +131,10 @@ impl F32Vec for Scalar {
     #[inline(always)]
     unsafe fn fnma(a: f32, b: f32, c: f32) -> f32 {
         (-a).mul_add(b, c)
+    }
+    #[inline(always)]
+    unsafe fn fms(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, -c)
     }
     #[inline(always)]
     unsafe fn max(a: f32, b: f32) -> f32 {

@@ -10,6 +10,12 @@
 //! | `super::scalar::Scalar` | none (the oracle) | 1 |
 //! | `super::x86_avx2::Avx2` | AVX2 + FMA | 8 |
 //! | `super::x86_avx512::Avx512` | AVX-512F | 16 |
+//! | `super::neon::Neon` | aarch64 NEON | 4 |
+//!
+//! Adding an ISA means one more implementation of this trait, one shim in
+//! `super::dispatch`, and the two register-blocked microkernels that cannot
+//! be written against it (`crate::kernels::gemm::kernel_*` and the attention
+//! tile product's block shape in `crate::kernels::attention::tile`).
 //!
 //! # Accuracy of the transcendental functions (all ISAs share the algorithms)
 //! - `exp`: Cody–Waite reduction `x = n·ln2 + r`, |r| ≤ ln2/2, a degree-7
@@ -49,6 +55,9 @@ pub trait F32Vec {
     type V: Copy;
     /// Elements per register.
     const LANES: usize;
+    /// Architectural vector registers (16 for AVX2, 32 for AVX-512 and NEON):
+    /// register-blocked bodies size their accumulator blocks from it.
+    const REGISTERS: usize;
 
     /// All lanes `x`.
     unsafe fn splat(x: f32) -> Self::V;
@@ -69,6 +78,8 @@ pub trait F32Vec {
     unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `c − a·b`, one rounding.
     unsafe fn fnma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a·b − c`, one rounding.
+    unsafe fn fms(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// Lane-wise max; if `b` is NaN the result is NaN.
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
     /// Lane-wise min; if `b` is NaN the result is NaN.

@@ -155,6 +155,7 @@ pub struct Avx2;
 impl F32Vec for Avx2 {
     type V = __m256;
     const LANES: usize = 8;
+    const REGISTERS: usize = 16;
 
     #[inline(always)]
     unsafe fn splat(x: f32) -> __m256 {
@@ -206,6 +207,10 @@ impl F32Vec for Avx2 {
     #[inline(always)]
     unsafe fn fnma(a: __m256, b: __m256, c: __m256) -> __m256 {
         _mm256_fnmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn fms(a: __m256, b: __m256, c: __m256) -> __m256 {
+        _mm256_fmsub_ps(a, b, c)
     }
     #[inline(always)]
     unsafe fn max(a: __m256, b: __m256) -> __m256 {

@@ -143,6 +143,7 @@ pub struct Avx512;
 impl F32Vec for Avx512 {
     type V = __m512;
     const LANES: usize = 16;
+    const REGISTERS: usize = 32;
 
     #[inline(always)]
     unsafe fn splat(x: f32) -> __m512 {
@@ -190,6 +191,10 @@ impl F32Vec for Avx512 {
     #[inline(always)]
     unsafe fn fnma(a: __m512, b: __m512, c: __m512) -> __m512 {
         _mm512_fnmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn fms(a: __m512, b: __m512, c: __m512) -> __m512 {
+        _mm512_fmsub_ps(a, b, c)
     }
     #[inline(always)]
     unsafe fn max(a: __m512, b: __m512) -> __m512 {

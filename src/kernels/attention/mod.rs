@@ -34,6 +34,7 @@ mod backward;
 mod decode;
 mod forward;
 pub mod tile;
+mod tile_simd;
 
 #[cfg(test)]
 mod tests;

@@ -9,9 +9,6 @@ use crate::simd::{self, Isa};
 
 fn levels() -> Vec<Isa> {
     simd::available()
-        .into_iter()
-        .filter(|&l| l != Isa::Neon)
-        .collect()
 }
 
 fn rand_vec(n: usize, seed: u64) -> Vec<f32> {

@@ -8,7 +8,8 @@
 //! (row, column) strides — a Q or K block straight from a strided (B,T,3,H,D)
 //! projection, or a transposed dS tile — while B and C have unit column stride.
 
-use crate::simd::Isa;
+use super::tile_simd::{Dot, ExpScaledSub, ExpSum, Gemm, ScaleAxpy, ScaleMax, SoftmaxGrad};
+use crate::simd::{dispatch_on, Isa};
 
 /// A read-only operand broadcast element by element: element (i, p) is `data[i·rs + p·cs]`.
 #[derive(Clone, Copy)]
@@ -62,101 +63,36 @@ pub fn gemm(
         (k - 1) * b.ld + n <= b.data.len(),
         "tile::gemm: b too short"
     );
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the level was detected at run time (simd::isa), and the
-        // asserts above bound every index the kernel touches.
-        Isa::Avx512 => unsafe { x86::gemm_avx512(m, n, k, a, b, c, ldc, accumulate) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { x86::gemm_avx2(m, n, k, a, b, c, ldc, accumulate) },
-        _ => gemm_scalar(m, n, k, a, b, c, ldc, accumulate),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn gemm_scalar(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: AOp<'_>,
-    b: BOp<'_>,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
-    for i in 0..m {
-        let crow = &mut c[i * ldc..i * ldc + n];
-        if !accumulate {
-            crow.fill(0.0);
-        }
-        for p in 0..k {
-            let av = a.data[i * a.rs + p * a.cs];
-            let brow = &b.data[p * b.ld..p * b.ld + n];
-            for (cv, &bv) in crow.iter_mut().zip(brow) {
-                *cv += av * bv;
-            }
-        }
-    }
+    dispatch_on(
+        isa,
+        Gemm {
+            m,
+            n,
+            k,
+            a,
+            b,
+            c,
+            ldc,
+            accumulate,
+        },
+    )
 }
 
 /// `x *= scale`, then returns `max(x)` (−∞ for an empty row).
 pub fn scale_max(isa: Isa, x: &mut [f32], scale: f32) -> f32 {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the ISA was detected at run time; the kernel stays inside `x`.
-        Isa::Avx512 => unsafe { x86::scale_max_avx512(x, scale) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { x86::scale_max_avx2(x, scale) },
-        _ => {
-            let mut mx = f32::NEG_INFINITY;
-            for v in x.iter_mut() {
-                *v *= scale;
-                mx = mx.max(*v);
-            }
-            mx
-        }
-    }
+    dispatch_on(isa, ScaleMax { x, scale })
 }
 
 /// `x = exp(x − sub)` (−∞ gives exactly 0) and returns `Σ x`.
 pub fn exp_sum(isa: Isa, x: &mut [f32], sub: f32) -> f32 {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the ISA was detected at run time; the kernel stays inside `x`.
-        Isa::Avx512 => unsafe { x86::exp_sum_avx512(x, sub) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { x86::exp_sum_avx2(x, sub) },
-        _ => {
-            let mut s = 0.0f32;
-            for v in x.iter_mut() {
-                *v = (*v - sub).exp();
-                s += *v;
-            }
-            s
-        }
-    }
+    dispatch_on(isa, ExpSum { x, sub })
 }
 
 /// `x[i] = exp(x[i]·scale − sub[i])` (the probabilities of one key row of a
 /// transposed tile, recomputed from the query rows' log-sum-exp).
 pub fn exp_scaled_sub(isa: Isa, x: &mut [f32], scale: f32, sub: &[f32]) {
-    let sub = &sub[..x.len()];
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the ISA was detected at run time; `sub` is at least as long as `x`.
-        Isa::Avx512 => unsafe { x86::exp_scaled_sub_avx512(x, scale, sub) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { x86::exp_scaled_sub_avx2(x, scale, sub) },
-        _ => {
-            for (v, &s) in x.iter_mut().zip(sub) {
-                *v = (*v * scale - s).exp();
-            }
-        }
-    }
+    let width = x.len();
+    exp_scaled_sub_rows(isa, x, width, 1, width, scale, sub)
 }
 
 /// `exp_scaled_sub` on `rows` rows of `width` elements, row r at `x[r·ld..]`,
@@ -180,75 +116,36 @@ pub fn exp_scaled_sub_rows(
         "tile::exp_scaled_sub_rows: x too short"
     );
     let sub = &sub[..width];
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the ISA was detected at run time; every row lies in `x`
-        // (asserted above) and `sub` holds `width` elements.
-        Isa::Avx512 => unsafe { x86::exp_scaled_sub_rows_avx512(x, ld, rows, width, scale, sub) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { x86::exp_scaled_sub_rows_avx2(x, ld, rows, width, scale, sub) },
-        _ => {
-            for r in 0..rows {
-                exp_scaled_sub(isa, &mut x[r * ld..r * ld + width], scale, sub);
-            }
-        }
-    }
+    dispatch_on(
+        isa,
+        ExpScaledSub {
+            x,
+            ld,
+            rows,
+            width,
+            scale,
+            sub,
+        },
+    )
 }
 
 /// `p[i] = p[i]·(dp[i] − d[i])`: dS from P, dP and D = rowsum(dO ⊙ O).
 pub fn softmax_grad(isa: Isa, p: &mut [f32], dp: &[f32], d: &[f32]) {
     let (dp, d) = (&dp[..p.len()], &d[..p.len()]);
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the ISA was detected at run time; dp and d are as long as p.
-        Isa::Avx512 => unsafe { x86::softmax_grad_avx512(p, dp, d) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { x86::softmax_grad_avx2(p, dp, d) },
-        _ => {
-            for ((pv, &g), &dv) in p.iter_mut().zip(dp).zip(d) {
-                *pv *= g - dv;
-            }
-        }
-    }
+    dispatch_on(isa, SoftmaxGrad { p, dp, d })
 }
 
 /// `Σ a[i]·b[i]`.
 pub fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
     let b = &b[..a.len()];
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the ISA was detected at run time; b is as long as a.
-        Isa::Avx512 => unsafe { x86::dot_avx512(a, b) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { x86::dot_avx2(a, b) },
-        _ => a.iter().zip(b).map(|(x, y)| x * y).sum(),
-    }
+    dispatch_on(isa, Dot { a, b })
 }
 
 /// `y = alpha·y + x·w`, elementwise over `y`.
 pub fn scale_axpy(isa: Isa, y: &mut [f32], alpha: f32, w: f32, x: &[f32]) {
     let x = &x[..y.len()];
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the ISA was detected at run time; x is as long as y.
-        Isa::Avx512 => unsafe { x86::scale_axpy_avx512(y, alpha, w, x) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { x86::scale_axpy_avx2(y, alpha, w, x) },
-        _ => {
-            for (yv, &xv) in y.iter_mut().zip(x) {
-                *yv = alpha * *yv + w * xv;
-            }
-        }
-    }
+    dispatch_on(isa, ScaleAxpy { y, alpha, w, x })
 }
-
-#[cfg(target_arch = "x86_64")]
-#[path = "tile_x86.rs"]
-mod x86;
 
 #[cfg(test)]
 mod tests;

@@ -500,6 +500,12 @@ fn avx512_kernel() {
     all::<super::kernel_avx512::Avx512>();
 }
 
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn neon_kernel() {
+    all::<super::kernel_neon::Neon>();
+}
+
 #[test]
 fn dispatched_sgemm_matches_reference() {
     let g = Gemm {

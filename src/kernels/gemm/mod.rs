@@ -22,6 +22,8 @@ pub mod kernel;
 pub mod kernel_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod kernel_avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod kernel_neon;
 pub mod kernel_scalar;
 #[cfg(test)]
 mod kernel_tests;
@@ -154,6 +156,8 @@ pub fn sgemm(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) -> Result<()> {
         Isa::Avx512 => driver::gemm::<kernel_avx512::Avx512>(g, a, b, c),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => driver::gemm::<kernel_avx2::Avx2>(g, a, b, c),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => driver::gemm::<kernel_neon::Neon>(g, a, b, c),
         _ => driver::gemm::<kernel_scalar::Scalar>(g, a, b, c),
     }
     Ok(())

@@ -46,6 +46,8 @@ impl PackedB {
             Isa::Avx512 => pack_all::<super::kernel_avx512::Avx512>(b, s, k, n),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => pack_all::<super::kernel_avx2::Avx2>(b, s, k, n),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => pack_all::<super::kernel_neon::Neon>(b, s, k, n),
             _ => pack_all::<super::kernel_scalar::Scalar>(b, s, k, n),
         };
         Ok(PackedB {
@@ -150,6 +152,8 @@ fn dispatch(g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32], parallel: bool) -> 
         Isa::Avx512 => run::<super::kernel_avx512::Avx512>(g, a, b, c, parallel),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => run::<super::kernel_avx2::Avx2>(g, a, b, c, parallel),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => run::<super::kernel_neon::Neon>(g, a, b, c, parallel),
         _ => run::<super::kernel_scalar::Scalar>(g, a, b, c, parallel),
     }
     Ok(())

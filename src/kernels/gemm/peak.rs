@@ -89,6 +89,8 @@ pub fn microkernel_gflops(budget: Duration) -> f64 {
         Isa::Avx512 => probe::<super::kernel_avx512::Avx512>(budget),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => probe::<super::kernel_avx2::Avx2>(budget),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => probe::<super::kernel_neon::Neon>(budget),
         _ => probe::<super::kernel_scalar::Scalar>(budget),
     }
 }

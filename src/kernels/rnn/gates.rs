@@ -2,12 +2,13 @@
 //! the per-mode bodies (`elman`, `lstm`, `gru`) share.
 //!
 //! Each mode's row math is one generic `#[inline(always)]` body over
-//! `V: F32Vec`; `forward_row` / `backward_row` below instantiate them inside
-//! one `#[target_feature]` shim per ISA (the pattern `crate::simd` documents).
-//! The scalar instantiation is the oracle the vector paths are tested against.
+//! `V: F32Vec`; `Fwd` / `Bwd` are `crate::simd::Kernel`s, so
+//! `forward_row` / `backward_row` run them through `crate::simd::dispatch`
+//! like every other fused kernel. The scalar instantiation is the oracle the
+//! vector paths are tested against.
 
 use super::{elman, gru, lstm};
-use crate::simd::{isa, scalar::Scalar, F32Vec, Isa};
+use crate::simd::{dispatch, F32Vec, Kernel};
 
 /// The slices of one batch row at one step, for the forward gate math.
 pub enum Fwd<'a> {
@@ -94,112 +95,76 @@ pub(super) unsafe fn st<V: F32Vec>(d: &mut [f32], v: V::V) {
     }
 }
 
-#[inline(always)]
-unsafe fn fwd<V: F32Vec>(a: Fwd<'_>) {
-    match a {
-        Fwd::Elman { relu, pre } => elman::forward::<V>(relu, pre),
-        Fwd::Lstm {
-            g,
-            c_prev,
-            c_new,
-            tanh_c,
-            h_new,
-        } => lstm::forward::<V>(g, c_prev, c_new, tanh_c, h_new),
-        Fwd::Gru {
-            gx,
-            hh,
-            b_hh,
-            h_prev,
-            hn,
-            h_new,
-        } => gru::forward::<V>(gx, hh, b_hh, h_prev, hn, h_new),
+impl Kernel for Fwd<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        match self {
+            Fwd::Elman { relu, pre } => elman::forward::<V>(relu, pre),
+            Fwd::Lstm {
+                g,
+                c_prev,
+                c_new,
+                tanh_c,
+                h_new,
+            } => lstm::forward::<V>(g, c_prev, c_new, tanh_c, h_new),
+            Fwd::Gru {
+                gx,
+                hh,
+                b_hh,
+                h_prev,
+                hn,
+                h_new,
+            } => gru::forward::<V>(gx, hh, b_hh, h_prev, hn, h_new),
+        }
     }
 }
 
-#[inline(always)]
-unsafe fn bwd<V: F32Vec>(a: Bwd<'_>) {
-    match a {
-        Bwd::Elman {
-            relu,
-            h,
-            dh,
-            dout,
-            dg,
-            direct,
-        } => elman::backward::<V>(relu, h, dh, dout, dg, direct),
-        Bwd::Lstm {
-            g,
-            tanh_c,
-            c_prev,
-            dh,
-            dout,
-            dc,
-            dg,
-            direct,
-        } => lstm::backward::<V>(g, tanh_c, c_prev, dh, dout, dc, dg, direct),
-        Bwd::Gru {
-            g,
-            hn,
-            h_prev,
-            dh,
-            dout,
-            dgx,
-            dgh,
-            direct,
-        } => gru::backward::<V>(g, hn, h_prev, dh, dout, dgx, dgh, direct),
+impl Kernel for Bwd<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        match self {
+            Bwd::Elman {
+                relu,
+                h,
+                dh,
+                dout,
+                dg,
+                direct,
+            } => elman::backward::<V>(relu, h, dh, dout, dg, direct),
+            Bwd::Lstm {
+                g,
+                tanh_c,
+                c_prev,
+                dh,
+                dout,
+                dc,
+                dg,
+                direct,
+            } => lstm::backward::<V>(g, tanh_c, c_prev, dh, dout, dc, dg, direct),
+            Bwd::Gru {
+                g,
+                hn,
+                h_prev,
+                dh,
+                dout,
+                dgx,
+                dgh,
+                direct,
+            } => gru::backward::<V>(g, hn, h_prev, dh, dout, dgx, dgh, direct),
+        }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn fwd_avx512(a: Fwd<'_>) {
-    fwd::<crate::simd::x86_avx512::Avx512>(a)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fwd_avx2(a: Fwd<'_>) {
-    fwd::<crate::simd::x86_avx2::Avx2>(a)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn bwd_avx512(a: Bwd<'_>) {
-    bwd::<crate::simd::x86_avx512::Avx512>(a)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn bwd_avx2(a: Bwd<'_>) {
-    bwd::<crate::simd::x86_avx2::Avx2>(a)
 }
 
 /// Forward gate math of one row on the ISA in use.
 pub fn forward_row(a: Fwd<'_>) {
-    match isa() {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: isa() reports AVX-512F (with AVX2 and FMA) only when the CPU has it.
-        Isa::Avx512 => unsafe { fwd_avx512(a) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: isa() reports AVX2 only when the CPU has AVX2 and FMA.
-        Isa::Avx2 => unsafe { fwd_avx2(a) },
-        // SAFETY: the scalar path needs no CPU feature.
-        _ => unsafe { fwd::<Scalar>(a) },
-    }
+    dispatch(a)
 }
 
 /// Backward gate math of one row on the ISA in use.
 pub fn backward_row(a: Bwd<'_>) {
-    match isa() {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: isa() reports AVX-512F (with AVX2 and FMA) only when the CPU has it.
-        Isa::Avx512 => unsafe { bwd_avx512(a) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: isa() reports AVX2 only when the CPU has AVX2 and FMA.
-        Isa::Avx2 => unsafe { bwd_avx2(a) },
-        // SAFETY: the scalar path needs no CPU feature.
-        _ => unsafe { bwd::<Scalar>(a) },
-    }
+    dispatch(a)
 }
 
 /// `x ← x + b` (plain loop; the compiler vectorizes it).

@@ -3,9 +3,6 @@ use crate::simd;
 
 fn levels() -> Vec<Isa> {
     simd::available()
-        .into_iter()
-        .filter(|&l| l != Isa::Neon)
-        .collect()
 }
 
 #[test]

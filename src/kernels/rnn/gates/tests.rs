@@ -1,5 +1,5 @@
 use super::*;
-use crate::simd::available;
+use crate::simd::{available, dispatch_on, Isa};
 
 fn data(n: usize, seed: u32) -> Vec<f32> {
     let mut s = seed;
@@ -15,26 +15,8 @@ fn data(n: usize, seed: u32) -> Vec<f32> {
 /// shim (H = 37: full vectors plus a masked tail on every ISA).
 fn all_modes(level: Isa) -> Vec<Vec<f32>> {
     let h = 37;
-    let fwd_on = |a: Fwd<'_>| match level {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: only called for levels `available()` reports.
-        Isa::Avx512 => unsafe { fwd_avx512(a) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { fwd_avx2(a) },
-        // SAFETY: the scalar path needs no CPU feature.
-        _ => unsafe { fwd::<Scalar>(a) },
-    };
-    let bwd_on = |a: Bwd<'_>| match level {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: only called for levels `available()` reports.
-        Isa::Avx512 => unsafe { bwd_avx512(a) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { bwd_avx2(a) },
-        // SAFETY: the scalar path needs no CPU feature.
-        _ => unsafe { bwd::<Scalar>(a) },
-    };
+    let fwd_on = |a: Fwd<'_>| dispatch_on(level, a);
+    let bwd_on = |a: Bwd<'_>| dispatch_on(level, a);
     let mut out = Vec::new();
     let (hp, dh, dout) = (data(h, 1), data(h, 2), data(h, 3));
     for relu in [false, true] {

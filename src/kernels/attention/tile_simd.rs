@@ -1,0 +1,412 @@
+//! The tile primitives' bodies, written once over `V: F32Vec` and run through
+//! `crate::simd::dispatch_on` (the shared idiom: no per-ISA code here apart
+//! from the register-block shape of the tile product). Callers in `tile.rs`
+//! have checked every bound, so the bodies index without checks.
+#![allow(clippy::needless_range_loop)] // register arrays indexed in lockstep
+
+use super::tile::{AOp, BOp};
+use crate::simd::{F32Vec, Kernel};
+
+/// Block shape (rows MR, vectors NV of B per step) of the tile product per
+/// vector type: about two thirds of the registers hold MR·NV accumulators,
+/// NV hold B and one the broadcast of A.
+/// - AVX-512 (32 × 16 lanes): 8 × 2 vectors = 8 × 32, 16 accumulators;
+/// - AVX2 (16 × 8 lanes): 6 × 2 vectors = 6 × 16, 12 accumulators;
+/// - NEON (32 × 4 lanes): 6 × 4 vectors = 6 × 16, 24 accumulators;
+/// - scalar (1 lane): the plain loop `gemm_scalar`, which LLVM vectorizes.
+#[inline(always)]
+const fn shape(lanes: usize, registers: usize) -> (usize, usize) {
+    match (lanes, registers >= 32) {
+        (16.., true) => (8, 2),
+        (_, true) => (6, 4),
+        _ => (6, 2),
+    }
+}
+
+/// `C[m×n] (+)= A[m×k]·B[k×n]`; bounds checked by `tile::gemm`, `k ≥ 1`.
+pub(super) struct Gemm<'a> {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: AOp<'a>,
+    pub b: BOp<'a>,
+    pub c: &'a mut [f32],
+    pub ldc: usize,
+    pub accumulate: bool,
+}
+
+impl Kernel for Gemm<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        if V::LANES == 1 {
+            return gemm_scalar(self);
+        }
+        // SAFETY (all arms): `tile::gemm` bounded every index of A, B and C.
+        match shape(V::LANES, V::REGISTERS) {
+            (8, 2) => rows::<V, 8, 2>(self),
+            (6, 4) => rows::<V, 6, 4>(self),
+            _ => rows::<V, 6, 2>(self),
+        }
+    }
+}
+
+#[inline(always)]
+fn gemm_scalar(g: Gemm<'_>) {
+    let (a, b) = (g.a, g.b);
+    for i in 0..g.m {
+        let crow = &mut g.c[i * g.ldc..i * g.ldc + g.n];
+        if !g.accumulate {
+            crow.fill(0.0);
+        }
+        for p in 0..g.k {
+            let av = a.data[i * a.rs + p * a.cs];
+            let brow = &b.data[p * b.ld..p * b.ld + g.n];
+            for (cv, &bv) in crow.iter_mut().zip(brow) {
+                *cv += av * bv;
+            }
+        }
+    }
+}
+
+/// MR-row strips of C, the last one shorter.
+///
+/// # Safety
+/// The CPU has `V`'s ISA; `g` passed `tile::gemm`'s bounds checks.
+#[inline(always)]
+unsafe fn rows<V: F32Vec, const MR: usize, const NV: usize>(mut g: Gemm<'_>) {
+    let mut i = 0;
+    while i < g.m {
+        let mr = (g.m - i).min(MR);
+        // SAFETY: rows i..i + mr < m, inside the checked bounds; mr ≤ MR ≤ 8.
+        unsafe {
+            match mr {
+                8 => strip::<V, 8, NV>(&mut g, i),
+                7 => strip::<V, 7, NV>(&mut g, i),
+                6 => strip::<V, 6, NV>(&mut g, i),
+                5 => strip::<V, 5, NV>(&mut g, i),
+                4 => strip::<V, 4, NV>(&mut g, i),
+                3 => strip::<V, 3, NV>(&mut g, i),
+                2 => strip::<V, 2, NV>(&mut g, i),
+                _ => strip::<V, 1, NV>(&mut g, i),
+            }
+        }
+        i += mr;
+    }
+}
+
+/// Rows `i0..i0 + R` of C, `NV·LANES` columns at a time; the last block has
+/// only as many vectors as it needs, its last one partial.
+///
+/// # Safety
+/// As [`rows`], with `i0 + R ≤ m`.
+#[inline(always)]
+unsafe fn strip<V: F32Vec, const R: usize, const NV: usize>(g: &mut Gemm<'_>, i0: usize) {
+    let wide = NV * V::LANES;
+    let mut j = 0;
+    // SAFETY (whole body): every block covers columns j..j + w ≤ n.
+    unsafe {
+        while j + wide <= g.n {
+            block::<V, R, NV, true>(g, i0, j, wide);
+            j += wide;
+        }
+        let w = g.n - j;
+        if w > 0 {
+            match w.div_ceil(V::LANES) {
+                1 => block::<V, R, 1, false>(g, i0, j, w),
+                2 if NV >= 2 => block::<V, R, 2, false>(g, i0, j, w),
+                3 if NV >= 3 => block::<V, R, 3, false>(g, i0, j, w),
+                _ => block::<V, R, NV, false>(g, i0, j, w),
+            }
+        }
+    }
+}
+
+/// `B[p, j..j + w]` as NV vectors (`w = NV·LANES` when `FULL`, else the last
+/// vector is partial and zero-filled).
+///
+/// # Safety
+/// Row `p` of B holds columns `j..j + w`.
+#[inline(always)]
+unsafe fn load_b<V: F32Vec, const NV: usize, const FULL: bool>(
+    b: &[f32],
+    off: usize,
+    w: usize,
+) -> [V::V; NV] {
+    let mut v = [V::splat(0.0); NV];
+    for t in 0..NV {
+        let lo = off + t * V::LANES;
+        // SAFETY: lo..lo + LANES (FULL) or lo..off + w lies in row p of B.
+        unsafe {
+            v[t] = if FULL || (t + 1) * V::LANES <= w {
+                V::load(b.get_unchecked(lo..))
+            } else {
+                V::load_partial(b.get_unchecked(lo..off + w), 0.0)
+            };
+        }
+    }
+    v
+}
+
+/// One R × w block of C at (i0, j), w ≤ NV·LANES, in registers.
+///
+/// # Safety
+/// As [`strip`], with `j + w ≤ n` and `w > (NV − 1)·LANES`.
+#[inline(always)]
+unsafe fn block<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
+    g: &mut Gemm<'_>,
+    i0: usize,
+    j: usize,
+    w: usize,
+) {
+    let (a, b) = (g.a, g.b);
+    let mut acc = [[V::splat(0.0); NV]; R];
+    let mut a_off = i0 * a.rs;
+    let mut b_off = j;
+    for _ in 0..g.k {
+        // SAFETY: p < k, rows i0..i0 + R and columns j..j + w are inside the
+        // checked extents of A and B.
+        unsafe {
+            let bv = load_b::<V, NV, FULL>(b.data, b_off, w);
+            for i in 0..R {
+                let av = V::splat(*a.data.get_unchecked(a_off + i * a.rs));
+                for t in 0..NV {
+                    acc[i][t] = V::fma(av, bv[t], acc[i][t]);
+                }
+            }
+        }
+        a_off += a.cs;
+        b_off += b.ld;
+    }
+    for i in 0..R {
+        let row = (i0 + i) * g.ldc + j;
+        for t in 0..NV {
+            let lo = row + t * V::LANES;
+            // SAFETY: C's row i0 + i holds columns j..j + w (checked by
+            // `tile::gemm`).
+            unsafe {
+                if FULL || (t + 1) * V::LANES <= w {
+                    let d = g.c.get_unchecked_mut(lo..lo + V::LANES);
+                    let v = if g.accumulate {
+                        V::add(acc[i][t], V::load(d))
+                    } else {
+                        acc[i][t]
+                    };
+                    V::store(d, v);
+                } else {
+                    let d = g.c.get_unchecked_mut(lo..row + w);
+                    let v = if g.accumulate {
+                        V::add(acc[i][t], V::load_partial(d, 0.0))
+                    } else {
+                        acc[i][t]
+                    };
+                    V::store_partial(d, v);
+                }
+            }
+        }
+    }
+}
+
+/// `x *= scale`, returns `max(x)`.
+pub(super) struct ScaleMax<'a> {
+    pub x: &'a mut [f32],
+    pub scale: f32,
+}
+
+impl Kernel for ScaleMax<'_> {
+    type Output = f32;
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) -> f32 {
+        let (n, l) = (self.x.len(), V::LANES);
+        let x = self.x;
+        let s = V::splat(self.scale);
+        let mut mx = V::splat(f32::NEG_INFINITY);
+        let mut i = 0;
+        while i + l <= n {
+            let v = V::mul(V::load(&x[i..]), s);
+            V::store(&mut x[i..], v);
+            mx = V::max(mx, v);
+            i += l;
+        }
+        if i < n {
+            let v = V::mul(V::load_partial(&x[i..], 0.0), s);
+            V::store_partial(&mut x[i..], v);
+            // Reloaded with −∞ in the missing lanes, so they never win.
+            mx = V::max(mx, V::load_partial(&x[i..], f32::NEG_INFINITY));
+        }
+        V::hmax(mx)
+    }
+}
+
+/// `x = exp(x − sub)`, returns `Σ x`.
+pub(super) struct ExpSum<'a> {
+    pub x: &'a mut [f32],
+    pub sub: f32,
+}
+
+impl Kernel for ExpSum<'_> {
+    type Output = f32;
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) -> f32 {
+        let (n, l) = (self.x.len(), V::LANES);
+        let x = self.x;
+        let s = V::splat(self.sub);
+        let mut acc = V::splat(0.0);
+        let mut i = 0;
+        while i + l <= n {
+            let v = V::exp(V::sub(V::load(&x[i..]), s));
+            V::store(&mut x[i..], v);
+            acc = V::add(acc, v);
+            i += l;
+        }
+        if i < n {
+            let v = V::exp(V::sub(V::load_partial(&x[i..], 0.0), s));
+            V::store_partial(&mut x[i..], v);
+            // Reloaded with 0 in the missing lanes.
+            acc = V::add(acc, V::load_partial(&x[i..], 0.0));
+        }
+        V::hsum(acc)
+    }
+}
+
+/// `x[r·ld + i] = exp(x[r·ld + i]·scale − sub[i])` for `r < rows`, `i < width`.
+pub(super) struct ExpScaledSub<'a> {
+    pub x: &'a mut [f32],
+    pub ld: usize,
+    pub rows: usize,
+    pub width: usize,
+    pub scale: f32,
+    /// `width` elements.
+    pub sub: &'a [f32],
+}
+
+impl Kernel for ExpScaledSub<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        let s = V::splat(self.scale);
+        for r in 0..self.rows {
+            let x = &mut self.x[r * self.ld..r * self.ld + self.width];
+            exp_scaled_sub_row::<V>(x, s, self.sub);
+        }
+    }
+}
+
+/// # Safety
+/// The CPU has `V`'s ISA; `sub.len() ≥ x.len()`.
+#[inline(always)]
+unsafe fn exp_scaled_sub_row<V: F32Vec>(x: &mut [f32], s: V::V, sub: &[f32]) {
+    let (n, l) = (x.len(), V::LANES);
+    let mut i = 0;
+    // SAFETY (loads and stores): i + l ≤ n ≤ sub.len(), or a partial tail.
+    unsafe {
+        while i + l <= n {
+            let v = V::fms(V::load(&x[i..]), s, V::load(&sub[i..]));
+            V::store(&mut x[i..], V::exp(v));
+            i += l;
+        }
+        if i < n {
+            let v = V::fms(
+                V::load_partial(&x[i..], 0.0),
+                s,
+                V::load_partial(&sub[i..n], 0.0),
+            );
+            V::store_partial(&mut x[i..], V::exp(v));
+        }
+    }
+}
+
+/// `p = p ⊙ (dp − d)`; `dp` and `d` as long as `p`.
+pub(super) struct SoftmaxGrad<'a> {
+    pub p: &'a mut [f32],
+    pub dp: &'a [f32],
+    pub d: &'a [f32],
+}
+
+impl Kernel for SoftmaxGrad<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        let (p, dp, d) = (self.p, self.dp, self.d);
+        let (n, l) = (p.len(), V::LANES);
+        let mut i = 0;
+        while i + l <= n {
+            let g = V::sub(V::load(&dp[i..]), V::load(&d[i..]));
+            let v = V::mul(V::load(&p[i..]), g);
+            V::store(&mut p[i..], v);
+            i += l;
+        }
+        if i < n {
+            let g = V::sub(
+                V::load_partial(&dp[i..n], 0.0),
+                V::load_partial(&d[i..n], 0.0),
+            );
+            let v = V::mul(V::load_partial(&p[i..], 0.0), g);
+            V::store_partial(&mut p[i..], v);
+        }
+    }
+}
+
+/// `Σ a[i]·b[i]`; `b` as long as `a`.
+pub(super) struct Dot<'a> {
+    pub a: &'a [f32],
+    pub b: &'a [f32],
+}
+
+impl Kernel for Dot<'_> {
+    type Output = f32;
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) -> f32 {
+        let (a, b) = (self.a, self.b);
+        let (n, l) = (a.len(), V::LANES);
+        let (mut acc0, mut acc1) = (V::splat(0.0), V::splat(0.0));
+        let mut i = 0;
+        while i + 2 * l <= n {
+            acc0 = V::fma(V::load(&a[i..]), V::load(&b[i..]), acc0);
+            acc1 = V::fma(V::load(&a[i + l..]), V::load(&b[i + l..]), acc1);
+            i += 2 * l;
+        }
+        while i < n {
+            let e = (i + l).min(n);
+            acc0 = V::fma(
+                V::load_partial(&a[i..e], 0.0),
+                V::load_partial(&b[i..e], 0.0),
+                acc0,
+            );
+            i += l;
+        }
+        V::hsum(V::add(acc0, acc1))
+    }
+}
+
+/// `y = alpha·y + w·x`; `x` as long as `y`.
+pub(super) struct ScaleAxpy<'a> {
+    pub y: &'a mut [f32],
+    pub alpha: f32,
+    pub w: f32,
+    pub x: &'a [f32],
+}
+
+impl Kernel for ScaleAxpy<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        let (y, x) = (self.y, self.x);
+        let (al, wv) = (V::splat(self.alpha), V::splat(self.w));
+        let (n, l) = (y.len(), V::LANES);
+        let mut i = 0;
+        while i + l <= n {
+            let v = V::fma(V::load(&x[i..]), wv, V::mul(V::load(&y[i..]), al));
+            V::store(&mut y[i..], v);
+            i += l;
+        }
+        if i < n {
+            let v = V::fma(
+                V::load_partial(&x[i..n], 0.0),
+                wv,
+                V::mul(V::load_partial(&y[i..], 0.0), al),
+            );
+            V::store_partial(&mut y[i..], v);
+        }
+    }
+}
