@@ -1,9 +1,11 @@
-"""The ``attnrs`` command: ``train``, ``generate``, ``bench``, ``info``.
+"""The ``attnrs`` command: ``train``, ``generate``, ``bench``, ``info``, ``plot``.
 
 ``attnrs train`` trains a character language model (gpt, char-rnn or tcn) on
 ``--data PATH`` or on the built-in corpus, writes ``DIR/config.json``,
 ``DIR/log.jsonl`` and ``DIR/checkpoint.safetensors`` and prints a sample;
-``attnrs generate --out DIR`` samples from such a directory. Bad arguments and
+``attnrs generate --out DIR`` samples from such a directory. ``attnrs train
+--model bert`` pretrains a masked language model instead (char or word
+tokens), and ``attnrs plot DIR [DIR ...]`` redraws loss curves from logs. Bad arguments and
 missing files end with a one-line error on stderr and exit status 2.
 """
 
@@ -22,6 +24,7 @@ import numpy as np
 __all__ = ["main"]
 
 LM_MODELS = ("gpt", "char-rnn", "tcn")
+MLM_MODELS = ("bert",)  # masked language models: `attnrs train --model bert`
 
 # Defaults of `attnrs train` per model (GPT: nanoGPT's CPU configuration, fewer
 # steps): about 1–2 minutes on 2 cores, enough for word-like samples. Flags
@@ -33,6 +36,9 @@ TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
                  "steps": 1000, "lr": 3e-3, "min_lr": 3e-4, "warmup": 50, "beta2": 0.99, "eval_interval": 200},
     "tcn": {"block_size": 64, "batch_size": 16, "n_layer": 6, "n_embd": 96, "dropout": 0.0,
             "steps": 1000, "lr": 2e-3, "min_lr": 2e-4, "warmup": 50, "beta2": 0.99, "eval_interval": 200},
+    "bert": {"block_size": 128, "batch_size": 32, "n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0,
+             "steps": 1000, "lr": 1e-3, "min_lr": 1e-4, "warmup": 100, "beta2": 0.99, "weight_decay": 0.01,
+             "eval_interval": 200},
 }  # fmt: skip
 
 
@@ -80,7 +86,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a character language model")
-    t.add_argument("--model", choices=LM_MODELS, default="gpt")
+    t.add_argument("--model", choices=LM_MODELS + MLM_MODELS, default="gpt")
     t.add_argument("--data", help="UTF-8 text file (default: the built-in corpus)")
     t.add_argument("--out", help="output directory (default: runs/<model>)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
@@ -92,6 +98,8 @@ def _build_parser() -> argparse.ArgumentParser:
     for flag in ("dropout", "lr", "min-lr", "beta2", "weight-decay", "grad-clip"):
         t.add_argument(f"--{flag}", type=_nonneg_float)
     t.add_argument("--cell", choices=("rnn", "lstm", "gru"), help="char-rnn cell (default lstm)")
+    t.add_argument("--tokenizer", choices=("char", "word"), help="bert: characters (default) or words")
+    t.add_argument("--max-vocab", type=_positive_int, help="bert --tokenizer word: vocabulary cap (default 8000)")
     t.add_argument("--seed", type=int, default=1337)
     t.add_argument("--sample-length", type=int, default=300, help="characters sampled at the end")
     t.add_argument("--no-progress", action="store_true", help="no tqdm bar")
@@ -110,6 +118,10 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="fewer repeats")
 
     sub.add_parser("info", help="version, SIMD level, threads")
+
+    pl = sub.add_parser("plot", help="draw loss curves from run directories' log.jsonl")
+    pl.add_argument("dirs", nargs="+", help="run directories (several: one chart, one colour per run)")
+    pl.add_argument("--out", help="PNG path (default: DIR/loss.png for one run, loss_compare.png for several)")
     return p
 
 
@@ -132,6 +144,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from .train import LossCurvePlot, TrainConfig, Trainer
 
     out = Path(args.out or f"runs/{args.model}")
+    if args.tokenizer == "word" and args.model not in MLM_MODELS:
+        raise CliError(f"--tokenizer word: only for --model bert (the {args.model} command trains on characters)")
     settings = dict(TRAIN_DEFAULTS[args.model])
     for k, v in vars(args).items():
         if v is not None and k not in ("model", "data", "out", "resume", "no_progress", "command"):
@@ -139,6 +153,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.model == "gpt" and settings["n_embd"] % settings["n_head"]:
         raise CliError(f"--n-embd ({settings['n_embd']}) must be divisible by --n-head ({settings['n_head']})")
     text = data.load_text(args.data)
+    if args.model in MLM_MODELS:
+        return _train_bert(args, settings, text, out)
     saved = None
     if args.resume:  # the model and tokenizer come from the run; training flags may change
         cfg_path = out / "config.json"
@@ -198,6 +214,91 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(_sample(model, tok, prompt, args.sample_length, 0.8, None, args.seed))
 
 
+def _train_bert(args: argparse.Namespace, settings: dict, text: str, out: Path) -> None:
+    """``attnrs train --model bert``: masked-LM pretraining (BERT's 15 % / 80-10-10
+    rule) on char or word tokens with [PAD] [MASK] [CLS] [SEP] added to the
+    vocabulary; logs masked-token accuracy beside the loss."""
+    from . import data
+    from .autograd import no_grad
+    from .models import BERT, BERTConfig
+    from .tensor import manual_seed
+    from .train import LossCurvePlot, TrainConfig, Trainer
+
+    saved = None
+    if args.resume:
+        cfg_path = out / "config.json"
+        if not (out / Trainer.CHECKPOINT).is_file() or not cfg_path.is_file():
+            raise CliError(f"--resume: no checkpoint in {out}")
+        saved = json.loads(cfg_path.read_text())
+        if saved.get("model") != "bert":
+            raise CliError(f"--resume: {out} holds a {saved.get('model')!r} run, not 'bert'")
+        settings.update(block_size=saved["model_config"]["block_size"], batch_size=saved["batch_size"])
+        tok = data.MLMTokenizer.from_dict(saved["tokenizer"])
+    elif (args.tokenizer or "char") == "word":
+        tok = data.MLMTokenizer(data.WordTokenizer.from_text(text, max_vocab=args.max_vocab or 8000))
+    else:
+        tok = data.MLMTokenizer(data.CharTokenizer.from_text(text))
+    ids = tok.encode(text)
+    train_ids, val_ids = data.train_val_split(ids)
+    bs, block, V = settings["batch_size"], settings["block_size"], tok.vocab_size
+    if len(val_ids) <= block:
+        raise CliError(f"data too small: {len(ids)} tokens for --block-size {block}")
+
+    def get_batch(split: str, rng: np.random.Generator) -> tuple[tuple, np.ndarray]:
+        x, y = data.get_mlm_batch(train_ids if split == "train" else val_ids, bs, block, rng, V)
+        return (x,), y
+
+    manual_seed(args.seed)
+    mcfg = BERTConfig(**saved["model_config"]) if saved else _model_config("bert", settings, V)
+    model = BERT(mcfg)
+    tnames = {f.name for f in fields(TrainConfig)}
+    tcfg = TrainConfig(progress=not args.no_progress, **{k: v for k, v in settings.items() if k in tnames})
+    run_config = {
+        "model": "bert", "model_config": asdict(mcfg), "train_config": asdict(tcfg), "batch_size": bs,
+        "data": str(args.data) if args.data else "builtin", "tokenizer": tok.to_dict(),
+    }  # fmt: skip
+    metric = lambda logits, t: {"masked_acc": BERT.masked_accuracy(logits, t)}
+    trainer = Trainer(model, tcfg, get_batch, out_dir=out, callbacks=[LossCurvePlot()],
+                      run_config=run_config, metric_fn=metric)  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    if args.resume:
+        trainer.load_checkpoint(out / Trainer.CHECKPOINT)
+        print(f"resumed {out} at step {trainer.step}")
+    else:
+        (out / Trainer.LOG).unlink(missing_ok=True)
+    (out / "config.json").write_text(json.dumps(run_config, indent=2))
+    print(f"bert: {model.num_parameters():,} parameters, vocab {V} ({tok.n_special} special), "
+          f"{len(train_ids):,} train / {len(val_ids):,} val tokens -> {out}")  # fmt: skip
+    trainer.run()
+    last = trainer.history[-1] if trainer.history else {}
+    print(f"step {trainer.step}: train loss {last.get('train_loss', float('nan')):.4f}, "
+          f"val loss {last.get('val_loss', trainer.best_val):.4f}, "
+          f"val masked-token accuracy {last.get('val_masked_acc', float('nan')):.3f}")  # fmt: skip
+    # A fill-in-the-blanks demo on a held-out window: [MASK]ed input, then the model's guesses.
+    x, y = data.get_mlm_batch(val_ids, 1, min(block, 48), np.random.default_rng(args.seed), V)
+    model.eval()
+    with no_grad():
+        logits, _ = model(x)
+    filled = np.where(y != data.MLM_IGNORE, logits.data.argmax(-1), x)
+    print("--- fill in the masks ---")
+    print("input: ", tok.decode(x[0]))
+    print("filled:", tok.decode(filled[0]))
+    print("truth: ", tok.decode(np.where(y != data.MLM_IGNORE, y, x)[0]))
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from .train import plot_logs
+
+    dirs = [Path(d) for d in args.dirs]
+    for d in dirs:
+        if not (d / "log.jsonl").is_file():
+            raise CliError(f"plot: {d} has no log.jsonl (a directory written by `attnrs train`)")
+    out = Path(args.out) if args.out else (dirs[0] / "loss.png" if len(dirs) == 1 else Path("loss_compare.png"))
+    if not plot_logs(dirs, out):
+        raise CliError("plot: needs matplotlib (pip install matplotlib, or `make build`)")
+    print(f"curves -> {out}")
+
+
 def _plot_attention(model: Any, tok: Any, ids: np.ndarray, out: Path) -> None:
     """``out/attention.png``: the last layer's heads on a validation snippet
     (models with ``attention_maps`` only; needs matplotlib)."""
@@ -246,6 +347,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
     if name not in REGISTRY:
         raise CliError(f"{cfg_path}: unknown model {name!r}")
     config_cls, model_cls = REGISTRY[name]
+    if not hasattr(model_cls, "generate"):
+        raise CliError(f"{out} holds a {name!r} run, which does not generate text")
     model = model_cls(config_cls(**run["model_config"]))
     io.load_checkpoint(str(ckpt), model)
     tok = data.tokenizer_from_dict(run["tokenizer"])
@@ -281,6 +384,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "bench": cmd_bench, "info": cmd_info}
+COMMANDS["plot"] = cmd_plot
 
 
 def main(argv: Sequence[str] | None = None) -> int:

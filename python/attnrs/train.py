@@ -34,8 +34,10 @@ from .optim import AdamW
 from .tensor import default_rng
 
 __all__ = ["Callback", "LossCurvePlot", "TrainConfig", "Trainer", "cosine_warmup_lr", "save_attention_map"]
+__all__ += ["plot_histories", "plot_logs", "read_log"]
 
 BatchFn = Callable[[str, np.random.Generator], tuple[tuple, Any]]
+MetricFn = Callable[[Any, Any], dict]  # (model output, targets) -> {"name": float}
 
 
 @dataclass
@@ -121,6 +123,7 @@ class Trainer:
         out_dir: os.PathLike | None = None,
         callbacks: Sequence[Callback] = (),
         run_config: dict | None = None,
+        metric_fn: MetricFn | None = None,
     ) -> None:
         self.model = model
         self.config = config
@@ -128,6 +131,12 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callbacks = list(callbacks)
         self.run_config = run_config  # JSON-able, stored in the checkpoint (model config, tokenizer…)
+        # Extra metrics beside the loss (e.g. BERT's masked-token accuracy): called on
+        # each step's (output, targets); logged as-is, and as "val_<name>" (means over
+        # the validation batches) at each evaluation.
+        self.metric_fn = metric_fn
+        self.last_metrics: dict = {}
+        self.last_val_metrics: dict = {}
         self.params = list(model.parameters())
         decay = [p for p in self.params if p.data.ndim >= 2]
         no_decay = [p for p in self.params if p.data.ndim < 2]
@@ -153,7 +162,9 @@ class Trainer:
         """One optimizer step; returns (loss, tokens in the batch)."""
         inputs, targets = self.get_batch("train", self.rng)
         self.model.train()
-        _, loss = self.model(*inputs, targets=targets)
+        out, loss = self.model(*inputs, targets=targets)
+        if self.metric_fn is not None:
+            self.last_metrics = {k: float(v) for k, v in self.metric_fn(out, targets).items()}
         self.optimizer.zero_grad()
         loss.backward()
         if self.config.grad_clip > 0:
@@ -168,13 +179,17 @@ class Trainer:
         """Mean loss over ``eval_iters`` validation batches (the same ones each call)."""
         rng = np.random.default_rng([self.config.seed, 1])
         self.model.eval()
-        losses = []
+        losses, metrics = [], []
         with no_grad():
             for _ in range(self.config.eval_iters):
                 inputs, targets = self.get_batch("val", rng)
-                _, loss = self.model(*inputs, targets=targets)
+                out, loss = self.model(*inputs, targets=targets)
                 losses.append(float(loss.item()))
+                if self.metric_fn is not None:
+                    metrics.append(self.metric_fn(out, targets))
         self.model.train()
+        if metrics:
+            self.last_val_metrics = {f"val_{k}": float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
         return float(np.mean(losses))
 
     # --- the loop ----------------------------------------------------------------------
@@ -192,13 +207,14 @@ class Trainer:
             lr = self.lr_at(self.step)
             loss, ntok = self.train_step()
             tok_acc += ntok
-            rec: dict = {"step": self.step, "train_loss": loss, "lr": lr}
+            rec: dict = {"step": self.step, "train_loss": loss, "lr": lr, **self.last_metrics}
             evaluating = self.step % c.eval_interval == 0 or self.step == c.steps
             if evaluating or self.step % c.log_interval == 0:
                 now = time.perf_counter()
                 rec["tokens_per_s"] = tok_acc / max(now - t_last, 1e-9)
                 if evaluating:
                     rec["val_loss"] = self._eval_and_track()
+                    rec.update(self.last_val_metrics)
                 self._log(rec)
                 if evaluating and c.checkpoint and self.out_dir is not None:
                     self.save_checkpoint(self.out_dir / self.CHECKPOINT)
@@ -283,30 +299,88 @@ class Trainer:
 class LossCurvePlot(Callback):
     """Writes ``out_dir/loss.png`` (train and val loss against step) at the end.
 
-    Needs matplotlib (``pip install attnrs[plot]``); silently does nothing without it.
+    Needs matplotlib (installed by ``make``; ``pip install attnrs[plot]``);
+    silently does nothing without it.
     """
 
     def on_train_end(self, trainer: Trainer) -> None:
-        if trainer.out_dir is None:
+        if trainer.out_dir is None or not trainer.history:
             return
-        try:
-            import matplotlib
+        plot_histories({"": trainer.history}, trainer.out_dir / "loss.png")
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            return
-        hist = trainer.history
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot([r["step"] for r in hist], [r["train_loss"] for r in hist], label="train", lw=0.8)
+
+# --- curves from logs (issue 16: `attnrs plot`) ------------------------------------------
+
+_NOT_METRICS = {"step", "lr", "tokens_per_s", "train_loss", "val_loss"}
+
+
+def read_log(run_dir: os.PathLike) -> list[dict]:
+    """The records of ``run_dir/log.jsonl`` (one JSON object per line)."""
+    path = Path(run_dir) / Trainer.LOG
+    if not path.is_file():
+        raise FileNotFoundError(f"read_log: no {Trainer.LOG} in {run_dir}")
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_histories(histories: dict, path: os.PathLike) -> bool:
+    """Draws one chart of train (thin line) and val (markers) loss against step
+    for each ``label → records`` entry, and a second panel with any other
+    metric the records carry (e.g. ``masked_acc``). Returns False without
+    matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    metrics = sorted({k for h in histories.values() for r in h for k in r} - _NOT_METRICS)
+    fig, axes = plt.subplots(1, 2 if metrics else 1, figsize=(11 if metrics else 6, 4), squeeze=False)
+    ax = axes[0][0]
+    for i, (label, hist) in enumerate(histories.items()):
+        color = f"C{i}"
+        tr = [r for r in hist if "train_loss" in r]
         ev = [r for r in hist if "val_loss" in r]
-        ax.plot([r["step"] for r in ev], [r["val_loss"] for r in ev], "o-", label="val")
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(trainer.out_dir / "loss.png", dpi=100)
-        plt.close(fig)
+        ax.plot([r["step"] for r in tr], [r["train_loss"] for r in tr], color=color, lw=0.8, alpha=0.6,
+                label=f"{label} train".strip())  # fmt: skip
+        ax.plot([r["step"] for r in ev], [r["val_loss"] for r in ev], "o-", color=color, ms=4,
+                label=f"{label} val".strip())  # fmt: skip
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    if metrics:
+        ax2 = axes[0][1]
+        bases = sorted({m[4:] if m.startswith("val_") else m for m in metrics})
+        for i, (label, hist) in enumerate(histories.items()):
+            for m in metrics:
+                pts = [(r["step"], r[m]) for r in hist if m in r]
+                if pts:  # a metric and its val_ twin share a colour; val gets markers
+                    j = bases.index(m[4:] if m.startswith("val_") else m)
+                    style = "o-" if m.startswith("val_") else "-"
+                    ax2.plot(*zip(*pts), style, color=f"C{(i * len(bases) + j) % 10}", ms=3, lw=0.8,
+                             label=f"{label} {m}".strip())  # fmt: skip
+        ax2.set_xlabel("step")
+        ax2.set_ylabel("metric")
+        ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def plot_logs(run_dirs: Sequence[os.PathLike], path: os.PathLike) -> bool:
+    """``plot_histories`` of the ``log.jsonl`` of each run directory, labelled by
+    the directory's name."""
+    hists = {}
+    for d in run_dirs:
+        name = Path(d).resolve().name
+        while name in hists:
+            name += "'"
+        hists[name] = read_log(d)
+    if len(hists) == 1:
+        hists = {"": next(iter(hists.values()))}
+    return plot_histories(hists, path)
 
 
 def save_attention_map(
