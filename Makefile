@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "maturin>=1.8,<2" numpy safetensors tqdm pytest hypothesis threadpoolctl
+	$(BIN)/pip install -q "matplotlib>=3.7"  # plots by default: loss.png, attention maps, examples/
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -38,4 +39,4 @@ lint: venv
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --features python -- -D warnings
-	$(BIN)/ruff check python tests
+	$(BIN)/ruff check python tests examples

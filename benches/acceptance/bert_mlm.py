@@ -67,6 +67,9 @@ def main() -> None:
     p.add_argument("--ft-lr", type=float, default=5e-4)
     p.add_argument("--corrupt", type=int, default=4)
     p.add_argument("--val-batches", type=int, default=50)
+    p.add_argument("--short-steps", type=int, default=0,
+                   help="BERT's sequence-length schedule: the first N steps on shorter windows")
+    p.add_argument("--short-block", type=int, default=32, help="window length of those first steps")
     p.add_argument("--pretrained", help="load this BERT (bert.safetensors of an earlier run) instead of pretraining")
     args = p.parse_args()
     out = Path(args.out or "runs/acceptance_bert")
@@ -81,7 +84,10 @@ def main() -> None:
 
     # --- 1. pretraining ---------------------------------------------------------------
     def get_batch(split, rng):
-        x, y = data.get_mlm_batch(train_ids if split == "train" else val_ids, bs, block, rng, V)
+        # Optionally BERT's own recipe: short sequences first (positions 0..short_block-1),
+        # then full-length windows; evaluation always uses full windows.
+        T = args.short_block if split == "train" and trainer.step < args.short_steps else block
+        x, y = data.get_mlm_batch(train_ids if split == "train" else val_ids, bs, T, rng, V)
         return (x,), y
 
     model = BERT(BERTConfig(vocab_size=V, block_size=block, n_layer=4, n_head=4, n_embd=128))
@@ -115,7 +121,7 @@ def main() -> None:
             total += int(sel.sum())
     mlm_acc, base_acc = hits / total, base_hits / total
     report(args, "bert_mlm_pretrain", {
-        "steps": args.steps, "batch_size": bs, "block_size": block, "n_layer": 4, "n_embd": 128,
+        "steps": args.steps, "short_steps": args.short_steps, "short_block": args.short_block, "batch_size": bs, "block_size": block, "n_layer": 4, "n_embd": 128,
         "masked_positions": total, "masked_acc": mlm_acc, "baseline_char": tok.decode([most_frequent]),
         "baseline_acc": base_acc, "target": ">= 0.45 vs baseline < 0.20",
         "passed": mlm_acc >= 0.45 and base_acc < 0.20, "wall_s": wall.s,

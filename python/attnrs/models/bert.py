@@ -92,12 +92,15 @@ class BERT(nn.Module):
                 continue
             p.data = rng.normal(0.0, 0.02, size=p.data.shape).astype(np.float32)
 
-    def hidden_states(self, ids: Any, segments: Any = None, key_padding_mask: Any = None) -> Tensor:
+    def hidden_states(
+        self, ids: Any, segments: Any = None, key_padding_mask: Any = None, position_ids: Any = None
+    ) -> Tensor:
         """The encoder's output after ``ln_f``.
 
         # Shapes
         - ids: (B, T) int ids, T <= block_size; segments: (B, T) ids < n_segments or None;
-          key_padding_mask: (B, T) bool, True = padding (ignored as a key)
+          key_padding_mask: (B, T) bool, True = padding (ignored as a key);
+          position_ids: (T,) or (B, T) ids < block_size, default 0..T-1
         - returns (B, T, n_embd)
         """
         ids = np.asarray(ids)
@@ -106,7 +109,12 @@ class BERT(nn.Module):
         T = ids.shape[1]
         if T > self.config.block_size:
             raise ValueError(f"BERT: sequence length {T} exceeds block_size {self.config.block_size}")
-        x = self.wte(ids) + self.wpe(np.arange(T))  # (B, T, C)
+        pos = np.arange(T) if position_ids is None else np.asarray(position_ids)
+        if pos.shape[-1] != T or (pos.size and (pos.min() < 0 or pos.max() >= self.config.block_size)):
+            raise ValueError(
+                f"BERT: position_ids must be (T,) or (B, T) ids in [0, {self.config.block_size}) with T = {T}"
+            )
+        x = self.wte(ids) + self.wpe(pos)  # (B, T, C)
         if segments is not None:
             if not self.config.n_segments:
                 raise ValueError("BERT: segments given but the config has n_segments=0")
@@ -122,6 +130,7 @@ class BERT(nn.Module):
         targets: Any = None,
         key_padding_mask: Any = None,
         segments: Any = None,
+        position_ids: Any = None,
     ) -> tuple[Tensor, Tensor | None]:
         """# Shapes
         - ids: (B, T) int ids (already masked); targets: (B, T) original ids at the
@@ -129,15 +138,22 @@ class BERT(nn.Module):
         - returns logits (B, T, vocab_size) and the mean cross-entropy over the
           masked positions (or None)
         """
-        h = self.hidden_states(ids, segments, key_padding_mask)  # (B, T, C)
+        h = self.hidden_states(ids, segments, key_padding_mask, position_ids)  # (B, T, C)
         h = self.mlm_norm(F.gelu(self.mlm_dense(h)))  # (B, T, C)
         logits = F.linear(h, self.wte.weight, self.mlm_bias)  # (B, T, V), tied to wte
-        loss = None
-        if targets is not None:
-            B, T, V = logits.shape
-            t = np.asarray(targets).reshape(B * T)
-            loss = F.cross_entropy(logits.reshape(B * T, V), t, ignore_index=self.config.ignore_index)
+        loss = None if targets is None else self.mlm_loss(logits, targets)
         return logits, loss
+
+    def mlm_loss(self, logits: Tensor, targets: Any) -> Tensor:
+        """Mean cross-entropy over the positions whose target is not ``ignore_index``
+        (the masked ones); every other position gets no gradient.
+
+        # Shapes
+        - logits: (B, T, V), targets: (B, T) → scalar
+        """
+        B, T, V = logits.shape
+        t = np.asarray(targets).reshape(B * T)
+        return F.cross_entropy(logits.reshape(B * T, V), t, ignore_index=self.config.ignore_index)
 
     def encode(
         self, ids: Any, key_padding_mask: Any = None, segments: Any = None, pooling: str = "mean"
