@@ -34,14 +34,14 @@ from attnrs.models import ClassifierConfig, TransformerClassifier
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes (a few seconds; used by the tests)")
-    p.add_argument("--steps", type=int, help="training steps per pooling (default 300, --quick 15)")
+    p.add_argument("--steps", type=int, help="training steps per pooling (default 200, --quick 15)")
     p.add_argument("--out", default="runs/examples", help="folder for the PNG")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    steps = args.steps or (15 if args.quick else 300)
+    steps = args.steps or (15 if args.quick else 200)
     every = max(steps // 10, 1)
-    x_test, y_test = data.make_majority_task(300 if args.quick else 1000, np.random.default_rng(1), n_classes=4, length=16)
+    x_test, y_test = data.make_majority_task(300 if args.quick else 500, np.random.default_rng(1), n_classes=4, length=16)
 
     curves = {}
     for pooling in ("mean", "max", "first"):
