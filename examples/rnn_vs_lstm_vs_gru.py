@@ -4,7 +4,10 @@ Three recurrent character language models with the same hidden size, the same
 data, the same batches and the same optimizer settings; only the cell differs.
 The plain RNN (tanh) must squeeze everything through one state update; the
 gated cells (LSTM: input/forget/output gates and a cell state; GRU: reset and
-update gates) decide what to keep, and usually learn faster and further.
+update gates) decide what to keep. Gates matter most for long-range
+dependencies and long runs; in a run this short the cells end close together
+(with 150 steps the GRU led, and the plain RNN beat the LSTM, which has 2.7×
+its parameters to fit) — try ``--steps 1000``.
 Training uses truncated backpropagation through time over 64-character
 windows, with gradient clipping (recurrent nets need it).
 
