@@ -12,8 +12,11 @@
    own character frequencies? (Spelling knowledge helps; single characters do not
    give it away.)
 
-    .venv/bin/python benches/acceptance/bert_mlm.py [--steps 1500] [--ft-steps 600] \\
-        [--out runs/acceptance_bert] [--json results.jsonl]
+    .venv/bin/python benches/acceptance/bert_mlm.py [--steps 1500] [--ft-steps 300] \\
+        [--short-steps 300 --short-block 16] [--out runs/acceptance_bert] [--json results.jsonl]
+
+``--short-steps/--short-block`` is BERT's sequence-length schedule (short windows
+first); results of both variants are in benches/RESULTS.md.
 
 Writes OUT/log.jsonl, OUT/loss.png (pretraining) and OUT/finetune.png (both curves).
 """
@@ -61,11 +64,11 @@ def accuracy(model: TransformerClassifier, x: np.ndarray, y: np.ndarray) -> floa
 def main() -> None:
     p = parser(__doc__, steps=1500)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--ft-steps", type=int, default=600)
-    p.add_argument("--ft-eval", type=int, default=25)
+    p.add_argument("--ft-steps", type=int, default=300)
+    p.add_argument("--ft-eval", type=int, default=20)
     p.add_argument("--ft-target", type=float, default=0.80)
     p.add_argument("--ft-lr", type=float, default=5e-4)
-    p.add_argument("--corrupt", type=int, default=4)
+    p.add_argument("--corrupt", type=int, default=16)
     p.add_argument("--val-batches", type=int, default=50)
     p.add_argument("--short-steps", type=int, default=0,
                    help="BERT's sequence-length schedule: the first N steps on shorter windows")
