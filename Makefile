@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "maturin>=1.8,<2" numpy safetensors tqdm pytest hypothesis threadpoolctl
+	$(BIN)/pip install -q "matplotlib>=3.7"  # plots by default: loss.png, attention maps, examples/
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -50,7 +51,7 @@ lint: venv
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --features python -- -D warnings
-	$(BIN)/ruff check python tests
+	$(BIN)/ruff check python tests examples
 
 # The Rust tests under AddressSanitizer (needs a nightly toolchain; none is
 # downloaded: without one this says so and succeeds). Own target dir, so the

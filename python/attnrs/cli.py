@@ -1,4 +1,4 @@
-"""The ``attnrs`` command: ``train``, ``prepare``, ``generate``, ``bench``, ``info``.
+"""The ``attnrs`` command: ``train``, ``prepare``, ``generate``, ``bench``, ``info``, ``plot``.
 
 ``attnrs train`` trains a character language model (gpt, char-rnn or tcn) on
 ``--data PATH`` (a text file, or a token directory written by ``attnrs
@@ -10,6 +10,8 @@ missing or malformed files end with a one-line error on stderr and exit status
 2; any other failure (out of memory, a bug) with one line and exit status 1.
 ``--debug`` anywhere on the command line, or ``ATTNRS_DEBUG=1``, prints the
 traceback as well.
+``attnrs train --model bert`` pretrains a masked language model instead (char
+or word tokens), and ``attnrs plot DIR [DIR ...]`` redraws loss curves from logs.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 __all__ = ["main"]
 
 LM_MODELS = ("gpt", "char-rnn", "tcn")
+MLM_MODELS = ("bert",)  # masked language models: `attnrs train --model bert`
 
 # Defaults of `attnrs train` per model (GPT: nanoGPT's CPU configuration, fewer
 # steps): about 1–2 minutes on 2 cores, enough for word-like samples. Flags
@@ -40,6 +43,9 @@ TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
                  "steps": 1000, "lr": 3e-3, "min_lr": 3e-4, "warmup": 50, "beta2": 0.99, "eval_interval": 200},
     "tcn": {"block_size": 64, "batch_size": 16, "n_layer": 6, "n_embd": 96, "dropout": 0.0,
             "steps": 1000, "lr": 2e-3, "min_lr": 2e-4, "warmup": 50, "beta2": 0.99, "eval_interval": 200},
+    "bert": {"block_size": 128, "batch_size": 32, "n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0,
+             "steps": 1000, "lr": 1e-3, "min_lr": 1e-4, "warmup": 100, "beta2": 0.99, "weight_decay": 0.01,
+             "eval_interval": 200},
 }  # fmt: skip
 
 
@@ -87,7 +93,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a character language model")
-    t.add_argument("--model", choices=LM_MODELS, default="gpt")
+    t.add_argument("--model", choices=LM_MODELS + MLM_MODELS, default="gpt")
     t.add_argument("--data", help="UTF-8 text file, or a directory from `attnrs prepare` "
                    "(default: the built-in corpus)")  # fmt: skip
     t.add_argument("--out", help="output directory (default: runs/<model>)")
@@ -100,6 +106,8 @@ def _build_parser() -> argparse.ArgumentParser:
     for flag in ("dropout", "lr", "min-lr", "beta2", "weight-decay", "grad-clip"):
         t.add_argument(f"--{flag}", type=_nonneg_float)
     t.add_argument("--cell", choices=("rnn", "lstm", "gru"), help="char-rnn cell (default lstm)")
+    t.add_argument("--tokenizer", choices=("char", "word"), help="bert: characters (default) or words")
+    t.add_argument("--max-vocab", type=_positive_int, help="bert --tokenizer word: vocabulary cap (default 8000)")
     t.add_argument("--seed", type=int, default=1337)
     t.add_argument("--sample-length", type=int, default=300, help="characters sampled at the end")
     t.add_argument("--no-progress", action="store_true", help="no tqdm bar")
@@ -130,6 +138,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="run attnrs, NumPy and PyTorch all on this SIMD level (re-executes the command)")
 
     sub.add_parser("info", help="version, SIMD level, threads")
+
+    pl = sub.add_parser("plot", help="draw loss curves from run directories' log.jsonl")
+    pl.add_argument("dirs", nargs="+", help="run directories (several: one chart, one colour per run)")
+    pl.add_argument("--out", help="PNG path (default: DIR/loss.png for one run, loss_compare.png for several)")
     return p
 
 
@@ -210,6 +222,8 @@ def _train(args: argparse.Namespace, distributed: bool) -> None:
     rank, world = (dist.rank(), dist.world_size()) if distributed else (0, 1)
     say = print if rank == 0 else _noop
     out = Path(args.out or f"runs/{args.model}")
+    if args.tokenizer == "word" and args.model not in MLM_MODELS:
+        raise CliError(f"--tokenizer word: only for --model bert (the {args.model} command trains on characters)")
     settings = dict(TRAIN_DEFAULTS[args.model])
     skip = ("model", "data", "out", "resume", "no_progress", "command", "distributed", "bucket_cap_mb")
     for k, v in vars(args).items():
@@ -225,6 +239,10 @@ def _train(args: argparse.Namespace, distributed: bool) -> None:
         text = None
     else:
         text = data.load_text(args.data)
+    if args.model in MLM_MODELS:
+        if tokens is not None:
+            raise CliError(f"--model {args.model}: --data must be a text file (the tokenizer adds [MASK] etc.)")
+        return _train_bert(args, settings, text, out)
     saved = None
     if args.resume:  # the model and tokenizer come from the run; training flags may change
         blob = None
@@ -322,6 +340,95 @@ def cmd_prepare(args: argparse.Namespace) -> None:
           f"{args.tokenizer} vocabulary {meta['vocab_size']:,} ({meta['dtype']}) -> {args.out}")  # fmt: skip
 
 
+def _train_bert(args: argparse.Namespace, settings: dict, text: str, out: Path) -> None:
+    """``attnrs train --model bert``: masked-LM pretraining (BERT's 15 % / 80-10-10
+    rule) on char or word tokens with [PAD] [MASK] [CLS] [SEP] added to the
+    vocabulary; logs masked-token accuracy beside the loss."""
+    from . import data
+    from .autograd import no_grad
+    from .models import BERT, BERTConfig
+    from .tensor import manual_seed
+    from .train import LossCurvePlot, TrainConfig, Trainer
+
+    saved = None
+    if args.resume:
+        cfg_path = out / "config.json"
+        if not (out / Trainer.CHECKPOINT).is_file() or not cfg_path.is_file():
+            raise CliError(f"--resume: no checkpoint in {out}")
+        saved = _load_run_config(cfg_path)
+        if saved.get("model") != "bert":
+            raise CliError(f"--resume: {out} holds a {saved.get('model')!r} run, not 'bert'")
+        try:
+            settings.update(block_size=int(saved["model_config"]["block_size"]),
+                            batch_size=int(saved["batch_size"]))  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            raise CliError(f"{cfg_path}: missing or malformed block_size/batch_size") from None
+        tok = data.MLMTokenizer.from_dict(saved["tokenizer"])
+    elif (args.tokenizer or "char") == "word":
+        tok = data.MLMTokenizer(data.WordTokenizer.from_text(text, max_vocab=args.max_vocab or 8000))
+    else:
+        tok = data.MLMTokenizer(data.CharTokenizer.from_text(text))
+    ids = tok.encode(text)
+    train_ids, val_ids = data.train_val_split(ids)
+    bs, block, V = settings["batch_size"], settings["block_size"], tok.vocab_size
+    if len(val_ids) <= block:
+        raise CliError(f"data too small: {len(ids)} tokens for --block-size {block}")
+
+    def get_batch(split: str, rng: np.random.Generator) -> tuple[tuple, np.ndarray]:
+        x, y = data.get_mlm_batch(train_ids if split == "train" else val_ids, bs, block, rng, V)
+        return (x,), y
+
+    manual_seed(args.seed)
+    mcfg = BERTConfig(**saved["model_config"]) if saved else _model_config("bert", settings, V)
+    model = BERT(mcfg)
+    tnames = {f.name for f in fields(TrainConfig)}
+    tcfg = TrainConfig(progress=not args.no_progress, **{k: v for k, v in settings.items() if k in tnames})
+    run_config = {
+        "model": "bert", "model_config": asdict(mcfg), "train_config": asdict(tcfg), "batch_size": bs,
+        "data": str(args.data) if args.data else "builtin", "tokenizer": tok.to_dict(),
+    }  # fmt: skip
+    metric = lambda logits, t: {"masked_acc": BERT.masked_accuracy(logits, t)}
+    trainer = Trainer(model, tcfg, get_batch, out_dir=out, callbacks=[LossCurvePlot()],
+                      run_config=run_config, metric_fn=metric)  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    if args.resume:
+        trainer.load_checkpoint(out / Trainer.CHECKPOINT)
+        print(f"resumed {out} at step {trainer.step}")
+    else:
+        (out / Trainer.LOG).unlink(missing_ok=True)
+    (out / "config.json").write_text(json.dumps(run_config, indent=2))
+    print(f"bert: {model.num_parameters():,} parameters, vocab {V} ({tok.n_special} special), "
+          f"{len(train_ids):,} train / {len(val_ids):,} val tokens -> {out}")  # fmt: skip
+    trainer.run()
+    last = trainer.history[-1] if trainer.history else {}
+    print(f"step {trainer.step}: train loss {last.get('train_loss', float('nan')):.4f}, "
+          f"val loss {last.get('val_loss', trainer.best_val):.4f}, "
+          f"val masked-token accuracy {last.get('val_masked_acc', float('nan')):.3f}")  # fmt: skip
+    # A fill-in-the-blanks demo on a held-out window: [MASK]ed input, then the model's guesses.
+    x, y = data.get_mlm_batch(val_ids, 1, min(block, 48), np.random.default_rng(args.seed), V)
+    model.eval()
+    with no_grad():
+        logits, _ = model(x)
+    filled = np.where(y != data.MLM_IGNORE, logits.data.argmax(-1), x)
+    print("--- fill in the masks ---")
+    print("input: ", tok.decode(x[0]))
+    print("filled:", tok.decode(filled[0]))
+    print("truth: ", tok.decode(np.where(y != data.MLM_IGNORE, y, x)[0]))
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from .train import plot_logs
+
+    dirs = [Path(d) for d in args.dirs]
+    for d in dirs:
+        if not (d / "log.jsonl").is_file():
+            raise CliError(f"plot: {d} has no log.jsonl (a directory written by `attnrs train`)")
+    out = Path(args.out) if args.out else (dirs[0] / "loss.png" if len(dirs) == 1 else Path("loss_compare.png"))
+    if not plot_logs(dirs, out):
+        raise CliError("plot: needs matplotlib (pip install matplotlib, or `make build`)")
+    print(f"curves -> {out}")
+
+
 def _plot_attention(model: Any, tok: Any, ids: np.ndarray, out: Path) -> None:
     """``out/attention.png``: the last layer's heads on a validation snippet
     (models with ``attention_maps`` only; needs matplotlib)."""
@@ -367,6 +474,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
     run = _load_run_config(cfg_path)
     mcfg, model_cls = _build_model(cfg_path, run.get("model"), run["model_config"])
     model = model_cls(mcfg)
+    if not hasattr(model_cls, "generate"):
+        raise CliError(f"{out} holds a {run.get('model')!r} run, which does not generate text")
     io.load_checkpoint(str(ckpt), model)
     tok = data.tokenizer_from_dict(run["tokenizer"])
     print(_sample(model, tok, args.prompt, args.length, args.temperature, args.top_k, args.seed))
@@ -406,7 +515,10 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(f"{k}: {v}")
 
 
-COMMANDS = {"train": cmd_train, "prepare": cmd_prepare, "generate": cmd_generate, "bench": cmd_bench, "info": cmd_info}
+COMMANDS = {
+    "train": cmd_train, "prepare": cmd_prepare, "generate": cmd_generate, "bench": cmd_bench,
+    "info": cmd_info, "plot": cmd_plot,
+}  # fmt: skip
 
 
 def _debug_requested(argv: list[str]) -> bool:

@@ -42,6 +42,9 @@ __all__ = [
     "is_token_dir",
     "load_text",
     "load_tokens",
+    "MLMTokenizer",
+    "bert_mask",
+    "get_mlm_batch",
     "make_label2seq_task",
     "make_majority_task",
     "make_seq2seq_task",
@@ -535,3 +538,117 @@ def skipgram_pairs(ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray
     if not cs:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(cs), np.concatenate(xs)
+
+
+# --- BERT masked language modelling (issue 16) -------------------------------------------
+# Kept in one block: the special-token vocabulary and BERT's masking rule.
+
+MLM_SPECIAL_TOKENS = ("[PAD]", "[MASK]", "[CLS]", "[SEP]")
+MLM_PAD, MLM_MASK, MLM_CLS, MLM_SEP = 0, 1, 2, 3
+MLM_IGNORE = -100  # target of every position the MLM loss skips (cross_entropy's ignore_index)
+
+
+class MLMTokenizer:
+    """A char or word tokenizer with BERT's special tokens in front of its vocabulary.
+
+    Ids 0..3 are ``[PAD] [MASK] [CLS] [SEP]``; the base tokenizer's id ``i``
+    becomes ``i + 4``. ``decode`` spells special ids by their names.
+    """
+
+    n_special = len(MLM_SPECIAL_TOKENS)
+    pad_id, mask_id, cls_id, sep_id = MLM_PAD, MLM_MASK, MLM_CLS, MLM_SEP
+
+    def __init__(self, base: CharTokenizer | WordTokenizer) -> None:
+        self.base = base
+
+    @property
+    def vocab_size(self) -> int:
+        return self.base.vocab_size + self.n_special
+
+    @property
+    def special_ids(self) -> tuple[int, ...]:
+        return tuple(range(self.n_special))
+
+    def encode(self, text: str) -> np.ndarray:
+        return self.base.encode(text) + self.n_special
+
+    def decode(self, ids: Any) -> str:
+        ids = np.asarray(ids).reshape(-1)
+        sep = " " if isinstance(self.base, WordTokenizer) else ""
+        return sep.join(
+            MLM_SPECIAL_TOKENS[i] if i < self.n_special else self.base.decode([i - self.n_special])
+            for i in ids.tolist()
+        )
+
+    def to_dict(self) -> dict:
+        return {"kind": "mlm", "base": self.base.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MLMTokenizer:
+        if not isinstance(d, dict) or d.get("kind") != "mlm":
+            raise ValueError(f"MLMTokenizer.from_dict: expected kind 'mlm'; got {d!r:.60}")
+        return cls(tokenizer_from_dict(d["base"]))
+
+
+def bert_mask(
+    ids: Any,
+    rng: np.random.Generator,
+    vocab_size: int,
+    mask_id: int = MLM_MASK,
+    special_ids: Sequence[int] = tuple(range(len(MLM_SPECIAL_TOKENS))),
+    mask_prob: float = 0.15,
+    ignore_index: int = MLM_IGNORE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """BERT's masking rule: returns ``(inputs, targets)`` for a masked LM.
+
+    Each token that is not special is chosen with probability ``mask_prob``
+    (at least one per row when a row has any candidate, so no batch row is
+    loss-free); of the chosen, 80 % become ``mask_id``, 10 % a random
+    non-special token, 10 % stay unchanged. ``targets`` holds the original id
+    at the chosen positions and ``ignore_index`` elsewhere. Deterministic for a
+    given ``rng`` state; ``ids`` is not modified.
+
+    # Shapes
+    - ids: (..., T) int ids → inputs, targets: same shape, int64
+    """
+    if not 0.0 < mask_prob <= 1.0:
+        raise ValueError(f"bert_mask: mask_prob must be in (0, 1]; got {mask_prob}")
+    ids = np.asarray(ids)
+    if ids.ndim < 1 or ids.shape[-1] == 0 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"bert_mask: ids must be a non-empty integer array (..., T); got {ids.dtype} {ids.shape}")
+    ids = ids.astype(np.int64)
+    special = np.asarray(sorted(set(int(s) for s in special_ids)), dtype=np.int64)
+    normal = np.setdiff1d(np.arange(int(vocab_size), dtype=np.int64), special)
+    if len(normal) == 0:
+        raise ValueError(f"bert_mask: no non-special ids in a vocabulary of {vocab_size}")
+    candidate = ~np.isin(ids, special)
+    chosen = (rng.random(ids.shape) < mask_prob) & candidate
+    rows = ids.reshape(-1, ids.shape[-1])
+    ch, cand = chosen.reshape(rows.shape), candidate.reshape(rows.shape)
+    for r in np.flatnonzero(~ch.any(axis=1) & cand.any(axis=1)):  # rare: force one per row
+        ch[r, rng.choice(np.flatnonzero(cand[r]))] = True
+    u = rng.random(ids.shape)
+    to_mask = chosen & (u < 0.8)
+    to_random = chosen & (u >= 0.8) & (u < 0.9)
+    inputs = ids.copy()
+    inputs[to_mask] = mask_id
+    inputs[to_random] = normal[rng.integers(0, len(normal), size=int(to_random.sum()))]
+    targets = np.where(chosen, ids, ignore_index).astype(np.int64)
+    return inputs, targets
+
+
+def get_mlm_batch(
+    data: np.ndarray,
+    batch_size: int,
+    block_size: int,
+    rng: np.random.Generator,
+    vocab_size: int,
+    mask_prob: float = 0.15,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random windows of ``data`` (ids of an ``MLMTokenizer``), masked by ``bert_mask``.
+
+    # Shapes
+    - returns inputs, targets: (batch_size, block_size) int64
+    """
+    x, _ = get_batch(data, batch_size, block_size, rng)
+    return bert_mask(x, rng, vocab_size, mask_prob=mask_prob)

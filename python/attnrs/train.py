@@ -46,8 +46,10 @@ from .optim import AdamW
 from .tensor import manual_seed
 
 __all__ = ["Callback", "LossCurvePlot", "TrainConfig", "Trainer", "cosine_warmup_lr", "save_attention_map"]
+__all__ += ["plot_histories", "plot_logs", "read_log"]
 
 BatchFn = Callable[[str, np.random.Generator], tuple[tuple, Any]]
+MetricFn = Callable[[Any, Any], dict]  # (model output, targets) -> {"name": float}
 
 
 @dataclass
@@ -148,6 +150,7 @@ class Trainer:
         run_config: dict | None = None,
         distributed: bool | None = None,
         bucket_cap_mb: float = 25.0,
+        metric_fn: MetricFn | None = None,
     ) -> None:
         from . import distributed as dist
 
@@ -165,6 +168,12 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callbacks = list(callbacks)
         self.run_config = run_config  # JSON-able, stored in the checkpoint (model config, tokenizer…)
+        # Extra metrics beside the loss (e.g. BERT's masked-token accuracy): called on
+        # each step's (output, targets); logged as-is, and as "val_<name>" (means over
+        # the validation batches) at each evaluation.
+        self.metric_fn = metric_fn
+        self.last_metrics: dict = {}
+        self.last_val_metrics: dict = {}
         self.params = list(model.parameters())
         decay = [p for p in self.params if p.data.ndim >= 2]
         no_decay = [p for p in self.params if p.data.ndim < 2]
@@ -201,7 +210,9 @@ class Trainer:
         inputs, targets = self.batch("train", self.step)
         manual_seed(_seed_int(self.config.seed, 2, self.step, self.rank))  # dropout of this step
         self.model.train()
-        _, loss = (self.model if self.ddp is None else self.ddp)(*inputs, targets=targets)
+        out, loss = (self.model if self.ddp is None else self.ddp)(*inputs, targets=targets)
+        if self.metric_fn is not None:  # this rank's share of the batch
+            self.last_metrics = {k: float(v) for k, v in self.metric_fn(out, targets).items()}
         self.optimizer.zero_grad()
         loss.backward()
         if self.config.grad_clip > 0:
@@ -220,14 +231,20 @@ class Trainer:
         n_iter, world = self.config.eval_iters, self.world_size
         self.model.eval()
         losses = np.zeros(n_iter)
+        metrics: dict[str, np.ndarray] = {}
         with no_grad():
             for i in range(n_iter) if self._rank_aware else range(self.rank, n_iter, world):
                 inputs, targets = self.batch("val", i, *(() if self._rank_aware else (0, 1)))
-                _, loss = self.model(*inputs, targets=targets)
+                out, loss = self.model(*inputs, targets=targets)
                 losses[i] = float(loss.item())
+                if self.metric_fn is not None:
+                    for k, v in self.metric_fn(out, targets).items():
+                        metrics.setdefault(k, np.zeros(n_iter))[i] = float(v)
         self.model.train()
+        share = world if self._rank_aware else 1  # rank-aware: each rank saw 1/N of every batch
+        self.last_val_metrics = {f"val_{k}": float(np.mean(self._all_sum(v) / share)) for k, v in metrics.items()}
         total = self._all_sum(losses)
-        return float(np.mean(total / world if self._rank_aware else total))
+        return float(np.mean(total / share))
 
     def _all_sum(self, values: np.ndarray) -> np.ndarray:
         if self.ddp is None:
@@ -268,13 +285,14 @@ class Trainer:
             loss, ntok = self.train_step()
             loss = self._global_loss(loss)
             tok_acc += ntok * self.world_size
-            rec: dict = {"step": self.step, "train_loss": loss, "lr": lr}
+            rec: dict = {"step": self.step, "train_loss": loss, "lr": lr, **self.last_metrics}
             evaluating = self.step % c.eval_interval == 0 or self.step == c.steps
             if evaluating or self.step % c.log_interval == 0:
                 now = time.perf_counter()
                 rec["tokens_per_s"] = tok_acc / max(now - t_last, 1e-9)
                 if evaluating:
                     rec["val_loss"] = self._eval_and_track()
+                    rec.update(self.last_val_metrics)
                 self._log(rec)
                 if evaluating and c.checkpoint and self.out_dir is not None and self.is_main:
                     self.save_checkpoint(self.out_dir / self.CHECKPOINT)
@@ -371,30 +389,88 @@ class Trainer:
 class LossCurvePlot(Callback):
     """Writes ``out_dir/loss.png`` (train and val loss against step) at the end.
 
-    Needs matplotlib (``pip install attnrs[plot]``); silently does nothing without it.
+    Needs matplotlib (installed by ``make``; ``pip install attnrs[plot]``);
+    silently does nothing without it.
     """
 
     def on_train_end(self, trainer: Trainer) -> None:
-        if trainer.out_dir is None or not getattr(trainer, "is_main", True):
+        if trainer.out_dir is None or not trainer.history or not getattr(trainer, "is_main", True):
             return
-        try:
-            import matplotlib
+        plot_histories({"": trainer.history}, trainer.out_dir / "loss.png")
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            return
-        hist = trainer.history
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot([r["step"] for r in hist], [r["train_loss"] for r in hist], label="train", lw=0.8)
+
+# --- curves from logs (issue 16: `attnrs plot`) ------------------------------------------
+
+_NOT_METRICS = {"step", "lr", "tokens_per_s", "train_loss", "val_loss"}
+
+
+def read_log(run_dir: os.PathLike) -> list[dict]:
+    """The records of ``run_dir/log.jsonl`` (one JSON object per line)."""
+    path = Path(run_dir) / Trainer.LOG
+    if not path.is_file():
+        raise FileNotFoundError(f"read_log: no {Trainer.LOG} in {run_dir}")
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_histories(histories: dict, path: os.PathLike) -> bool:
+    """Draws one chart of train (thin line) and val (markers) loss against step
+    for each ``label → records`` entry, and a second panel with any other
+    metric the records carry (e.g. ``masked_acc``). Returns False without
+    matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    metrics = sorted({k for h in histories.values() for r in h for k in r} - _NOT_METRICS)
+    fig, axes = plt.subplots(1, 2 if metrics else 1, figsize=(11 if metrics else 6, 4), squeeze=False)
+    ax = axes[0][0]
+    for i, (label, hist) in enumerate(histories.items()):
+        color = f"C{i}"
+        tr = [r for r in hist if "train_loss" in r]
         ev = [r for r in hist if "val_loss" in r]
-        ax.plot([r["step"] for r in ev], [r["val_loss"] for r in ev], "o-", label="val")
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(trainer.out_dir / "loss.png", dpi=100)
-        plt.close(fig)
+        ax.plot([r["step"] for r in tr], [r["train_loss"] for r in tr], color=color, lw=0.8, alpha=0.6,
+                label=f"{label} train".strip())  # fmt: skip
+        ax.plot([r["step"] for r in ev], [r["val_loss"] for r in ev], "o-", color=color, ms=4,
+                label=f"{label} val".strip())  # fmt: skip
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    if metrics:
+        ax2 = axes[0][1]
+        bases = sorted({m[4:] if m.startswith("val_") else m for m in metrics})
+        for i, (label, hist) in enumerate(histories.items()):
+            for m in metrics:
+                pts = [(r["step"], r[m]) for r in hist if m in r]
+                if pts:  # a metric and its val_ twin share a colour; val gets markers
+                    j = bases.index(m[4:] if m.startswith("val_") else m)
+                    style = "o-" if m.startswith("val_") else "-"
+                    ax2.plot(*zip(*pts), style, color=f"C{(i * len(bases) + j) % 10}", ms=3, lw=0.8,
+                             label=f"{label} {m}".strip())  # fmt: skip
+        ax2.set_xlabel("step")
+        ax2.set_ylabel("metric")
+        ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def plot_logs(run_dirs: Sequence[os.PathLike], path: os.PathLike) -> bool:
+    """``plot_histories`` of the ``log.jsonl`` of each run directory, labelled by
+    the directory's name."""
+    hists = {}
+    for d in run_dirs:
+        name = Path(d).resolve().name
+        while name in hists:
+            name += "'"
+        hists[name] = read_log(d)
+    if len(hists) == 1:
+        hists = {"": next(iter(hists.values()))}
+    return plot_histories(hists, path)
 
 
 def save_attention_map(

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from .bert import BERT, BERTConfig, classifier_from_bert
 from .char_rnn import CharRNN, CharRNNConfig
 from .classifier import ClassifierConfig, TransformerClassifier
 from .conditional_rnn import ConditionalRNN, ConditionalRNNConfig
@@ -25,12 +26,15 @@ REGISTRY: dict[str, tuple[type, type]] = {
     "rnn-seq2seq": (RNNSeq2SeqConfig, RNNSeq2Seq),
     "conditional-rnn": (ConditionalRNNConfig, ConditionalRNN),
     "word2vec": (Word2VecConfig, Word2Vec),
+    "bert": (BERTConfig, BERT),
 }
 
 __all__ = [
+    "BERT",
     "GPT",
     "REGISTRY",
     "TCN",
+    "BERTConfig",
     "CharRNN",
     "CharRNNConfig",
     "ClassifierConfig",
@@ -45,4 +49,5 @@ __all__ = [
     "TransformerClassifier",
     "Word2Vec",
     "Word2VecConfig",
+    "classifier_from_bert",
 ]  # fmt: skip
