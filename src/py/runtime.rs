@@ -64,7 +64,12 @@ pub(super) fn peak_gflops(py: Python<'_>, threads: i64, seconds: f64) -> PyResul
         )));
     }
     let budget = std::time::Duration::from_secs_f64(seconds);
-    super::errors::detach(py, || Ok(crate::kernels::gemm::peak::concurrent_gflops(threads as usize, budget)))
+    super::errors::detach(py, || {
+        Ok(crate::kernels::gemm::peak::concurrent_gflops(
+            threads as usize,
+            budget,
+        ))
+    })
 }
 
 #[pyfunction]
