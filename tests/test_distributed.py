@@ -307,7 +307,8 @@ def test_cli_two_ranks_rank0_writes_and_resume_across_world_sizes(tmp_path):
     r = _cli_run(full, 8, 2, batch=2, data=src)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("step 8: train loss") == 1 and "global batch 4" in r.stdout
-    assert sorted(p.name for p in full.iterdir() if p.name != "loss.png") == [
+    # (plots too, when matplotlib is installed)
+    assert sorted(p.name for p in full.iterdir() if p.suffix != ".png") == [
         "checkpoint.safetensors", "config.json", "log.jsonl"]  # fmt: skip
     log = [json.loads(s) for s in (full / "log.jsonl").read_text().splitlines()]
     assert [x["step"] for x in log] == list(range(1, 9))
