@@ -31,25 +31,59 @@ def default_rng() -> np.random.Generator:
     return _rng
 
 
-def _to_array(data: Any) -> np.ndarray:
-    if isinstance(data, Tensor):
-        return data.data
-    arr = np.asarray(data)
-    if arr.dtype.kind == "f":
+_F32 = np.dtype(np.float32)
+_DTYPES = {_F32, np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_)}
+
+
+def as_dtype(dtype: Any, op: str = "tensor") -> np.dtype:
+    """A dtype attnrs stores: float32, int64, int32 or bool (other floats become float32)."""
+    if dtype is float:
+        return _F32
+    if dtype is int:
+        return np.dtype(np.int64)
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32 or bool; got {dtype!r}") from None
+    if d.kind == "f":
+        return _F32
+    if d not in _DTYPES:
+        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32 or bool; got {d}")
+    return d
+
+
+def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """``data`` as an array of a stored dtype: floats become float32, bools stay bool,
+    int32 stays int32 and other integers become int64 (as ``torch.tensor`` infers)."""
+    arr = data.data if isinstance(data, Tensor) else np.asarray(data)
+    if dtype is not None:
+        return arr.astype(as_dtype(dtype), copy=False)
+    kind = arr.dtype.kind
+    if kind == "f":
         return arr.astype(np.float32, copy=False)
-    if arr.dtype.kind in "iub":
-        return arr.astype(np.float32)
+    if kind == "b" or arr.dtype == np.int32:
+        return arr
+    if kind in "iu":
+        return arr.astype(np.int64, copy=False)
     raise DTypeError(f"tensor: data must be numeric (float, int or bool); got dtype {arr.dtype}")
+
+
+def _check_grad(arr: np.ndarray, requires_grad: bool) -> bool:
+    if requires_grad and arr.dtype != _F32:
+        raise RuntimeError(
+            f"only floating-point tensors can require gradients; got dtype {arr.dtype}"
+        )
+    return bool(requires_grad)
 
 
 class Tensor:
     __slots__ = ("__weakref__", "_ctx", "_out_index", "data", "grad", "requires_grad")
     __array_priority__ = 1000  # so ndarray ⊕ Tensor defers to Tensor
 
-    def __init__(self, data: Any, requires_grad: bool = False) -> None:
-        self.data: np.ndarray = _to_array(data)
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        self.data: np.ndarray = _to_array(data, dtype)
         self.grad: Tensor | None = None
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = _check_grad(self.data, requires_grad)
         self._ctx: autograd.Function | None = None
         self._out_index = 0
 
@@ -57,7 +91,12 @@ class Tensor:
     def _wrap(cls, arr: np.ndarray, requires_grad: bool, ctx: Any, index: int) -> Tensor:
         t = cls.__new__(cls)
         if type(arr) is not np.ndarray or arr.dtype != np.float32:
-            arr = np.asarray(arr, dtype=np.float32)  # NumPy scalars from 0-d math, other floats
+            arr = np.asarray(arr)  # NumPy scalars from 0-d math
+            if arr.dtype.kind == "f":
+                arr = arr.astype(np.float32, copy=False)
+            else:  # integer and bool results carry no gradient
+                arr = _to_array(arr)
+                requires_grad, ctx = False, None
         t.data = arr
         t.grad = None
         t.requires_grad = requires_grad
@@ -135,8 +174,8 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"tensor({body}{grad})"
 
-    # --- operators (comparisons give NumPy bool arrays; == and != keep identity
-    # semantics so Tensors stay hashable: use eq / ne) ----------------------------------
+    # --- operators (comparisons, == and != included, give bool Tensors as in PyTorch;
+    # the hash stays by identity, so Tensors still work as dict keys and in sets) -------
     def __add__(self, other: Any) -> Tensor:
         return _fn.add(self, other)
 
@@ -182,42 +221,92 @@ class Tensor:
     def __getitem__(self, idx: Any) -> Tensor:
         return _fn.getitem(self, idx)
 
-    def __lt__(self, other: Any) -> np.ndarray:
+    def __lt__(self, other: Any) -> Tensor:
         return _fn.lt(self, other)
 
-    def __le__(self, other: Any) -> np.ndarray:
+    def __le__(self, other: Any) -> Tensor:
         return _fn.le(self, other)
 
-    def __gt__(self, other: Any) -> np.ndarray:
+    def __gt__(self, other: Any) -> Tensor:
         return _fn.gt(self, other)
 
-    def __ge__(self, other: Any) -> np.ndarray:
+    def __ge__(self, other: Any) -> Tensor:
         return _fn.ge(self, other)
 
-    def eq(self, other: Any) -> np.ndarray:
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return False if other is None else _fn.eq(self, other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return True if other is None else _fn.ne(self, other)
+
+    __hash__ = object.__hash__
+
+    def eq(self, other: Any) -> Tensor:
         return _fn.eq(self, other)
 
-    def ne(self, other: Any) -> np.ndarray:
+    def ne(self, other: Any) -> Tensor:
         return _fn.ne(self, other)
 
-    # --- reductions ----------------------------------------------------------------------
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _fn.sum(self, axis, keepdims)
+    def lt(self, other: Any) -> Tensor:
+        return _fn.lt(self, other)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _fn.mean(self, axis, keepdims)
+    def le(self, other: Any) -> Tensor:
+        return _fn.le(self, other)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _fn.max(self, axis, keepdims)
+    def gt(self, other: Any) -> Tensor:
+        return _fn.gt(self, other)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _fn.min(self, axis, keepdims)
+    def ge(self, other: Any) -> Tensor:
+        return _fn.ge(self, other)
 
-    def argmax(self, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        return _fn.argmax(self, axis, keepdims)
+    def __invert__(self) -> Tensor:
+        if self.data.dtype.kind == "f":
+            raise TypeError("~ (bitwise not) is only defined for bool and integer tensors")
+        return Tensor(~self.data)
 
-    def argmin(self, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        return _fn.argmin(self, axis, keepdims)
+    def __and__(self, other: Any) -> Tensor:
+        return Tensor(np.bitwise_and(self.data, _raw(other)))
+
+    def __or__(self, other: Any) -> Tensor:
+        return Tensor(np.bitwise_or(self.data, _raw(other)))
+
+    def __xor__(self, other: Any) -> Tensor:
+        return Tensor(np.bitwise_xor(self.data, _raw(other)))
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    # --- reductions (PyTorch's ``dim``/``keepdim``; NumPy's ``axis``/``keepdims`` also accepted) --
+    def sum(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        dim, keepdim = _dims(dim, keepdim, kw, "sum")
+        return _fn.sum(self, dim, keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        dim, keepdim = _dims(dim, keepdim, kw, "mean")
+        return _fn.mean(self, dim, keepdim)
+
+    def max(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:
+        """The largest value (a 0-d Tensor); with ``dim``, the named tuple ``(values, indices)``."""
+        dim, keepdim = _dims(dim, keepdim, kw, "max")
+        return _fn.max_dim(self, dim, keepdim) if dim is not None else _fn.max(self)
+
+    def min(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:
+        """The smallest value (a 0-d Tensor); with ``dim``, the named tuple ``(values, indices)``."""
+        dim, keepdim = _dims(dim, keepdim, kw, "min")
+        return _fn.min_dim(self, dim, keepdim) if dim is not None else _fn.min(self)
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _fn.max(self, dim, keepdim)
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _fn.min(self, dim, keepdim)
+
+    def argmax(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        dim, keepdim = _dims(dim, keepdim, kw, "argmax")
+        return Tensor(np.asarray(_fn.argmax(self, dim, keepdim)))
+
+    def argmin(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        dim, keepdim = _dims(dim, keepdim, kw, "argmin")
+        return Tensor(np.asarray(_fn.argmin(self, dim, keepdim)))
 
     # --- shape ---------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -311,6 +400,21 @@ class Tensor:
 
 
 autograd._Tensor = Tensor
+
+
+def _dims(dim: Any, keepdim: bool, kw: dict, op: str) -> tuple[Any, bool]:
+    """A reduction's (dim, keepdim) from PyTorch's names or NumPy's ``axis``/``keepdims``."""
+    if "axis" in kw:
+        dim = kw.pop("axis")
+    if "keepdims" in kw:
+        keepdim = kw.pop("keepdims")
+    if kw:
+        raise TypeError(f"{op}: unexpected keyword argument(s) {sorted(kw)}")
+    return dim, bool(keepdim)
+
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
 
 
 def as_tensor(x: Any) -> Tensor:

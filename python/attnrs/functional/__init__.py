@@ -42,7 +42,7 @@ from .linear import linear
 from .loss import cross_entropy, mse_loss
 from .matmul import matmul
 from .norm import layer_norm
-from .reduce import argmax, argmin, max, mean, min, sum
+from .reduce import MaxMin, argmax, argmin, max, max_dim, mean, min, min_dim, sum
 from .rnn import RNNStack
 from .shape import (
     cat,
@@ -64,10 +64,10 @@ from .shape import (
 from .softmax import log_softmax, softmax
 
 __all__ = [
-    "Function", "RNNStack", "abs", "add", "argmax", "argmin", "attention_weights", "cat", "chunk",
+    "Function", "MaxMin", "RNNStack", "abs", "add", "argmax", "argmin", "attention_weights", "cat", "chunk",
     "clamp", "concatenate", "conv1d", "cross_entropy", "div", "dropout", "embedding", "eq", "exp",
     "expand", "flatten", "fused_self_attention", "ge", "gelu", "getitem", "gt", "layer_norm", "le",
-    "linear", "log", "log_softmax", "lt", "masked_fill", "matmul", "max", "mean", "min", "mse_loss",
+    "linear", "log", "log_softmax", "lt", "masked_fill", "matmul", "max", "max_dim", "mean", "min", "min_dim", "mse_loss",
     "mul", "ne", "neg", "permute", "pow", "relu", "reshape", "scaled_dot_product_attention",
     "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "tanh", "transpose",
     "unsqueeze", "where",

@@ -29,6 +29,21 @@ def _pair(a: TensorLike, b: TensorLike) -> tuple[Any, Any]:
     return as_tensor(a), as_tensor(b)
 
 
+def _integral(x: Any) -> bool:
+    """An int/bool operand (a Python int or an integer or bool Tensor): no gradient flows."""
+    if isinstance(x, Tensor):
+        return x.data.dtype.kind in "iub"
+    return type(x) is int or type(x) is bool
+
+
+def _int_op(ufunc: np.ufunc, a: Any, b: Any) -> Tensor | None:
+    """``ufunc`` on two integral operands, keeping the integer dtype as PyTorch does."""
+    if _integral(a) and _integral(b):
+        out = np.asarray(ufunc(_array(a), _array(b)))
+        return Tensor(out if out.dtype != np.bool_ else out.astype(np.int64))
+    return None
+
+
 # --- arithmetic --------------------------------------------------------------------------
 
 
@@ -91,15 +106,18 @@ class Neg(Function):
 
 
 def add(a: TensorLike, b: TensorLike) -> Tensor:
-    return Add.apply(*_pair(a, b))
+    r = _int_op(np.add, a, b)
+    return Add.apply(*_pair(a, b)) if r is None else r
 
 
 def sub(a: TensorLike, b: TensorLike) -> Tensor:
-    return Sub.apply(*_pair(a, b))
+    r = _int_op(np.subtract, a, b)
+    return Sub.apply(*_pair(a, b)) if r is None else r
 
 
 def mul(a: TensorLike, b: TensorLike) -> Tensor:
-    return Mul.apply(*_pair(a, b))
+    r = _int_op(np.multiply, a, b)
+    return Mul.apply(*_pair(a, b)) if r is None else r
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
@@ -239,7 +257,7 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     return Clamp.apply(as_tensor(x), min, max)
 
 
-# --- comparisons (NumPy bool arrays, no gradient) ----------------------------------------
+# --- comparisons (bool Tensors, no gradient) ---------------------------------------------
 
 
 def _array(x: Any) -> Any:
@@ -247,11 +265,11 @@ def _array(x: Any) -> Any:
 
 
 def _comparison(ufunc: np.ufunc, name: str) -> Any:
-    def compare(a: Any, b: Any) -> np.ndarray:
-        return ufunc(_array(a), _array(b))
+    def compare(a: Any, b: Any) -> Tensor:
+        return Tensor(np.asarray(ufunc(_array(a), _array(b))))
 
     compare.__name__ = compare.__qualname__ = name
-    compare.__doc__ = f"``{ufunc.__name__}(a, b)`` elementwise, a NumPy bool array (no gradient)."
+    compare.__doc__ = f"``{ufunc.__name__}(a, b)`` elementwise, a bool Tensor (no gradient)."
     return compare
 
 

@@ -144,7 +144,11 @@ def _norm_index(idx: Any) -> tuple[Any, bool]:
     out, advanced = [], False
     for p in parts:
         if isinstance(p, Tensor):
-            p, advanced = as_index(p, "getitem", "index"), True
+            p = p.data if p.data.dtype == np.bool_ else as_index(p, "getitem", "index")
+            if p.ndim == 0 and p.dtype != np.bool_:
+                p = int(p)  # a 0-d integer tensor indexes like an int (the axis goes away)
+            else:
+                advanced = True
         elif isinstance(p, (list, np.ndarray)):
             p = np.asarray(p)
             if p.size == 0 and p.dtype.kind == "f":

@@ -113,10 +113,12 @@ class MultiheadAttention(Module):
     raises in training mode (it is ignored in eval mode).
 
     # Shapes
-    - query: (B, Tq, E), key/value: (B, Tk, E) (batch_first; else (T, B, E)) → out like query
+    - query: (Tq, B, E), key/value: (Tk, B, E) (PyTorch's default ``batch_first=False``);
+      (B, T, E) with ``batch_first=True`` → out like query; weights (B, Tq, Tk) when
+      ``need_weights`` (the default, as in PyTorch; pass False for the fused fast path)
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, batch_first: bool = True,
+    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0) -> None:  # fmt: skip
         super().__init__()
         e, h = int(embed_dim), int(num_heads)
@@ -152,7 +154,7 @@ class MultiheadAttention(Module):
         return m
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Any = None,
-                attn_mask: Any = None, is_causal: bool = False, need_weights: bool = False,
+                attn_mask: Any = None, is_causal: bool = False, need_weights: bool = True,
                 average_attn_weights: bool = True, cache: KVCache | None = None,
                 ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
         if self.training and self.dropout > 0.0:
@@ -162,7 +164,16 @@ class MultiheadAttention(Module):
             )
         for name, t in (("query", query), ("key", key), ("value", value)):
             if t.ndim != 3 or t.shape[-1] != self.embed_dim:
-                raise ShapeError(f"MultiheadAttention: {name} must be 3-D with last dim {self.embed_dim}; got {t.shape}")
+                raise ShapeError(
+                    f"MultiheadAttention: {name} must be 3-D with last dim {self.embed_dim} "
+                    f"({'(B, T, E)' if self.batch_first else '(T, B, E)'}, batch_first={self.batch_first}); "
+                    f"got {t.shape}"
+                )
+        if query.shape[1 - self.batch_first] != key.shape[1 - self.batch_first]:
+            raise ShapeError(
+                f"MultiheadAttention: query {query.shape} and key {key.shape} have different batch sizes "
+                f"in dim {1 - self.batch_first} (batch_first={self.batch_first})"
+            )
         self_attn = query is key and key is value
         if not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
