@@ -148,3 +148,108 @@ def test_reductions_take_dim_and_keepdim():
     np.testing.assert_allclose(x.sum(axis=1).numpy(), a.sum(1), rtol=1e-6)  # NumPy's names too
     with pytest.raises(TypeError, match="amax"):
         x.max(dim=(0, 1))
+
+
+# --- 2. integer and bool tensors, dtypes and the CPU device --------------------------------
+
+
+def test_dtype_inference_and_dtype_argument():
+    assert ar.tensor([1, 2]).dtype == ar.int64 == ar.long
+    assert ar.tensor([1.0, 2.0]).dtype == ar.float32 == ar.float
+    assert ar.tensor(np.array([1.0], np.float64)).dtype == ar.float32  # float64 becomes float32
+    assert ar.tensor([True, False]).dtype == ar.bool
+    assert ar.tensor(np.array([1], np.int32)).dtype == ar.int32 == ar.int
+    assert ar.tensor([1, 2], dtype=ar.float32).dtype == ar.float32
+    assert ar.zeros(2, 3, dtype=ar.long).dtype == ar.int64
+    assert ar.ones((2,), dtype=ar.bool).tolist() == [True, True]
+    assert ar.full((2,), 7).dtype == ar.int64 and ar.full((2,), 0.5).dtype == ar.float32
+    assert ar.arange(4).dtype == ar.int64 and ar.arange(4).tolist() == [0, 1, 2, 3]
+    assert ar.arange(0, 1, 0.5).dtype == ar.float32
+    assert ar.arange(3, dtype=ar.float32).tolist() == [0.0, 1.0, 2.0]
+    assert ar.randint(0, 5, (100,)).dtype == ar.int64
+    r = ar.randint(3, 9, (200,)).numpy()
+    assert r.min() >= 3 and r.max() < 9
+    assert sorted(ar.randperm(6).tolist()) == list(range(6))
+    assert ar.zeros_like(ar.tensor([1, 2])).dtype == ar.int64
+    a = np.arange(3, dtype=np.float32)
+    t = ar.from_numpy(a)
+    a[0] = 5
+    assert t.tolist()[0] == 5.0  # shares memory
+    big = 2**24 + 1  # not exact in float32
+    assert ar.tensor([big]).tolist() == [big] and int(ar.tensor(big)) == big
+
+
+def test_casts_and_no_grad_for_integers():
+    x = ar.tensor([1.7, -2.2, 0.0], requires_grad=True)
+    assert x.long().tolist() == [1, -2, 0] and x.int().dtype == ar.int32
+    assert x.bool().tolist() == [True, True, False]
+    i = ar.tensor([1, 2])
+    assert i.float().dtype == ar.float32 and i.to(ar.float32).tolist() == [1.0, 2.0]
+    assert x.to(ar.float32) is x and x.to("cpu") is x and x.to(ar.device("cpu")) is x
+    assert x.type_as(i).dtype == ar.int64 and i.type_as(x).dtype == ar.float32
+    assert not x.long().requires_grad
+    with pytest.raises(RuntimeError, match="floating-point"):
+        ar.tensor([1, 2], requires_grad=True)
+    assert (i + 1).dtype == ar.int64 and (i * 2).tolist() == [2, 4]  # integer math stays integer
+    assert (i + 0.5).dtype == ar.float32 and (i / 2).dtype == ar.float32
+    assert [10, 20, 30][ar.tensor(1)] == 20 and list(range(ar.tensor(3))) == [0, 1, 2]  # __index__
+    with pytest.raises(TypeError):
+        [1, 2][ar.tensor(1.0)]
+
+
+def test_device_and_cuda_namespace():
+    dev = ar.device("cuda" if ar.cuda.is_available() else "cpu")
+    assert str(dev) == "cpu" and dev.type == "cpu" and dev == "cpu"
+    assert ar.cuda.is_available() is False and ar.cuda.device_count() == 0
+    t = ar.zeros(2, device=dev)
+    assert t.device == dev and t.to(dev) is t and t.cpu() is t
+    with pytest.raises(RuntimeError, match="CPU only"):
+        ar.device("cuda")
+    with pytest.raises(RuntimeError, match="CPU only"):
+        t.to("cuda")
+    m = nn.Linear(2, 3)
+    assert m.to(dev) is m and m.cpu() is m and m.to(ar.float32) is m
+    with pytest.raises(RuntimeError):
+        m.to("cuda:0")
+
+
+def test_size_numel_dim():
+    x = ar.zeros(2, 3, 4)
+    assert x.size() == (2, 3, 4) and x.size(1) == 3 and x.size(-1) == 4
+    assert x.numel() == 24 and x.dim() == 3
+    assert nn.Linear(3, 2).weight.numel() == 6
+
+
+def test_ids_as_tensors_everywhere():
+    from attnrs.models import GPT, GPTConfig
+
+    ids = ar.tensor([[1, 4, 2], [0, 3, 3]])  # int64
+    emb = nn.Embedding(5, 3)
+    np.testing.assert_array_equal(emb(ids).numpy(), emb.weight.numpy()[ids.numpy()])
+    logits = ar.tensor(rand(4, 5), requires_grad=True)
+    tgt = ar.tensor([0, 4, 2, 1])
+    want = F.cross_entropy(logits, tgt.numpy())
+    got = F.cross_entropy(logits, tgt)
+    assert abs(got.item() - want.item()) < 1e-6
+    x = ar.tensor(rand(5, 2))
+    np.testing.assert_array_equal(x[tgt].numpy(), x.numpy()[tgt.numpy()])
+    ar.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    lg, loss = model(ids, ids)
+    lg2, loss2 = model(ids.numpy(), ids.numpy())
+    np.testing.assert_array_equal(lg.numpy(), lg2.numpy())
+    with pytest.raises(ar.DTypeError):
+        emb(ar.tensor([True, False]))
+
+
+def test_gather_matches_pytorch_semantics():
+    x = ar.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    idx = ar.tensor([[0, 0], [2, 1]])
+    y = x.gather(1, idx)  # out[i][j] = x[i][idx[i][j]]
+    assert y.tolist() == [[1.0, 1.0], [6.0, 5.0]]
+    y.sum().backward()
+    assert x.grad.tolist() == [[2.0, 0.0, 0.0], [0.0, 1.0, 1.0]]  # repeats accumulate
+    z = x.gather(0, ar.tensor([[1, 0, 1]]))  # out[i][j] = x[idx[i][j]][j]
+    assert z.tolist() == [[4.0, 2.0, 6.0]]
+    with pytest.raises(IndexError):
+        x.gather(1, ar.tensor([[3]]))

@@ -13,9 +13,14 @@ import numpy as np
 
 from . import autograd
 from ._validate import DTypeError
+from .device import check_device, device
+
+_CPU = device("cpu")
 
 __all__ = [
-    "Tensor", "arange", "as_tensor", "default_rng", "manual_seed", "ones", "randn", "tensor", "zeros",
+    "Tensor", "arange", "as_dtype", "as_tensor", "default_rng", "empty", "from_numpy", "full", "full_like",
+    "manual_seed", "ones", "ones_like", "rand", "randint", "randn", "randperm", "tensor", "zeros",
+    "zeros_like",
 ]  # fmt: skip
 
 _rng = np.random.default_rng()
@@ -123,9 +128,115 @@ class Tensor:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None) -> Any:
+        """The shape as a tuple (``size()``), or one extent (``size(d)``), as in PyTorch.
+
+        (``.size`` was the element count before; that is ``numel()``.)
+        """
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
         return self.data.size
+
+    def nelement(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def element_size(self) -> int:
+        return self.data.itemsize
+
+    # --- dtypes and devices (CPU only) ---------------------------------------------------
+    @property
+    def device(self) -> Any:
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def is_floating_point_dtype(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    def _cast(self, dtype: Any) -> Tensor:
+        dt = as_dtype(dtype, "to")
+        if dt == self.data.dtype:
+            return self
+        if dt.kind == "f" and self.data.dtype.kind == "f":
+            return self
+        return Tensor(self.data.astype(dt))  # a new leaf: casts to and from integers carry no grad
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (its dtype).
+
+        Only the CPU exists (another device raises); float64 stays float32.
+        """
+        out = self
+        for a in (*args, kwargs.get("device"), kwargs.get("dtype")):
+            if a is None or isinstance(a, bool):
+                continue
+            if isinstance(a, Tensor):
+                out = out._cast(a.data.dtype)
+                continue
+            try:
+                dt = as_dtype(a, "to")
+            except TypeError:
+                check_device(a)
+                continue
+            out = out._cast(dt)
+        if kwargs.get("copy") and out is self:
+            out = self.clone()
+        return out
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self._cast(other.data.dtype)
+
+    def long(self) -> Tensor:
+        return self._cast(np.int64)
+
+    def int(self) -> Tensor:
+        return self._cast(np.int32)
+
+    def float(self) -> Tensor:
+        return self._cast(np.float32)
+
+    double = float  # float64 is stored as float32 in attnrs
+
+    def bool(self) -> Tensor:
+        return self._cast(np.bool_)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Tensor:
+        raise RuntimeError("cuda: attnrs runs on the CPU only (attnrs.cuda.is_available() is False)")
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def clone(self) -> Tensor:
+        """A copy that stays in the graph (gradients flow back to ``self``)."""
+        if self.data.dtype.kind != "f":
+            return Tensor(self.data.copy())
+        return _fn.mul(self, 1.0)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+        return zeros(*size, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+        return ones(*size, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False,
+                 device: Any = None) -> Tensor:  # fmt: skip
+        return full(size, fill_value, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+        return tensor(data, dtype=dtype, requires_grad=requires_grad)
 
     @property
     def is_leaf(self) -> bool:
@@ -157,6 +268,12 @@ class Tensor:
 
     def __int__(self) -> int:
         return int(self._scalar("int()"))
+
+    def __index__(self) -> int:
+        """A one-element integer tensor used as an index (``range(t)``, ``lst[t]``)."""
+        if self.data.dtype.kind not in "iub":
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._scalar("__index__"))
 
     def __bool__(self) -> bool:
         return bool(self._scalar("bool()"))
@@ -342,6 +459,9 @@ class Tensor:
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         return _fn.chunk(self, chunks, dim)
 
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return _fn.gather(self, dim, index)
+
     def masked_fill(self, mask: Any, value: float) -> Tensor:
         return _fn.masked_fill(self, mask, value)
 
@@ -417,33 +537,118 @@ def _raw(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def as_tensor(x: Any) -> Tensor:
-    """``x`` if it is a Tensor, else a constant float32 Tensor (no grad)."""
-    return x if isinstance(x, Tensor) else Tensor(x)
+def as_tensor(x: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``x`` if it is a Tensor (cast to ``dtype`` if given), else a constant Tensor (no grad)."""
+    check_device(device)
+    if isinstance(x, Tensor):
+        return x if dtype is None else x._cast(dtype)
+    return Tensor(x, dtype=dtype)
 
 
-def tensor(data: Any, requires_grad: bool = False) -> Tensor:
-    """A new leaf Tensor (float32; float64 and integer data are converted)."""
-    return Tensor(np.array(_to_array(data), copy=True), requires_grad=requires_grad)
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new leaf Tensor (a copy), its dtype inferred as ``torch.tensor`` does: floats
+    become float32 (float64 included), Python ints and integer arrays int64, bools bool."""
+    check_device(device)
+    if isinstance(dtype, bool):  # the old signature tensor(data, requires_grad)
+        dtype, requires_grad = None, dtype
+    return Tensor(np.array(_to_array(data, dtype), copy=True), requires_grad=requires_grad)
 
 
-def zeros(*shape: Any, requires_grad: bool = False) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Tensor(np.zeros(shape, dtype=np.float32), requires_grad)
+def from_numpy(arr: np.ndarray) -> Tensor:
+    """A Tensor sharing ``arr``'s memory when its dtype is one attnrs stores
+    (float32, int64, int32, bool); other dtypes are converted (a copy)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy: expected a NumPy array; got {type(arr).__name__}")
+    return Tensor(arr)
 
 
-def ones(*shape: Any, requires_grad: bool = False) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Tensor(np.ones(shape, dtype=np.float32), requires_grad)
+def _shape(shape: tuple) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(n) for n in shape)
 
 
-def randn(*shape: Any, requires_grad: bool = False) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Tensor(_rng.standard_normal(shape, dtype=np.float32), requires_grad)
+def _float_dtype(dtype: Any, op: str) -> np.dtype:
+    dt = _F32 if dtype is None else as_dtype(dtype, op)
+    if dt.kind != "f":
+        raise DTypeError(f"{op}: draws floating-point numbers; dtype must be float32, got {dt}")
+    return dt
 
 
-def arange(*args: Any, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.arange(*args, dtype=np.float32), requires_grad)
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device)
+    return Tensor(np.zeros(_shape(shape), dtype=_F32 if dtype is None else as_dtype(dtype)), requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device)
+    return Tensor(np.ones(_shape(shape), dtype=_F32 if dtype is None else as_dtype(dtype)), requires_grad)
+
+
+def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    """Like ``zeros`` (attnrs fills with zeros; never read an ``empty`` tensor before writing)."""
+    return zeros(*shape, dtype=dtype, requires_grad=requires_grad, device=device)
+
+
+def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    """``size`` filled with ``fill_value``; the dtype is inferred from it as in PyTorch."""
+    check_device(device)
+    dt = as_dtype(dtype) if dtype is not None else _to_array(np.asarray(fill_value)).dtype
+    return Tensor(np.full(_shape((size,)) if not isinstance(size, int) else (size,), fill_value, dtype=dt), requires_grad)
+
+
+def zeros_like(x: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return zeros(np.shape(x), dtype=np.asarray(x).dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+
+def ones_like(x: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return ones(np.shape(x), dtype=np.asarray(x).dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+
+def full_like(x: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return full(np.shape(x), fill_value, dtype=np.asarray(x).dtype if dtype is None else dtype,
+                requires_grad=requires_grad)  # fmt: skip
+
+
+def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None,
+          generator: Any = None) -> Tensor:  # fmt: skip
+    check_device(device)
+    return Tensor(_rng.standard_normal(_shape(shape), dtype=_float_dtype(dtype, "randn")), requires_grad)
+
+
+def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None,
+         generator: Any = None) -> Tensor:  # fmt: skip
+    """Uniform on [0, 1)."""
+    check_device(device)
+    return Tensor(_rng.random(_shape(shape), dtype=_float_dtype(dtype, "rand")), requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None, device: Any = None,
+            generator: Any = None) -> Tensor:  # fmt: skip
+    """Integers uniform on [low, high) (``randint(high, size)`` takes low = 0), int64 by default."""
+    check_device(device)
+    if high is None:
+        low, high = 0, low
+    if isinstance(size, int):
+        size = (size,)
+    dt = np.dtype(np.int64) if dtype is None else as_dtype(dtype, "randint")
+    return Tensor(_rng.integers(low, high, size=tuple(size)).astype(dt))
+
+
+def randperm(n: int, dtype: Any = None, device: Any = None, generator: Any = None) -> Tensor:
+    check_device(device)
+    return Tensor(_rng.permutation(int(n)).astype(np.int64 if dtype is None else as_dtype(dtype, "randperm")))
+
+
+def arange(*args: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, **kw: Any) -> Tensor:
+    """``arange(end)``, ``arange(start, end[, step])``: int64 when every argument is an int
+    (as in PyTorch), float32 otherwise or with ``dtype=``."""
+    check_device(device)
+    args = args + tuple(kw[k] for k in ("start", "end", "step") if k in kw)
+    if dtype is None:
+        ints = all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args)
+        dtype = np.int64 if ints else np.float32
+    return Tensor(np.arange(*args).astype(as_dtype(dtype, "arange")), requires_grad)
 
 
 # The methods above call the functional layer, which imports this module:

@@ -50,6 +50,7 @@ from .shape import (
     concatenate,
     expand,
     flatten,
+    gather,
     getitem,
     masked_fill,
     permute,
@@ -66,7 +67,7 @@ from .softmax import log_softmax, softmax
 __all__ = [
     "Function", "MaxMin", "RNNStack", "abs", "add", "argmax", "argmin", "attention_weights", "cat", "chunk",
     "clamp", "concatenate", "conv1d", "cross_entropy", "div", "dropout", "embedding", "eq", "exp",
-    "expand", "flatten", "fused_self_attention", "ge", "gelu", "getitem", "gt", "layer_norm", "le",
+    "expand", "flatten", "fused_self_attention", "gather", "ge", "gelu", "getitem", "gt", "layer_norm", "le",
     "linear", "log", "log_softmax", "lt", "masked_fill", "matmul", "max", "max_dim", "mean", "min", "min_dim", "mse_loss",
     "mul", "ne", "neg", "permute", "pow", "relu", "reshape", "scaled_dot_product_attention",
     "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "tanh", "transpose",

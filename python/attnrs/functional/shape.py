@@ -187,6 +187,43 @@ def getitem(x: Tensor, idx: Any) -> Tensor:
         raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from None
 
 
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, x, index, axis):
+        # index may be smaller than x in the other axes (PyTorch): read only that corner
+        corner = tuple(slice(0, n) if i != axis else slice(None) for i, n in enumerate(index.shape))
+        ctx.shape, ctx.index, ctx.axis = x.shape, index, axis
+        return np.take_along_axis(x[corner], index, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = np.zeros(ctx.shape, dtype=np.float32)
+        pos = list(np.indices(ctx.index.shape, sparse=True))
+        pos[ctx.axis] = ctx.index
+        np.add.at(gx, tuple(pos), g)  # repeated indices accumulate
+        return gx
+
+
+def gather(x: Tensor, dim: int, index: Any) -> Tensor:
+    """``out[i][j] = x[index[i][j]][j]`` for dim 0 (and likewise for any dim), as ``torch.gather``.
+
+    # Shapes
+    - x: any; index: an integer array/Tensor with x's rank, no larger than x
+      outside ``dim`` → out: index's shape
+    """
+    x = as_tensor(x)
+    axis = norm_axis(dim, x.ndim, "gather")
+    idx = as_index(index, "gather", "index")
+    if idx.ndim != x.ndim:
+        raise ShapeError(f"gather: index must have the input's rank {x.ndim}; got shape {idx.shape}")
+    if any(i != axis and n > m for i, (n, m) in enumerate(zip(idx.shape, x.shape))):
+        raise ShapeError(f"gather: index {idx.shape} is larger than input {x.shape} outside dim {dim}")
+    n = x.shape[axis]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"gather: index out of range for dim {dim} of size {n}")
+    return Gather.apply(x, np.where(idx < 0, idx + n, idx), axis)
+
+
 # --- joining and splitting ---------------------------------------------------------------
 
 

@@ -190,9 +190,41 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clears every parameter's gradient (``None``; zeros with ``set_to_none=False``)."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0.0
+
+    # --- devices and dtypes (CPU only, float32 only: PyTorch programs' moves are no-ops) ---
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``module.to(device)`` / ``.to(dtype)``: the CPU and float32 are all there is.
+
+        Another device raises; a floating dtype keeps float32 (float64 is stored as
+        float32 everywhere in attnrs); an integer dtype raises.
+        """
+        from ..device import check_device
+        from ..tensor import as_dtype
+
+        for a in (*args, *kwargs.values()):
+            if isinstance(a, bool) or a is None:
+                continue  # non_blocking=, copy=
+            try:
+                dt = as_dtype(a, "Module.to")
+            except TypeError:
+                check_device(a)
+                continue
+            if dt.kind != "f":
+                raise TypeError(f"Module.to: only floating-point dtypes are supported; got {dt}")
+        return self
+
+    def cpu(self) -> Module:
+        return self
+
+    def float(self) -> Module:
+        return self
 
     def requires_grad_(self, flag: bool = True) -> Module:
         """Freezes (``False``) or unfreezes every parameter."""
@@ -207,6 +239,7 @@ class Module:
         return self
 
     def num_parameters(self) -> int:
+        """The number of trainable numbers (``sum(p.numel() for p in parameters())``)."""
         return int(sum(p.data.size for p in self.parameters()))
 
     # --- repr ----------------------------------------------------------------------------
