@@ -22,7 +22,13 @@ def set_num_threads(n: int) -> None:
 
 
 from . import autograd, cuda, functional, io, memory, nn, optim  # noqa: E402
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from .autograd import (  # noqa: E402
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .device import device  # noqa: E402
 
 # PyTorch's dtype names: they shadow the builtins ``bool``, ``float``, ``int`` in this module
@@ -50,7 +56,7 @@ from .tensor import (  # noqa: E402
 )
 
 __all__ = [
-    "DTypeError", "F", "as_tensor", "bool", "cuda", "device", "empty", "from_numpy", "full", "full_like",
+    "DTypeError", "F", "as_tensor", "bool", "cuda", "device", "empty", "from_numpy", "full", "inference_mode", "full_like",
     "ones_like", "rand", "randint", "randperm", "zeros_like", "float", "float32", "int", "int32", "int64", "long", "ShapeError", "Tensor", "__version__", "arange", "autograd",
     "enable_grad", "functional", "get_num_threads", "info", "io", "is_grad_enabled", "load",
     "load_checkpoint", "manual_seed", "memory", "nn", "no_grad", "ones", "ops", "optim", "randn", "save",

@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Function", "backward", "enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled"]
+__all__ = [
+    "Function", "backward", "enable_grad", "inference_mode", "is_grad_enabled", "no_grad", "set_grad_enabled",
+]  # fmt: skip
 
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "attnrs_grad_enabled", default=True
@@ -67,10 +69,30 @@ class set_grad_enabled:
 
 
 class no_grad(set_grad_enabled):
-    """``with attnrs.no_grad(): ...`` — no graph is recorded inside."""
+    """``with attnrs.no_grad(): ...`` — no graph is recorded inside.
 
-    def __init__(self) -> None:
+    Also a decorator, with or without the call: ``@no_grad()`` and ``@no_grad``.
+    """
+
+    def __new__(cls, fn: Any = None) -> Any:
+        if fn is not None and callable(fn):  # bare decorator: @no_grad
+            return cls()(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn: Any = None) -> None:
         super().__init__(False)
+
+
+class inference_mode(set_grad_enabled):
+    """PyTorch's ``inference_mode``: here the same as ``no_grad`` (``mode=False`` records)."""
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):  # bare decorator: @inference_mode
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: Any = True) -> None:
+        super().__init__(not bool(mode))
 
 
 class enable_grad(set_grad_enabled):

@@ -224,6 +224,34 @@ def gather(x: Tensor, dim: int, index: Any) -> Tensor:
     return Gather.apply(x, np.where(idx < 0, idx + n, idx), axis)
 
 
+class Pad(Function):
+    @staticmethod
+    def forward(ctx, x, widths, value):
+        ctx.inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
+        return np.pad(x, widths, mode="constant", constant_values=np.float32(value))
+
+    @staticmethod
+    def backward(ctx, g):
+        return g[ctx.inner]
+
+
+def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """``torch.nn.functional.pad``: ``pad = (left, right)`` for the last dim, then
+    ``(left, right, top, bottom)`` for the last two, and so on; constant mode only
+    (negative widths crop, as in PyTorch, are not supported)."""
+    x = as_tensor(x)
+    if mode != "constant":
+        raise NotImplementedError(f'pad: only mode="constant" is implemented; got {mode!r}')
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: pad must have an even length <= 2·ndim ({2 * x.ndim}); got {tuple(pad)}")
+    if any(int(p) < 0 for p in pad):
+        raise ValueError(f"pad: negative padding (cropping) is not supported; got {tuple(pad)}")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    return Pad.apply(x, tuple(widths), float(value))
+
+
 # --- joining and splitting ---------------------------------------------------------------
 
 

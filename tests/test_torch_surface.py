@@ -1,0 +1,246 @@
+"""The PyTorch surface real programs use (issue 17): nn.init, loss modules and the
+functional losses, optim.lr_scheduler, Adam(amsgrad=), no_grad as a bare decorator.
+
+Expected values come from the formulas PyTorch documents, written out here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import attnrs as ar
+from attnrs import nn
+from attnrs.optim.lr_scheduler import (
+    CosineAnnealingLR,
+    LambdaLR,
+    LinearLR,
+    OneCycleLR,
+    SequentialLR,
+    StepLR,
+)
+
+F = ar.F
+RNG = np.random.default_rng(170)
+
+
+def rand(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+# --- nn.init ---------------------------------------------------------------------------------
+
+
+def test_init_fills_in_place_with_pytorch_scales():
+    init = nn.init
+    w = nn.Parameter(ar.zeros(200, 100, 3))  # fan_in = 300, fan_out = 600
+    fan_in, fan_out = 300, 600
+    assert init.xavier_uniform_(w) is w
+    a = math.sqrt(6.0 / (fan_in + fan_out))
+    assert np.abs(w.numpy()).max() <= a and np.abs(w.numpy()).max() > 0.99 * a
+    init.xavier_normal_(w, gain=2.0)
+    assert abs(w.numpy().std() / (2.0 * math.sqrt(2.0 / (fan_in + fan_out))) - 1) < 0.02
+    init.kaiming_uniform_(w, a=math.sqrt(5))  # nn.Linear's own default in PyTorch
+    bound = math.sqrt(3.0) * math.sqrt(2.0 / (1 + 5)) / math.sqrt(fan_in)
+    assert np.abs(w.numpy()).max() <= bound and np.abs(w.numpy()).max() > 0.99 * bound
+    init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
+    assert abs(w.numpy().std() / (math.sqrt(2.0) / math.sqrt(fan_out)) - 1) < 0.02
+    init.trunc_normal_(w, std=0.02, a=-0.03, b=0.03)
+    assert np.abs(w.numpy()).max() <= 0.03
+    init.normal_(w, mean=1.0, std=0.1)
+    assert abs(w.numpy().mean() - 1.0) < 0.01 and abs(w.numpy().std() - 0.1) < 0.005
+    init.uniform_(w, -0.5, 0.25)
+    assert w.numpy().min() >= -0.5 and w.numpy().max() < 0.25
+    assert init.zeros_(w).numpy().sum() == 0 and init.ones_(w).numpy().min() == 1
+    assert init.constant_(w, 0.3).numpy().max() == np.float32(0.3)
+    q = init.orthogonal_(nn.Parameter(ar.zeros(4, 6))).numpy()
+    np.testing.assert_allclose(q @ q.T, np.eye(4), atol=1e-5)
+    assert init.calculate_gain("tanh") == 5.0 / 3 and init.calculate_gain("relu") == math.sqrt(2)
+    with pytest.raises(ValueError, match="2 dims"):
+        init.xavier_uniform_(nn.Parameter(ar.zeros(5)))
+    assert w.grad is None and not isinstance(w.grad, ar.Tensor)
+
+
+# --- losses ----------------------------------------------------------------------------------
+
+
+def _log_softmax(x):
+    x = x.astype(np.float64)
+    m = x.max(1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(1, keepdims=True))
+
+
+def test_nll_loss_and_cross_entropy_modules():
+    x = rand(6, 5)
+    t = np.array([0, 4, -100, 2, 1, 4])
+    lp = _log_softmax(x)
+    w = RNG.random(5).astype(np.float32)
+    keep = t != -100
+    per = np.where(keep, -lp[np.arange(6), np.where(keep, t, 0)] * w[np.where(keep, t, 0)], 0)
+    got = nn.NLLLoss(weight=w)(ar.tensor(lp.astype(np.float32)), ar.tensor(t))
+    assert abs(got.item() - per.sum() / w[t[keep]].sum()) < 1e-5
+    got_none = nn.NLLLoss(weight=w, reduction="none")(ar.tensor(lp.astype(np.float32)), ar.tensor(t))
+    np.testing.assert_allclose(got_none.numpy(), per, rtol=1e-5, atol=1e-6)
+    xt = ar.tensor(x, requires_grad=True)
+    ce = nn.CrossEntropyLoss()(xt, ar.tensor(t))
+    nll = F.nll_loss(F.log_softmax(ar.tensor(x), dim=1), ar.tensor(t))
+    assert abs(ce.item() - nll.item()) < 1e-5
+    ce.backward()
+    assert xt.grad.shape == (6, 5) and np.all(xt.grad.numpy()[2] == 0)  # the ignored row
+    with pytest.raises(NotImplementedError):
+        nn.CrossEntropyLoss(weight=w)
+
+
+def test_mse_kl_bce_modules():
+    a, b = rand(3, 4), rand(3, 4)
+    assert abs(nn.MSELoss()(ar.tensor(a), ar.tensor(b)).item() - ((a - b) ** 2).mean()) < 1e-5
+    assert abs(nn.MSELoss(reduction="sum")(ar.tensor(a), ar.tensor(b)).item() - ((a - b) ** 2).sum()) < 1e-4
+    lp = _log_softmax(a)
+    q = np.exp(_log_softmax(b))
+    q[0, 0] = 0.0  # 0·log 0 counts as 0
+    terms = np.where(q > 0, q * (np.log(np.where(q > 0, q, 1)) - lp), 0.0)
+    inp, tgt = ar.tensor(lp.astype(np.float32)), ar.tensor(q.astype(np.float32))
+    assert abs(nn.KLDivLoss(reduction="batchmean")(inp, tgt).item() - terms.sum() / 3) < 1e-5
+    assert abs(F.kl_div(inp, tgt).item() - terms.mean()) < 1e-5
+    logq = ar.tensor(np.log(np.where(q > 0, q, 1e-30)).astype(np.float32))
+    assert abs(F.kl_div(inp, logq, reduction="sum", log_target=True).item() - terms.sum()) < 1e-4
+    x = rand(5, 3) * 10  # large logits: the stable form must not overflow
+    y = (RNG.random((5, 3)) > 0.5).astype(np.float32)
+    pw = np.array([0.5, 2.0, 3.0], np.float32)
+    sig = 1 / (1 + np.exp(-x.astype(np.float64)))
+    ref = -(pw * y * np.log(sig) + (1 - y) * np.log(1 - sig))
+    got = nn.BCEWithLogitsLoss(pos_weight=ar.tensor(pw), reduction="none")(ar.tensor(x), ar.tensor(y))
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-4, atol=1e-5)
+    xt = ar.tensor(x, requires_grad=True)
+    F.binary_cross_entropy_with_logits(xt, ar.tensor(y), reduction="sum").backward()
+    np.testing.assert_allclose(xt.grad.numpy(), sig - y, atol=1e-5)  # d/dx = sigmoid(x) − y
+
+
+def test_functional_extras():
+    x = rand(3, 4)
+    np.testing.assert_allclose(F.silu(ar.tensor(x)).numpy(), x / (1 + np.exp(-x)), rtol=1e-5, atol=1e-6)
+    n = F.normalize(ar.tensor(x), dim=1).numpy()
+    np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, rtol=1e-5)
+    oh = F.one_hot(ar.tensor([2, 0, 1]), num_classes=4)
+    assert oh.dtype == ar.int64 and oh.tolist() == [[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0]]
+    assert F.one_hot(ar.tensor([1, 3])).shape == (2, 4)
+    xt = ar.tensor(rand(2, 3, 4), requires_grad=True)
+    p = F.pad(xt, (1, 2, 0, 1), value=-1.0)  # last dim (1, 2), the one before (0, 1)
+    assert p.shape == (2, 4, 7)
+    np.testing.assert_array_equal(p.numpy()[:, :3, 1:5], xt.numpy())
+    assert np.all(p.numpy()[:, 3] == -1) and np.all(p.numpy()[..., 0] == -1)
+    (p * ar.tensor(np.arange(56, dtype=np.float32).reshape(1, 4, 14)[..., :7])).sum().backward()
+    np.testing.assert_array_equal(xt.grad.numpy()[0], np.arange(56, dtype=np.float32).reshape(4, 14)[:3, 1:5])
+
+
+# --- optim -----------------------------------------------------------------------------------
+
+
+def _lrs(sched, opt, n=12):
+    out = []
+    for _ in range(n):
+        out.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    return np.array(out)
+
+
+def _opt(lr=0.1):
+    return ar.optim.Adam([nn.Parameter(ar.zeros(2))], lr=lr)
+
+
+def test_lr_schedulers_follow_the_documented_formulas():
+    t = np.arange(12)
+    o = _opt()
+    np.testing.assert_allclose(_lrs(LambdaLR(o, lambda s: 0.9**s), o), 0.1 * 0.9**t)
+    o = _opt()
+    np.testing.assert_allclose(_lrs(StepLR(o, 3, 0.5), o), 0.1 * 0.5 ** (t // 3))
+    o = _opt()
+    want = 0.01 + (0.1 - 0.01) * (1 + np.cos(np.pi * t / 5)) / 2
+    np.testing.assert_allclose(_lrs(CosineAnnealingLR(o, T_max=5, eta_min=0.01), o), want, atol=1e-12)
+    o = _opt()
+    want = 0.1 * (0.25 + 0.75 * np.minimum(t, 4) / 4)
+    np.testing.assert_allclose(_lrs(LinearLR(o, start_factor=0.25, total_iters=4), o), want)
+    o = _opt()
+    seq = SequentialLR(o, [LinearLR(o, start_factor=0.1, total_iters=3), CosineAnnealingLR(o, T_max=6)], [3])
+    want = np.where(t < 3, 0.1 * (0.1 + 0.9 * t / 3), 0.1 * (1 + np.cos(np.pi * (t - 3) / 6)) / 2)
+    np.testing.assert_allclose(_lrs(seq, o), want, atol=1e-12)
+
+
+def test_one_cycle_lr_and_momentum():
+    o = _opt()
+    s = OneCycleLR(o, max_lr=1.0, total_steps=10, pct_start=0.3)
+    lrs, moms = [], []
+    for _ in range(10):
+        lrs.append(s.get_last_lr()[0])
+        moms.append(o.param_groups[0]["betas"][0])
+        o.step()
+        s.step()
+    lo, mid = 1.0 / 25, 0.3 * 10 - 1  # phase 1 ends at step pct_start·total − 1
+
+    def cos(a, b, p):
+        return b + (a - b) / 2 * (math.cos(math.pi * p) + 1)
+
+    want = [cos(lo, 1.0, i / mid) if i <= mid else cos(1.0, lo / 1e4, (i - mid) / (9 - mid)) for i in range(10)]
+    want_m = [cos(0.95, 0.85, i / mid) if i <= mid else cos(0.85, 0.95, (i - mid) / (9 - mid)) for i in range(10)]
+    np.testing.assert_allclose(lrs, want, atol=1e-12)
+    np.testing.assert_allclose(moms, want_m, atol=1e-12)
+    assert lrs[0] == pytest.approx(1.0 / 25) and max(lrs) == pytest.approx(1.0)
+
+
+def test_adam_amsgrad_matches_the_algorithm_and_fused_is_accepted():
+    w0, gs = rand(3, 4), [rand(3, 4) * (1 + i % 3) for i in range(8)]
+    for cls, wd in ((ar.optim.Adam, 0.1), (ar.optim.AdamW, 0.1)):
+        p = nn.Parameter(w0.copy())
+        opt = cls([p], lr=0.05, amsgrad=True, weight_decay=wd, fused=True, foreach=False)
+        w, m, v, vmax = w0.astype(np.float64), 0.0, 0.0, np.zeros_like(w0, dtype=np.float64)
+        for step, g in enumerate(gs, 1):
+            p.grad = ar.tensor(g)
+            opt.step()
+            g = g.astype(np.float64)
+            if cls is ar.optim.AdamW:
+                w = w * (1 - 0.05 * wd)
+            else:
+                g = g + wd * w
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            vmax = np.maximum(vmax, v)
+            w = w - 0.05 / (1 - 0.9**step) * m / (np.sqrt(vmax) / math.sqrt(1 - 0.999**step) + 1e-8)
+        np.testing.assert_allclose(p.numpy(), w, rtol=1e-5, atol=1e-6)
+    ar.optim.SGD([nn.Parameter(ar.zeros(1))], lr=0.1, fused=None, foreach=None)
+
+
+def test_zero_grad_set_to_none():
+    m = nn.Linear(2, 2)
+    m(ar.tensor(rand(3, 2))).sum().backward()
+    m.zero_grad(set_to_none=False)
+    assert m.weight.grad is not None and np.all(m.weight.grad.numpy() == 0)
+    m.zero_grad()
+    assert m.weight.grad is None
+
+
+# --- autograd modes --------------------------------------------------------------------------
+
+
+def test_no_grad_as_bare_decorator_and_inference_mode():
+    x = ar.ones(2, requires_grad=True)
+
+    @ar.no_grad
+    def bare(t):
+        return t * 2
+
+    @ar.no_grad()
+    def called(t):
+        return t * 2
+
+    @ar.inference_mode()
+    def inference(t):
+        return t * 2
+
+    assert not bare(x).requires_grad and not called(x).requires_grad and not inference(x).requires_grad
+    assert bare.__name__ == "bare"
+    with ar.inference_mode():
+        assert not (x * 2).requires_grad
+    assert (x * 2).requires_grad
