@@ -244,3 +244,116 @@ def test_no_grad_as_bare_decorator_and_inference_mode():
     with ar.inference_mode():
         assert not (x * 2).requires_grad
     assert (x * 2).requires_grad
+
+
+# --- Tensor and top-level surface ------------------------------------------------------------
+
+
+def test_tensor_methods_match_numpy_definitions():
+    a = rand(3, 4)
+    x = ar.tensor(a, requires_grad=True)
+    np.testing.assert_allclose(x.var().item(), a.var(ddof=1), rtol=1e-5)  # unbiased by default
+    np.testing.assert_allclose(x.var(1, unbiased=False).numpy(), a.var(1), rtol=1e-5)
+    np.testing.assert_allclose(x.std(dim=0, keepdim=True).numpy(), a.std(0, ddof=1, keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(x.sin().numpy(), np.sin(a), rtol=1e-6)
+    np.testing.assert_allclose(x.cos().numpy(), np.cos(a), rtol=1e-6)
+    assert x.t().shape == (4, 3) and x.narrow(1, 1, 2).numpy().tolist() == a[:, 1:3].tolist()
+    np.testing.assert_array_equal(x.repeat(2, 1, 3).numpy(), np.tile(a, (2, 1, 3)))
+    np.testing.assert_array_equal(x.tril(-1).numpy(), np.tril(a, -1))
+    np.testing.assert_array_equal(ar.triu(x, 1).numpy(), np.triu(a, 1))
+    top = x.topk(2, dim=1)
+    np.testing.assert_array_equal(top.indices.numpy(), np.argsort(-a, 1, kind="stable")[:, :2])
+    np.testing.assert_array_equal(top.values.numpy(), np.take_along_axis(a, top.indices.numpy(), 1))
+    low = ar.topk(x, 1, dim=0, largest=False)
+    np.testing.assert_array_equal(low.values.numpy(), a.min(0, keepdims=True))
+    (x.sin().sum() + x.tril().sum() + top.values.sum() + x.var()).backward()
+    want = np.cos(a) + np.tril(np.ones_like(a)) + 2 * (a - a.mean()) / (a.size - 1)
+    np.put_along_axis(want, top.indices.numpy(), np.take_along_axis(want, top.indices.numpy(), 1) + 1, 1)
+    np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-5, atol=1e-6)
+    s = ar.zeros(3, 4).scatter(1, ar.tensor([[1], [3], [0]]), 1.0)
+    assert s.numpy().tolist() == np.eye(4, dtype=np.float32)[[1, 3, 0]].tolist()
+    c = x.clone()
+    assert c is not x and c.requires_grad and np.array_equal(c.numpy(), a)
+
+
+def test_in_place_ops_follow_pytorch_rules():
+    t = ar.zeros(2, 3)
+    alias = t
+    t += 1
+    t.mul_(3).add_(ar.ones(3), alpha=2)
+    assert alias is t and np.all(t.numpy() == 5)
+    t[0, 1] = 7.0
+    t[ar.tensor([1])] = ar.tensor([[1.0, 2.0, 3.0]])
+    assert t.numpy().tolist() == [[5, 7, 5], [1, 2, 3]]
+    t.masked_fill_(t > 4, 0.0).clamp_(max=2.0)
+    assert t.numpy().tolist() == [[0, 0, 0], [1, 2, 2]]
+    assert t.fill_(2).numpy().sum() == 12 and t.zero_().numpy().sum() == 0
+    t.copy_(ar.tensor([1.0, 2.0, 3.0]))
+    assert t.numpy().tolist() == [[1, 2, 3], [1, 2, 3]]
+    w = nn.Parameter(ar.ones(3))
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        w.add_(1)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        w[0] = 2.0
+    with ar.no_grad():
+        w.mul_(2)
+        w -= 0.5
+    assert w.numpy().tolist() == [1.5, 1.5, 1.5] and w.requires_grad
+    h = w * 2  # a graph node: += rebinds (out of place) so gradients stay right
+    h += w
+    h.sum().backward()
+    assert w.grad.numpy().tolist() == [3.0, 3.0, 3.0]
+    i = ar.tensor([1, 2])
+    i += 1
+    assert i.dtype == ar.int64 and i.tolist() == [2, 3]
+
+
+def test_top_level_functions():
+    a, b = rand(2, 3, 4), rand(2, 4, 5)
+    np.testing.assert_allclose(ar.bmm(ar.tensor(a), ar.tensor(b)).numpy(), a @ b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ar.ShapeError):
+        ar.bmm(ar.tensor(a), ar.tensor(b[0]))
+    at, bt = ar.tensor(a, requires_grad=True), ar.tensor(b, requires_grad=True)
+    y = ar.einsum("bij,bjk->bik", at, bt)
+    np.testing.assert_allclose(y.numpy(), a @ b, rtol=1e-5, atol=1e-6)
+    y.sum().backward()
+    np.testing.assert_allclose(at.grad.numpy(), np.ones((2, 3, 5)) @ b.transpose(0, 2, 1), rtol=1e-5)
+    np.testing.assert_allclose(bt.grad.numpy(), a.transpose(0, 2, 1) @ np.ones((2, 3, 5)), rtol=1e-5)
+    v = ar.tensor(a[0, 0], requires_grad=True)
+    tot = ar.einsum("i->", v)  # a summed-away index: its gradient broadcasts back
+    tot.backward()
+    assert tot.item() == pytest.approx(float(a[0, 0].sum()), rel=1e-5) and np.all(v.grad.numpy() == 1)
+    np.testing.assert_allclose(ar.einsum("ij,jk", a[0], b[0]).numpy(), a[0] @ b[0], rtol=1e-5)  # implicit
+    c = ar.cat([ar.tensor(a), ar.tensor(a)], dim=1)
+    assert c.shape == (2, 6, 4) and ar.stack([ar.tensor(a)] * 3, dim=0).shape == (3, 2, 3, 4)
+    w = ar.where(ar.tensor(a) > 0, ar.tensor(a), 0.0)
+    np.testing.assert_array_equal(w.numpy(), np.where(a > 0, a, 0))
+    np.testing.assert_allclose(ar.softmax(ar.tensor(a), dim=-1).numpy().sum(-1), 1.0, rtol=1e-6)
+    r = ar.max(ar.tensor(a), 1)
+    np.testing.assert_array_equal(r.indices.numpy(), a.argmax(1))
+    for f, g in ((ar.exp, np.exp), (ar.sin, np.sin), (ar.cos, np.cos), (ar.tanh, np.tanh)):
+        np.testing.assert_allclose(f(ar.tensor(a)).numpy(), g(a), rtol=1e-5, atol=1e-6)
+    ar.manual_seed(0)
+    draws = ar.multinomial(ar.tensor([0.0, 3.0, 1.0]), 4000, replacement=True)
+    assert draws.dtype == ar.int64 and 0 not in draws.tolist()
+    assert abs((draws == 1).numpy().mean() - 0.75) < 0.03
+    rows = ar.multinomial(ar.tensor(np.ones((2, 5), np.float32)), 5)  # without replacement
+    assert rows.shape == (2, 5) and all(sorted(r) == list(range(5)) for r in rows.tolist())
+
+
+def test_module_dict_attributes_and_non_persistent_buffers():
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.parts = nn.ModuleDict({"wte": nn.Embedding(4, 2), "head": nn.Linear(2, 4)})
+            self.register_buffer("mask", ar.tensor(np.tril(np.ones((3, 3), np.float32))), persistent=False)
+            self.register_buffer("count", np.zeros(1, np.float32))
+
+    m = M()
+    assert m.parts.wte is m.parts["wte"]
+    with pytest.raises(AttributeError):
+        m.parts.missing  # noqa: B018
+    sd = m.state_dict()
+    assert "mask" not in sd and "count" in sd and "parts.wte.weight" in sd
+    m.load_state_dict(sd)  # strict: the non-persistent buffer is not expected
+    assert isinstance(m.mask, ar.Tensor)

@@ -22,6 +22,35 @@ def set_num_threads(n: int) -> None:
 
 
 from . import autograd, cuda, functional, io, memory, nn, optim  # noqa: E402
+
+# torch's top-level functions (they shadow ``abs``, ``max``, ``min``, ``sum`` in this module)
+from ._api import (  # noqa: E402, A004
+    abs,
+    argmax,
+    bmm,
+    cat,
+    clamp,
+    cos,
+    einsum,
+    exp,
+    log,
+    matmul,
+    max,
+    mean,
+    min,
+    multinomial,
+    sigmoid,
+    sin,
+    softmax,
+    sqrt,
+    stack,
+    sum,
+    tanh,
+    topk,
+    tril,
+    triu,
+    where,
+)
 from .autograd import (  # noqa: E402
     enable_grad,
     inference_mode,
@@ -56,7 +85,9 @@ from .tensor import (  # noqa: E402
 )
 
 __all__ = [
-    "DTypeError", "F", "as_tensor", "bool", "cuda", "device", "empty", "from_numpy", "full", "inference_mode", "full_like",
+    "DTypeError", "F", "abs", "argmax", "bmm", "cat", "clamp", "cos", "einsum", "exp", "log", "matmul",
+    "max", "mean", "min", "multinomial", "sigmoid", "sin", "softmax", "sqrt", "stack", "sum", "tanh", "topk",
+    "tril", "triu", "where", "as_tensor", "bool", "cuda", "device", "empty", "from_numpy", "full", "inference_mode", "full_like",
     "ones_like", "rand", "randint", "randperm", "zeros_like", "float", "float32", "int", "int32", "int64", "long", "ShapeError", "Tensor", "__version__", "arange", "autograd",
     "enable_grad", "functional", "get_num_threads", "info", "io", "is_grad_enabled", "load",
     "load_checkpoint", "manual_seed", "memory", "nn", "no_grad", "ones", "ops", "optim", "randn", "save",

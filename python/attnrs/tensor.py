@@ -7,6 +7,7 @@ where every op pairs its forward with its backward.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -501,6 +502,153 @@ class Tensor:
 
     def log_softmax(self, dim: int = -1) -> Tensor:
         return _fn.log_softmax(self, dim)
+
+    # --- more of PyTorch's Tensor surface (compositions of the ops above) ------------------
+    def sin(self) -> Tensor:
+        return _fn.sin(self)
+
+    def cos(self) -> Tensor:
+        return _fn.cos(self)
+
+    def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:  # fmt: skip
+        """Variance over ``dim`` with Bessel's correction by default (``correction=1``), as PyTorch."""
+        corr = 1 if correction is None and unbiased is None else (
+            int(correction) if correction is not None else int(bool(unbiased)))  # fmt: skip
+        n = self.data.size if dim is None else math.prod(
+            self.shape[d] for d in ((dim,) if isinstance(dim, int) else dim))  # fmt: skip
+        mu = self.mean(dim, keepdim=True)
+        sq = ((self - mu) ** 2).sum(dim, keepdim=keepdim)
+        return sq / float(max(n - corr, 0)) if n - corr > 0 else sq * float("nan")
+
+    def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:  # fmt: skip
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def t(self) -> Tensor:
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor with <= 2 dims; got shape {self.shape}")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        idx = [slice(None)] * self.ndim
+        idx[dim] = slice(int(start), int(start) + int(length))
+        return self[tuple(idx)]
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tiles the tensor ``sizes[i]`` times along dim i (``torch.Tensor.repeat``)."""
+        sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: need at least {self.ndim} sizes; got {sizes}")
+        x = self.reshape((1,) * (len(sizes) - self.ndim) + tuple(self.shape))
+        for d, n in enumerate(sizes):
+            if n != 1:
+                x = _fn.cat([x] * int(n), d)
+        return x
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return _fn.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return _fn.triu(self, diagonal)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+        return _fn.topk(self, k, dim, largest, sorted)
+
+    def scatter(self, dim: int, index: Any, src: Any) -> Tensor:
+        """A copy with ``out[index[i][j]][j] = src[i][j]`` (dim 0; likewise for any dim), no grad."""
+        out = self.data.copy()
+        idx = _fn.as_index_array(index, "scatter")
+        vals = np.broadcast_to(np.asarray(_raw(src), dtype=out.dtype), idx.shape) if np.ndim(_raw(src)) == 0 \
+            else np.asarray(_raw(src), dtype=out.dtype)[tuple(slice(0, n) for n in idx.shape)]
+        np.put_along_axis(out, idx, vals, axis=dim)
+        return Tensor(out)
+
+    # --- in place (PyTorch's rule: not on a leaf that requires grad while grad mode is on) --
+    def _inplace(self, op: str) -> None:
+        if self.requires_grad and autograd.is_grad_enabled():
+            if self._ctx is None:
+                raise RuntimeError(
+                    f"{op}: a leaf Variable that requires grad is being used in an in-place operation "
+                    "(wrap it in attnrs.no_grad())"
+                )
+            raise RuntimeError(
+                f"{op}: in-place ops on a tensor that is part of the graph are not supported by "
+                "attnrs' autograd; use the out-of-place op (x = x + y)"
+            )
+
+    def _set(self, op: str, values: Any) -> Tensor:
+        self._inplace(op)
+        self.data[...] = values
+        return self
+
+    def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        return self._set("add_", self.data + alpha * np.asarray(_raw(other)))
+
+    def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        return self._set("sub_", self.data - alpha * np.asarray(_raw(other)))
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._set("mul_", self.data * np.asarray(_raw(other)))
+
+    def div_(self, other: Any) -> Tensor:
+        return self._set("div_", self.data / np.asarray(_raw(other)))
+
+    def fill_(self, value: Any) -> Tensor:
+        return self._set("fill_", _raw(value))
+
+    def zero_(self) -> Tensor:
+        return self._set("zero_", 0)
+
+    def copy_(self, src: Any) -> Tensor:
+        return self._set("copy_", np.broadcast_to(np.asarray(_raw(src)), self.shape))
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        return self._set("clamp_", np.clip(self.data, min, max))
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        return self._set("masked_fill_", np.where(np.asarray(_raw(mask), dtype=bool), _raw(value), self.data))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        return self._set("normal_", _rng.normal(mean, std, self.shape))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        return self._set("uniform_", _rng.uniform(a, b, self.shape))
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        self._inplace("__setitem__")
+        if isinstance(idx, Tensor):
+            idx = idx.data
+        elif isinstance(idx, tuple):
+            idx = tuple(i.data if isinstance(i, Tensor) else i for i in idx)
+        self.data[idx] = _raw(value)
+
+    def _iop(self, op: str, other: Any, out_of_place: Any) -> Tensor:
+        """``x += y``: in place when no graph is involved (PyTorch's aliasing); on a graph
+        node it rebinds to the out-of-place result, so gradients stay right."""
+        if self.requires_grad and autograd.is_grad_enabled():
+            if self._ctx is None:
+                self._inplace(op)  # raises, as PyTorch does for a leaf
+            return out_of_place(self, other)
+        if isinstance(other, Tensor) and other.requires_grad and autograd.is_grad_enabled():
+            return out_of_place(self, other)
+        res = np.asarray(out_of_place(Tensor(self.data), _raw(other)).data)
+        if res.dtype != self.data.dtype and self.data.dtype.kind != "f" and res.dtype.kind == "f":
+            raise TypeError(f"{op}: result type float32 can't be cast to the tensor's dtype {self.data.dtype}")
+        self.data[...] = res
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._iop("__iadd__", other, _fn.add)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._iop("__isub__", other, _fn.sub)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._iop("__imul__", other, _fn.mul)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._iop("__itruediv__", other, _fn.div)
 
     # --- autograd ------------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:

@@ -19,6 +19,7 @@ from .arith import (
     abs,
     add,
     clamp,
+    cos,
     div,
     eq,
     exp,
@@ -31,6 +32,7 @@ from .arith import (
     ne,
     neg,
     pow,
+    sin,
     sqrt,
     sub,
 )  # fmt: skip
@@ -42,9 +44,10 @@ from .linear import linear
 from .loss import cross_entropy, mse_loss
 from .matmul import matmul
 from .norm import layer_norm
-from .reduce import MaxMin, argmax, argmin, max, max_dim, mean, min, min_dim, sum
+from .reduce import MaxMin, argmax, argmin, max, max_dim, mean, min, min_dim, sum, topk
 from .rnn import RNNStack
 from .shape import (
+    as_index_array,
     cat,
     chunk,
     concatenate,
@@ -60,12 +63,15 @@ from .shape import (
     squeeze,
     stack,
     transpose,
+    tril,
+    triu,
     unsqueeze,
     where,
 )  # fmt: skip
 from .softmax import log_softmax, softmax
 
-__all__ = [
+__all__ = ["as_index_array", "cos", "sin", "topk", "tril", "triu"]
+__all__ += [
     "Function", "MaxMin", "RNNStack", "abs", "add", "argmax", "argmin", "attention_weights", "cat", "chunk",
     "clamp", "concatenate", "conv1d", "cross_entropy", "div", "dropout", "embedding", "eq", "exp",
     "expand", "flatten", "fused_self_attention", "gather", "ge", "gelu", "getitem", "gt", "layer_norm", "le",

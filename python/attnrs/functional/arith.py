@@ -10,7 +10,7 @@ from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 
 __all__ = [
-    "abs", "add", "clamp", "div", "eq", "exp", "ge", "gt", "le", "log", "lt", "mul", "ne", "neg", "pow",
+    "abs", "add", "clamp", "cos", "sin", "div", "eq", "exp", "ge", "gt", "le", "log", "lt", "mul", "ne", "neg", "pow",
     "sqrt", "sub",
 ]  # fmt: skip
 
@@ -219,6 +219,36 @@ def log(x: Tensor) -> Tensor:
 
 def sqrt(x: Tensor) -> Tensor:
     return Sqrt.apply(as_tensor(x))
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * np.cos(ctx.saved[0])
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g * np.sin(ctx.saved[0])
+
+
+def sin(x: Tensor) -> Tensor:
+    return Sin.apply(as_tensor(x))
+
+
+def cos(x: Tensor) -> Tensor:
+    return Cos.apply(as_tensor(x))
 
 
 class Abs(Function):

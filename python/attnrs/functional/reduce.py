@@ -11,7 +11,7 @@ from .._validate import norm_axes, norm_axis
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 
-__all__ = ["MaxMin", "argmax", "argmin", "max", "max_dim", "mean", "min", "min_dim", "sum"]
+__all__ = ["MaxMin", "argmax", "argmin", "max", "max_dim", "mean", "min", "min_dim", "sum", "topk"]
 
 
 class MaxMin(NamedTuple):
@@ -140,3 +140,19 @@ def max_dim(x: Any, dim: int, keepdim: bool = False) -> MaxMin:
 def min_dim(x: Any, dim: int, keepdim: bool = False) -> MaxMin:
     """``(values, indices)`` of the smallest entries along ``dim``, like ``torch.min(x, dim)``."""
     return _extreme_dim(x, dim, keepdim, np.min, np.argmin, "min")
+
+
+def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> MaxMin:  # noqa: A002
+    """The ``k`` largest (or smallest) entries along ``dim`` and their indices, like
+    ``torch.topk``; the values are differentiable (a gather). Ties keep the lower index first."""
+    from .shape import gather
+
+    x = as_tensor(x)
+    d = norm_axis(dim, x.ndim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= int(k) <= n:
+        raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {n}")
+    key = -x.data if largest else x.data
+    idx = np.argsort(key, axis=d, kind="stable")
+    idx = np.take(idx, np.arange(int(k)), axis=d)
+    return MaxMin(gather(x, d, idx), Tensor(idx.astype(np.int64)))

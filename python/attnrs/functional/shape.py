@@ -252,6 +252,40 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
     return Pad.apply(x, tuple(widths), float(value))
 
 
+class TriMask(Function):
+    @staticmethod
+    def forward(ctx, x, keep):
+        ctx.save(keep)
+        return np.where(keep, x, np.zeros((), x.dtype))
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.where(ctx.saved[0], g, np.float32(0))
+
+
+def _tri(x: Any, diagonal: int, lower: bool, op: str) -> Tensor:
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: input must have at least 2 dims; got shape {x.shape}")
+    r, c = x.shape[-2:]
+    fn = np.tril if lower else np.triu
+    return TriMask.apply(x, fn(np.ones((r, c), bool), int(diagonal)))
+
+
+def tril(x: Any, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (``j <= i + diagonal``), zeros elsewhere."""
+    return _tri(x, diagonal, True, "tril")
+
+
+def triu(x: Any, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (``j >= i + diagonal``), zeros elsewhere."""
+    return _tri(x, diagonal, False, "triu")
+
+
+def as_index_array(index: Any, op: str) -> np.ndarray:
+    return as_index(index, op, "index")
+
+
 # --- joining and splitting ---------------------------------------------------------------
 
 

@@ -47,8 +47,15 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     # --- registration ------------------------------------------------------------------
-    def register_buffer(self, name: str, value: np.ndarray) -> None:
+    def register_buffer(self, name: str, value: Any, persistent: bool = True) -> None:
+        """A non-trainable array or Tensor kept on the module; saved in the state dict
+        unless ``persistent=False`` (PyTorch's rule)."""
         self._buffers[name] = value
+        skip = self.__dict__.setdefault("_non_persistent", set())
+        if persistent:
+            skip.discard(name)
+        else:
+            skip.add(name)
         object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -121,10 +128,12 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
-    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+    def named_buffers(self, persistent_only: bool = False) -> Iterator[tuple[str, np.ndarray]]:
         for mname, mod in self.named_modules():
+            skip = mod.__dict__.get("_non_persistent", ()) if persistent_only else ()
             for bname, b in mod._buffers.items():
-                yield (f"{mname}.{bname}" if mname else bname), b
+                if bname not in skip:
+                    yield (f"{mname}.{bname}" if mname else bname), b
 
     # --- state -------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
@@ -132,7 +141,7 @@ class Module:
         out: OrderedDict[str, np.ndarray] = OrderedDict()
         for name, p in self.named_parameters():
             out[name] = p.data.copy()
-        for name, b in self.named_buffers():
+        for name, b in self.named_buffers(persistent_only=True):
             out[name] = np.array(b, copy=True)
         return out
 
@@ -143,7 +152,7 @@ class Module:
         missing / unexpected (when ``strict``) and mis-shaped key.
         """
         own = {k: p.data.shape for k, p in self.named_parameters()}
-        own.update({k: np.shape(b) for k, b in self.named_buffers()})
+        own.update({k: np.shape(b) for k, b in self.named_buffers(persistent_only=True)})
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         mis = [
@@ -172,13 +181,13 @@ class Module:
             if k in state:
                 p.data = np.array(np.asarray(state[k]), dtype=np.float32, copy=True)
         for mname, mod in self.named_modules():
+            skip = mod.__dict__.get("_non_persistent", ())
             for bname in list(mod._buffers):
                 key = f"{mname}.{bname}" if mname else bname
-                if key in state:
+                if key in state and bname not in skip:
                     old = mod._buffers[bname]
-                    setattr(
-                        mod, bname, np.array(state[key], dtype=np.asarray(old).dtype, copy=True)
-                    )
+                    new = np.array(state[key], dtype=np.asarray(old).dtype, copy=True)
+                    setattr(mod, bname, Tensor(new) if isinstance(old, Tensor) else new)
         return missing, unexpected
 
     # --- modes and grads -----------------------------------------------------------------
