@@ -211,8 +211,8 @@ def test_bad_inputs_raise():
         ar.ops.attention(q, q, q, attn_mask=np.zeros((3, 4), np.float32))
     with pytest.raises(ValueError):
         ar.ops.attention(q, q, q, scale=float("nan"))
-    with pytest.raises(NotImplementedError):
-        F.scaled_dot_product_attention(ar.tensor(q), ar.tensor(q), ar.tensor(q), dropout_p=0.1)
+    with pytest.raises(ValueError):  # dropout_p must be in [0, 1)
+        F.scaled_dot_product_attention(ar.tensor(q), ar.tensor(q), ar.tensor(q), dropout_p=1.5)
     with pytest.raises(ValueError):
         nn.MultiheadAttention(10, 3)
 

@@ -357,3 +357,40 @@ def test_module_dict_attributes_and_non_persistent_buffers():
     assert "mask" not in sd and "count" in sd and "parts.wte.weight" in sd
     m.load_state_dict(sd)  # strict: the non-persistent buffer is not expected
     assert isinstance(m.mask, ar.Tensor)
+
+
+# --- attention dropout -----------------------------------------------------------------------
+
+
+def test_sdpa_dropout_is_unbiased_causal_and_differentiable():
+    q, k, v = (ar.tensor(rand(1, 2, 5, 4), requires_grad=True) for _ in range(3))
+    plain = F.scaled_dot_product_attention(q, k, v, is_causal=True).numpy()
+    ar.manual_seed(1)
+    one = F.scaled_dot_product_attention(q, k, v, dropout_p=0.3, is_causal=True)
+    assert not np.allclose(one.numpy(), plain)
+    one.sum().backward()
+    assert all(np.all(np.isfinite(t.grad.numpy())) for t in (q, k, v))
+    mean = np.mean(
+        [F.scaled_dot_product_attention(q, k, v, dropout_p=0.3, is_causal=True).numpy() for _ in range(3000)], 0
+    )
+    np.testing.assert_allclose(mean, plain, atol=0.05)  # E[dropout(w)] = w
+    v2 = v.numpy().copy()
+    v2[:, :, 3:] += 10.0  # change only the future values: same seed, same early outputs
+    ar.manual_seed(2)
+    a = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5, is_causal=True).numpy()
+    ar.manual_seed(2)
+    b = F.scaled_dot_product_attention(q, k, ar.tensor(v2), dropout_p=0.5, is_causal=True).numpy()
+    np.testing.assert_allclose(a[:, :, :3], b[:, :, :3], atol=1e-6)
+
+
+def test_multihead_attention_dropout_in_training_only():
+    ar.manual_seed(0)
+    m = nn.MultiheadAttention(8, 2, dropout=0.5, batch_first=True)
+    x = ar.tensor(rand(2, 6, 8))
+    m.eval()
+    e1, _ = m(x, x, x, need_weights=False)
+    e2, _ = m(x, x, x, need_weights=False)
+    np.testing.assert_array_equal(e1.numpy(), e2.numpy())
+    m.train()
+    t1, _ = m(x, x, x, need_weights=False)
+    assert not np.allclose(t1.numpy(), e1.numpy())
