@@ -394,3 +394,25 @@ def test_multihead_attention_dropout_in_training_only():
     m.train()
     t1, _ = m(x, x, x, need_weights=False)
     assert not np.allclose(t1.numpy(), e1.numpy())
+
+
+def test_state_dict_with_tied_weights_loads_strictly():
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(5, 3)
+            self.lm_head = nn.Linear(3, 5, bias=False)
+            self.wte.weight = self.lm_head.weight  # weight tying
+
+    m = Tied()
+    assert [k for k, _ in m.named_parameters()] == ["wte.weight"]
+    assert len(list(m.named_parameters(remove_duplicate=False))) == 2
+    w = rand(5, 3)
+    m.load_state_dict({"wte.weight": w, "lm_head.weight": w})  # PyTorch saves both names
+    assert m.lm_head.weight is m.wte.weight and np.array_equal(m.lm_head.weight.numpy(), w)
+    m.load_state_dict({"lm_head.weight": 2 * w})  # either name alone is enough
+    assert np.array_equal(m.wte.weight.numpy(), 2 * w)
+    with pytest.raises(ar.ShapeError, match="mis-shaped"):
+        m.load_state_dict({"wte.weight": w, "lm_head.weight": rand(4, 3)})
+    with pytest.raises(ar.ShapeError, match="missing"):
+        m.load_state_dict({})

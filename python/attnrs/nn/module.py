@@ -115,11 +115,14 @@ class Module:
                     if isinstance(v, Parameter):
                         yield f"{name}.{k}", v
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:  # fmt: skip
+        """(name, parameter) pairs; a tied parameter comes once, under its first name,
+        unless ``remove_duplicate=False``."""
         seen = set()
         for mname, mod in self.named_modules(prefix):
             for pname, p in mod._direct_parameters():
-                if id(p) in seen:
+                if id(p) in seen and remove_duplicate:
                     continue
                 seen.add(id(p))
                 yield (f"{mname}.{pname}" if mname else pname), p
@@ -153,8 +156,14 @@ class Module:
         """
         own = {k: p.data.shape for k, p in self.named_parameters()}
         own.update({k: np.shape(b) for k, b in self.named_buffers(persistent_only=True)})
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
+        # a tied parameter's other names (PyTorch saves lm_head.weight and wte.weight both)
+        first = {id(p): k for k, p in self.named_parameters()}
+        aliases = {k: first[id(p)] for k, p in self.named_parameters(remove_duplicate=False) if k not in own}
+        missing = [k for k in own if k not in state and not any(a in state for a, o in aliases.items() if o == k)]
+        unexpected = [k for k in state if k not in own and k not in aliases]
+        for a, o in aliases.items():
+            if a in state and tuple(np.shape(state[a])) != own[o]:
+                own[a] = own[o]  # reported as mis-shaped below
         mis = [
             f"{k}: expected {shape}, got {tuple(np.shape(state[k]))}"
             for k, shape in own.items()
@@ -177,7 +186,7 @@ class Module:
         Returns ``(missing, unexpected)`` keys; with ``strict`` either raises.
         """
         missing, unexpected = self.check_state_dict(state, strict)
-        for k, p in self.named_parameters():
+        for k, p in self.named_parameters(remove_duplicate=False):  # any alias of a tied weight
             if k in state:
                 p.data = np.array(np.asarray(state[k]), dtype=np.float32, copy=True)
         for mname, mod in self.named_modules():
