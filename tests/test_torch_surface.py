@@ -416,3 +416,42 @@ def test_state_dict_with_tied_weights_loads_strictly():
         m.load_state_dict({"wte.weight": w, "lm_head.weight": rand(4, 3)})
     with pytest.raises(ar.ShapeError, match="missing"):
         m.load_state_dict({})
+
+
+# --- save / load of nested checkpoints -------------------------------------------------------
+
+
+def test_save_load_nested_checkpoint_to_path_and_file_object(tmp_path):
+    import io
+
+    ar.manual_seed(0)
+    m = nn.Linear(3, 2)
+    opt = ar.optim.AdamW(m.parameters(), lr=1e-2)
+    m(ar.ones(4, 3)).sum().backward()
+    opt.step()
+    ckpt = {
+        "model": m.state_dict(), "optimizer": opt.state_dict(), "iter_num": 5, "best_val_loss": 1.5,
+        "config": {"n_layer": 2, "bias": True, "name": "x", "shape": (2, 3), "none": None},
+        "ids": ar.tensor([1, 2, 3]), "history": [0.5, ar.tensor([1.0, 2.0])], 7: "int key",
+    }  # fmt: skip
+    buf = io.BytesIO()
+    ar.save(ckpt, buf)
+    buf.seek(0)
+    assert buf.read(8)  # safetensors: an 8-byte header length first, no pickle
+    buf.seek(0)
+    for got in (ar.load(buf), (ar.save(ckpt, tmp_path / "c.safetensors"), ar.load(tmp_path / "c.safetensors"))[1]):
+        assert got["iter_num"] == 5 and got["best_val_loss"] == 1.5 and got[7] == "int key"
+        assert got["config"] == {"n_layer": 2, "bias": True, "name": "x", "shape": (2, 3), "none": None}
+        assert isinstance(got["ids"], ar.Tensor) and got["ids"].dtype == ar.int64 and got["ids"].tolist() == [1, 2, 3]
+        assert got["history"][0] == 0.5 and got["history"][1].tolist() == [1.0, 2.0]
+        for k, v in m.state_dict().items():
+            np.testing.assert_array_equal(got["model"][k], v)
+        fresh = nn.Linear(3, 2)
+        fresh.load_state_dict(got["model"])
+        opt2 = ar.optim.AdamW(fresh.parameters(), lr=1e-2)
+        opt2.load_state_dict(got["optimizer"])
+    with pytest.raises(TypeError, match="never pickles"):
+        ar.save({"f": object()}, io.BytesIO())
+    flat = tmp_path / "flat.safetensors"
+    ar.save(m, flat)  # a Module or a flat dict still loads as named arrays
+    assert list(ar.load(flat)) == ["weight", "bias"]
