@@ -89,8 +89,9 @@ def test_nll_loss_and_cross_entropy_modules():
     assert abs(ce.item() - nll.item()) < 1e-5
     ce.backward()
     assert xt.grad.shape == (6, 5) and np.all(xt.grad.numpy()[2] == 0)  # the ignored row
-    with pytest.raises(NotImplementedError):
-        nn.CrossEntropyLoss(weight=w)
+    wce = nn.CrossEntropyLoss(weight=w)(ar.tensor(x), ar.tensor(t))  # = weighted NLL of log-softmax
+    assert abs(wce.item() - per.sum() / w[t[keep]].sum()) < 1e-5
+    assert abs(F.cross_entropy(ar.tensor(x), ar.tensor(t), ar.tensor(w)).item() - wce.item()) < 1e-6
 
 
 def test_mse_kl_bce_modules():
@@ -455,3 +456,19 @@ def test_save_load_nested_checkpoint_to_path_and_file_object(tmp_path):
     flat = tmp_path / "flat.safetensors"
     ar.save(m, flat)  # a Module or a flat dict still loads as named arrays
     assert list(ar.load(flat)) == ["weight", "bias"]
+
+
+def test_first_backward_keeps_freed_memory_unless_opted_out(monkeypatch):
+    from attnrs import autograd, memory
+
+    calls = []
+    monkeypatch.setattr(memory, "retain_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(autograd, "_memory_kept", False)
+    x = ar.ones(2, requires_grad=True)
+    (x * 2).sum().backward()
+    (x * 2).sum().backward()
+    assert calls == [1]  # once per process, on the first backward
+    monkeypatch.setattr(autograd, "_memory_kept", False)
+    monkeypatch.setenv("ATTNRS_RETAIN_FREED_MEMORY", "0")
+    (x * 2).sum().backward()
+    assert calls == [1]

@@ -213,8 +213,27 @@ def _topological_order(root: Function) -> list[Function]:
 _F32 = np.dtype(np.float32)
 
 
+_memory_kept = False
+
+
+def _keep_freed_memory() -> None:
+    """On the first backward pass, ``attnrs.memory.retain_freed_memory()`` (what the Trainer
+    did alone), so every training loop reuses its activation pages; opt out with
+    ``ATTNRS_RETAIN_FREED_MEMORY=0``."""
+    global _memory_kept
+    _memory_kept = True
+    import os
+
+    if os.environ.get("ATTNRS_RETAIN_FREED_MEMORY", "1") != "0":
+        from . import memory
+
+        memory.retain_freed_memory()
+
+
 def backward(root: Any, grad: np.ndarray | None = None, retain_graph: bool = False) -> None:
     """Accumulates d(root)/d(leaf) into every leaf's ``.grad``."""
+    if not _memory_kept:
+        _keep_freed_memory()
     T = _Tensor
     if not root.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no graph")

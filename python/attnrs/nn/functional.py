@@ -35,7 +35,21 @@ relu = _f.relu
 tanh = _f.tanh
 sigmoid = _f.sigmoid
 mse_loss = _f.mse_loss
-cross_entropy = _f.cross_entropy
+
+
+def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: Any = None,  # noqa: A002
+                  ignore_index: int = -100, reduce: Any = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:  # fmt: skip
+    """``torch.nn.functional.cross_entropy`` (PyTorch's argument order): the fused kernel;
+    with a class ``weight`` (C,), ``nll_loss(log_softmax(input, 1), target, weight)``
+    (no label smoothing then). ``size_average``/``reduce`` (deprecated in PyTorch) must be None."""
+    if size_average is not None or reduce is not None:
+        raise ValueError("cross_entropy: size_average and reduce are deprecated; use reduction=")
+    if weight is None:
+        return _f.cross_entropy(input, target, ignore_index, reduction, label_smoothing)
+    if label_smoothing:
+        raise NotImplementedError("cross_entropy: class weight with label_smoothing is not supported")
+    return nll_loss(_f.log_softmax(input, 1), target, weight, ignore_index, reduction)
 conv1d = _f.conv1d
 pad = _f.pad
 

@@ -12,20 +12,17 @@ __all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "KLDivLoss", "MSELoss", "NLL
 
 
 class CrossEntropyLoss(Module):
-    """``F.cross_entropy``: logits (N, C) or (N, C, d…) and class ids (N,) or (N, d…).
-
-    Class ``weight`` is not supported yet (it raises rather than being ignored).
-    """
+    """``F.cross_entropy``: logits (N, C) or (N, C, d…) and class ids (N,) or (N, d…);
+    with a class ``weight`` (C,), logits (N, C) only."""
 
     def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0) -> None:  # fmt: skip
         super().__init__()
-        if weight is not None:
-            raise NotImplementedError("CrossEntropyLoss: class weight is not supported yet")
+        self.weight = weight
         self.ignore_index, self.reduction, self.label_smoothing = int(ignore_index), reduction, float(label_smoothing)
 
     def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
-        return F.cross_entropy(input, target, ignore_index=self.ignore_index, reduction=self.reduction,
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
                                label_smoothing=self.label_smoothing)  # fmt: skip
 
 
