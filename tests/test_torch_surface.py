@@ -472,3 +472,53 @@ def test_first_backward_keeps_freed_memory_unless_opted_out(monkeypatch):
     monkeypatch.setenv("ATTNRS_RETAIN_FREED_MEMORY", "0")
     (x * 2).sum().backward()
     assert calls == [1]
+
+
+# --- nn.Transformer family -------------------------------------------------------------------
+
+
+def test_transformer_layers_names_defaults_and_formulas():
+    layer = nn.TransformerEncoderLayer(8, 2)
+    assert layer.self_attn.batch_first is False and layer.linear1.weight.shape == (2048, 8)
+    assert layer.dropout.p == 0.1 and not layer.norm_first
+    names = list(nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 2).state_dict())
+    assert names[:4] == ["layers.0.self_attn.in_proj_weight", "layers.0.self_attn.in_proj_bias",
+                         "layers.0.self_attn.out_proj.weight", "layers.0.self_attn.out_proj.bias"]  # fmt: skip
+    assert "layers.1.norm2.bias" in names and "layers.0.linear2.weight" in names
+    ar.manual_seed(0)
+    enc = nn.TransformerEncoderLayer(8, 2, 16).eval()
+    x = ar.tensor(rand(5, 3, 8))  # (S, B, E)
+    sa = enc.self_attn(x, x, x, need_weights=False)[0]
+    y = enc.norm1(x + sa)  # post-norm: norm(x + sublayer(x))
+    want = enc.norm2(y + enc.linear2(F.relu(enc.linear1(y))))
+    np.testing.assert_allclose(enc(x).numpy(), want.numpy(), atol=1e-6)
+    dec_names = list(nn.TransformerDecoderLayer(8, 2, 16).state_dict())
+    assert dec_names[4:6] == ["multihead_attn.in_proj_weight", "multihead_attn.in_proj_bias"]
+    assert "norm3.weight" in dec_names
+
+
+def test_transformer_masks_causal_and_padding():
+    ar.manual_seed(1)
+    m = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16,
+                       batch_first=True).eval()  # fmt: skip
+    mask = nn.Transformer.generate_square_subsequent_mask(4)
+    assert mask.numpy().tolist()[1] == [0.0, 0.0, -np.inf, -np.inf]
+    src, tgt = rand(2, 6, 8), rand(2, 4, 8)
+    kpm = np.zeros((2, 6), bool)
+    kpm[0, 4:] = True
+    out = m(ar.tensor(src), ar.tensor(tgt), tgt_mask=mask, src_key_padding_mask=kpm, memory_key_padding_mask=kpm)
+    tgt2, src2 = tgt.copy(), src.copy()
+    tgt2[:, 2:] = rand(2, 2, 8)  # future target steps
+    src2[0, 4:] = rand(2, 8)  # padded source steps
+    out2 = m(ar.tensor(src2), ar.tensor(tgt2), tgt_mask=mask, src_key_padding_mask=kpm,
+             memory_key_padding_mask=kpm)  # fmt: skip
+    np.testing.assert_allclose(out.numpy()[:, :2], out2.numpy()[:, :2], atol=1e-5)
+    assert not np.allclose(out.numpy()[:, 2:], out2.numpy()[:, 2:])
+    boolmask = np.triu(np.ones((4, 4), bool), 1)  # True = not allowed, same as the -inf mask
+    out3 = m(ar.tensor(src), ar.tensor(tgt), tgt_mask=boolmask, src_key_padding_mask=kpm,
+             memory_key_padding_mask=kpm)  # fmt: skip
+    np.testing.assert_allclose(out3.numpy(), out.numpy(), atol=1e-5)
+    m.train()
+    loss = ((m(ar.tensor(src), ar.tensor(tgt), tgt_mask=mask) - ar.tensor(tgt)) ** 2).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in m.parameters())
