@@ -187,6 +187,8 @@ def test_casts_and_no_grad_for_integers():
     assert i.float().dtype == ar.float32 and i.to(ar.float32).tolist() == [1.0, 2.0]
     assert x.to(ar.float32) is x and x.to("cpu") is x and x.to(ar.device("cpu")) is x
     assert x.type_as(i).dtype == ar.int64 and i.type_as(x).dtype == ar.float32
+    assert x.type() == "torch.FloatTensor" and i.type() == "torch.LongTensor"
+    assert (x > 0).type(ar.float32).tolist() == [1.0, 0.0, 0.0]
     assert not x.long().requires_grad
     with pytest.raises(RuntimeError, match="floating-point"):
         ar.tensor([1, 2], requires_grad=True)

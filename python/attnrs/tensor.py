@@ -17,6 +17,10 @@ from ._validate import DTypeError
 from .device import check_device, device
 
 _CPU = device("cpu")
+_TYPE_NAMES = {
+    np.dtype(np.float32): "torch.FloatTensor", np.dtype(np.int64): "torch.LongTensor",
+    np.dtype(np.int32): "torch.IntTensor", np.dtype(np.bool_): "torch.BoolTensor",
+}  # fmt: skip
 
 __all__ = [
     "Tensor", "arange", "as_dtype", "as_tensor", "default_rng", "empty", "from_numpy", "full", "full_like",
@@ -194,8 +198,14 @@ class Tensor:
             out = self.clone()
         return out
 
-    def type_as(self, other: Tensor) -> Tensor:
-        return self._cast(other.data.dtype)
+    def type_as(self, other: Any) -> Tensor:
+        return self._cast(np.asarray(other).dtype)
+
+    def type(self, dtype: Any = None) -> Any:
+        """Without ``dtype``, PyTorch's type name (``"torch.FloatTensor"``…); with it, a cast."""
+        if dtype is None:
+            return _TYPE_NAMES[self.data.dtype]
+        return self._cast(dtype)
 
     def long(self) -> Tensor:
         return self._cast(np.int64)
