@@ -291,6 +291,11 @@ def test_in_place_ops_follow_pytorch_rules():
     assert t.fill_(2).numpy().sum() == 12 and t.zero_().numpy().sum() == 0
     t.copy_(ar.tensor([1.0, 2.0, 3.0]))
     assert t.numpy().tolist() == [[1, 2, 3], [1, 2, 3]]
+    t.scatter_(1, ar.tensor([[0], [2]]), 9.0).index_fill_(0, ar.tensor([0]), -1.0)
+    assert t.numpy().tolist() == [[-1, -1, -1], [1, 2, 9]]
+    nz = ar.tensor([[0, 3], [5, 0]]).nonzero()
+    assert nz.dtype == ar.int64 and nz.tolist() == [[0, 1], [1, 0]]
+    assert [r.tolist() for r in ar.tensor([0, 2, 0, 4]).nonzero(as_tuple=True)] == [[1, 3]]
     w = nn.Parameter(ar.ones(3))
     with pytest.raises(RuntimeError, match="leaf Variable"):
         w.add_(1)

@@ -574,6 +574,24 @@ class Tensor:
         np.put_along_axis(out, idx, vals, axis=dim)
         return Tensor(out)
 
+    def scatter_(self, dim: int, index: Any, src: Any) -> Tensor:
+        self._inplace("scatter_")
+        self.data[...] = self.scatter(dim, index, src).data
+        return self
+
+    def nonzero(self, as_tuple: bool = False) -> Any:
+        """Indices of the non-zero entries: an int64 (N, ndim) tensor, or one per dim."""
+        if as_tuple:
+            return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(self.data))
+        return Tensor(np.argwhere(self.data).astype(np.int64))
+
+    def index_fill_(self, dim: int, index: Any, value: Any) -> Tensor:
+        self._inplace("index_fill_")
+        idx = [slice(None)] * self.ndim
+        idx[dim] = np.asarray(_raw(index), dtype=np.int64).reshape(-1)
+        self.data[tuple(idx)] = _raw(value)
+        return self
+
     # --- in place (PyTorch's rule: not on a leaf that requires grad while grad mode is on) --
     def _inplace(self, op: str) -> None:
         if self.requires_grad and autograd.is_grad_enabled():
