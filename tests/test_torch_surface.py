@@ -335,6 +335,11 @@ def test_top_level_functions():
     w = ar.where(ar.tensor(a) > 0, ar.tensor(a), 0.0)
     np.testing.assert_array_equal(w.numpy(), np.where(a > 0, a, 0))
     np.testing.assert_allclose(ar.softmax(ar.tensor(a), dim=-1).numpy().sum(-1), 1.0, rtol=1e-6)
+    p_, q_ = ar.tensor([1.0, 5.0, 2.0], requires_grad=True), ar.tensor([3.0, 5.0, 0.0], requires_grad=True)
+    mx = ar.maximum(p_, q_)
+    assert mx.tolist() == [3.0, 5.0, 2.0] and p_.min(q_).tolist() == [1.0, 5.0, 0.0]
+    mx.sum().backward()
+    assert p_.grad.tolist() == [0.0, 0.5, 1.0] and q_.grad.tolist() == [1.0, 0.5, 0.0]  # ties share
     r = ar.max(ar.tensor(a), 1)
     np.testing.assert_array_equal(r.indices.numpy(), a.argmax(1))
     for f, g in ((ar.exp, np.exp), (ar.sin, np.sin), (ar.cos, np.cos), (ar.tanh, np.tanh)):

@@ -18,12 +18,13 @@ from .tensor import Tensor, as_tensor, default_rng
 
 __all__ = [
     "abs", "argmax", "bmm", "cat", "clamp", "cos", "einsum", "exp", "log", "matmul", "max", "mean", "min",
-    "multinomial", "sigmoid", "sin", "softmax", "sqrt", "stack", "sum", "tanh", "topk", "tril", "triu",
+    "maximum", "minimum", "multinomial", "sigmoid", "sin", "softmax", "sqrt", "stack", "sum", "tanh", "topk", "tril", "triu",
     "where",
 ]  # fmt: skip
 
 exp, log, sin, cos, sqrt = _f.exp, _f.log, _f.sin, _f.cos, _f.sqrt
 tanh, sigmoid, matmul, topk, tril, triu = _f.tanh, _f.sigmoid, _f.matmul, _f.topk, _f.tril, _f.triu
+maximum, minimum = _f.maximum, _f.minimum
 
 
 def abs(input: Any) -> Tensor:  # noqa: A001, A002
@@ -60,7 +61,8 @@ def mean(input: Any, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa:
 
 
 def max(input: Any, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001, A002
-    """``torch.max``: the largest value, or with ``dim`` the named tuple ``(values, indices)``."""
+    """``torch.max``: the largest value, with ``dim`` the named tuple ``(values, indices)``,
+    with a Tensor ``other`` the elementwise maximum."""
     return as_tensor(input).max(dim, keepdim)
 
 

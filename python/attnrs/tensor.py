@@ -414,13 +414,23 @@ class Tensor:
 
     def max(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:
         """The largest value (a 0-d Tensor); with ``dim``, the named tuple ``(values, indices)``."""
+        if isinstance(dim, Tensor):  # max(other): the elementwise maximum
+            return _fn.maximum(self, dim)
         dim, keepdim = _dims(dim, keepdim, kw, "max")
         return _fn.max_dim(self, dim, keepdim) if dim is not None else _fn.max(self)
 
     def min(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:
         """The smallest value (a 0-d Tensor); with ``dim``, the named tuple ``(values, indices)``."""
+        if isinstance(dim, Tensor):  # min(other): the elementwise minimum
+            return _fn.minimum(self, dim)
         dim, keepdim = _dims(dim, keepdim, kw, "min")
         return _fn.min_dim(self, dim, keepdim) if dim is not None else _fn.min(self)
+
+    def maximum(self, other: Any) -> Tensor:
+        return _fn.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return _fn.minimum(self, other)
 
     def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         return _fn.max(self, dim, keepdim)

@@ -28,6 +28,8 @@ from .arith import (
     le,
     log,
     lt,
+    maximum,
+    minimum,
     mul,
     ne,
     neg,
@@ -70,7 +72,7 @@ from .shape import (
 )  # fmt: skip
 from .softmax import log_softmax, softmax
 
-__all__ = ["as_index_array", "cos", "sin", "topk", "tril", "triu"]
+__all__ = ["as_index_array", "cos", "maximum", "minimum", "sin", "topk", "tril", "triu"]
 __all__ += [
     "Function", "MaxMin", "RNNStack", "abs", "add", "argmax", "argmin", "attention_weights", "cat", "chunk",
     "clamp", "concatenate", "conv1d", "cross_entropy", "div", "dropout", "embedding", "eq", "exp",

@@ -10,7 +10,7 @@ from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 
 __all__ = [
-    "abs", "add", "clamp", "cos", "sin", "div", "eq", "exp", "ge", "gt", "le", "log", "lt", "mul", "ne", "neg", "pow",
+    "abs", "add", "clamp", "cos", "maximum", "minimum", "sin", "div", "eq", "exp", "ge", "gt", "le", "log", "lt", "mul", "ne", "neg", "pow",
     "sqrt", "sub",
 ]  # fmt: skip
 
@@ -285,6 +285,41 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001
 def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     """Clips to ``[min, max]``; the gradient passes where the value was kept."""
     return Clamp.apply(as_tensor(x), min, max)
+
+
+class Extremum(Function):
+    """Elementwise maximum/minimum; a tie shares the gradient equally, as PyTorch does."""
+
+    @staticmethod
+    def forward(ctx, a, b, is_max):
+        ctx.save(a, b)
+        ctx.fn_is_max = is_max
+        return np.asarray((np.maximum if is_max else np.minimum)(a, b)).astype(np.float32, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        pick_a = (a > b) if ctx.fn_is_max else (a < b)
+        tie = a == b
+        wa = pick_a + np.float32(0.5) * tie
+        return g * wa, g * (np.float32(1) - wa)
+
+
+def _extremum(a: Any, b: Any, fn: Any, is_max: bool) -> Tensor:
+    ta, tb = as_tensor(a), as_tensor(b)
+    if ta.data.dtype.kind != "f" and tb.data.dtype.kind != "f":
+        return Tensor(np.asarray(fn(ta.data, tb.data)))
+    return Extremum.apply(ta, tb, is_max)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise larger of ``a`` and ``b`` (broadcast), like ``torch.maximum``."""
+    return _extremum(a, b, np.maximum, True)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise smaller of ``a`` and ``b`` (broadcast), like ``torch.minimum``."""
+    return _extremum(a, b, np.minimum, False)
 
 
 # --- comparisons (bool Tensors, no gradient) ---------------------------------------------
