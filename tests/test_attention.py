@@ -220,8 +220,8 @@ def test_bad_inputs_raise():
         ar.ops.attention(q, q, q, attn_mask=np.zeros((3, 4), np.float32))
     with pytest.raises(ValueError):
         ar.ops.attention(q, q, q, scale=float("nan"))
-    with pytest.raises(NotImplementedError):
-        F.scaled_dot_product_attention(ar.tensor(q), ar.tensor(q), ar.tensor(q), dropout_p=0.1)
+    with pytest.raises(ValueError):  # dropout_p must be in [0, 1)
+        F.scaled_dot_product_attention(ar.tensor(q), ar.tensor(q), ar.tensor(q), dropout_p=1.5)
     with pytest.raises(ValueError):
         nn.MultiheadAttention(10, 3)
 
@@ -245,7 +245,7 @@ def test_self_attention_is_parameter_free_and_equivariant():
 
 def test_mha_equivariance_and_positions_break_it():
     ar.manual_seed(0)
-    m = nn.MultiheadAttention(16, 4)
+    m = nn.MultiheadAttention(16, 4, batch_first=True)
     x = rand(2, 9, 16)
     perm = RNG.permutation(9)
     y, _ = m(ar.tensor(x), ar.tensor(x), ar.tensor(x))
@@ -264,7 +264,7 @@ def test_mha_equivariance_and_positions_break_it():
 
 def test_mha_causality():
     ar.manual_seed(1)
-    m = nn.MultiheadAttention(16, 2)
+    m = nn.MultiheadAttention(16, 2, batch_first=True)
     x = rand(1, 12, 16)
     x2 = x.copy()
     x2[:, 7:] = rand(1, 5, 16)
@@ -280,7 +280,7 @@ def test_parameter_count_independent_of_heads():
 
 
 def test_need_weights_rows_sum_to_one_and_match_output():
-    m = nn.MultiheadAttention(12, 3)
+    m = nn.MultiheadAttention(12, 3, batch_first=True)
     q, kv = ar.tensor(rand(2, 5, 12)), ar.tensor(rand(2, 8, 12))
     kpm = np.zeros((2, 8), bool)
     kpm[1, 5:] = True
@@ -288,7 +288,7 @@ def test_need_weights_rows_sum_to_one_and_match_output():
     assert w.shape == (2, 3, 5, 8)
     np.testing.assert_allclose(w.data.sum(-1), 1.0, atol=1e-5)
     assert np.all(w.data[1, :, :, 5:] == 0)
-    out2, none = m(q, kv, kv, key_padding_mask=kpm)
+    out2, none = m(q, kv, kv, key_padding_mask=kpm, need_weights=False)
     assert none is None
     np.testing.assert_allclose(out.data, out2.data, atol=1e-6)
     _, wa = m(q, kv, kv, need_weights=True)
@@ -297,9 +297,9 @@ def test_need_weights_rows_sum_to_one_and_match_output():
 
 def test_fused_self_attention_path_matches_general_path_and_gradients():
     ar.manual_seed(2)
-    m = nn.MultiheadAttention(16, 4)
+    m = nn.MultiheadAttention(16, 4, batch_first=True)
     x = ar.tensor(rand(2, 10, 16), requires_grad=True)
-    y, _ = m(x, x, x, is_causal=True)  # fused QKV path
+    y, _ = m(x, x, x, is_causal=True, need_weights=False)  # fused QKV path
     y.sum().backward()
     g_fused = x.grad.data.copy()
     w_fused = m.in_proj_weight.grad.data.copy()
@@ -316,7 +316,7 @@ def test_torch_named_state_dict_loads_and_matches_formula():
     e, h = 8, 2
     sd = {"in_proj_weight": rand(3 * e, e), "in_proj_bias": rand(3 * e),
           "out_proj.weight": rand(e, e), "out_proj.bias": rand(e)}  # fmt: skip
-    m = nn.MultiheadAttention(e, h)
+    m = nn.MultiheadAttention(e, h, batch_first=True)
     m.load_state_dict(sd)
     assert list(m.state_dict()) == list(sd)
     x = rand(2, 6, e).astype(np.float64)
@@ -335,7 +335,7 @@ def test_torch_named_state_dict_loads_and_matches_formula():
 
 def test_kv_cache_incremental_decoding_equals_full():
     ar.manual_seed(3)
-    m = nn.MultiheadAttention(16, 4)
+    m = nn.MultiheadAttention(16, 4, batch_first=True)
     x = rand(2, 11, 16)
     full, _ = m(*(ar.tensor(x),) * 3, is_causal=True)
     cache = nn.KVCache()
@@ -415,7 +415,7 @@ def test_self_attention_gradient_sums_the_three_roles():
 
 
 def test_mha_masks_follow_pytorch_conventions():
-    m = nn.MultiheadAttention(8, 2)
+    m = nn.MultiheadAttention(8, 2, batch_first=True)
     x = ar.tensor(rand(2, 6, 8))
     hide = np.triu(np.ones((6, 6), bool), 1)  # bool: True = not allowed to attend (PyTorch MHA)
     a, _ = m(x, x, x, attn_mask=hide)

@@ -67,8 +67,8 @@ def test_save_dict_of_arrays_and_tensors(tmp_path):
 def test_overwrite_is_atomic_when_save_fails(tmp_path):
     path = tmp_path / "w.st"
     ar.save({"a": np.ones(2, np.float32)}, path)
-    with pytest.raises(TypeError):
-        ar.save({"a": np.ones(2, np.float32), "b": "not an array"}, path)
+    with pytest.raises(TypeError):  # nested objects are saved (issue 17); an object() is not
+        ar.save({"a": np.ones(2, np.float32), "b": object()}, path)
     with pytest.raises(ar.DTypeError):
         ar.save({"c": np.ones(2, np.complex64)}, path)
     np.testing.assert_array_equal(ar.load(path)["a"], np.ones(2))
@@ -119,7 +119,7 @@ def test_missing_file():
 def test_save_argument_errors(tmp_path):
     p = tmp_path / "x.st"
     with pytest.raises(TypeError):
-        ar.save([np.ones(2)], p)
+        ar.save(object(), p)
     with pytest.raises(TypeError):
         ar.save({1: np.ones(2)}, p)
     with pytest.raises(ValueError, match="attnrs."):

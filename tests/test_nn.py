@@ -297,7 +297,7 @@ def test_global_pool_errors():
 
 def test_mlp_learns_xor():
     ar.manual_seed(0)
-    x = ar.tensor([[0, 0], [0, 1], [1, 0], [1, 1]])
+    x = ar.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     y = np.array([0, 1, 1, 0])
     model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2))
     opt = ar.optim.Adam(model.parameters(), lr=0.05)

@@ -102,7 +102,7 @@ def ref_stack(mode, x, h0, c0, params, layers, dirs, lengths):
 
 def make_model(mode, inp, hid, layers=1, bidirectional=False, bias=True, seed=0):
     ar.manual_seed(seed)
-    kw = {"num_layers": layers, "bias": bias, "bidirectional": bidirectional}
+    kw = {"num_layers": layers, "bias": bias, "bidirectional": bidirectional, "batch_first": True}
     if mode.startswith("rnn_"):
         return nn.RNN(inp, hid, nonlinearity=mode[4:], **kw)
     return (nn.LSTM if mode == "lstm" else nn.GRU)(inp, hid, **kw)
@@ -226,7 +226,7 @@ def test_padding_never_reaches_the_final_state():
 def test_layouts_batch_first_false_and_unbatched():
     m = make_model("lstm", 3, 5)
     x = np.random.default_rng(2).standard_normal((2, 4, 3)).astype(np.float32)
-    out, (h, _c) = m(x)
+    out, (h, _c) = m(x)  # batch_first=True (make_model)
     m.batch_first = False
     out_t, (h_t, _c_t) = m(x.transpose(1, 0, 2))
     np.testing.assert_array_equal(out_t.numpy().transpose(1, 0, 2), out.numpy())
@@ -243,7 +243,7 @@ def test_layouts_batch_first_false_and_unbatched():
 def test_gradients_reach_h0_so_a_label_state_is_learnable():
     """label2seq: a learnable initial state per label drives the sequence."""
     ar.manual_seed(3)
-    rnn = nn.GRU(1, 8)
+    rnn = nn.GRU(1, 8, batch_first=True)
     states = nn.Parameter(np.zeros((2, 8), np.float32))  # one learnable h0 per label
     targets = np.array([[0.6] * 10, [-0.6] * 10], np.float32)  # label 0 -> +0.6, label 1 -> -0.6
     zeros = np.zeros((2, 10, 1), np.float32)
@@ -264,7 +264,7 @@ def _train_long_sequence(max_norm):
     """T = 300, recurrent gain 4: exploding gradients. Returns the losses, the
     gradient norms before clipping and the largest |parameter| after training."""
     ar.manual_seed(4)
-    rnn = nn.RNN(2, 16)
+    rnn = nn.RNN(2, 16, batch_first=True)
     rnn.weight_hh_l0.data *= 4.0  # exploding regime
     rng = np.random.default_rng(4)
     x = rng.standard_normal((4, 300, 2)).astype(np.float32)
@@ -359,7 +359,7 @@ def test_pytorch_shaped_state_dict_loads():
         "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1",
         "weight_ih_l1_reverse", "weight_hh_l1_reverse", "bias_ih_l1_reverse", "bias_hh_l1_reverse",
     ]  # fmt: skip
-    m = nn.LSTM(10, 20, num_layers=2, bidirectional=True)
+    m = nn.LSTM(10, 20, num_layers=2, bidirectional=True, batch_first=True)
     assert list(m.state_dict()) == names  # PyTorch's names, in PyTorch's order
     shapes = {
         "weight_ih_l0": (80, 10),
@@ -414,7 +414,7 @@ def test_cells_agree_with_the_full_sequence_layer(mode):
 
 
 def test_bad_input_raises_clear_errors():
-    m = nn.LSTM(3, 4)
+    m = nn.LSTM(3, 4, batch_first=True)
     x = np.zeros((2, 5, 3), np.float32)
     with pytest.raises(ar.ShapeError, match="3 features"):
         m(np.zeros((2, 5, 4), np.float32))
@@ -438,7 +438,7 @@ def test_bad_input_raises_clear_errors():
 
 def test_dropout_between_layers_only_in_training():
     ar.manual_seed(8)
-    m = nn.GRU(3, 6, num_layers=2, dropout=0.5)
+    m = nn.GRU(3, 6, num_layers=2, dropout=0.5, batch_first=True)
     x = np.random.default_rng(8).standard_normal((2, 4, 3)).astype(np.float32)
     a, _ = m(x)
     b, _ = m(x)

@@ -68,7 +68,7 @@ def workloads(ar, GPT, Cfg, clip):
         for c in convs:
             h = c(h).tanh()
         h.sum().backward()
-    lstm = ar.nn.LSTM(128, 256)
+    lstm = ar.nn.LSTM(128, 256, batch_first=True)
     xs = ar.tensor(rng.standard_normal((32, 128, 128), np.float32), requires_grad=True)
     def rnn():
         lstm(xs)[0].sum().backward()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # noqa: F401  (attnrs.int etc. shadow the builtins below)
 import operator
 from typing import Any
 
@@ -34,14 +35,76 @@ from ._env import warn_env as _warn_env  # noqa: E402
 _warn_env()
 
 
-from . import autograd, functional, io, memory, nn, optim  # noqa: E402
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from . import autograd, cuda, functional, io, memory, nn, optim  # noqa: E402
+
+# torch's top-level functions (they shadow ``abs``, ``max``, ``min``, ``sum`` in this module)
+from ._api import (  # noqa: E402, A004
+    abs,
+    argmax,
+    bmm,
+    cat,
+    clamp,
+    cos,
+    einsum,
+    exp,
+    log,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    multinomial,
+    sigmoid,
+    sin,
+    softmax,
+    sqrt,
+    stack,
+    sum,
+    tanh,
+    topk,
+    tril,
+    triu,
+    where,
+)
+from .autograd import (  # noqa: E402
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .device import device  # noqa: E402
+
+# PyTorch's dtype names: they shadow the builtins ``bool``, ``float``, ``int`` in this module
+from .dtypes import bool, float, float32, int, int32, int64, long  # noqa: E402, A004
 from .io import load, load_checkpoint, save, save_checkpoint  # noqa: E402
 from .nn import functional as F  # noqa: E402  (the one F: torch.nn.functional's signatures)
-from .tensor import Tensor, arange, manual_seed, ones, randn, tensor, zeros  # noqa: E402
+from .tensor import (  # noqa: E402
+    Tensor,
+    arange,
+    as_tensor,
+    empty,
+    from_numpy,
+    full,
+    full_like,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
 
 __all__ = [
-    "DTypeError", "F", "ShapeError", "Tensor", "__version__", "arange", "autograd",
+    "DTypeError", "F", "abs", "argmax", "bmm", "cat", "clamp", "cos", "einsum", "exp", "log", "matmul",
+    "max", "maximum", "mean", "min", "minimum", "multinomial", "sigmoid", "sin", "softmax", "sqrt", "stack", "sum", "tanh", "topk",
+    "tril", "triu", "where", "as_tensor", "bool", "cuda", "device", "empty", "from_numpy", "full", "inference_mode", "full_like",
+    "ones_like", "rand", "randint", "randperm", "zeros_like", "float", "float32", "int", "int32", "int64", "long", "ShapeError", "Tensor", "__version__", "arange", "autograd",
     "enable_grad", "functional", "get_num_threads", "info", "io", "is_grad_enabled", "load",
     "load_checkpoint", "manual_seed", "memory", "nn", "no_grad", "ones", "ops", "optim", "randn", "save",
     "save_checkpoint", "set_grad_enabled", "set_num_threads", "tensor", "zeros",

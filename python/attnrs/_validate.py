@@ -105,12 +105,16 @@ def contiguous(a: np.ndarray) -> np.ndarray:
 def as_index(x: Any, op: str, arg: str) -> np.ndarray:
     """Integer ids as a C-contiguous int64 ndarray.
 
-    Accepts NumPy integer arrays (and lists, ints) and Tensors whose float32
-    values are whole numbers (an "integer Tensor"). Float arrays and bools
+    Accepts NumPy integer arrays (and lists, ints), int64/int32 Tensors, and
+    float Tensors whose values are whole numbers. Float arrays and bools
     are refused with ``DTypeError``.
     """
     if is_tensor(x):
         arr = x.data
+        if arr.dtype.kind in "iu":  # an int64/int32 Tensor
+            return contiguous(arr.astype(np.int64, copy=False))
+        if arr.dtype.kind == "b":
+            raise DTypeError(f"{op}: {arg} must hold integer ids; got a bool Tensor")
         if arr.size and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
             raise DTypeError(
                 f"{op}: {arg} must hold integer ids; the Tensor has non-integer values"

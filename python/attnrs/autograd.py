@@ -34,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Function", "backward", "enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled"]
+__all__ = [
+    "Function", "backward", "enable_grad", "inference_mode", "is_grad_enabled", "no_grad", "set_grad_enabled",
+]  # fmt: skip
 
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "attnrs_grad_enabled", default=True
@@ -68,10 +70,30 @@ class set_grad_enabled:
 
 
 class no_grad(set_grad_enabled):
-    """``with attnrs.no_grad(): ...`` — no graph is recorded inside."""
+    """``with attnrs.no_grad(): ...`` — no graph is recorded inside.
 
-    def __init__(self) -> None:
+    Also a decorator, with or without the call: ``@no_grad()`` and ``@no_grad``.
+    """
+
+    def __new__(cls, fn: Any = None) -> Any:
+        if fn is not None and callable(fn):  # bare decorator: @no_grad
+            return cls()(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn: Any = None) -> None:
         super().__init__(False)
+
+
+class inference_mode(set_grad_enabled):
+    """PyTorch's ``inference_mode``: here the same as ``no_grad`` (``mode=False`` records)."""
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):  # bare decorator: @inference_mode
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: Any = True) -> None:
+        super().__init__(not bool(mode))
 
 
 class enable_grad(set_grad_enabled):
@@ -192,8 +214,27 @@ def _topological_order(root: Function) -> list[Function]:
 _F32 = np.dtype(np.float32)
 
 
+_memory_kept = False
+
+
+def _keep_freed_memory() -> None:
+    """On the first backward pass, ``attnrs.memory.retain_freed_memory()`` (what the Trainer
+    did alone), so every training loop reuses its activation pages; opt out with
+    ``ATTNRS_RETAIN_FREED_MEMORY=0``."""
+    global _memory_kept
+    _memory_kept = True
+    import os
+
+    if os.environ.get("ATTNRS_RETAIN_FREED_MEMORY", "1") != "0":
+        from . import memory
+
+        memory.retain_freed_memory()
+
+
 def backward(root: Any, grad: np.ndarray | None = None, retain_graph: bool = False) -> None:
     """Accumulates d(root)/d(leaf) into every leaf's ``.grad``."""
+    if not _memory_kept:
+        _keep_freed_memory()
     T = _Tensor
     if not root.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no graph")

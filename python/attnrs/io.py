@@ -34,6 +34,7 @@ import os
 import re
 import stat
 import struct
+import tempfile
 import threading
 import zlib
 from collections import OrderedDict
@@ -317,22 +318,106 @@ def _user_metadata(meta: dict[str, str], path: str = "", op: str = "load_metadat
 # --- weights -----------------------------------------------------------------------------
 
 
-def save(obj: Any, path: str, *, metadata: Mapping[str, Any] | None = None) -> None:
-    """Writes a Module's ``state_dict()`` (or a dict of arrays/Tensors) to ``path`` atomically.
+def _is_flat(obj: Any) -> bool:
+    from .nn.module import Module
 
-    ``metadata`` values are strings or JSON-able (e.g. a model config dict).
+    return isinstance(obj, Module) or (
+        isinstance(obj, Mapping) and all(isinstance(v, (np.ndarray, Tensor)) for v in obj.values())
+    )
+
+
+def _flatten(obj: Any, arrays: OrderedDict[str, np.ndarray], op: str) -> Any:
+    """``obj`` as a JSON skeleton; each array/Tensor becomes a reference into ``arrays``."""
+    if isinstance(obj, (Tensor, np.ndarray)):
+        arr = obj.data if isinstance(obj, Tensor) else obj
+        if arr.dtype.kind not in "fiub":
+            raise DTypeError(f"{op}: unsupported array dtype {arr.dtype}")
+        name = f"t{len(arrays)}"
+        arrays[name] = np.ascontiguousarray(arr)
+        return {"__array__": name, "tensor": isinstance(obj, Tensor)}
+    if isinstance(obj, Mapping):
+        pairs = []
+        for k, v in obj.items():
+            if not isinstance(k, (str, int, float, bool)) and k is not None:
+                raise TypeError(f"{op}: dict keys must be str, int, float, bool or None; got {type(k).__name__}")
+            pairs.append([k, _flatten(v, arrays, op)])
+        return {"__dict__": pairs}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_flatten(v, arrays, op) for v in obj]}
+    if isinstance(obj, list):
+        return [_flatten(v, arrays, op) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise TypeError(
+        f"{op}: cannot save a {type(obj).__name__} (only tensors, arrays, dicts, lists, tuples, "
+        "numbers, strings and None; attnrs never pickles)"
+    )
+
+
+def _unflatten(node: Any, arrays: Mapping[str, np.ndarray]) -> Any:
+    if isinstance(node, list):
+        return [_unflatten(v, arrays) for v in node]
+    if isinstance(node, dict):
+        if "__array__" in node:
+            arr = arrays[node["__array__"]]
+            return Tensor(arr) if node.get("tensor") else arr
+        if "__tuple__" in node:
+            return tuple(_unflatten(v, arrays) for v in node["__tuple__"])
+        return {k: _unflatten(v, arrays) for k, v in node["__dict__"]}
+    return node
+
+
+def save(obj: Any, f: Any, *, metadata: Mapping[str, Any] | None = None) -> None:
+    """Writes ``obj`` to ``f`` (a path, atomically, or a binary file object) as safetensors.
+
+    ``obj`` is a Module (its ``state_dict()``), a dict of arrays/Tensors, or any nesting of
+    dicts, lists and tuples of tensors and plain values (``{"model": sd, "optimizer":
+    opt.state_dict(), "iter_num": 5}``): the arrays go in the safetensors body, the
+    structure in a JSON header entry. Never pickle. ``metadata`` values are strings or JSON-able.
     """
-    _write(path, _arrays(obj, "save"), _header(metadata, "save"))
+    meta = _header(metadata, "save")
+    if _is_flat(obj):
+        arrays = _arrays(obj, "save")
+    else:
+        arrays = OrderedDict()
+        meta[_RESERVED + "tree"] = json.dumps(_flatten(obj, arrays, "save"))
+    if hasattr(f, "write"):
+        with tempfile.TemporaryDirectory() as d:
+            tmp = os.path.join(d, "obj.safetensors")
+            _write(tmp, arrays, meta)
+            with open(tmp, "rb") as src:
+                f.write(src.read())
+        return
+    _write(f, arrays, meta)
 
 
-def load(path: str, *, verify: bool = True) -> OrderedDict[str, np.ndarray]:
-    """The named arrays of a safetensors file, in the order they were saved.
+def load(f: Any, map_location: Any = None, weights_only: Any = None, *, verify: bool = True) -> Any:
+    """What ``save`` wrote to ``f`` (a path or a binary file object).
 
-    Pass the result to ``module.load_state_dict``. Raises ``ValueError`` naming
-    the file when it is truncated, corrupt, malformed or not safetensors, or
-    (unless ``verify=False``) written by attnrs but failing or lacking checksums.
+    A flat dict of arrays comes back as the named arrays in saved order (pass it to
+    ``module.load_state_dict``); a nested object comes back with its structure, its
+    Tensors as Tensors. ``map_location`` and ``weights_only`` are accepted for PyTorch
+    programs (attnrs is CPU-only and never unpickles). Raises ``ValueError`` naming the
+    file when it is truncated, corrupt, malformed or not safetensors, or (unless
+    ``verify=False``) written by attnrs but failing or lacking checksums.
     """
-    return _read(path, "load", verify)[0]
+    if hasattr(f, "read"):
+        with tempfile.TemporaryDirectory() as d:
+            tmp = os.path.join(d, "obj.safetensors")
+            with open(tmp, "wb") as dst:
+                dst.write(f.read())
+            arrays, meta = _read(tmp, "load", verify)
+    else:
+        arrays, meta = _read(os.fspath(f), "load", verify)
+    tree = meta.get(_RESERVED + "tree")
+    if tree is None:
+        return arrays
+    try:
+        return _unflatten(json.loads(tree), arrays)
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"load: the file's structure header is corrupt ({e})") from None
 
 
 def load_metadata(path: str, *, verify: bool = True) -> dict[str, Any]:

@@ -9,8 +9,9 @@ fused section of `benches/RESULTS.md`; on the small GPT step the effect is
 within this VM's run-to-run noise). PyTorch avoids the same cost with its
 caching allocator. ``retain_freed_memory()`` raises glibc's trim threshold to 1 GiB
 and its mmap threshold to 32 MiB (glibc's maximum), process-wide; NumPy and
-attnrs arrays alike then reuse pages. The ``Trainer`` and ``attnrs train``
-call it; a no-op returning False off glibc.
+attnrs arrays alike then reuse pages. The first ``backward()`` of the process
+calls it, so every training loop gets it, not only the ``Trainer``
+(``ATTNRS_RETAIN_FREED_MEMORY=0`` opts out); a no-op returning False off glibc.
 """
 
 from __future__ import annotations

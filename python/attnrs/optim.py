@@ -17,6 +17,7 @@ State dicts hold NumPy arrays and JSON-able scalars only, so
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from typing import Any, Callable
 
@@ -258,6 +259,9 @@ class SGD(Optimizer):
         dampening: float = 0.0,
         weight_decay: float = 0.0,
         nesterov: bool = False,
+        *,
+        foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -312,10 +316,17 @@ class AdamW(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
+        # foreach/fused are accepted for PyTorch programs: the step is always one fused kernel
         super().__init__(
-            params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
-        )
+            params,
+            {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+             "amsgrad": bool(amsgrad)},
+        )  # fmt: skip
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)
@@ -329,6 +340,9 @@ class AdamW(Optimizer):
     def _step_group(self, group: dict[str, Any], items: list[tuple[Tensor, np.ndarray]]) -> None:
         """One kernel call for the whole group: each parameter keeps its own step
         count (bias corrections), the hyper-parameters are the group's."""
+        if group.get("amsgrad"):
+            self._step_amsgrad(group, items)
+            return
         params, grads, ms, vs, steps, states = [], [], [], [], [], []
         for p, g in items:
             data = _writable(p)
@@ -361,6 +375,37 @@ class AdamW(Optimizer):
         for state, t in zip(states, steps):
             state["step"] = t
 
+    def _step_amsgrad(self, group: dict[str, Any], items: list[tuple[Tensor, np.ndarray]]) -> None:
+        """AMSGrad (NumPy): the denominator uses the running maximum of the second moment,
+        ``v̂ ← max(v̂, v)``; ``p ← p − lr/(1−β₁ᵗ) · m / (√v̂/√(1−β₂ᵗ) + eps)``, as PyTorch."""
+        b1, b2 = (float(b) for b in group["betas"])
+        lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+        for p, g in items:
+            data = _writable(p)
+            state = self.state.setdefault(p, {})
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = np.zeros_like(data)
+                state["exp_avg_sq"] = np.zeros_like(data)
+            if "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = np.zeros_like(data)
+            t = int(state["step"]) + 1
+            g = np.asarray(g, np.float32)
+            if wd:
+                if self.decoupled:
+                    data *= np.float32(1.0 - lr * wd)
+                else:
+                    g = g + np.float32(wd) * data
+            m, v, vmax = state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"]
+            m *= np.float32(b1)
+            m += np.float32(1.0 - b1) * g
+            v *= np.float32(b2)
+            v += np.float32(1.0 - b2) * g * g
+            np.maximum(vmax, v, out=vmax)
+            denom = np.sqrt(vmax) / np.float32(math.sqrt(1.0 - b2**t)) + np.float32(eps)
+            data -= np.float32(lr / (1.0 - b1**t)) * m / denom
+            state["step"] = t
+
 
 class Adam(AdamW):
     """Adam (Kingma & Ba); ``weight_decay`` is an L2 penalty added to the gradient,
@@ -375,8 +420,12 @@ class Adam(AdamW):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
 
 # --- learning-rate schedules ------------------------------------------------------------
@@ -489,3 +538,10 @@ class StepLR(LRScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "step_size": self.step_size, "gamma": self.gamma}
+
+
+# ``attnrs.optim.lr_scheduler`` as in PyTorch (``from attnrs.optim.lr_scheduler import StepLR``
+# works too: optim is one file, so the submodule is registered under that name).
+from . import lr_scheduler  # noqa: E402
+
+sys.modules[__name__ + ".lr_scheduler"] = lr_scheduler

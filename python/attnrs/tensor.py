@@ -7,15 +7,25 @@ where every op pairs its forward with its backward.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from . import autograd
 from ._validate import DTypeError
+from .device import check_device, device
+
+_CPU = device("cpu")
+_TYPE_NAMES = {
+    np.dtype(np.float32): "torch.FloatTensor", np.dtype(np.int64): "torch.LongTensor",
+    np.dtype(np.int32): "torch.IntTensor", np.dtype(np.bool_): "torch.BoolTensor",
+}  # fmt: skip
 
 __all__ = [
-    "Tensor", "arange", "as_tensor", "default_rng", "manual_seed", "ones", "randn", "tensor", "zeros",
+    "Tensor", "arange", "as_dtype", "as_tensor", "default_rng", "empty", "from_numpy", "full", "full_like",
+    "manual_seed", "ones", "ones_like", "rand", "randint", "randn", "randperm", "tensor", "zeros",
+    "zeros_like",
 ]  # fmt: skip
 
 _rng = np.random.default_rng()
@@ -31,25 +41,59 @@ def default_rng() -> np.random.Generator:
     return _rng
 
 
-def _to_array(data: Any) -> np.ndarray:
-    if isinstance(data, Tensor):
-        return data.data
-    arr = np.asarray(data)
-    if arr.dtype.kind == "f":
+_F32 = np.dtype(np.float32)
+_DTYPES = {_F32, np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_)}
+
+
+def as_dtype(dtype: Any, op: str = "tensor") -> np.dtype:
+    """A dtype attnrs stores: float32, int64, int32 or bool (other floats become float32)."""
+    if dtype is float:
+        return _F32
+    if dtype is int:
+        return np.dtype(np.int64)
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32 or bool; got {dtype!r}") from None
+    if d.kind == "f":
+        return _F32
+    if d not in _DTYPES:
+        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32 or bool; got {d}")
+    return d
+
+
+def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """``data`` as an array of a stored dtype: floats become float32, bools stay bool,
+    int32 stays int32 and other integers become int64 (as ``torch.tensor`` infers)."""
+    arr = data.data if isinstance(data, Tensor) else np.asarray(data)
+    if dtype is not None:
+        return arr.astype(as_dtype(dtype), copy=False)
+    kind = arr.dtype.kind
+    if kind == "f":
         return arr.astype(np.float32, copy=False)
-    if arr.dtype.kind in "iub":
-        return arr.astype(np.float32)
+    if kind == "b" or arr.dtype == np.int32:
+        return arr
+    if kind in "iu":
+        return arr.astype(np.int64, copy=False)
     raise DTypeError(f"tensor: data must be numeric (float, int or bool); got dtype {arr.dtype}")
+
+
+def _check_grad(arr: np.ndarray, requires_grad: bool) -> bool:
+    if requires_grad and arr.dtype != _F32:
+        raise RuntimeError(
+            f"only floating-point tensors can require gradients; got dtype {arr.dtype}"
+        )
+    return bool(requires_grad)
 
 
 class Tensor:
     __slots__ = ("__weakref__", "_ctx", "_out_index", "data", "grad", "requires_grad")
     __array_priority__ = 1000  # so ndarray ⊕ Tensor defers to Tensor
 
-    def __init__(self, data: Any, requires_grad: bool = False) -> None:
-        self.data: np.ndarray = _to_array(data)
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        self.data: np.ndarray = _to_array(data, dtype)
         self.grad: Tensor | None = None
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = _check_grad(self.data, requires_grad)
         self._ctx: autograd.Function | None = None
         self._out_index = 0
 
@@ -57,7 +101,12 @@ class Tensor:
     def _wrap(cls, arr: np.ndarray, requires_grad: bool, ctx: Any, index: int) -> Tensor:
         t = cls.__new__(cls)
         if type(arr) is not np.ndarray or arr.dtype != np.float32:
-            arr = np.asarray(arr, dtype=np.float32)  # NumPy scalars from 0-d math, other floats
+            arr = np.asarray(arr)  # NumPy scalars from 0-d math
+            if arr.dtype.kind == "f":
+                arr = arr.astype(np.float32, copy=False)
+            else:  # integer and bool results carry no gradient
+                arr = _to_array(arr)
+                requires_grad, ctx = False, None
         t.data = arr
         t.grad = None
         t.requires_grad = requires_grad
@@ -84,9 +133,121 @@ class Tensor:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None) -> Any:
+        """The shape as a tuple (``size()``), or one extent (``size(d)``), as in PyTorch.
+
+        (``.size`` was the element count before; that is ``numel()``.)
+        """
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
         return self.data.size
+
+    def nelement(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def element_size(self) -> int:
+        return self.data.itemsize
+
+    # --- dtypes and devices (CPU only) ---------------------------------------------------
+    @property
+    def device(self) -> Any:
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def is_floating_point_dtype(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    def _cast(self, dtype: Any) -> Tensor:
+        dt = as_dtype(dtype, "to")
+        if dt == self.data.dtype:
+            return self
+        if dt.kind == "f" and self.data.dtype.kind == "f":
+            return self
+        return Tensor(self.data.astype(dt))  # a new leaf: casts to and from integers carry no grad
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (its dtype).
+
+        Only the CPU exists (another device raises); float64 stays float32.
+        """
+        out = self
+        for a in (*args, kwargs.get("device"), kwargs.get("dtype")):
+            if a is None or isinstance(a, bool):
+                continue
+            if isinstance(a, Tensor):
+                out = out._cast(a.data.dtype)
+                continue
+            try:
+                dt = as_dtype(a, "to")
+            except TypeError:
+                check_device(a)
+                continue
+            out = out._cast(dt)
+        if kwargs.get("copy") and out is self:
+            out = self.clone()
+        return out
+
+    def type_as(self, other: Any) -> Tensor:
+        return self._cast(np.asarray(other).dtype)
+
+    def type(self, dtype: Any = None) -> Any:
+        """Without ``dtype``, PyTorch's type name (``"torch.FloatTensor"``…); with it, a cast."""
+        if dtype is None:
+            return _TYPE_NAMES[self.data.dtype]
+        return self._cast(dtype)
+
+    def long(self) -> Tensor:
+        return self._cast(np.int64)
+
+    def int(self) -> Tensor:
+        return self._cast(np.int32)
+
+    def float(self) -> Tensor:
+        return self._cast(np.float32)
+
+    double = float  # float64 is stored as float32 in attnrs
+
+    def bool(self) -> Tensor:
+        return self._cast(np.bool_)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Tensor:
+        raise RuntimeError("cuda: attnrs runs on the CPU only (attnrs.cuda.is_available() is False)")
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def clone(self) -> Tensor:
+        """A copy that stays in the graph (gradients flow back to ``self``)."""
+        if self.data.dtype.kind != "f":
+            return Tensor(self.data.copy())
+        return _fn.mul(self, 1.0)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+        return zeros(*size, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+        return ones(*size, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False,
+                 device: Any = None) -> Tensor:  # fmt: skip
+        return full(size, fill_value, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+        return tensor(data, dtype=dtype, requires_grad=requires_grad)
 
     @property
     def is_leaf(self) -> bool:
@@ -119,6 +280,12 @@ class Tensor:
     def __int__(self) -> int:
         return int(self._scalar("int()"))
 
+    def __index__(self) -> int:
+        """A one-element integer tensor used as an index (``range(t)``, ``lst[t]``)."""
+        if self.data.dtype.kind not in "iub":
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._scalar("__index__"))
+
     def __bool__(self) -> bool:
         return bool(self._scalar("bool()"))
 
@@ -135,8 +302,8 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"tensor({body}{grad})"
 
-    # --- operators (comparisons give NumPy bool arrays; == and != keep identity
-    # semantics so Tensors stay hashable: use eq / ne) ----------------------------------
+    # --- operators (comparisons, == and != included, give bool Tensors as in PyTorch;
+    # the hash stays by identity, so Tensors still work as dict keys and in sets) -------
     def __add__(self, other: Any) -> Tensor:
         return _fn.add(self, other)
 
@@ -182,42 +349,102 @@ class Tensor:
     def __getitem__(self, idx: Any) -> Tensor:
         return _fn.getitem(self, idx)
 
-    def __lt__(self, other: Any) -> np.ndarray:
+    def __lt__(self, other: Any) -> Tensor:
         return _fn.lt(self, other)
 
-    def __le__(self, other: Any) -> np.ndarray:
+    def __le__(self, other: Any) -> Tensor:
         return _fn.le(self, other)
 
-    def __gt__(self, other: Any) -> np.ndarray:
+    def __gt__(self, other: Any) -> Tensor:
         return _fn.gt(self, other)
 
-    def __ge__(self, other: Any) -> np.ndarray:
+    def __ge__(self, other: Any) -> Tensor:
         return _fn.ge(self, other)
 
-    def eq(self, other: Any) -> np.ndarray:
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return False if other is None else _fn.eq(self, other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return True if other is None else _fn.ne(self, other)
+
+    __hash__ = object.__hash__
+
+    def eq(self, other: Any) -> Tensor:
         return _fn.eq(self, other)
 
-    def ne(self, other: Any) -> np.ndarray:
+    def ne(self, other: Any) -> Tensor:
         return _fn.ne(self, other)
 
-    # --- reductions ----------------------------------------------------------------------
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _fn.sum(self, axis, keepdims)
+    def lt(self, other: Any) -> Tensor:
+        return _fn.lt(self, other)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _fn.mean(self, axis, keepdims)
+    def le(self, other: Any) -> Tensor:
+        return _fn.le(self, other)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _fn.max(self, axis, keepdims)
+    def gt(self, other: Any) -> Tensor:
+        return _fn.gt(self, other)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _fn.min(self, axis, keepdims)
+    def ge(self, other: Any) -> Tensor:
+        return _fn.ge(self, other)
 
-    def argmax(self, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        return _fn.argmax(self, axis, keepdims)
+    def __invert__(self) -> Tensor:
+        if self.data.dtype.kind == "f":
+            raise TypeError("~ (bitwise not) is only defined for bool and integer tensors")
+        return Tensor(~self.data)
 
-    def argmin(self, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        return _fn.argmin(self, axis, keepdims)
+    def __and__(self, other: Any) -> Tensor:
+        return Tensor(np.bitwise_and(self.data, _raw(other)))
+
+    def __or__(self, other: Any) -> Tensor:
+        return Tensor(np.bitwise_or(self.data, _raw(other)))
+
+    def __xor__(self, other: Any) -> Tensor:
+        return Tensor(np.bitwise_xor(self.data, _raw(other)))
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    # --- reductions (PyTorch's ``dim``/``keepdim``; NumPy's ``axis``/``keepdims`` also accepted) --
+    def sum(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        dim, keepdim = _dims(dim, keepdim, kw, "sum")
+        return _fn.sum(self, dim, keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        dim, keepdim = _dims(dim, keepdim, kw, "mean")
+        return _fn.mean(self, dim, keepdim)
+
+    def max(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:
+        """The largest value (a 0-d Tensor); with ``dim``, the named tuple ``(values, indices)``."""
+        if isinstance(dim, Tensor):  # max(other): the elementwise maximum
+            return _fn.maximum(self, dim)
+        dim, keepdim = _dims(dim, keepdim, kw, "max")
+        return _fn.max_dim(self, dim, keepdim) if dim is not None else _fn.max(self)
+
+    def min(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:
+        """The smallest value (a 0-d Tensor); with ``dim``, the named tuple ``(values, indices)``."""
+        if isinstance(dim, Tensor):  # min(other): the elementwise minimum
+            return _fn.minimum(self, dim)
+        dim, keepdim = _dims(dim, keepdim, kw, "min")
+        return _fn.min_dim(self, dim, keepdim) if dim is not None else _fn.min(self)
+
+    def maximum(self, other: Any) -> Tensor:
+        return _fn.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return _fn.minimum(self, other)
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _fn.max(self, dim, keepdim)
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _fn.min(self, dim, keepdim)
+
+    def argmax(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        dim, keepdim = _dims(dim, keepdim, kw, "argmax")
+        return Tensor(np.asarray(_fn.argmax(self, dim, keepdim)))
+
+    def argmin(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        dim, keepdim = _dims(dim, keepdim, kw, "argmin")
+        return Tensor(np.asarray(_fn.argmin(self, dim, keepdim)))
 
     # --- shape ---------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -252,6 +479,9 @@ class Tensor:
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         return _fn.chunk(self, chunks, dim)
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return _fn.gather(self, dim, index)
 
     def masked_fill(self, mask: Any, value: float) -> Tensor:
         return _fn.masked_fill(self, mask, value)
@@ -293,6 +523,171 @@ class Tensor:
     def log_softmax(self, dim: int = -1) -> Tensor:
         return _fn.log_softmax(self, dim)
 
+    # --- more of PyTorch's Tensor surface (compositions of the ops above) ------------------
+    def sin(self) -> Tensor:
+        return _fn.sin(self)
+
+    def cos(self) -> Tensor:
+        return _fn.cos(self)
+
+    def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:  # fmt: skip
+        """Variance over ``dim`` with Bessel's correction by default (``correction=1``), as PyTorch."""
+        corr = 1 if correction is None and unbiased is None else (
+            int(correction) if correction is not None else int(bool(unbiased)))  # fmt: skip
+        n = self.data.size if dim is None else math.prod(
+            self.shape[d] for d in ((dim,) if isinstance(dim, int) else dim))  # fmt: skip
+        mu = self.mean(dim, keepdim=True)
+        sq = ((self - mu) ** 2).sum(dim, keepdim=keepdim)
+        return sq / float(max(n - corr, 0)) if n - corr > 0 else sq * float("nan")
+
+    def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:  # fmt: skip
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def t(self) -> Tensor:
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor with <= 2 dims; got shape {self.shape}")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        idx = [slice(None)] * self.ndim
+        idx[dim] = slice(int(start), int(start) + int(length))
+        return self[tuple(idx)]
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tiles the tensor ``sizes[i]`` times along dim i (``torch.Tensor.repeat``)."""
+        sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: need at least {self.ndim} sizes; got {sizes}")
+        x = self.reshape((1,) * (len(sizes) - self.ndim) + tuple(self.shape))
+        for d, n in enumerate(sizes):
+            if n != 1:
+                x = _fn.cat([x] * int(n), d)
+        return x
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return _fn.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return _fn.triu(self, diagonal)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+        return _fn.topk(self, k, dim, largest, sorted)
+
+    def scatter(self, dim: int, index: Any, src: Any) -> Tensor:
+        """A copy with ``out[index[i][j]][j] = src[i][j]`` (dim 0; likewise for any dim), no grad."""
+        out = self.data.copy()
+        idx = _fn.as_index_array(index, "scatter")
+        vals = np.broadcast_to(np.asarray(_raw(src), dtype=out.dtype), idx.shape) if np.ndim(_raw(src)) == 0 \
+            else np.asarray(_raw(src), dtype=out.dtype)[tuple(slice(0, n) for n in idx.shape)]
+        np.put_along_axis(out, idx, vals, axis=dim)
+        return Tensor(out)
+
+    def scatter_(self, dim: int, index: Any, src: Any) -> Tensor:
+        self._inplace("scatter_")
+        self.data[...] = self.scatter(dim, index, src).data
+        return self
+
+    def nonzero(self, as_tuple: bool = False) -> Any:
+        """Indices of the non-zero entries: an int64 (N, ndim) tensor, or one per dim."""
+        if as_tuple:
+            return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(self.data))
+        return Tensor(np.argwhere(self.data).astype(np.int64))
+
+    def index_fill_(self, dim: int, index: Any, value: Any) -> Tensor:
+        self._inplace("index_fill_")
+        idx = [slice(None)] * self.ndim
+        idx[dim] = np.asarray(_raw(index), dtype=np.int64).reshape(-1)
+        self.data[tuple(idx)] = _raw(value)
+        return self
+
+    # --- in place (PyTorch's rule: not on a leaf that requires grad while grad mode is on) --
+    def _inplace(self, op: str) -> None:
+        if self.requires_grad and autograd.is_grad_enabled():
+            if self._ctx is None:
+                raise RuntimeError(
+                    f"{op}: a leaf Variable that requires grad is being used in an in-place operation "
+                    "(wrap it in attnrs.no_grad())"
+                )
+            raise RuntimeError(
+                f"{op}: in-place ops on a tensor that is part of the graph are not supported by "
+                "attnrs' autograd; use the out-of-place op (x = x + y)"
+            )
+
+    def _set(self, op: str, values: Any) -> Tensor:
+        self._inplace(op)
+        self.data[...] = values
+        return self
+
+    def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        return self._set("add_", self.data + alpha * np.asarray(_raw(other)))
+
+    def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        return self._set("sub_", self.data - alpha * np.asarray(_raw(other)))
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._set("mul_", self.data * np.asarray(_raw(other)))
+
+    def div_(self, other: Any) -> Tensor:
+        return self._set("div_", self.data / np.asarray(_raw(other)))
+
+    def fill_(self, value: Any) -> Tensor:
+        return self._set("fill_", _raw(value))
+
+    def zero_(self) -> Tensor:
+        return self._set("zero_", 0)
+
+    def copy_(self, src: Any) -> Tensor:
+        return self._set("copy_", np.broadcast_to(np.asarray(_raw(src)), self.shape))
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        return self._set("clamp_", np.clip(self.data, min, max))
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        return self._set("masked_fill_", np.where(np.asarray(_raw(mask), dtype=bool), _raw(value), self.data))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        return self._set("normal_", _rng.normal(mean, std, self.shape))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        return self._set("uniform_", _rng.uniform(a, b, self.shape))
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        self._inplace("__setitem__")
+        if isinstance(idx, Tensor):
+            idx = idx.data
+        elif isinstance(idx, tuple):
+            idx = tuple(i.data if isinstance(i, Tensor) else i for i in idx)
+        self.data[idx] = _raw(value)
+
+    def _iop(self, op: str, other: Any, out_of_place: Any) -> Tensor:
+        """``x += y``: in place when no graph is involved (PyTorch's aliasing); on a graph
+        node it rebinds to the out-of-place result, so gradients stay right."""
+        if self.requires_grad and autograd.is_grad_enabled():
+            if self._ctx is None:
+                self._inplace(op)  # raises, as PyTorch does for a leaf
+            return out_of_place(self, other)
+        if isinstance(other, Tensor) and other.requires_grad and autograd.is_grad_enabled():
+            return out_of_place(self, other)
+        res = np.asarray(out_of_place(Tensor(self.data), _raw(other)).data)
+        if res.dtype != self.data.dtype and self.data.dtype.kind != "f" and res.dtype.kind == "f":
+            raise TypeError(f"{op}: result type float32 can't be cast to the tensor's dtype {self.data.dtype}")
+        self.data[...] = res
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._iop("__iadd__", other, _fn.add)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._iop("__isub__", other, _fn.sub)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._iop("__imul__", other, _fn.mul)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._iop("__itruediv__", other, _fn.div)
+
     # --- autograd ------------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         autograd.backward(self, grad, retain_graph=retain_graph)
@@ -313,33 +708,133 @@ class Tensor:
 autograd._Tensor = Tensor
 
 
-def as_tensor(x: Any) -> Tensor:
-    """``x`` if it is a Tensor, else a constant float32 Tensor (no grad)."""
-    return x if isinstance(x, Tensor) else Tensor(x)
+def _dims(dim: Any, keepdim: bool, kw: dict, op: str) -> tuple[Any, bool]:
+    """A reduction's (dim, keepdim) from PyTorch's names or NumPy's ``axis``/``keepdims``."""
+    if "axis" in kw:
+        dim = kw.pop("axis")
+    if "keepdims" in kw:
+        keepdim = kw.pop("keepdims")
+    if kw:
+        raise TypeError(f"{op}: unexpected keyword argument(s) {sorted(kw)}")
+    return dim, bool(keepdim)
 
 
-def tensor(data: Any, requires_grad: bool = False) -> Tensor:
-    """A new leaf Tensor (float32; float64 and integer data are converted)."""
-    return Tensor(np.array(_to_array(data), copy=True), requires_grad=requires_grad)
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
 
 
-def zeros(*shape: Any, requires_grad: bool = False) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Tensor(np.zeros(shape, dtype=np.float32), requires_grad)
+def as_tensor(x: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``x`` if it is a Tensor (cast to ``dtype`` if given), else a constant Tensor (no grad)."""
+    check_device(device)
+    if isinstance(x, Tensor):
+        return x if dtype is None else x._cast(dtype)
+    return Tensor(x, dtype=dtype)
 
 
-def ones(*shape: Any, requires_grad: bool = False) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Tensor(np.ones(shape, dtype=np.float32), requires_grad)
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new leaf Tensor (a copy), its dtype inferred as ``torch.tensor`` does: floats
+    become float32 (float64 included), Python ints and integer arrays int64, bools bool."""
+    check_device(device)
+    if isinstance(dtype, bool):  # the old signature tensor(data, requires_grad)
+        dtype, requires_grad = None, dtype
+    return Tensor(np.array(_to_array(data, dtype), copy=True), requires_grad=requires_grad)
 
 
-def randn(*shape: Any, requires_grad: bool = False) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Tensor(_rng.standard_normal(shape, dtype=np.float32), requires_grad)
+def from_numpy(arr: np.ndarray) -> Tensor:
+    """A Tensor sharing ``arr``'s memory when its dtype is one attnrs stores
+    (float32, int64, int32, bool); other dtypes are converted (a copy)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy: expected a NumPy array; got {type(arr).__name__}")
+    return Tensor(arr)
 
 
-def arange(*args: Any, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.arange(*args, dtype=np.float32), requires_grad)
+def _shape(shape: tuple) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(n) for n in shape)
+
+
+def _float_dtype(dtype: Any, op: str) -> np.dtype:
+    dt = _F32 if dtype is None else as_dtype(dtype, op)
+    if dt.kind != "f":
+        raise DTypeError(f"{op}: draws floating-point numbers; dtype must be float32, got {dt}")
+    return dt
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device)
+    return Tensor(np.zeros(_shape(shape), dtype=_F32 if dtype is None else as_dtype(dtype)), requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device)
+    return Tensor(np.ones(_shape(shape), dtype=_F32 if dtype is None else as_dtype(dtype)), requires_grad)
+
+
+def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    """Like ``zeros`` (attnrs fills with zeros; never read an ``empty`` tensor before writing)."""
+    return zeros(*shape, dtype=dtype, requires_grad=requires_grad, device=device)
+
+
+def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    """``size`` filled with ``fill_value``; the dtype is inferred from it as in PyTorch."""
+    check_device(device)
+    dt = as_dtype(dtype) if dtype is not None else _to_array(np.asarray(fill_value)).dtype
+    return Tensor(np.full(_shape((size,)) if not isinstance(size, int) else (size,), fill_value, dtype=dt), requires_grad)
+
+
+def zeros_like(x: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return zeros(np.shape(x), dtype=np.asarray(x).dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+
+def ones_like(x: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return ones(np.shape(x), dtype=np.asarray(x).dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+
+def full_like(x: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return full(np.shape(x), fill_value, dtype=np.asarray(x).dtype if dtype is None else dtype,
+                requires_grad=requires_grad)  # fmt: skip
+
+
+def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None,
+          generator: Any = None) -> Tensor:  # fmt: skip
+    check_device(device)
+    return Tensor(_rng.standard_normal(_shape(shape), dtype=_float_dtype(dtype, "randn")), requires_grad)
+
+
+def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None,
+         generator: Any = None) -> Tensor:  # fmt: skip
+    """Uniform on [0, 1)."""
+    check_device(device)
+    return Tensor(_rng.random(_shape(shape), dtype=_float_dtype(dtype, "rand")), requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None, device: Any = None,
+            generator: Any = None) -> Tensor:  # fmt: skip
+    """Integers uniform on [low, high) (``randint(high, size)`` takes low = 0), int64 by default."""
+    check_device(device)
+    if high is None:
+        low, high = 0, low
+    if isinstance(size, int):
+        size = (size,)
+    dt = np.dtype(np.int64) if dtype is None else as_dtype(dtype, "randint")
+    return Tensor(_rng.integers(low, high, size=tuple(size)).astype(dt))
+
+
+def randperm(n: int, dtype: Any = None, device: Any = None, generator: Any = None) -> Tensor:
+    check_device(device)
+    return Tensor(_rng.permutation(int(n)).astype(np.int64 if dtype is None else as_dtype(dtype, "randperm")))
+
+
+def arange(*args: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, **kw: Any) -> Tensor:
+    """``arange(end)``, ``arange(start, end[, step])``: int64 when every argument is an int
+    (as in PyTorch), float32 otherwise or with ``dtype=``."""
+    check_device(device)
+    args = args + tuple(kw[k] for k in ("start", "end", "step") if k in kw)
+    if dtype is None:
+        ints = all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args)
+        dtype = np.int64 if ints else np.float32
+    return Tensor(np.arange(*args).astype(as_dtype(dtype, "arange")), requires_grad)
 
 
 # The methods above call the functional layer, which imports this module:

@@ -145,8 +145,9 @@ def np_backward(mode: str, x: np.ndarray, w_ih, w_hh, cache, dout: np.ndarray):
 def _attnrs_layer(mode: str):
     i, h = SHAPE["input"], SHAPE["hidden"]
     if mode == "rnn_tanh":
-        return ar.nn.RNN(i, h)
-    return ar.nn.LSTM(i, h) if mode == "lstm" else ar.nn.GRU(i, h)
+        return ar.nn.RNN(i, h, batch_first=True)
+    cls = ar.nn.LSTM if mode == "lstm" else ar.nn.GRU
+    return cls(i, h, batch_first=True)
 
 
 def _torch_rows(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[str, float]:

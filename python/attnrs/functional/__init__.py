@@ -19,6 +19,7 @@ from .arith import (
     abs,
     add,
     clamp,
+    cos,
     div,
     eq,
     exp,
@@ -27,10 +28,13 @@ from .arith import (
     le,
     log,
     lt,
+    maximum,
+    minimum,
     mul,
     ne,
     neg,
     pow,
+    sin,
     sqrt,
     sub,
 )  # fmt: skip
@@ -42,33 +46,39 @@ from .linear import linear
 from .loss import cross_entropy, mse_loss
 from .matmul import matmul
 from .norm import layer_norm
-from .reduce import argmax, argmin, max, mean, min, sum
+from .reduce import MaxMin, argmax, argmin, max, max_dim, mean, min, min_dim, sum, topk
 from .rnn import RNNStack
 from .shape import (
+    as_index_array,
     cat,
     chunk,
     concatenate,
     expand,
     flatten,
+    gather,
     getitem,
     masked_fill,
+    pad,
     permute,
     reshape,
     split,
     squeeze,
     stack,
     transpose,
+    tril,
+    triu,
     unsqueeze,
     where,
 )  # fmt: skip
 from .softmax import log_softmax, softmax
 
-__all__ = [
-    "Function", "RNNStack", "abs", "add", "argmax", "argmin", "attention_weights", "cat", "chunk",
+__all__ = ["as_index_array", "cos", "maximum", "minimum", "sin", "topk", "tril", "triu"]
+__all__ += [
+    "Function", "MaxMin", "RNNStack", "abs", "add", "argmax", "argmin", "attention_weights", "cat", "chunk",
     "clamp", "concatenate", "conv1d", "cross_entropy", "div", "dropout", "embedding", "eq", "exp",
-    "expand", "flatten", "fused_self_attention", "ge", "gelu", "getitem", "gt", "layer_norm", "le",
-    "linear", "log", "log_softmax", "lt", "masked_fill", "matmul", "max", "mean", "min", "mse_loss",
-    "mul", "ne", "neg", "permute", "pow", "relu", "reshape", "scaled_dot_product_attention",
+    "expand", "flatten", "fused_self_attention", "gather", "ge", "gelu", "getitem", "gt", "layer_norm", "le",
+    "linear", "log", "log_softmax", "lt", "masked_fill", "matmul", "max", "max_dim", "mean", "min", "min_dim", "mse_loss",
+    "mul", "ne", "neg", "pad", "permute", "pow", "relu", "reshape", "scaled_dot_product_attention",
     "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "tanh", "transpose",
     "unsqueeze", "where",
 ]  # fmt: skip

@@ -11,7 +11,7 @@ from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 
 __all__ = [
-    "abs", "add", "clamp", "div", "eq", "exp", "ge", "gt", "le", "log", "lt", "mul", "ne", "neg", "pow",
+    "abs", "add", "clamp", "cos", "maximum", "minimum", "sin", "div", "eq", "exp", "ge", "gt", "le", "log", "lt", "mul", "ne", "neg", "pow",
     "sqrt", "sub",
 ]  # fmt: skip
 
@@ -28,6 +28,21 @@ def _pair(a: TensorLike, b: TensorLike) -> tuple[Any, Any]:
     if type(a) is float or type(a) is int:
         return a, as_tensor(b)
     return as_tensor(a), as_tensor(b)
+
+
+def _integral(x: Any) -> bool:
+    """An int/bool operand (a Python int or an integer or bool Tensor): no gradient flows."""
+    if isinstance(x, Tensor):
+        return x.data.dtype.kind in "iub"
+    return type(x) is int or type(x) is bool
+
+
+def _int_op(ufunc: np.ufunc, a: Any, b: Any) -> Tensor | None:
+    """``ufunc`` on two integral operands, keeping the integer dtype as PyTorch does."""
+    if _integral(a) and _integral(b):
+        out = np.asarray(ufunc(as_array(a), as_array(b)))
+        return Tensor(out if out.dtype != np.bool_ else out.astype(np.int64))
+    return None
 
 
 # --- arithmetic --------------------------------------------------------------------------
@@ -92,15 +107,18 @@ class Neg(Function):
 
 
 def add(a: TensorLike, b: TensorLike) -> Tensor:
-    return Add.apply(*_pair(a, b))
+    r = _int_op(np.add, a, b)
+    return Add.apply(*_pair(a, b)) if r is None else r
 
 
 def sub(a: TensorLike, b: TensorLike) -> Tensor:
-    return Sub.apply(*_pair(a, b))
+    r = _int_op(np.subtract, a, b)
+    return Sub.apply(*_pair(a, b)) if r is None else r
 
 
 def mul(a: TensorLike, b: TensorLike) -> Tensor:
-    return Mul.apply(*_pair(a, b))
+    r = _int_op(np.multiply, a, b)
+    return Mul.apply(*_pair(a, b)) if r is None else r
 
 
 def div(a: TensorLike, b: TensorLike) -> Tensor:
@@ -204,6 +222,36 @@ def sqrt(x: Tensor) -> Tensor:
     return Sqrt.apply(as_tensor(x))
 
 
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * np.cos(ctx.saved[0])
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g * np.sin(ctx.saved[0])
+
+
+def sin(x: Tensor) -> Tensor:
+    return Sin.apply(as_tensor(x))
+
+
+def cos(x: Tensor) -> Tensor:
+    return Cos.apply(as_tensor(x))
+
+
 class Abs(Function):
     @staticmethod
     def forward(ctx, x):
@@ -240,15 +288,50 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     return Clamp.apply(as_tensor(x), min, max)
 
 
-# --- comparisons (NumPy bool arrays, no gradient) ----------------------------------------
+class Extremum(Function):
+    """Elementwise maximum/minimum; a tie shares the gradient equally, as PyTorch does."""
+
+    @staticmethod
+    def forward(ctx, a, b, is_max):
+        ctx.save(a, b)
+        ctx.fn_is_max = is_max
+        return np.asarray((np.maximum if is_max else np.minimum)(a, b)).astype(np.float32, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        pick_a = (a > b) if ctx.fn_is_max else (a < b)
+        tie = a == b
+        wa = pick_a + np.float32(0.5) * tie
+        return g * wa, g * (np.float32(1) - wa)
+
+
+def _extremum(a: Any, b: Any, fn: Any, is_max: bool) -> Tensor:
+    ta, tb = as_tensor(a), as_tensor(b)
+    if ta.data.dtype.kind != "f" and tb.data.dtype.kind != "f":
+        return Tensor(np.asarray(fn(ta.data, tb.data)))
+    return Extremum.apply(ta, tb, is_max)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise larger of ``a`` and ``b`` (broadcast), like ``torch.maximum``."""
+    return _extremum(a, b, np.maximum, True)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise smaller of ``a`` and ``b`` (broadcast), like ``torch.minimum``."""
+    return _extremum(a, b, np.minimum, False)
+
+
+# --- comparisons (bool Tensors, no gradient) ---------------------------------------------
 
 
 def _comparison(ufunc: np.ufunc, name: str) -> Any:
-    def compare(a: Any, b: Any) -> np.ndarray:
-        return ufunc(as_array(a), as_array(b))
+    def compare(a: Any, b: Any) -> Tensor:
+        return Tensor(np.asarray(ufunc(as_array(a), as_array(b))))
 
     compare.__name__ = compare.__qualname__ = name
-    compare.__doc__ = f"``{ufunc.__name__}(a, b)`` elementwise, a NumPy bool array (no gradient)."
+    compare.__doc__ = f"``{ufunc.__name__}(a, b)`` elementwise, a bool Tensor (no gradient)."
     return compare
 
 

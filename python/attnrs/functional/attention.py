@@ -3,8 +3,9 @@ dot-product attention on (B, H, T, D) tensors, and a fused self-attention
 on a (B, T, 3E) QKV projection whose heads are read as strided views.
 
 Both run the flash-style kernel forward and backward (no T×T buffer).
-Attention dropout is not implemented: ``dropout_p > 0`` raises
-``NotImplementedError`` (apply dropout to the residual branch instead).
+Attention dropout (``dropout_p > 0``) takes an explicit path: the (Tq, Tk) weights
+are formed with autograd ops, dropped out and applied to V, as PyTorch does (it
+costs O(T²) memory; ``dropout_p=0`` keeps the flash kernel).
 """
 
 from __future__ import annotations
@@ -63,10 +64,10 @@ def scaled_dot_product_attention(
     - query: (B, H, Tq, D) or (H, Tq, D); key: (…, Tk, D); value: (…, Tk, Dv) → (…, Tq, Dv)
     """
     if float(dropout_p) != 0.0:
-        raise NotImplementedError(
-            "scaled_dot_product_attention: dropout_p > 0 is not implemented by the flash kernel; "
-            "pass dropout_p=0.0 and apply dropout to the attention output instead"
-        )
+        return _attention_with_dropout(
+            query, key, value, attn_mask, float(dropout_p), bool(is_causal), scale, key_padding_mask,
+            int(causal_offset),
+        )  # fmt: skip
     kw = {
         "causal": bool(is_causal),
         "key_padding_mask": as_array(key_padding_mask),
@@ -75,6 +76,40 @@ def scaled_dot_product_attention(
         "causal_offset": as_int(causal_offset, "scaled_dot_product_attention", "causal_offset", 0),
     }
     return Attention.apply(query, key, value, **kw)
+
+
+def _attention_with_dropout(q: Tensor, k: Tensor, v: Tensor, attn_mask: Any, p: float, causal: bool,
+                            scale: float | None, key_padding_mask: Any, offset: int) -> Tensor:  # fmt: skip
+    """softmax(q·kᵀ·scale + mask) with dropout(p) on the weights, then · v (explicit, differentiable).
+
+    Rows that see no key output 0, like the kernel.
+    """
+    from .dropout import dropout
+    from .softmax import softmax
+
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1); got {p}")
+    tq, tk = q.shape[-2], k.shape[-2]
+    s = (1.0 / math.sqrt(q.shape[-1])) if scale is None else float(scale)
+    att = (q @ k.transpose(-2, -1)) * s  # (..., Tq, Tk)
+    vis = np.ones((tq, tk), bool)
+    if causal:
+        vis = np.arange(tk)[None, :] <= np.arange(tq)[:, None] + min(offset, tk)  # no int64 wrap
+    m = as_array(attn_mask)
+    if m is not None:
+        m = np.asarray(m)
+        if m.dtype == np.bool_:
+            vis = vis & m
+        else:
+            att = att + Tensor(m.astype(np.float32))
+    kpm = as_array(key_padding_mask)
+    if kpm is not None:
+        keep = ~np.asarray(kpm, bool)  # (B, Tk), True = take part
+        vis = vis & keep.reshape(keep.shape[:1] + (1,) * (att.ndim - 2) + keep.shape[1:])
+    vis = np.broadcast_to(vis, att.shape)
+    att = att.masked_fill(~vis, float(np.finfo(np.float32).min))
+    w = softmax(att, -1) * Tensor(vis.any(-1, keepdims=True).astype(np.float32))  # empty rows → 0
+    return dropout(w, p, True) @ v
 
 
 class FusedSelfAttention(Function):

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validate import norm_axes
+from .._validate import norm_axes, norm_axis
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 
-__all__ = ["argmax", "argmin", "max", "mean", "min", "sum"]
+__all__ = ["MaxMin", "argmax", "argmin", "max", "max_dim", "mean", "min", "min_dim", "sum", "topk"]
+
+
+class MaxMin(NamedTuple):
+    """What ``max``/``min`` over one dim return, as ``torch.return_types.max``: a tuple
+    ``(values, indices)`` whose fields are also named."""
+
+    values: Tensor
+    indices: Tensor
 
 
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -112,3 +120,39 @@ def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
 
 def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     return np.argmin(np.asarray(x), axis=axis, keepdims=keepdims)
+
+
+def _extreme_dim(x: Any, dim: Any, keepdim: bool, fn: Any, arg: Any, op: str) -> MaxMin:
+    x = as_tensor(x)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int (use amax/amin for several dims); got {dim!r}")
+    d = norm_axis(int(dim), x.ndim, op)
+    values = Extreme.apply(x, axis=d, keepdims=keepdim, fn=fn)
+    indices = np.asarray(arg(x.data, axis=d, keepdims=keepdim) if x.ndim else np.int64(0))
+    return MaxMin(values, Tensor(indices.astype(np.int64, copy=False)))
+
+
+def max_dim(x: Any, dim: int, keepdim: bool = False) -> MaxMin:
+    """``(values, indices)`` of the largest entries along ``dim``, like ``torch.max(x, dim)``."""
+    return _extreme_dim(x, dim, keepdim, np.max, np.argmax, "max")
+
+
+def min_dim(x: Any, dim: int, keepdim: bool = False) -> MaxMin:
+    """``(values, indices)`` of the smallest entries along ``dim``, like ``torch.min(x, dim)``."""
+    return _extreme_dim(x, dim, keepdim, np.min, np.argmin, "min")
+
+
+def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> MaxMin:  # noqa: A002
+    """The ``k`` largest (or smallest) entries along ``dim`` and their indices, like
+    ``torch.topk``; the values are differentiable (a gather). Ties keep the lower index first."""
+    from .shape import gather
+
+    x = as_tensor(x)
+    d = norm_axis(dim, x.ndim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= int(k) <= n:
+        raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {n}")
+    key = -x.data if largest else x.data
+    idx = np.argsort(key, axis=d, kind="stable")
+    idx = np.take(idx, np.arange(int(k)), axis=d)
+    return MaxMin(gather(x, d, idx), Tensor(idx.astype(np.int64)))

@@ -144,7 +144,11 @@ def _norm_index(idx: Any) -> tuple[Any, bool]:
     out, advanced = [], False
     for p in parts:
         if isinstance(p, Tensor):
-            p, advanced = as_index(p, "getitem", "index"), True
+            p = p.data if p.data.dtype == np.bool_ else as_index(p, "getitem", "index")
+            if p.ndim == 0 and p.dtype != np.bool_:
+                p = int(p)  # a 0-d integer tensor indexes like an int (the axis goes away)
+            else:
+                advanced = True
         elif isinstance(p, (list, np.ndarray)):
             p = np.asarray(p)
             if p.size == 0 and p.dtype.kind == "f":
@@ -181,6 +185,105 @@ def getitem(x: Tensor, idx: Any) -> Tensor:
         return GetItem.apply(x, idx, advanced)
     except IndexError as e:
         raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from None
+
+
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, x, index, axis):
+        # index may be smaller than x in the other axes (PyTorch): read only that corner
+        corner = tuple(slice(0, n) if i != axis else slice(None) for i, n in enumerate(index.shape))
+        ctx.shape, ctx.index, ctx.axis = x.shape, index, axis
+        return np.take_along_axis(x[corner], index, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = np.zeros(ctx.shape, dtype=np.float32)
+        pos = list(np.indices(ctx.index.shape, sparse=True))
+        pos[ctx.axis] = ctx.index
+        np.add.at(gx, tuple(pos), g)  # repeated indices accumulate
+        return gx
+
+
+def gather(x: Tensor, dim: int, index: Any) -> Tensor:
+    """``out[i][j] = x[index[i][j]][j]`` for dim 0 (and likewise for any dim), as ``torch.gather``.
+
+    # Shapes
+    - x: any; index: an integer array/Tensor with x's rank, no larger than x
+      outside ``dim`` → out: index's shape
+    """
+    x = as_tensor(x)
+    axis = norm_axis(dim, x.ndim, "gather")
+    idx = as_index(index, "gather", "index")
+    if idx.ndim != x.ndim:
+        raise ShapeError(f"gather: index must have the input's rank {x.ndim}; got shape {idx.shape}")
+    if any(i != axis and n > m for i, (n, m) in enumerate(zip(idx.shape, x.shape))):
+        raise ShapeError(f"gather: index {idx.shape} is larger than input {x.shape} outside dim {dim}")
+    n = x.shape[axis]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"gather: index out of range for dim {dim} of size {n}")
+    return Gather.apply(x, np.where(idx < 0, idx + n, idx), axis)
+
+
+class Pad(Function):
+    @staticmethod
+    def forward(ctx, x, widths, value):
+        ctx.inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
+        return np.pad(x, widths, mode="constant", constant_values=np.float32(value))
+
+    @staticmethod
+    def backward(ctx, g):
+        return g[ctx.inner]
+
+
+def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """``torch.nn.functional.pad``: ``pad = (left, right)`` for the last dim, then
+    ``(left, right, top, bottom)`` for the last two, and so on; constant mode only
+    (negative widths crop, as in PyTorch, are not supported)."""
+    x = as_tensor(x)
+    if mode != "constant":
+        raise NotImplementedError(f'pad: only mode="constant" is implemented; got {mode!r}')
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: pad must have an even length <= 2·ndim ({2 * x.ndim}); got {tuple(pad)}")
+    if any(int(p) < 0 for p in pad):
+        raise ValueError(f"pad: negative padding (cropping) is not supported; got {tuple(pad)}")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    return Pad.apply(x, tuple(widths), float(value))
+
+
+class TriMask(Function):
+    @staticmethod
+    def forward(ctx, x, keep):
+        ctx.save(keep)
+        return np.where(keep, x, np.zeros((), x.dtype))
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.where(ctx.saved[0], g, np.float32(0))
+
+
+def _tri(x: Any, diagonal: int, lower: bool, op: str) -> Tensor:
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: input must have at least 2 dims; got shape {x.shape}")
+    r, c = x.shape[-2:]
+    fn = np.tril if lower else np.triu
+    return TriMask.apply(x, fn(np.ones((r, c), bool), int(diagonal)))
+
+
+def tril(x: Any, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (``j <= i + diagonal``), zeros elsewhere."""
+    return _tri(x, diagonal, True, "tril")
+
+
+def triu(x: Any, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (``j >= i + diagonal``), zeros elsewhere."""
+    return _tri(x, diagonal, False, "triu")
+
+
+def as_index_array(index: Any, op: str) -> np.ndarray:
+    return as_index(index, op, "index")
 
 
 # --- joining and splitting ---------------------------------------------------------------

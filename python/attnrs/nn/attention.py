@@ -109,14 +109,16 @@ class MultiheadAttention(Module):
     (added), (Tq, Tk) or (B·H, Tq, Tk). ``is_causal`` masks future keys.
     With ``cache=KVCache()`` the new keys/values are appended and the queries
     attend to every cached step (causality aligned to the end), for
-    incremental decoding. Attention dropout is not implemented: ``dropout > 0``
-    raises in training mode (it is ignored in eval mode).
+    incremental decoding. ``dropout`` acts on the attention weights in training mode
+    (an explicit O(T²) path; eval mode and ``dropout=0`` keep the flash kernel).
 
     # Shapes
-    - query: (B, Tq, E), key/value: (B, Tk, E) (batch_first; else (T, B, E)) → out like query
+    - query: (Tq, B, E), key/value: (Tk, B, E) (PyTorch's default ``batch_first=False``);
+      (B, T, E) with ``batch_first=True`` → out like query; weights (B, Tq, Tk) when
+      ``need_weights`` (the default, as in PyTorch; pass False for the fused fast path)
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, batch_first: bool = True,
+    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0) -> None:  # fmt: skip
         super().__init__()
         e, h = int(embed_dim), int(num_heads)
@@ -155,23 +157,28 @@ class MultiheadAttention(Module):
         return m
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Any = None,
-                attn_mask: Any = None, is_causal: bool = False, need_weights: bool = False,
+                attn_mask: Any = None, is_causal: bool = False, need_weights: bool = True,
                 average_attn_weights: bool = True, cache: KVCache | None = None,
                 ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
-        if self.training and self.dropout > 0.0:
-            raise NotImplementedError(
-                "MultiheadAttention: attention dropout is not implemented (the flash kernel never forms "
-                "the weights); use dropout=0.0 and dropout on the residual branch (TransformerBlock does)"
-            )
+        drop = self.dropout if self.training else 0.0  # on the attention weights, as PyTorch
         for name, t in (("query", query), ("key", key), ("value", value)):
             if t.ndim != 3 or t.shape[-1] != self.embed_dim:
-                raise ShapeError(f"MultiheadAttention: {name} must be 3-D with last dim {self.embed_dim}; got {t.shape}")
+                raise ShapeError(
+                    f"MultiheadAttention: {name} must be 3-D with last dim {self.embed_dim} "
+                    f"({'(B, T, E)' if self.batch_first else '(T, B, E)'}, batch_first={self.batch_first}); "
+                    f"got {t.shape}"
+                )
+        if query.shape[1 - self.batch_first] != key.shape[1 - self.batch_first]:
+            raise ShapeError(
+                f"MultiheadAttention: query {query.shape} and key {key.shape} have different batch sizes "
+                f"in dim {1 - self.batch_first} (batch_first={self.batch_first})"
+            )
         self_attn = query is key and key is value
         if not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         b, tq, e = query.shape
         mask = self._mask(attn_mask, b, tq, key.shape[1] + (len(cache) if cache is not None else 0))
-        if self_attn and not need_weights and cache is None:
+        if self_attn and not need_weights and cache is None and not drop:
             qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3E): one GEMM
             o = fused_self_attention(
                 qkv, self.num_heads, is_causal=is_causal, key_padding_mask=key_padding_mask, attn_mask=mask
@@ -186,7 +193,7 @@ class MultiheadAttention(Module):
                 offset = k_all.shape[2] - tq
             o4 = scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, is_causal=is_causal, key_padding_mask=key_padding_mask,
-                causal_offset=offset,
+                causal_offset=offset, dropout_p=drop,
             )  # (B, H, Tq, Dh)
             o = o4.permute(0, 2, 1, 3).reshape(b, tq, e)
             weights = None

@@ -123,6 +123,13 @@ class ModuleDict(Module):
     def __getitem__(self, key: str) -> Module:
         return self._dict[key]
 
+    def __getattr__(self, name: str) -> Module:
+        """``blocks.wte`` as well as ``blocks["wte"]`` (PyTorch's attribute access)."""
+        d = self.__dict__.get("_dict")
+        if d is not None and name in d:
+            return d[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or key {name!r}")
+
     def __setitem__(self, key: str, module: Module) -> None:
         if not isinstance(key, str) or not key or "." in key:
             raise KeyError(f"ModuleDict: keys must be non-empty strings without '.'; got {key!r}")

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .. import functional as _f
-from .._validate import norm_axis
+from .._validate import ShapeError, as_index, norm_axis
 from ..functional.attention import (
     attention_weights,
     fused_self_attention,
@@ -24,14 +26,130 @@ __all__ = [
     "log_softmax", "mse_loss", "relu", "sigmoid", "softmax", "tanh",
 ]  # fmt: skip
 __all__ += ["attention_weights", "fused_self_attention", "scaled_dot_product_attention"]
+__all__ += [
+    "binary_cross_entropy_with_logits", "kl_div", "nll_loss", "normalize", "one_hot", "pad", "silu",
+]  # fmt: skip
 
 linear = _f.linear
 relu = _f.relu
 tanh = _f.tanh
 sigmoid = _f.sigmoid
 mse_loss = _f.mse_loss
-cross_entropy = _f.cross_entropy
+
+
+def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: Any = None,  # noqa: A002
+                  ignore_index: int = -100, reduce: Any = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:  # fmt: skip
+    """``torch.nn.functional.cross_entropy`` (PyTorch's argument order): the fused kernel;
+    with a class ``weight`` (C,), ``nll_loss(log_softmax(input, 1), target, weight)``
+    (no label smoothing then). ``size_average``/``reduce`` (deprecated in PyTorch) must be None."""
+    if size_average is not None or reduce is not None:
+        raise ValueError("cross_entropy: size_average and reduce are deprecated; use reduction=")
+    if weight is None:
+        return _f.cross_entropy(input, target, ignore_index, reduction, label_smoothing)
+    if label_smoothing:
+        raise NotImplementedError("cross_entropy: class weight with label_smoothing is not supported")
+    return nll_loss(_f.log_softmax(input, 1), target, weight, ignore_index, reduction)
 conv1d = _f.conv1d
+pad = _f.pad
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}; got {reduction!r}")
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """``x·sigmoid(x)`` (swish)."""
+    return input * _f.sigmoid(input)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
+    """``x / max(‖x‖_p, eps)`` along ``dim``."""
+    norm = (input.abs() ** p).sum(dim, keepdim=True) ** (1.0 / p)
+    return input / norm.clamp(min=eps)
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+    """An int64 tensor with one more (last) dim of size ``num_classes`` (max + 1 when -1)."""
+    ids = as_index(tensor, "one_hot", "tensor")
+    if ids.size and ids.min() < 0:
+        raise ValueError("one_hot: class values must be non-negative")
+    n = int(ids.max()) + 1 if num_classes == -1 else int(num_classes)
+    if ids.size and ids.max() >= n:
+        raise ValueError(f"one_hot: class values must be smaller than num_classes={n}")
+    return Tensor((ids[..., None] == np.arange(n)).astype(np.int64))
+
+
+def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
+             reduction: str = "mean") -> Tensor:  # fmt: skip
+    """Negative log-likelihood of log-probabilities ``input`` (N, C) or (C,) at class ``target``.
+
+    ``weight`` (C,) rescales each class; ``"mean"`` divides by the summed weight of the
+    targets that are not ``ignore_index``, as PyTorch does.
+    """
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    tgt = as_index(target, "nll_loss", "target")
+    if x.ndim == 1:
+        x, tgt = x.reshape(1, -1), tgt.reshape(1)
+    if x.ndim != 2 or tgt.shape != x.shape[:1]:
+        raise ShapeError(f"nll_loss: input must be (N, C) with target (N,); got {x.shape} and {tgt.shape}")
+    keep = tgt != ignore_index
+    safe = np.where(keep, tgt, 0)
+    if keep.any() and (safe.min() < 0 or safe.max() >= x.shape[1]):
+        raise IndexError(f"nll_loss: target out of range for {x.shape[1]} classes")
+    w = np.ones(x.shape[1], np.float32) if weight is None else np.asarray(weight, np.float32)
+    wt = np.where(keep, w[safe], 0.0).astype(np.float32)  # (N,)
+    picked = _f.gather(x, 1, safe[:, None]).reshape(-1)  # (N,)
+    loss = -picked * wt
+    if reduction == "mean":
+        return loss.sum() / float(wt.sum())
+    out = _reduce(loss, reduction, "nll_loss")
+    return out.reshape(()) if input.ndim == 1 and reduction == "none" else out
+
+
+def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:  # noqa: A002
+    """``target·(log target − input)`` with ``input`` in log space (0 where target is 0).
+
+    ``reduction="batchmean"`` divides the sum by the batch size (the KL divergence);
+    ``"mean"`` averages over every element, as PyTorch does.
+    """
+    t = target if isinstance(target, Tensor) else Tensor(target)
+    if log_target:
+        loss = t.exp() * (t - input)
+    else:
+        pos = t.data > 0
+        logt = Tensor(np.log(np.where(pos, t.data, 1.0)).astype(np.float32))
+        loss = (t * (logt - input)).masked_fill(~pos, 0.0)
+    if reduction == "batchmean":
+        return loss.sum() / float(input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction, "kl_div")
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
+                                     reduction: str = "mean", pos_weight: Any = None) -> Tensor:  # fmt: skip
+    """Sigmoid + binary cross-entropy in one stable expression:
+    ``(1 − y)·x + (1 + (pw − 1)·y)·(log(1 + e^−|x|) + max(−x, 0))``."""
+    y = target if isinstance(target, Tensor) else Tensor(np.asarray(target, np.float32))
+    if input.shape != y.shape:
+        raise ShapeError(
+            f"binary_cross_entropy_with_logits: input {input.shape} and target {y.shape} differ"
+        )
+    softplus = (1.0 + (-input.abs()).exp()).log() + (-input).relu()  # log(1 + e^-x), stable
+    if pos_weight is None:
+        loss = (1.0 - y) * input + softplus
+    else:
+        loss = (1.0 - y) * input + (1.0 + (pos_weight - 1.0) * y) * softplus
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002

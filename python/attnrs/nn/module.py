@@ -47,8 +47,15 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     # --- registration ------------------------------------------------------------------
-    def register_buffer(self, name: str, value: np.ndarray) -> None:
+    def register_buffer(self, name: str, value: Any, persistent: bool = True) -> None:
+        """A non-trainable array or Tensor kept on the module; saved in the state dict
+        unless ``persistent=False`` (PyTorch's rule)."""
         self._buffers[name] = value
+        skip = self.__dict__.setdefault("_non_persistent", set())
+        if persistent:
+            skip.discard(name)
+        else:
+            skip.add(name)
         object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -108,11 +115,14 @@ class Module:
                     if isinstance(v, Parameter):
                         yield f"{name}.{k}", v
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:  # fmt: skip
+        """(name, parameter) pairs; a tied parameter comes once, under its first name,
+        unless ``remove_duplicate=False``."""
         seen = set()
         for mname, mod in self.named_modules(prefix):
             for pname, p in mod._direct_parameters():
-                if id(p) in seen:
+                if id(p) in seen and remove_duplicate:
                     continue
                 seen.add(id(p))
                 yield (f"{mname}.{pname}" if mname else pname), p
@@ -121,10 +131,12 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
-    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+    def named_buffers(self, persistent_only: bool = False) -> Iterator[tuple[str, np.ndarray]]:
         for mname, mod in self.named_modules():
+            skip = mod.__dict__.get("_non_persistent", ()) if persistent_only else ()
             for bname, b in mod._buffers.items():
-                yield (f"{mname}.{bname}" if mname else bname), b
+                if bname not in skip:
+                    yield (f"{mname}.{bname}" if mname else bname), b
 
     # --- state -------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
@@ -132,7 +144,7 @@ class Module:
         out: OrderedDict[str, np.ndarray] = OrderedDict()
         for name, p in self.named_parameters():
             out[name] = p.data.copy()
-        for name, b in self.named_buffers():
+        for name, b in self.named_buffers(persistent_only=True):
             out[name] = np.array(b, copy=True)
         return out
 
@@ -143,9 +155,15 @@ class Module:
         missing / unexpected (when ``strict``) and mis-shaped key.
         """
         own = {k: p.data.shape for k, p in self.named_parameters()}
-        own.update({k: np.shape(b) for k, b in self.named_buffers()})
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
+        own.update({k: np.shape(b) for k, b in self.named_buffers(persistent_only=True)})
+        # a tied parameter's other names (PyTorch saves lm_head.weight and wte.weight both)
+        first = {id(p): k for k, p in self.named_parameters()}
+        aliases = {k: first[id(p)] for k, p in self.named_parameters(remove_duplicate=False) if k not in own}
+        missing = [k for k in own if k not in state and not any(a in state for a, o in aliases.items() if o == k)]
+        unexpected = [k for k in state if k not in own and k not in aliases]
+        for a, o in aliases.items():
+            if a in state and tuple(np.shape(state[a])) != own[o]:
+                own[a] = own[o]  # reported as mis-shaped below
         mis = [
             f"{k}: expected {shape}, got {tuple(np.shape(state[k]))}"
             for k, shape in own.items()
@@ -168,17 +186,17 @@ class Module:
         Returns ``(missing, unexpected)`` keys; with ``strict`` either raises.
         """
         missing, unexpected = self.check_state_dict(state, strict)
-        for k, p in self.named_parameters():
+        for k, p in self.named_parameters(remove_duplicate=False):  # any alias of a tied weight
             if k in state:
                 p.data = np.array(np.asarray(state[k]), dtype=np.float32, copy=True)
         for mname, mod in self.named_modules():
+            skip = mod.__dict__.get("_non_persistent", ())
             for bname in list(mod._buffers):
                 key = f"{mname}.{bname}" if mname else bname
-                if key in state:
+                if key in state and bname not in skip:
                     old = mod._buffers[bname]
-                    setattr(
-                        mod, bname, np.array(state[key], dtype=np.asarray(old).dtype, copy=True)
-                    )
+                    new = np.array(state[key], dtype=np.asarray(old).dtype, copy=True)
+                    setattr(mod, bname, Tensor(new) if isinstance(old, Tensor) else new)
         return missing, unexpected
 
     # --- modes and grads -----------------------------------------------------------------
@@ -190,9 +208,41 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clears every parameter's gradient (``None``; zeros with ``set_to_none=False``)."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0.0
+
+    # --- devices and dtypes (CPU only, float32 only: PyTorch programs' moves are no-ops) ---
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``module.to(device)`` / ``.to(dtype)``: the CPU and float32 are all there is.
+
+        Another device raises; a floating dtype keeps float32 (float64 is stored as
+        float32 everywhere in attnrs); an integer dtype raises.
+        """
+        from ..device import check_device
+        from ..tensor import as_dtype
+
+        for a in (*args, *kwargs.values()):
+            if isinstance(a, bool) or a is None:
+                continue  # non_blocking=, copy=
+            try:
+                dt = as_dtype(a, "Module.to")
+            except TypeError:
+                check_device(a)
+                continue
+            if dt.kind != "f":
+                raise TypeError(f"Module.to: only floating-point dtypes are supported; got {dt}")
+        return self
+
+    def cpu(self) -> Module:
+        return self
+
+    def float(self) -> Module:
+        return self
 
     def requires_grad_(self, flag: bool = True) -> Module:
         """Freezes (``False``) or unfreezes every parameter."""
@@ -207,6 +257,7 @@ class Module:
         return self
 
     def num_parameters(self) -> int:
+        """The number of trainable numbers (``sum(p.numel() for p in parameters())``)."""
         return int(sum(p.data.size for p in self.parameters()))
 
     # --- repr ----------------------------------------------------------------------------

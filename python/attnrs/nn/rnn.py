@@ -34,7 +34,7 @@ class _RNNBase(Module):
         hidden_size: int,
         num_layers: int = 1,
         bias: bool = True,
-        batch_first: bool = True,
+        batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
     ) -> None:
@@ -115,8 +115,10 @@ class _RNNBase(Module):
         name = type(self).__name__
         xt = x if isinstance(x, Tensor) else Tensor(as_f32(x, name, "input"))
         if xt.ndim not in (2, 3):
+            layout = "(batch, seq, feature)" if self.batch_first else "(seq, batch, feature)"
             raise ShapeError(
-                f"{name}: input must be 3-D (batch, seq, feature) or 2-D unbatched; got {xt.shape}"
+                f"{name}: input must be 3-D {layout} (batch_first={self.batch_first}) or 2-D "
+                f"unbatched; got {xt.shape}"
             )
         unbatched = xt.ndim == 2
         if unbatched:
@@ -126,7 +128,8 @@ class _RNNBase(Module):
         b, t, feat = xt.shape
         if feat != self.input_size:
             raise ShapeError(
-                f"{name}: input must have {self.input_size} features; got shape {tuple(x.shape)}"
+                f"{name}: input must have {self.input_size} features in its last dim; got shape "
+                f"{tuple(x.shape)} (batch_first={self.batch_first}, as in PyTorch the default is False)"
             )
         lstm = self.mode == "lstm"
         if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
@@ -153,8 +156,8 @@ class _RNNBase(Module):
             s += f", num_layers={self.num_layers}"
         if not self.bias:
             s += ", bias=False"
-        if not self.batch_first:
-            s += ", batch_first=False"
+        if self.batch_first:
+            s += ", batch_first=True"
         if self.dropout:
             s += f", dropout={self.dropout}"
         if self.bidirectional:
@@ -171,7 +174,7 @@ class RNN(_RNNBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = True,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False) -> None:  # fmt: skip
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu'; got {nonlinearity!r}")
@@ -192,7 +195,7 @@ class LSTM(_RNNBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False) -> None:  # fmt: skip
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False) -> None:  # fmt: skip
         super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional)  # fmt: skip
 
@@ -205,7 +208,7 @@ class GRU(_RNNBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False) -> None:  # fmt: skip
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False) -> None:  # fmt: skip
         super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional)  # fmt: skip
 

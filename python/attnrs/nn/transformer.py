@@ -38,10 +38,10 @@ class TransformerBlock(Module):
         super().__init__()
         self.causal, self.cross_attention = bool(causal), bool(cross_attention)
         self.norm1 = LayerNorm(d_model)
-        self.self_attn = MultiheadAttention(d_model, n_heads)
+        self.self_attn = MultiheadAttention(d_model, n_heads, batch_first=True)
         if self.cross_attention:
             self.norm_cross = LayerNorm(d_model)
-            self.cross_attn = MultiheadAttention(d_model, n_heads)
+            self.cross_attn = MultiheadAttention(d_model, n_heads, batch_first=True)
         self.norm2 = LayerNorm(d_model)
         self.linear1 = Linear(d_model, d_ff)
         self.linear2 = Linear(d_ff, d_model)
@@ -57,13 +57,14 @@ class TransformerBlock(Module):
             )
         h = self.norm1(x)
         a, _ = self.self_attn(h, h, h, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
-                              is_causal=self.causal, cache=cache)  # fmt: skip
+                              is_causal=self.causal, cache=cache, need_weights=False)  # fmt: skip
         x = x + self.dropout(a)
         if self.cross_attention:
             if memory is None:
                 raise ValueError("TransformerBlock: cross_attention=True needs memory (B, S, d_model)")
             h = self.norm_cross(x)
-            a, _ = self.cross_attn(h, memory, memory, key_padding_mask=memory_key_padding_mask)
+            a, _ = self.cross_attn(h, memory, memory, key_padding_mask=memory_key_padding_mask,
+                                   need_weights=False)  # fmt: skip
             x = x + self.dropout(a)
         h = self.norm2(x)
         return x + self.dropout(self.linear2(F.gelu(self.linear1(h))))
