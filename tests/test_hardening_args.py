@@ -149,7 +149,7 @@ def test_temporal_block_rank_message():
 
 
 def test_mha_bad_3d_mask_message():
-    m = nn.MultiheadAttention(8, 2)
+    m = nn.MultiheadAttention(8, 2, batch_first=True)
     x = ar.tensor(rnd(2, 5, 8))
     with pytest.raises(ar.ShapeError, match=r"a 3-D attn_mask must be \(B·H, Tq, Tk\) = \(4, 5, 5\); got \(4, 5, 4\)"):
         m(x, x, x, attn_mask=np.zeros((4, 5, 4), bool))
