@@ -242,6 +242,13 @@ class Trainer:
                         metrics.setdefault(k, np.zeros(n_iter))[i] = float(v)
         self.model.train()
         share = world if self._rank_aware else 1  # rank-aware: each rank saw 1/N of every batch
+        if self.ddp is not None and self.metric_fn is not None:
+            # Every rank must sum the same metrics in the same order, also a rank that
+            # evaluated no batch (eval_iters < N): rank 0, which always evaluates batch 0, names them.
+            from .distributed import broadcast_bytes
+
+            names = json.loads(broadcast_bytes(json.dumps(sorted(metrics)).encode() if self.is_main else None))
+            metrics = {k: metrics.get(k, np.zeros(n_iter)) for k in names}
         self.last_val_metrics = {f"val_{k}": float(np.mean(self._all_sum(v) / share)) for k, v in metrics.items()}
         total = self._all_sum(losses)
         return float(np.mean(total / share))
