@@ -14,14 +14,8 @@ Writes attention_map.png.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from _common import optimizer_step, parse_args, plt, save
 
 import attnrs as ar
 from attnrs import data
@@ -45,15 +39,9 @@ def cross_attention(model: Seq2SeqTransformer, src: np.ndarray, tgt_in: np.ndarr
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes (a few seconds; used by the tests)")
-    p.add_argument("--steps", type=int, help="training steps (default 500, --quick 20)")
-    p.add_argument("--out", default="runs/examples", help="folder for the PNG")
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args, out = parse_args(__doc__, steps=(500, 20))
     ar.manual_seed(0)
-    steps = args.steps or (20 if args.quick else 500)
+    steps = args.steps
     lo, hi = 6, 10
 
     model = Seq2SeqTransformer(Seq2SeqConfig(vocab_size=data.N_SPECIAL + 11, block_size=hi + 2, n_layer=2,
@@ -65,10 +53,7 @@ def main() -> None:
         for g in opt.param_groups:
             g["lr"] = 2e-3 * min(1.0, step / 50)
         _, loss = model(d.src, d.tgt_in, targets=d.tgt_out)  # teacher forcing
-        opt.zero_grad()
-        loss.backward()
-        ar.nn.utils.clip_grad_norm_(list(model.parameters()), 1.0)
-        opt.step()
+        optimizer_step(opt, loss, clip=1.0)
         if step % max(steps // 5, 1) == 0:
             print(f"step {step}: loss {loss.item():.3f}")
 
@@ -89,11 +74,7 @@ def main() -> None:
     ax.set_xlabel("source token (encoder)")
     ax.set_ylabel("output token (decoder)")
     ax.set_title("cross-attention, last decoder layer (mean of heads)", fontsize=10)
-    fig.tight_layout()
-    path = out / "attention_map.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save(fig, out, "attention_map.png")
 
 
 if __name__ == "__main__":

@@ -16,14 +16,8 @@ with repeated tokens, without and with positions.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from _common import parse_args, plt, save
 
 import attnrs as ar
 from attnrs.nn.positional import sinusoidal_table
@@ -35,12 +29,7 @@ def softmax_rows(s: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes (a few seconds; used by the tests)")
-    p.add_argument("--out", default="runs/examples", help="folder for the PNG")
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args, out = parse_args(__doc__)
     rng = np.random.default_rng(0)
 
     # A sequence of token vectors: a 4-word vocabulary embedded in d dimensions,
@@ -80,11 +69,7 @@ def main() -> None:
         ax.set_xlabel("key")
         ax.set_ylabel("query")
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    path = out / "self_attention.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save(fig, out, "self_attention.png")
 
 
 if __name__ == "__main__":

@@ -18,14 +18,8 @@ fine-tuning curves.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from _common import accuracy_curve, parse_args, plt, save
 
 import attnrs as ar
 from attnrs import data
@@ -39,32 +33,11 @@ from attnrs.models import (
 from attnrs.train import TrainConfig, Trainer
 
 
-def corrupted_or_not(ids: np.ndarray, n: int, length: int, k: int, rng: np.random.Generator):
-    """(x, y): text windows; y = 1 where ``k`` characters were replaced by other
-    characters drawn from the text itself (so no single character gives it away)."""
-    starts = rng.integers(0, len(ids) - length, size=n)
-    x = ids[starts[:, None] + np.arange(length)[None, :]].copy()  # (n, length)
-    y = rng.integers(0, 2, size=n).astype(np.int64)
-    for i in np.flatnonzero(y):
-        for pos in rng.choice(length, size=k, replace=False):
-            new = x[i, pos]
-            while new == x[i, pos]:
-                new = ids[rng.integers(0, len(ids))]
-            x[i, pos] = new
-    return x, y
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes (a few seconds; used by the tests)")
-    p.add_argument("--steps", type=int, help="pretraining steps (default 500, --quick 15)")
-    p.add_argument("--ft-steps", type=int, help="fine-tuning steps (default 150, --quick 10)")
-    p.add_argument("--out", default="runs/examples", help="folder for the PNG")
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    ft_arg = lambda p: p.add_argument("--ft-steps", type=int, help="fine-tuning steps (default 150, --quick 10)")
+    args, out = parse_args(__doc__, steps=(500, 15), what="pretraining steps", more=ft_arg)
     ar.manual_seed(0)
-    steps = args.steps or (15 if args.quick else 500)
+    steps = args.steps
     ft_steps = args.ft_steps or (10 if args.quick else 150)
     width, T = (32, 32) if args.quick else (128, 32)
 
@@ -98,7 +71,8 @@ def main() -> None:
 
     # --- 2. fine-tune from the pretrained encoder vs from scratch --------------------
     L, k = T, 8  # a quarter of the characters replaced (the acceptance script uses 16 of 64)
-    x_test, y_test = corrupted_or_not(val_ids, 512, L, k, np.random.default_rng(1))
+    test = data.make_corruption_task(val_ids, 512, L, k, np.random.default_rng(1))  # (x, y)
+    batch = lambda rng: data.make_corruption_task(train_ids, 32, L, k, rng)
     curves = {}
     for name in ("pretrained", "scratch"):
         ar.manual_seed(0)
@@ -109,16 +83,7 @@ def main() -> None:
                                                          n_head=4, n_embd=width))  # fmt: skip
         opt = ar.optim.AdamW(clf.parameters(), lr=5e-4, weight_decay=0.01)
         rng = np.random.default_rng(2)  # the same labelled batches for both
-        curve = [(0, float((clf.predict(x_test) == y_test).mean()))]
-        for step in range(1, ft_steps + 1):
-            xb, yb = corrupted_or_not(train_ids, 32, L, k, rng)
-            _, loss = clf(xb, targets=yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if step % max(ft_steps // 10, 1) == 0:
-                curve.append((step, float((clf.predict(x_test) == y_test).mean())))
-        curves[name] = curve
+        curve = curves[name] = accuracy_curve(clf, opt, batch, rng, ft_steps, test)
         print(f"fine-tuned from {name:>10}: test accuracy {curve[-1][1]:.1%} after {ft_steps} steps")
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -136,11 +101,7 @@ def main() -> None:
     a2.set_xlabel("fine-tuning step")
     a2.set_ylabel("test accuracy (intact vs corrupted)")
     a2.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "bert_mlm.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save(fig, out, "bert_mlm.png")
 
 
 if __name__ == "__main__":

@@ -13,10 +13,8 @@ Writes gpt_loss.png (train and validation loss).
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
+from _common import parse_args
 
 import attnrs as ar
 from attnrs import data
@@ -25,14 +23,8 @@ from attnrs.train import TrainConfig, Trainer, plot_histories
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes (a few seconds; used by the tests)")
-    p.add_argument("--data", help="a UTF-8 text file (default: the built-in corpus)")
-    p.add_argument("--steps", type=int, help="training steps (default 300, --quick 20)")
-    p.add_argument("--out", default="runs/examples", help="folder for the PNG")
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    data_arg = lambda p: p.add_argument("--data", help="a UTF-8 text file (default: the built-in corpus)")
+    args, out = parse_args(__doc__, steps=(300, 20), more=data_arg)
     ar.manual_seed(0)
 
     # 1. Text → integer ids, one per distinct character; 90 % train, 10 % validation.
@@ -42,14 +34,12 @@ def main() -> None:
 
     # 2. The model: token + position embeddings, causal Transformer blocks, a head.
     width, layers, block = (32, 1, 32) if args.quick else (96, 2, 64)
-    steps = args.steps or (20 if args.quick else 300)
+    steps = args.steps
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=block, n_layer=layers, n_head=4, n_embd=width))
     print(f"GPT: {model.num_parameters():,} parameters, vocabulary of {tok.vocab_size} characters")
 
     # 3. Batches: random windows x and the same windows shifted by one character, y.
-    def get_batch(split, rng):
-        x, y = data.get_batch(train_ids if split == "train" else val_ids, 16, block, rng)
-        return (x,), y  # model(x, targets=y) -> (logits, loss)
+    get_batch = data.lm_batches(train_ids, val_ids, 16, block)  # (split, rng) -> ((x,), y)
 
     # 4. The Trainer owns the loop: AdamW, warm-up + cosine schedule, clipping, evaluation.
     cfg = TrainConfig(steps=steps, lr=3e-3, min_lr=3e-4, warmup=min(30, steps // 5), eval_interval=max(steps // 5, 1),

@@ -17,14 +17,8 @@ Writes classifier_pooling.png (test accuracy against step for each pooling).
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from _common import accuracy_curve, parse_args, plt, save
 
 import attnrs as ar
 from attnrs import data
@@ -32,17 +26,10 @@ from attnrs.models import ClassifierConfig, TransformerClassifier
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes (a few seconds; used by the tests)")
-    p.add_argument("--steps", type=int, help="training steps per pooling (default 200, --quick 15)")
-    p.add_argument("--out", default="runs/examples", help="folder for the PNG")
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    steps = args.steps or (15 if args.quick else 200)
-    every = max(steps // 10, 1)
-    x_test, y_test = data.make_majority_task(300 if args.quick else 500, np.random.default_rng(1), n_classes=4, length=16)
+    args, out = parse_args(__doc__, steps=(200, 15), what="training steps per pooling")
+    test = data.make_majority_task(300 if args.quick else 500, np.random.default_rng(1), n_classes=4, length=16)
 
+    batch = lambda rng: data.make_majority_task(64, rng, n_classes=4, length=16)  # (64, 16), (64,)
     curves = {}
     for pooling in ("mean", "max", "first"):
         ar.manual_seed(0)
@@ -51,17 +38,8 @@ def main() -> None:
                                                        pooling=pooling))  # fmt: skip
         opt = ar.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
         rng = np.random.default_rng(0)  # the same training batches for every pooling
-        curve = [(0, float((model.predict(x_test) == y_test).mean()))]
-        for step in range(1, steps + 1):
-            x, y = data.make_majority_task(64, rng, n_classes=4, length=16)  # (64, 16), (64,)
-            _, loss = model(x, targets=y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if step % every == 0:
-                curve.append((step, float((model.predict(x_test) == y_test).mean())))
-        curves[pooling] = curve
-        print(f"pooling={pooling:>5}: test accuracy {curve[-1][1]:.3f} after {steps} steps")
+        curve = curves[pooling] = accuracy_curve(model, opt, batch, rng, args.steps, test)
+        print(f"pooling={pooling:>5}: test accuracy {curve[-1][1]:.3f} after {args.steps} steps")
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for pooling, curve in curves.items():
@@ -71,11 +49,7 @@ def main() -> None:
     ax.set_ylabel("test accuracy")
     ax.set_title("seq2label: most frequent of 4 symbols", fontsize=10)
     ax.legend()
-    fig.tight_layout()
-    path = out / "classifier_pooling.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save(fig, out, "classifier_pooling.png")
 
 
 if __name__ == "__main__":

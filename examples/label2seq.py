@@ -16,14 +16,8 @@ Writes label2seq.png: the generated digits for every label (rows), wrong ones ma
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from _common import optimizer_step, parse_args, plt, save
 
 import attnrs as ar
 from attnrs import data
@@ -31,15 +25,9 @@ from attnrs.models import ConditionalRNN, ConditionalRNNConfig
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes (a few seconds; used by the tests)")
-    p.add_argument("--steps", type=int, help="training steps (default 300, --quick 20)")
-    p.add_argument("--out", default="runs/examples", help="folder for the PNG")
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args, out = parse_args(__doc__, steps=(300, 20))
     ar.manual_seed(0)
-    steps = args.steps or (20 if args.quick else 300)
+    steps = args.steps
     n_classes, length = 10, 12
 
     model = ConditionalRNN(ConditionalRNNConfig(n_classes=n_classes, vocab_size=data.N_SPECIAL + 11, cell="gru",
@@ -50,10 +38,7 @@ def main() -> None:
         labels, seqs, table = data.make_label2seq_task(32, rng, n_classes=n_classes, length=length)
         # teacher forcing: read BOS s_1 … s_{n-1}, predict s_1 … s_n
         _, loss = model(labels, seqs[:, :-1], targets=seqs[:, 1:])
-        opt.zero_grad()
-        loss.backward()
-        ar.nn.utils.clip_grad_norm_(list(model.parameters()), 1.0)
-        opt.step()
+        optimizer_step(opt, loss, clip=1.0)
         if step % max(steps // 5, 1) == 0:
             print(f"step {step}: loss {loss.item():.3f}")
 
@@ -74,11 +59,7 @@ def main() -> None:
     ax.set_ylabel("label")
     ax.set_yticks(range(n_classes))
     ax.set_title("label → sequence (green: right digit, red: wrong)", fontsize=10)
-    fig.tight_layout()
-    path = out / "label2seq.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save(fig, out, "label2seq.png")
 
 
 if __name__ == "__main__":

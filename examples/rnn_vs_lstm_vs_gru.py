@@ -18,15 +18,10 @@ Writes rnn_lstm_gru.png (training loss of the three, smoothed, and validation po
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from _common import parse_args, plt, save
 
 import attnrs as ar
 from attnrs import data
@@ -35,22 +30,13 @@ from attnrs.train import TrainConfig, Trainer
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes (a few seconds; used by the tests)")
-    p.add_argument("--steps", type=int, help="training steps per cell (default 150, --quick 10)")
-    p.add_argument("--out", default="runs/examples", help="folder for the PNG")
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args, out = parse_args(__doc__, steps=(150, 10), what="training steps per cell")
 
     text = data.builtin_corpus()
     tok = data.CharTokenizer.from_text(text)
     train_ids, val_ids = data.train_val_split(tok.encode(text))
-    hidden, steps = (32, args.steps or 10) if args.quick else (128, args.steps or 150)
-
-    def get_batch(split, rng):
-        x, y = data.get_batch(train_ids if split == "train" else val_ids, 16, 64, rng)
-        return (x,), y
+    hidden, steps = 32 if args.quick else 128, args.steps
+    get_batch = data.lm_batches(train_ids, val_ids, 16, 64)  # (split, rng) -> ((x,), y)
 
     histories = {}
     for cell in ("rnn", "lstm", "gru"):
@@ -76,11 +62,7 @@ def main() -> None:
     ax.set_ylabel("cross-entropy (nats / character)")
     ax.set_title(f"same data, same hidden size ({hidden}), three cells", fontsize=10)
     ax.legend(ncol=3, fontsize=8)
-    fig.tight_layout()
-    path = out / "rnn_lstm_gru.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save(fig, out, "rnn_lstm_gru.png")
 
 
 if __name__ == "__main__":

@@ -19,15 +19,10 @@ Writes tcn_receptive_field.png.
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from _common import parse_args, plt, save
 
 import attnrs as ar
 from attnrs import data
@@ -36,12 +31,7 @@ from attnrs.train import TrainConfig, Trainer
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes (a few seconds; used by the tests)")
-    p.add_argument("--out", default="runs/examples", help="folder for the PNG")
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args, out = parse_args(__doc__)
     ar.manual_seed(0)
 
     text = data.builtin_corpus()
@@ -63,10 +53,7 @@ def main() -> None:
     print(f"measured: the last output depends on the last {reach} inputs (formula: {cfg.receptive_field})")
 
     # 2. Train a character LM.
-    def get_batch(split, rng):
-        x, y = data.get_batch(train_ids if split == "train" else val_ids, 16, 64, rng)
-        return (x,), y
-
+    get_batch = data.lm_batches(train_ids, val_ids, 16, 64)  # (split, rng) -> ((x,), y)
     tcfg = TrainConfig(steps=steps, lr=3e-3, min_lr=3e-4, warmup=min(30, steps // 5), eval_interval=steps,
                        eval_iters=4, progress=False, checkpoint=False)  # fmt: skip
     hist = Trainer(model, tcfg, get_batch).run()
@@ -98,11 +85,7 @@ def main() -> None:
     ax.set_ylabel("|∂ output / ∂ input|")
     ax.set_title("what the last output of a causal dilated TCN can see", fontsize=10)
     ax.legend()
-    fig.tight_layout()
-    path = out / "tcn_receptive_field.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save(fig, out, "tcn_receptive_field.png")
 
 
 if __name__ == "__main__":

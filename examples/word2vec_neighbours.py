@@ -14,14 +14,8 @@ Writes word2vec_pca.png.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from _common import parse_args, plt, save
 
 import attnrs as ar
 from attnrs import data
@@ -33,15 +27,9 @@ QUERIES = ["class", "function", "list", "exception", "string", "true", "import",
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes (a few seconds; used by the tests)")
-    p.add_argument("--steps", type=int, help="training steps (default 2000, --quick 50)")
-    p.add_argument("--out", default="runs/examples", help="folder for the PNG")
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args, out = parse_args(__doc__, steps=(2000, 50))
     ar.manual_seed(0)
-    steps = args.steps or (50 if args.quick else 2000)
+    steps = args.steps
 
     # Words → ids (the 3000 most frequent words seen >= 5 times; the rest is <unk>, dropped).
     text = data.builtin_corpus()
@@ -81,11 +69,7 @@ def main() -> None:
     ax.set_title("word2vec vectors, PCA to 2-D (red: the query words)", fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.tight_layout()
-    path = out / "word2vec_pca.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save(fig, out, "word2vec_pca.png")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def png_info(path: Path) -> tuple[int, int, bytes]:
 
 
 def test_every_example_is_listed():
-    scripts = {p.stem for p in EXAMPLES.glob("*.py")}
+    scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}  # _common.py: shared helpers
     assert scripts == set(CASES)
     readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
     for name, (png, _, _) in CASES.items():

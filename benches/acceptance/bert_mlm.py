@@ -41,21 +41,6 @@ from attnrs.models import (
 from attnrs.train import LossCurvePlot, TrainConfig, Trainer
 
 
-def corruption_task(ids: np.ndarray, n: int, length: int, k: int, rng: np.random.Generator):
-    """(x, y): windows of ``ids``; y = 1 where ``k`` characters were replaced by
-    characters drawn from the text's unigram distribution (never the same one)."""
-    starts = rng.integers(0, len(ids) - length, size=n)
-    x = ids[starts[:, None] + np.arange(length)[None, :]].copy()  # (n, length)
-    y = rng.integers(0, 2, size=n).astype(np.int64)
-    for i in np.flatnonzero(y):
-        for pos in rng.choice(length, size=k, replace=False):
-            new = x[i, pos]
-            while new == x[i, pos]:
-                new = ids[rng.integers(0, len(ids))]
-            x[i, pos] = new
-    return x, y
-
-
 def accuracy(model: TransformerClassifier, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean([(model.predict(x[i : i + 256]) == y[i : i + 256]).mean()
                           for i in range(0, len(x), 256)]))  # fmt: skip
@@ -133,7 +118,7 @@ def main() -> None:
 
     # --- 2. fine-tuning vs from scratch -------------------------------------------------
     L = 64
-    x_test, y_test = corruption_task(val_ids, 1024, L, args.corrupt, np.random.default_rng(99))
+    x_test, y_test = data.make_corruption_task(val_ids, 1024, L, args.corrupt, np.random.default_rng(99))
     curves = {}
     for name in ("pretrained", "scratch"):
         ar.manual_seed(args.seed)
@@ -148,7 +133,7 @@ def main() -> None:
         curve = [(0, accuracy(clf, x_test, y_test))]
         with Timer() as ft_wall:
             for step in range(1, args.ft_steps + 1):
-                x, y = corruption_task(train_ids, bs, L, args.corrupt, rng)
+                x, y = data.make_corruption_task(train_ids, bs, L, args.corrupt, rng)
                 for g in opt.param_groups:
                     g["lr"] = args.ft_lr * min(1.0, step / 50)
                 _, loss = clf(x, targets=y)

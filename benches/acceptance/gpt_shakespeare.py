@@ -60,9 +60,7 @@ def main() -> None:
     tok = data.CharTokenizer.from_text(text)
     train_ids, val_ids = data.train_val_split(tok.encode(text))
 
-    def get_batch(split, rng):
-        x, y = data.get_batch(train_ids if split == "train" else val_ids, 12, 64, rng)
-        return (x,), y
+    get_batch = data.lm_batches(train_ids, val_ids, 12, 64)
 
     cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128,
                     dropout=0.0, tie_weights=args.tie_weights)  # fmt: skip

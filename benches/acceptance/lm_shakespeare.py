@@ -26,9 +26,7 @@ def main() -> None:
     tok = data.CharTokenizer.from_text(text)
     train_ids, val_ids = data.train_val_split(tok.encode(text))
 
-    def get_batch(split, rng):
-        x, y = data.get_batch(train_ids if split == "train" else val_ids, args.batch_size, 64, rng)
-        return (x,), y
+    get_batch = data.lm_batches(train_ids, val_ids, args.batch_size, 64)
 
     if args.model == "char-rnn":
         model = CharRNN(CharRNNConfig(vocab_size=tok.vocab_size, block_size=64, cell="lstm", n_layer=2, n_embd=256))

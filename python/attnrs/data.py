@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -41,10 +41,12 @@ __all__ = [
     "get_batch",
     "is_token_dir",
     "load_text",
+    "lm_batches",
     "load_tokens",
     "MLMTokenizer",
     "bert_mask",
     "get_mlm_batch",
+    "make_corruption_task",
     "make_label2seq_task",
     "make_majority_task",
     "make_seq2seq_task",
@@ -232,6 +234,24 @@ def get_batch(
     idx = starts[:, None] + np.arange(block_size + 1)[None, :]  # (B, T+1)
     win = np.asarray(data[idx], dtype=np.int64)  # fancy indexing reads only these tokens
     return win[:, :-1], win[:, 1:]
+
+
+def lm_batches(
+    train: np.ndarray, val: np.ndarray, batch_size: int, block_size: int
+) -> Callable[[str, np.random.Generator], tuple[tuple[np.ndarray], np.ndarray]]:
+    """The ``get_batch(split, rng)`` a language model's ``Trainer`` asks for:
+    ``get_batch`` windows of ``train`` (split ``"train"``) or ``val``, as ``((x,), y)``
+    so that ``model(x, targets=y)`` returns ``(logits, loss)``.
+
+    # Shapes
+    - train, val: (N,) int ids → x, y: (batch_size, block_size) int64
+    """
+
+    def batches(split: str, rng: np.random.Generator) -> tuple[tuple[np.ndarray], np.ndarray]:
+        x, y = get_batch(train if split == "train" else val, batch_size, block_size, rng)
+        return (x,), y
+
+    return batches
 
 
 # --- token files larger than memory (attnrs prepare) --------------------------------------
@@ -501,6 +521,33 @@ def make_majority_task(
             pos = rng.integers(0, length)
             x[i, pos] = y[i]
     return x.astype(np.int64), y.astype(np.int64)
+
+
+def make_corruption_task(
+    ids: np.ndarray, n: int, length: int, k: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` windows of ``ids``, about half of them corrupted: ``y = 1`` where ``k``
+    tokens of the window were replaced by tokens drawn from ``ids`` itself (its
+    unigram distribution, never the token that stood there), so no single token
+    gives the corruption away. A binary task for a fine-tuned encoder.
+
+    # Shapes
+    - ids: (N,) int ids, N > length → x: (n, length), y: (n,) int64 in {0, 1}
+    """
+    ids = np.asarray(ids)
+    if not 0 <= k <= length < len(ids):
+        raise ValueError(f"make_corruption_task: need 0 <= k <= length < len(ids); got k={k}, "
+                         f"length={length}, len(ids)={len(ids)}")  # fmt: skip
+    starts = rng.integers(0, len(ids) - length, size=n)
+    x = ids[starts[:, None] + np.arange(length)[None, :]].copy()  # (n, length)
+    y = rng.integers(0, 2, size=n).astype(np.int64)
+    for i in np.flatnonzero(y):
+        for pos in rng.choice(length, size=k, replace=False):
+            new = x[i, pos]
+            while new == x[i, pos]:
+                new = ids[rng.integers(0, len(ids))]
+            x[i, pos] = new
+    return x, y
 
 
 def make_label2seq_task(
