@@ -27,7 +27,8 @@ import numpy as np
 
 from .. import nn
 from ..nn import functional as F
-from ..tensor import Tensor, default_rng
+from ..tensor import Tensor
+from ._common import check_config, normal_init, transformer_stack
 from .classifier import ClassifierConfig, TransformerClassifier
 
 __all__ = ["BERT", "BERTConfig", "classifier_from_bert"]
@@ -47,15 +48,7 @@ class BERTConfig:
     ignore_index: int = IGNORE_INDEX  # target value of positions the loss skips
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"BERTConfig: {name} must be >= 1; got {getattr(self, name)}")
-        if self.n_embd % self.n_head:
-            raise ValueError(
-                f"BERTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"BERTConfig: dropout must be in [0, 1); got {self.dropout}")
+        check_config(self, ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"), heads=True, dropout=True)
         if self.n_segments < 0:
             raise ValueError(f"BERTConfig: n_segments must be >= 0; got {self.n_segments}")
 
@@ -70,27 +63,13 @@ class BERT(nn.Module):
         if c.n_segments:
             self.wse = nn.Embedding(c.n_segments, c.n_embd)
         self.drop = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(
-            [nn.TransformerBlock(c.n_embd, c.n_head, 4 * c.n_embd, causal=False, dropout=c.dropout)
-             for _ in range(c.n_layer)]
-        )  # fmt: skip
+        self.blocks = transformer_stack(c, causal=False)
         self.ln_f = nn.LayerNorm(c.n_embd)
         # MLM head: transform, then the tied output projection (wte.weight) + bias.
         self.mlm_dense = nn.Linear(c.n_embd, c.n_embd)
         self.mlm_norm = nn.LayerNorm(c.n_embd)
         self.mlm_bias = nn.Parameter(np.zeros(c.vocab_size, dtype=np.float32))
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """BERT's init: N(0, 0.02) weights, zero biases, LayerNorms at (1, 0)."""
-        rng = default_rng()
-        for name, p in self.named_parameters():
-            if name.startswith(("ln_", "mlm_norm")) or ".norm" in name:
-                continue
-            if name.endswith("bias"):
-                p.data = np.zeros_like(p.data)
-                continue
-            p.data = rng.normal(0.0, 0.02, size=p.data.shape).astype(np.float32)
+        normal_init(self, keep=("ln_", "mlm_norm"))  # BERT's init: N(0, 0.02), zero biases, LayerNorms (1, 0)
 
     def hidden_states(
         self, ids: Any, segments: Any = None, key_padding_mask: Any = None, position_ids: Any = None

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from ..autograd import no_grad
 from ..tensor import Tensor
+from ._common import check_config
 from ._loss import sequence_loss
-from ._sampling import sample_next
+from ._sampling import LanguageModel
 
 __all__ = ["CharRNN", "CharRNNConfig"]
 
@@ -35,14 +35,10 @@ class CharRNNConfig:
     dropout: float = 0.0  # before the output head
 
     def __post_init__(self) -> None:
-        if self.cell not in _CELLS:
-            raise ValueError(f"CharRNNConfig: cell must be one of {sorted(_CELLS)}; got {self.cell!r}")
-        for name in ("vocab_size", "block_size", "n_layer", "n_embd"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"CharRNNConfig: {name} must be >= 1; got {getattr(self, name)}")
+        check_config(self, ("vocab_size", "block_size", "n_layer", "n_embd"), choices={"cell": sorted(_CELLS)})
 
 
-class CharRNN(nn.Module):
+class CharRNN(LanguageModel):
     def __init__(self, config: CharRNNConfig) -> None:
         super().__init__()
         c = config
@@ -70,31 +66,11 @@ class CharRNN(nn.Module):
         y, hidden = self.rnn(x, hidden)  # (B, T, H)
         return self.head(self.drop(y)), hidden  # (B, T, V)
 
-    @no_grad()
-    def generate(
-        self,
-        idx: np.ndarray,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        rng: np.random.Generator | None = None,
-    ) -> np.ndarray:
-        """Reads the prompt once, then samples one character per step, carrying
-        the hidden state.
+    def _prefill(self, idx: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Reads the prompt once; the state is the hidden state."""
+        logits, hidden = self.step(idx)  # (B, T0, V)
+        return logits.data[:, -1, :], hidden
 
-        # Shapes
-        - idx: (B, T0) ids → (B, T0 + max_new_tokens)
-        """
-        idx = np.asarray(idx, dtype=np.int64)
-        if idx.ndim != 2 or idx.shape[1] < 1:
-            raise ValueError(f"CharRNN.generate: idx must have shape (B, T) with T >= 1; got {idx.shape}")
-        was_training = self.training
-        self.eval()
-        logits, hidden = self.step(idx)
-        out = [idx]
-        for _ in range(max_new_tokens):
-            nxt = sample_next(logits.data[:, -1, :], temperature, top_k, rng)  # (B, 1)
-            out.append(nxt)
-            logits, hidden = self.step(nxt, hidden)
-        self.train(was_training)
-        return np.concatenate(out, axis=1)
+    def _extend(self, tok: np.ndarray, hidden: Any) -> tuple[np.ndarray, Any]:
+        logits, hidden = self.step(tok, hidden)  # (B, 1, V)
+        return logits.data[:, -1, :], hidden

@@ -17,6 +17,7 @@ import numpy as np
 from .. import nn
 from ..nn import functional as F
 from ..tensor import Tensor
+from ._common import check_config, evaluating, transformer_stack
 
 __all__ = ["ClassifierConfig", "TransformerClassifier"]
 
@@ -35,12 +36,7 @@ class ClassifierConfig:
     pooling: str = "mean"  # mean | max | first (learned global token)
 
     def __post_init__(self) -> None:
-        if self.pooling not in POOLING:
-            raise ValueError(f"ClassifierConfig: pooling must be one of {POOLING}; got {self.pooling!r}")
-        if self.n_embd % self.n_head:
-            raise ValueError(
-                f"ClassifierConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
-            )
+        check_config(self, heads=True, choices={"pooling": POOLING})
 
 
 class TransformerClassifier(nn.Module):
@@ -52,10 +48,7 @@ class TransformerClassifier(nn.Module):
         self.embed = nn.Embedding(c.vocab_size + 1, c.n_embd)
         self.pos = nn.PositionalEmbedding(c.block_size + 1, c.n_embd)
         self.drop = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(
-            [nn.TransformerBlock(c.n_embd, c.n_head, 4 * c.n_embd, causal=False, dropout=c.dropout)
-             for _ in range(c.n_layer)]
-        )  # fmt: skip
+        self.blocks = transformer_stack(c, causal=False)
         self.ln_f = nn.LayerNorm(c.n_embd)
         self.head = nn.Linear(c.n_embd, c.n_classes)
 
@@ -80,13 +73,8 @@ class TransformerClassifier(nn.Module):
         loss = None if targets is None else F.cross_entropy(logits, np.asarray(targets))
         return logits, loss
 
+    @evaluating
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Most likely class per row, (B,) int64."""
-        from ..autograd import no_grad
-
-        was_training = self.training
-        self.eval()
-        with no_grad():
-            logits, _ = self(x)
-        self.train(was_training)
+        logits, _ = self(x)
         return logits.data.argmax(axis=-1).astype(np.int64)

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from ..autograd import no_grad
 from ..data import BOS
 from ..nn import functional as F
 from ..tensor import Tensor
+from ._common import check_config, evaluating
 from ._loss import sequence_loss
 from ._sampling import sample_next
 
@@ -37,8 +37,7 @@ class ConditionalRNNConfig:
     hidden: int = 128  # recurrent hidden size
 
     def __post_init__(self) -> None:
-        if self.cell not in _CELLS:
-            raise ValueError(f"ConditionalRNNConfig: cell must be one of {sorted(_CELLS)}; got {self.cell!r}")
+        check_config(self, choices={"cell": sorted(_CELLS)})
 
 
 class ConditionalRNN(nn.Module):
@@ -77,7 +76,7 @@ class ConditionalRNN(nn.Module):
         logits = self.head(y)  # (B, T, V)
         return logits, sequence_loss(logits, targets)
 
-    @no_grad()
+    @evaluating
     def generate(
         self,
         labels: np.ndarray,
@@ -90,8 +89,6 @@ class ConditionalRNN(nn.Module):
         # Shapes
         - labels: (B,) → (B, length) ids (without the leading BOS)
         """
-        was_training = self.training
-        self.eval()
         labels = np.asarray(labels)
         hidden = self.initial_state(labels)
         tok = np.full((labels.shape[0], 1), BOS, dtype=np.int64)
@@ -100,5 +97,4 @@ class ConditionalRNN(nn.Module):
             y, hidden = self.rnn(self.embed(tok), hidden)  # (B, 1, H)
             tok = sample_next(self.head(y).data[:, -1, :], temperature, None, rng)
             out.append(tok)
-        self.train(was_training)
         return np.concatenate(out, axis=1)

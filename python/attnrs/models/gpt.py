@@ -18,8 +18,9 @@ import numpy as np
 from .. import nn, ops
 from ..autograd import no_grad
 from ..tensor import Tensor
+from ._common import check_config, normal_init, transformer_stack
 from ._loss import sequence_loss
-from ._sampling import sample_next
+from ._sampling import LanguageModel
 
 __all__ = ["GPT", "GPTConfig"]
 
@@ -35,18 +36,10 @@ class GPTConfig:
     tie_weights: bool = False  # lm_head shares wte's weight
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"GPTConfig: {name} must be >= 1; got {getattr(self, name)}")
-        if self.n_embd % self.n_head:
-            raise ValueError(
-                f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"GPTConfig: dropout must be in [0, 1); got {self.dropout}")
+        check_config(self, ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"), heads=True, dropout=True)
 
 
-class GPT(nn.Module):
+class GPT(LanguageModel):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         c = config
@@ -54,32 +47,13 @@ class GPT(nn.Module):
         self.wte = nn.Embedding(c.vocab_size, c.n_embd)
         self.wpe = nn.Embedding(c.block_size, c.n_embd)
         self.drop = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(
-            [nn.TransformerBlock(c.n_embd, c.n_head, 4 * c.n_embd, causal=True, dropout=c.dropout)
-             for _ in range(c.n_layer)]
-        )  # fmt: skip
+        self.blocks = transformer_stack(c, causal=True)
         self.ln_f = nn.LayerNorm(c.n_embd)
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
         if c.tie_weights:
             self.lm_head.weight = self.wte.weight  # (V, C) for both
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """GPT-2 init: N(0, 0.02) weights, zero biases, residual projections scaled
-        by 1/sqrt(2·n_layer)."""
-        from ..tensor import default_rng
-
-        rng = default_rng()
-        for name, p in self.named_parameters():
-            if name.startswith("ln_") or ".norm" in name:
-                continue  # LayerNorm: weight 1, bias 0
-            if name.endswith("bias"):
-                p.data = np.zeros_like(p.data)
-                continue
-            std = 0.02
-            if name.endswith(("out_proj.weight", "linear2.weight")):  # residual projections
-                std = 0.02 / np.sqrt(2 * self.config.n_layer)
-            p.data = rng.normal(0.0, std, size=p.data.shape).astype(np.float32)
+        # GPT-2 init: N(0, 0.02), zero biases, residual projections scaled by 1/sqrt(2·n_layer)
+        normal_init(self, keep=("ln_",), residual_std=0.02 / np.sqrt(2 * c.n_layer))
 
     def forward(
         self, idx: np.ndarray, targets: np.ndarray | None = None
@@ -101,53 +75,25 @@ class GPT(nn.Module):
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
         return logits, sequence_loss(logits, targets)
 
-    @no_grad()
-    def generate(
-        self,
-        idx: np.ndarray,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        rng: np.random.Generator | None = None,
-    ) -> np.ndarray:
-        """Appends ``max_new_tokens`` sampled tokens to ``idx`` and returns it.
-
-        The prompt is run once to fill each block's KV cache; every next token
-        is one cached decode step. When the context reaches ``block_size`` the
-        cache is rebuilt from the last ``block_size // 2`` tokens (learned
-        positions cannot go further), so long generations stay cheap.
-
-        # Shapes
-        - idx: (B, T0) int ids → (B, T0 + max_new_tokens)
-        """
-        idx = np.asarray(idx, dtype=np.int64)
-        if idx.ndim != 2 or idx.shape[1] < 1:
-            raise ValueError(
-                f"GPT.generate: idx must have shape (B, T) with T >= 1; got {idx.shape}"
-            )
-        was_training = self.training
-        self.eval()
-        out = [idx]
-        caches = None
-        wt = self._decode_weights()
+    def _prefill(self, idx: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """Runs the last ``block_size`` tokens of the prompt once into fresh KV caches.
+        The state: the context, the caches and the projections' Wᵀ copies."""
         ctx = idx[:, -self.config.block_size :]
-        logits = None
-        for i in range(max_new_tokens):
-            if caches is None:  # (re)fill the caches from the context
-                caches = [nn.KVCache() for _ in self.blocks]
-                logits = self._decode_step(ctx, caches, 0, wt)
-            nxt = sample_next(logits, temperature, top_k, rng)  # (B, 1)
-            out.append(nxt)
-            if i == max_new_tokens - 1:
-                break
-            ctx = np.concatenate([ctx, nxt], axis=1)
-            if ctx.shape[1] > self.config.block_size:
-                ctx = ctx[:, -(self.config.block_size // 2 or 1) :]
-                caches = None
-            else:
-                logits = self._decode_step(nxt, caches, ctx.shape[1] - 1, wt)
-        self.train(was_training)
-        return np.concatenate(out, axis=1)
+        return self._refill(ctx, self._decode_weights())
+
+    def _refill(self, ctx: np.ndarray, wt: dict[int, np.ndarray]) -> tuple[np.ndarray, tuple]:
+        caches = [nn.KVCache() for _ in self.blocks]
+        return self._decode_step(ctx, caches, 0, wt), (ctx, caches, wt)
+
+    def _extend(self, tok: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
+        """One cached decode step; when the context reaches ``block_size`` the caches
+        are rebuilt from its last ``block_size // 2`` tokens (learned positions
+        cannot go further), so long generations stay cheap."""
+        ctx, caches, wt = state
+        ctx = np.concatenate([ctx, tok], axis=1)
+        if ctx.shape[1] > self.config.block_size:
+            return self._refill(ctx[:, -(self.config.block_size // 2 or 1) :], wt)
+        return self._decode_step(tok, caches, ctx.shape[1] - 1, wt), (ctx, caches, wt)
 
     @no_grad()
     def attention_maps(self, idx: np.ndarray) -> list[np.ndarray]:

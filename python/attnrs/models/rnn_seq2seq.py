@@ -21,6 +21,7 @@ from ..autograd import no_grad
 from ..data import BOS, EOS, PAD
 from ..nn import functional as F
 from ..tensor import Tensor
+from ._common import evaluating
 from ._loss import sequence_loss
 
 __all__ = ["RNNSeq2Seq", "RNNSeq2SeqConfig"]
@@ -94,13 +95,11 @@ class RNNSeq2Seq(nn.Module):
         dec, _ = self.decoder(self.tgt_embed(np.asarray(tgt_in)), h)
         return self.attend(dec, states, pad)[1].data
 
-    @no_grad()
+    @evaluating
     def greedy_decode(self, src: np.ndarray, max_len: int | None = None) -> np.ndarray:
         """# Shapes
         - src: (B, S) → (B, L) ids starting with BOS; after EOS rows hold PAD
         """
-        was_training = self.training
-        self.eval()
         states, h, pad = self.encode(src)
         B = states.shape[0]
         tok = np.full((B, 1), BOS, dtype=np.int64)
@@ -114,5 +113,4 @@ class RNNSeq2Seq(nn.Module):
             done |= tok[:, 0] == EOS
             if done.all():
                 break
-        self.train(was_training)
         return np.concatenate(out, axis=1)

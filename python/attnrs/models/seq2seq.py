@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
-from ..autograd import no_grad
 from ..data import BOS, EOS, PAD
 from ..tensor import Tensor
+from ._common import check_config, evaluating, transformer_stack
 from ._loss import sequence_loss
 
 __all__ = ["Seq2SeqConfig", "Seq2SeqTransformer"]
@@ -34,10 +34,7 @@ class Seq2SeqConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.n_embd % self.n_head:
-            raise ValueError(
-                f"Seq2SeqConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
-            )
+        check_config(self, heads=True)
 
 
 class Seq2SeqTransformer(nn.Module):
@@ -49,15 +46,8 @@ class Seq2SeqTransformer(nn.Module):
         self.tgt_embed = nn.Embedding(c.vocab_size, c.n_embd)
         self.pos = nn.PositionalEmbedding(c.block_size, c.n_embd)  # shared by both sides
         self.drop = nn.Dropout(c.dropout)
-        self.encoder = nn.ModuleList(
-            [nn.TransformerBlock(c.n_embd, c.n_head, 4 * c.n_embd, causal=False, dropout=c.dropout)
-             for _ in range(c.n_layer)]
-        )  # fmt: skip
-        self.decoder = nn.ModuleList(
-            [nn.TransformerBlock(c.n_embd, c.n_head, 4 * c.n_embd, causal=True,
-                                 cross_attention=True, dropout=c.dropout)
-             for _ in range(c.n_layer)]
-        )  # fmt: skip
+        self.encoder = transformer_stack(c, causal=False)
+        self.decoder = transformer_stack(c, causal=True, cross_attention=True)
         self.ln_enc = nn.LayerNorm(c.n_embd)
         self.ln_dec = nn.LayerNorm(c.n_embd)
         self.head = nn.Linear(c.n_embd, c.vocab_size)
@@ -96,7 +86,6 @@ class Seq2SeqTransformer(nn.Module):
         return logits, sequence_loss(logits, targets, ignore_index=PAD)
 
     # --- decoding ------------------------------------------------------------------------
-    @no_grad()
     def greedy_decode(self, src: np.ndarray, max_len: int | None = None) -> np.ndarray:
         """Most likely token at each step until every row has emitted EOS.
 
@@ -105,7 +94,7 @@ class Seq2SeqTransformer(nn.Module):
         """
         return self.beam_decode(src, beam_size=1, max_len=max_len)
 
-    @no_grad()
+    @evaluating
     def beam_decode(
         self, src: np.ndarray, beam_size: int = 4, max_len: int | None = None, length_penalty: float = 0.0
     ) -> np.ndarray:
@@ -121,8 +110,6 @@ class Seq2SeqTransformer(nn.Module):
             raise ValueError(f"beam_decode: beam_size must be >= 1; got {beam_size}")
         B, K = src.shape[0], beam_size
         max_len = min(max_len or self.config.block_size - 1, self.config.block_size - 1)
-        was_training = self.training
-        self.eval()
         memory, pad = self.encode(src)
         memory = Tensor(np.repeat(memory.data, K, axis=0))  # (B*K, S, C)
         pad = np.repeat(pad, K, axis=0)  # (B*K, S)
@@ -146,7 +133,6 @@ class Seq2SeqTransformer(nn.Module):
             done = done[rows, beam] | (tok == EOS) | (tok == PAD)
             if done.all():
                 break
-        self.train(was_training)
         lengths = (seqs.reshape(B, K, -1) != PAD).sum(-1)  # (B, K)
         final = scores / np.maximum(lengths, 1) ** length_penalty
         best = final.argmax(axis=1)

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from ..autograd import no_grad
 from ..nn import functional as F
 from ..tensor import Tensor
+from ._common import check_config
 from ._loss import sequence_loss
-from ._sampling import sample_next
+from ._sampling import LanguageModel
 
 __all__ = ["TCN", "TCNConfig"]
 
@@ -36,16 +36,14 @@ class TCNConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "block_size", "n_layer", "n_embd", "kernel_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"TCNConfig: {name} must be >= 1; got {getattr(self, name)}")
+        check_config(self, ("vocab_size", "block_size", "n_layer", "n_embd", "kernel_size"))
 
     @property
     def receptive_field(self) -> int:
         return 1 + (self.kernel_size - 1) * (2**self.n_layer - 1)
 
 
-class TCN(nn.Module):
+class TCN(LanguageModel):
     def __init__(self, config: TCNConfig) -> None:
         super().__init__()
         c = config
@@ -65,37 +63,16 @@ class TCN(nn.Module):
         logits = self.head(self.drop(F.relu(skip).transpose(1, 2)))  # (B, T, V)
         return logits, sequence_loss(logits, targets)
 
-    @no_grad()
-    def generate(
-        self,
-        idx: np.ndarray,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        rng: np.random.Generator | None = None,
-    ) -> np.ndarray:
-        """Streams the prompt through per-block ring buffers, then samples one
-        token per step (one column of each convolution per token).
-
-        # Shapes
-        - idx: (B, T0) ids → (B, T0 + max_new_tokens)
-        """
-        idx = np.asarray(idx, dtype=np.int64)
-        if idx.ndim != 2 or idx.shape[1] < 1:
-            raise ValueError(f"TCN.generate: idx must have shape (B, T) with T >= 1; got {idx.shape}")
-        was_training = self.training
-        self.eval()
+    def _prefill(self, idx: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Streams the prompt through per-block ring buffers (the state), one column per token."""
         state = nn.StreamingState()
-        out = [idx]
         logits = None
         for t in range(idx.shape[1]):
             logits = self._step(idx[:, t], state)
-        for _ in range(max_new_tokens):
-            nxt = sample_next(logits, temperature, top_k, rng)  # (B, 1)
-            out.append(nxt)
-            logits = self._step(nxt[:, 0], state)
-        self.train(was_training)
-        return np.concatenate(out, axis=1)
+        return logits, state
+
+    def _extend(self, tok: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        return self._step(tok[:, 0], state), state
 
     def _step(self, tok: np.ndarray, state: Any) -> np.ndarray:
         """One token per row through every convolution's streaming step → logits (B, V)."""
