@@ -5,7 +5,6 @@ dicts) and the O(T) memory bound."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from _helpers import run_under_isa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -177,14 +177,7 @@ ISA_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
 def test_every_isa_matches_naive(isa):
-    if isa not in ar.info()["isa_available"]:
-        pytest.skip(f"this CPU has no {isa}")
-    env = dict(os.environ, ATTNRS_SIMD=isa)
-    script = ISA_SCRIPT.format(tests=os.path.dirname(__file__))
-    res = subprocess.run([sys.executable, "-c", script], check=False, env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out["isa"] == isa
+    out = run_under_isa(isa, ISA_SCRIPT.format(tests=os.path.dirname(__file__)))
     assert out["err"] < 2e-5
 
 

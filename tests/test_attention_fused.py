@@ -5,14 +5,12 @@ finite differences, every ISA, thread counts, and clear errors on aliasing."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
+from _helpers import run_under_isa
 from gradcheck import gradcheck
 from test_attention import assert_close, naive, rand
 
@@ -166,12 +164,6 @@ ISA_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
 def test_every_isa_short_tiles_and_packed_backward(isa):
-    if isa not in ar.info()["isa_available"]:
-        pytest.skip(f"this CPU has no {isa}")
-    env = dict(os.environ, ATTNRS_SIMD=isa)
-    script = ISA_SCRIPT.format(tests=os.path.dirname(__file__))
-    res = subprocess.run([sys.executable, "-c", script], check=False, env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out["isa"] == isa and out["bitwise"]
+    out = run_under_isa(isa, ISA_SCRIPT.format(tests=os.path.dirname(__file__)))
+    assert out["bitwise"]
     assert out["err"] < 5e-5

@@ -12,30 +12,19 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import struct
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from _helpers import FUZZ, fuzz_counts_report
+from hypothesis import given
 from hypothesis import strategies as st
 
 import attnrs as ar
 from attnrs import nn, optim
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")),
-                suppress_health_check=list(HealthCheck))  # fmt: skip
 COUNTS: collections.Counter = collections.Counter()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_counts():
-    yield
-    path = os.environ.get("ATTNRS_FUZZ_COUNTS")
-    if path:
-        with open(path, "a") as f:
-            f.write(json.dumps({"suite": "io", **COUNTS}) + "\n")
+report_counts = fuzz_counts_report("io", COUNTS)
 
 
 def model(seed):

@@ -15,34 +15,21 @@ Bounded: each test runs a fixed number of examples (``FUZZ_EXAMPLES``, default
 from __future__ import annotations
 
 import collections
-import json
-import os
 
 import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings
+from _helpers import FUZZ, fuzz_counts_report
+from hypothesis import given
 from hypothesis import strategies as st
 
 from attnrs import ops
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")),
-                suppress_health_check=list(HealthCheck))  # fmt: skip
 COUNTS: collections.Counter = collections.Counter()
+report_counts = fuzz_counts_report("ops", COUNTS)
 
 DIMS = st.sampled_from([0, 1, 1, 2, 3, 4, 5, 7, 8, 13, 17])
 FLOATS = [np.float32, np.float32, np.float32, np.float64, np.float16]
 OTHERS = [np.int32, np.int64, np.bool_, np.complex64]
 LAYOUTS = ["c", "c", "f", "strided", "reversed", "broadcast", "misaligned", "rev1"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_counts():
-    yield
-    path = os.environ.get("ATTNRS_FUZZ_COUNTS")
-    if path:
-        with open(path, "a") as f:
-            f.write(json.dumps({"suite": "ops", **COUNTS}) + "\n")
 
 
 def make(rng: np.random.Generator, shape: tuple, dtype, layout: str) -> np.ndarray:
