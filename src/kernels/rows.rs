@@ -1,6 +1,10 @@
 //! Helpers shared by the fused row kernels: vector-sized steps over a row
 //! with a masked tail, and the row splitting every kernel uses.
 
+use std::ops::Range;
+
+use rayon::prelude::*;
+
 use crate::simd::F32Vec;
 
 /// `(offset, len)` steps over `n` elements: `len == V::LANES` except the
@@ -42,6 +46,25 @@ pub unsafe fn st<V: F32Vec>(d: &mut [f32], off: usize, len: usize, v: V::V) {
 /// operand per chunk, chosen from the problem alone (never the thread count).
 pub fn rows_per_chunk(rows: usize, n: usize) -> usize {
     crate::threads::chunk_len(rows, n, 16 * 1024)
+}
+
+/// Runs `f(range, chunk)` in parallel over fixed chunks of whole rows of `out`
+/// ((rows, n), `rows_per_chunk` rows a chunk): `range` is the chunk's element
+/// range, the same in every other (rows, n) operand. Nothing runs when `out`
+/// is empty. The chunks depend on the problem only, so the result does not
+/// depend on the thread count.
+pub fn par_row_chunks<F>(out: &mut [f32], rows: usize, n: usize, f: F)
+where
+    F: Fn(Range<usize>, &mut [f32]) + Sync + Send,
+{
+    if rows == 0 || n == 0 {
+        return;
+    }
+    let len = rows_per_chunk(rows, n) * n;
+    out.par_chunks_mut(len).enumerate().for_each(|(c, chunk)| {
+        let r0 = c * len;
+        f(r0..r0 + chunk.len(), chunk)
+    });
 }
 
 /// Elements per parallel chunk of a flat elementwise kernel (a multiple of 64

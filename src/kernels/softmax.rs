@@ -12,9 +12,7 @@
 //! with rayon; every row is computed by one task in a fixed order, so the
 //! result is bitwise identical for any thread count.
 
-use rayon::prelude::*;
-
-use super::rows::{ld, rows_per_chunk, st, steps};
+use super::rows::{ld, par_row_chunks, st, steps};
 use crate::error::{KernelError, Result};
 use crate::simd::{dispatch, F32Vec, Kernel};
 
@@ -147,20 +145,15 @@ pub fn softmax(
         Mask::Row(m) => check_len(OP, "mask", m.len(), 1, n)?,
         Mask::Full(m) => check_len(OP, "mask", m.len(), rows, n)?,
     }
-    if rows == 0 || n == 0 {
-        return Ok(());
-    }
-    let rc = rows_per_chunk(rows, n);
-    y.par_chunks_mut(rc * n).enumerate().for_each(|(c, yc)| {
-        let r0 = c * rc * n;
-        let xc = &x[r0..r0 + yc.len()];
+    par_row_chunks(y, rows, n, |r, y| {
         let mask = match mask {
-            Mask::Full(m) => Mask::Full(&m[r0..r0 + yc.len()]),
+            Mask::Full(m) => Mask::Full(&m[r.clone()]),
             other => other,
         };
+        let x = &x[r];
         dispatch(Fwd {
-            x: xc,
-            y: yc,
+            x,
+            y,
             n,
             scale,
             mask,
@@ -215,17 +208,12 @@ pub fn softmax_backward(
     check_len(OP, "y", y.len(), rows, n)?;
     check_len(OP, "dy", dy.len(), rows, n)?;
     check_len(OP, "out", dx.len(), rows, n)?;
-    if rows == 0 || n == 0 {
-        return Ok(());
-    }
-    let rc = rows_per_chunk(rows, n);
-    dx.par_chunks_mut(rc * n).enumerate().for_each(|(c, dxc)| {
-        let r0 = c * rc * n;
-        let r1 = r0 + dxc.len();
+    par_row_chunks(dx, rows, n, |r, dx| {
+        let (y, dy) = (&y[r.clone()], &dy[r]);
         dispatch(Bwd {
-            y: &y[r0..r1],
-            dy: &dy[r0..r1],
-            dx: dxc,
+            y,
+            dy,
+            dx,
             n,
             scale,
         });
@@ -280,18 +268,7 @@ pub fn log_softmax(x: &[f32], y: &mut [f32], rows: usize, n: usize) -> Result<()
     const OP: &str = "log_softmax";
     check_len(OP, "x", x.len(), rows, n)?;
     check_len(OP, "out", y.len(), rows, n)?;
-    if rows == 0 || n == 0 {
-        return Ok(());
-    }
-    let rc = rows_per_chunk(rows, n);
-    y.par_chunks_mut(rc * n).enumerate().for_each(|(c, yc)| {
-        let r0 = c * rc * n;
-        dispatch(LogFwd {
-            x: &x[r0..r0 + yc.len()],
-            y: yc,
-            n,
-        });
-    });
+    par_row_chunks(y, rows, n, |r, y| dispatch(LogFwd { x: &x[r], y, n }));
     Ok(())
 }
 
@@ -337,19 +314,9 @@ pub fn log_softmax_backward(
     check_len(OP, "y", y.len(), rows, n)?;
     check_len(OP, "dy", dy.len(), rows, n)?;
     check_len(OP, "out", dx.len(), rows, n)?;
-    if rows == 0 || n == 0 {
-        return Ok(());
-    }
-    let rc = rows_per_chunk(rows, n);
-    dx.par_chunks_mut(rc * n).enumerate().for_each(|(c, dxc)| {
-        let r0 = c * rc * n;
-        let r1 = r0 + dxc.len();
-        dispatch(LogBwd {
-            y: &y[r0..r1],
-            dy: &dy[r0..r1],
-            dx: dxc,
-            n,
-        });
+    par_row_chunks(dx, rows, n, |r, dx| {
+        let (y, dy) = (&y[r.clone()], &dy[r]);
+        dispatch(LogBwd { y, dy, dx, n });
     });
     Ok(())
 }
