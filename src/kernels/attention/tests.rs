@@ -5,24 +5,28 @@
 use super::backward::{backward_packed_with, backward_tiled};
 use super::forward::forward_tiled;
 use super::*;
+use crate::kernels::test_util::{values, with_threads};
 use crate::simd::{self, Isa};
 
 fn levels() -> Vec<Isa> {
     simd::available()
 }
 
+/// Deterministic values in [-1, 1).
 fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    values(n, seed, 1.0)
+}
+
+/// Runs the problem's forward and backward in a pool of 1 and of 3 threads,
+/// asserts the outputs are bitwise equal, and returns the 1-thread result.
+fn same_under_1_and_3_threads(isa: Isa, pr: &Problem) -> Got {
+    let one = with_threads(1, || run(isa, pr));
+    let three = with_threads(3, || run(isa, pr));
+    assert_eq!(one.o, three.o);
+    assert_eq!(one.dq, three.dq);
+    assert_eq!(one.dk, three.dk);
+    assert_eq!(one.dv, three.dv);
+    one
 }
 
 struct Problem {
@@ -326,19 +330,7 @@ fn fused_qkv_views_match_naive() {
 fn results_do_not_depend_on_thread_count() {
     let mut pr = Problem::new(1, 1, 300, 300, 32, 32, false, 8);
     pr.p.causal = true;
-    let pool = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-    };
-    let isa = simd::isa();
-    let one = pool(1).install(|| run(isa, &pr));
-    let three = pool(3).install(|| run(isa, &pr));
-    assert_eq!(one.o, three.o);
-    assert_eq!(one.dq, three.dq);
-    assert_eq!(one.dk, three.dk);
-    assert_eq!(one.dv, three.dv);
+    same_under_1_and_3_threads(simd::isa(), &pr);
 }
 
 #[test]
@@ -551,21 +543,10 @@ fn short_tiles_do_not_depend_on_thread_count() {
     for &(b, h, t) in &[(1, 1, 128), (12, 4, 64)] {
         let mut pr = Problem::new(b, h, t, t, 32, 32, true, 9);
         pr.p.causal = true;
-        let pool = |n| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .unwrap()
-        };
         let isa = simd::isa();
-        let one = pool(1).install(|| run(isa, &pr));
-        let three = pool(3).install(|| run(isa, &pr));
-        assert_eq!(one.o, three.o);
-        assert_eq!(one.dq, three.dq);
-        assert_eq!(one.dk, three.dk);
-        assert_eq!(one.dv, three.dv);
-        let p1 = pool(1).install(|| run_packed(isa, &pr, &one.o, &one.lse).unwrap());
-        let p3 = pool(3).install(|| run_packed(isa, &pr, &one.o, &one.lse).unwrap());
+        let one = same_under_1_and_3_threads(isa, &pr);
+        let p1 = with_threads(1, || run_packed(isa, &pr, &one.o, &one.lse).unwrap());
+        let p3 = with_threads(3, || run_packed(isa, &pr, &one.o, &one.lse).unwrap());
         assert_eq!(p1, p3);
     }
 }
