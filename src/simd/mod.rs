@@ -13,7 +13,7 @@
 //! `x86_avx512::Avx512` (`__m512`) and `neon::Neon` (`float32x4_t`). Each
 //! ISA file also exports the same math as free `#[inline(always)] unsafe fn`s
 //! on its register type. Accuracy is
-//! documented in `vector.rs` and tested in `accuracy_tests.rs`.
+//! documented in `vector.rs` and tested in `tests.rs`.
 //!
 //! A kernel writes its work as a value implementing `dispatch::Kernel`,
 //! whose `run::<V: F32Vec>` is one generic `#[inline(always)]` body, and
@@ -33,8 +33,6 @@
 
 use std::sync::OnceLock;
 
-#[cfg(test)]
-mod accuracy_tests;
 pub mod dispatch;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
@@ -124,21 +122,4 @@ pub fn isa() -> Isa {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scalar_is_always_available_and_last() {
-        let a = available();
-        assert_eq!(*a.last().unwrap(), Isa::Scalar);
-        assert!(a.contains(&isa()));
-    }
-
-    #[test]
-    fn parse_round_trips() {
-        for l in [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx512] {
-            assert_eq!(Isa::parse(l.name()), Some(l));
-        }
-        assert_eq!(Isa::parse("sse9"), None);
-    }
-}
+mod tests;

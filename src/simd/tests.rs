@@ -1,9 +1,25 @@
-//! Accuracy of `exp`, `tanh`, `sigmoid`, `erfc` and `normal_cdf` on every ISA this CPU
-//! has, in ulp against f64 references over dense grids, plus the special
-//! values (±inf, NaN, under/overflow) and the partial load/store helpers.
+//! The level list and names; and the accuracy of `exp`, `tanh`, `sigmoid`, `erfc`
+//! and `normal_cdf` on every ISA this CPU has, in ulp against f64 references over
+//! dense grids, plus the special values (±inf, NaN, under/overflow) and the
+//! partial load/store helpers.
 
 use super::vector::F32Vec;
-use super::{available, dispatch_on, Isa, Kernel};
+use super::{available, dispatch_on, isa, Isa, Kernel};
+
+#[test]
+fn scalar_is_always_available_and_last() {
+    let a = available();
+    assert_eq!(*a.last().unwrap(), Isa::Scalar);
+    assert!(a.contains(&isa()));
+}
+
+#[test]
+fn parse_round_trips() {
+    for l in [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx512] {
+        assert_eq!(Isa::parse(l.name()), Some(l));
+    }
+    assert_eq!(Isa::parse("sse9"), None);
+}
 
 #[derive(Clone, Copy)]
 enum Op {
