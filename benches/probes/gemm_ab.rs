@@ -11,7 +11,7 @@ use std::time::Instant;
 #[path = "../rust/common/gemm_anchors.rs"]
 mod anchors;
 
-use attnrs::kernels::gemm::{sgemm, Gemm, Strides};
+use attnrs::kernels::gemm::sgemm;
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -32,14 +32,7 @@ fn main() {
             [48, 128, 128, 64],
         ];
     }
-    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
-        // SAFETY: no other thread exists yet.
-        unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };
-    }
-    let mm_threads: usize = std::env::var("MATMUL_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let mm_threads = anchors::matmul_num_threads(); // before the pool's threads exist
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -48,13 +41,7 @@ fn main() {
         let a: Vec<f32> = (0..bt * m * k).map(|i| (i % 7) as f32 - 3.0).collect();
         let b: Vec<f32> = (0..bt * k * n).map(|i| (i % 5) as f32 - 2.0).collect();
         let mut c = vec![0.0f32; bt * m * n];
-        let g = Gemm {
-            batch: bt,
-            a: Strides::row_major(m, k),
-            b: Strides::row_major(k, n),
-            c: Strides::row_major(m, n),
-            ..Gemm::new(m, n, k)
-        };
+        let g = anchors::attnrs_problem(bt, m, n, k);
         let par = if threads == 1 {
             gemm::Parallelism::None
         } else {

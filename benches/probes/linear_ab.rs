@@ -9,45 +9,12 @@
 
 use std::time::Instant;
 
+#[path = "../rust/common/gemm_anchors.rs"]
+#[allow(dead_code)] // the matrixmultiply anchor is not used here
+mod anchors;
+
 use attnrs::kernels::gemm::{sgemm, Gemm, Strides};
 use attnrs::kernels::linear::{self, Grads, Linear};
-
-/// `C = A·B` with the `gemm` crate; strides (row, col) in elements.
-#[allow(clippy::too_many_arguments)]
-fn gemm_crate(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: (&[f32], usize, usize),
-    b: (&[f32], usize, usize),
-    c: &mut [f32],
-    par: gemm::Parallelism,
-) {
-    // SAFETY: callers pass buffers that hold the m×k, k×n and dense m×n views.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.0.as_ptr(),
-            a.2 as isize,
-            a.1 as isize,
-            b.0.as_ptr(),
-            b.2 as isize,
-            b.1 as isize,
-            0.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            par,
-        )
-    }
-}
 
 fn best(rounds: usize, reps: usize, fs: &mut [(&str, &mut dyn FnMut())]) -> Vec<f64> {
     let mut out = vec![f64::MAX; fs.len()];
@@ -151,7 +118,15 @@ fn main() {
                         sgemm(&fwd, x, &wt2, &mut y3).unwrap()
                     }),
                     ("fwd gemm crate (Wᵀ view)", &mut move || {
-                        gemm_crate(rows, out, inp, (x, inp, 1), (w, 1, inp), &mut y4, par)
+                        anchors::gemm_strided(
+                            rows,
+                            out,
+                            inp,
+                            (x, inp, 1),
+                            (w, 1, inp),
+                            &mut y4,
+                            par,
+                        )
                     }),
                     ("bwd fused", &mut move || {
                         let g = Grads {
@@ -170,8 +145,24 @@ fn main() {
                         }
                     }),
                     ("bwd gemm crate dX, dW", &mut move || {
-                        gemm_crate(rows, inp, out, (dy, out, 1), (w, inp, 1), &mut dx3, par);
-                        gemm_crate(out, inp, rows, (dy, 1, out), (x, inp, 1), &mut dw3, par);
+                        anchors::gemm_strided(
+                            rows,
+                            inp,
+                            out,
+                            (dy, out, 1),
+                            (w, inp, 1),
+                            &mut dx3,
+                            par,
+                        );
+                        anchors::gemm_strided(
+                            out,
+                            inp,
+                            rows,
+                            (dy, 1, out),
+                            (x, inp, 1),
+                            &mut dw3,
+                            par,
+                        );
                     }),
                 ],
             )

@@ -19,7 +19,7 @@ mod anchors;
 #[path = "common/data.rs"]
 mod data;
 
-use attnrs::kernels::gemm::{sgemm, Gemm, Strides};
+use attnrs::kernels::gemm::sgemm;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use data::data;
 
@@ -67,14 +67,7 @@ fn pool(n: usize) -> rayon::ThreadPool {
 }
 
 fn bench(c: &mut Criterion) {
-    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
-        // SAFETY: set before any other thread exists (criterion is single-threaded here).
-        unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };
-    }
-    let mm_threads: usize = std::env::var("MATMUL_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let mm_threads = anchors::matmul_num_threads(); // criterion is single-threaded here
     let pools = [(1, pool(1)), (2, pool(2))];
     for case in cases() {
         let (bt, m, n, k) = (case.batch, case.m, case.n, case.k);
@@ -90,13 +83,7 @@ fn bench(c: &mut Criterion) {
             800
         }));
         group.throughput(Throughput::Elements((2 * bt * m * n * k) as u64));
-        let g = Gemm {
-            batch: bt,
-            a: Strides::row_major(m, k),
-            b: Strides::row_major(k, n),
-            c: Strides::row_major(m, n),
-            ..Gemm::new(m, n, k)
-        };
+        let g = anchors::attnrs_problem(bt, m, n, k);
         for (threads, p) in &pools {
             let t = *threads;
             group.bench_function(BenchmarkId::new("attnrs", format!("{t}t")), |bencher| {

@@ -1,6 +1,20 @@
 //! The two GEMM anchors (`gemm` and `matrixmultiply` crates) on `batch`
 //! dense row-major problems `C[q] = A[q]·B[q]`, shared by `benches/gemm.rs`
-//! and `examples/gemm_ab.rs` so both time exactly the same calls.
+//! `benches/probes/gemm_ab.rs` and `linear_ab.rs`, so they all time exactly the
+//! same calls.
+
+use attnrs::kernels::gemm::{Gemm, Strides};
+
+/// The attnrs problem the anchors solve: `batch` dense row-major `C = A·B`.
+pub fn attnrs_problem(batch: usize, m: usize, n: usize, k: usize) -> Gemm {
+    Gemm {
+        batch,
+        a: Strides::row_major(m, k),
+        b: Strides::row_major(k, n),
+        c: Strides::row_major(m, n),
+        ..Gemm::new(m, n, k)
+    }
+}
 
 /// The `gemm` crate over the batch, with its own parallelism setting.
 ///
@@ -19,31 +33,75 @@ pub fn gemm_crate(
 ) {
     assert!(a.len() >= batch * m * k && b.len() >= batch * k * n && c.len() >= batch * m * n);
     for q in 0..batch {
-        // SAFETY: the asserted lengths hold `batch` row-major matrices of these sizes.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                c.as_mut_ptr().add(q * m * n),
-                1,
-                n as isize,
-                false,
-                a.as_ptr().add(q * m * k),
-                1,
-                k as isize,
-                b.as_ptr().add(q * k * n),
-                1,
-                n as isize,
-                0.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                par,
-            )
-        }
+        let (aq, bq) = (&a[q * m * k..], &b[q * k * n..]);
+        gemm_strided(
+            m,
+            n,
+            k,
+            (aq, k, 1),
+            (bq, n, 1),
+            &mut c[q * m * n..(q + 1) * m * n],
+            par,
+        );
     }
+}
+
+/// `C = A·B` with the `gemm` crate, one problem: A and B given as (slice, row
+/// stride, column stride) in elements, C dense row-major.
+///
+/// # Shapes
+/// - a: an m×k view, b: a k×n view, c: m·n
+pub fn gemm_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: (&[f32], usize, usize),
+    b: (&[f32], usize, usize),
+    c: &mut [f32],
+    par: gemm::Parallelism,
+) {
+    let holds = |s: &[f32], rows: usize, cols: usize, rs: usize, cs: usize| {
+        rows == 0 || cols == 0 || s.len() > (rows - 1) * rs + (cols - 1) * cs
+    };
+    assert!(holds(a.0, m, k, a.1, a.2) && holds(b.0, k, n, b.1, b.2) && c.len() >= m * n);
+    // SAFETY: the assert above: each buffer holds its view.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.0.as_ptr(),
+            a.2 as isize,
+            a.1 as isize,
+            b.0.as_ptr(),
+            b.2 as isize,
+            b.1 as isize,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// `MATMUL_NUM_THREADS`, set to 1 first unless it is already set
+/// (`matrixmultiply` reads it once per process). Call it before any other
+/// thread exists.
+pub fn matmul_num_threads() -> usize {
+    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+        // SAFETY: no other thread exists yet (the caller's contract).
+        unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };
+    }
+    std::env::var("MATMUL_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
 }
 
 /// The `matrixmultiply` crate over the batch (its threads come from `MATMUL_NUM_THREADS`).
