@@ -76,11 +76,23 @@ fn check_aligned(ptr: *const f32, span: usize, op: &str, arg: &str) -> PyResult<
     Ok(())
 }
 
+/// `layout` of an array whose first element is at `ptr`, which must be aligned.
+fn checked_layout(
+    shape: &[usize],
+    elem_strides: &[isize],
+    ptr: *const f32,
+    op: &str,
+    arg: &str,
+) -> PyResult<(Vec<usize>, Vec<usize>, usize)> {
+    let (shape, strides, span) = layout(shape, elem_strides, op, arg)?;
+    check_aligned(ptr, span, op, arg)?;
+    Ok((shape, strides, span))
+}
+
 pub fn view<'a>(arr: &'a PyReadonlyArrayDyn<'_, f32>, op: &str, arg: &str) -> PyResult<View<'a>> {
     let a = arr.as_array();
-    let (shape, strides, span) = layout(a.shape(), a.strides(), op, arg)?;
     let ptr = a.as_ptr();
-    check_aligned(ptr, span, op, arg)?;
+    let (shape, strides, span) = checked_layout(a.shape(), a.strides(), ptr, op, arg)?;
     // SAFETY: every element of the view lies in [ptr, ptr + span) because the
     // strides are non-negative; NumPy guarantees the view is inside one live
     // allocation, and the readonly borrow (checked by rust-numpy) keeps it
@@ -99,9 +111,8 @@ pub fn view_mut<'a>(
     arg: &str,
 ) -> PyResult<ViewMut<'a>> {
     let mut a = arr.as_array_mut();
-    let (shape, strides, span) = layout(a.shape(), a.strides(), op, arg)?;
     let ptr = a.as_mut_ptr();
-    check_aligned(ptr, span, op, arg)?;
+    let (shape, strides, span) = checked_layout(a.shape(), a.strides(), ptr, op, arg)?;
     // SAFETY: as in `view`; the readwrite borrow is exclusive (rust-numpy
     // refuses it while any other borrow of the same memory exists), so no
     // other slice aliases this one.
@@ -148,6 +159,17 @@ pub fn check_shape(op: &str, arg: &str, got: &[usize], want: &[usize]) -> PyResu
         )));
     }
     Ok(())
+}
+
+/// The two extents of a 2-D array, else a `ShapeError` that names the axes
+/// (`axes`, e.g. `"(num_embeddings, dim)"`).
+pub fn dims_2d(op: &str, arg: &str, axes: &str, shape: &[usize]) -> PyResult<(usize, usize)> {
+    match *shape {
+        [rows, cols] => Ok((rows, cols)),
+        _ => Err(ShapeError::new_err(format!(
+            "{op}: {arg} must be 2-D {axes}, got shape {shape:?}"
+        ))),
+    }
 }
 
 /// A C-contiguous array of exactly `want` shape, as a slice.

@@ -3,9 +3,7 @@
 use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use super::array::{call, check_shape, contiguous, contiguous_mut, Pool};
-
-use super::errors::ShapeError;
+use super::array::{call, check_shape, contiguous, contiguous_mut, dims_2d, Pool};
 use crate::kernels::embedding as emb;
 
 type In<'py, T = f32> = PyReadonlyArrayDyn<'py, T>;
@@ -20,13 +18,7 @@ pub(super) fn embedding(
     mut out: Out<'_>,
 ) -> PyResult<()> {
     const OP: &str = "embedding";
-    if weight.ndim() != 2 {
-        return Err(ShapeError::new_err(format!(
-            "{OP}: weight must be 2-D (num_embeddings, dim), got shape {:?}",
-            weight.shape()
-        )));
-    }
-    let (num, d) = (weight.shape()[0], weight.shape()[1]);
+    let (num, d) = dims_2d(OP, "weight", "(num_embeddings, dim)", weight.shape())?;
     check_shape(OP, "out", out.shape(), &[ids.len(), d])?;
     let ws = contiguous(&weight, OP, "weight")?;
     let is = contiguous(&ids, OP, "ids")?;
@@ -45,13 +37,7 @@ pub(super) fn embedding_backward(
     mut dweight: Out<'_>,
 ) -> PyResult<()> {
     const OP: &str = "embedding_backward";
-    if dweight.ndim() != 2 {
-        return Err(ShapeError::new_err(format!(
-            "{OP}: dweight must be 2-D, got shape {:?}",
-            dweight.shape()
-        )));
-    }
-    let (num, d) = (dweight.shape()[0], dweight.shape()[1]);
+    let (num, d) = dims_2d(OP, "dweight", "(num_embeddings, dim)", dweight.shape())?;
     check_shape(OP, "dy", dy.shape(), &[ids.len(), d])?;
     let dys = contiguous(&dy, OP, "dy")?;
     let is = contiguous(&ids, OP, "ids")?;

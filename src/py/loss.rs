@@ -3,10 +3,9 @@
 use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use super::array::{call, check_shape, contiguous, contiguous_mut, Pool};
+use super::array::{call, check_shape, contiguous, contiguous_mut, dims_2d, Pool};
 use pyo3::exceptions::PyValueError;
 
-use super::errors::ShapeError;
 use crate::kernels::loss::{self, CrossEntropy, Reduction};
 
 type In<'py, T = f32> = PyReadonlyArrayDyn<'py, T>;
@@ -38,13 +37,7 @@ pub(super) fn cross_entropy(
             )))
         }
     };
-    if logits.ndim() != 2 {
-        return Err(ShapeError::new_err(format!(
-            "{OP}: logits must be 2-D (N, C), got shape {:?}",
-            logits.shape()
-        )));
-    }
-    let (n, c) = (logits.shape()[0], logits.shape()[1]);
+    let (n, c) = dims_2d(OP, "logits", "(N, C)", logits.shape())?;
     check_shape(OP, "target", target.shape(), &[n])?;
     check_shape(OP, "losses", losses.shape(), &[n])?;
     check_shape(OP, "dlogits", dlogits.shape(), &[n, c])?;

@@ -3,7 +3,7 @@
 use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-use super::array::{call, check_shape, contiguous, contiguous_mut, rows_n, Pool};
+use super::array::{call, check_shape, contiguous, contiguous_mut, dense, rows_n, Pool};
 use pyo3::exceptions::PyValueError;
 
 use super::errors::ShapeError;
@@ -39,11 +39,11 @@ pub(super) fn layer_norm(
     let xs = contiguous(&x, OP, "x")?;
     let w = weight
         .as_ref()
-        .map(|w| contiguous(w, OP, "weight"))
+        .map(|w| dense(w, OP, "weight", &[n]))
         .transpose()?;
     let b = bias
         .as_ref()
-        .map(|b| contiguous(b, OP, "bias"))
+        .map(|b| dense(b, OP, "bias", &[n]))
         .transpose()?;
     let ys = contiguous_mut(&mut out, OP, "out")?;
     let ms = contiguous_mut(&mut mean, OP, "mean")?;
@@ -76,10 +76,11 @@ pub(super) fn layer_norm_backward(
     let xs = contiguous(&x, OP, "x")?;
     let w = weight
         .as_ref()
-        .map(|w| contiguous(w, OP, "weight"))
+        .map(|w| dense(w, OP, "weight", &[n]))
         .transpose()?;
-    let ms = contiguous(&mean, OP, "mean")?;
-    let rs = contiguous(&rstd, OP, "rstd")?;
+    let row_shape = &x.shape()[..x.ndim().saturating_sub(1)];
+    let ms = dense(&mean, OP, "mean", row_shape)?;
+    let rs = dense(&rstd, OP, "rstd", row_shape)?;
     let dxs = contiguous_mut(&mut dx, OP, "dx")?;
     let (mut dw, mut db) = (dweight, dbias);
     let dwb = match (&mut dw, &mut db) {

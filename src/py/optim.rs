@@ -96,33 +96,16 @@ fn borrow_err(op: &str, arg: &str, i: usize, e: BorrowError) -> PyErr {
     }
 }
 
-fn readonly<'py>(
+/// Every array of the list `arg`, checked by `f32_array` and borrowed by `borrow`.
+fn borrow_all<'py, B>(
     op: &str,
     arg: &str,
     xs: &Arrays<'py>,
-) -> PyResult<Vec<PyReadonlyArrayDyn<'py, f32>>> {
+    borrow: impl Fn(Bound<'py, PyArrayDyn<f32>>) -> Result<B, BorrowError>,
+) -> PyResult<Vec<B>> {
     xs.iter()
         .enumerate()
-        .map(|(i, ob)| {
-            f32_array(op, arg, i, ob)?
-                .try_readonly()
-                .map_err(|e| borrow_err(op, arg, i, e))
-        })
-        .collect()
-}
-
-fn readwrite<'py>(
-    op: &str,
-    arg: &str,
-    xs: &Arrays<'py>,
-) -> PyResult<Vec<PyReadwriteArrayDyn<'py, f32>>> {
-    xs.iter()
-        .enumerate()
-        .map(|(i, ob)| {
-            f32_array(op, arg, i, ob)?
-                .try_readwrite()
-                .map_err(|e| borrow_err(op, arg, i, e))
-        })
+        .map(|(i, ob)| borrow(f32_array(op, arg, i, ob)?).map_err(|e| borrow_err(op, arg, i, e)))
         .collect()
 }
 
@@ -169,10 +152,10 @@ pub(super) fn adam_multi_step(
     same_len(OP, "exp_avgs", exp_avgs.len(), n)?;
     same_len(OP, "exp_avg_sqs", exp_avg_sqs.len(), n)?;
     same_len(OP, "steps", steps.len(), n)?;
-    let mut ps = readwrite(OP, "params", &params)?;
-    let gs = readonly(OP, "grads", &grads)?;
-    let mut ms = readwrite(OP, "exp_avgs", &exp_avgs)?;
-    let mut vs = readwrite(OP, "exp_avg_sqs", &exp_avg_sqs)?;
+    let mut ps = borrow_all(OP, "params", &params, |a| a.try_readwrite())?;
+    let gs = borrow_all(OP, "grads", &grads, |a| a.try_readonly())?;
+    let mut ms = borrow_all(OP, "exp_avgs", &exp_avgs, |a| a.try_readwrite())?;
+    let mut vs = borrow_all(OP, "exp_avg_sqs", &exp_avg_sqs, |a| a.try_readwrite())?;
     for i in 0..n {
         let want = ps[i].shape().to_vec();
         same_shape(OP, "grads", i, gs[i].shape(), &want)?;
@@ -218,7 +201,7 @@ pub(super) fn adam_multi_step(
 #[pyfunction]
 pub(super) fn total_norm2(py: Python<'_>, xs: Arrays<'_>) -> PyResult<f64> {
     const OP: &str = "total_norm2";
-    let bs = readonly(OP, "xs", &xs)?;
+    let bs = borrow_all(OP, "xs", &xs, |a| a.try_readonly())?;
     let slices = bs
         .iter()
         .map(|b| b.as_slice())
@@ -233,7 +216,7 @@ pub(super) fn total_norm2(py: Python<'_>, xs: Arrays<'_>) -> PyResult<f64> {
 #[pyfunction]
 pub(super) fn scale_(py: Python<'_>, xs: Arrays<'_>, c: f64) -> PyResult<()> {
     const OP: &str = "scale_";
-    let mut bs = readwrite(OP, "xs", &xs)?;
+    let mut bs = borrow_all(OP, "xs", &xs, |a| a.try_readwrite())?;
     let slices = bs
         .iter_mut()
         .map(|b| b.as_slice_mut())
