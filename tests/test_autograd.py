@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import pytest_under_isa
 from gradcheck import gradcheck
 from hypothesis import given
 from hypothesis import strategies as st
@@ -569,19 +570,5 @@ def test_broadcast_gradients_match_reference(shapes, op, seed):
 def test_layer_op_gradients_under_other_isas(isa):
     """The fused-kernel ops pass their gradient checks on every SIMD path (the
     level is fixed per process, so this runs in a subprocess)."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "ATTNRS_SIMD": isa}
     sel = "softmax or layer_norm or cross_entropy or gelu or embedding or linear or large_arrays"
-    res = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", sel],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert " passed" in res.stdout
+    pytest_under_isa(isa, __file__, "-k", sel, timeout=300)

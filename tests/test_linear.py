@@ -6,11 +6,10 @@ bad input, bitwise 1 vs 2 threads, every SIMD level (in a subprocess)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from _helpers import pytest_under_isa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -165,17 +164,7 @@ def test_bad_input_names_the_op():
 @pytest.mark.skipif(os.environ.get("ATTNRS_SIMD") is not None, reason="already in a forced-ISA run")
 @pytest.mark.parametrize("isa", [i for i in ar.info()["isa_available"] if i != ar.info()["isa"]])
 def test_every_isa_in_a_subprocess(isa):
-    env = dict(os.environ, ATTNRS_SIMD=isa)
-    res = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert " passed" in res.stdout
+    pytest_under_isa(isa, __file__)
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,9 @@ determinism."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from _helpers import run_under_isa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -230,10 +226,4 @@ print(json.dumps({"isa": ar.info()["isa"], "worst": worst}))
 
 @pytest.mark.parametrize("isa", ar.info()["isa_available"])
 def test_every_isa_in_a_subprocess(isa):
-    env = dict(os.environ, ATTNRS_SIMD=isa)
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
-    )
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    assert res["isa"] == isa
-    assert res["worst"] < 1e-5
+    assert run_under_isa(isa, CHILD, timeout=300)["worst"] < 1e-5

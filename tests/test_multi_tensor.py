@@ -4,13 +4,11 @@ reference, binding validation, every SIMD level in a subprocess, 1 vs 2 threads.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from _helpers import run_under_isa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -308,13 +306,7 @@ print(json.dumps({{"isa": ar.info()["isa"], "norm": ar._core.total_norm2(grads).
 def test_every_isa_in_a_subprocess():
     norms = {}
     for isa in ar.info()["isa_available"]:
-        env = dict(os.environ, ATTNRS_SIMD=isa, ATTNRS_NUM_THREADS="2")
         script = ISA_SCRIPT.format(tests=os.path.dirname(__file__))
-        res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                             timeout=300, check=False)  # fmt: skip
-        assert res.returncode == 0, res.stderr
-        out = json.loads(res.stdout.strip().splitlines()[-1])
-        assert out["isa"] == isa
-        norms[isa] = out["norm"]
+        norms[isa] = run_under_isa(isa, script, timeout=300, ATTNRS_NUM_THREADS="2")["norm"]
     # No FMA in the norm's f64 sums: every ISA gives the same bits.
     assert len(set(norms.values())) == 1, norms
