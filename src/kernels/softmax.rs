@@ -162,12 +162,19 @@ pub fn softmax(
     Ok(())
 }
 
+/// Which backward: softmax's with its scale, or log-softmax's.
+#[derive(Clone, Copy)]
+enum Backward {
+    Softmax { scale: f32 },
+    LogSoftmax,
+}
+
 struct Bwd<'a> {
     y: &'a [f32],
     dy: &'a [f32],
     dx: &'a mut [f32],
     n: usize,
-    scale: f32,
+    kind: Backward,
 }
 
 impl Kernel for Bwd<'_> {
@@ -177,19 +184,54 @@ impl Kernel for Bwd<'_> {
         let n = self.n;
         let rows = self.y.chunks_exact(n).zip(self.dy.chunks_exact(n));
         for ((y, dy), dx) in rows.zip(self.dx.chunks_exact_mut(n)) {
-            let mut dot = V::splat(0.0);
-            for (o, l) in steps::<V>(n) {
-                dot = V::fma(ld::<V>(dy, o, l, 0.0), ld::<V>(y, o, l, 0.0), dot);
-            }
-            let d = V::splat(V::hsum(dot));
-            let sc = V::splat(self.scale);
-            for (o, l) in steps::<V>(n) {
-                let g = V::sub(ld::<V>(dy, o, l, 0.0), d);
-                let v = V::mul(V::mul(ld::<V>(y, o, l, 0.0), g), sc);
-                st::<V>(dx, o, l, v);
+            match self.kind {
+                Backward::Softmax { scale } => {
+                    let mut dot = V::splat(0.0);
+                    for (o, l) in steps::<V>(n) {
+                        dot = V::fma(ld::<V>(dy, o, l, 0.0), ld::<V>(y, o, l, 0.0), dot);
+                    }
+                    let d = V::splat(V::hsum(dot));
+                    let sc = V::splat(scale);
+                    for (o, l) in steps::<V>(n) {
+                        let g = V::sub(ld::<V>(dy, o, l, 0.0), d);
+                        let v = V::mul(V::mul(ld::<V>(y, o, l, 0.0), g), sc);
+                        st::<V>(dx, o, l, v);
+                    }
+                }
+                Backward::LogSoftmax => {
+                    let mut s = V::splat(0.0);
+                    for (o, l) in steps::<V>(n) {
+                        s = V::add(s, ld::<V>(dy, o, l, 0.0));
+                    }
+                    let s = V::splat(V::hsum(s));
+                    for (o, l) in steps::<V>(n) {
+                        let p = V::exp(ld::<V>(y, o, l, 0.0));
+                        st::<V>(dx, o, l, V::fnma(p, s, ld::<V>(dy, o, l, 0.0)));
+                    }
+                }
             }
         }
     }
+}
+
+/// Either backward over (rows, n), row chunks in parallel.
+fn backward(
+    op: &'static str,
+    kind: Backward,
+    y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    rows: usize,
+    n: usize,
+) -> Result<()> {
+    check_len(op, "y", y.len(), rows, n)?;
+    check_len(op, "dy", dy.len(), rows, n)?;
+    check_len(op, "out", dx.len(), rows, n)?;
+    par_row_chunks(dx, rows, n, |r, dx| {
+        let (y, dy) = (&y[r.clone()], &dy[r]);
+        dispatch(Bwd { y, dy, dx, n, kind });
+    });
+    Ok(())
 }
 
 /// Softmax backward from the forward output: `dx = scale·y⊙(dy − Σ dy⊙y)`.
@@ -204,21 +246,8 @@ pub fn softmax_backward(
     n: usize,
     scale: f32,
 ) -> Result<()> {
-    const OP: &str = "softmax_backward";
-    check_len(OP, "y", y.len(), rows, n)?;
-    check_len(OP, "dy", dy.len(), rows, n)?;
-    check_len(OP, "out", dx.len(), rows, n)?;
-    par_row_chunks(dx, rows, n, |r, dx| {
-        let (y, dy) = (&y[r.clone()], &dy[r]);
-        dispatch(Bwd {
-            y,
-            dy,
-            dx,
-            n,
-            scale,
-        });
-    });
-    Ok(())
+    let kind = Backward::Softmax { scale };
+    backward("softmax_backward", kind, y, dy, dx, rows, n)
 }
 
 struct LogFwd<'a> {
@@ -272,33 +301,6 @@ pub fn log_softmax(x: &[f32], y: &mut [f32], rows: usize, n: usize) -> Result<()
     Ok(())
 }
 
-struct LogBwd<'a> {
-    y: &'a [f32],
-    dy: &'a [f32],
-    dx: &'a mut [f32],
-    n: usize,
-}
-
-impl Kernel for LogBwd<'_> {
-    type Output = ();
-    #[inline(always)]
-    unsafe fn run<V: F32Vec>(self) {
-        let n = self.n;
-        let rows = self.y.chunks_exact(n).zip(self.dy.chunks_exact(n));
-        for ((y, dy), dx) in rows.zip(self.dx.chunks_exact_mut(n)) {
-            let mut s = V::splat(0.0);
-            for (o, l) in steps::<V>(n) {
-                s = V::add(s, ld::<V>(dy, o, l, 0.0));
-            }
-            let s = V::splat(V::hsum(s));
-            for (o, l) in steps::<V>(n) {
-                let p = V::exp(ld::<V>(y, o, l, 0.0));
-                st::<V>(dx, o, l, V::fnma(p, s, ld::<V>(dy, o, l, 0.0)));
-            }
-        }
-    }
-}
-
 /// Log-softmax backward from the forward output: `dx = dy − exp(y)·Σ dy`.
 ///
 /// # Shapes
@@ -310,15 +312,8 @@ pub fn log_softmax_backward(
     rows: usize,
     n: usize,
 ) -> Result<()> {
-    const OP: &str = "log_softmax_backward";
-    check_len(OP, "y", y.len(), rows, n)?;
-    check_len(OP, "dy", dy.len(), rows, n)?;
-    check_len(OP, "out", dx.len(), rows, n)?;
-    par_row_chunks(dx, rows, n, |r, dx| {
-        let (y, dy) = (&y[r.clone()], &dy[r]);
-        dispatch(LogBwd { y, dy, dx, n });
-    });
-    Ok(())
+    let kind = Backward::LogSoftmax;
+    backward("log_softmax_backward", kind, y, dy, dx, rows, n)
 }
 
 #[cfg(test)]
