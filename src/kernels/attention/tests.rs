@@ -40,6 +40,18 @@ struct Problem {
 }
 
 impl Problem {
+    /// The backward's inputs: this problem's q, k, v, dout and the forward's `o`, `lse`.
+    fn backward_inputs<'a>(&'a self, o: &'a [f32], lse: &'a [f32]) -> BackwardInputs<'a> {
+        BackwardInputs {
+            q: &self.q,
+            k: &self.k,
+            v: &self.v,
+            o,
+            lse,
+            dout: &self.dout,
+        }
+    }
+
     /// q, k, v as views of one fused (B, T, 3, H, D) buffer when `fused`
     /// (needs tq == tk and d == dv), else dense (B, H, T, D).
     #[allow(clippy::too_many_arguments)]
@@ -226,14 +238,7 @@ fn run_tiled(isa: Isa, br: usize, pr: &Problem) -> Got {
         dk: Layout::contiguous(p.heads, p.tk, p.d),
         dv: Layout::contiguous(p.heads, p.tk, p.dv),
     };
-    let x = BackwardInputs {
-        q: &pr.q,
-        k: &pr.k,
-        v: &pr.v,
-        o: &got.o,
-        lse: &got.lse,
-        dout: &pr.dout,
-    };
+    let x = pr.backward_inputs(&got.o, &got.lse);
     let (mut dq, mut dk, mut dv) = (got.dq.clone(), got.dk.clone(), got.dv.clone());
     backward_tiled(isa, br, p, &g, &m, x, &mut dq, &mut dk, &mut dv).unwrap();
     (got.dq, got.dk, got.dv) = (dq, dk, dv);
@@ -420,14 +425,7 @@ fn run_packed(isa: Isa, pr: &Problem, o: &[f32], lse: &[f32]) -> Result<Vec<f32>
         which: h * d,
         layout: p.q, // the fused (B, T, 3, H, D) strides
     };
-    let x = BackwardInputs {
-        q: &pr.q,
-        k: &pr.k,
-        v: &pr.v,
-        o,
-        lse,
-        dout: &pr.dout,
-    };
+    let x = pr.backward_inputs(o, lse);
     let dout = Layout::contiguous(h, t, d);
     backward_packed_with(
         isa,
@@ -477,14 +475,7 @@ fn packed_grads_reject_overlap_and_bad_shapes() {
     let pr = Problem::new(1, 2, 5, 5, 4, 4, true, 3);
     let got = run(Isa::Scalar, &pr);
     let p = &pr.p;
-    let x = BackwardInputs {
-        q: &pr.q,
-        k: &pr.k,
-        v: &pr.v,
-        o: &got.o,
-        lse: &got.lse,
-        dout: &pr.dout,
-    };
+    let x = pr.backward_inputs(&got.o, &got.lse);
     let dout = Layout::contiguous(2, 5, 4);
     let mut buf = vec![0.0f32; 5 * 3 * 2 * 4];
     let call = |pp: &AttnParams, packed: PackedGrads, buf: &mut [f32]| {
