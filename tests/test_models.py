@@ -42,17 +42,14 @@ def _s2s_batch(rng):
 
 def make(name, rng):
     """A tiny model of each kind and one batch ((inputs...), targets, output shape)."""
-    if name == "gpt":
-        m = GPT(GPTConfig(vocab_size=V, block_size=8, n_layer=2, n_head=2, n_embd=16))
-        inp, tgt = _lm_batch(rng)
-        return m, inp, tgt, (3, 8, V)
-    if name.startswith("char-rnn"):
-        cell = name.split("-")[-1]
-        m = CharRNN(CharRNNConfig(vocab_size=V, block_size=8, cell=cell, n_layer=2, n_embd=12))
-        inp, tgt = _lm_batch(rng)
-        return m, inp, tgt, (3, 8, V)
-    if name == "tcn":
-        m = TCN(TCNConfig(vocab_size=V, block_size=8, n_layer=3, n_embd=8, kernel_size=2))
+    if name in ("gpt", "tcn") or name.startswith("char-rnn"):  # the language models
+        if name == "gpt":
+            m = GPT(GPTConfig(vocab_size=V, block_size=8, n_layer=2, n_head=2, n_embd=16))
+        elif name == "tcn":
+            m = TCN(TCNConfig(vocab_size=V, block_size=8, n_layer=3, n_embd=8, kernel_size=2))
+        else:
+            cell = name.split("-")[-1]
+            m = CharRNN(CharRNNConfig(vocab_size=V, block_size=8, cell=cell, n_layer=2, n_embd=12))
         inp, tgt = _lm_batch(rng)
         return m, inp, tgt, (3, 8, V)
     if name.startswith("classifier"):
