@@ -155,10 +155,23 @@ pub fn contiguous_mut<'a>(
 pub fn check_shape(op: &str, arg: &str, got: &[usize], want: &[usize]) -> PyResult<()> {
     if got != want {
         return Err(ShapeError::new_err(format!(
-            "{op}: {arg} must have shape {want:?}, got {got:?}"
+            "{op}: {arg} must have shape {}, got {}",
+            py_shape(want),
+            py_shape(got)
         )));
     }
     Ok(())
+}
+
+/// A shape as Python prints it: `(3,)`, `(2, 4)`, `()`.
+pub fn py_shape(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => {
+            let dims: Vec<String> = shape.iter().map(|n| n.to_string()).collect();
+            format!("({})", dims.join(", "))
+        }
+    }
 }
 
 /// The two extents of a 2-D array, else a `ShapeError` that names the axes
@@ -167,7 +180,8 @@ pub fn dims_2d(op: &str, arg: &str, axes: &str, shape: &[usize]) -> PyResult<(us
     match *shape {
         [rows, cols] => Ok((rows, cols)),
         _ => Err(ShapeError::new_err(format!(
-            "{op}: {arg} must be 2-D {axes}, got shape {shape:?}"
+            "{op}: {arg} must be 2-D {axes}, got shape {}",
+            py_shape(shape)
         ))),
     }
 }
