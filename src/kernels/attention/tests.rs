@@ -245,6 +245,15 @@ fn run_tiled(isa: Isa, br: usize, pr: &Problem) -> Got {
     got
 }
 
+/// Every output (o, lse, dq, dk, dv) against the naive reference.
+fn close_all(label: &str, got: &Got, want: &Naive) {
+    close(&format!("{label} o"), &got.o, &want.o, 2e-5);
+    close(&format!("{label} lse"), &got.lse, &want.lse, 2e-5);
+    close(&format!("{label} dq"), &got.dq, &want.dq, 5e-5);
+    close(&format!("{label} dk"), &got.dk, &want.dk, 5e-5);
+    close(&format!("{label} dv"), &got.dv, &want.dv, 5e-5);
+}
+
 fn close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
@@ -263,11 +272,7 @@ fn check(pr: &Problem, label: &str) {
     for isa in levels() {
         let got = run(isa, pr);
         let l = format!("{label} {isa:?}");
-        close(&format!("{l} o"), &got.o, &want.o, 2e-5);
-        close(&format!("{l} lse"), &got.lse, &want.lse, 2e-5);
-        close(&format!("{l} dq"), &got.dq, &want.dq, 5e-5);
-        close(&format!("{l} dk"), &got.dk, &want.dk, 5e-5);
-        close(&format!("{l} dv"), &got.dv, &want.dv, 5e-5);
+        close_all(&l, &got, &want);
     }
 }
 
@@ -364,11 +369,7 @@ fn short_query_tiles_match_naive_and_long_tiles() {
                 let short = run_tiled(isa, BR_SHORT, &pr);
                 let long = run_tiled(isa, BR, &pr);
                 let l = format!("t {t} causal {causal} {isa:?}");
-                close(&format!("{l} o"), &short.o, &want.o, 2e-5);
-                close(&format!("{l} lse"), &short.lse, &want.lse, 2e-5);
-                close(&format!("{l} dq"), &short.dq, &want.dq, 5e-5);
-                close(&format!("{l} dk"), &short.dk, &want.dk, 5e-5);
-                close(&format!("{l} dv"), &short.dv, &want.dv, 5e-5);
+                close_all(&l, &short, &want);
                 // The two tilings differ only by rounding (dK and dV sum the
                 // query tiles in other groups).
                 let as64 = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<_>>();
