@@ -14,24 +14,13 @@ mod anchors;
 use attnrs::kernels::gemm::sgemm;
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    let threads = args.first().copied().unwrap_or(1);
-    let rounds = args.get(1).copied().unwrap_or(20);
-    let mut shapes: Vec<[usize; 4]> = args[2.min(args.len())..]
-        .chunks_exact(4)
-        .map(|c| [c[0], c[1], c[2], c[3]])
-        .collect();
-    if shapes.is_empty() {
-        shapes = vec![
-            [1, 512, 512, 512],
-            [1, 1024, 1024, 1024],
-            [48, 64, 64, 64],
-            [48, 128, 128, 64],
-        ];
-    }
+    let defaults = [
+        [1, 512, 512, 512],
+        [1, 1024, 1024, 1024],
+        [48, 64, 64, 64],
+        [48, 128, 128, 64],
+    ];
+    let (threads, rounds, shapes) = anchors::probe_args(1, 20, &defaults);
     let mm_threads = anchors::matmul_num_threads(); // before the pool's threads exist
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

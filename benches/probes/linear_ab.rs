@@ -10,9 +10,9 @@
 use std::time::Instant;
 
 #[path = "../rust/common/gemm_anchors.rs"]
-#[allow(dead_code)] // the matrixmultiply anchor is not used here
 mod anchors;
 
+use anchors::gemm_strided;
 use attnrs::kernels::gemm::{sgemm, Gemm, Strides};
 use attnrs::kernels::linear::{self, Grads, Linear};
 
@@ -31,25 +31,14 @@ fn best(rounds: usize, reps: usize, fs: &mut [(&str, &mut dyn FnMut())]) -> Vec<
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    let threads = args.first().copied().unwrap_or(2);
-    let rounds = args.get(1).copied().unwrap_or(30);
-    let mut shapes: Vec<[usize; 3]> = args[2.min(args.len())..]
-        .chunks_exact(3)
-        .map(|c| [c[0], c[1], c[2]])
-        .collect();
-    if shapes.is_empty() {
-        shapes = vec![
-            [768, 128, 384],
-            [768, 128, 128],
-            [768, 128, 512],
-            [768, 512, 128],
-            [768, 128, 65],
-        ];
-    }
+    let defaults = [
+        [768, 128, 384],
+        [768, 128, 128],
+        [768, 128, 512],
+        [768, 512, 128],
+        [768, 128, 65],
+    ];
+    let (threads, rounds, shapes) = anchors::probe_args(2, 30, &defaults);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -118,15 +107,7 @@ fn main() {
                         sgemm(&fwd, x, &wt2, &mut y3).unwrap()
                     }),
                     ("fwd gemm crate (Wᵀ view)", &mut move || {
-                        anchors::gemm_strided(
-                            rows,
-                            out,
-                            inp,
-                            (x, inp, 1),
-                            (w, 1, inp),
-                            &mut y4,
-                            par,
-                        )
+                        gemm_strided(rows, out, inp, (x, inp, 1), (w, 1, inp), &mut y4, par)
                     }),
                     ("bwd fused", &mut move || {
                         let g = Grads {
@@ -145,24 +126,8 @@ fn main() {
                         }
                     }),
                     ("bwd gemm crate dX, dW", &mut move || {
-                        anchors::gemm_strided(
-                            rows,
-                            inp,
-                            out,
-                            (dy, out, 1),
-                            (w, inp, 1),
-                            &mut dx3,
-                            par,
-                        );
-                        anchors::gemm_strided(
-                            out,
-                            inp,
-                            rows,
-                            (dy, 1, out),
-                            (x, inp, 1),
-                            &mut dw3,
-                            par,
-                        );
+                        gemm_strided(rows, inp, out, (dy, out, 1), (w, inp, 1), &mut dx3, par);
+                        gemm_strided(out, inp, rows, (dy, 1, out), (x, inp, 1), &mut dw3, par);
                     }),
                 ],
             )

@@ -1,7 +1,10 @@
 //! The two GEMM anchors (`gemm` and `matrixmultiply` crates) on `batch`
-//! dense row-major problems `C[q] = A[q]·B[q]`, shared by `benches/gemm.rs`
-//! `benches/probes/gemm_ab.rs` and `linear_ab.rs`, so they all time exactly the
-//! same calls.
+//! dense row-major problems `C[q] = A[q]·B[q]`, the same problem for attnrs,
+//! and the A/B probes' command line; shared by `benches/rust/gemm.rs`,
+//! `benches/probes/gemm_ab.rs` and `linear_ab.rs`, so they all time exactly
+//! the same calls.
+
+#![allow(dead_code)] // each bench or probe that includes this file uses its own subset
 
 use attnrs::kernels::gemm::{Gemm, Strides};
 
@@ -88,6 +91,28 @@ pub fn gemm_strided(
             par,
         )
     }
+}
+
+/// The A/B probes' command line, `[threads] [rounds] [shape of N numbers]...`:
+/// the thread count, the rounds and the shapes (`defaults` when none is given).
+pub fn probe_args<const N: usize>(
+    threads: usize,
+    rounds: usize,
+    defaults: &[[usize; N]],
+) -> (usize, usize, Vec<[usize; N]>) {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let mut shapes: Vec<[usize; N]> = args[2.min(args.len())..]
+        .chunks_exact(N)
+        .map(|c| c.try_into().unwrap())
+        .collect();
+    if shapes.is_empty() {
+        shapes = defaults.to_vec();
+    }
+    let threads = args.first().copied().unwrap_or(threads);
+    (threads, args.get(1).copied().unwrap_or(rounds), shapes)
 }
 
 /// `MATMUL_NUM_THREADS`, set to 1 first unless it is already set
