@@ -62,12 +62,12 @@ def normal_init(
         if name.startswith(keep) or ".norm" in name:
             continue
         if name.endswith("bias"):
-            p.data = np.zeros_like(p.data)
+            p._array = np.zeros_like(p._array)
             continue
         s = std
         if residual_std is not None and name.endswith(("out_proj.weight", "linear2.weight")):
             s = residual_std
-        p.data = rng.normal(0.0, s, size=p.data.shape).astype(np.float32)
+        p._array = rng.normal(0.0, s, size=p._array.shape).astype(np.float32)
 
 
 def evaluating(method: _Method) -> _Method:

@@ -69,8 +69,8 @@ class CharRNN(LanguageModel):
     def _prefill(self, idx: np.ndarray) -> tuple[np.ndarray, Any]:
         """Reads the prompt once; the state is the hidden state."""
         logits, hidden = self.step(idx)  # (B, T0, V)
-        return logits.data[:, -1, :], hidden
+        return logits._array[:, -1, :], hidden
 
     def _extend(self, tok: np.ndarray, hidden: Any) -> tuple[np.ndarray, Any]:
         logits, hidden = self.step(tok, hidden)  # (B, 1, V)
-        return logits.data[:, -1, :], hidden
+        return logits._array[:, -1, :], hidden

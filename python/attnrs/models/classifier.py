@@ -77,4 +77,4 @@ class TransformerClassifier(nn.Module):
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Most likely class per row, (B,) int64."""
         logits, _ = self(x)
-        return logits.data.argmax(axis=-1).astype(np.int64)
+        return logits._array.argmax(axis=-1).astype(np.int64)

@@ -95,6 +95,6 @@ class ConditionalRNN(nn.Module):
         out = []
         for _ in range(length):
             y, hidden = self.rnn(self.embed(tok), hidden)  # (B, 1, H)
-            tok = sample_next(self.head(y).data[:, -1, :], temperature, None, rng)
+            tok = sample_next(self.head(y)._array[:, -1, :], temperature, None, rng)
             out.append(tok)
         return np.concatenate(out, axis=1)

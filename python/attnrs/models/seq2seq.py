@@ -111,7 +111,7 @@ class Seq2SeqTransformer(nn.Module):
         B, K = src.shape[0], beam_size
         max_len = min(max_len or self.config.block_size - 1, self.config.block_size - 1)
         memory, pad = self.encode(src)
-        memory = Tensor(np.repeat(memory.data, K, axis=0))  # (B*K, S, C)
+        memory = Tensor(np.repeat(memory._array, K, axis=0))  # (B*K, S, C)
         pad = np.repeat(pad, K, axis=0)  # (B*K, S)
         seqs = np.full((B * K, 1), BOS, dtype=np.int64)
         scores = np.zeros((B, K))
@@ -119,7 +119,7 @@ class Seq2SeqTransformer(nn.Module):
         done = np.zeros((B, K), dtype=bool)
         rows = np.arange(B)[:, None]
         for _ in range(max_len):
-            logits = self.decode(seqs, memory, pad).data[:, -1, :]  # (B*K, V)
+            logits = self.decode(seqs, memory, pad)._array[:, -1, :]  # (B*K, V)
             V = logits.shape[-1]
             logp = _log_softmax(logits).reshape(B, K, V)
             logp[done] = -np.inf
