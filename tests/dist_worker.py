@@ -45,7 +45,7 @@ def train(batch_size: int, distributed: bool, steps: int = 20) -> tuple[list, li
                       progress=False, checkpoint=False)  # fmt: skip
     tr = Trainer(model, cfg, batch_fn(batch_size), distributed=distributed)
     hist = tr.run()
-    return [r["train_loss"] for r in hist], [p.data.copy() for p in model.parameters()]
+    return [r["train_loss"] for r in hist], [p._array.copy() for p in model.parameters()]
 
 
 def micro_batches(batch_size: int, rank: int, world: int):
@@ -62,7 +62,7 @@ def no_sync_grads(ddp, x1, y1, x2, y2) -> list[np.ndarray]:
         loss.backward()
     _, loss = ddp(x2, targets=y2)
     loss.backward()
-    return [p.grad.data.copy() for p in ddp.module.parameters()]
+    return [p.grad._array.copy() for p in ddp.module.parameters()]
 
 
 def main() -> None:
@@ -81,7 +81,7 @@ def main() -> None:
         grads = no_sync_grads(ddp, x1, y1, x2, y2)
         assert ddp.comm_stats["steps"] == 1 and ddp.comm_stats["buckets"] > 1
         bufs = ddp.bucket_buffers()
-        assert all(any(np.shares_memory(p.grad.data, b) for b in bufs) for p in ddp.module.parameters())
+        assert all(any(np.shares_memory(p.grad._array, b) for b in bufs) for p in ddp.module.parameters())
         if r == 0:
             np.savez(out / "nosync.npz", *grads)
     elif scenario == "raise":  # rank 1 fails in the middle of training

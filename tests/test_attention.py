@@ -193,15 +193,15 @@ def test_sdpa_gradients_through_autograd():
     w = rand(2, 2, 9, 8)
     y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
     (y * ar.tensor(w)).sum().backward()
-    o, dq, dk, dv = naive(q.data, k.data, v.data, w, causal=True)
-    assert_close((y.data, q.grad.data, k.grad.data, v.grad.data), (o, dq, dk, dv))
+    o, dq, dk, dv = naive(q._array, k._array, v._array, w, causal=True)
+    assert_close((y._array, q.grad._array, k.grad._array, v.grad._array), (o, dq, dk, dv))
     # Finite differences on one coordinate of k, in float64 arithmetic of the naive reference.
     eps = 1e-3
-    kp, km = k.data.astype(np.float64).copy(), k.data.astype(np.float64).copy()
+    kp, km = k._array.astype(np.float64).copy(), k._array.astype(np.float64).copy()
     kp[1, 0, 3, 2] += eps
     km[1, 0, 3, 2] -= eps
-    f = lambda kk: float((naive(q.data, kk, v.data, w, causal=True)[0] * w).sum())
-    assert abs((f(kp) - f(km)) / (2 * eps) - k.grad.data[1, 0, 3, 2]) < 1e-3
+    f = lambda kk: float((naive(q._array, kk, v._array, w, causal=True)[0] * w).sum())
+    assert abs((f(kp) - f(km)) / (2 * eps) - k.grad._array[1, 0, 3, 2]) < 1e-3
 
 
 def test_bad_inputs_raise():
@@ -234,13 +234,13 @@ def test_self_attention_is_parameter_free_and_equivariant():
     for scale in (False, True):
         m = nn.SelfAttention(scale=scale)
         assert m.num_parameters() == 0
-        y = m(ar.tensor(x)).data
+        y = m(ar.tensor(x))._array
         xd = x.astype(np.float64)
         s = xd @ xd.swapaxes(1, 2) / (np.sqrt(6) if scale else 1.0)
         p = np.exp(s - s.max(-1, keepdims=True))
         np.testing.assert_allclose(y, (p / p.sum(-1, keepdims=True)) @ xd, atol=1e-4)
         perm = RNG.permutation(11)
-        np.testing.assert_allclose(m(ar.tensor(x[:, perm])).data, y[:, perm], atol=1e-5)
+        np.testing.assert_allclose(m(ar.tensor(x[:, perm]))._array, y[:, perm], atol=1e-5)
 
 
 def test_mha_equivariance_and_positions_break_it():
@@ -251,8 +251,8 @@ def test_mha_equivariance_and_positions_break_it():
     y, _ = m(ar.tensor(x), ar.tensor(x), ar.tensor(x))
     xp = ar.tensor(x[:, perm])
     yp, _ = m(xp, xp, xp)
-    np.testing.assert_allclose(yp.data, y.data[:, perm], atol=1e-5)
-    loss = lambda a: float((a.data**2).sum())
+    np.testing.assert_allclose(yp._array, y._array[:, perm], atol=1e-5)
+    loss = lambda a: float((a._array**2).sum())
     assert abs(loss(y) - loss(yp)) < 1e-6 * loss(y)
     for pos in (nn.PositionalEmbedding(9, 16), nn.SinusoidalPositionalEncoding(16)):
         a, b = pos(ar.tensor(x)), pos(ar.tensor(x[:, perm]))
@@ -270,8 +270,8 @@ def test_mha_causality():
     x2[:, 7:] = rand(1, 5, 16)
     y1, _ = m(*(ar.tensor(x),) * 3, is_causal=True)
     y2, _ = m(*(ar.tensor(x2),) * 3, is_causal=True)
-    np.testing.assert_allclose(y1.data[:, :7], y2.data[:, :7], atol=1e-6)
-    assert not np.allclose(y1.data[:, 7:], y2.data[:, 7:])
+    np.testing.assert_allclose(y1._array[:, :7], y2._array[:, :7], atol=1e-6)
+    assert not np.allclose(y1._array[:, 7:], y2._array[:, 7:])
 
 
 def test_parameter_count_independent_of_heads():
@@ -286,11 +286,11 @@ def test_need_weights_rows_sum_to_one_and_match_output():
     kpm[1, 5:] = True
     out, w = m(q, kv, kv, key_padding_mask=kpm, need_weights=True, average_attn_weights=False)
     assert w.shape == (2, 3, 5, 8)
-    np.testing.assert_allclose(w.data.sum(-1), 1.0, atol=1e-5)
-    assert np.all(w.data[1, :, :, 5:] == 0)
+    np.testing.assert_allclose(w._array.sum(-1), 1.0, atol=1e-5)
+    assert np.all(w._array[1, :, :, 5:] == 0)
     out2, none = m(q, kv, kv, key_padding_mask=kpm, need_weights=False)
     assert none is None
-    np.testing.assert_allclose(out.data, out2.data, atol=1e-6)
+    np.testing.assert_allclose(out._array, out2._array, atol=1e-6)
     _, wa = m(q, kv, kv, need_weights=True)
     assert wa.shape == (2, 5, 8)
 
@@ -301,15 +301,15 @@ def test_fused_self_attention_path_matches_general_path_and_gradients():
     x = ar.tensor(rand(2, 10, 16), requires_grad=True)
     y, _ = m(x, x, x, is_causal=True, need_weights=False)  # fused QKV path
     y.sum().backward()
-    g_fused = x.grad.data.copy()
-    w_fused = m.in_proj_weight.grad.data.copy()
+    g_fused = x.grad._array.copy()
+    w_fused = m.in_proj_weight.grad._array.copy()
     m.zero_grad()
-    x2 = ar.tensor(x.data, requires_grad=True)
+    x2 = ar.tensor(x._array, requires_grad=True)
     y2, _ = m(x2, x2 * 1.0, x2 * 1.0, is_causal=True)  # general path (not `is`)
     y2.sum().backward()
-    np.testing.assert_allclose(y.data, y2.data, atol=1e-5)
-    np.testing.assert_allclose(g_fused, x2.grad.data, atol=1e-4)
-    np.testing.assert_allclose(w_fused, m.in_proj_weight.grad.data, atol=1e-4)
+    np.testing.assert_allclose(y._array, y2._array, atol=1e-5)
+    np.testing.assert_allclose(g_fused, x2.grad._array, atol=1e-4)
+    np.testing.assert_allclose(w_fused, m.in_proj_weight.grad._array, atol=1e-4)
 
 
 def test_torch_named_state_dict_loads_and_matches_formula():
@@ -326,11 +326,11 @@ def test_torch_named_state_dict_loads_and_matches_formula():
     o = naive(q, k, v, np.zeros_like(q))[0].transpose(0, 2, 1, 3).reshape(2, 6, e)
     want = o @ sd["out_proj.weight"].T + sd["out_proj.bias"]
     got, _ = m(*(ar.tensor(x),) * 3)
-    np.testing.assert_allclose(got.data, want, atol=1e-4)
+    np.testing.assert_allclose(got._array, want, atol=1e-4)
     mt = nn.MultiheadAttention(e, h, batch_first=False)
     mt.load_state_dict(sd)
     xt = ar.tensor(x.transpose(1, 0, 2))
-    np.testing.assert_allclose(mt(xt, xt, xt)[0].data.transpose(1, 0, 2), want, atol=1e-4)
+    np.testing.assert_allclose(mt(xt, xt, xt)[0]._array.transpose(1, 0, 2), want, atol=1e-4)
 
 
 def test_kv_cache_incremental_decoding_equals_full():
@@ -344,9 +344,9 @@ def test_kv_cache_incremental_decoding_equals_full():
         xs = ar.tensor(x[:, a:b])
         with ar.no_grad():
             y, _ = m(xs, xs, xs, is_causal=True, cache=cache)
-        steps.append(y.data)
+        steps.append(y._array)
     assert len(cache) == 11
-    np.testing.assert_allclose(np.concatenate(steps, axis=1), full.data, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full._array, atol=1e-5)
 
 
 def test_transformer_block_shapes_grads_and_cache():
@@ -359,8 +359,8 @@ def test_transformer_block_shapes_grads_and_cache():
     assert all(p.grad is not None for p in blk.parameters())
     cache = nn.KVCache()
     with ar.no_grad():
-        inc = [blk(ar.tensor(x.data[:, t : t + 1]), cache=cache).data for t in range(7)]
-    np.testing.assert_allclose(np.concatenate(inc, 1), y.data, atol=1e-5)
+        inc = [blk(ar.tensor(x._array[:, t : t + 1]), cache=cache)._array for t in range(7)]
+    np.testing.assert_allclose(np.concatenate(inc, 1), y._array, atol=1e-5)
     dec = nn.TransformerBlock(16, 4, 32, causal=True, cross_attention=True)
     assert dec(x, memory=ar.tensor(rand(2, 3, 16))).shape == (2, 7, 16)
     with pytest.raises(ValueError):
@@ -369,14 +369,14 @@ def test_transformer_block_shapes_grads_and_cache():
 
 def test_sinusoidal_table_and_positions():
     pe = nn.SinusoidalPositionalEncoding(6, max_len=20)
-    z = pe(ar.zeros(3, 6)).data
+    z = pe(ar.zeros(3, 6))._array
     np.testing.assert_allclose(z[:, 0], np.sin(np.arange(3)), atol=1e-6)
     np.testing.assert_allclose(z[:, 1], np.cos(np.arange(3)), atol=1e-6)
     assert pe.state_dict() == {}
     with pytest.raises(ValueError):
         pe(ar.zeros(21, 6))
     pos = nn.PositionalEmbedding(10, 6)
-    np.testing.assert_array_equal(pos(ar.zeros(1, 4, 6), offset=2).data[0], pos.weight.data[2:6])
+    np.testing.assert_array_equal(pos(ar.zeros(1, 4, 6), offset=2)._array[0], pos.weight._array[2:6])
 
 
 MEM_SCRIPT = textwrap.dedent(
@@ -408,10 +408,10 @@ def test_self_attention_gradient_sums_the_three_roles():
     w = rand(2, 7, 5)
     y = nn.SelfAttention(scale=True, causal=True)(x)
     (y * ar.tensor(w)).sum().backward()
-    x4 = x.data[:, None]
+    x4 = x._array[:, None]
     o, dq, dk, dv = naive(x4, x4, x4, w[:, None], causal=True)
-    np.testing.assert_allclose(y.data, o[:, 0], atol=1e-5)
-    np.testing.assert_allclose(x.grad.data, (dq + dk + dv)[:, 0], atol=1e-4)
+    np.testing.assert_allclose(y._array, o[:, 0], atol=1e-5)
+    np.testing.assert_allclose(x.grad._array, (dq + dk + dv)[:, 0], atol=1e-4)
 
 
 def test_mha_masks_follow_pytorch_conventions():
@@ -421,8 +421,8 @@ def test_mha_masks_follow_pytorch_conventions():
     a, _ = m(x, x, x, attn_mask=hide)
     b, _ = m(x, x, x, attn_mask=np.where(hide, -np.inf, 0.0).astype(np.float32))
     c, _ = m(x, x, x, is_causal=True)
-    np.testing.assert_allclose(a.data, b.data, atol=1e-6)
-    np.testing.assert_allclose(a.data, c.data, atol=1e-6)
+    np.testing.assert_allclose(a._array, b._array, atol=1e-6)
+    np.testing.assert_allclose(a._array, c._array, atol=1e-6)
     per_head = np.broadcast_to(hide, (2 * 2, 6, 6))  # (B·H, Tq, Tk)
     d, _ = m(x, x, x, attn_mask=per_head)
-    np.testing.assert_allclose(a.data, d.data, atol=1e-6)
+    np.testing.assert_allclose(a._array, d._array, atol=1e-6)

@@ -76,12 +76,12 @@ def test_fused_self_attention_gradient_matches_float64(t):
     w = rand(b, t, h * d)
     y = F.fused_self_attention(qkv, h, is_causal=True)
     (y * ar.tensor(w)).sum().backward()
-    q, k, v = fused_views(qkv.data.reshape(b, t, 3, h, d))
+    q, k, v = fused_views(qkv._array.reshape(b, t, 3, h, d))
     w4 = w.reshape(b, t, h, d).transpose(0, 2, 1, 3)
     o, dq, dk, dv = naive(q, k, v, w4, causal=True)
     want = np.stack([a.transpose(0, 2, 1, 3) for a in (dq, dk, dv)], axis=2).reshape(b, t, 3 * h * d)
-    np.testing.assert_allclose(y.data, o.transpose(0, 2, 1, 3).reshape(b, t, h * d), atol=2e-5, rtol=0)
-    np.testing.assert_allclose(qkv.grad.data, want, atol=5e-5 * max(1.0, np.abs(want).max()), rtol=0)
+    np.testing.assert_allclose(y._array, o.transpose(0, 2, 1, 3).reshape(b, t, h * d), atol=2e-5, rtol=0)
+    np.testing.assert_allclose(qkv.grad._array, want, atol=5e-5 * max(1.0, np.abs(want).max()), rtol=0)
 
 
 def test_fused_self_attention_finite_differences():

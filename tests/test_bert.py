@@ -131,9 +131,9 @@ def test_classifier_starts_from_pretrained_encoder():
     m = tiny()
     clf = classifier_from_bert(m, n_classes=3, pooling="first")
     assert isinstance(clf, TransformerClassifier)
-    np.testing.assert_array_equal(clf.embed.weight.data[:V], m.wte.weight.data)
-    np.testing.assert_array_equal(clf.embed.weight.data[V], m.wte.weight.data[data.MLM_CLS])
-    np.testing.assert_array_equal(clf.pos.weight.data[:16], m.wpe.weight.data)
+    np.testing.assert_array_equal(clf.embed.weight._array[:V], m.wte.weight._array)
+    np.testing.assert_array_equal(clf.embed.weight._array[V], m.wte.weight._array[data.MLM_CLS])
+    np.testing.assert_array_equal(clf.pos.weight._array[:16], m.wpe.weight._array)
     bert_sd, clf_sd = m.state_dict(), clf.state_dict()
     for name in bert_sd:
         if name.startswith(("blocks.", "ln_f.")):

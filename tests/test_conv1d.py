@@ -401,7 +401,7 @@ def test_learns_a_delay():
         conv.zero_grad()
         loss.backward()
         for p in conv.parameters():
-            p.data -= 0.1 * p.grad.numpy()
+            p._array -= 0.1 * p.grad.numpy()
     assert loss.item() < 1e-3 * first
     close(conv.weight.numpy()[0, 0], [1, 0, 0, 0], 50)
 

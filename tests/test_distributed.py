@@ -92,7 +92,7 @@ def _plain_grads(model, batches):
     for x, y in batches:
         _, loss = model(x, targets=y)
         loss.backward()
-    return [p.grad.data.copy() for p in model.parameters()]
+    return [p.grad._array.copy() for p in model.parameters()]
 
 
 def test_ddp_world_of_one_grads_are_bucket_views():
@@ -105,8 +105,8 @@ def test_ddp_world_of_one_grads_are_bucket_views():
     loss.backward()
     bufs = ddp.bucket_buffers()
     for p, g in zip(model.parameters(), ref):
-        assert np.array_equal(p.grad.data, g)  # the identity all-reduce changes no bit
-        assert sum(np.shares_memory(p.grad.data, b) for b in bufs) == 1  # a view, not a copy
+        assert np.array_equal(p.grad._array, g)  # the identity all-reduce changes no bit
+        assert sum(np.shares_memory(p.grad._array, b) for b in bufs) == 1  # a view, not a copy
     # every bucket was started by the backward walk, none at its end
     assert ddp.comm_stats["launched_in_backward"] == ddp.comm_stats["buckets"]
     # a second step after zero_grad reuses the same buffers
@@ -114,7 +114,7 @@ def test_ddp_world_of_one_grads_are_bucket_views():
         p.grad = None
     _, loss = ddp(x2, targets=y2)
     loss.backward()
-    assert all(any(np.shares_memory(p.grad.data, b) for b in bufs) for p in model.parameters())
+    assert all(any(np.shares_memory(p.grad._array, b) for b in bufs) for p in model.parameters())
 
 
 def test_ddp_no_sync_world_of_one_equals_plain_accumulation():
@@ -148,8 +148,8 @@ def test_ddp_tied_weights_and_zero_grad_without_none():
         _, loss = ddp(x1, targets=y1)
         loss.backward()
         for p, g in zip(model.parameters(), ref):
-            assert np.array_equal(p.grad.data, g)
-            assert any(np.shares_memory(p.grad.data, b) for b in ddp.bucket_buffers())
+            assert np.array_equal(p.grad._array, g)
+            assert any(np.shares_memory(p.grad._array, b) for b in ddp.bucket_buffers())
     assert ddp.comm_stats["launched_in_backward"] == 2 * ddp.comm_stats["buckets"]
 
 

@@ -80,7 +80,7 @@ def make(name, rng):
         return m, (labels, seqs[:, :-1]), seqs[:, 1:], (4, 6, 14)
     if name == "word2vec":
         m = Word2Vec(Word2VecConfig(vocab_size=20, dim=8))
-        m.out_embed.weight.data = rng.normal(0, 0.3, size=(20, 8)).astype(
+        m.out_embed.weight._array = rng.normal(0, 0.3, size=(20, 8)).astype(
             np.float32
         )  # non-zero grads
         c, x = data.skipgram_pairs(rng.integers(0, 20, size=50), window=2)
@@ -107,7 +107,7 @@ def test_shapes_and_loss(name):
     assert loss.shape == () and np.isfinite(loss.item())
     out2, none = m(*inp)
     assert none is None
-    np.testing.assert_array_equal(out.data, out2.data)
+    np.testing.assert_array_equal(out._array, out2._array)
 
 
 def _loss(m, inp, tgt):
@@ -130,8 +130,8 @@ def test_gradients_match_finite_differences(name):
     picks = [params[0], params[len(params) // 2], params[-1]]
     eps = 1e-2
     for pname, p in picks:
-        g = p.grad.data.reshape(-1)
-        flat = p.data.reshape(-1)
+        g = p.grad._array.reshape(-1)
+        flat = p._array.reshape(-1)
         for i in np.argsort(-np.abs(g))[:2]:
             old = flat[i]
             flat[i] = old + eps
@@ -172,7 +172,7 @@ def test_save_load_gives_identical_outputs(name, tmp_path):
     m2.eval()
     a, la = m(*inp, targets=tgt)
     b, lb = m2(*inp, targets=tgt)
-    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a._array, b._array)
     assert la.item() == lb.item()
 
 
@@ -187,7 +187,7 @@ def test_greedy_generation_matches_full_forward(name):
     np.testing.assert_array_equal(out[:, :3], prompt)
     with ar.no_grad():
         logits, _ = m(out[:, :-1])
-    np.testing.assert_array_equal(logits.data.argmax(-1)[:, 2:], out[:, 3:])
+    np.testing.assert_array_equal(logits._array.argmax(-1)[:, 2:], out[:, 3:])
 
 
 def test_gpt_decode_path_matches_forward():
@@ -201,11 +201,11 @@ def test_gpt_decode_path_matches_forward():
     with ar.no_grad():
         got = m._decode_step(idx[:, :4], caches, 0, wt)
         full, _ = m(idx[:, :4])
-        np.testing.assert_allclose(got, full.data[:, -1], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got, full._array[:, -1], rtol=1e-4, atol=1e-5)
         for t in range(4, 7):
             got = m._decode_step(idx[:, t : t + 1], caches, t, wt)
             full, _ = m(idx[:, : t + 1])
-            np.testing.assert_allclose(got, full.data[:, -1], rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(got, full._array[:, -1], rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="empty caches"):
         m._decode_step(idx[:, :2], caches, 3, wt)
 
@@ -267,7 +267,7 @@ def test_conditional_rnn_generate_and_classifier_predict():
 
 def test_word2vec_most_similar():
     w = Word2Vec(Word2VecConfig(vocab_size=4, dim=3, words=["<unk>", "a", "b", "c"]))
-    w.in_embed.weight.data = np.array(
+    w.in_embed.weight._array = np.array(
         [[0, 0, 1], [1, 0, 0], [0.9, 0.1, 0], [0, 1, 0]], dtype=np.float32
     )
     top = w.most_similar("a", k=2)

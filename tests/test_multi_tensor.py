@@ -30,18 +30,18 @@ def per_parameter_step(opt, decoupled):
         for p in group["params"]:
             if p.grad is None:
                 continue
-            g = np.ascontiguousarray(p.grad.data, dtype=np.float32)
+            g = np.ascontiguousarray(p.grad._array, dtype=np.float32)
             state = opt.state.setdefault(p, {})
             if not state:
                 state["step"] = 0
-                state["exp_avg"] = np.zeros_like(p.data)
-                state["exp_avg_sq"] = np.zeros_like(p.data)
+                state["exp_avg"] = np.zeros_like(p._array)
+                state["exp_avg_sq"] = np.zeros_like(p._array)
             state["step"] += 1
             wd = float(group["weight_decay"])
             if wd and not decoupled:
-                g = g + np.float32(wd) * p.data
+                g = g + np.float32(wd) * p._array
             b1, b2 = group["betas"]
-            ops.adamw_step(p.data, g, state["exp_avg"], state["exp_avg_sq"], lr=float(group["lr"]),
+            ops.adamw_step(p._array, g, state["exp_avg"], state["exp_avg_sq"], lr=float(group["lr"]),
                            beta1=float(b1), beta2=float(b2), eps=float(group["eps"]),
                            weight_decay=wd if decoupled else 0.0, step=int(state["step"]))  # fmt: skip
 
@@ -79,7 +79,7 @@ def run_steps(cls, seed, step_fn, steps=STEPS):
 def snapshot(ts, opt):
     out = {}
     for i, t in enumerate(ts):
-        out[f"p{i}"] = t.data.copy()
+        out[f"p{i}"] = t._array.copy()
         s = opt.state.get(t, {})
         if s:
             out[f"m{i}"], out[f"v{i}"], out[f"t{i}"] = (
@@ -169,20 +169,20 @@ shape_lists = st.lists(
 @given(shapes=shape_lists, max_norm=st.sampled_from([0.0, 0.5, 1.0, 1e6]), seed=st.integers(0, 99))
 def test_clip_matches_float64_reference(shapes, max_norm, seed):
     ps = grads_params(shapes, seed, scale=3.0)
-    before = [p.grad.data.copy() for p in ps]
+    before = [p.grad._array.copy() for p in ps]
     want_total, want = numpy_clip(before, max_norm)
     total = clip_grad_norm_(ps, max_norm)
     assert total == pytest.approx(want_total, rel=1e-12, abs=1e-300)
     got_coef = max_norm / (total + 1e-6)
     for p, b, w in zip(ps, before, want):
         if got_coef < 1.0:
-            np.testing.assert_array_equal(p.grad.data, b * np.float32(got_coef))
-        np.testing.assert_allclose(p.grad.data, w, rtol=1e-6, atol=0)
+            np.testing.assert_array_equal(p.grad._array, b * np.float32(got_coef))
+        np.testing.assert_allclose(p.grad._array, w, rtol=1e-6, atol=0)
 
 
 def test_clip_norm_is_bitwise_for_1_and_2_threads_and_matches_the_numpy_path():
     ps = grads_params([(129, 255), (32768 + 5,), (7,), (3, 32768)], 1)
-    grads = [p.grad.data for p in ps]
+    grads = [p.grad._array for p in ps]
     before = ar.get_num_threads()
     try:
         ar.set_num_threads(1)
@@ -199,24 +199,24 @@ def test_clip_norm_is_bitwise_for_1_and_2_threads_and_matches_the_numpy_path():
 
 def test_clip_semantics_kept():
     ps = grads_params([(3, 4), (5,)], 2)
-    ps[0].grad.data[1, 2] = np.inf
+    ps[0].grad._array[1, 2] = np.inf
     with pytest.raises(RuntimeError, match="inf"):
         clip_grad_norm_(ps, 1.0, error_if_nonfinite=True)
     assert clip_grad_norm_(ps, 1.0) == float("inf")
-    ps[0].grad.data[1, 2] = np.nan
+    ps[0].grad._array[1, 2] = np.nan
     with pytest.raises(RuntimeError, match="nan"):
         clip_grad_norm_(ps, 1.0, error_if_nonfinite=True)
     # Below max_norm: gradients untouched; a parameter without a grad is skipped.
     ps = grads_params([(3,)], 3)
-    g = ps[0].grad.data.copy()
+    g = ps[0].grad._array.copy()
     total = clip_grad_norm_(ps + [ar.zeros(2, requires_grad=True)], 100.0)
     assert total == pytest.approx(np.linalg.norm(g.astype(np.float64)), rel=1e-12)
-    np.testing.assert_array_equal(ps[0].grad.data, g)
+    np.testing.assert_array_equal(ps[0].grad._array, g)
     # The same gradient array twice: counted and scaled twice, as the NumPy path does.
     p = grads_params([(4,)], 4)[0]
     q = ar.zeros(4, requires_grad=True)
     q.grad = p.grad
-    g = p.grad.data.astype(np.float64)
+    g = p.grad._array.astype(np.float64)
     assert clip_grad_norm_([p, q], 1e-3) == pytest.approx(np.sqrt(2 * (g**2).sum()), rel=1e-12)
 
 
@@ -300,7 +300,7 @@ for cls in (optim.AdamW, optim.Adam):
     new = t.snapshot(*t.run_steps(cls, 11, lambda o: o.step()))
     old = t.snapshot(*t.run_steps(cls, 11, lambda o: t.per_parameter_step(o, cls.decoupled)))
     t.assert_bitwise(new, old)
-grads = [p.grad.data for p in t.grads_params([(129, 255), (32768 + 5,), (7,)], 1)]
+grads = [p.grad._array for p in t.grads_params([(129, 255), (32768 + 5,), (7,)], 1)]
 print(json.dumps({{"isa": ar.info()["isa"], "norm": ar._core.total_norm2(grads).hex()}}))
 """
 

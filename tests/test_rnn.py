@@ -115,7 +115,7 @@ def run_case(mode, b, t, i, h, layers=1, dirs=1, lengths=None, bias=True, seed=0
     if mode == "rnn_relu":  # keep pre-activations off the kink of relu for the differences
         for name, p in m.named_parameters():
             if name.startswith("bias_ih"):
-                p.data += 0.5
+                p._array += 0.5
     lstm = mode == "lstm"
     x = ar.tensor(rng.standard_normal((b, t, i)), requires_grad=True)
     h0 = ar.tensor(0.5 * rng.standard_normal((layers * dirs, b, h)), requires_grad=True)
@@ -127,9 +127,9 @@ def run_case(mode, b, t, i, h, layers=1, dirs=1, lengths=None, bias=True, seed=0
     out, hn = m(x, (h0, c0) if lstm else h0, lengths=lengths)
     hn, cn = hn if lstm else (hn, None)
 
-    params = {n: p.data.astype(np.float64) for n, p in m.named_parameters()}
-    c0_64 = c0.data.astype(np.float64) if lstm else None
-    r_out, r_hn, r_cn = ref_stack(mode, x.data.astype(np.float64), h0.data.astype(np.float64), c0_64,
+    params = {n: p._array.astype(np.float64) for n, p in m.named_parameters()}
+    c0_64 = c0._array.astype(np.float64) if lstm else None
+    r_out, r_hn, r_cn = ref_stack(mode, x._array.astype(np.float64), h0._array.astype(np.float64), c0_64,
                                   params, layers, dirs, lengths)  # fmt: skip
     np.testing.assert_allclose(out.numpy(), r_out, rtol=1e-4, atol=2e-5)
     np.testing.assert_allclose(hn.numpy(), r_hn, rtol=1e-4, atol=2e-5)
@@ -145,7 +145,7 @@ def run_case(mode, b, t, i, h, layers=1, dirs=1, lengths=None, bias=True, seed=0
         loss = loss + (cn * ar.tensor(U)).sum()
     loss.backward()
 
-    base = {"x": x.data.astype(np.float64), "h0": h0.data.astype(np.float64), "c0": c0_64, **params}
+    base = {"x": x._array.astype(np.float64), "h0": h0._array.astype(np.float64), "c0": c0_64, **params}
 
     def ref_loss(vals):
         o, hh, cc = ref_stack(mode, vals["x"], vals["h0"], vals["c0"],
@@ -255,7 +255,7 @@ def test_gradients_reach_h0_so_a_label_state_is_learnable():
         states.grad = None
         loss.backward()
         assert states.grad is not None and np.abs(states.grad.numpy()).sum() > 0
-        states.data -= 2.0 * states.grad.numpy()  # plain gradient descent on h0 alone
+        states._array -= 2.0 * states.grad.numpy()  # plain gradient descent on h0 alone
         losses.append(loss.item())
     assert losses[-1] < 0.6 * losses[0]  # the state alone cannot fit a random GRU exactly
 
@@ -265,7 +265,7 @@ def _train_long_sequence(max_norm):
     gradient norms before clipping and the largest |parameter| after training."""
     ar.manual_seed(4)
     rnn = nn.RNN(2, 16, batch_first=True)
-    rnn.weight_hh_l0.data *= 4.0  # exploding regime
+    rnn.weight_hh_l0._array *= 4.0  # exploding regime
     rng = np.random.default_rng(4)
     x = rng.standard_normal((4, 300, 2)).astype(np.float32)
     y = np.tanh(x.sum(axis=2, keepdims=True)).astype(np.float32)

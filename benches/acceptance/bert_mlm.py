@@ -119,7 +119,7 @@ def main() -> None:
             x, y = data.get_mlm_batch(val_ids, bs, block, rng, V)
             logits, _ = model(x)
             sel = y != data.MLM_IGNORE
-            hits += int((logits.data.argmax(-1)[sel] == y[sel]).sum())
+            hits += int((logits._array.argmax(-1)[sel] == y[sel]).sum())
             base_hits += int((y[sel] == most_frequent).sum())
             total += int(sel.sum())
     mlm_acc, base_acc = hits / total, base_hits / total

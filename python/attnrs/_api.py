@@ -137,7 +137,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
 def multinomial(input: Any, num_samples: int, replacement: bool = False, generator: Any = None) -> Tensor:  # noqa: A002
     """Draws class indices from (unnormalised, non-negative) rows of ``input``: (C,) or (N, C)
     → int64 (num_samples,) or (N, num_samples)."""
-    p = np.asarray(input.data if isinstance(input, Tensor) else input, dtype=np.float64)
+    p = np.asarray(input._array if isinstance(input, Tensor) else input, dtype=np.float64)
     if p.ndim not in (1, 2) or p.shape[-1] == 0:
         raise ShapeError(f"multinomial: input must be (C,) or (N, C) with C > 0; got {p.shape}")
     if not np.all(np.isfinite(p)) or (p < 0).any():

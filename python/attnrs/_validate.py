@@ -32,7 +32,7 @@ def is_tensor(x: Any) -> bool:
 
 def as_array(x: Any) -> Any:
     """The array behind a Tensor; anything else unchanged (no conversion)."""
-    return x.data if is_tensor(x) else x
+    return x._array if is_tensor(x) else x
 
 
 def as_f32(x: Any, op: str, arg: str) -> np.ndarray:
@@ -45,7 +45,7 @@ def as_f32(x: Any, op: str, arg: str) -> np.ndarray:
     if type(x) is np.ndarray and x.dtype == _F32 and x.flags.c_contiguous and x.flags.aligned:
         return x  # the common case, kept cheap (models call ops per token)
     if type(x) is not np.ndarray and is_tensor(x):  # a Tensor
-        x = x.data
+        x = x._array
     arr = np.asarray(x)
     kind = arr.dtype.kind
     if kind == "f":
@@ -110,7 +110,7 @@ def as_index(x: Any, op: str, arg: str) -> np.ndarray:
     are refused with ``DTypeError``.
     """
     if is_tensor(x):
-        arr = x.data
+        arr = x._array
         if arr.dtype.kind in "iu":  # an int64/int32 Tensor
             return contiguous(arr.astype(np.int64, copy=False))
         if arr.dtype.kind == "b":
@@ -131,7 +131,7 @@ def as_index(x: Any, op: str, arg: str) -> np.ndarray:
 def as_mask(x: Any, op: str, arg: str) -> np.ndarray:
     """A boolean ndarray; a Tensor or number array is read as ``!= 0``."""
     if is_tensor(x):
-        return x.data != 0
+        return x._array != 0
     arr = np.asarray(x)
     if arr.dtype == np.bool_:
         return arr

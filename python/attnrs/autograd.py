@@ -143,7 +143,7 @@ class Function:
         any_needs = False
         for a in args:
             if isinstance(a, T):
-                raw.append(a.data)
+                raw.append(a._array)
                 rg = a.requires_grad
                 needs.append(rg)
                 any_needs = any_needs or rg
@@ -239,14 +239,14 @@ def backward(root: Any, grad: np.ndarray | None = None, retain_graph: bool = Fal
     if not root.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no graph")
     if grad is None:
-        if root.data.size != 1:
+        if root._array.size != 1:
             raise RuntimeError(
                 "backward: grad can be omitted only for a tensor with one element; "
                 f"got shape {root.shape}"
             )
-        grad = np.ones(root.data.shape, dtype=np.float32)
+        grad = np.ones(root._array.shape, dtype=np.float32)
     else:
-        grad = np.asarray(grad.data if isinstance(grad, T) else grad, dtype=np.float32)
+        grad = np.asarray(grad._array if isinstance(grad, T) else grad, dtype=np.float32)
         if grad.shape != root.shape:
             raise ValueError(f"backward: grad must have shape {root.shape}; got {grad.shape}")
     if root._ctx is None:  # a leaf
@@ -278,7 +278,7 @@ def backward(root: Any, grad: np.ndarray | None = None, retain_graph: bool = Fal
                 continue
             if type(g) is not np.ndarray or g.dtype is not _F32:
                 g = np.asarray(g, dtype=np.float32)
-            shape = t.data.shape
+            shape = t._array.shape
             if g.shape != shape:
                 g = unbroadcast(g, shape)
             c = t._ctx

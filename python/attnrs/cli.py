@@ -409,7 +409,7 @@ def _train_bert(args: argparse.Namespace, settings: dict, text: str, out: Path) 
     model.eval()
     with no_grad():
         logits, _ = model(x)
-    filled = np.where(y != data.MLM_IGNORE, logits.data.argmax(-1), x)
+    filled = np.where(y != data.MLM_IGNORE, logits._array.argmax(-1), x)
     print("--- fill in the masks ---")
     print("input: ", tok.decode(x[0]))
     print("filled:", tok.decode(filled[0]))

@@ -208,13 +208,13 @@ class _Bucket:
 
     def __init__(self, params: list[Tensor]) -> None:
         self.params = params
-        self.numel = int(sum(p.data.size for p in params))
+        self.numel = int(sum(p._array.size for p in params))
         self.buffer = np.zeros(self.numel + len(params), dtype=np.float32)
         self.views: list[np.ndarray] = []
         off = 0
         for p in params:
-            n = p.data.size
-            self.views.append(self.buffer[off : off + n].reshape(p.data.shape))
+            n = p._array.size
+            self.views.append(self.buffer[off : off + n].reshape(p._array.shape))
             off += n
         self.flags = self.buffer[self.numel :]
         self.pending = len(params)
@@ -233,11 +233,11 @@ class _Reducer:
         group: list[Tensor] = []
         size = 0
         for p in reversed(params):
-            if group and size + p.data.nbytes > bucket_cap_bytes:
+            if group and size + p._array.nbytes > bucket_cap_bytes:
                 self.buckets.append(_Bucket(group))
                 group, size = [], 0
             group.append(p)
-            size += p.data.nbytes
+            size += p._array.nbytes
         if group:
             self.buckets.append(_Bucket(group))
         self.where: dict[int, tuple[_Bucket, np.ndarray]] = {}
@@ -256,11 +256,11 @@ class _Reducer:
         if grad is None:
             np.copyto(view, g)
             p.grad = Tensor(view)
-        elif grad.data is view:
+        elif grad._array is view:
             np.add(view, g, out=view)
         else:  # a gradient array set from outside (zero_grad(set_to_none=False), user code)
-            np.add(grad.data, g, out=view)
-            grad.data = view
+            np.add(grad._array, g, out=view)
+            grad._array = view
 
     def ready(self, p: Tensor) -> None:
         if not self.sync:
@@ -306,9 +306,9 @@ class _Reducer:
                 v.fill(0.0)
                 b.flags[i] = 0.0
             else:
-                if grad.data is not v:
-                    np.copyto(v, grad.data)
-                    grad.data = v
+                if grad._array is not v:
+                    np.copyto(v, grad._array)
+                    grad._array = v
                 b.flags[i] = 1.0
         if self.comm is not None and self.world > 1:
             b.request = self.comm.Iallreduce(self.mpi.IN_PLACE, b.buffer, op=self.mpi.SUM)
@@ -382,17 +382,17 @@ class DistributedDataParallel(Module):
     def _broadcast(self, module: Module, buffers: bool) -> None:
         comm = _World.comm
         params = list(module.parameters())
-        flat = np.concatenate([p.data.reshape(-1) for p in params]).astype(np.float32) if params else None
+        flat = np.concatenate([p._array.reshape(-1) for p in params]).astype(np.float32) if params else None
         if flat is not None:
             comm.Bcast(flat, root=0)
             off = 0
             for p in params:
-                n = p.data.size
-                src = flat[off : off + n].reshape(p.data.shape)
-                if p.data.flags.writeable and p.data.flags.c_contiguous and p.data.dtype == np.float32:
-                    np.copyto(p.data, src)
+                n = p._array.size
+                src = flat[off : off + n].reshape(p._array.shape)
+                if p._array.flags.writeable and p._array.flags.c_contiguous and p._array.dtype == np.float32:
+                    np.copyto(p._array, src)
                 else:
-                    p.data = src.copy()
+                    p._array = src.copy()
                 off += n
         if buffers:
             for mod in module.modules():

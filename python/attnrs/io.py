@@ -70,7 +70,7 @@ def _arrays(obj: Any, op: str) -> OrderedDict[str, np.ndarray]:
     for k, v in obj.items():
         if not isinstance(k, str) or not k:
             raise TypeError(f"{op}: keys must be non-empty strings; got {k!r}")
-        arr = v.data if isinstance(v, Tensor) else v
+        arr = v._array if isinstance(v, Tensor) else v
         if not isinstance(arr, np.ndarray):
             raise TypeError(
                 f"{op}: value of {k!r} must be an ndarray or Tensor; got {type(v).__name__}"
@@ -329,7 +329,7 @@ def _is_flat(obj: Any) -> bool:
 def _flatten(obj: Any, arrays: OrderedDict[str, np.ndarray], op: str) -> Any:
     """``obj`` as a JSON skeleton; each array/Tensor becomes a reference into ``arrays``."""
     if isinstance(obj, (Tensor, np.ndarray)):
-        arr = obj.data if isinstance(obj, Tensor) else obj
+        arr = obj._array if isinstance(obj, Tensor) else obj
         if arr.dtype.kind not in "fiub":
             raise DTypeError(f"{op}: unsupported array dtype {arr.dtype}")
         name = f"t{len(arrays)}"
@@ -589,7 +589,7 @@ def load_checkpoint(
         model.check_state_dict(model_state)
     except ShapeError as e:
         raise ShapeError(f"{op}: {path} does not match the model: {e}") from None
-    own = {k: p.data.dtype for k, p in model.named_parameters()}
+    own = {k: p._array.dtype for k, p in model.named_parameters()}
     own.update({k: np.asarray(b).dtype for k, b in model.named_buffers()})
     wrong = [f"{k}: {v.dtype} (the model holds {own[k]})" for k, v in model_state.items()
              if k in own and v.dtype != own[k]]  # fmt: skip

@@ -59,9 +59,9 @@ def _check_number(
 
 def _writable(p: Tensor) -> np.ndarray:
     """The parameter's array, made contiguous and writable once, so updates can be in place."""
-    d = p.data
+    d = p._array
     if not (d.flags.c_contiguous and d.flags.writeable and d.flags.aligned) or d.dtype != np.float32:
-        p.data = d = np.array(d, dtype=np.float32, order="C", copy=True)
+        p._array = d = np.array(d, dtype=np.float32, order="C", copy=True)
     return d
 
 
@@ -123,7 +123,7 @@ class Optimizer:
                     if set_to_none:
                         p.grad = None
                     else:
-                        p.grad.data = np.zeros_like(p.grad.data)
+                        p.grad._array = np.zeros_like(p.grad._array)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = closure() if closure is not None else None
@@ -133,8 +133,8 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad.data
-                if g.shape != p.data.shape:
+                g = p.grad._array
+                if g.shape != p._array.shape:
                     raise ShapeError(
                         f"{self._name}.step: gradient shape {g.shape} != parameter shape {p.shape}"
                     )

@@ -65,7 +65,7 @@ def as_dtype(dtype: Any, op: str = "tensor") -> np.dtype:
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """``data`` as an array of a stored dtype: floats become float32, bools stay bool,
     int32 stays int32 and other integers become int64 (as ``torch.tensor`` infers)."""
-    arr = data.data if isinstance(data, Tensor) else np.asarray(data)
+    arr = data._array if isinstance(data, Tensor) else np.asarray(data)
     if dtype is not None:
         return arr.astype(as_dtype(dtype), copy=False)
     kind = arr.dtype.kind
@@ -87,13 +87,13 @@ def _check_grad(arr: np.ndarray, requires_grad: bool) -> bool:
 
 
 class Tensor:
-    __slots__ = ("__weakref__", "_ctx", "_out_index", "data", "grad", "requires_grad")
+    __slots__ = ("__weakref__", "_ctx", "_out_index", "_array", "grad", "requires_grad")
     __array_priority__ = 1000  # so ndarray ⊕ Tensor defers to Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        self.data: np.ndarray = _to_array(data, dtype)
+        self._array: np.ndarray = _to_array(data, dtype)
         self.grad: Tensor | None = None
-        self.requires_grad = _check_grad(self.data, requires_grad)
+        self.requires_grad = _check_grad(self._array, requires_grad)
         self._ctx: autograd.Function | None = None
         self._out_index = 0
 
@@ -107,7 +107,7 @@ class Tensor:
             else:  # integer and bool results carry no gradient
                 arr = _to_array(arr)
                 requires_grad, ctx = False, None
-        t.data = arr
+        t._array = arr
         t.grad = None
         t.requires_grad = requires_grad
         t._ctx = ctx
@@ -118,39 +118,39 @@ class Tensor:
         if self.grad is None:
             self.grad = Tensor._wrap(np.array(g, dtype=np.float32, copy=True), False, None, 0)
         else:
-            self.grad.data = self.grad.data + g
+            self.grad._array = self.grad._array + g
 
     # --- NumPy interop -------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._array.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._array.dtype
 
     def size(self, dim: int | None = None) -> Any:
         """The shape as a tuple (``size()``), or one extent (``size(d)``), as in PyTorch.
 
         (``.size`` was the element count before; that is ``numel()``.)
         """
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self._array.shape if dim is None else self._array.shape[dim]
 
     def numel(self) -> int:
-        return self.data.size
+        return self._array.size
 
     def nelement(self) -> int:
-        return self.data.size
+        return self._array.size
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     def element_size(self) -> int:
-        return self.data.itemsize
+        return self._array.itemsize
 
     # --- dtypes and devices (CPU only) ---------------------------------------------------
     @property
@@ -163,18 +163,18 @@ class Tensor:
 
     @property
     def is_floating_point_dtype(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self._array.dtype.kind == "f"
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self._array.dtype.kind == "f"
 
     def _cast(self, dtype: Any) -> Tensor:
         dt = as_dtype(dtype, "to")
-        if dt == self.data.dtype:
+        if dt == self._array.dtype:
             return self
-        if dt.kind == "f" and self.data.dtype.kind == "f":
+        if dt.kind == "f" and self._array.dtype.kind == "f":
             return self
-        return Tensor(self.data.astype(dt))  # a new leaf: casts to and from integers carry no grad
+        return Tensor(self._array.astype(dt))  # a new leaf: casts to and from integers carry no grad
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (its dtype).
@@ -186,7 +186,7 @@ class Tensor:
             if a is None or isinstance(a, bool):
                 continue
             if isinstance(a, Tensor):
-                out = out._cast(a.data.dtype)
+                out = out._cast(a._array.dtype)
                 continue
             try:
                 dt = as_dtype(a, "to")
@@ -204,7 +204,7 @@ class Tensor:
     def type(self, dtype: Any = None) -> Any:
         """Without ``dtype``, PyTorch's type name (``"torch.FloatTensor"``…); with it, a cast."""
         if dtype is None:
-            return _TYPE_NAMES[self.data.dtype]
+            return _TYPE_NAMES[self._array.dtype]
         return self._cast(dtype)
 
     def long(self) -> Tensor:
@@ -232,8 +232,8 @@ class Tensor:
 
     def clone(self) -> Tensor:
         """A copy that stays in the graph (gradients flow back to ``self``)."""
-        if self.data.dtype.kind != "f":
-            return Tensor(self.data.copy())
+        if self._array.dtype.kind != "f":
+            return Tensor(self._array.copy())
         return _fn.mul(self, 1.0)
 
     def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
@@ -255,24 +255,24 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The underlying array (zero-copy)."""
-        return self.data
+        return self._array
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        return self._array if dtype is None else self._array.astype(dtype)
 
     def item(self) -> float:
-        return self.data.item()
+        return self._array.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._array.tolist()
 
     # one-element tensors (any shape) behave like numbers, as in PyTorch
     def _scalar(self, what: str) -> float:
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise ValueError(
                 f"{what}: only a one-element tensor converts to a number; got shape {self.shape}"
             )
-        return self.data.item()
+        return self._array.item()
 
     def __float__(self) -> float:
         return float(self._scalar("float()"))
@@ -282,7 +282,7 @@ class Tensor:
 
     def __index__(self) -> int:
         """A one-element integer tensor used as an index (``range(t)``, ``lst[t]``)."""
-        if self.data.dtype.kind not in "iub":
+        if self._array.dtype.kind not in "iub":
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self._scalar("__index__"))
 
@@ -290,15 +290,15 @@ class Tensor:
         return bool(self._scalar("bool()"))
 
     def __format__(self, spec: str) -> str:
-        if spec and self.data.size == 1:
-            return format(self.data.item(), spec)
+        if spec and self._array.size == 1:
+            return format(self._array.item(), spec)
         return format(str(self), spec)
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._array)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        body = np.array2string(self._array, precision=4, separator=", ", prefix="tensor(")
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"tensor({body}{grad})"
 
@@ -388,18 +388,18 @@ class Tensor:
         return _fn.ge(self, other)
 
     def __invert__(self) -> Tensor:
-        if self.data.dtype.kind == "f":
+        if self._array.dtype.kind == "f":
             raise TypeError("~ (bitwise not) is only defined for bool and integer tensors")
-        return Tensor(~self.data)
+        return Tensor(~self._array)
 
     def __and__(self, other: Any) -> Tensor:
-        return Tensor(np.bitwise_and(self.data, _raw(other)))
+        return Tensor(np.bitwise_and(self._array, _raw(other)))
 
     def __or__(self, other: Any) -> Tensor:
-        return Tensor(np.bitwise_or(self.data, _raw(other)))
+        return Tensor(np.bitwise_or(self._array, _raw(other)))
 
     def __xor__(self, other: Any) -> Tensor:
-        return Tensor(np.bitwise_xor(self.data, _raw(other)))
+        return Tensor(np.bitwise_xor(self._array, _raw(other)))
 
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
@@ -535,7 +535,7 @@ class Tensor:
         """Variance over ``dim`` with Bessel's correction by default (``correction=1``), as PyTorch."""
         corr = 1 if correction is None and unbiased is None else (
             int(correction) if correction is not None else int(bool(unbiased)))  # fmt: skip
-        n = self.data.size if dim is None else math.prod(
+        n = self._array.size if dim is None else math.prod(
             self.shape[d] for d in ((dim,) if isinstance(dim, int) else dim))  # fmt: skip
         mu = self.mean(dim, keepdim=True)
         sq = ((self - mu) ** 2).sum(dim, keepdim=keepdim)
@@ -577,7 +577,7 @@ class Tensor:
 
     def scatter(self, dim: int, index: Any, src: Any) -> Tensor:
         """A copy with ``out[index[i][j]][j] = src[i][j]`` (dim 0; likewise for any dim), no grad."""
-        out = self.data.copy()
+        out = self._array.copy()
         idx = _fn.as_index_array(index, "scatter")
         vals = np.broadcast_to(np.asarray(_raw(src), dtype=out.dtype), idx.shape) if np.ndim(_raw(src)) == 0 \
             else np.asarray(_raw(src), dtype=out.dtype)[tuple(slice(0, n) for n in idx.shape)]
@@ -586,20 +586,20 @@ class Tensor:
 
     def scatter_(self, dim: int, index: Any, src: Any) -> Tensor:
         self._inplace("scatter_")
-        self.data[...] = self.scatter(dim, index, src).data
+        self._array[...] = self.scatter(dim, index, src)._array
         return self
 
     def nonzero(self, as_tuple: bool = False) -> Any:
         """Indices of the non-zero entries: an int64 (N, ndim) tensor, or one per dim."""
         if as_tuple:
-            return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(self.data))
-        return Tensor(np.argwhere(self.data).astype(np.int64))
+            return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(self._array))
+        return Tensor(np.argwhere(self._array).astype(np.int64))
 
     def index_fill_(self, dim: int, index: Any, value: Any) -> Tensor:
         self._inplace("index_fill_")
         idx = [slice(None)] * self.ndim
         idx[dim] = np.asarray(_raw(index), dtype=np.int64).reshape(-1)
-        self.data[tuple(idx)] = _raw(value)
+        self._array[tuple(idx)] = _raw(value)
         return self
 
     # --- in place (PyTorch's rule: not on a leaf that requires grad while grad mode is on) --
@@ -617,20 +617,20 @@ class Tensor:
 
     def _set(self, op: str, values: Any) -> Tensor:
         self._inplace(op)
-        self.data[...] = values
+        self._array[...] = values
         return self
 
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        return self._set("add_", self.data + alpha * np.asarray(_raw(other)))
+        return self._set("add_", self._array + alpha * np.asarray(_raw(other)))
 
     def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        return self._set("sub_", self.data - alpha * np.asarray(_raw(other)))
+        return self._set("sub_", self._array - alpha * np.asarray(_raw(other)))
 
     def mul_(self, other: Any) -> Tensor:
-        return self._set("mul_", self.data * np.asarray(_raw(other)))
+        return self._set("mul_", self._array * np.asarray(_raw(other)))
 
     def div_(self, other: Any) -> Tensor:
-        return self._set("div_", self.data / np.asarray(_raw(other)))
+        return self._set("div_", self._array / np.asarray(_raw(other)))
 
     def fill_(self, value: Any) -> Tensor:
         return self._set("fill_", _raw(value))
@@ -642,10 +642,10 @@ class Tensor:
         return self._set("copy_", np.broadcast_to(np.asarray(_raw(src)), self.shape))
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-        return self._set("clamp_", np.clip(self.data, min, max))
+        return self._set("clamp_", np.clip(self._array, min, max))
 
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
-        return self._set("masked_fill_", np.where(np.asarray(_raw(mask), dtype=bool), _raw(value), self.data))
+        return self._set("masked_fill_", np.where(np.asarray(_raw(mask), dtype=bool), _raw(value), self._array))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         return self._set("normal_", _rng.normal(mean, std, self.shape))
@@ -656,10 +656,10 @@ class Tensor:
     def __setitem__(self, idx: Any, value: Any) -> None:
         self._inplace("__setitem__")
         if isinstance(idx, Tensor):
-            idx = idx.data
+            idx = idx._array
         elif isinstance(idx, tuple):
-            idx = tuple(i.data if isinstance(i, Tensor) else i for i in idx)
-        self.data[idx] = _raw(value)
+            idx = tuple(i._array if isinstance(i, Tensor) else i for i in idx)
+        self._array[idx] = _raw(value)
 
     def _iop(self, op: str, other: Any, out_of_place: Any) -> Tensor:
         """``x += y``: in place when no graph is involved (PyTorch's aliasing); on a graph
@@ -670,10 +670,10 @@ class Tensor:
             return out_of_place(self, other)
         if isinstance(other, Tensor) and other.requires_grad and autograd.is_grad_enabled():
             return out_of_place(self, other)
-        res = np.asarray(out_of_place(Tensor(self.data), _raw(other)).data)
-        if res.dtype != self.data.dtype and self.data.dtype.kind != "f" and res.dtype.kind == "f":
-            raise TypeError(f"{op}: result type float32 can't be cast to the tensor's dtype {self.data.dtype}")
-        self.data[...] = res
+        res = np.asarray(out_of_place(Tensor(self._array), _raw(other))._array)
+        if res.dtype != self._array.dtype and self._array.dtype.kind != "f" and res.dtype.kind == "f":
+            raise TypeError(f"{op}: result type float32 can't be cast to the tensor's dtype {self._array.dtype}")
+        self._array[...] = res
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -693,7 +693,7 @@ class Tensor:
         autograd.backward(self, grad, retain_graph=retain_graph)
 
     def detach(self) -> Tensor:
-        return Tensor._wrap(self.data, False, None, 0)
+        return Tensor._wrap(self._array, False, None, 0)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if self._ctx is not None and not flag:
@@ -720,7 +720,7 @@ def _dims(dim: Any, keepdim: bool, kw: dict, op: str) -> tuple[Any, bool]:
 
 
 def _raw(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+    return x._array if isinstance(x, Tensor) else x
 
 
 def as_tensor(x: Any, dtype: Any = None, device: Any = None) -> Tensor:

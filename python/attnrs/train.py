@@ -175,8 +175,8 @@ class Trainer:
         self.last_metrics: dict = {}
         self.last_val_metrics: dict = {}
         self.params = list(model.parameters())
-        decay = [p for p in self.params if p.data.ndim >= 2]
-        no_decay = [p for p in self.params if p.data.ndim < 2]
+        decay = [p for p in self.params if p._array.ndim >= 2]
+        no_decay = [p for p in self.params if p._array.ndim < 2]
         self.optimizer = AdamW(
             [{"params": decay, "weight_decay": config.weight_decay},
              {"params": no_decay, "weight_decay": 0.0}],

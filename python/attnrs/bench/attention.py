@@ -134,7 +134,7 @@ def _mha_rows(repeats: int, torch: Any) -> list[dict[str, Any]]:
            "fwd_bwd_ms": round(fb_med * 1e3, 2), "fwd_bwd_best_ms": round(fb_best * 1e3, 2)}  # fmt: skip
     if torch is not None:
         tm = torch.nn.MultiheadAttention(e, h, batch_first=True)
-        tx = torch.from_numpy(x.data).requires_grad_()
+        tx = torch.from_numpy(x._array).requires_grad_()
         with torch.no_grad():
             row["torch_fwd_ms"] = round(_median_s(lambda: tm(tx, tx, tx, need_weights=False), repeats) * 1e3, 2)
         row["torch_fwd_bwd_ms"] = round(

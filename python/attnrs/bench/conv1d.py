@@ -196,7 +196,7 @@ def _stream_rows(quick: bool) -> list[dict]:
     def step(state: Any, i: int) -> None:
         h = xs[i % len(xs)]
         for conv in convs:
-            h = conv.stream_step(h, state).data
+            h = conv.stream_step(h, state)._array
 
     states = []
     for target in positions:

@@ -33,7 +33,7 @@ def _pair(a: TensorLike, b: TensorLike) -> tuple[Any, Any]:
 def _integral(x: Any) -> bool:
     """An int/bool operand (a Python int or an integer or bool Tensor): no gradient flows."""
     if isinstance(x, Tensor):
-        return x.data.dtype.kind in "iub"
+        return x._array.dtype.kind in "iub"
     return type(x) is int or type(x) is bool
 
 
@@ -308,8 +308,8 @@ class Extremum(Function):
 
 def _extremum(a: Any, b: Any, fn: Any, is_max: bool) -> Tensor:
     ta, tb = as_tensor(a), as_tensor(b)
-    if ta.data.dtype.kind != "f" and tb.data.dtype.kind != "f":
-        return Tensor(np.asarray(fn(ta.data, tb.data)))
+    if ta._array.dtype.kind != "f" and tb._array.dtype.kind != "f":
+        return Tensor(np.asarray(fn(ta._array, tb._array)))
     return Extremum.apply(ta, tb, is_max)
 
 

@@ -128,7 +128,7 @@ def _extreme_dim(x: Any, dim: Any, keepdim: bool, fn: Any, arg: Any, op: str) ->
         raise TypeError(f"{op}: dim must be an int (use amax/amin for several dims); got {dim!r}")
     d = norm_axis(int(dim), x.ndim, op)
     values = Extreme.apply(x, axis=d, keepdims=keepdim, fn=fn)
-    indices = np.asarray(arg(x.data, axis=d, keepdims=keepdim) if x.ndim else np.int64(0))
+    indices = np.asarray(arg(x._array, axis=d, keepdims=keepdim) if x.ndim else np.int64(0))
     return MaxMin(values, Tensor(indices.astype(np.int64, copy=False)))
 
 
@@ -152,7 +152,7 @@ def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = Tru
     n = x.shape[d] if x.ndim else 1
     if not 0 <= int(k) <= n:
         raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {n}")
-    key = -x.data if largest else x.data
+    key = -x._array if largest else x._array
     idx = np.argsort(key, axis=d, kind="stable")
     idx = np.take(idx, np.arange(int(k)), axis=d)
     return MaxMin(gather(x, d, idx), Tensor(idx.astype(np.int64)))

@@ -144,7 +144,7 @@ def _norm_index(idx: Any) -> tuple[Any, bool]:
     out, advanced = [], False
     for p in parts:
         if isinstance(p, Tensor):
-            p = p.data if p.data.dtype == np.bool_ else as_index(p, "getitem", "index")
+            p = p._array if p._array.dtype == np.bool_ else as_index(p, "getitem", "index")
             if p.ndim == 0 and p.dtype != np.bool_:
                 p = int(p)  # a 0-d integer tensor indexes like an int (the axis goes away)
             else:

@@ -88,9 +88,9 @@ class BERT(nn.Module):
             if name.startswith(("ln_", "mlm_norm")) or ".norm" in name:
                 continue
             if name.endswith("bias"):
-                p.data = np.zeros_like(p.data)
+                p._array = np.zeros_like(p._array)
                 continue
-            p.data = rng.normal(0.0, 0.02, size=p.data.shape).astype(np.float32)
+            p._array = rng.normal(0.0, 0.02, size=p._array.shape).astype(np.float32)
 
     def hidden_states(
         self, ids: Any, segments: Any = None, key_padding_mask: Any = None, position_ids: Any = None
@@ -178,7 +178,7 @@ class BERT(nn.Module):
     def masked_accuracy(logits: Any, targets: Any, ignore_index: int = IGNORE_INDEX) -> float:
         """Fraction of the masked positions (targets != ignore_index) predicted exactly."""
         t = np.asarray(targets)
-        pred = np.asarray(logits.data if isinstance(logits, Tensor) else logits).argmax(axis=-1)
+        pred = np.asarray(logits._array if isinstance(logits, Tensor) else logits).argmax(axis=-1)
         sel = t != ignore_index
         return float((pred[sel] == t[sel]).mean()) if sel.any() else float("nan")
 
@@ -204,14 +204,14 @@ def classifier_from_bert(
         n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd, dropout=c.dropout, pooling=pooling,
     )  # fmt: skip
     clf = TransformerClassifier(cfg)
-    emb = clf.embed.weight.data.copy()  # (V + 1, C)
-    emb[: c.vocab_size] = bert.wte.weight.data
-    emb[c.vocab_size] = bert.wte.weight.data[min(2, c.vocab_size - 1)]
-    clf.embed.weight.data = emb
-    pos = clf.pos.weight.data.copy()  # (block + 1, C)
+    emb = clf.embed.weight._array.copy()  # (V + 1, C)
+    emb[: c.vocab_size] = bert.wte.weight._array
+    emb[c.vocab_size] = bert.wte.weight._array[min(2, c.vocab_size - 1)]
+    clf.embed.weight._array = emb
+    pos = clf.pos.weight._array.copy()  # (block + 1, C)
     n = min(len(pos), c.block_size)
-    pos[:n] = bert.wpe.weight.data[:n]
-    clf.pos.weight.data = pos
+    pos[:n] = bert.wpe.weight._array[:n]
+    clf.pos.weight._array = pos
     src = bert.state_dict()
     state = clf.state_dict()
     for name in state:

@@ -93,7 +93,7 @@ class CharRNN(nn.Module):
         logits, hidden = self.step(idx)
         out = [idx]
         for _ in range(max_new_tokens):
-            nxt = sample_next(logits.data[:, -1, :], temperature, top_k, rng)  # (B, 1)
+            nxt = sample_next(logits._array[:, -1, :], temperature, top_k, rng)  # (B, 1)
             out.append(nxt)
             logits, hidden = self.step(nxt, hidden)
         self.train(was_training)

@@ -89,4 +89,4 @@ class TransformerClassifier(nn.Module):
         with no_grad():
             logits, _ = self(x)
         self.train(was_training)
-        return logits.data.argmax(axis=-1).astype(np.int64)
+        return logits._array.argmax(axis=-1).astype(np.int64)

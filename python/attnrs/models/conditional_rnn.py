@@ -98,7 +98,7 @@ class ConditionalRNN(nn.Module):
         out = []
         for _ in range(length):
             y, hidden = self.rnn(self.embed(tok), hidden)  # (B, 1, H)
-            tok = sample_next(self.head(y).data[:, -1, :], temperature, None, rng)
+            tok = sample_next(self.head(y)._array[:, -1, :], temperature, None, rng)
             out.append(tok)
         self.train(was_training)
         return np.concatenate(out, axis=1)

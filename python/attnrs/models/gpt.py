@@ -74,12 +74,12 @@ class GPT(nn.Module):
             if name.startswith("ln_") or ".norm" in name:
                 continue  # LayerNorm: weight 1, bias 0
             if name.endswith("bias"):
-                p.data = np.zeros_like(p.data)
+                p._array = np.zeros_like(p._array)
                 continue
             std = 0.02
             if name.endswith(("out_proj.weight", "linear2.weight")):  # residual projections
                 std = 0.02 / np.sqrt(2 * self.config.n_layer)
-            p.data = rng.normal(0.0, std, size=p.data.shape).astype(np.float32)
+            p._array = rng.normal(0.0, std, size=p._array.shape).astype(np.float32)
 
     def forward(
         self, idx: np.ndarray, targets: np.ndarray | None = None
@@ -164,14 +164,14 @@ class GPT(nn.Module):
             _, w = block.self_attn(
                 h, h, h, is_causal=True, need_weights=True, average_attn_weights=False
             )
-            maps.append(np.asarray(w.data if isinstance(w, Tensor) else w))  # (B, nh, T, T)
+            maps.append(np.asarray(w._array if isinstance(w, Tensor) else w))  # (B, nh, T, T)
             x = block(x)
         return maps
 
     def _decode_weights(self) -> dict[int, np.ndarray]:
         """Row-major copies of every projection's Wᵀ (``TransformerBlock.decode_weights``
         and the head's), made once per ``generate``."""
-        wt = {id(self.lm_head.weight): np.ascontiguousarray(self.lm_head.weight.data.T)}
+        wt = {id(self.lm_head.weight): np.ascontiguousarray(self.lm_head.weight._array.T)}
         for block in self.blocks:
             wt.update(block.decode_weights())
         return wt
@@ -193,11 +193,11 @@ class GPT(nn.Module):
             raise ValueError("GPT._decode_step: several tokens only into empty caches (start = 0)")
         c = self.config
         pos = np.arange(start, start + t)
-        x = (self.wte.weight.data[idx] + self.wpe.weight.data[pos]).reshape(B * t, c.n_embd)  # (B·t, C)
+        x = (self.wte.weight._array[idx] + self.wpe.weight._array[pos]).reshape(B * t, c.n_embd)  # (B·t, C)
         for block, cache in zip(self.blocks, caches):
             x = block.decode_step(x, cache, B, wt)  # (B·t, C)
         last = np.ascontiguousarray(x.reshape(B, t, c.n_embd)[:, -1])  # (B, C)
         ln, head = self.ln_f, self.lm_head
-        h = ops.layer_norm_inference(last, ln.weight.data, None if ln.bias is None else ln.bias.data, ln.eps)
-        bias = None if head.bias is None else head.bias.data
+        h = ops.layer_norm_inference(last, ln.weight._array, None if ln.bias is None else ln.bias._array, ln.eps)
+        bias = None if head.bias is None else head.bias._array
         return ops.linear(h, wt[id(head.weight)].T, bias)  # (B, V)

@@ -92,7 +92,7 @@ class RNNSeq2Seq(nn.Module):
         """
         states, h, pad = self.encode(src)
         dec, _ = self.decoder(self.tgt_embed(np.asarray(tgt_in)), h)
-        return self.attend(dec, states, pad)[1].data
+        return self.attend(dec, states, pad)[1]._array
 
     @no_grad()
     def greedy_decode(self, src: np.ndarray, max_len: int | None = None) -> np.ndarray:
@@ -108,7 +108,7 @@ class RNNSeq2Seq(nn.Module):
         for _ in range(max_len or self.config.max_len):
             dec, h = self.decoder(self.tgt_embed(tok), h)  # (B, 1, H)
             logits, _ = self.attend(dec, states, pad)
-            tok = logits.data[:, -1, :].argmax(axis=-1)[:, None].astype(np.int64)
+            tok = logits._array[:, -1, :].argmax(axis=-1)[:, None].astype(np.int64)
             tok[done] = PAD
             out.append(tok)
             done |= tok[:, 0] == EOS

@@ -124,7 +124,7 @@ class Seq2SeqTransformer(nn.Module):
         was_training = self.training
         self.eval()
         memory, pad = self.encode(src)
-        memory = Tensor(np.repeat(memory.data, K, axis=0))  # (B*K, S, C)
+        memory = Tensor(np.repeat(memory._array, K, axis=0))  # (B*K, S, C)
         pad = np.repeat(pad, K, axis=0)  # (B*K, S)
         seqs = np.full((B * K, 1), BOS, dtype=np.int64)
         scores = np.zeros((B, K))
@@ -132,7 +132,7 @@ class Seq2SeqTransformer(nn.Module):
         done = np.zeros((B, K), dtype=bool)
         rows = np.arange(B)[:, None]
         for _ in range(max_len):
-            logits = self.decode(seqs, memory, pad).data[:, -1, :]  # (B*K, V)
+            logits = self.decode(seqs, memory, pad)._array[:, -1, :]  # (B*K, V)
             V = logits.shape[-1]
             logp = _log_softmax(logits).reshape(B, K, V)
             logp[done] = -np.inf

@@ -101,4 +101,4 @@ class TCN(nn.Module):
         """One token per row through every convolution's streaming step → logits (B, V)."""
         x = self.embed(tok)  # (B, C)
         _, skip = self.stack.stream_step(x, state)  # (B, C)
-        return self.head(F.relu(skip)).data  # (B, V)
+        return self.head(F.relu(skip))._array  # (B, V)

@@ -61,8 +61,8 @@ class Word2Vec(nn.Module):
         from ..tensor import default_rng
 
         bound = 0.5 / c.dim
-        self.in_embed.weight.data = default_rng().uniform(-bound, bound, (c.vocab_size, c.dim)).astype(np.float32)
-        self.out_embed.weight.data = np.zeros((c.vocab_size, c.dim), dtype=np.float32)
+        self.in_embed.weight._array = default_rng().uniform(-bound, bound, (c.vocab_size, c.dim)).astype(np.float32)
+        self.out_embed.weight._array = np.zeros((c.vocab_size, c.dim), dtype=np.float32)
 
     def forward(
         self, center: np.ndarray, candidates: np.ndarray, targets: np.ndarray | None = None
@@ -82,7 +82,7 @@ class Word2Vec(nn.Module):
 
     def vectors(self) -> np.ndarray:
         """The word vectors (``in_embed``), (vocab_size, dim)."""
-        return self.in_embed.weight.data
+        return self.in_embed.weight._array
 
     def similarity(self, a: int, b: int) -> float:
         """Cosine similarity of the vectors of ids ``a`` and ``b``."""

@@ -131,7 +131,7 @@ class MultiheadAttention(Module):
         self.in_proj_bias = Parameter(np.zeros(3 * e, np.float32)) if bias else None
         self.out_proj = Linear(e, e, bias=bias)
         if bias:
-            self.out_proj.bias.data[...] = 0.0
+            self.out_proj.bias._array[...] = 0.0
 
     def _proj(self, x: Tensor, i: int) -> Tensor:
         e = self.embed_dim
@@ -144,7 +144,7 @@ class MultiheadAttention(Module):
         """PyTorch MHA mask (bool True = masked) → SDPA mask (bool True = take part), (B, H, Tq, Tk)-broadcastable."""
         if attn_mask is None:
             return None
-        m = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
+        m = np.asarray(attn_mask._array if isinstance(attn_mask, Tensor) else attn_mask)
         if m.dtype == np.bool_:
             m = ~m
         if m.ndim == 3:
@@ -188,7 +188,7 @@ class MultiheadAttention(Module):
             q, k, v = self._proj(query, 0), self._proj(key, 1), self._proj(value, 2)  # (B, H, T, Dh)
             offset = 0
             if cache is not None:
-                k_all, v_all = cache.update(k.data, v.data)
+                k_all, v_all = cache.update(k._array, v._array)
                 k, v = Tensor(k_all), Tensor(v_all)
                 offset = k_all.shape[2] - tq
             o4 = scaled_dot_product_attention(
@@ -198,7 +198,7 @@ class MultiheadAttention(Module):
             o = o4.permute(0, 2, 1, 3).reshape(b, tq, e)
             weights = None
             if need_weights:
-                w = attention_weights(q.data, k.data, causal=is_causal, causal_offset=offset,
+                w = attention_weights(q._array, k._array, causal=is_causal, causal_offset=offset,
                                       key_padding_mask=key_padding_mask, attn_mask=mask)  # fmt: skip
                 weights = Tensor(w.mean(axis=1) if average_attn_weights else w)
         out = self.out_proj(o)

@@ -140,9 +140,9 @@ class Conv1d(Module):
                 f"Conv1d.stream_step: x_t must be 2-D (batch, in_channels); got shape {x.shape}"
             )
         ring = state._ring(self, x.shape[0])
-        b = None if self.bias is None else self.bias.data
+        b = None if self.bias is None else self.bias._array
         y = ops.conv1d_step(
-            x, self.weight.data, b, state=ring.buffer, step=ring.steps, dilation=self.dilation
+            x, self.weight._array, b, state=ring.buffer, step=ring.steps, dilation=self.dilation
         )
         ring.steps += 1
         return Tensor(y)
@@ -188,10 +188,10 @@ class TemporalBlock(Module):
         return F.tanh(filt) * F.sigmoid(gate)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if np.ndim(x.data if isinstance(x, Tensor) else x) != 3:
+        if np.ndim(x._array if isinstance(x, Tensor) else x) != 3:
             raise ShapeError(
                 f"TemporalBlock: input must be 3-D (B, C={self.channels}, T); "
-                f"got shape {np.shape(x.data if isinstance(x, Tensor) else x)}"
+                f"got shape {np.shape(x._array if isinstance(x, Tensor) else x)}"
             )
         z = self._gate(self.conv(x), 1)
         return x + self.res(z), self.skip(z)

@@ -125,8 +125,8 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
     if log_target:
         loss = t.exp() * (t - input)
     else:
-        pos = t.data > 0
-        logt = Tensor(np.log(np.where(pos, t.data, 1.0)).astype(np.float32))
+        pos = t._array > 0
+        logt = Tensor(np.log(np.where(pos, t._array, 1.0)).astype(np.float32))
         loss = (t * (logt - input)).masked_fill(~pos, 0.0)
     if reduction == "batchmean":
         return loss.sum() / float(input.shape[0] if input.ndim else 1)

@@ -1,6 +1,6 @@
 """``attnrs.nn.init``: PyTorch's in-place initialisers, drawn from attnrs' generator.
 
-Each fills ``tensor.data`` in place (no graph is recorded) and returns the tensor.
+Each fills ``tensor._array`` in place (no graph is recorded) and returns the tensor.
 Fans follow PyTorch: for a weight of shape (out, in, *kernel), ``fan_in = in·k`` and
 ``fan_out = out·k`` where ``k`` is the product of the kernel dims.
 """
@@ -23,7 +23,7 @@ __all__ = [
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"nn.init: expected an attnrs Tensor or Parameter; got {type(tensor).__name__}")
-    tensor.data[...] = values
+    tensor._array[...] = values
     return tensor
 
 
@@ -131,7 +131,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Ten
     """A (semi-)orthogonal matrix from the QR of a Gaussian one (trailing dims flattened)."""
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: needs at least 2 dims; got shape {tensor.shape}")
-    rows, cols = tensor.shape[0], tensor.data.size // tensor.shape[0]
+    rows, cols = tensor.shape[0], tensor._array.size // tensor.shape[0]
     flat = default_rng().standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T

@@ -21,7 +21,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad)
+        super().__init__(data._array if isinstance(data, Tensor) else data, requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -143,7 +143,7 @@ class Module:
         """Name → float32 array (parameters, then buffers); arrays are copies."""
         out: OrderedDict[str, np.ndarray] = OrderedDict()
         for name, p in self.named_parameters():
-            out[name] = p.data.copy()
+            out[name] = p._array.copy()
         for name, b in self.named_buffers(persistent_only=True):
             out[name] = np.array(b, copy=True)
         return out
@@ -154,7 +154,7 @@ class Module:
         Returns ``(missing, unexpected)`` keys; raises ``ShapeError`` listing every
         missing / unexpected (when ``strict``) and mis-shaped key.
         """
-        own = {k: p.data.shape for k, p in self.named_parameters()}
+        own = {k: p._array.shape for k, p in self.named_parameters()}
         own.update({k: np.shape(b) for k, b in self.named_buffers(persistent_only=True)})
         # a tied parameter's other names (PyTorch saves lm_head.weight and wte.weight both)
         first = {id(p): k for k, p in self.named_parameters()}
@@ -188,7 +188,7 @@ class Module:
         missing, unexpected = self.check_state_dict(state, strict)
         for k, p in self.named_parameters(remove_duplicate=False):  # any alias of a tied weight
             if k in state:
-                p.data = np.array(np.asarray(state[k]), dtype=np.float32, copy=True)
+                p._array = np.array(np.asarray(state[k]), dtype=np.float32, copy=True)
         for mname, mod in self.named_modules():
             skip = mod.__dict__.get("_non_persistent", ())
             for bname in list(mod._buffers):
@@ -214,7 +214,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0.0
+                p.grad._array[...] = 0.0
 
     # --- devices and dtypes (CPU only, float32 only: PyTorch programs' moves are no-ops) ---
     def to(self, *args: Any, **kwargs: Any) -> Module:
@@ -258,7 +258,7 @@ class Module:
 
     def num_parameters(self) -> int:
         """The number of trainable numbers (``sum(p.numel() for p in parameters())``)."""
-        return int(sum(p.data.size for p in self.parameters()))
+        return int(sum(p._array.size for p in self.parameters()))
 
     # --- repr ----------------------------------------------------------------------------
     def extra_repr(self) -> str:

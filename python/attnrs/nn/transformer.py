@@ -78,7 +78,7 @@ class TransformerBlock(Module):
         once per generation (they go stale when the weights change)."""
         attn = self.self_attn
         mats = (attn.in_proj_weight, attn.out_proj.weight, self.linear1.weight, self.linear2.weight)
-        return {id(w): np.ascontiguousarray(w.data.T) for w in mats}
+        return {id(w): np.ascontiguousarray(w._array.T) for w in mats}
 
     def decode_step(
         self, x: np.ndarray, cache: KVCache, batch: int, wt: dict[int, np.ndarray] | None = None
@@ -101,18 +101,18 @@ class TransformerBlock(Module):
         if wt is None:
             wt = self.decode_weights()
         # Straight-line calls, no helpers: per generated token, every Python call counts.
-        h = ops.layer_norm_inference(x, ln1.weight.data, ln1.bias.data, ln1.eps)
-        qkv = ops.linear(h, wt[id(attn.in_proj_weight)].T, attn.in_proj_bias.data)  # (B·t, 3C)
+        h = ops.layer_norm_inference(x, ln1.weight._array, ln1.bias._array, ln1.eps)
+        qkv = ops.linear(h, wt[id(attn.in_proj_weight)].T, attn.in_proj_bias._array)  # (B·t, 3C)
         qkv = qkv.reshape(batch, t, 3, nh, hs)
         q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, nh, t, hs) views
         k_all, v_all = cache.update(k, v)  # (B, nh, T, hs)
         # New rows see every cached step; a whole context attends causally.
         o = ops.attention(q, k_all, v_all, causal=self.causal and t > 1)  # (B, nh, t, hs)
         o = o.transpose(0, 2, 1, 3).reshape(batch * t, nh * hs)  # (B·t, C)
-        x = x + ops.linear(o, wt[id(attn.out_proj.weight)].T, attn.out_proj.bias.data)
-        h = ops.layer_norm_inference(x, ln2.weight.data, ln2.bias.data, ln2.eps)
-        h = ops.gelu(ops.linear(h, wt[id(fc1.weight)].T, fc1.bias.data))
-        return x + ops.linear(h, wt[id(fc2.weight)].T, fc2.bias.data)
+        x = x + ops.linear(o, wt[id(attn.out_proj.weight)].T, attn.out_proj.bias._array)
+        h = ops.layer_norm_inference(x, ln2.weight._array, ln2.bias._array, ln2.eps)
+        h = ops.gelu(ops.linear(h, wt[id(fc1.weight)].T, fc1.bias._array))
+        return x + ops.linear(h, wt[id(fc2.weight)].T, fc2.bias._array)
 
     def extra_repr(self) -> str:
         return f"causal={self.causal}, cross_attention={self.cross_attention}"

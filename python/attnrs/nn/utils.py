@@ -37,7 +37,7 @@ def clip_grad_norm_(
         )
     if math.isnan(norm_type) or norm_type <= 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be positive (or inf); got {norm_type}")
-    grads = [p.grad.data for p in params if p.grad is not None]
+    grads = [p.grad._array for p in params if p.grad is not None]
     if not grads:
         return 0.0
     fast = (

@@ -15,7 +15,7 @@ __all__ = ["adamw_step", "scale_", "total_norm2"]
 
 def _inplace(a: Any, op: str, arg: str) -> np.ndarray:
     if is_tensor(a):
-        a = a.data
+        a = a._array
     if not isinstance(a, np.ndarray):
         raise DTypeError(f"{op}: {arg} must be a float32 ndarray (updated in place); got {type(a).__name__}")
     if a.dtype != np.float32:

@@ -30,7 +30,7 @@ def rnn_lengths(lengths: Any, batch: int, steps: int, op: str = "rnn") -> np.nda
     if lengths is None:
         return None
     if is_tensor(lengths):
-        lengths = lengths.data
+        lengths = lengths._array
     arr = np.asarray(lengths)
     if arr.dtype.kind not in "iu":
         if arr.dtype.kind == "f" and arr.size and np.all(arr == np.round(arr)):
