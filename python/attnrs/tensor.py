@@ -20,10 +20,11 @@ _CPU = device("cpu")
 _TYPE_NAMES = {
     np.dtype(np.float32): "torch.FloatTensor", np.dtype(np.int64): "torch.LongTensor",
     np.dtype(np.int32): "torch.IntTensor", np.dtype(np.bool_): "torch.BoolTensor",
+    np.dtype(np.uint8): "torch.ByteTensor",
 }  # fmt: skip
 
 __all__ = [
-    "Tensor", "arange", "as_dtype", "as_tensor", "default_rng", "empty", "from_numpy", "full", "full_like",
+    "BoolTensor", "ByteTensor", "FloatTensor", "IntTensor", "LongTensor", "Tensor", "arange", "as_dtype", "as_tensor", "default_rng", "empty", "from_numpy", "full", "full_like",
     "manual_seed", "ones", "ones_like", "rand", "randint", "randn", "randperm", "tensor", "zeros",
     "zeros_like",
 ]  # fmt: skip
@@ -42,11 +43,11 @@ def default_rng() -> np.random.Generator:
 
 
 _F32 = np.dtype(np.float32)
-_DTYPES = {_F32, np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_)}
+_DTYPES = {_F32, np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.uint8), np.dtype(np.bool_)}
 
 
 def as_dtype(dtype: Any, op: str = "tensor") -> np.dtype:
-    """A dtype attnrs stores: float32, int64, int32 or bool (other floats become float32)."""
+    """A dtype attnrs stores: float32, int64, int32, uint8 or bool (other floats become float32)."""
     if dtype is float:
         return _F32
     if dtype is int:
@@ -54,24 +55,24 @@ def as_dtype(dtype: Any, op: str = "tensor") -> np.dtype:
     try:
         d = np.dtype(dtype)
     except TypeError:
-        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32 or bool; got {dtype!r}") from None
+        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32, uint8 or bool; got {dtype!r}") from None
     if d.kind == "f":
         return _F32
     if d not in _DTYPES:
-        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32 or bool; got {d}")
+        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32, uint8 or bool; got {d}")
     return d
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """``data`` as an array of a stored dtype: floats become float32, bools stay bool,
-    int32 stays int32 and other integers become int64 (as ``torch.tensor`` infers)."""
+    int32 and uint8 stay and other integers become int64 (as ``torch.tensor`` infers)."""
     arr = data._array if isinstance(data, Tensor) else np.asarray(data)
     if dtype is not None:
         return arr.astype(as_dtype(dtype), copy=False)
     kind = arr.dtype.kind
     if kind == "f":
         return arr.astype(np.float32, copy=False)
-    if kind == "b" or arr.dtype == np.int32:
+    if kind == "b" or arr.dtype == np.int32 or arr.dtype == np.uint8:
         return arr
     if kind in "iu":
         return arr.astype(np.int64, copy=False)
@@ -252,6 +253,22 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self._ctx is None
+
+    @property
+    def data(self) -> Tensor:
+        """PyTorch's ``.data``: a Tensor on the same storage, detached from the graph and
+        not requiring grad, so ``p.data.copy_(w)`` or ``p.data.normal_()`` write into ``p``
+        without recording anything. The NumPy array is ``numpy()``."""
+        return Tensor._wrap(self._array, False, None, 0)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        """``t.data = other``: ``t`` takes ``other``'s storage (shared, as in PyTorch); a
+        NumPy array is accepted too (converted like ``attnrs.tensor``)."""
+        arr = _to_array(value)
+        if self.requires_grad and arr.dtype != _F32:
+            raise RuntimeError(f"data: a tensor that requires grad must stay float32; got dtype {arr.dtype}")
+        self._array = arr
 
     def numpy(self) -> np.ndarray:
         """The underlying array (zero-copy)."""
@@ -840,3 +857,23 @@ def arange(*args: Any, dtype: Any = None, requires_grad: bool = False, device: A
 # The methods above call the functional layer, which imports this module:
 # bound last, when ``Tensor`` already exists (the import is resolved once).
 from . import functional as _fn  # noqa: E402
+
+
+def _legacy_constructor(dtype: np.dtype, name: str) -> Any:
+    def make(*args: Any) -> Tensor:
+        if args and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+            return zeros(*args, dtype=dtype)  # torch.LongTensor(2, 3): a (2, 3) tensor
+        if len(args) != 1:
+            raise TypeError(f"{name}: takes one sequence or array, or sizes; got {len(args)} arguments")
+        return tensor(args[0], dtype=dtype)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = f"PyTorch's legacy ``torch.{name}(data)`` / ``torch.{name}(*sizes)``."
+    return make
+
+
+FloatTensor = _legacy_constructor(_F32, "FloatTensor")
+LongTensor = _legacy_constructor(np.dtype(np.int64), "LongTensor")
+IntTensor = _legacy_constructor(np.dtype(np.int32), "IntTensor")
+ByteTensor = _legacy_constructor(np.dtype(np.uint8), "ByteTensor")
+BoolTensor = _legacy_constructor(np.dtype(np.bool_), "BoolTensor")
