@@ -14,6 +14,8 @@ import pytest
 import attnrs as ar
 from attnrs import nn
 
+RNG = np.random.default_rng(1719)
+
 
 def test_data_is_a_detached_tensor_on_the_same_storage():
     p = nn.Parameter(ar.zeros(2, 3))
@@ -92,3 +94,53 @@ def test_uint8_tensors_and_legacy_constructors():
     assert ar.LongTensor(2, 5).shape == (2, 5)  # sizes: a (2, 5) tensor
     with pytest.raises(TypeError, match="LongTensor"):
         ar.LongTensor([1], [2])
+
+
+# --- in-place ops on graph nodes (PyTorch records them; attnrs rebases the node) ----------
+def test_setitem_on_a_graph_node_is_recorded():
+    x = ar.tensor(RNG.standard_normal((2, 3, 3)).astype(np.float32), requires_grad=True)
+    w = RNG.standard_normal((2, 3, 3)).astype(np.float32)
+    scores = x * 2.0
+    upper = ar.triu_indices(3, 3, offset=1)  # the causal mask written in place, as older code does
+    assert upper.dtype == ar.int64 and upper.tolist() == [[0, 0, 1], [1, 2, 2]]
+    scores[..., upper[0], upper[1]] = float("-inf")
+    (F_softmax(scores) * ar.tensor(w)).sum().backward()
+    x2 = ar.tensor(x.numpy(), requires_grad=True)
+    masked = (x2 * 2.0).masked_fill(ar.tensor(np.triu(np.ones((3, 3), bool), 1)), float("-inf"))
+    (F_softmax(masked) * ar.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy(), atol=1e-6)
+    assert ar.tril_indices(3, 2).tolist() == [[0, 1, 1, 2, 2], [0, 0, 1, 0, 1]]
+
+
+def F_softmax(t):
+    return ar.F.softmax(t, dim=-1)
+
+
+def test_written_value_gets_its_gradient_and_other_positions_keep_theirs():
+    a = ar.tensor(np.zeros((3, 4), np.float32), requires_grad=True)
+    v = ar.tensor(np.ones(4, np.float32), requires_grad=True)
+    h = a * 1.0
+    h[1] = v * 3.0  # row 1 now comes from v
+    h.masked_fill_(ar.tensor([[True, False, False, False]] * 3), 0.0)  # column 0 from nowhere
+    (h * ar.tensor(np.arange(12, dtype=np.float32).reshape(3, 4))).sum().backward()
+    want_a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    want_a[1] = 0.0
+    want_a[:, 0] = 0.0
+    np.testing.assert_array_equal(a.grad.numpy(), want_a)
+    np.testing.assert_array_equal(v.grad.numpy(), [0.0, 15.0, 18.0, 21.0])
+    buf = ar.zeros(2, 4)  # a plain tensor that receives a value requiring grad joins the graph
+    buf[0] = v
+    assert buf.requires_grad and not buf.is_leaf
+
+
+def test_in_place_on_a_node_already_read_raises_instead_of_a_wrong_gradient():
+    x = ar.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2.0
+    z = y.exp()  # exp's gradient depends on y as it was
+    with pytest.raises(RuntimeError, match="already used"):
+        y[0] = 0.0
+    with pytest.raises(RuntimeError, match="leaf"):
+        x[0] = 0.0
+    with ar.no_grad():
+        x[0] = 5.0  # allowed without grad mode, as in PyTorch
+    assert x.numpy()[0] == 5.0 and z.requires_grad

@@ -206,3 +206,23 @@ def test_maximize_is_the_same_step_on_the_negated_gradient(name):
         opt_b.step()
     np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert opt_a.param_groups[0]["maximize"] is True
+
+
+def test_nll_loss_on_class_axis_one_with_extra_dims():
+    lp = log_softmax(rand(3, 6, 4), 1)  # (N, C, T): classes on axis 1
+    t = RNG.integers(0, 6, size=(3, 4))
+    t[0, 2] = -100
+    picked = -np.take_along_axis(lp, t.clip(0)[:, None, :], axis=1)[:, 0, :]
+    keep = t != -100
+    got = F.nll_loss(ar.tensor(lp), ar.tensor(t), reduction="none")
+    np.testing.assert_allclose(got.numpy(), picked * keep, rtol=1e-6)
+    np.testing.assert_allclose(F.nll_loss(ar.tensor(lp), ar.tensor(t)).item(), (picked * keep).sum() / keep.sum(),
+                               rtol=1e-6)  # fmt: skip
+
+
+def test_integer_arithmetic_stays_integer_with_numpy_and_tensor_operands():
+    count = ar.tensor(5)
+    count += ar.tensor([[1, 0], [1, 1]]).sum()  # a running token count, as training loops keep
+    assert count.dtype == ar.int64 and count.item() == 8
+    assert (count + np.int64(2)).dtype == ar.int64 and (count * np.arange(2)).dtype == ar.int64
+    assert (ar.tensor(1.5) + np.int64(3)).dtype == ar.float32 and (count / 2).dtype == ar.float32

@@ -65,7 +65,9 @@ from ._api import (  # noqa: E402, A004
     tanh,
     topk,
     tril,
+    tril_indices,
     triu,
+    triu_indices,
     where,
 )
 from .autograd import (  # noqa: E402
@@ -109,7 +111,7 @@ from .tensor import (  # noqa: E402
 __all__ = [
     "DTypeError", "F", "abs", "argmax", "bmm", "cat", "clamp", "cos", "einsum", "exp", "log", "matmul",
     "max", "maximum", "mean", "min", "minimum", "multinomial", "nonzero", "sigmoid", "sin", "softmax", "sqrt", "stack", "sum", "tanh", "topk",
-    "tril", "triu", "where", "as_tensor", "bool", "cuda", "device", "empty", "from_numpy", "full", "inference_mode", "full_like",
+    "tril", "tril_indices", "triu", "triu_indices", "where", "as_tensor", "bool", "cuda", "device", "empty", "from_numpy", "full", "inference_mode", "full_like",
     "ones_like", "rand", "randint", "randperm", "zeros_like", "float", "float32", "int", "int32", "int64", "long", "ShapeError", "Tensor", "__version__", "arange", "autograd",
     "enable_grad", "functional", "get_num_threads", "info", "io", "is_grad_enabled", "load",
     "load_checkpoint", "manual_seed", "memory", "nn", "no_grad", "ones", "ops", "optim", "randn", "save",

@@ -78,6 +78,16 @@ def nonzero(input: Any, as_tuple: bool = False) -> Any:  # noqa: A002
     return as_tensor(input).nonzero(as_tuple)
 
 
+def triu_indices(row: int, col: int, offset: int = 0, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (row, col) indices of the upper triangle (``j >= i + offset``) as an int64 (2, N) tensor."""
+    return Tensor(np.stack(np.triu_indices(int(row), int(offset), int(col))).astype(np.int64))
+
+
+def tril_indices(row: int, col: int, offset: int = 0, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (row, col) indices of the lower triangle (``j <= i + offset``) as an int64 (2, N) tensor."""
+    return Tensor(np.stack(np.tril_indices(int(row), int(offset), int(col))).astype(np.int64))
+
+
 def bmm(input: Any, mat2: Any) -> Tensor:  # noqa: A002
     """Batched matrix product of (B, n, m) and (B, m, p) → (B, n, p); no broadcasting."""
     a, b = as_tensor(input), as_tensor(mat2)

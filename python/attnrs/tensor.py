@@ -88,7 +88,7 @@ def _check_grad(arr: np.ndarray, requires_grad: bool) -> bool:
 
 
 class Tensor:
-    __slots__ = ("__weakref__", "_ctx", "_out_index", "_array", "grad", "requires_grad")
+    __slots__ = ("__weakref__", "_array", "_consumed", "_ctx", "_out_index", "grad", "requires_grad")
     __array_priority__ = 1000  # so ndarray ⊕ Tensor defers to Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -632,6 +632,32 @@ class Tensor:
                 "attnrs' autograd; use the out-of-place op (x = x + y)"
             )
 
+    def _on_graph(self, op: str, other: Any = None) -> bool:
+        """Whether an in-place op must be recorded: grad mode is on and ``self`` (or the
+        value written into it) requires grad. A leaf that requires grad raises, as in PyTorch."""
+        if not autograd.is_grad_enabled():
+            return False
+        if self.requires_grad and self._ctx is None:
+            self._inplace(op)
+        return self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+
+    def _rebase(self, op: str, out_of_place: Any) -> Tensor:
+        """An in-place op on a graph node, as PyTorch records it: ``self`` becomes the output
+        of ``out_of_place(previous value)``, so later ops see the new value and backward
+        routes through the op. ``self`` gets a new array, so arrays saved by earlier ops stay
+        intact. Refused when ``self`` requires grad and a recorded op already read it (that
+        op's gradient would be rerouted: PyTorch's version-counter error, raised at once)."""
+        if self.requires_grad and getattr(self, "_consumed", False):
+            raise RuntimeError(
+                f"{op}: this tensor was already used by another recorded op, so changing it in place "
+                "would change that op's gradient; use the out-of-place op (x = x.masked_fill(...))"
+            )
+        before = Tensor._wrap(self._array, self.requires_grad, self._ctx, self._out_index)
+        res = out_of_place(before)
+        self._array, self._ctx, self._out_index = res._array, res._ctx, res._out_index
+        self.requires_grad = res.requires_grad
+        return self
+
     def _set(self, op: str, values: Any) -> Tensor:
         self._inplace(op)
         self._array[...] = values
@@ -662,6 +688,8 @@ class Tensor:
         return self._set("clamp_", np.clip(self._array, min, max))
 
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        if self._on_graph("masked_fill_"):
+            return self._rebase("masked_fill_", lambda t: _fn.masked_fill(t, mask, value))
         return self._set("masked_fill_", np.where(np.asarray(_raw(mask), dtype=bool), _raw(value), self._array))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
@@ -671,7 +699,11 @@ class Tensor:
         return self._set("uniform_", _rng.uniform(a, b, self.shape))
 
     def __setitem__(self, idx: Any, value: Any) -> None:
-        self._inplace("__setitem__")
+        if self._on_graph("__setitem__", value):
+            if self._array.dtype != _F32:
+                raise RuntimeError("__setitem__: a tensor that requires grad can be written only into float32")
+            self._rebase("__setitem__", lambda t: _fn.setitem(t, idx, value))
+            return
         if isinstance(idx, Tensor):
             idx = idx._array
         elif isinstance(idx, tuple):
@@ -687,7 +719,7 @@ class Tensor:
             return out_of_place(self, other)
         if isinstance(other, Tensor) and other.requires_grad and autograd.is_grad_enabled():
             return out_of_place(self, other)
-        res = np.asarray(out_of_place(Tensor(self._array), _raw(other))._array)
+        res = np.asarray(out_of_place(Tensor(self._array), other if isinstance(other, Tensor) else _raw(other))._array)
         if res.dtype != self._array.dtype and self._array.dtype.kind != "f" and res.dtype.kind == "f":
             raise TypeError(f"{op}: result type float32 can't be cast to the tensor's dtype {self._array.dtype}")
         self._array[...] = res

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import ShapeError, as_index, as_mask, norm_axis
-from ..autograd import Function
+from ..autograd import Function, unbroadcast
 from ..tensor import Tensor, as_tensor
 
 __all__ = [
@@ -185,6 +185,37 @@ def getitem(x: Tensor, idx: Any) -> Tensor:
         return GetItem.apply(x, idx, advanced)
     except IndexError as e:
         raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from None
+
+
+class SetItem(Function):
+    """``out = x`` with ``out[idx] = value``: the gradient reaches ``x`` everywhere but the
+    written positions, and ``value`` from the positions it was written to."""
+
+    @staticmethod
+    def forward(ctx, x, value, idx):
+        out = x.copy()
+        out[idx] = value
+        ctx.idx, ctx.vshape = idx, np.shape(value)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = g.copy()
+        gx[ctx.idx] = 0.0
+        gv = None
+        if ctx.needs_input_grad[1]:
+            gv = unbroadcast(np.asarray(g[ctx.idx]), ctx.vshape)
+        return gx, gv
+
+
+def setitem(x: Tensor, idx: Any, value: Any) -> Tensor:
+    """A copy of ``x`` with ``[idx] = value`` written (NumPy indexing), differentiable in
+    ``x`` and in a tensor ``value``; ``Tensor.__setitem__`` on a graph node uses it."""
+    idx, _ = _norm_index(idx)
+    try:
+        return SetItem.apply(x, value, idx)
+    except (IndexError, ValueError) as e:
+        raise type(e)(f"setitem: {e} (tensor shape {x.shape})") from None
 
 
 class Gather(Function):

@@ -139,13 +139,19 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 
 def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
              reduction: str = "mean") -> Tensor:  # fmt: skip
-    """Negative log-likelihood of log-probabilities ``input`` (N, C) or (C,) at class ``target``.
+    """Negative log-likelihood of log-probabilities ``input`` (N, C), (C,) or (N, C, d…) at class ``target``.
 
     ``weight`` (C,) rescales each class; ``"mean"`` divides by the summed weight of the
     targets that are not ``ignore_index``, as PyTorch does.
     """
     x = input if isinstance(input, Tensor) else Tensor(input)
     tgt = as_index(target, "nll_loss", "target")
+    if x.ndim > 2:  # (N, C, d…) with target (N, d…): classes on axis 1, as in PyTorch
+        if tgt.shape != x.shape[:1] + x.shape[2:]:
+            raise ShapeError(f"nll_loss: target must have shape {x.shape[:1] + x.shape[2:]} for input {x.shape}; got {tgt.shape}")
+        flat = x.permute((0,) + tuple(range(2, x.ndim)) + (1,)).reshape(-1, x.shape[1])
+        out = nll_loss(flat, tgt.reshape(-1), weight, ignore_index, reduction)
+        return out.reshape(tgt.shape) if reduction == "none" else out
     if x.ndim == 1:
         x, tgt = x.reshape(1, -1), tgt.reshape(1)
     if x.ndim != 2 or tgt.shape != x.shape[:1]:
