@@ -144,3 +144,21 @@ def test_in_place_on_a_node_already_read_raises_instead_of_a_wrong_gradient():
     with ar.no_grad():
         x[0] = 5.0  # allowed without grad mode, as in PyTorch
     assert x.numpy()[0] == 5.0 and z.requires_grad
+
+
+def test_arithmetic_in_place_ops_on_graph_nodes_are_recorded():
+    x = ar.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y = x * 1.0
+    y.mul_(2.0)
+    y.add_(x, alpha=3.0)  # y = 5x, x used twice
+    y.clamp_(min=0.0)
+    (y * ar.tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0, 0.0, 15.0])  # clamped entry gets none
+    v = ar.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    buf = ar.zeros(3)
+    buf.copy_(v * 2.0)  # a plain buffer takes the graph of what is copied into it
+    (buf.sum() + (x * 1.0).zero_().add_(v).sum()).backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [3.0, 3.0, 3.0])
+    p = nn.Parameter(ar.ones(3))
+    with pytest.raises(RuntimeError, match="leaf"):
+        p.sub_(1.0)

@@ -663,29 +663,39 @@ class Tensor:
         self._array[...] = values
         return self
 
+    def _update(self, op: str, other: Any, on_graph: Any, values: Any) -> Tensor:
+        """An in-place op: recorded with ``on_graph(previous value)`` when grad mode is on
+        and ``self`` or ``other`` requires grad, else ``values(array)`` written in place."""
+        if self._on_graph(op, other):
+            return self._rebase(op, on_graph)
+        return self._set(op, values(self._array))
+
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        return self._set("add_", self._array + alpha * np.asarray(_raw(other)))
+        return self._update("add_", other, lambda t: t + (other if alpha == 1.0 else other * alpha),
+                            lambda a: a + alpha * np.asarray(_raw(other)))  # fmt: skip
 
     def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        return self._set("sub_", self._array - alpha * np.asarray(_raw(other)))
+        return self._update("sub_", other, lambda t: t - (other if alpha == 1.0 else other * alpha),
+                            lambda a: a - alpha * np.asarray(_raw(other)))  # fmt: skip
 
     def mul_(self, other: Any) -> Tensor:
-        return self._set("mul_", self._array * np.asarray(_raw(other)))
+        return self._update("mul_", other, lambda t: t * other, lambda a: a * np.asarray(_raw(other)))
 
     def div_(self, other: Any) -> Tensor:
-        return self._set("div_", self._array / np.asarray(_raw(other)))
+        return self._update("div_", other, lambda t: t / other, lambda a: a / np.asarray(_raw(other)))
 
     def fill_(self, value: Any) -> Tensor:
-        return self._set("fill_", _raw(value))
+        return self._update("fill_", value, lambda t: _fn.setitem(t, Ellipsis, value), lambda a: _raw(value))
 
     def zero_(self) -> Tensor:
-        return self._set("zero_", 0)
+        return self._update("zero_", None, lambda t: _fn.setitem(t, Ellipsis, 0.0), lambda a: 0)
 
     def copy_(self, src: Any) -> Tensor:
-        return self._set("copy_", np.broadcast_to(np.asarray(_raw(src)), self.shape))
+        return self._update("copy_", src, lambda t: _fn.setitem(t, Ellipsis, src),
+                            lambda a: np.broadcast_to(np.asarray(_raw(src)), self.shape))  # fmt: skip
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-        return self._set("clamp_", np.clip(self._array, min, max))
+        return self._update("clamp_", None, lambda t: t.clamp(min, max), lambda a: np.clip(a, min, max))
 
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         if self._on_graph("masked_fill_"):
