@@ -55,6 +55,7 @@ from ._api import (  # noqa: E402, A004
     min,
     minimum,
     multinomial,
+    nonzero,
     sigmoid,
     sin,
     softmax,
@@ -64,7 +65,9 @@ from ._api import (  # noqa: E402, A004
     tanh,
     topk,
     tril,
+    tril_indices,
     triu,
+    triu_indices,
     where,
 )
 from .autograd import (  # noqa: E402
@@ -77,10 +80,15 @@ from .autograd import (  # noqa: E402
 from .device import device  # noqa: E402
 
 # PyTorch's dtype names: they shadow the builtins ``bool``, ``float``, ``int`` in this module
-from .dtypes import bool, float, float32, int, int32, int64, long  # noqa: E402, A004
+from .dtypes import bool, float, float32, int, int32, int64, long, uint8  # noqa: E402, A004
 from .io import load, load_checkpoint, save, save_checkpoint  # noqa: E402
 from .nn import functional as F  # noqa: E402  (the one F: torch.nn.functional's signatures)
 from .tensor import (  # noqa: E402
+    BoolTensor,
+    ByteTensor,
+    FloatTensor,
+    IntTensor,
+    LongTensor,
     Tensor,
     arange,
     as_tensor,
@@ -102,10 +110,11 @@ from .tensor import (  # noqa: E402
 
 __all__ = [
     "DTypeError", "F", "abs", "argmax", "bmm", "cat", "clamp", "cos", "einsum", "exp", "log", "matmul",
-    "max", "maximum", "mean", "min", "minimum", "multinomial", "sigmoid", "sin", "softmax", "sqrt", "stack", "sum", "tanh", "topk",
-    "tril", "triu", "where", "as_tensor", "bool", "cuda", "device", "empty", "from_numpy", "full", "inference_mode", "full_like",
+    "max", "maximum", "mean", "min", "minimum", "multinomial", "nonzero", "sigmoid", "sin", "softmax", "sqrt", "stack", "sum", "tanh", "topk",
+    "tril", "tril_indices", "triu", "triu_indices", "where", "as_tensor", "bool", "cuda", "device", "empty", "from_numpy", "full", "inference_mode", "full_like",
     "ones_like", "rand", "randint", "randperm", "zeros_like", "float", "float32", "int", "int32", "int64", "long", "ShapeError", "Tensor", "__version__", "arange", "autograd",
     "enable_grad", "functional", "get_num_threads", "info", "io", "is_grad_enabled", "load",
     "load_checkpoint", "manual_seed", "memory", "nn", "no_grad", "ones", "ops", "optim", "randn", "save",
     "save_checkpoint", "set_grad_enabled", "set_num_threads", "tensor", "zeros",
+    "uint8", "BoolTensor", "ByteTensor", "FloatTensor", "IntTensor", "LongTensor",
 ]  # fmt: skip

@@ -74,6 +74,20 @@ def argmax(input: Any, dim: Any = None, keepdim: bool = False) -> Tensor:  # noq
     return as_tensor(input).argmax(dim, keepdim)
 
 
+def nonzero(input: Any, as_tuple: bool = False) -> Any:  # noqa: A002
+    return as_tensor(input).nonzero(as_tuple)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (row, col) indices of the upper triangle (``j >= i + offset``) as an int64 (2, N) tensor."""
+    return Tensor(np.stack(np.triu_indices(int(row), int(offset), int(col))).astype(np.int64))
+
+
+def tril_indices(row: int, col: int, offset: int = 0, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (row, col) indices of the lower triangle (``j <= i + offset``) as an int64 (2, N) tensor."""
+    return Tensor(np.stack(np.tril_indices(int(row), int(offset), int(col))).astype(np.int64))
+
+
 def bmm(input: Any, mat2: Any) -> Tensor:  # noqa: A002
     """Batched matrix product of (B, n, m) and (B, m, p) → (B, n, p); no broadcasting."""
     a, b = as_tensor(input), as_tensor(mat2)
@@ -110,24 +124,64 @@ class Einsum(Function):
         return tuple(grads)
 
 
+def _expand_ellipsis(ins: list[str], ts: list[Tensor]) -> tuple[list[str], str, list[Tensor]]:
+    """``...`` replaced by fresh letters, right-aligned and broadcast across operands as
+    in PyTorch (size-1 dims are expanded); also returns the letters of the broadcast dims."""
+    used = set("".join(ins))
+    fresh = [c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedcba" if c not in used]
+    ranks = [t.ndim - (len(s) - 3) if "..." in s else 0 for s, t in zip(ins, ts)]
+    if any(r < 0 for r in ranks):
+        raise ShapeError("einsum: an operand has fewer dims than its subscripts")
+    n = sorted(ranks)[-1]
+    letters = "".join(reversed(fresh[:n]))
+    ell_shape = [1] * n
+    for s, t, r in zip(ins, ts, ranks):
+        start = s.find("...")
+        for k in range(r):
+            size = t.shape[start + k]
+            j = n - r + k
+            if size != 1 and ell_shape[j] not in (1, size):
+                raise ShapeError(f"einsum: '...' dims do not broadcast: {t.shape}")
+            ell_shape[j] = size if size != 1 else ell_shape[j]
+    new_ins, new_ts = [], []
+    for s, t, r in zip(ins, ts, ranks):
+        if "..." in s:
+            start = s.find("...")
+            target = list(t.shape[:start]) + ell_shape[n - r:] + list(t.shape[start + r:])
+            if list(t.shape) != target:
+                t = t.expand(*target)
+            s = s.replace("...", letters[n - r:])
+        new_ins.append(s)
+        new_ts.append(t)
+    return new_ins, letters, new_ts
+
+
 def einsum(equation: str, *operands: Any) -> Tensor:
-    """``torch.einsum`` for explicit or implicit equations without ``...`` and without a
-    repeated index inside one operand (those raise). Differentiable in every operand."""
+    """``torch.einsum``: explicit or implicit equations, ``...`` broadcast across operands
+    (implicit output: the ``...`` dims first, then the letters seen once, sorted).
+    A repeated index inside one operand (a diagonal) raises. Differentiable in every operand."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     eq = equation.replace(" ", "")
-    if "." in eq:
-        raise NotImplementedError("einsum: '...' (ellipsis) is not supported")
     lhs, arrow, out = eq.partition("->")
     ins = lhs.split(",")
-    if not arrow:  # implicit output: the letters seen once, in alphabetical order
-        letters = "".join(ins)
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if len(ins) != len(operands):
         raise ValueError(f"einsum: {len(ins)} operand subscripts for {len(operands)} operands")
+    ts = [as_tensor(o) for o in operands]
+    if "." in eq:
+        if any(s.count(".") not in (0, 3) or (s.count(".") and "..." not in s) for s in ins + [out]):
+            raise ValueError(f"einsum: '.' may only appear as one '...' per operand; got {equation!r}")
+        named = "".join(ins).replace(".", "")
+        ins, ell, ts = _expand_ellipsis(ins, ts)
+        if arrow:
+            out = out.replace("...", ell)
+        else:  # implicit: the broadcast dims, then the letters seen once, in alphabetical order
+            out = ell + "".join(sorted(c for c in set(named) if named.count(c) == 1))
+    elif not arrow:  # implicit output: the letters seen once, in alphabetical order
+        letters = "".join(ins)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if any(len(set(s)) != len(s) for s in ins):
         raise NotImplementedError("einsum: a repeated index inside one operand (a diagonal) is not supported")
-    ts = [as_tensor(o) for o in operands]
     for s, t in zip(ins, ts):
         if len(s) != t.ndim:
             raise ShapeError(f"einsum: subscripts {s!r} do not match an operand of shape {t.shape}")

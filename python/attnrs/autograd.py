@@ -162,6 +162,9 @@ class Function:
         if track:
             ctx.inputs = tuple([a if isinstance(a, T) else None for a in args])
             ctx.needs_input_grad = tuple(needs)
+            for a in ctx.inputs:  # an in-place op may rebase only a tensor no node has read
+                if a is not None:
+                    a._consumed = True
         else:
             ctx.inputs = ()
             ctx.needs_input_grad = ()

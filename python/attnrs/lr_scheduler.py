@@ -15,8 +15,8 @@ from typing import Any
 from .optim import CosineWarmup, LRScheduler, Optimizer, StepLR, _check_number
 
 __all__ = [
-    "CosineAnnealingLR", "CosineWarmup", "LRScheduler", "LambdaLR", "LinearLR", "OneCycleLR",
-    "SequentialLR", "StepLR",
+    "CosineAnnealingLR", "CosineWarmup", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR",
+    "MultiStepLR", "OneCycleLR", "ReduceLROnPlateau", "SequentialLR", "StepLR",
 ]  # fmt: skip
 
 
@@ -175,3 +175,95 @@ class SequentialLR(LRScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "milestones": list(self.milestones)}
+
+
+class MultiStepLR(LRScheduler):
+    """``lr = base · gamma^(number of milestones <= t)``."""
+
+    def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1) -> None:
+        self.milestones = sorted(int(m) for m in milestones)
+        self.gamma = _check_number("MultiStepLR", "gamma", gamma)
+        super().__init__(optimizer)
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        return base_lr * self.gamma ** bisect.bisect_right(self.milestones, step)
+
+
+class ExponentialLR(LRScheduler):
+    """``lr = base · gamma^t``."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        self.gamma = _check_number("ExponentialLR", "gamma", gamma)
+        super().__init__(optimizer)
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        return base_lr * self.gamma**step
+
+
+class ReduceLROnPlateau:
+    """Multiplies each group's ``lr`` by ``factor`` once the metric passed to
+    ``step(metric)`` has not improved for more than ``patience`` calls, as PyTorch does:
+    improvement is relative (``threshold_mode="rel"``: better than ``best·(1 ∓ threshold)``)
+    or absolute (``"abs"``); after a reduction, ``cooldown`` calls pass before counting
+    again; no ``lr`` goes below ``min_lr`` and changes smaller than ``eps`` are skipped."""
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8) -> None:  # fmt: skip
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"ReduceLROnPlateau: expected an Optimizer; got {type(optimizer).__name__}")
+        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError(
+                f"ReduceLROnPlateau: mode must be 'min' or 'max' and threshold_mode 'rel' or 'abs'; "
+                f"got {mode!r}, {threshold_mode!r}"
+            )
+        if not float(factor) < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1.0; got {factor}")
+        n = len(optimizer.param_groups)
+        mins = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
+        if len(mins) != n:
+            raise ValueError(f"ReduceLROnPlateau: expected {n} min_lrs (one per group); got {len(mins)}")
+        self.optimizer, self.mode, self.threshold_mode = optimizer, mode, threshold_mode
+        self.factor = _check_number("ReduceLROnPlateau", "factor", factor)
+        self.threshold = _check_number("ReduceLROnPlateau", "threshold", threshold)
+        self.eps = _check_number("ReduceLROnPlateau", "eps", eps)
+        self.patience, self.cooldown = int(patience), int(cooldown)
+        self.min_lrs = [_check_number("ReduceLROnPlateau", "min_lr", m) for m in mins]
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
+
+    def _better(self, a: float) -> bool:
+        rel = self.threshold_mode == "rel"
+        if self.mode == "min":
+            return a < (self.best * (1.0 - self.threshold) if rel else self.best - self.threshold)
+        return a > (self.best * (1.0 + self.threshold) if rel else self.best + self.threshold)
+
+    def step(self, metrics: Any) -> None:
+        current = float(metrics)
+        self.last_epoch += 1
+        if self._better(current):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for g, lo in zip(self.optimizer.param_groups, self.min_lrs):
+                new = max(float(g["lr"]) * self.factor, lo)
+                if float(g["lr"]) - new > self.eps:
+                    g["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+
+    def get_last_lr(self) -> list[float]:
+        return [float(g["lr"]) for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        keys = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")
+        return {k: getattr(self, k) for k in keys}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k in ("best", "num_bad_epochs", "cooldown_counter", "last_epoch"):
+            if k not in state:
+                raise ValueError(f"ReduceLROnPlateau.load_state_dict: missing {k!r}")
+            setattr(self, k, type(getattr(self, k))(state[k]))

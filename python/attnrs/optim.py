@@ -138,6 +138,8 @@ class Optimizer:
                     raise ShapeError(
                         f"{self._name}.step: gradient shape {g.shape} != parameter shape {p.shape}"
                     )
+                if group.get("maximize"):  # ascend: PyTorch negates the gradient first
+                    g = np.negative(g, dtype=np.float32)
                 # asarray, not ascontiguousarray: that makes a 0-d gradient 1-d.
                 items.append((p, np.asarray(g, dtype=np.float32, order="C")))
             if items:
@@ -260,6 +262,7 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
         *,
+        maximize: bool = False,
         foreach: bool | None = None,
         fused: bool | None = None,
     ) -> None:
@@ -271,6 +274,7 @@ class SGD(Optimizer):
                 "dampening": dampening,
                 "weight_decay": weight_decay,
                 "nesterov": bool(nesterov),
+                "maximize": bool(maximize),
             },
         )
 
@@ -318,6 +322,7 @@ class AdamW(Optimizer):
         weight_decay: float = 1e-2,
         amsgrad: bool = False,
         *,
+        maximize: bool = False,
         foreach: bool | None = None,
         fused: bool | None = None,
     ) -> None:
@@ -325,7 +330,7 @@ class AdamW(Optimizer):
         super().__init__(
             params,
             {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
-             "amsgrad": bool(amsgrad)},
+             "amsgrad": bool(amsgrad), "maximize": bool(maximize)},
         )  # fmt: skip
 
     def _validate(self, group: dict[str, Any]) -> None:
@@ -422,10 +427,12 @@ class Adam(AdamW):
         weight_decay: float = 0.0,
         amsgrad: bool = False,
         *,
+        maximize: bool = False,
         foreach: bool | None = None,
         fused: bool | None = None,
     ) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         maximize=maximize)
 
 
 # --- learning-rate schedules ------------------------------------------------------------

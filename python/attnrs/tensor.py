@@ -20,10 +20,11 @@ _CPU = device("cpu")
 _TYPE_NAMES = {
     np.dtype(np.float32): "torch.FloatTensor", np.dtype(np.int64): "torch.LongTensor",
     np.dtype(np.int32): "torch.IntTensor", np.dtype(np.bool_): "torch.BoolTensor",
+    np.dtype(np.uint8): "torch.ByteTensor",
 }  # fmt: skip
 
 __all__ = [
-    "Tensor", "arange", "as_dtype", "as_tensor", "default_rng", "empty", "from_numpy", "full", "full_like",
+    "BoolTensor", "ByteTensor", "FloatTensor", "IntTensor", "LongTensor", "Tensor", "arange", "as_dtype", "as_tensor", "default_rng", "empty", "from_numpy", "full", "full_like",
     "manual_seed", "ones", "ones_like", "rand", "randint", "randn", "randperm", "tensor", "zeros",
     "zeros_like",
 ]  # fmt: skip
@@ -42,11 +43,11 @@ def default_rng() -> np.random.Generator:
 
 
 _F32 = np.dtype(np.float32)
-_DTYPES = {_F32, np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_)}
+_DTYPES = {_F32, np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.uint8), np.dtype(np.bool_)}
 
 
 def as_dtype(dtype: Any, op: str = "tensor") -> np.dtype:
-    """A dtype attnrs stores: float32, int64, int32 or bool (other floats become float32)."""
+    """A dtype attnrs stores: float32, int64, int32, uint8 or bool (other floats become float32)."""
     if dtype is float:
         return _F32
     if dtype is int:
@@ -54,24 +55,24 @@ def as_dtype(dtype: Any, op: str = "tensor") -> np.dtype:
     try:
         d = np.dtype(dtype)
     except TypeError:
-        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32 or bool; got {dtype!r}") from None
+        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32, uint8 or bool; got {dtype!r}") from None
     if d.kind == "f":
         return _F32
     if d not in _DTYPES:
-        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32 or bool; got {d}")
+        raise DTypeError(f"{op}: dtype must be attnrs.float32, int64, int32, uint8 or bool; got {d}")
     return d
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """``data`` as an array of a stored dtype: floats become float32, bools stay bool,
-    int32 stays int32 and other integers become int64 (as ``torch.tensor`` infers)."""
+    int32 and uint8 stay and other integers become int64 (as ``torch.tensor`` infers)."""
     arr = data._array if isinstance(data, Tensor) else np.asarray(data)
     if dtype is not None:
         return arr.astype(as_dtype(dtype), copy=False)
     kind = arr.dtype.kind
     if kind == "f":
         return arr.astype(np.float32, copy=False)
-    if kind == "b" or arr.dtype == np.int32:
+    if kind == "b" or arr.dtype == np.int32 or arr.dtype == np.uint8:
         return arr
     if kind in "iu":
         return arr.astype(np.int64, copy=False)
@@ -87,7 +88,7 @@ def _check_grad(arr: np.ndarray, requires_grad: bool) -> bool:
 
 
 class Tensor:
-    __slots__ = ("__weakref__", "_ctx", "_out_index", "_array", "grad", "requires_grad")
+    __slots__ = ("__weakref__", "_array", "_consumed", "_ctx", "_out_index", "grad", "requires_grad")
     __array_priority__ = 1000  # so ndarray ⊕ Tensor defers to Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -252,6 +253,22 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self._ctx is None
+
+    @property
+    def data(self) -> Tensor:
+        """PyTorch's ``.data``: a Tensor on the same storage, detached from the graph and
+        not requiring grad, so ``p.data.copy_(w)`` or ``p.data.normal_()`` write into ``p``
+        without recording anything. The NumPy array is ``numpy()``."""
+        return Tensor._wrap(self._array, False, None, 0)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        """``t.data = other``: ``t`` takes ``other``'s storage (shared, as in PyTorch); a
+        NumPy array is accepted too (converted like ``attnrs.tensor``)."""
+        arr = _to_array(value)
+        if self.requires_grad and arr.dtype != _F32:
+            raise RuntimeError(f"data: a tensor that requires grad must stay float32; got dtype {arr.dtype}")
+        self._array = arr
 
     def numpy(self) -> np.ndarray:
         """The underlying array (zero-copy)."""
@@ -615,36 +632,74 @@ class Tensor:
                 "attnrs' autograd; use the out-of-place op (x = x + y)"
             )
 
+    def _on_graph(self, op: str, other: Any = None) -> bool:
+        """Whether an in-place op must be recorded: grad mode is on and ``self`` (or the
+        value written into it) requires grad. A leaf that requires grad raises, as in PyTorch."""
+        if not autograd.is_grad_enabled():
+            return False
+        if self.requires_grad and self._ctx is None:
+            self._inplace(op)
+        return self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+
+    def _rebase(self, op: str, out_of_place: Any) -> Tensor:
+        """An in-place op on a graph node, as PyTorch records it: ``self`` becomes the output
+        of ``out_of_place(previous value)``, so later ops see the new value and backward
+        routes through the op. ``self`` gets a new array, so arrays saved by earlier ops stay
+        intact. Refused when ``self`` requires grad and a recorded op already read it (that
+        op's gradient would be rerouted: PyTorch's version-counter error, raised at once)."""
+        if self.requires_grad and getattr(self, "_consumed", False):
+            raise RuntimeError(
+                f"{op}: this tensor was already used by another recorded op, so changing it in place "
+                "would change that op's gradient; use the out-of-place op (x = x.masked_fill(...))"
+            )
+        before = Tensor._wrap(self._array, self.requires_grad, self._ctx, self._out_index)
+        res = out_of_place(before)
+        self._array, self._ctx, self._out_index = res._array, res._ctx, res._out_index
+        self.requires_grad = res.requires_grad
+        return self
+
     def _set(self, op: str, values: Any) -> Tensor:
         self._inplace(op)
         self._array[...] = values
         return self
 
+    def _update(self, op: str, other: Any, on_graph: Any, values: Any) -> Tensor:
+        """An in-place op: recorded with ``on_graph(previous value)`` when grad mode is on
+        and ``self`` or ``other`` requires grad, else ``values(array)`` written in place."""
+        if self._on_graph(op, other):
+            return self._rebase(op, on_graph)
+        return self._set(op, values(self._array))
+
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        return self._set("add_", self._array + alpha * np.asarray(_raw(other)))
+        return self._update("add_", other, lambda t: t + (other if alpha == 1.0 else other * alpha),
+                            lambda a: a + alpha * np.asarray(_raw(other)))  # fmt: skip
 
     def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        return self._set("sub_", self._array - alpha * np.asarray(_raw(other)))
+        return self._update("sub_", other, lambda t: t - (other if alpha == 1.0 else other * alpha),
+                            lambda a: a - alpha * np.asarray(_raw(other)))  # fmt: skip
 
     def mul_(self, other: Any) -> Tensor:
-        return self._set("mul_", self._array * np.asarray(_raw(other)))
+        return self._update("mul_", other, lambda t: t * other, lambda a: a * np.asarray(_raw(other)))
 
     def div_(self, other: Any) -> Tensor:
-        return self._set("div_", self._array / np.asarray(_raw(other)))
+        return self._update("div_", other, lambda t: t / other, lambda a: a / np.asarray(_raw(other)))
 
     def fill_(self, value: Any) -> Tensor:
-        return self._set("fill_", _raw(value))
+        return self._update("fill_", value, lambda t: _fn.setitem(t, Ellipsis, value), lambda a: _raw(value))
 
     def zero_(self) -> Tensor:
-        return self._set("zero_", 0)
+        return self._update("zero_", None, lambda t: _fn.setitem(t, Ellipsis, 0.0), lambda a: 0)
 
     def copy_(self, src: Any) -> Tensor:
-        return self._set("copy_", np.broadcast_to(np.asarray(_raw(src)), self.shape))
+        return self._update("copy_", src, lambda t: _fn.setitem(t, Ellipsis, src),
+                            lambda a: np.broadcast_to(np.asarray(_raw(src)), self.shape))  # fmt: skip
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-        return self._set("clamp_", np.clip(self._array, min, max))
+        return self._update("clamp_", None, lambda t: t.clamp(min, max), lambda a: np.clip(a, min, max))
 
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        if self._on_graph("masked_fill_"):
+            return self._rebase("masked_fill_", lambda t: _fn.masked_fill(t, mask, value))
         return self._set("masked_fill_", np.where(np.asarray(_raw(mask), dtype=bool), _raw(value), self._array))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
@@ -654,7 +709,11 @@ class Tensor:
         return self._set("uniform_", _rng.uniform(a, b, self.shape))
 
     def __setitem__(self, idx: Any, value: Any) -> None:
-        self._inplace("__setitem__")
+        if self._on_graph("__setitem__", value):
+            if self._array.dtype != _F32:
+                raise RuntimeError("__setitem__: a tensor that requires grad can be written only into float32")
+            self._rebase("__setitem__", lambda t: _fn.setitem(t, idx, value))
+            return
         if isinstance(idx, Tensor):
             idx = idx._array
         elif isinstance(idx, tuple):
@@ -670,7 +729,7 @@ class Tensor:
             return out_of_place(self, other)
         if isinstance(other, Tensor) and other.requires_grad and autograd.is_grad_enabled():
             return out_of_place(self, other)
-        res = np.asarray(out_of_place(Tensor(self._array), _raw(other))._array)
+        res = np.asarray(out_of_place(Tensor(self._array), other if isinstance(other, Tensor) else _raw(other))._array)
         if res.dtype != self._array.dtype and self._array.dtype.kind != "f" and res.dtype.kind == "f":
             raise TypeError(f"{op}: result type float32 can't be cast to the tensor's dtype {self._array.dtype}")
         self._array[...] = res
@@ -840,3 +899,23 @@ def arange(*args: Any, dtype: Any = None, requires_grad: bool = False, device: A
 # The methods above call the functional layer, which imports this module:
 # bound last, when ``Tensor`` already exists (the import is resolved once).
 from . import functional as _fn  # noqa: E402
+
+
+def _legacy_constructor(dtype: np.dtype, name: str) -> Any:
+    def make(*args: Any) -> Tensor:
+        if args and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+            return zeros(*args, dtype=dtype)  # torch.LongTensor(2, 3): a (2, 3) tensor
+        if len(args) != 1:
+            raise TypeError(f"{name}: takes one sequence or array, or sizes; got {len(args)} arguments")
+        return tensor(args[0], dtype=dtype)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = f"PyTorch's legacy ``torch.{name}(data)`` / ``torch.{name}(*sizes)``."
+    return make
+
+
+FloatTensor = _legacy_constructor(_F32, "FloatTensor")
+LongTensor = _legacy_constructor(np.dtype(np.int64), "LongTensor")
+IntTensor = _legacy_constructor(np.dtype(np.int32), "IntTensor")
+ByteTensor = _legacy_constructor(np.dtype(np.uint8), "ByteTensor")
+BoolTensor = _legacy_constructor(np.dtype(np.bool_), "BoolTensor")

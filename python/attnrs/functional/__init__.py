@@ -61,6 +61,7 @@ from .shape import (
     pad,
     permute,
     reshape,
+    setitem,
     split,
     squeeze,
     stack,
@@ -78,7 +79,7 @@ __all__ += [
     "clamp", "concatenate", "conv1d", "cross_entropy", "div", "dropout", "embedding", "eq", "exp",
     "expand", "flatten", "fused_self_attention", "gather", "ge", "gelu", "getitem", "gt", "layer_norm", "le",
     "linear", "log", "log_softmax", "lt", "masked_fill", "matmul", "max", "max_dim", "mean", "min", "min_dim", "mse_loss",
-    "mul", "ne", "neg", "pad", "permute", "pow", "relu", "reshape", "scaled_dot_product_attention",
+    "mul", "ne", "neg", "pad", "permute", "pow", "relu", "reshape", "setitem", "scaled_dot_product_attention",
     "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "tanh", "transpose",
     "unsqueeze", "where",
 ]  # fmt: skip

@@ -31,9 +31,12 @@ def _pair(a: TensorLike, b: TensorLike) -> tuple[Any, Any]:
 
 
 def _integral(x: Any) -> bool:
-    """An int/bool operand (a Python int or an integer or bool Tensor): no gradient flows."""
+    """An int/bool operand (a Python int, a NumPy integer scalar or array, an integer or
+    bool Tensor): no gradient flows."""
     if isinstance(x, Tensor):
         return x._array.dtype.kind in "iub"
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.dtype.kind in "iub"
     return type(x) is int or type(x) is bool
 
 

@@ -70,6 +70,11 @@ class Mean(Function):
 
 
 def sum(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis``; integer and bool tensors sum exactly into int64, as in PyTorch."""
+    x = as_tensor(x)
+    if x.dtype.kind in "iub":
+        axes = norm_axes(axis, x.ndim)
+        return Tensor(np.asarray(np.add.reduce(x.numpy(), axis=axes, dtype=np.int64, keepdims=keepdims)))
     return Sum.apply(x, axis=axis, keepdims=keepdims)
 
 

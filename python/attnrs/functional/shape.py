@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import ShapeError, as_index, as_mask, norm_axis
-from ..autograd import Function
+from ..autograd import Function, unbroadcast
 from ..tensor import Tensor, as_tensor
 
 __all__ = [
@@ -187,6 +187,37 @@ def getitem(x: Tensor, idx: Any) -> Tensor:
         raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from None
 
 
+class SetItem(Function):
+    """``out = x`` with ``out[idx] = value``: the gradient reaches ``x`` everywhere but the
+    written positions, and ``value`` from the positions it was written to."""
+
+    @staticmethod
+    def forward(ctx, x, value, idx):
+        out = x.copy()
+        out[idx] = value
+        ctx.idx, ctx.vshape = idx, np.shape(value)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = g.copy()
+        gx[ctx.idx] = 0.0
+        gv = None
+        if ctx.needs_input_grad[1]:
+            gv = unbroadcast(np.asarray(g[ctx.idx]), ctx.vshape)
+        return gx, gv
+
+
+def setitem(x: Tensor, idx: Any, value: Any) -> Tensor:
+    """A copy of ``x`` with ``[idx] = value`` written (NumPy indexing), differentiable in
+    ``x`` and in a tensor ``value``; ``Tensor.__setitem__`` on a graph node uses it."""
+    idx, _ = _norm_index(idx)
+    try:
+        return SetItem.apply(x, value, idx)
+    except (IndexError, ValueError) as e:
+        raise type(e)(f"setitem: {e} (tensor shape {x.shape})") from None
+
+
 class Gather(Function):
     @staticmethod
     def forward(ctx, x, index, axis):
@@ -235,21 +266,72 @@ class Pad(Function):
         return g[ctx.inner]
 
 
+class IndexPad(Function):
+    """Each padded axis read through an index map (reflect, replicate, circular); the
+    backward adds every output position's gradient into the input position it copied."""
+
+    @staticmethod
+    def forward(ctx, x, maps):
+        ctx.maps, ctx.shapes = maps, []
+        for axis, idx in maps:
+            ctx.shapes.append(x.shape)
+            x = np.take(x, idx, axis=axis)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        for (axis, idx), shape in zip(reversed(ctx.maps), reversed(ctx.shapes)):
+            gi = np.zeros(shape, np.float32)
+            np.add.at(gi, (slice(None),) * axis + (idx,), g)
+            g = gi
+        return g
+
+
+def _pad_index(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """For output positions -lo..n+hi-1, the input position each one copies."""
+    i = np.arange(-lo, n + hi)
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    if mode == "circular":
+        return i % n
+    return np.abs(n - 1 - np.abs(n - 1 - i))  # reflect: mirrored about the edges, which are not repeated
+
+
 def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
     """``torch.nn.functional.pad``: ``pad = (left, right)`` for the last dim, then
-    ``(left, right, top, bottom)`` for the last two, and so on; constant mode only
-    (negative widths crop, as in PyTorch, are not supported)."""
+    ``(left, right, top, bottom)`` for the last two, and so on.
+
+    Modes as in PyTorch: ``"constant"`` (``value``; negative widths crop),
+    ``"reflect"`` (mirror without repeating the edge; widths < the dim),
+    ``"replicate"`` (repeat the edge) and ``"circular"`` (wrap around; widths <= the dim).
+    attnrs pads any trailing dims in every mode (PyTorch limits the non-constant modes to
+    the last 1–3 dims of a batched input).
+    """
     x = as_tensor(x)
-    if mode != "constant":
-        raise NotImplementedError(f'pad: only mode="constant" is implemented; got {mode!r}')
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ValueError(f'pad: mode must be "constant", "reflect", "replicate" or "circular"; got {mode!r}')
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: pad must have an even length <= 2·ndim ({2 * x.ndim}); got {tuple(pad)}")
-    if any(int(p) < 0 for p in pad):
-        raise ValueError(f"pad: negative padding (cropping) is not supported; got {tuple(pad)}")
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    return Pad.apply(x, tuple(widths), float(value))
+    if mode == "constant":
+        if any(lo < 0 or hi < 0 for lo, hi in widths):  # negative widths crop first
+            x = x[tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(widths, x.shape))]
+            widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+        return Pad.apply(x, tuple(widths), float(value))
+    maps = []
+    for axis, ((lo, hi), n) in enumerate(zip(widths, x.shape)):
+        if lo == hi == 0:
+            continue
+        limit = n - 1 if mode == "reflect" else n if mode == "circular" else None
+        if lo < 0 or hi < 0 or n == 0 or (limit is not None and max(lo, hi) > limit):
+            raise ValueError(
+                f"pad: {mode} padding of dim {axis} (size {n}) needs widths in 0..{limit if limit is not None else 'any'}; "
+                f"got ({lo}, {hi})"
+            )
+        maps.append((axis, _pad_index(n, lo, hi, mode)))
+    return IndexPad.apply(x, tuple(maps)) if maps else x
 
 
 class TriMask(Function):

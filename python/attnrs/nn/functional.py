@@ -40,16 +40,65 @@ mse_loss = _f.mse_loss
 def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: Any = None,  # noqa: A002
                   ignore_index: int = -100, reduce: Any = None, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:  # fmt: skip
-    """``torch.nn.functional.cross_entropy`` (PyTorch's argument order): the fused kernel;
-    with a class ``weight`` (C,), ``nll_loss(log_softmax(input, 1), target, weight)``
-    (no label smoothing then). ``size_average``/``reduce`` (deprecated in PyTorch) must be None."""
+    """``torch.nn.functional.cross_entropy`` (PyTorch's argument order).
+
+    Class-index targets without ``weight`` use the fused kernel. A float ``target`` of the
+    input's shape holds class probabilities: ``-Σ_c w_c·t_c·log_softmax(x)_c`` per sample,
+    ``"mean"`` over the samples. With ``weight`` (C,) and class indices, PyTorch's
+    ``(1−ε)·nll + ε/C·smooth``, ``"mean"`` dividing both by the summed target weights.
+    ``size_average``/``reduce`` (deprecated in PyTorch) must be None.
+    """
     if size_average is not None or reduce is not None:
         raise ValueError("cross_entropy: size_average and reduce are deprecated; use reduction=")
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if _is_probability_target(target, x):
+        return _cross_entropy_probs(x, target, weight, reduction, label_smoothing)
     if weight is None:
-        return _f.cross_entropy(input, target, ignore_index, reduction, label_smoothing)
+        return _f.cross_entropy(x, target, ignore_index, reduction, label_smoothing)
+    tgt = as_index(target, "cross_entropy", "target")
+    if x.ndim > 2:  # (N, C, d…) → (N·d…, C), as the fused path does
+        c = x.shape[1]
+        flat = x.permute((0,) + tuple(range(2, x.ndim)) + (1,)).reshape(-1, c)
+        out = cross_entropy(flat, tgt.reshape(-1), weight, None, ignore_index, None, reduction, label_smoothing)
+        return out.reshape(tgt.shape) if reduction == "none" else out
+    logp = _f.log_softmax(x, x.ndim - 1)
+    nll = nll_loss(logp, tgt, weight, ignore_index, reduction)
+    if not label_smoothing:
+        return nll
+    w = np.asarray(weight, np.float32)
+    keep = tgt != ignore_index
+    smooth = -(logp * Tensor(w)).sum(x.ndim - 1) * Tensor(keep.astype(np.float32))  # (N,) or ()
+    if reduction == "mean":
+        smooth = smooth.sum() / float(np.where(keep, w[np.where(keep, tgt, 0)], 0.0).sum())
+    else:
+        smooth = _reduce(smooth, reduction, "cross_entropy")
+    eps = float(label_smoothing)
+    return nll * (1.0 - eps) + smooth * (eps / x.shape[-1])
+
+
+def _is_probability_target(target: Any, x: Tensor) -> bool:
+    """PyTorch's rule: a floating-point target of the input's shape holds probabilities."""
+    t = target.numpy() if isinstance(target, Tensor) else np.asarray(target)
+    return t.dtype.kind == "f" and t.shape == x.shape and x.ndim >= 1
+
+
+def _cross_entropy_probs(x: Tensor, target: Any, weight: Any, reduction: str, label_smoothing: float) -> Tensor:
+    axis = 0 if x.ndim == 1 else 1
+    c = x.shape[axis]
+    t = target if isinstance(target, Tensor) else Tensor(target)
     if label_smoothing:
-        raise NotImplementedError("cross_entropy: class weight with label_smoothing is not supported")
-    return nll_loss(_f.log_softmax(input, 1), target, weight, ignore_index, reduction)
+        t = t * (1.0 - float(label_smoothing)) + float(label_smoothing) / c
+    terms = _f.log_softmax(x, axis) * t
+    if weight is not None:
+        shape = [1] * x.ndim
+        shape[axis] = c
+        terms = terms * Tensor(np.asarray(weight, np.float32).reshape(shape))
+    loss = -terms.sum(axis)
+    if reduction == "mean":
+        return loss.sum() / float(max(x.numel() // c, 1)) if x.numel() else loss.sum() * float("nan")
+    return _reduce(loss, reduction, "cross_entropy")
+
+
 conv1d = _f.conv1d
 pad = _f.pad
 
@@ -90,13 +139,19 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 
 def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
              reduction: str = "mean") -> Tensor:  # fmt: skip
-    """Negative log-likelihood of log-probabilities ``input`` (N, C) or (C,) at class ``target``.
+    """Negative log-likelihood of log-probabilities ``input`` (N, C), (C,) or (N, C, d…) at class ``target``.
 
     ``weight`` (C,) rescales each class; ``"mean"`` divides by the summed weight of the
     targets that are not ``ignore_index``, as PyTorch does.
     """
     x = input if isinstance(input, Tensor) else Tensor(input)
     tgt = as_index(target, "nll_loss", "target")
+    if x.ndim > 2:  # (N, C, d…) with target (N, d…): classes on axis 1, as in PyTorch
+        if tgt.shape != x.shape[:1] + x.shape[2:]:
+            raise ShapeError(f"nll_loss: target must have shape {x.shape[:1] + x.shape[2:]} for input {x.shape}; got {tgt.shape}")
+        flat = x.permute((0,) + tuple(range(2, x.ndim)) + (1,)).reshape(-1, x.shape[1])
+        out = nll_loss(flat, tgt.reshape(-1), weight, ignore_index, reduction)
+        return out.reshape(tgt.shape) if reduction == "none" else out
     if x.ndim == 1:
         x, tgt = x.reshape(1, -1), tgt.reshape(1)
     if x.ndim != 2 or tgt.shape != x.shape[:1]:

@@ -1,6 +1,6 @@
 """``attnrs.nn.init``: PyTorch's in-place initialisers, drawn from attnrs' generator.
 
-Each fills ``tensor._array`` in place (no graph is recorded) and returns the tensor.
+Each fills ``tensor`` in place (no graph is recorded) and returns the tensor.
 Fans follow PyTorch: for a weight of shape (out, in, *kernel), ``fan_in = in·k`` and
 ``fan_out = out·k`` where ``k`` is the product of the kernel dims.
 """
