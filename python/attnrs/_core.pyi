@@ -17,7 +17,8 @@ def env_warnings() -> list[str]: ...
 def peak_gflops(threads: int, seconds: float = 0.2) -> float:
     """GFLOP/s of `threads` cores running the GEMM microkernel together on hot panels."""
 def gemm(a: F32, b: F32, c: F32, alpha: float = 1.0, beta: float = 0.0) -> None:
-    """C = alpha·A·B + beta·C. a: (batch|1, m, k), b: (batch|1, k, n), c: (batch, m, n); any non-negative strides."""
+    """C = alpha·A·B + beta·C. a: (batch|1, m, k), b: (batch|1, k, n), c: (batch, m, n); or all three
+    2-D: a (m, k), b (k, n), c (m, n). Any non-negative strides."""
 def linear_forward(x: F32, w: F32, y: F32, bias: F32 | None = None) -> None:
     """y = x·Wᵀ + b. x: (rows, in), w: (out, in) any non-negative strides; y: (rows, out), bias: (out,) C-contiguous."""
 def linear_backward(

@@ -1,12 +1,13 @@
 //! `_core.linear_forward` / `_core.linear_backward`: a Linear layer's
 //! `y = x·Wᵀ + b` and its three gradients, each one call. x and W may be any
-//! 2-D strided views; outputs, dy and the bias are C-contiguous and
-//! allocated by Python (`attnrs._fn_nn.Linear`).
+//! 2-D strided views; outputs, dy and the bias are C-contiguous (checked by
+//! the shared `array::dense` helpers) and allocated by Python
+//! (`attnrs.ops.linear`).
 
-use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
+use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn};
 use pyo3::prelude::*;
 
-use super::array::view;
+use super::array::{dense, dense_mut, view};
 use super::errors::{detach, ShapeError};
 use crate::kernels::gemm::Strides;
 use crate::kernels::linear::{self, Grads, Linear};
@@ -41,29 +42,6 @@ fn problem(x: &[usize], xs: &[usize], w: &[usize], ws: &[usize]) -> PyResult<Lin
     })
 }
 
-/// A C-contiguous array of exactly `want` shape, as a slice.
-fn dense<'a>(a: &'a In<'_>, arg: &str, want: &[usize]) -> PyResult<&'a [f32]> {
-    if a.shape() != want {
-        return Err(shape_err(arg, format!("{want:?}"), a.shape()));
-    }
-    a.as_slice().map_err(|_| {
-        ShapeError::new_err(format!(
-            "{OP}: {arg} must be C-contiguous (use np.ascontiguousarray)"
-        ))
-    })
-}
-
-fn dense_mut<'a>(a: &'a mut Out<'_>, arg: &str, want: &[usize]) -> PyResult<&'a mut [f32]> {
-    if a.shape() != want {
-        return Err(shape_err(arg, format!("{want:?}"), a.shape()));
-    }
-    a.as_slice_mut().map_err(|_| {
-        ShapeError::new_err(format!(
-            "{OP}: {arg} must be C-contiguous (use np.ascontiguousarray)"
-        ))
-    })
-}
-
 /// y = x·Wᵀ + b; x (rows, in), w (out, in), bias (out,) or None, y (rows, out).
 #[pyfunction]
 #[pyo3(signature = (x, w, y, bias=None))]
@@ -77,9 +55,9 @@ fn linear_forward(
     let xv = view(&x, OP, "x")?;
     let wv = view(&w, OP, "weight")?;
     let p = problem(&xv.shape, &xv.strides, &wv.shape, &wv.strides)?;
-    let ys = dense_mut(&mut y, "out", &[p.rows, p.out])?;
+    let ys = dense_mut(&mut y, OP, "out", &[p.rows, p.out])?;
     let bs = match &bias {
-        Some(b) => Some(dense(b, "bias", &[p.out])?),
+        Some(b) => Some(dense(b, OP, "bias", &[p.out])?),
         None => None,
     };
     let (xd, wd) = (xv.data, wv.data);
@@ -106,18 +84,18 @@ fn linear_backward(
     let xv = view(&x, OP, "x")?;
     let wv = view(&w, OP, "weight")?;
     let p = problem(&xv.shape, &xv.strides, &wv.shape, &wv.strides)?;
-    let dys = dense(&dy, "grad_output", &[p.rows, p.out])?;
+    let dys = dense(&dy, OP, "grad_output", &[p.rows, p.out])?;
     let grads = Grads {
         x: match dx.as_mut() {
-            Some(a) => Some(dense_mut(a, "grad_input", &[p.rows, p.inp])?),
+            Some(a) => Some(dense_mut(a, OP, "grad_input", &[p.rows, p.inp])?),
             None => None,
         },
         w: match dw.as_mut() {
-            Some(a) => Some(dense_mut(a, "grad_weight", &[p.out, p.inp])?),
+            Some(a) => Some(dense_mut(a, OP, "grad_weight", &[p.out, p.inp])?),
             None => None,
         },
         b: match db.as_mut() {
-            Some(a) => Some(dense_mut(a, "grad_bias", &[p.out])?),
+            Some(a) => Some(dense_mut(a, OP, "grad_bias", &[p.out])?),
             None => None,
         },
     };

@@ -77,6 +77,10 @@ const PACKED: u8 = 0;
 const ROWS: u8 = 1;
 /// Any strides: `a + i·a_rs + p·a_cs`.
 const ANY: u8 = 2;
+/// Columns of A read in place (`a_rs = 1`, a transposed operand such as a
+/// Linear layer's dYᵀ in dW = dYᵀ·x): step p, row i at `a + p·a_cs + i`,
+/// constant offsets from one base per step, as when packed.
+const COLS: u8 = 3;
 
 /// Picks the A access mode of the tile.
 ///
@@ -90,6 +94,8 @@ unsafe fn by_mode<const R: usize>(t: &Tile) {
             kernel::<R, PACKED>(t)
         } else if t.a_cs == 1 {
             kernel::<R, ROWS>(t)
+        } else if t.a_rs == 1 {
+            kernel::<R, COLS>(t)
         } else {
             kernel::<R, ANY>(t)
         }
@@ -106,6 +112,7 @@ unsafe fn kernel<const R: usize, const MODE: u8>(t: &Tile) {
     let a_at = |i: usize, p: usize| match MODE {
         PACKED => a.wrapping_add(p * MR + i),
         ROWS => a.wrapping_add(i * rs + p),
+        COLS => a.wrapping_add(p * cs + i),
         _ => a.wrapping_add(i * rs + p * cs),
     };
     // One step of K: two B vectors, R broadcasts of A, 2R FMAs.

@@ -7,44 +7,45 @@ fn levels() -> Vec<Isa> {
 
 #[test]
 fn gemm_matches_scalar_on_odd_shapes() {
-    for &(m, n, k) in &[(1, 1, 1), (7, 5, 3), (9, 33, 17), (64, 64, 64), (13, 47, 1)] {
-        let (rs, cs) = (k + 3, 1); // padded rows of A
-        let a: Vec<f32> = (0..m * rs).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
-        let b: Vec<f32> = (0..k * (n + 2))
-            .map(|i| ((i * 5 % 11) as f32) - 5.0)
-            .collect();
-        let mut want = vec![1.0f32; m * (n + 1)];
-        gemm(
-            Isa::Scalar,
-            m,
-            n,
-            k,
-            AOp { data: &a, rs, cs },
-            BOp {
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (7, 5, 3),
+        (9, 33, 17),
+        (64, 64, 64),
+        (13, 47, 1),
+        (6, 16, 5),
+    ] {
+        // A's layouts: padded rows (cs = 1), padded columns (rs = 1, a
+        // transposed tile) and both strides > 1: each AVX2 access mode.
+        for (rs, cs) in [(k + 3, 1), (1, m + 2), (2 * k + 1, 2)] {
+            let len = (m - 1) * rs + (k - 1) * cs + 1;
+            let a: Vec<f32> = (0..len).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
+            let b: Vec<f32> = (0..k * (n + 2))
+                .map(|i| ((i * 5 % 11) as f32) - 5.0)
+                .collect();
+            let bop = BOp {
                 data: &b,
                 ld: n + 2,
-            },
-            &mut want,
-            n + 1,
-            true,
-        );
-        for isa in levels() {
-            let mut got = vec![1.0f32; m * (n + 1)];
-            gemm(
-                isa,
-                m,
-                n,
-                k,
-                AOp { data: &a, rs, cs },
-                BOp {
-                    data: &b,
-                    ld: n + 2,
-                },
-                &mut got,
-                n + 1,
-                true,
-            );
-            assert_eq!(got, want, "{isa:?} {m}x{n}x{k}");
+            };
+            let mut want = vec![1.0f32; m * (n + 1)];
+            let aop = AOp { data: &a, rs, cs };
+            gemm(Isa::Scalar, m, n, k, aop, bop, &mut want, n + 1, true);
+            for isa in levels() {
+                for accumulate in [true, false] {
+                    let mut got = vec![1.0f32; m * (n + 1)];
+                    gemm(isa, m, n, k, aop, bop, &mut got, n + 1, accumulate);
+                    let mut w = want.clone();
+                    if !accumulate {
+                        // The same product without the 1.0 C held before.
+                        for i in 0..m {
+                            w[i * (n + 1)..i * (n + 1) + n]
+                                .iter_mut()
+                                .for_each(|x| *x -= 1.0);
+                        }
+                    }
+                    assert_eq!(got, w, "{isa:?} {m}x{n}x{k} a({rs}, {cs}) acc {accumulate}");
+                }
+            }
         }
     }
 }
