@@ -88,7 +88,14 @@ fn start(n: usize, use_current: bool) -> Result<ThreadPool> {
                 tb = tb.stack_size(stack);
             }
         }
+        // Under test, a guard counts this thread as live until it returns
+        // (or until the closure is dropped because it never started).
+        #[cfg(test)]
+        let live = tests::LiveThread::for_current_test();
+        #[cfg(not(test))]
+        let live = ();
         let spawned = tb.spawn(move || {
+            let _live = &live; // moved in: dropped when the thread returns
             if let Ok(t) = rx.recv() {
                 t.run();
             }
