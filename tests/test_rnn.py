@@ -480,3 +480,26 @@ def test_autograd_shared_state_gets_every_gradient():
     c = b * 3.0
     ar.functional.stack([b, c], 1).sum().backward()
     np.testing.assert_array_equal(a.grad.numpy(), np.full((2, 3), 8.0))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_input_without_grad_skips_dx_and_keeps_every_weight_gradient(mode):
+    # x needs no gradient: the first layer's dx GEMM is skipped (as PyTorch
+    # does), and nothing else may change, bit for bit.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5, 7, 9)).astype(np.float32)
+    grads = []
+    for need in (True, False):
+        m = make_model(mode, 9, 13, layers=2, bidirectional=True)
+        xt = ar.tensor(x, requires_grad=need)
+        out, _ = m(xt, lengths=np.array([7, 3, 5, 1, 7]))
+        out.sum().backward()
+        assert (xt.grad is not None) == need
+        grads.append([p.grad.numpy() for p in m.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
+    assert ar.ops.rnn_backward(
+        mode, x, m.weight_ih_l0.numpy(), m.weight_hh_l0.numpy(), None, None, None,
+        ar.ops.rnn_forward(mode, x, None, None, m.weight_ih_l0.numpy(), m.weight_hh_l0.numpy())[3],
+        np.ones((5, 7, 13), np.float32), need_dx=False,
+    )[0] is None  # fmt: skip

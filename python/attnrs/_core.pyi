@@ -153,5 +153,7 @@ def rnn_backward(
     dout: F32,
     dh_n: F32 | None = None,
     dc_n: F32 | None = None,
-) -> tuple[F32, F32, F32 | None, F32, F32, F32 | None, F32 | None]:
-    """BPTT of rnn_forward: (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh)."""
+    need_dx: bool = True,
+) -> tuple[F32 | None, F32, F32 | None, F32, F32, F32 | None, F32 | None]:
+    """BPTT of rnn_forward: (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh); dx is None
+    when need_dx is False (its GEMM is skipped)."""

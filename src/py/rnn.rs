@@ -148,9 +148,10 @@ pub(super) fn rnn_forward<'py>(
 
 /// BPTT of one layer and direction; `saved` is the 4-tuple `rnn_forward` returned.
 ///
-/// Returns `(dx, dh0, dc0 | None, dw_ih, dw_hh, db_ih | None, db_hh | None)`.
+/// Returns `(dx | None, dh0, dc0 | None, dw_ih, dw_hh, db_ih | None, db_hh | None)`;
+/// `dx` is None when `need_dx` is false (its GEMM is skipped).
 #[pyfunction]
-#[pyo3(signature = (mode, x, w_ih, w_hh, b_ih, b_hh, lengths, saved, dout, dh_n=None, dc_n=None))]
+#[pyo3(signature = (mode, x, w_ih, w_hh, b_ih, b_hh, lengths, saved, dout, dh_n=None, dc_n=None, need_dx=true))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub(super) fn rnn_backward<'py>(
     py: Python<'py>,
@@ -165,8 +166,9 @@ pub(super) fn rnn_backward<'py>(
     dout: PyReadonlyArrayDyn<'py, f32>,
     dh_n: Option<PyReadonlyArrayDyn<'py, f32>>,
     dc_n: Option<PyReadonlyArrayDyn<'py, f32>>,
+    need_dx: bool,
 ) -> PyResult<(
-    Arr<'py>,
+    Option<Arr<'py>>,
     Arr<'py>,
     Option<Arr<'py>>,
     Arr<'py>,
@@ -200,11 +202,22 @@ pub(super) fn rnn_backward<'py>(
     let dcs = opt_slice(&dc_n, "dc_n", 2)?;
     let lens = lengths_of(lengths)?;
     let g = call(py, Pool::Always, || {
-        rnn::backward(mode, &d, xs, &w, lens.as_deref(), &sv, ds, dhs, dcs)
+        rnn::backward(
+            mode,
+            &d,
+            xs,
+            &w,
+            lens.as_deref(),
+            &sv,
+            ds,
+            dhs,
+            dcs,
+            need_dx,
+        )
     })?;
     let (b, t, i, h, gh) = (d.batch, d.steps, d.input, d.hidden, d.gh(mode));
     Ok((
-        arr(py, g.dx, &[b, t, i])?,
+        opt_arr(py, g.dx, &[b, t, i])?,
         arr(py, g.dh0, &[b, h])?,
         opt_arr(py, g.dc0, &[b, h])?,
         arr(py, g.dw_ih, &[gh, i])?,

@@ -95,6 +95,8 @@ class RNNStack(Function):
         dc0 = np.zeros_like(dh0) if lstm else None
         dweights: list = [None] * len(weights)
         dinp = g_out
+        # The first layer's input gradient only when x needs one (its GEMM is skipped).
+        need_x = bool(ctx.needs_input_grad[0]) if ctx.needs_input_grad else True
         for layer in reversed(range(layers)):
             if masks[layer] is not None:
                 dinp = dinp * masks[layer]
@@ -110,11 +112,14 @@ class RNNStack(Function):
                     mode, xi, w[0], w[1], b_ih, b_hh, lengths, saved, dout,
                     None if g_hn is None else g_hn[k],
                     None if (g_cn is None or not lstm) else g_cn[k],
+                    need_dx=layer > 0 or need_x,
                 )  # fmt: skip
                 dh0[k] = dh
                 if lstm:
                     dc0[k] = dc
                 dweights[k * per : (k + 1) * per] = [dwi, dwh, dbi, dbh][:per]
+                if dx is None:
+                    continue
                 dx = dx if d == 0 else _reverse(dx, ctx.ridx)
                 dnext = dx if dnext is None else dnext + dx
             dinp = dnext

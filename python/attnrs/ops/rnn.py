@@ -112,13 +112,15 @@ def rnn_backward(
     dout: np.ndarray,
     dh_n: np.ndarray | None = None,
     dc_n: np.ndarray | None = None,
+    need_dx: bool = True,
 ) -> tuple:
     """BPTT of ``rnn_forward`` (same arguments, its ``saved``, and the output grads).
+    ``need_dx=False`` skips the input gradient's GEMM and returns None for it.
 
     # Shapes
     - dout: (B, T, H); dh_n, dc_n: (B, H) or None (zeros)
-    - returns (dx (B,T,I), dh0 (B,H), dc0 (B,H) | None, dw_ih, dw_hh, db_ih | None, db_hh | None);
-      bias grads are None when the bias is None
+    - returns (dx (B,T,I) | None, dh0 (B,H), dc0 (B,H) | None, dw_ih, dw_hh, db_ih | None,
+      db_hh | None); bias grads are None when the bias is None
     """
     mode = _rnn_mode(mode)
     op = "rnn_backward"
@@ -129,5 +131,5 @@ def rnn_backward(
         mode, x, _c32(w_ih, op, "w_ih", 2), _c32(w_hh, op, "w_hh", 2),
         _opt32(b_ih, op, "b_ih", 1), _opt32(b_hh, op, "b_hh", 1), lens,
         [np.ascontiguousarray(s, dtype=np.float32) for s in saved], _c32(dout, op, "dout", 3),
-        _opt32(dh_n, op, "dh_n", 2), _opt32(dc_n, op, "dc_n", 2),
+        _opt32(dh_n, op, "dh_n", 2), _opt32(dc_n, op, "dc_n", 2), bool(need_dx),
     )  # fmt: skip

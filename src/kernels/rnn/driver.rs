@@ -1,33 +1,35 @@
 //! The time loops: forward over the whole sequence and BPTT backward.
 //!
-//! Batch rows never interact in a recurrence, so the batch is cut into blocks
-//! of MR rows (fixed by the problem and ISA) and each block runs the whole
-//! time loop by itself, in parallel with the others: per step one recurrent
-//! GEMM on the block's rows of step `t` (strided views into the batch-first
-//! buffers), then the gate math of each of its rows. That is one parallel
-//! region per sequence rather than two per step. A batch of one block splits
-//! each step's GEMM over the pool instead.
+//! Batch rows never interact in a recurrence, so the batch is cut into one
+//! block of rows per thread and each block runs the whole time loop by
+//! itself, in parallel with the others: per step one recurrent GEMM on the
+//! block's current state (a small dense buffer, see [`super::step`]), then
+//! the gate math of each of its rows. That is one parallel region per
+//! sequence rather than two per step. A batch of one block splits each
+//! step's GEMM over the pool instead. How the batch is cut changes no result:
+//! every row gets the same arithmetic in any block.
 
 use rayon::prelude::*;
 
 use super::buf;
 use super::gates::{self, Bwd, Fwd};
+use super::step::{self, StepW};
 use super::OP;
 use super::{
     check_common, check_saved, check_state, Dims, Grads, Mode, Output, Saved, SavedView, Weights,
 };
 use crate::error::{KernelError, Result};
 use crate::kernels::alloc;
-use crate::kernels::gemm::packed_b::{sgemm_packed_b, sgemm_packed_b_serial, PackedB};
 use crate::kernels::gemm::{sgemm, Gemm, Strides};
 use crate::kernels::linear::{self, Linear};
 
-/// Batch rows per block of the time loop: one MR-row panel of the
-/// microkernel (fixed by the problem and the ISA alone). The recurrent GEMM
-/// runs about as fast on one panel as on three, and many small blocks let
-/// idle threads steal work when a core is busy elsewhere.
+/// Batch rows per block of the time loop: the batch shared evenly over the
+/// pool's threads, but no block under one MR-row tile. Each block streams
+/// the whole recurrent weight once per step, so few large blocks beat many
+/// small ones; the cut never changes a result (see the module doc).
 fn block_rows(batch: usize, mr: usize) -> usize {
-    mr.clamp(1, batch.max(1))
+    let blocks = rayon::current_num_threads().min(batch.div_ceil(mr)).max(1);
+    batch.div_ceil(blocks).max(1)
 }
 
 /// `buf`, a whole-batch buffer of `batch` equal rows, cut into blocks of
@@ -39,15 +41,6 @@ fn cut(buf: &mut [f32], batch: usize, rpb: usize) -> Box<dyn Iterator<Item = &mu
     } else {
         let per_row = buf.len() / batch;
         Box::new(buf.chunks_mut(per_row * rpb))
-    }
-}
-
-/// A GEMM over `m` rows of an operand whose rows are `row` elements apart.
-fn strided(row: usize) -> Strides {
-    Strides {
-        row,
-        col: 1,
-        batch: 0,
     }
 }
 
@@ -163,7 +156,7 @@ pub fn forward(
     let mut c_n = alloc::try_zeros(OP, &[if mode.has_cell() { b * h } else { 0 }])?;
 
     // W_hhᵀ (H × G·H) packed once for the T recurrent GEMMs.
-    let w_hh_t = PackedB::new(w.w_hh, Strides::row_major_transposed(gh, h), h, gh)?;
+    let w_hh_t = StepW::new(w.w_hh, Strides::row_major_transposed(gh, h), h, gh)?;
     // Batch rows never mix in a recurrence, so each block of rows runs the
     // whole time loop on its own: one parallel region per sequence instead
     // of two per step.
@@ -202,17 +195,6 @@ pub fn forward(
     })
 }
 
-/// The recurrent GEMM of one step of a block. A block that holds the whole
-/// batch (at most MR rows) has no other block beside it, so its GEMM splits
-/// over the pool instead; every element is computed the same either way.
-fn step_gemm(whole: bool, g: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) -> Result<()> {
-    if whole {
-        sgemm_packed_b(g, a, b, c)
-    } else {
-        sgemm_packed_b_serial(g, a, b, c)
-    }
-}
-
 /// The time loop of the batch rows `r0..` that `blk` holds (every buffer of
 /// `blk` is those rows' part of the whole-batch buffer).
 fn forward_block(
@@ -220,51 +202,33 @@ fn forward_block(
     d: &Dims,
     w: &Weights<'_>,
     lengths: Option<&[usize]>,
-    w_hh_t: &PackedB,
+    w_hh_t: &StepW,
     r0: usize,
     blk: &mut FwdRow<'_>,
 ) -> Result<()> {
     let (t, h) = (d.steps, d.hidden);
     let gh = d.gh(mode);
     let rows = blk.h_n.len() / h;
-    let whole = rows == d.batch;
+    // A block that holds the whole batch has no other block beside it: its
+    // step GEMMs split their panels over the pool instead.
+    let whole = rows == d.batch && rayon::current_num_threads() > 1;
     let per = |buf: &[f32]| buf.len() / rows;
     let (pg, pc, pe) = (per(blk.gates), per(blk.cprev), per(blk.extra));
     let pn = per(blk.c_n);
-    // Recurrent GEMM of step s: the block's rows of hprev · W_hhᵀ, added onto
-    // the gates (Elman, LSTM) or written to `hh` (GRU keeps W_hn h apart).
-    let gru = mode == Mode::Gru;
-    let mut hh = alloc::try_zeros(OP, &[if gru { rows } else { 0 }, gh])?;
-    let rec = Gemm {
-        beta: if gru { 0.0 } else { 1.0 },
-        a: strided(t * h),
-        c: if gru {
-            Strides::row_major(rows, gh)
-        } else {
-            strided(t * gh)
-        },
-        ..Gemm::new(rows, gh, h)
-    };
+    // The state entering the step, dense (rows padded to whole tiles), and
+    // W_hh h of the step (the gate math adds it to the input part; GRU
+    // keeps W_hn h apart inside r ⊙ (W_hn h + b_hn)).
+    let mut state = step::padded(rows, w_hh_t.mr(), h)?;
+    for j in 0..rows {
+        state[j * h..(j + 1) * h].copy_from_slice(&blk.hprev[j * t * h..][..h]);
+    }
+    let mut hh = alloc::try_zeros(OP, &[rows, gh])?;
     for s in 0..t {
-        if gru {
-            step_gemm(whole, &rec, &blk.hprev[s * h..], w_hh_t, &mut hh)?;
-        } else {
-            step_gemm(
-                whole,
-                &rec,
-                &blk.hprev[s * h..],
-                w_hh_t,
-                &mut blk.gates[s * gh..],
-            )?;
-        }
+        w_hh_t.mul(rows, &state, h, &mut hh, gh, 0.0, whole);
         for j in 0..rows {
             let r = r0 + j;
             let valid = lengths.is_none_or(|l| s < l[r]);
-            let hh_row = if gru {
-                &hh[j * gh..(j + 1) * gh]
-            } else {
-                &[][..]
-            };
+            let hh_row = &hh[j * gh..(j + 1) * gh];
             let mut row = FwdRow {
                 gates: &mut blk.gates[j * pg..(j + 1) * pg],
                 hprev: &mut blk.hprev[j * t * h..(j + 1) * t * h],
@@ -275,6 +239,9 @@ fn forward_block(
                 c_n: &mut blk.c_n[j * pn..(j + 1) * pn],
             };
             forward_row(mode, d, s, valid, &mut row, hh_row, w.b_hh);
+            if s + 1 < t {
+                state[j * h..(j + 1) * h].copy_from_slice(&row.hprev[(s + 1) * h..][..h]);
+            }
         }
     }
     Ok(())
@@ -314,9 +281,11 @@ fn forward_row(
         Mode::RnnTanh | Mode::RnnRelu => Fwd::Elman {
             relu: mode == Mode::RnnRelu,
             pre: g,
+            hh,
         },
         Mode::Lstm => Fwd::Lstm {
             g,
+            hh,
             c_prev,
             c_new,
             tanh_c: &mut row.extra[hs..hs + h],
@@ -349,7 +318,9 @@ struct BwdRow<'a> {
 /// BPTT through one layer in one direction.
 ///
 /// `dout` is dL/dout, `dh_n`/`dc_n` dL/dh_n and dL/dc_n (None = zeros).
-/// Returns every gradient, each written fresh (not accumulated).
+/// Returns every gradient, each written fresh (not accumulated); `dx` only
+/// when `need_dx` (else it is empty: the first layer of a stack whose input
+/// needs no gradient skips that B·T × I × G·H GEMM, as PyTorch does).
 ///
 /// # Shapes
 /// - `dout`: (B, T, H), `dh_n`, `dc_n`: (B, H); see `Grads` for the results
@@ -364,6 +335,7 @@ pub fn backward(
     dout: &[f32],
     dh_n: Option<&[f32]>,
     dc_n: Option<&[f32]>,
+    need_dx: bool,
 ) -> Result<Grads> {
     check_common(mode, d, x.len(), w, lengths)?;
     check_saved(mode, d, saved)?;
@@ -409,7 +381,7 @@ pub fn backward(
     };
     let mut direct = alloc::try_zeros(OP, &[b, h])?;
     // W_hh (G·H × H) packed once for the T recurrent GEMMs of BPTT.
-    let w_hh_p = PackedB::new(w.w_hh, Strides::row_major(gh, h), gh, h)?;
+    let w_hh_p = StepW::new(w.w_hh, Strides::row_major(gh, h), gh, h)?;
     // As in the forward: each block of batch rows runs its own time loop.
     let rpb = block_rows(b, w_hh_p.mr());
     let blocks: Vec<BwdRow<'_>> = cut(&mut dgx, b, rpb)
@@ -437,8 +409,10 @@ pub fn backward(
     let dh = if t % 2 == 1 { direct } else { dh };
 
     let dg_hidden = if mode == Mode::Gru { &dgh } else { &dgx };
-    let mut dx = buf::zeroed(&[bt, i])?;
-    sgemm(&Gemm::new(bt, i, gh), &dgx, w.w_ih, &mut dx)?;
+    let mut dx = buf::zeroed(&[if need_dx { bt } else { 0 }, i])?;
+    if need_dx {
+        sgemm(&Gemm::new(bt, i, gh), &dgx, w.w_ih, &mut dx)?;
+    }
     let mut dw_ih = alloc::try_zeros(OP, &[gh, i])?;
     let wgrad = |n| Gemm {
         a: Strides::row_major_transposed(bt, gh),
@@ -481,21 +455,18 @@ fn backward_block(
     lengths: Option<&[usize]>,
     saved: &SavedView<'_>,
     dout: &[f32],
-    w_hh_p: &PackedB,
+    w_hh_p: &StepW,
     r0: usize,
     blk: &mut BwdRow<'_>,
 ) -> Result<()> {
     let (t, h) = (d.steps, d.hidden);
     let gh = d.gh(mode);
     let rows = blk.dh.len() / h;
-    let whole = rows == d.batch;
+    let whole = rows == d.batch && rayon::current_num_threads() > 1;
     let pdh = blk.dgh.len() / rows;
     let pc = blk.dc.len() / rows;
-    let rec = Gemm {
-        beta: 1.0,
-        a: strided(t * gh),
-        ..Gemm::new(rows, h, gh)
-    };
+    // The step's gate gradients that go through W_hh, dense.
+    let mut dg = step::padded(rows, w_hh_p.mr(), gh)?;
     let (mut dh, mut direct) = (&mut *blk.dh, &mut *blk.direct);
     for s in (0..t).rev() {
         for j in 0..rows {
@@ -509,13 +480,14 @@ fn backward_block(
                 direct: &mut direct[j * h..(j + 1) * h],
             };
             backward_row(mode, d, r, s, valid, &mut row, saved, dout);
+            let src = if mode == Mode::Gru {
+                &*row.dgh
+            } else {
+                &*row.dgx
+            };
+            dg[j * gh..(j + 1) * gh].copy_from_slice(&src[s * gh..(s + 1) * gh]);
         }
-        let dg_hidden = if mode == Mode::Gru {
-            &*blk.dgh
-        } else {
-            &*blk.dgx
-        };
-        step_gemm(whole, &rec, &dg_hidden[s * gh..], w_hh_p, direct)?;
+        w_hh_p.mul(rows, &dg, gh, direct, h, 1.0, whole);
         std::mem::swap(&mut dh, &mut direct);
     }
     Ok(())

@@ -7,15 +7,16 @@
 use super::gates::{ld, st};
 use crate::simd::F32Vec;
 
-/// `pre ← act(pre)` (H); `pre` then holds h'.
+/// `pre ← act(pre + hh)` (H): the input part plus the recurrent GEMM's
+/// W_hh h; `pre` then holds h'.
 ///
 /// # Safety
-/// The CPU supports `V`'s ISA.
+/// The CPU supports `V`'s ISA; `hh` is as long as `pre`.
 #[inline(always)]
-pub unsafe fn forward<V: F32Vec>(relu: bool, pre: &mut [f32]) {
+pub unsafe fn forward<V: F32Vec>(relu: bool, pre: &mut [f32], hh: &[f32]) {
     let zero = V::splat(0.0);
-    for s in pre.chunks_mut(V::LANES) {
-        let a = ld::<V>(s);
+    for (s, r) in pre.chunks_mut(V::LANES).zip(hh.chunks(V::LANES)) {
+        let a = V::add(ld::<V>(s), ld::<V>(r));
         // max(0, a) keeps a NaN in `a` (the second operand wins on NaN)
         st::<V>(s, if relu { V::max(zero, a) } else { V::tanh(a) });
     }

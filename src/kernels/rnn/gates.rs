@@ -12,11 +12,17 @@ use crate::simd::{dispatch, F32Vec, Kernel};
 
 /// The slices of one batch row at one step, for the forward gate math.
 pub enum Fwd<'a> {
-    /// `pre` (H): pre-activation in, h' out.
-    Elman { relu: bool, pre: &'a mut [f32] },
-    /// `g` (4H) pre-activations in, (i, f, g, o) out; the rest (H).
+    /// `pre` (H): input part of the pre-activation in, h' out; `hh` (H): W_hh h.
+    Elman {
+        relu: bool,
+        pre: &'a mut [f32],
+        hh: &'a [f32],
+    },
+    /// `g` (4H) input part of the pre-activations in, (i, f, g, o) out;
+    /// `hh` (4H) W_hh h; the rest (H).
     Lstm {
         g: &'a mut [f32],
+        hh: &'a [f32],
         c_prev: &'a [f32],
         c_new: &'a mut [f32],
         tanh_c: &'a mut [f32],
@@ -100,14 +106,15 @@ impl Kernel for Fwd<'_> {
     #[inline(always)]
     unsafe fn run<V: F32Vec>(self) {
         match self {
-            Fwd::Elman { relu, pre } => elman::forward::<V>(relu, pre),
+            Fwd::Elman { relu, pre, hh } => elman::forward::<V>(relu, pre, hh),
             Fwd::Lstm {
                 g,
+                hh,
                 c_prev,
                 c_new,
                 tanh_c,
                 h_new,
-            } => lstm::forward::<V>(g, c_prev, c_new, tanh_c, h_new),
+            } => lstm::forward::<V>(g, hh, c_prev, c_new, tanh_c, h_new),
             Fwd::Gru {
                 gx,
                 hh,

@@ -9,7 +9,8 @@ use crate::simd::F32Vec;
 /// Activates the gates in place and writes c', tanh(c') and h'.
 ///
 /// # Shapes
-/// - `g`: (4H) pre-activations in, (i, f, g, o) out
+/// - `g`: (4H) input part of the pre-activations in, (i, f, g, o) out
+/// - `hh`: (4H) the recurrent part W_hh h, added to `g` first
 /// - `c_prev`, `c_new`, `tanh_c`, `h_new`: (H)
 ///
 /// # Safety
@@ -17,6 +18,7 @@ use crate::simd::F32Vec;
 #[inline(always)]
 pub unsafe fn forward<V: F32Vec>(
     g: &mut [f32],
+    hh: &[f32],
     c_prev: &[f32],
     c_new: &mut [f32],
     tanh_c: &mut [f32],
@@ -26,13 +28,17 @@ pub unsafe fn forward<V: F32Vec>(
     let (gi, rest) = g.split_at_mut(h);
     let (gf, rest) = rest.split_at_mut(h);
     let (gg, go) = rest.split_at_mut(h);
+    let (hi, rest) = hh.split_at(h);
+    let (hf, rest) = rest.split_at(h);
+    let (hg, ho) = rest.split_at(h);
     let mut k = 0;
     while k < h {
         let e = (k + V::LANES).min(h);
-        let i = V::sigmoid(ld::<V>(&gi[k..e]));
-        let f = V::sigmoid(ld::<V>(&gf[k..e]));
-        let gv = V::tanh(ld::<V>(&gg[k..e]));
-        let o = V::sigmoid(ld::<V>(&go[k..e]));
+        // (no closure here: a closure would not inherit the caller's target features)
+        let i = V::sigmoid(V::add(ld::<V>(&gi[k..e]), ld::<V>(&hi[k..e])));
+        let f = V::sigmoid(V::add(ld::<V>(&gf[k..e]), ld::<V>(&hf[k..e])));
+        let gv = V::tanh(V::add(ld::<V>(&gg[k..e]), ld::<V>(&hg[k..e])));
+        let o = V::sigmoid(V::add(ld::<V>(&go[k..e]), ld::<V>(&ho[k..e])));
         let c = V::fma(f, ld::<V>(&c_prev[k..e]), V::mul(i, gv));
         let tc = V::tanh(c);
         st::<V>(&mut gi[k..e], i);

@@ -27,6 +27,7 @@ mod elman;
 mod gates;
 mod gru;
 mod lstm;
+mod step;
 
 pub use driver::{backward, forward};
 
@@ -162,7 +163,8 @@ pub struct Output {
 }
 
 /// Gradients of one layer and direction. `dc0` is empty unless LSTM;
-/// `db_ih`/`db_hh` are empty when the layer has no bias.
+/// `db_ih`/`db_hh` are empty when the layer has no bias; `dx` is empty when
+/// [`backward`] was told it is not needed.
 ///
 /// # Shapes
 /// - `dx`: (B, T, I); `dh0`, `dc0`: (B, H); `dw_ih`: (G·H, I); `dw_hh`: (G·H, H); `db_*`: (G·H)

@@ -261,6 +261,7 @@ fn backward_matches_finite_differences() {
                 &rf,
                 Some(&sf),
                 dc_n,
+                true,
             )
             .unwrap();
             let tol = 2e-4;
@@ -297,57 +298,95 @@ fn bad_shapes_are_errors() {
     assert!(forward(Mode::Lstm, &d, &x, &h0, None, &w, Some(&[3, 0])).is_ok());
 }
 
+/// Forward and backward of `c` (output gradient from seed 9) in the current pool.
+fn fwd_bwd(c: &Case, need_dx: bool) -> (Output, Grads) {
+    let (x, wi, wh) = (f32s(&c.x), f32s(&c.w_ih), f32s(&c.w_hh));
+    let (bi, bhh) = (f32s(&c.b_ih), f32s(&c.b_hh));
+    let dout = Rng(9).vec(c.d.rows() * c.d.hidden, 1.0);
+    let o = run_forward(c);
+    let w = Weights {
+        w_ih: &wi,
+        w_hh: &wh,
+        b_ih: Some(&bi),
+        b_hh: Some(&bhh),
+    };
+    let g = backward(
+        c.mode,
+        &c.d,
+        &x,
+        &w,
+        c.lengths.as_deref(),
+        &o.saved.view(),
+        &dout,
+        None,
+        None,
+        need_dx,
+    )
+    .unwrap();
+    (o, g)
+}
+
+fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+fn assert_same(a: &(Output, Grads), b: &(Output, Grads), what: &str) {
+    let ((oa, ga), (ob, gb)) = (a, b);
+    assert_eq!(oa.out, ob.out, "{what}: out");
+    assert_eq!(oa.h_n, ob.h_n, "{what}: h_n");
+    assert_eq!(oa.c_n, ob.c_n, "{what}: c_n");
+    for (name, x, y) in [
+        ("dh0", &ga.dh0, &gb.dh0),
+        ("dc0", &ga.dc0, &gb.dc0),
+        ("dw_ih", &ga.dw_ih, &gb.dw_ih),
+        ("dw_hh", &ga.dw_hh, &gb.dw_hh),
+        ("db_ih", &ga.db_ih, &gb.db_ih),
+        ("db_hh", &ga.db_hh, &gb.db_hh),
+    ] {
+        assert_eq!(x, y, "{what}: {name}");
+    }
+}
+
 #[test]
 fn thread_count_does_not_change_bits() {
-    // 32 rows: many blocks of the time loop; 4 rows: one block whose
+    // 32 rows: one block of the time loop per thread; 4 rows: one block whose
     // per-step GEMM is large enough to split over the pool instead.
     for (mode, batch, hidden) in MODES.iter().flat_map(|&m| [(m, 32, 70), (m, 4, 400)]) {
         let lens = Some((0..batch).map(|r| 9 - r % 5).collect());
         let c = make(mode, dims(batch, 9, 13, hidden), lens, 5);
-        let (x, wi, wh) = (f32s(&c.x), f32s(&c.w_ih), f32s(&c.w_hh));
-        let (bi, bhh) = (f32s(&c.b_ih), f32s(&c.b_hh));
-        let dout = Rng(9).vec(c.d.rows() * c.d.hidden, 1.0);
-        let both = || {
-            let o = run_forward(&c);
-            let w = Weights {
-                w_ih: &wi,
-                w_hh: &wh,
-                b_ih: Some(&bi),
-                b_hh: Some(&bhh),
-            };
-            let g = backward(
-                mode,
-                &c.d,
-                &x,
-                &w,
-                c.lengths.as_deref(),
-                &o.saved.view(),
-                &dout,
-                None,
-                None,
-            )
-            .unwrap();
-            (o, g)
-        };
-        let one = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let three = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
-        let (a, ga) = one.install(both);
-        let (b, gb) = three.install(both);
-        assert_eq!(a.out, b.out);
-        assert_eq!(a.h_n, b.h_n);
-        assert_eq!(a.c_n, b.c_n);
-        assert_eq!(ga.dx, gb.dx);
-        assert_eq!(ga.dh0, gb.dh0);
-        assert_eq!(ga.dc0, gb.dc0);
-        assert_eq!(ga.dw_ih, gb.dw_ih);
-        assert_eq!(ga.dw_hh, gb.dw_hh);
-        assert_eq!(ga.db_ih, gb.db_ih);
-        assert_eq!(ga.db_hh, gb.db_hh);
+        let a = in_pool(1, || fwd_bwd(&c, true));
+        let b = in_pool(3, || fwd_bwd(&c, true));
+        assert_same(&a, &b, mode.name());
+        assert_eq!(a.1.dx, b.1.dx);
+    }
+}
+
+#[test]
+fn batch_cuts_and_a_skipped_dx_change_no_bits() {
+    // B = 1, odd H, prime T, batches that leave short tail tiles on every
+    // ISA, under pools that cut the batch into 1, 2, 3 and 5 blocks.
+    for mode in MODES {
+        for (batch, steps, hidden) in [(1, 7, 33), (7, 13, 37), (13, 5, 64), (20, 3, 17)] {
+            let c = make(mode, dims(batch, steps, 11, hidden), None, 3);
+            let want = in_pool(1, || fwd_bwd(&c, true));
+            let (out_want, _, _) = reference(&c);
+            assert_close("out", &want.0.out, &out_want, 2e-4);
+            for threads in [2, 3, 5] {
+                let got = in_pool(threads, || fwd_bwd(&c, true));
+                assert_same(&want, &got, &format!("{} B{batch} {threads}t", mode.name()));
+                assert_eq!(want.1.dx, got.1.dx);
+                let skip = in_pool(threads, || fwd_bwd(&c, false));
+                assert!(skip.1.dx.is_empty(), "dx computed though not needed");
+                assert_same(
+                    &want,
+                    &skip,
+                    &format!("{} B{batch} {threads}t no dx", mode.name()),
+                );
+            }
+        }
     }
 }

@@ -24,6 +24,7 @@ fn all_modes(level: Isa) -> Vec<Vec<f32>> {
         fwd_on(Fwd::Elman {
             relu,
             pre: &mut pre,
+            hh: &dh,
         });
         let (mut dg, mut direct) = (vec![0.0; h], vec![1.0; h]);
         bwd_on(Bwd::Elman {
@@ -38,8 +39,10 @@ fn all_modes(level: Isa) -> Vec<Vec<f32>> {
     }
     let mut g = data(4 * h, 5);
     let (mut c, mut tc, mut hn) = (vec![0.0; h], vec![0.0; h], vec![0.0; h]);
+    let hh4 = data(4 * h, 10);
     fwd_on(Fwd::Lstm {
         g: &mut g,
+        hh: &hh4,
         c_prev: &hp,
         c_new: &mut c,
         tanh_c: &mut tc,

@@ -1,0 +1,235 @@
+//! The recurrent GEMM of one time step: `C = beta·C + A·W` for a block of
+//! batch rows, where W (W_hhᵀ forward, W_hh backward) is packed once per
+//! sequence and A and C are small dense row-major buffers.
+//!
+//! Each step multiplies a few rows (a thread's share of the batch) by the
+//! whole weight, so the weight, not A, is what streams: it is packed in K
+//! slices shallow enough that one slice of one NR-column panel stays in
+//! half of L1 while every MR-row tile of the block reuses it. (The general
+//! [`PackedB`](crate::kernels::gemm::packed_b::PackedB) uses 512-deep
+//! slices: an AVX-512 panel of them is 128 KiB and was re-read from L2 by
+//! every 6-row tile.) The slice depth depends on the ISA and the L1 size
+//! only, never on the thread count, and every C element sums its slices in
+//! the same order whichever rows or panels a task holds: results do not
+//! depend on how the batch is cut or on the number of threads.
+//!
+//! # Shapes
+//! - packed `w`: k × n; `a`: m × k (row stride `lda`, readable for
+//!   `m.div_ceil(MR)·MR` rows); `c`: m × n (row stride `ldc`)
+
+use rayon::prelude::*;
+
+use super::OP;
+use crate::error::Result;
+use crate::kernels::gemm::blocking::cache_sizes;
+use crate::kernels::gemm::kernel::{MicroKernel, Tile};
+use crate::kernels::gemm::pack::MatRef;
+use crate::kernels::gemm::Strides;
+use crate::simd::{isa, Isa};
+
+/// A weight packed for [`StepW::mul`]: K slices of depth `kc`, each as
+/// `n.div_ceil(NR)` zero-padded panels of `kc·NR` floats.
+#[derive(Debug)]
+pub(super) struct StepW {
+    k: usize,
+    n: usize,
+    kc: usize,
+    mr: usize,
+    nr: usize,
+    isa: Isa,
+    data: Vec<f32>,
+}
+
+/// K-slice depth for panels `nr` wide: one panel slice fills at most half of
+/// L1d (the rest holds the A rows and the C tiles), a multiple of 16 in 16..=512.
+fn slice_depth(nr: usize) -> usize {
+    let fit = cache_sizes().l1d / 2 / (nr * std::mem::size_of::<f32>());
+    (fit / 16 * 16).clamp(16, 512)
+}
+
+impl StepW {
+    /// Packs the k × n matrix `b` read through strides `s` (`s.batch` ignored).
+    pub(super) fn new(b: &[f32], s: Strides, k: usize, n: usize) -> Result<Self> {
+        crate::error::check_extent(OP, "w_hh", b.len(), &[k, n], &[s.row, s.col])?;
+        let level = isa();
+        let (mr, nr, kc, data) = match level {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => pack::<crate::kernels::gemm::kernel_avx512::Avx512>(b, s, k, n)?,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => pack::<crate::kernels::gemm::kernel_avx2::Avx2>(b, s, k, n)?,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => pack::<crate::kernels::gemm::kernel_neon::Neon>(b, s, k, n)?,
+            _ => pack::<crate::kernels::gemm::kernel_scalar::Scalar>(b, s, k, n)?,
+        };
+        Ok(StepW {
+            k,
+            n,
+            kc,
+            mr,
+            nr,
+            isa: level,
+            data,
+        })
+    }
+
+    /// Rows of A per microkernel call: A buffers hold whole multiples of it.
+    pub(super) fn mr(&self) -> usize {
+        self.mr
+    }
+
+    /// `c[..m] = beta·c + a[..m]·W`. `parallel` splits the panels over the
+    /// pool (for a block that is the whole batch); every element gets the same
+    /// arithmetic either way.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn mul(
+        &self,
+        m: usize,
+        a: &[f32],
+        lda: usize,
+        c: &mut [f32],
+        ldc: usize,
+        beta: f32,
+        parallel: bool,
+    ) {
+        let rows = m.div_ceil(self.mr) * self.mr;
+        assert!(
+            self.isa == isa()
+                && lda >= self.k
+                && ldc >= self.n
+                && a.len() >= (rows - 1) * lda + self.k
+                && (m == 0 || c.len() >= (m - 1) * ldc + self.n),
+            "rnn: step GEMM operands do not fit the packed weight"
+        );
+        if m == 0 {
+            return;
+        }
+        let call = Call {
+            w: self,
+            m,
+            a,
+            lda,
+            c: CPtr(c.as_mut_ptr()),
+            ldc,
+            beta,
+        };
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => call.run::<crate::kernels::gemm::kernel_avx512::Avx512>(parallel),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => call.run::<crate::kernels::gemm::kernel_avx2::Avx2>(parallel),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => call.run::<crate::kernels::gemm::kernel_neon::Neon>(parallel),
+            _ => call.run::<crate::kernels::gemm::kernel_scalar::Scalar>(parallel),
+        }
+    }
+}
+
+type Packed = (usize, usize, usize, Vec<f32>);
+
+/// Every K slice of `b` in `K`'s panel layout: (MR, NR, slice depth, data).
+fn pack<K: MicroKernel>(b: &[f32], s: Strides, k: usize, n: usize) -> Result<Packed> {
+    let (nr, kc) = (K::NR, slice_depth(K::NR));
+    let width = n.div_ceil(nr) * nr;
+    let mut data = crate::kernels::alloc::try_zeros(OP, &[k, width])?;
+    let src = MatRef {
+        data: b,
+        off: 0,
+        rs: s.row,
+        cs: s.col,
+    };
+    for (q, dst) in data.chunks_mut(kc * width).enumerate() {
+        let p0 = q * kc;
+        K::pack_b(dst, src.at(p0, 0), kc.min(k - p0), n, false);
+    }
+    Ok((K::MR, nr, kc, data))
+}
+
+/// C's base pointer, shared by the panel tasks of one product.
+#[derive(Clone, Copy)]
+struct CPtr(*mut f32);
+
+// SAFETY: each task writes only the columns of its own panels of C, so no
+// two tasks touch the same element; `mul` borrows C mutably for the call.
+unsafe impl Send for CPtr {}
+// SAFETY: as for Send.
+unsafe impl Sync for CPtr {}
+
+/// One product, its operands checked by [`StepW::mul`].
+struct Call<'a> {
+    w: &'a StepW,
+    m: usize,
+    a: &'a [f32],
+    lda: usize,
+    c: CPtr,
+    ldc: usize,
+    beta: f32,
+}
+
+/// Panels per parallel task: at least this many multiply-adds each.
+const TASK_MACS: usize = 1 << 18;
+
+impl Call<'_> {
+    fn run<K: MicroKernel>(&self, parallel: bool) {
+        assert!(
+            K::available() && K::NR == self.w.nr && K::MR == self.w.mr,
+            "{OP}: the {} microkernel does not match this CPU or the packing",
+            K::NAME
+        );
+        let (k, nr) = (self.w.k, self.w.nr);
+        let panels = self.w.n.div_ceil(nr);
+        let per = TASK_MACS.div_ceil(self.m * k * nr).max(1);
+        if parallel && panels > per {
+            let tasks = panels.div_ceil(per);
+            (0..tasks).into_par_iter().for_each(|t| {
+                self.panels::<K>(t * per..panels.min((t + 1) * per));
+            });
+        } else {
+            self.panels::<K>(0..panels);
+        }
+    }
+
+    /// The full-height columns of panels `qs`: per panel, every K slice in
+    /// order, each slice reused by all the MR-row tiles while it is in L1.
+    fn panels<K: MicroKernel>(&self, qs: std::ops::Range<usize>) {
+        let w = self.w;
+        let (k, n, kc, mr, nr) = (w.k, w.n, w.kc, w.mr, w.nr);
+        let width = n.div_ceil(nr) * nr;
+        for q in qs {
+            let col = q * nr;
+            for p0 in (0..k).step_by(kc) {
+                let depth = kc.min(k - p0);
+                let panel = &w.data[p0 * width + q * depth * nr..][..depth * nr];
+                for ir in (0..self.m).step_by(mr) {
+                    let tile = Tile {
+                        k: depth,
+                        a: self.a[ir * self.lda + p0..].as_ptr(),
+                        a_rs: self.lda,
+                        a_cs: 1,
+                        b: panel.as_ptr(),
+                        b_rs: nr,
+                        c: self.c.0.wrapping_add(ir * self.ldc + col),
+                        c_rs: self.ldc,
+                        c_cs: 1,
+                        alpha: 1.0,
+                        beta: if p0 == 0 { self.beta } else { 1.0 },
+                        m: mr.min(self.m - ir),
+                        n: nr.min(n - col),
+                        bias: std::ptr::null(),
+                    };
+                    // SAFETY: K::available() was asserted. A: MR rows from
+                    // row ir at stride lda, `depth` columns from p0, lie inside
+                    // `a` (`mul` checked `a` covers the MR-padded rows). B: the
+                    // panel slice holds depth·NR floats. C: the m × n tile at
+                    // (ir, col) is inside C (checked in `mul`) and in this
+                    // task's panels only.
+                    unsafe { K::run(&tile) }
+                }
+            }
+        }
+    }
+}
+
+/// Zeros for a block's A buffer: `rows` rounded up to whole MR-row tiles.
+pub(super) fn padded(rows: usize, mr: usize, cols: usize) -> Result<Vec<f32>> {
+    crate::kernels::alloc::try_zeros(OP, &[rows.div_ceil(mr) * mr, cols])
+}
