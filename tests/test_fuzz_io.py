@@ -104,6 +104,13 @@ def damage(draw, blob: bytes) -> bytes:
     return struct.pack("<Q", len(head)) + head + data
 
 
+def write_damaged(original, data, name: str):
+    """A damaged copy of the saved checkpoint, written next to it as ``name``; its path."""
+    path = original[3] / name
+    path.write_bytes(data.draw(damage(original[0])))
+    return path
+
+
 def same_arrays(got, want):
     # The order comes from attnrs.keys; without it (a damaged entry) the
     # names are sorted, which is not a different answer.
@@ -115,9 +122,8 @@ def same_arrays(got, want):
 @FUZZ
 @given(data=st.data())
 def test_fuzz_load(original, data):
-    blob, sd, _, d = original
-    path = d / "load.safetensors"
-    path.write_bytes(data.draw(damage(blob)))
+    d = original[3]
+    path = write_damaged(original, data, "load.safetensors")
     want = ar.load(d / "c.safetensors")
     COUNTS["cases"] += 1
     try:
@@ -140,9 +146,8 @@ def test_fuzz_load(original, data):
 @FUZZ
 @given(data=st.data())
 def test_fuzz_load_checkpoint(original, data):
-    blob, sd, opt_sd, d = original
-    path = d / "ckpt.safetensors"
-    path.write_bytes(data.draw(damage(blob)))
+    _, sd, opt_sd, _ = original
+    path = write_damaged(original, data, "ckpt.safetensors")
     m, opt = model(1)
     before = {k: v.copy() for k, v in m.state_dict().items()}
     before_opt = json.dumps(opt.state_dict(), default=lambda a: a.tolist(), sort_keys=True)

@@ -48,6 +48,17 @@ def run(x, w, b, g, needs=(True, True, True)):
     return y.numpy(), grad(tx), grad(tw), grad(tb)
 
 
+def problem(seed, x_shape, w_shape, bias=True):
+    """Random float32 ``x``, ``w``, ``b`` (None without ``bias``) and the upstream gradient ``g``
+    of ``linear(x, w, b)``, drawn in that order."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
+    b = rng.standard_normal(w_shape[0], dtype=np.float32) if bias else None
+    g = rng.standard_normal((*x_shape[:-1], w_shape[0]), dtype=np.float32)
+    return x, w, b, g
+
+
 def check(x, w, b, g):
     got = run(x, w, b, g)
     want, scale = reference(x, w, b, g)
@@ -66,21 +77,13 @@ def check(x, w, b, g):
     rows=SIZES, inp=SIZES, out=SIZES, bias=st.booleans(), lead=st.sampled_from([(), (2,), (3, 1)])
 )
 def test_matches_float64(rows, inp, out, bias, lead):
-    rng = np.random.default_rng(rows * 1000 + inp * 10 + out)
-    x = rng.standard_normal((*lead, rows, inp), dtype=np.float32)
-    w = rng.standard_normal((out, inp), dtype=np.float32)
-    b = rng.standard_normal(out, dtype=np.float32) if bias else None
-    g = rng.standard_normal((*lead, rows, out), dtype=np.float32)
+    x, w, b, g = problem(rows * 1000 + inp * 10 + out, (*lead, rows, inp), (out, inp), bias)
     check(x, w, b, g)
 
 
 @pytest.mark.parametrize("inp,out", [(128, 384), (128, 128), (128, 512), (512, 128), (128, 65)])
 def test_gpt_shapes(inp, out):
-    rng = np.random.default_rng(inp + out)
-    x = rng.standard_normal((12, 64, inp), dtype=np.float32)
-    w = rng.standard_normal((out, inp), dtype=np.float32)
-    b = rng.standard_normal(out, dtype=np.float32)
-    g = rng.standard_normal((12, 64, out), dtype=np.float32)
+    x, w, b, g = problem(inp + out, (12, 64, inp), (out, inp))
     check(x, w, b, g)
 
 
@@ -98,11 +101,7 @@ def test_strided_and_flipped_views():
 
 
 def test_partial_gradients_and_no_bias():
-    rng = np.random.default_rng(2)
-    x = rng.standard_normal((70, 20), dtype=np.float32)
-    w = rng.standard_normal((30, 20), dtype=np.float32)
-    b = rng.standard_normal(30, dtype=np.float32)
-    g = rng.standard_normal((70, 30), dtype=np.float32)
+    x, w, b, g = problem(2, (70, 20), (30, 20))
     full = run(x, w, b, g)
     for needs in [(False, True, True), (True, False, False), (False, False, True)]:
         got = run(x, w, b, g, needs)
@@ -124,11 +123,7 @@ def test_module_has_the_same_api():
 
 
 def test_same_bits_on_one_and_two_threads():
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((768, 128), dtype=np.float32)
-    w = rng.standard_normal((384, 128), dtype=np.float32)
-    b = rng.standard_normal(384, dtype=np.float32)
-    g = rng.standard_normal((768, 384), dtype=np.float32)
+    x, w, b, g = problem(3, (768, 128), (384, 128))
     n0 = ar.get_num_threads()
     try:
         ar.set_num_threads(1)
@@ -171,9 +166,5 @@ def test_every_isa_in_a_subprocess(isa):
     "xs,ws", [((0, 5), (3, 5)), ((4, 0), (3, 0)), ((4, 5), (0, 5)), ((2, 0, 5), (3, 5))]
 )
 def test_empty_axes(xs, ws):
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal(xs, dtype=np.float32)
-    w = rng.standard_normal(ws, dtype=np.float32)
-    b = rng.standard_normal(ws[0], dtype=np.float32)
-    g = rng.standard_normal((*xs[:-1], ws[0]), dtype=np.float32)
+    x, w, b, g = problem(4, xs, ws)
     check(x, w, b, g)

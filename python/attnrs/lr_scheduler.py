@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .optim import CosineWarmup, LRScheduler, Optimizer, StepLR, _check_number
+from .optim import CosineWarmup, LRScheduler, Optimizer, StepLR, _check_number, _positive_int
 
 __all__ = [
     "CosineAnnealingLR", "CosineWarmup", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR",
@@ -41,9 +41,7 @@ class CosineAnnealingLR(LRScheduler):
     """``lr = eta_min + (base − eta_min)·(1 + cos(π·t/T_max))/2``."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
-        if int(T_max) <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be positive; got {T_max}")
-        self.T_max = int(T_max)
+        self.T_max = _positive_int("CosineAnnealingLR", "T_max", T_max)
         self.eta_min = _check_number("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer)
 

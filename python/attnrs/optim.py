@@ -57,6 +57,13 @@ def _check_number(
     return v
 
 
+def _positive_int(op: str, name: str, value: Any) -> int:
+    """``int(value)`` when it is > 0, else ValueError naming op and argument."""
+    if int(value) <= 0:
+        raise ValueError(f"{op}: {name} must be positive; got {value}")
+    return int(value)
+
+
 def _writable(p: Tensor) -> np.ndarray:
     """The parameter's array, made contiguous and writable once, so updates can be in place."""
     d = p._array
@@ -342,6 +349,15 @@ class AdamW(Optimizer):
         _check_number(self._name, "betas[1]", betas[1], hi=1.0)
         _check_number(self._name, "eps", group["eps"], lo_open=True)
 
+    def _moments(self, p: Tensor, data: np.ndarray) -> dict[str, Any]:
+        """``p``'s state, made on its first step: the step count and both moments at zero."""
+        state = self.state.setdefault(p, {})
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(data)
+            state["exp_avg_sq"] = np.zeros_like(data)
+        return state
+
     def _step_group(self, group: dict[str, Any], items: list[tuple[Tensor, np.ndarray]]) -> None:
         """One kernel call for the whole group: each parameter keeps its own step
         count (bias corrections), the hyper-parameters are the group's."""
@@ -351,11 +367,7 @@ class AdamW(Optimizer):
         params, grads, ms, vs, steps, states = [], [], [], [], [], []
         for p, g in items:
             data = _writable(p)
-            state = self.state.setdefault(p, {})
-            if not state:
-                state["step"] = 0
-                state["exp_avg"] = np.zeros_like(data)
-                state["exp_avg_sq"] = np.zeros_like(data)
+            state = self._moments(p, data)
             params.append(data)
             grads.append(g)
             ms.append(state["exp_avg"])
@@ -387,11 +399,7 @@ class AdamW(Optimizer):
         lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         for p, g in items:
             data = _writable(p)
-            state = self.state.setdefault(p, {})
-            if not state:
-                state["step"] = 0
-                state["exp_avg"] = np.zeros_like(data)
-                state["exp_avg_sq"] = np.zeros_like(data)
+            state = self._moments(p, data)
             if "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = np.zeros_like(data)
             t = int(state["step"]) + 1
@@ -534,9 +542,7 @@ class StepLR(LRScheduler):
     """``lr = base · gamma^(t // step_size)``."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if int(step_size) <= 0:
-            raise ValueError(f"StepLR: step_size must be positive; got {step_size}")
-        self.step_size = int(step_size)
+        self.step_size = _positive_int("StepLR", "step_size", step_size)
         self.gamma = _check_number("StepLR", "gamma", gamma)
         super().__init__(optimizer)
 

@@ -225,26 +225,22 @@ def sqrt(x: Tensor) -> Tensor:
     return Sqrt.apply(as_tensor(x))
 
 
-class Sin(Function):
-    @staticmethod
+def _pointwise(name: str, f: Any, df: Any) -> type[Function]:
+    """The ``Function`` ``y = f(x)`` whose backward is ``g · df(x)`` (``x`` is saved)."""
+
     def forward(ctx, x):
         ctx.save(x)
-        return np.sin(x)
+        return f(x)
 
-    @staticmethod
     def backward(ctx, g):
-        return g * np.cos(ctx.saved[0])
+        return g * df(ctx.saved[0])
+
+    return type(name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
 
 
-class Cos(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save(x)
-        return np.cos(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return -g * np.sin(ctx.saved[0])
+Sin = _pointwise("Sin", np.sin, np.cos)
+Cos = _pointwise("Cos", np.cos, lambda x: -np.sin(x))
+Abs = _pointwise("Abs", np.abs, np.sign)
 
 
 def sin(x: Tensor) -> Tensor:
@@ -253,17 +249,6 @@ def sin(x: Tensor) -> Tensor:
 
 def cos(x: Tensor) -> Tensor:
     return Cos.apply(as_tensor(x))
-
-
-class Abs(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save(x)
-        return np.abs(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * np.sign(ctx.saved[0])
 
 
 class Clamp(Function):

@@ -69,18 +69,23 @@ class Module:
                 continue
             yield name, value
 
-    def named_children(self) -> Iterator[tuple[str, Module]]:
+    def _members_of(self, kind: type) -> Iterator[tuple[str, Any]]:
+        """The members that are a ``kind``, also inside a plain list, tuple or dict
+        (``name.i`` / ``name.key``)."""
         for name, value in self._members():
-            if isinstance(value, Module):
+            if isinstance(value, kind):
                 yield name, value
             elif isinstance(value, (list, tuple)):
                 for i, v in enumerate(value):
-                    if isinstance(v, Module):
+                    if isinstance(v, kind):
                         yield f"{name}.{i}", v
             elif isinstance(value, dict):
                 for k, v in value.items():
-                    if isinstance(v, Module):
+                    if isinstance(v, kind):
                         yield f"{name}.{k}", v
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        return self._members_of(Module)
 
     def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
@@ -103,17 +108,7 @@ class Module:
             yield m
 
     def _direct_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        for name, value in self._members():
-            if isinstance(value, Parameter):
-                yield name, value
-            elif isinstance(value, (list, tuple)):
-                for i, v in enumerate(value):
-                    if isinstance(v, Parameter):
-                        yield f"{name}.{i}", v
-            elif isinstance(value, dict):
-                for k, v in value.items():
-                    if isinstance(v, Parameter):
-                        yield f"{name}.{k}", v
+        return self._members_of(Parameter)
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
                          remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:  # fmt: skip

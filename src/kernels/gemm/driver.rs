@@ -60,19 +60,21 @@ fn direct_b_small(caches: CacheSizes, k: usize, n: usize) -> bool {
         <= caches.l1d / 2
 }
 
-/// C's base pointer, shared by tasks that write disjoint tiles.
+/// C's base pointer, shared by tasks that write disjoint tiles (this driver's and
+/// `packed_b`'s).
 #[derive(Clone, Copy)]
-struct CPtr(*mut f32);
+pub(super) struct CPtr(pub(super) *mut f32);
 
-// SAFETY: tasks only write through this pointer to disjoint tiles of C (each
-// task owns the rows × columns of its grid block, and batch items own
-// disjoint matrices; `Gemm::validate` rejected overlapping C strides).
+// SAFETY: tasks only write through this pointer to disjoint tiles of C (here each
+// task owns the rows × columns of its grid block, and batch items own disjoint
+// matrices; in `packed_b` each task owns its row block × panel group); C's extent
+// and the non-overlap of its strides were validated before any task starts.
 unsafe impl Send for CPtr {}
 // SAFETY: as for Send: no two tasks write the same element.
 unsafe impl Sync for CPtr {}
 
 impl CPtr {
-    fn get(self) -> *mut f32 {
+    pub(super) fn get(self) -> *mut f32 {
         self.0
     }
 }

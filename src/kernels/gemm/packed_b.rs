@@ -13,6 +13,7 @@
 
 use rayon::prelude::*;
 
+use super::driver::CPtr;
 use super::kernel::{MicroKernel, Tile};
 use super::pack::MatRef;
 use super::{Gemm, Strides};
@@ -92,22 +93,6 @@ fn pack_all<K: MicroKernel>(b: &[f32], s: Strides, k: usize, n: usize) -> (usize
         K::pack_b(dst, src.at(pc, 0), kc, n, false);
     }
     (K::MR, nr, data)
-}
-
-/// C's base pointer, shared by tasks that write disjoint tiles.
-#[derive(Clone, Copy)]
-struct CPtr(*mut f32);
-
-// SAFETY: tasks write only their own row block × panel group of C; the
-// extent and non-overlap of C's strides were validated, so tiles are disjoint.
-unsafe impl Send for CPtr {}
-// SAFETY: as for Send: no two tasks write the same element.
-unsafe impl Sync for CPtr {}
-
-impl CPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// `C = alpha·op(A)·B + beta·C` with a pre-packed B (`g.b` and `g.batch` are
