@@ -136,6 +136,10 @@ def abort(code: int = 1) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     if _World.comm is not None and _World.comm.Get_size() > 1:
+        # MPI_Abort makes mpiexec tear down every rank at once; output still in
+        # the pipe to mpiexec's proxy can be lost (seen: the whole report), so
+        # give the proxy a moment to forward it first.
+        time.sleep(0.25)
         _World.comm.Abort(code)
     os._exit(code)
 
