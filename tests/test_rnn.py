@@ -503,3 +503,30 @@ def test_input_without_grad_skips_dx_and_keeps_every_weight_gradient(mode):
         ar.ops.rnn_forward(mode, x, None, None, m.weight_ih_l0.numpy(), m.weight_hh_l0.numpy())[3],
         np.ones((5, 7, 13), np.float32), need_dx=False,
     )[0] is None  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_inference_path_gives_the_same_bits_and_keeps_nothing(mode):
+    # Under no_grad (or with nothing requiring a gradient) the kernels save
+    # nothing for backward; outputs and final states must not change a bit.
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((5, 7, 9)).astype(np.float32)
+    lens = np.array([7, 3, 5, 0, 7])
+    m = make_model(mode, 9, 13, layers=2, bidirectional=True)
+    train = m(ar.tensor(x), lengths=lens)
+    assert train[0].requires_grad
+    with ar.no_grad():
+        infer = m(ar.tensor(x), lengths=lens)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    frozen = m(ar.tensor(x), lengths=lens)
+    flat = lambda r: [r[0], *(r[1] if mode == "lstm" else (r[1],))]  # noqa: E731
+    for a, b, c in zip(flat(train), flat(infer), flat(frozen)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.numpy(), c.numpy())
+    assert not infer[0].requires_grad and not frozen[0].requires_grad
+    w_ih, w_hh = m.weight_ih_l0.numpy(), m.weight_hh_l0.numpy()
+    kept = ar.ops.rnn_forward(mode, x, None, None, w_ih, w_hh, lengths=lens)
+    lean = ar.ops.rnn_forward(mode, x, None, None, w_ih, w_hh, lengths=lens, save=False)
+    assert len(kept[3]) == 4 and lean[3] == ()
+    np.testing.assert_array_equal(kept[0], lean[0])

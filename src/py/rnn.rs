@@ -100,8 +100,9 @@ fn opt_arr<'py>(py: Python<'py>, v: Vec<f32>, shape: &[usize]) -> PyResult<Optio
 ///
 /// Returns `(out (B,T,H), h_n (B,H), c_n (B,H) | None, (gates, hprev, cprev, extra))`;
 /// the last tuple is what `rnn_backward` needs (empty 1-D arrays where unused).
+/// `save=False` (inference) keeps nothing for backward and returns `[]` for it.
 #[pyfunction]
-#[pyo3(signature = (mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None))]
+#[pyo3(signature = (mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, save=true))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub(super) fn rnn_forward<'py>(
     py: Python<'py>,
@@ -114,6 +115,7 @@ pub(super) fn rnn_forward<'py>(
     b_ih: Option<PyReadonlyArrayDyn<'py, f32>>,
     b_hh: Option<PyReadonlyArrayDyn<'py, f32>>,
     lengths: Option<PyReadonlyArray1<'py, i64>>,
+    save: bool,
 ) -> PyResult<(Arr<'py>, Arr<'py>, Option<Arr<'py>>, Vec<Arr<'py>>)> {
     let mode = mode_of(mode)?;
     let d = dims_of(mode, &x, &w_hh)?;
@@ -126,18 +128,23 @@ pub(super) fn rnn_forward<'py>(
     let (xs, hs) = (slice(&x, "x", 3)?, slice(&h0, "h0", 2)?);
     let cs = opt_slice(&c0, "c0", 2)?;
     let lens = lengths_of(lengths)?;
+    let run = if save { rnn::forward } else { rnn::infer };
     let o = call(py, Pool::Always, || {
-        rnn::forward(mode, &d, xs, hs, cs, &w, lens.as_deref())
+        run(mode, &d, xs, hs, cs, &w, lens.as_deref())
     })?;
     let (b, t, h) = (d.batch, d.steps, d.hidden);
     let s = o.saved;
     let (cn, en) = (s.cprev.len(), s.extra.len());
-    let saved = vec![
-        arr(py, s.gates, &[b, t, d.gh(mode)])?,
-        arr(py, s.hprev, &[b, t, h])?,
-        arr(py, s.cprev, &[cn])?,
-        arr(py, s.extra, &[en])?,
-    ];
+    let saved = if save {
+        vec![
+            arr(py, s.gates, &[b, t, d.gh(mode)])?,
+            arr(py, s.hprev, &[b, t, h])?,
+            arr(py, s.cprev, &[cn])?,
+            arr(py, s.extra, &[en])?,
+        ]
+    } else {
+        Vec::new()
+    };
     Ok((
         arr(py, o.out, &[b, t, h])?,
         arr(py, o.h_n, &[b, h])?,

@@ -7,7 +7,9 @@ batch-first. FLOPs count the GEMMs only: forward 2·B·T·G·H·(I + H), and
 forward+backward 3× that (the convention of ``shared/bench/torch_baselines.py``).
 "% of peak" is against ``_peak.peak_gflops(2)``, the GEMM microkernel's rate
 on 2 cores at once, measured in the same process. attnrs runs on 2 threads; fwd+bwd computes the
-gradients of every parameter and of x from a random output gradient.
+gradients of every parameter from a random output gradient, x needing none — as the PyTorch row
+here (``torch.autograd.grad(out, params, g)``) and ``torch_baselines.py`` do, so both sides
+do the same work (before 2026-12-05 23:30 UTC attnrs also computed dL/dx, one B·T × G·H × I GEMM more).
 ``cpu1_*`` columns: the best process CPU time on ONE thread — a load-robust
 estimate of the single-core cost when the machine is shared.
 
@@ -186,8 +188,7 @@ def _bench_one(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[st
             layer(x)
 
     def fwdbwd():
-        xt = ar.tensor(x, requires_grad=True)
-        out, _ = layer(xt)
+        out, _ = layer(x)  # parameters only, like the torch row
         out.backward(g)
 
     w_ih, w_hh = layer.weight_ih_l0.numpy(), layer.weight_hh_l0.numpy()

@@ -41,10 +41,15 @@ class RNNStack(Function):
     Inputs: x (B, T, I) batch-first, h0 (L·D, B, H), c0 (L·D, B, H) or None,
     then per layer and direction (w_ih, w_hh[, b_ih, b_hh]).
     Outputs: out (B, T, D·H), h_n (L·D, B, H)[, c_n (L·D, B, H)].
+    ``save=False`` (the caller knows no gradient will be taken: no_grad, or no
+    input requires one) runs the kernels' inference path, which keeps nothing
+    for backward; the results are the same bits.
     """
 
     @staticmethod
-    def forward(ctx, x, h0, c0, *weights, mode, layers, dirs, bias, lengths, dropout, training):
+    def forward(
+        ctx, x, h0, c0, *weights, mode, layers, dirs, bias, lengths, dropout, training, save=True
+    ):
         per = 4 if bias else 2
         b, t, _ = x.shape
         ridx = _reverse_index(lengths, b, t)
@@ -61,8 +66,9 @@ class RNNStack(Function):
                 b_ih, b_hh = (w[2], w[3]) if bias else (None, None)
                 xi = inp if d == 0 else _reverse(inp, ridx)
                 out, hk, ck, saved = ops.rnn_forward(
-                    mode, xi, h0[k], c0[k] if lstm else None, w_ih, w_hh, b_ih, b_hh, lengths
-                )
+                    mode, xi, h0[k], c0[k] if lstm else None, w_ih, w_hh, b_ih, b_hh, lengths,
+                    save=save,
+                )  # fmt: skip
                 h_n[k] = hk
                 if lstm:
                     c_n[k] = ck
@@ -77,7 +83,8 @@ class RNNStack(Function):
             masks.append(mask)
         ctx.mode, ctx.layers, ctx.dirs, ctx.bias, ctx.lengths = mode, layers, dirs, bias, lengths
         ctx.ridx = ridx
-        ctx.save(weights, steps, masks)
+        if save:
+            ctx.save(weights, steps, masks)
         return (inp, h_n, c_n) if lstm else (inp, h_n)
 
     @staticmethod

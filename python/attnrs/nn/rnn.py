@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import ops
 from .._validate import ShapeError, as_f32
+from ..autograd import is_grad_enabled
 from ..functional.rnn import RNNStack
 from ..tensor import Tensor, default_rng
 from .module import Module, Parameter
@@ -22,6 +23,12 @@ from .module import Module, Parameter
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
 
 _GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+def _needs_saving(*args: Any) -> bool:
+    """Whether ``RNNStack.apply(*args)`` will record a graph node (grad mode on
+    and some input requires a gradient); if not, the kernels skip saving."""
+    return is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)
 
 
 class _RNNBase(Module):
@@ -137,10 +144,11 @@ class _RNNBase(Module):
         h0 = self._state(hx[0] if lstm and hx is not None else hx, "h0", b, unbatched)
         c0 = self._state(hx[1] if hx is not None else None, "c0", b, unbatched) if lstm else None
         lens = ops.rnn_lengths(lengths, b, t, name)
+        args = (xt, h0, c0, *self.all_weights)
         res = RNNStack.apply(
-            xt, h0, c0, *self.all_weights, mode=self.mode, layers=self.num_layers,
+            *args, mode=self.mode, layers=self.num_layers,
             dirs=2 if self.bidirectional else 1, bias=self.bias, lengths=lens,
-            dropout=self.dropout, training=self.training,
+            dropout=self.dropout, training=self.training, save=_needs_saving(*args),
         )  # fmt: skip
         out, states = res[0], res[1:]
         if unbatched:
@@ -262,9 +270,10 @@ class _CellBase(Module):
         weights = [self.weight_ih, self.weight_hh] + (
             [self.bias_ih, self.bias_hh] if self.bias else []
         )
+        args = (xt, prepared[0], prepared[1] if lstm else None, *weights)
         res = RNNStack.apply(
-            xt, prepared[0], prepared[1] if lstm else None, *weights, mode=self.mode, layers=1, dirs=1,
-            bias=self.bias, lengths=None, dropout=0.0, training=False,
+            *args, mode=self.mode, layers=1, dirs=1, bias=self.bias, lengths=None, dropout=0.0,
+            training=False, save=_needs_saving(*args),
         )  # fmt: skip
         shape = (self.hidden_size,) if unbatched else (b, self.hidden_size)
         outs = tuple(s.reshape(shape) for s in res[1:])

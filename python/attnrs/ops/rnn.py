@@ -69,6 +69,7 @@ def rnn_forward(
     b_ih: np.ndarray | None = None,
     b_hh: np.ndarray | None = None,
     lengths: Any = None,
+    save: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple]:
     """One recurrent layer, one direction, over the whole sequence (batch-first).
 
@@ -80,7 +81,8 @@ def rnn_forward(
     # Shapes
     - x: (B, T, I); h0, c0: (B, H); w_ih: (G·H, I); w_hh: (G·H, H); b_*: (G·H,); lengths: (B,)
     - returns out (B, T, H), h_n (B, H), c_n (B, H) or None, and ``saved`` for
-      ``rnn_backward``
+      ``rnn_backward``; ``save=False`` (inference: same results) keeps nothing and
+      returns ``()`` for it
     """
     mode = _rnn_mode(mode)
     op = "rnn_forward"
@@ -95,7 +97,8 @@ def rnn_forward(
     c0 = _opt32(c0, op, "c0", 2)
     lens = rnn_lengths(lengths, b, t, op)
     out, h_n, c_n, saved = _core.rnn_forward(
-        mode, x, h0, c0, w_ih, w_hh, _opt32(b_ih, op, "b_ih", 1), _opt32(b_hh, op, "b_hh", 1), lens
+        mode, x, h0, c0, w_ih, w_hh, _opt32(b_ih, op, "b_ih", 1), _opt32(b_hh, op, "b_hh", 1), lens,
+        bool(save),
     )
     return out, h_n, c_n, tuple(saved)
 

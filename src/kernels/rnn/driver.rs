@@ -93,6 +93,36 @@ pub fn forward(
     w: &Weights<'_>,
     lengths: Option<&[usize]>,
 ) -> Result<Output> {
+    run_forward(mode, d, x, h0, c0, w, lengths, true)
+}
+
+/// [`forward`] for inference: the same `out`, `h_n` and `c_n`, bit for bit,
+/// but nothing is kept for backward (`saved` is empty): the state entering
+/// each step lives in a small rolling buffer instead of (B, T, H) arrays, and
+/// the gate math stores no activations.
+pub fn infer(
+    mode: Mode,
+    d: &Dims,
+    x: &[f32],
+    h0: &[f32],
+    c0: Option<&[f32]>,
+    w: &Weights<'_>,
+    lengths: Option<&[usize]>,
+) -> Result<Output> {
+    run_forward(mode, d, x, h0, c0, w, lengths, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_forward(
+    mode: Mode,
+    d: &Dims,
+    x: &[f32],
+    h0: &[f32],
+    c0: Option<&[f32]>,
+    w: &Weights<'_>,
+    lengths: Option<&[usize]>,
+    save: bool,
+) -> Result<Output> {
     check_common(mode, d, x.len(), w, lengths)?;
     check_state(mode, d, "h0", h0.len(), false)?;
     if let Some(c) = c0 {
@@ -110,9 +140,11 @@ pub fn forward(
     let (b, t, i, h) = (d.batch, d.steps, d.input, d.hidden);
     let gh = d.gh(mode);
     let bt = d.rows();
-    let cell = if mode.has_cell() { bt * h } else { 0 };
+    // Whole-sequence buffers only backward reads: none for inference.
+    let kept = |n: usize| if save { n } else { 0 };
+    let cell = if mode.has_cell() { kept(bt * h) } else { 0 };
     let extra = if mode == Mode::Gru || mode == Mode::Lstm {
-        bt * h
+        kept(bt * h)
     } else {
         0
     };
@@ -141,14 +173,16 @@ pub fn forward(
 
     let mut saved = Saved {
         gates: gbuf,
-        hprev: buf::zeroed(&[bt, h])?,
+        hprev: buf::zeroed(&[kept(bt * h)])?,
         cprev: buf::zeroed(&[cell])?,
         extra: buf::zeroed(&[extra])?,
     };
-    for r in 0..b {
-        saved.hprev[r * t * h..r * t * h + h].copy_from_slice(&h0[r * h..(r + 1) * h]);
-        if let (true, Some(c)) = (mode.has_cell(), c0) {
-            saved.cprev[r * t * h..r * t * h + h].copy_from_slice(&c[r * h..(r + 1) * h]);
+    if save {
+        for r in 0..b {
+            saved.hprev[r * t * h..r * t * h + h].copy_from_slice(&h0[r * h..(r + 1) * h]);
+            if let (true, Some(c)) = (mode.has_cell(), c0) {
+                saved.cprev[r * t * h..r * t * h + h].copy_from_slice(&c[r * h..(r + 1) * h]);
+            }
         }
     }
     let mut out = buf::zeroed(&[bt, h])?;
@@ -181,18 +215,33 @@ pub fn forward(
         )
         .collect();
     let w_hh_t = &w_hh_t;
+    let init = Init { h0, c0 };
     blocks
         .into_par_iter()
         .enumerate()
         .try_for_each(|(q, mut blk)| {
-            forward_block(mode, d, w, lengths, w_hh_t, q * rpb, &mut blk)
+            if save {
+                forward_block(mode, d, w, lengths, w_hh_t, q * rpb, &mut blk)
+            } else {
+                infer_block(mode, d, w, lengths, w_hh_t, q * rpb, &init, &mut blk)
+            }
         })?;
+    if !save {
+        // The projection was scratch: hand back no saved state at all.
+        saved = Saved::default();
+    }
     Ok(Output {
         out,
         h_n,
         c_n,
         saved,
     })
+}
+
+/// The initial state of the whole batch (B, H) each; `c0` None = zeros.
+struct Init<'a> {
+    h0: &'a [f32],
+    c0: Option<&'a [f32]>,
 }
 
 /// The time loop of the batch rows `r0..` that `blk` holds (every buffer of
@@ -247,6 +296,102 @@ fn forward_block(
     Ok(())
 }
 
+/// [`forward_block`] without saving: h lives only in the dense `state`
+/// buffer (written back from `out` each step) and the LSTM cell state in a
+/// two-slot rolling buffer; `blk.hprev`, `cprev` and `extra` are empty. The
+/// gate math gets the same inputs as in [`forward_block`], so the results
+/// are the same bits.
+#[allow(clippy::too_many_arguments)]
+fn infer_block(
+    mode: Mode,
+    d: &Dims,
+    w: &Weights<'_>,
+    lengths: Option<&[usize]>,
+    w_hh_t: &StepW,
+    r0: usize,
+    init: &Init<'_>,
+    blk: &mut FwdRow<'_>,
+) -> Result<()> {
+    let (t, h) = (d.steps, d.hidden);
+    let gh = d.gh(mode);
+    let rows = blk.h_n.len() / h;
+    let whole = rows == d.batch && rayon::current_num_threads() > 1;
+    let pg = blk.gates.len() / rows;
+    let mut state = step::padded(rows, w_hh_t.mr(), h)?;
+    state[..rows * h].copy_from_slice(&init.h0[r0 * h..(r0 + rows) * h]);
+    // Cell state: slot `cur` holds c entering the step, the other receives c'.
+    let cells = if mode.has_cell() { rows * h } else { 0 };
+    let mut cbuf = alloc::try_zeros(OP, &[2, cells])?;
+    if let (true, Some(c0)) = (mode.has_cell(), init.c0) {
+        cbuf[..cells].copy_from_slice(&c0[r0 * h..(r0 + rows) * h]);
+    }
+    let mut cur = 0;
+    let mut hh = alloc::try_zeros(OP, &[rows, gh])?;
+    for s in 0..t {
+        w_hh_t.mul(rows, &state, h, &mut hh, gh, 0.0, whole);
+        let (c_lo, c_hi) = cbuf.split_at_mut(cells);
+        let (c_in, c_out) = if cur == 0 {
+            (&mut *c_lo, &mut *c_hi)
+        } else {
+            (&mut *c_hi, &mut *c_lo)
+        };
+        for j in 0..rows {
+            let valid = lengths.is_none_or(|l| s < l[r0 + j]);
+            let hs = (j * t + s) * h;
+            let (c_prev, c_new) = if mode.has_cell() {
+                (&c_in[j * h..(j + 1) * h], &mut c_out[j * h..(j + 1) * h])
+            } else {
+                (&[][..], &mut [][..])
+            };
+            let h_prev = &state[j * h..(j + 1) * h];
+            if !valid {
+                // The state carries over; `out` keeps its zeros.
+                c_new.copy_from_slice(c_prev);
+                continue;
+            }
+            let g = &mut blk.gates[j * pg + s * gh..][..gh];
+            let hh_row = &hh[j * gh..(j + 1) * gh];
+            let h_new = &mut blk.out[hs..hs + h];
+            gates::forward_row(match mode {
+                Mode::RnnTanh | Mode::RnnRelu => Fwd::Elman {
+                    relu: mode == Mode::RnnRelu,
+                    pre: g,
+                    hh: hh_row,
+                },
+                Mode::Lstm => Fwd::Lstm {
+                    save: false,
+                    g,
+                    hh: hh_row,
+                    c_prev,
+                    c_new,
+                    tanh_c: &mut [],
+                    h_new,
+                },
+                Mode::Gru => Fwd::Gru {
+                    save: false,
+                    gx: g,
+                    hh: hh_row,
+                    b_hh: w.b_hh,
+                    h_prev,
+                    hn: &mut [],
+                    h_new,
+                },
+            });
+            if !mode.has_cell() && mode != Mode::Gru {
+                blk.out[hs..hs + h].copy_from_slice(&blk.gates[j * pg + s * gh..][..h]);
+            }
+            state[j * h..(j + 1) * h].copy_from_slice(&blk.out[hs..hs + h]);
+        }
+        cur = 1 - cur;
+    }
+    blk.h_n.copy_from_slice(&state[..rows * h]);
+    if mode.has_cell() {
+        let c_last = if cur == 0 { &cbuf[..cells] } else { &cbuf[cells..] };
+        blk.c_n.copy_from_slice(c_last);
+    }
+    Ok(())
+}
+
 /// Gate math of batch row `row` at step `s`: writes the state entering step
 /// s + 1 (or h_n/c_n at the last step), the output and the saved gates.
 fn forward_row(
@@ -284,6 +429,7 @@ fn forward_row(
             hh,
         },
         Mode::Lstm => Fwd::Lstm {
+            save: true,
             g,
             hh,
             c_prev,
@@ -292,6 +438,7 @@ fn forward_row(
             h_new: &mut *h_new,
         },
         Mode::Gru => Fwd::Gru {
+            save: true,
             gx: g,
             hh,
             b_hh,

@@ -18,9 +18,10 @@ pub enum Fwd<'a> {
         pre: &'a mut [f32],
         hh: &'a [f32],
     },
-    /// `g` (4H) input part of the pre-activations in, (i, f, g, o) out;
-    /// `hh` (4H) W_hh h; the rest (H).
+    /// `g` (4H) input part of the pre-activations in, (i, f, g, o) out
+    /// when `save`; `hh` (4H) W_hh h; the rest (H), `tanh_c` empty unless `save`.
     Lstm {
+        save: bool,
         g: &'a mut [f32],
         hh: &'a [f32],
         c_prev: &'a [f32],
@@ -30,7 +31,9 @@ pub enum Fwd<'a> {
     },
     /// `gx` (3H) x-projection + b_ih in, (r, z, n) out; `hh` (3H) W_hh h;
     /// `b_hh` (3H) or None; `hn` (H) out: W_hn h + b_hn; `h_new` (H) out.
+    /// Without `save` only `h_new` is written (`hn` may be empty).
     Gru {
+        save: bool,
         gx: &'a mut [f32],
         hh: &'a [f32],
         b_hh: Option<&'a [f32]>,
@@ -108,21 +111,23 @@ impl Kernel for Fwd<'_> {
         match self {
             Fwd::Elman { relu, pre, hh } => elman::forward::<V>(relu, pre, hh),
             Fwd::Lstm {
+                save,
                 g,
                 hh,
                 c_prev,
                 c_new,
                 tanh_c,
                 h_new,
-            } => lstm::forward::<V>(g, hh, c_prev, c_new, tanh_c, h_new),
+            } => lstm::forward::<V>(save, g, hh, c_prev, c_new, tanh_c, h_new),
             Fwd::Gru {
+                save,
                 gx,
                 hh,
                 b_hh,
                 h_prev,
                 hn,
                 h_new,
-            } => gru::forward::<V>(gx, hh, b_hh, h_prev, hn, h_new),
+            } => gru::forward::<V>(save, gx, hh, b_hh, h_prev, hn, h_new),
         }
     }
 }

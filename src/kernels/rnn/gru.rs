@@ -7,17 +7,19 @@
 use super::gates::{ld, st};
 use crate::simd::F32Vec;
 
-/// Activates the gates in place, saves W_hn h + b_hn and writes h'.
+/// Writes h'; with `save` also the activations (over `gx`) and
+/// W_hn h + b_hn (into `hn`) that backward needs (inference leaves them).
 ///
 /// # Shapes
 /// - `gx`: (3H) x-projection + b_ih in, (r, z, n) out
 /// - `hh`: (3H) W_hh h (no bias); `b_hh`: (3H) or None
-/// - `h_prev`, `hn`, `h_new`: (H)
+/// - `h_prev`, `h_new`: (H); `hn`: (H), may be empty unless `save`
 ///
 /// # Safety
 /// The CPU supports `V`'s ISA.
 #[inline(always)]
 pub unsafe fn forward<V: F32Vec>(
+    save: bool,
     gx: &mut [f32],
     hh: &[f32],
     b_hh: Option<&[f32]>,
@@ -47,10 +49,12 @@ pub unsafe fn forward<V: F32Vec>(
         let z = V::sigmoid(V::add(ld::<V>(&xz[k..e]), hz));
         let n = V::tanh(V::fma(r, hnv, ld::<V>(&xn[k..e])));
         let hp = ld::<V>(&h_prev[k..e]);
-        st::<V>(&mut xr[k..e], r);
-        st::<V>(&mut xz[k..e], z);
-        st::<V>(&mut xn[k..e], n);
-        st::<V>(&mut hn[k..e], hnv);
+        if save {
+            st::<V>(&mut xr[k..e], r);
+            st::<V>(&mut xz[k..e], z);
+            st::<V>(&mut xn[k..e], n);
+            st::<V>(&mut hn[k..e], hnv);
+        }
         st::<V>(&mut h_new[k..e], V::fma(z, V::sub(hp, n), n));
         k = e;
     }

@@ -6,17 +6,20 @@
 use super::gates::{ld, st};
 use crate::simd::F32Vec;
 
-/// Activates the gates in place and writes c', tanh(c') and h'.
+/// Activates the gates and writes c' and h'; with `save` also the
+/// activations (over `g`) and tanh(c') that backward needs, else `g` and
+/// `tanh_c` are left as they are (inference).
 ///
 /// # Shapes
 /// - `g`: (4H) input part of the pre-activations in, (i, f, g, o) out
 /// - `hh`: (4H) the recurrent part W_hh h, added to `g` first
-/// - `c_prev`, `c_new`, `tanh_c`, `h_new`: (H)
+/// - `c_prev`, `c_new`, `h_new`: (H); `tanh_c`: (H), may be empty unless `save`
 ///
 /// # Safety
 /// The CPU supports `V`'s ISA.
 #[inline(always)]
 pub unsafe fn forward<V: F32Vec>(
+    save: bool,
     g: &mut [f32],
     hh: &[f32],
     c_prev: &[f32],
@@ -41,12 +44,14 @@ pub unsafe fn forward<V: F32Vec>(
         let o = V::sigmoid(V::add(ld::<V>(&go[k..e]), ld::<V>(&ho[k..e])));
         let c = V::fma(f, ld::<V>(&c_prev[k..e]), V::mul(i, gv));
         let tc = V::tanh(c);
-        st::<V>(&mut gi[k..e], i);
-        st::<V>(&mut gf[k..e], f);
-        st::<V>(&mut gg[k..e], gv);
-        st::<V>(&mut go[k..e], o);
+        if save {
+            st::<V>(&mut gi[k..e], i);
+            st::<V>(&mut gf[k..e], f);
+            st::<V>(&mut gg[k..e], gv);
+            st::<V>(&mut go[k..e], o);
+            st::<V>(&mut tanh_c[k..e], tc);
+        }
         st::<V>(&mut c_new[k..e], c);
-        st::<V>(&mut tanh_c[k..e], tc);
         st::<V>(&mut h_new[k..e], V::mul(o, tc));
         k = e;
     }

@@ -29,7 +29,7 @@ mod gru;
 mod lstm;
 mod step;
 
-pub use driver::{backward, forward};
+pub use driver::{backward, forward, infer};
 
 use crate::error::{KernelError, Result};
 

@@ -123,6 +123,21 @@ fn make(mode: Mode, d: Dims, lengths: Option<Vec<usize>>, seed: u64) -> Case {
 }
 
 fn run_forward(c: &Case) -> Output {
+    run_forward_as(c, forward)
+}
+
+type ForwardFn = fn(
+    Mode,
+    &Dims,
+    &[f32],
+    &[f32],
+    Option<&[f32]>,
+    &Weights<'_>,
+    Option<&[usize]>,
+) -> crate::Result<Output>;
+
+/// `c` through `forward` or `infer`.
+fn run_forward_as(c: &Case, f: ForwardFn) -> Output {
     let (x, h0, c0) = (f32s(&c.x), f32s(&c.h0), f32s(&c.c0));
     let (wi, wh, bi, bh) = (f32s(&c.w_ih), f32s(&c.w_hh), f32s(&c.b_ih), f32s(&c.b_hh));
     let w = Weights {
@@ -132,7 +147,7 @@ fn run_forward(c: &Case) -> Output {
         b_hh: Some(&bh),
     };
     let c0 = c.mode.has_cell().then_some(&c0[..]);
-    forward(c.mode, &c.d, &x, &h0, c0, &w, c.lengths.as_deref()).unwrap()
+    f(c.mode, &c.d, &x, &h0, c0, &w, c.lengths.as_deref()).unwrap()
 }
 
 fn assert_close(name: &str, got: &[f32], want: &[f64], tol: f64) {
@@ -386,6 +401,35 @@ fn batch_cuts_and_a_skipped_dx_change_no_bits() {
                     &skip,
                     &format!("{} B{batch} {threads}t no dx", mode.name()),
                 );
+            }
+        }
+    }
+}
+
+#[test]
+fn inference_gives_the_training_forward_bits_and_saves_nothing() {
+    // With and without lengths (0, 1, full), one and several blocks, odd H.
+    for mode in MODES {
+        for (batch, steps, hidden, lens) in [
+            (1, 1, 1, None),
+            (7, 13, 37, Some(vec![13, 0, 1, 5, 13, 12, 2])),
+            (20, 6, 17, None),
+            (4, 5, 400, Some(vec![5, 3, 0, 4])),
+        ] {
+            let c = make(mode, dims(batch, steps, 11, hidden), lens, 11);
+            for threads in [1, 3] {
+                let want = in_pool(threads, || run_forward(&c));
+                let got = in_pool(threads, || run_forward_as(&c, infer));
+                let what = format!("{} B{batch} H{hidden} {threads}t", mode.name());
+                assert_eq!(got.out, want.out, "{what}: out");
+                assert_eq!(got.h_n, want.h_n, "{what}: h_n");
+                assert_eq!(got.c_n, want.c_n, "{what}: c_n");
+                let s = &got.saved;
+                assert!(
+                    s.gates.is_empty() && s.hprev.is_empty() && s.cprev.is_empty(),
+                    "{what}: inference kept saved buffers"
+                );
+                assert!(s.extra.is_empty(), "{what}: inference kept saved buffers");
             }
         }
     }

@@ -40,7 +40,20 @@ fn all_modes(level: Isa) -> Vec<Vec<f32>> {
     let mut g = data(4 * h, 5);
     let (mut c, mut tc, mut hn) = (vec![0.0; h], vec![0.0; h], vec![0.0; h]);
     let hh4 = data(4 * h, 10);
+    // Inference (no saves) writes the same c' and h' and leaves g alone.
+    let (mut g_inf, mut c_inf, mut h_inf) = (g.clone(), vec![0.0; h], vec![0.0; h]);
     fwd_on(Fwd::Lstm {
+        save: false,
+        g: &mut g_inf,
+        hh: &hh4,
+        c_prev: &hp,
+        c_new: &mut c_inf,
+        tanh_c: &mut [],
+        h_new: &mut h_inf,
+    });
+    assert_eq!(g_inf, g, "{level:?}: LSTM inference changed the gates");
+    fwd_on(Fwd::Lstm {
+        save: true,
         g: &mut g,
         hh: &hh4,
         c_prev: &hp,
@@ -59,10 +72,23 @@ fn all_modes(level: Isa) -> Vec<Vec<f32>> {
         dg: &mut dg,
         direct: &mut direct,
     });
+    assert_eq!((&c_inf, &h_inf), (&c, &hn), "{level:?}: LSTM inference");
     out.extend([g, c, tc, hn, dc, dg, direct]);
     let (mut gx, hh, bh) = (data(3 * h, 7), data(3 * h, 8), data(3 * h, 9));
     let (mut hn2, mut hnew) = (vec![0.0; h], vec![0.0; h]);
+    let (mut gx_inf, mut h_inf) = (gx.clone(), vec![0.0; h]);
     fwd_on(Fwd::Gru {
+        save: false,
+        gx: &mut gx_inf,
+        hh: &hh,
+        b_hh: Some(&bh),
+        h_prev: &hp,
+        hn: &mut [],
+        h_new: &mut h_inf,
+    });
+    assert_eq!(gx_inf, gx, "{level:?}: GRU inference changed the gates");
+    fwd_on(Fwd::Gru {
+        save: true,
         gx: &mut gx,
         hh: &hh,
         b_hh: Some(&bh),
@@ -81,6 +107,7 @@ fn all_modes(level: Isa) -> Vec<Vec<f32>> {
         dgh: &mut dgh,
         direct: &mut direct,
     });
+    assert_eq!(h_inf, hnew, "{level:?}: GRU inference");
     out.extend([gx, hn2, hnew, dgx, dgh, direct]);
     out
 }
