@@ -160,16 +160,13 @@ fn run_forward(
             gates::add_assign(&mut bias, bh);
         }
     }
-    // One GEMM reading W_ih transposed in place, the bias added in its store.
-    let mut gbuf = buf::zeroed(&[b, t, gh])?;
+    // Each block projects its own rows (one GEMM reading W_ih transposed in
+    // place, the bias added in its store) before its time loop: a GEMM per
+    // thread, not one whole-batch GEMM whose split over the pool is the GEMM
+    // driver's (it kept one thread of two mostly idle for these shapes).
+    // Every row gets the same arithmetic whatever rows its GEMM holds.
+    let gbuf = buf::zeroed(&[b, t, gh])?;
     let bias = (w.b_ih.is_some() || w.b_hh.is_some()).then_some(bias);
-    linear::forward(
-        &Linear::new(bt, i, gh),
-        x,
-        w.w_ih,
-        bias.as_deref(),
-        &mut gbuf,
-    )?;
 
     let mut saved = Saved {
         gates: gbuf,
@@ -216,10 +213,20 @@ fn run_forward(
         .collect();
     let w_hh_t = &w_hh_t;
     let init = Init { h0, c0 };
+    let bias = bias.as_deref();
     blocks
         .into_par_iter()
         .enumerate()
         .try_for_each(|(q, mut blk)| {
+            let rows = blk.h_n.len() / h;
+            let xs = &x[q * rpb * t * i..(q * rpb + rows) * t * i];
+            linear::forward(
+                &Linear::new(rows * t, i, gh),
+                xs,
+                w.w_ih,
+                bias,
+                blk.gates,
+            )?;
             if save {
                 forward_block(mode, d, w, lengths, w_hh_t, q * rpb, &mut blk)
             } else {
