@@ -567,14 +567,23 @@ pub fn backward(
     if need_dx {
         sgemm(&Gemm::new(bt, i, gh), &dgx, w.w_ih, &mut dx)?;
     }
-    let mut dw_ih = alloc::try_zeros(OP, &[gh, i])?;
-    let wgrad = |n| Gemm {
-        a: Strides::row_major_transposed(bt, gh),
-        ..Gemm::new(gh, n, bt)
+    let wgrad = |n: usize, dg: &[f32], xs: &[f32]| -> Result<Vec<f32>> {
+        let mut dw = alloc::try_zeros(OP, &[gh, n])?;
+        let g = Gemm {
+            a: Strides::row_major_transposed(bt, gh),
+            ..Gemm::new(gh, n, bt)
+        };
+        sgemm(&g, dg, xs, &mut dw)?;
+        Ok(dw)
     };
-    sgemm(&wgrad(i), &dgx, x, &mut dw_ih)?;
-    let mut dw_hh = alloc::try_zeros(OP, &[gh, h])?;
-    sgemm(&wgrad(h), dg_hidden, saved.hprev, &mut dw_hh)?;
+    // The two weight gradients side by side: each GEMM alone split its work
+    // unevenly over two threads for these shapes (each result is the same
+    // whichever thread computes it).
+    let (dw_ih, dw_hh) = rayon::join(
+        || wgrad(i, &dgx, x),
+        || wgrad(h, dg_hidden, saved.hprev),
+    );
+    let (dw_ih, dw_hh) = (dw_ih?, dw_hh?);
     // Elman and LSTM share one gate gradient for both biases: sum it once.
     let sums_x = (w.b_ih.is_some() || (w.b_hh.is_some() && mode != Mode::Gru))
         .then(|| col_sums(&dgx, bt, gh))
