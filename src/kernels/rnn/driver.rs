@@ -220,13 +220,7 @@ fn run_forward(
         .try_for_each(|(q, mut blk)| {
             let rows = blk.h_n.len() / h;
             let xs = &x[q * rpb * t * i..(q * rpb + rows) * t * i];
-            linear::forward(
-                &Linear::new(rows * t, i, gh),
-                xs,
-                w.w_ih,
-                bias,
-                blk.gates,
-            )?;
+            linear::forward(&Linear::new(rows * t, i, gh), xs, w.w_ih, bias, blk.gates)?;
             if save {
                 forward_block(mode, d, w, lengths, w_hh_t, q * rpb, &mut blk)
             } else {
@@ -393,7 +387,11 @@ fn infer_block(
     }
     blk.h_n.copy_from_slice(&state[..rows * h]);
     if mode.has_cell() {
-        let c_last = if cur == 0 { &cbuf[..cells] } else { &cbuf[cells..] };
+        let c_last = if cur == 0 {
+            &cbuf[..cells]
+        } else {
+            &cbuf[cells..]
+        };
         blk.c_n.copy_from_slice(c_last);
     }
     Ok(())
@@ -579,10 +577,7 @@ pub fn backward(
     // The two weight gradients side by side: each GEMM alone split its work
     // unevenly over two threads for these shapes (each result is the same
     // whichever thread computes it).
-    let (dw_ih, dw_hh) = rayon::join(
-        || wgrad(i, &dgx, x),
-        || wgrad(h, dg_hidden, saved.hprev),
-    );
+    let (dw_ih, dw_hh) = rayon::join(|| wgrad(i, &dgx, x), || wgrad(h, dg_hidden, saved.hprev));
     let (dw_ih, dw_hh) = (dw_ih?, dw_hh?);
     // Elman and LSTM share one gate gradient for both biases: sum it once.
     let sums_x = (w.b_ih.is_some() || (w.b_hh.is_some() && mode != Mode::Gru))
