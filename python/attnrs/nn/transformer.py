@@ -46,14 +46,18 @@ class _Block(Function):
         actx = FusedSelfAttention.__new__(FusedSelfAttention)
         o = FusedSelfAttention.forward(actx, qkv, heads, causal=causal, key_padding_mask=None,
                                        attn_mask=None, scale=None)  # fmt: skip
-        x2 = x + ops.linear(o, wo, bo)
+        # The residual sums go into the fresh GEMM outputs and gradients (the same
+        # sums as the layered path's, without a new array each).
+        x2 = ops.linear(o, wo, bo)
+        np.add(x2, x, out=x2)
         h2, m2, r2 = ops.layer_norm(x2, ln2w, ln2b, eps=eps2)
         u = ops.linear(h2, w1, b1)
         g = ops.gelu(u)
         ctx.save(x, h1, m1, r1, o, x2, h2, m2, r2, u, g, actx)
         ctx.weights = (ln1w, wqkv, wo, ln2w, w1, w2)
         ctx.has_bias = tuple(b is not None for b in (ln1b, bqkv, bo, ln2b, b1, b2))
-        return x2 + ops.linear(g, w2, b2)
+        y = ops.linear(g, w2, b2)
+        return np.add(y, x2, out=y)
 
     @staticmethod
     def backward(ctx, dy):
@@ -65,13 +69,13 @@ class _Block(Function):
         dh2, dw1, db1 = ops.linear_backward(h2, w1, ops.gelu_backward(u, dg),
                                             need_weight=n[9], need_bias=hb[4] and n[10])  # fmt: skip
         dx2, dln2w, dln2b = ops.layer_norm_backward(dh2, x2, ln2w, m2, r2)
-        dx2 = dy + dx2  # the residual's gradient, summed as the graph walk sums it
+        np.add(dx2, dy, out=dx2)  # the residual's gradient, summed as the graph walk sums it
         do, dwo, dbo = ops.linear_backward(o, wo, dx2, need_weight=n[5], need_bias=hb[2] and n[6])
         dqkv = FusedSelfAttention.backward(actx, do)
         dh1, dwqkv, dbqkv = ops.linear_backward(h1, wqkv, dqkv, need_weight=n[3],
                                                 need_bias=hb[1] and n[4])  # fmt: skip
         dx, dln1w, dln1b = ops.layer_norm_backward(dh1, x, ln1w, m1, r1)
-        dx = dx2 + dx
+        np.add(dx, dx2, out=dx)
         return (dx, dln1w, dln1b if hb[0] else None, dwqkv, dbqkv, dwo, dbo, dln2w,
                 dln2b if hb[3] else None, dw1, db1, dw2, db2)  # fmt: skip
 
