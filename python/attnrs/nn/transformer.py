@@ -38,6 +38,8 @@ class _Block(Function):
     - x: (B, T, E) → (B, T, E); the rest: the sub-layers' parameters (biases may be None)
     """
 
+    fresh_grads = True  # every gradient below is a new array of its own
+
     @staticmethod
     def forward(ctx, x, ln1w, ln1b, wqkv, bqkv, wo, bo, ln2w, ln2b, w1, b1, w2, b2,
                 eps1=1e-5, eps2=1e-5, heads=1, causal=False):  # fmt: skip
