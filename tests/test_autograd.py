@@ -572,3 +572,32 @@ def test_layer_op_gradients_under_other_isas(isa):
     level is fixed per process, so this runs in a subprocess)."""
     sel = "softmax or layer_norm or cross_entropy or gelu or embedding or linear or large_arrays"
     pytest_under_isa(isa, __file__, "-k", sel, timeout=300)
+
+
+def test_fresh_gradients_are_taken_without_a_copy_and_still_accumulate():
+    from attnrs import autograd, nn
+    from attnrs.functional.norm import LayerNorm
+
+    def grads(fresh):
+        LayerNorm.fresh_grads = fresh
+        try:
+            ar.manual_seed(5)
+            emb, ln = nn.Embedding(7, 6), nn.LayerNorm(6)
+            ids = np.array([[1, 2, 2], [6, 0, 1]])
+            for _ in range(2):  # the second backward accumulates into the first's gradients
+                (ln(emb(ids)) * ar.tensor(np.arange(36, dtype=np.float32).reshape(2, 3, 6))).sum().backward()
+            return [p.grad._array for p in (emb.weight, ln.weight, ln.bias)]
+        finally:
+            LayerNorm.fresh_grads = True
+
+    assert LayerNorm.fresh_grads and not autograd.Function.fresh_grads
+    taken, copied = grads(True), grads(False)
+    for a, b in zip(taken, copied):
+        np.testing.assert_array_equal(a, b)
+    assert len({id(a) for a in taken}) == 3  # one array per parameter, never shared
+    # after ONE backward a taken gradient is the kernel's own new array (not a view)
+    ar.manual_seed(5)
+    ln = nn.LayerNorm(4)
+    ln(ar.tensor(np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32))).sum().backward()
+    assert ln.weight.grad._array.base is None and ln.bias.grad._array.base is None
+    assert ln.weight.grad._array is not ln.bias.grad._array

@@ -331,3 +331,65 @@ def test_mlp_learns_regression():
         opt.step()
         sched.step()
     assert loss.item() < 0.01 < first
+
+
+def _block_run(blk, x0, layered, **kw):
+    """Output, dx and every parameter's gradient of ``blk`` on ``x0``, by the
+    one-node fused path or (``layered``) the sub-layer by sub-layer path."""
+    if layered:
+        blk._fusable = lambda: False  # instance attribute: this block only
+    for p in blk.parameters():
+        p.grad = None
+    x = ar.tensor(x0, requires_grad=True)
+    y = blk(x, **kw)
+    (y * ar.tensor(np.linspace(-1, 1, y._array.size, dtype=np.float32).reshape(y.shape))).sum().backward()
+    if layered:
+        del blk._fusable
+    grads = {n: None if p.grad is None else p.grad._array.copy() for n, p in blk.named_parameters()}
+    return y._array.copy(), x.grad._array.copy(), grads
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("variant", ["plain", "no_biases", "frozen", "eval_dropout"])
+def test_transformer_block_fused_path_is_bitwise_the_layered_path(causal, variant):
+    ar.manual_seed(11)
+    blk = nn.TransformerBlock(24, 3, 40, causal=causal, dropout=0.2 if variant == "eval_dropout" else 0.0)
+    if variant == "no_biases":
+        blk.linear1.bias = blk.norm2.bias = blk.self_attn.out_proj.bias = None
+    if variant == "frozen":
+        blk.norm1.weight.requires_grad = blk.linear2.weight.requires_grad = False
+    if variant == "eval_dropout":
+        blk.eval()
+    assert blk._fusable()
+    x0 = np.random.default_rng(3).standard_normal((2, 7, 24)).astype(np.float32)
+    fused, layered = _block_run(blk, x0, False), _block_run(blk, x0, True)
+    np.testing.assert_array_equal(fused[0], layered[0])
+    np.testing.assert_array_equal(fused[1], layered[1])
+    assert fused[2].keys() == layered[2].keys()
+    for name, g in fused[2].items():
+        if g is None or layered[2][name] is None:
+            assert g is None and layered[2][name] is None, name
+        else:
+            np.testing.assert_array_equal(g, layered[2][name], err_msg=name)
+    if variant == "frozen":
+        assert fused[2]["norm1.weight"] is None and fused[2]["linear2.weight"] is None
+
+
+def test_transformer_block_takes_the_layered_path_where_the_fused_one_differs():
+    blk = nn.TransformerBlock(8, 2, 16, dropout=0.1)
+    assert not blk._fusable()  # dropout in training
+    blk.eval()
+    assert blk._fusable()
+    blk.linear1 = nn.Identity()
+    assert not blk._fusable()  # a replaced sub-layer
+    assert not nn.TransformerBlock(8, 2, 16, cross_attention=True)._fusable()
+    # masks go the layered way and still match it
+    ar.manual_seed(2)
+    blk = nn.TransformerBlock(8, 2, 16)
+    x0 = np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32)
+    kpm = np.zeros((2, 5), bool)
+    kpm[1, 3:] = True
+    a, b = _block_run(blk, x0, False, key_padding_mask=kpm), _block_run(blk, x0, True, key_padding_mask=kpm)
+    np.testing.assert_array_equal(a[0], b[0])
+    with pytest.raises(ValueError, match=r"\(B, T, 8\)"):
+        blk(ar.tensor(np.zeros((2, 5, 6), np.float32)))

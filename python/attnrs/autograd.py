@@ -111,6 +111,11 @@ class Function:
 
     __slots__ = ("__dict__", "freed", "inputs", "n_outputs", "needs_input_grad", "saved")
 
+    #: True on a Function whose ``backward`` returns, for each input, a new array that
+    #: nothing else holds (never a view, never one array for two inputs): a leaf whose
+    #: ``.grad`` is None then takes that array as its gradient instead of a copy.
+    fresh_grads = False
+
     def __init__(self) -> None:
         self.inputs: tuple = ()
         self.saved: tuple = ()
@@ -276,6 +281,7 @@ def backward(root: Any, grad: np.ndarray | None = None, retain_graph: bool = Fal
         gins = node.backward(node, *gouts)
         if type(gins) is not tuple:
             gins = (gins,)
+        fresh = node.fresh_grads
         for t, g in zip(node.inputs, gins):
             if t is None or g is None or not t.requires_grad:
                 continue
@@ -288,6 +294,8 @@ def backward(root: Any, grad: np.ndarray | None = None, retain_graph: bool = Fal
             if c is None:
                 if hooked and id(t) in hooked:
                     hooked[id(t)][2].accumulate(t, g)
+                elif fresh and t.grad is None and g.base is None and g.flags.writeable:
+                    t.grad = T._wrap(g, False, None, 0)  # the node's own new array: no copy
                 else:
                     t._accumulate(g)
             else:

@@ -29,7 +29,8 @@ def _median_s(fn: Any, repeats: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def _attnrs_row(quick: bool) -> dict:
+def _attnrs_step() -> tuple[Any, Any]:
+    """The attnrs model and one AdamW training step (forward, backward, clipping, step)."""
     import attnrs as ar
     from attnrs.memory import retain_freed_memory
     from attnrs.models import GPT, GPTConfig
@@ -53,6 +54,11 @@ def _attnrs_row(quick: bool) -> dict:
         clip_grad_norm_(params, 1.0)
         opt.step()
 
+    return model, step
+
+
+def _attnrs_row(quick: bool) -> dict:
+    model, step = _attnrs_step()
     s = _median_s(step, repeats=5 if quick else 30, warmup=2 if quick else 5)
     model.eval()
     prompt = np.zeros((1, 1), dtype=np.int64)
@@ -62,12 +68,11 @@ def _attnrs_row(quick: bool) -> dict:
             "generate_tokens_per_s": GEN_TOKENS / g, "generate": "KV cache"}  # fmt: skip
 
 
-def _torch_row(quick: bool) -> dict | None:
-    try:
-        import torch
-        import torch.nn.functional as F
-    except ImportError:
-        return None
+def _torch_step() -> tuple[Any, Any]:
+    """The PyTorch eager model on the same shapes and its training step (needs torch)."""
+    import torch
+    import torch.nn.functional as F
+
     torch.manual_seed(0)
     layer = torch.nn.TransformerEncoderLayer(N_EMBD, N_HEAD, 4 * N_EMBD, dropout=0.0, activation="gelu",
                                              batch_first=True, norm_first=True)  # fmt: skip
@@ -102,6 +107,15 @@ def _torch_row(quick: bool) -> dict | None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
+    return model, step
+
+
+def _torch_row(quick: bool) -> dict | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    model, step = _torch_step()
     s = _median_s(step, repeats=5 if quick else 30, warmup=2 if quick else 5)
     model.eval()
 

@@ -13,6 +13,8 @@ __all__ = ["embedding"]
 
 
 class Embedding(Function):
+    fresh_grads = True  # dweight: a new array of the kernel
+
     @staticmethod
     def forward(ctx, weight, ids, padding_idx=None):
         ctx.ids, ctx.n, ctx.padding_idx = ids, weight.shape[0], padding_idx

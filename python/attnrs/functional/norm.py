@@ -18,6 +18,8 @@ __all__ = ["layer_norm"]
 class LayerNorm(Function):
     """Normalises over the last axis; callers flatten ``normalized_shape`` into it."""
 
+    fresh_grads = True  # dx, dw, db: new arrays of the kernel
+
     @staticmethod
     def forward(ctx, x, w, b, eps=1e-5):
         y, mean, rstd = ops.layer_norm(x, w, b, eps=eps)

@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..tensor import Tensor
+from ..autograd import Function
+from ..functional.attention import FusedSelfAttention
+from ..tensor import Tensor, as_tensor
 from . import functional as F
 from .attention import KVCache, MultiheadAttention
 from .dropout import Dropout
@@ -18,6 +20,66 @@ from .module import Module
 from .norm import LayerNorm
 
 __all__ = ["TransformerBlock"]
+
+
+class _Block(Function):
+    """A whole pre-norm self-attention block, forward and backward, as ONE autograd
+    node: the same ``ops`` kernels, in the same order, as the ten nodes of the
+    layer-by-layer path (LayerNorm, QKV Linear, fused attention, out-projection,
+    residual Add, LayerNorm, Linear, GELU, Linear, residual Add), so the results
+    are the same bit for bit; what goes is the per-node bookkeeping (Tensor
+    wrappers, module calls, graph walk): ~1 % of the nanoGPT-config training
+    step at 1 thread, serial Python time at any thread count.
+    ``TransformerBlock.forward`` takes it only where the two paths are the same
+    model: no dropout in training, no masks, cache or cross-attention, stock
+    sub-layers (``_fusable``).
+
+    # Shapes
+    - x: (B, T, E) → (B, T, E); the rest: the sub-layers' parameters (biases may be None)
+    """
+
+    fresh_grads = True  # every gradient below is a new array of its own
+
+    @staticmethod
+    def forward(ctx, x, ln1w, ln1b, wqkv, bqkv, wo, bo, ln2w, ln2b, w1, b1, w2, b2,
+                eps1=1e-5, eps2=1e-5, heads=1, causal=False):  # fmt: skip
+        h1, m1, r1 = ops.layer_norm(x, ln1w, ln1b, eps=eps1)
+        qkv = ops.linear(h1, wqkv, bqkv)  # (B, T, 3E)
+        actx = FusedSelfAttention.__new__(FusedSelfAttention)
+        o = FusedSelfAttention.forward(actx, qkv, heads, causal=causal, key_padding_mask=None,
+                                       attn_mask=None, scale=None)  # fmt: skip
+        # The residual sums go into the fresh GEMM outputs and gradients (the same
+        # sums as the layered path's, without a new array each).
+        x2 = ops.linear(o, wo, bo)
+        np.add(x2, x, out=x2)
+        h2, m2, r2 = ops.layer_norm(x2, ln2w, ln2b, eps=eps2)
+        u = ops.linear(h2, w1, b1)
+        g = ops.gelu(u)
+        ctx.save(x, h1, m1, r1, o, x2, h2, m2, r2, u, g, actx)
+        ctx.weights = (ln1w, wqkv, wo, ln2w, w1, w2)
+        ctx.has_bias = tuple(b is not None for b in (ln1b, bqkv, bo, ln2b, b1, b2))
+        y = ops.linear(g, w2, b2)
+        return np.add(y, x2, out=y)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, h1, m1, r1, o, x2, h2, m2, r2, u, g, actx = ctx.saved
+        ln1w, wqkv, wo, ln2w, w1, w2 = ctx.weights
+        n = ctx.needs_input_grad
+        hb = ctx.has_bias
+        dg, dw2, db2 = ops.linear_backward(g, w2, dy, need_weight=n[11], need_bias=hb[5] and n[12])
+        dh2, dw1, db1 = ops.linear_backward(h2, w1, ops.gelu_backward(u, dg),
+                                            need_weight=n[9], need_bias=hb[4] and n[10])  # fmt: skip
+        dx2, dln2w, dln2b = ops.layer_norm_backward(dh2, x2, ln2w, m2, r2)
+        np.add(dx2, dy, out=dx2)  # the residual's gradient, summed as the graph walk sums it
+        do, dwo, dbo = ops.linear_backward(o, wo, dx2, need_weight=n[5], need_bias=hb[2] and n[6])
+        dqkv = FusedSelfAttention.backward(actx, do)
+        dh1, dwqkv, dbqkv = ops.linear_backward(h1, wqkv, dqkv, need_weight=n[3],
+                                                need_bias=hb[1] and n[4])  # fmt: skip
+        dx, dln1w, dln1b = ops.layer_norm_backward(dh1, x, ln1w, m1, r1)
+        np.add(dx, dx2, out=dx)
+        return (dx, dln1w, dln1b if hb[0] else None, dwqkv, dbqkv, dwo, dbo, dln2w,
+                dln2b if hb[3] else None, dw1, db1, dw2, db2)  # fmt: skip
 
 
 class TransformerBlock(Module):
@@ -55,6 +117,8 @@ class TransformerBlock(Module):
                 "TransformerBlock: memory / memory_key_padding_mask given, but this block has no "
                 "cross-attention; build it with cross_attention=True to attend to memory"
             )
+        if key_padding_mask is None and attn_mask is None and cache is None and self._fusable():
+            return self._fused(x)
         h = self.norm1(x)
         a, _ = self.self_attn(h, h, h, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
                               is_causal=self.causal, cache=cache, need_weights=False)  # fmt: skip
@@ -68,6 +132,29 @@ class TransformerBlock(Module):
             x = x + self.dropout(a)
         h = self.norm2(x)
         return x + self.dropout(self.linear2(F.gelu(self.linear1(h))))
+
+    def _fusable(self) -> bool:
+        """Whether ``_Block`` computes exactly what the layer-by-layer path would."""
+        attn = self.self_attn
+        return (
+            not self.cross_attention
+            and (not self.training or (self.dropout.p == 0.0 and attn.dropout == 0.0))
+            and type(self.norm1) is LayerNorm and type(self.norm2) is LayerNorm
+            and type(attn) is MultiheadAttention and attn.batch_first and type(attn.out_proj) is Linear
+            and type(self.linear1) is Linear and type(self.linear2) is Linear
+            and len(self.norm1.normalized_shape) == 1 and len(self.norm2.normalized_shape) == 1
+        )  # fmt: skip
+
+    def _fused(self, x: Tensor) -> Tensor:
+        x = as_tensor(x)
+        e = self.self_attn.embed_dim
+        if x.ndim != 3 or x.shape[-1] != e:
+            raise ValueError(f"TransformerBlock: x must be (B, T, {e}); got shape {x.shape}")
+        attn, n1, n2, l1, l2 = self.self_attn, self.norm1, self.norm2, self.linear1, self.linear2
+        return _Block.apply(x, n1.weight, n1.bias, attn.in_proj_weight, attn.in_proj_bias,
+                            attn.out_proj.weight, attn.out_proj.bias, n2.weight, n2.bias,
+                            l1.weight, l1.bias, l2.weight, l2.bias, eps1=n1.eps, eps2=n2.eps,
+                            heads=attn.num_heads, causal=self.causal)  # fmt: skip
 
     # --- incremental decoding: the inference fast path of ``forward`` --------------------
 

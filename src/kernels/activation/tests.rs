@@ -70,3 +70,43 @@ fn forward_and_backward_match_reference() {
         assert_close(&dx, &want, 1e-5, 1e-4, act.name());
     }
 }
+
+#[test]
+fn gelu_grad_polynomial_is_accurate_on_every_isa() {
+    // Every vector of this grid lies in |x| <= 2√2 (the polynomial path of
+    // `gelu_grad`); the last points straddle the bound, so the tail vector
+    // (and, with 8 lanes, a few more) takes the cdf + exp path as well.
+    let lim = 2.0 * std::f32::consts::SQRT_2;
+    let n = 1 << 14;
+    let mut x: Vec<f32> = (0..n)
+        .map(|i| -lim + 2.0 * lim * (i as f32 / (n - 1) as f32))
+        .collect();
+    x.retain(|&v| v * v <= 8.0);
+    x.extend([2.9, -2.9, 3.5, -4.0, 0.0]); // past the bound: the other path
+    let dy = vec![1.0f32; x.len()];
+    for isa in crate::simd::available() {
+        let mut dx = vec![0.0f32; x.len()];
+        crate::simd::dispatch_on(
+            isa,
+            Map {
+                act: Act::Gelu,
+                x: &x,
+                dy: Some(&dy),
+                out: &mut dx,
+            },
+        );
+        let (mut worst, mut at) = (0.0f64, 0.0f32);
+        for (&xi, &gi) in x.iter().zip(&dx) {
+            let err = (gi as f64 - reference(Act::Gelu, xi as f64).1).abs();
+            if err > worst || err.is_nan() {
+                (worst, at) = (err, xi);
+            }
+        }
+        println!("{}: gelu' max abs error {worst:e} at {at}", isa.name());
+        assert!(
+            worst <= 2.5e-7,
+            "{}: gelu' |error| {worst:e} at x = {at}",
+            isa.name()
+        );
+    }
+}
