@@ -136,10 +136,12 @@ def rnn_forward(
     b_ih: F32 | None,
     b_hh: F32 | None,
     lengths: npt.NDArray[np.int64] | None = None,
+    save: bool = True,
 ) -> tuple[F32, F32, F32 | None, list[F32]]:
     """One recurrent layer, one direction (mode rnn_tanh|rnn_relu|lstm|gru), C-contiguous
     batch-first arrays: x (B,T,I), h0/c0 (B,H), w_ih (G·H,I), w_hh (G·H,H), b_* (G·H,).
-    Returns out (B,T,H), h_n, c_n (LSTM) and the saved arrays for rnn_backward."""
+    Returns out (B,T,H), h_n, c_n (LSTM) and the saved arrays for rnn_backward
+    (``save=False``, inference: nothing is kept for backward and that list is empty)."""
 
 def rnn_backward(
     mode: str,
