@@ -116,17 +116,28 @@ pub fn exp_scaled_sub_rows(
         "tile::exp_scaled_sub_rows: x too short"
     );
     let sub = &sub[..width];
-    dispatch_on(
-        isa,
-        ExpScaledSub {
-            x,
-            ld,
-            rows,
-            width,
-            scale,
-            sub,
-        },
-    )
+    let g = ExpScaledSub {
+        x,
+        ld,
+        rows,
+        width,
+        scale,
+        sub,
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::tile_exp;
+        use crate::simd::supported;
+        if isa == Isa::Avx2 && supported(Isa::Avx2) {
+            // SAFETY: the CPU has AVX2 and FMA; the bounds are checked above.
+            return unsafe { tile_exp::rows_avx2(g) };
+        }
+        if isa == Isa::Avx512 && supported(Isa::Avx512) {
+            // SAFETY: the CPU has AVX-512F; the bounds are checked above.
+            return unsafe { tile_exp::rows_avx512(g) };
+        }
+    }
+    dispatch_on(isa, g)
 }
 
 /// `p[i] = p[i]·(dp[i] − d[i])`: dS from P, dP and D = rowsum(dO ⊙ O).

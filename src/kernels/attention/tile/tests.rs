@@ -78,6 +78,67 @@ fn exp_is_accurate_and_zero_at_minus_infinity() {
     }
 }
 
+/// The probabilities' exp (`exp_scaled_sub_rows`; on x86 its own base-2
+/// body, see `tile_exp`) on every level: accurate over the range a score
+/// minus its max can take, exactly 0 at −∞ and far below, NaN kept, +∞ on
+/// overflow, in every lane position of full and partial vectors.
+#[test]
+fn probability_exp_is_accurate_with_exact_zeros() {
+    let args: Vec<f32> = (-300..=40)
+        .map(|i| i as f32 * 0.37 + 0.011)
+        .chain([f32::NEG_INFINITY, 0.0, -0.0, 1e-7, -1e-7, -200.0, 100.0])
+        .collect();
+    for isa in levels() {
+        for &(scale, sub) in &[(1.0f32, 0.0f32), (0.125, -0.75), (2.5, 3.0)] {
+            for width in [1, 3, 8, 13, 16, 17, 31, 64] {
+                for chunk in args.chunks(width) {
+                    let w = chunk.len();
+                    let (ld, rows) = (w + 5, 2);
+                    let mut x = vec![7.0f32; rows * ld];
+                    // Row r holds the arguments divided back by `scale` and shifted by `sub`.
+                    let xs: Vec<f32> = chunk.iter().map(|&a| (a + sub) / scale).collect();
+                    for r in 0..rows {
+                        x[r * ld..r * ld + w].copy_from_slice(&xs);
+                    }
+                    let subs = vec![sub; w];
+                    exp_scaled_sub_rows(isa, &mut x, ld, rows, w, scale, &subs);
+                    for r in 0..rows {
+                        for (c, &xv) in xs.iter().enumerate() {
+                            let y = x[r * ld + c];
+                            let a = (xv as f64) * scale as f64 - sub as f64;
+                            let want = a.exp();
+                            if a < -87.0 {
+                                // 0, a subnormal, or (on x86) 2⁻¹²⁶·P(f) just below e⁻⁸⁷.
+                                assert!((0.0..=1.7e-38).contains(&y), "{isa:?} exp({a}) = {y}");
+                                if xv == f32::NEG_INFINITY || a < -110.0 {
+                                    assert_eq!(y, 0.0, "{isa:?} exp({a})");
+                                }
+                            } else if want > f32::MAX as f64 {
+                                assert_eq!(y, f32::INFINITY, "{isa:?} exp({a})");
+                            } else {
+                                // 1e-6 relative, plus the argument's own f32 rounding.
+                                let tol = 1e-6 * want * (1.0 + a.abs());
+                                assert!(
+                                    (y as f64 - want).abs() <= tol,
+                                    "{isa:?} exp({a}) = {y}, want {want}"
+                                );
+                            }
+                        }
+                        // The padding between rows is untouched.
+                        assert!(x[r * ld + w..(r + 1) * ld].iter().all(|&v| v == 7.0));
+                    }
+                }
+            }
+        }
+        let mut nan = vec![f32::NAN, 0.0, f32::NAN];
+        exp_scaled_sub(isa, &mut nan, 1.0, &[0.0; 3]);
+        assert!(
+            nan[0].is_nan() && nan[2].is_nan() && nan[1] == 1.0,
+            "{isa:?} {nan:?}"
+        );
+    }
+}
+
 #[test]
 fn row_ops_match_scalar() {
     let x: Vec<f32> = (0..37)
