@@ -26,6 +26,24 @@ pub struct BOp<'a> {
     pub ld: usize,
 }
 
+/// Which products of a tile product can be nonzero, when causality makes a
+/// triangle of a diagonal tile exactly zero (a probability of 0). Offsets are
+/// in the product's own row, column and step indices (row i of C, step p of K).
+/// A product may skip the steps and blocks outside its band; every caller
+/// gets the result it would get without skipping, up to the sign of zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Band {
+    /// Every product.
+    Full,
+    /// Row i of A is zero at steps `p < i + d` (e.g. Pᵀ: key j sees only queries from j on).
+    KFrom(isize),
+    /// Row i of A is zero at steps `p ≥ i + d` (e.g. P: query i sees keys up to i).
+    KTo(isize),
+    /// Row i of C is used only at columns `c ≥ i + d` (e.g. Sᵀ before the
+    /// causal mask): the columns before may hold 0 instead of the product.
+    ColsFrom(isize),
+}
+
 /// `C[m×n] = A[m×k]·B[k×n]` (or `+=` with `accumulate`); C rows start at `c[i·ldc]`.
 ///
 /// # Shapes
@@ -41,6 +59,23 @@ pub fn gemm(
     c: &mut [f32],
     ldc: usize,
     accumulate: bool,
+) {
+    gemm_band(isa, m, n, k, a, b, c, ldc, accumulate, Band::Full)
+}
+
+/// [`gemm`] that may skip the products outside `band` (see [`Band`]).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_band(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: AOp<'_>,
+    b: BOp<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    band: Band,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -74,6 +109,7 @@ pub fn gemm(
             c,
             ldc,
             accumulate,
+            band,
         },
     )
 }

@@ -50,6 +50,78 @@ fn gemm_matches_scalar_on_odd_shapes() {
     }
 }
 
+/// `gemm_band` on operands that honour the band's promise (A zero outside
+/// it) equals the full product on every level (up to the sign of zero), and
+/// with `ColsFrom` the used columns are the full product's; shapes with odd
+/// sizes, 1, primes and partial strips and blocks, offsets of both signs.
+#[test]
+fn gemm_band_matches_full_product_inside_the_band() {
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (7, 5, 3),
+        (13, 29, 17),
+        (64, 64, 64),
+        (37, 19, 41),
+        (6, 16, 5),
+    ] {
+        for d in [-70isize, -9, -1, 0, 1, 5, 11, 70] {
+            for band in [Band::KFrom(d), Band::KTo(d), Band::ColsFrom(d)] {
+                // A's layouts as in the full test: rows, columns, any strides.
+                for (rs, cs) in [(k + 3, 1), (1, m + 2), (2 * k + 1, 2)] {
+                    let len = (m - 1) * rs + (k - 1) * cs + 1;
+                    let mut a: Vec<f32> = (0..len).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
+                    for i in 0..m {
+                        for p in 0..k {
+                            let (i, p) = (i as isize, p as isize);
+                            let zero = match band {
+                                Band::KFrom(d) => p < i + d,
+                                Band::KTo(d) => p >= i + d,
+                                _ => false,
+                            };
+                            if zero {
+                                a[i as usize * rs + p as usize * cs] = 0.0;
+                            }
+                        }
+                    }
+                    let b: Vec<f32> = (0..k * (n + 2))
+                        .map(|i| ((i * 5 % 11) as f32) - 5.0)
+                        .collect();
+                    let (aop, bop) = (
+                        AOp { data: &a, rs, cs },
+                        BOp {
+                            data: &b,
+                            ld: n + 2,
+                        },
+                    );
+                    for accumulate in [true, false] {
+                        let mut want = vec![1.0f32; m * (n + 1)];
+                        gemm(Isa::Scalar, m, n, k, aop, bop, &mut want, n + 1, accumulate);
+                        for isa in levels() {
+                            let mut got = vec![1.0f32; m * (n + 1)];
+                            gemm_band(isa, m, n, k, aop, bop, &mut got, n + 1, accumulate, band);
+                            for i in 0..m {
+                                for c in 0..n + 1 {
+                                    let (g, w) = (got[i * (n + 1) + c], want[i * (n + 1) + c]);
+                                    let used = match band {
+                                        Band::ColsFrom(d) => (c as isize) >= i as isize + d,
+                                        _ => true,
+                                    };
+                                    let skipped = if accumulate { 1.0 } else { 0.0 };
+                                    assert!(
+                                        g == w || (!used && c < n && g == skipped),
+                                        "{isa:?} {m}x{n}x{k} {band:?} a({rs}, {cs}) acc {accumulate} \
+                                         C[{i}][{c}] = {g}, want {w}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn exp_is_accurate_and_zero_at_minus_infinity() {
     let xs: Vec<f32> = (-200..=80)
