@@ -548,13 +548,7 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         tile::gemm_band(isa, ncq, mr, dv, va, dotb, &mut s.dpt, BR, false, t_band);
         // dSᵀ = Pᵀ ⊙ (dPᵀ − D).
         let d_i = &delta[bh * tq + i0..bh * tq + i0 + mr];
-        for jj in 0..ncq {
-            let (st, dpt) = (
-                &mut s.st[jj * BR..jj * BR + mr],
-                &s.dpt[jj * BR..jj * BR + mr],
-            );
-            tile::softmax_grad(isa, st, dpt, d_i);
-        }
+        tile::softmax_grad_rows(isa, &mut s.st, &s.dpt, BR, ncq, mr, d_i);
         // dK += dSᵀ Q (ncq × d).
         let qb = if p.q.dim == 1 {
             BOp {

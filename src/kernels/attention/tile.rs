@@ -178,8 +178,42 @@ pub fn exp_scaled_sub_rows(
 
 /// `p[i] = p[i]·(dp[i] − d[i])`: dS from P, dP and D = rowsum(dO ⊙ O).
 pub fn softmax_grad(isa: Isa, p: &mut [f32], dp: &[f32], d: &[f32]) {
-    let (dp, d) = (&dp[..p.len()], &d[..p.len()]);
-    dispatch_on(isa, SoftmaxGrad { p, dp, d })
+    let width = p.len();
+    softmax_grad_rows(isa, p, dp, width, 1, width, d)
+}
+
+/// `softmax_grad` on `rows` rows of `width` elements of `p` and `dp`, row r
+/// at `[r·ld..]`, in one call (one dispatch per tile instead of one per
+/// key row). Same result as calling `softmax_grad` per row.
+pub fn softmax_grad_rows(
+    isa: Isa,
+    p: &mut [f32],
+    dp: &[f32],
+    ld: usize,
+    rows: usize,
+    width: usize,
+    d: &[f32],
+) {
+    if rows == 0 || width == 0 {
+        return;
+    }
+    let end = (rows - 1) * ld + width;
+    assert!(
+        width <= ld && end <= p.len() && end <= dp.len(),
+        "tile::softmax_grad_rows: p or dp too short"
+    );
+    let d = &d[..width];
+    dispatch_on(
+        isa,
+        SoftmaxGrad {
+            p,
+            dp,
+            ld,
+            rows,
+            width,
+            d,
+        },
+    )
 }
 
 /// `Σ a[i]·b[i]`.

@@ -415,10 +415,14 @@ unsafe fn exp_scaled_sub_row<V: F32Vec>(x: &mut [f32], s: V::V, sub: &[f32]) {
     }
 }
 
-/// `p = p ⊙ (dp − d)`; `dp` and `d` as long as `p`.
+/// `p[r·ld + i] = p[r·ld + i]·(dp[r·ld + i] − d[i])` for `r < rows`, `i < width`.
 pub(super) struct SoftmaxGrad<'a> {
     pub p: &'a mut [f32],
     pub dp: &'a [f32],
+    pub ld: usize,
+    pub rows: usize,
+    pub width: usize,
+    /// `width` elements.
     pub d: &'a [f32],
 }
 
@@ -426,22 +430,25 @@ impl Kernel for SoftmaxGrad<'_> {
     type Output = ();
     #[inline(always)]
     unsafe fn run<V: F32Vec>(self) {
-        let (p, dp, d) = (self.p, self.dp, self.d);
-        let (n, l) = (p.len(), V::LANES);
-        let mut i = 0;
-        while i + l <= n {
-            let g = V::sub(V::load(&dp[i..]), V::load(&d[i..]));
-            let v = V::mul(V::load(&p[i..]), g);
-            V::store(&mut p[i..], v);
-            i += l;
-        }
-        if i < n {
-            let g = V::sub(
-                V::load_partial(&dp[i..n], 0.0),
-                V::load_partial(&d[i..n], 0.0),
-            );
-            let v = V::mul(V::load_partial(&p[i..], 0.0), g);
-            V::store_partial(&mut p[i..], v);
+        let (n, l, d) = (self.width, V::LANES, self.d);
+        for r in 0..self.rows {
+            let p = &mut self.p[r * self.ld..r * self.ld + n];
+            let dp = &self.dp[r * self.ld..r * self.ld + n];
+            let mut i = 0;
+            while i + l <= n {
+                let g = V::sub(V::load(&dp[i..]), V::load(&d[i..]));
+                let v = V::mul(V::load(&p[i..]), g);
+                V::store(&mut p[i..], v);
+                i += l;
+            }
+            if i < n {
+                let g = V::sub(
+                    V::load_partial(&dp[i..n], 0.0),
+                    V::load_partial(&d[i..n], 0.0),
+                );
+                let v = V::mul(V::load_partial(&p[i..], 0.0), g);
+                V::store_partial(&mut p[i..], v);
+            }
         }
     }
 }

@@ -246,6 +246,23 @@ fn row_ops_match_scalar() {
         softmax_grad(isa, &mut p, &y, &x);
         softmax_grad(Isa::Scalar, &mut q, &y, &x);
         assert_eq!(p, q);
+        // Many rows in one call = one call per row, bit for bit.
+        for width in [1, 5, 16, 17, 33] {
+            let (ld, rows) = (width + 3, 4);
+            let src: Vec<f32> = (0..rows * ld)
+                .map(|i| ((i * 7 % 19) as f32) * 0.4 - 3.0)
+                .collect();
+            let dp: Vec<f32> = (0..rows * ld)
+                .map(|i| ((i * 5 % 11) as f32) * 0.3 - 1.0)
+                .collect();
+            let (mut many, mut one) = (src.clone(), src.clone());
+            softmax_grad_rows(isa, &mut many, &dp, ld, rows, width, &y);
+            for r in 0..rows {
+                let row = r * ld..r * ld + width;
+                softmax_grad(isa, &mut one[row.clone()], &dp[row], &y);
+            }
+            assert_eq!(many, one, "{isa:?} width {width}");
+        }
         let d = dot(isa, &x, &y) - dot(Isa::Scalar, &x, &y);
         assert!(d.abs() < 1e-4);
         let (mut p, mut q) = (x.clone(), x.clone());
