@@ -24,7 +24,8 @@
 
 use rayon::prelude::*;
 
-use super::tile::{self, AOp, BOp};
+use super::forward::causal_bands;
+use super::tile::{self, AOp, BOp, Band};
 use super::{
     check_operand, gather_t, query_rows, tail, AttnParams, Layout, Masks, OutPtr, BC, BR, OP,
 };
@@ -494,8 +495,16 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             data: tail(&s.dot, i0),
             ld: tq,
         };
-        // Sᵀ = K Qᵀ (ncq × mr).
-        tile::gemm(isa, ncq, mr, d, ka, qtb, &mut s.st, BR, false);
+        // Sᵀ = K Qᵀ (ncq × mr). On a causal diagonal tile the products skip
+        // the triangle where P = 0 (see `causal_bands`): Sᵀ and dPᵀ the blocks
+        // left of it, Pᵀ·dO and dSᵀ·Q (rows = keys, steps = queries) the
+        // queries before each key, dS·K (rows = queries) the keys after each query.
+        let (t_band, q_band) = causal_bands(p, i0, j0);
+        let k_band = match t_band {
+            Band::ColsFrom(d) => Band::KFrom(d),
+            _ => Band::Full,
+        };
+        tile::gemm_band(isa, ncq, mr, d, ka, qtb, &mut s.st, BR, false, t_band);
         // Pᵀ = exp(scale·Sᵀ + mask − lse).
         let lse_i = &lse[bh * tq + i0..bh * tq + i0 + mr];
         let masked = masks.any() || (p.causal && j0 + ncq > p.key_end(i0));
@@ -534,18 +543,12 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             rs: BR,
             cs: 1,
         };
-        tile::gemm(isa, ncq, dv, mr, pt, dob, &mut s.dv, dv, true);
+        tile::gemm_band(isa, ncq, dv, mr, pt, dob, &mut s.dv, dv, true, k_band);
         // dPᵀ = V dOᵀ (ncq × mr).
-        tile::gemm(isa, ncq, mr, dv, va, dotb, &mut s.dpt, BR, false);
+        tile::gemm_band(isa, ncq, mr, dv, va, dotb, &mut s.dpt, BR, false, t_band);
         // dSᵀ = Pᵀ ⊙ (dPᵀ − D).
         let d_i = &delta[bh * tq + i0..bh * tq + i0 + mr];
-        for jj in 0..ncq {
-            let (st, dpt) = (
-                &mut s.st[jj * BR..jj * BR + mr],
-                &s.dpt[jj * BR..jj * BR + mr],
-            );
-            tile::softmax_grad(isa, st, dpt, d_i);
-        }
+        tile::softmax_grad_rows(isa, &mut s.st, &s.dpt, BR, ncq, mr, d_i);
         // dK += dSᵀ Q (ncq × d).
         let qb = if p.q.dim == 1 {
             BOp {
@@ -561,7 +564,7 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             rs: BR,
             cs: 1,
         };
-        tile::gemm(isa, ncq, d, mr, dst, qb, &mut s.dk, d, true);
+        tile::gemm_band(isa, ncq, d, mr, dst, qb, &mut s.dk, d, true, k_band);
         // dQ_g += dS K (mr × d): dS is dSᵀ read with swapped strides.
         let kb = if p.k.dim == 1 {
             BOp {
@@ -576,7 +579,18 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             rs: 1,
             cs: BR,
         };
-        tile::gemm(isa, mr, d, ncq, ds, kb, &mut part[i0 * d..], d, true);
+        tile::gemm_band(
+            isa,
+            mr,
+            d,
+            ncq,
+            ds,
+            kb,
+            &mut part[i0 * d..],
+            d,
+            true,
+            q_band,
+        );
     }
     for jj in 0..nc {
         // SAFETY: the validated dk/dv layouts map (b, h, j0 + jj, c) to

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::tile::{self, AOp, BOp};
+use super::tile::{self, AOp, BOp, Band};
 use super::{check_operand, query_rows, tail, AttnParams, Masks, OutPtr, BC, BR, OP};
 use crate::error::{KernelError, Result};
 use crate::kernels::alloc::zeros;
@@ -171,8 +171,11 @@ fn query_tile(
             rs: p.k.time,
             cs: p.k.dim,
         };
-        // Sᵀ = K Qᵀ (nc × mr).
-        tile::gemm(isa, nc, mr, d, ka, qtb, &mut s.st, BR, false);
+        // Sᵀ = K Qᵀ (nc × mr); on a causal diagonal tile, the blocks above
+        // the diagonal are skipped (masked below) and P V stops each query
+        // strip at its last visible key.
+        let (s_band, pv_band) = causal_bands(p, i0, j0);
+        tile::gemm_band(isa, nc, mr, d, ka, qtb, &mut s.st, BR, false, s_band);
         // A tile needs per-element masking when a mask applies or when it
         // crosses the causal diagonal.
         let masked = masks.any() || (p.causal && j0 + nc > p.key_end(i0));
@@ -244,7 +247,7 @@ fn query_tile(
             rs: 1,
             cs: BR,
         };
-        tile::gemm(isa, mr, dv, nc, pa, vb, &mut s.o, dv, true);
+        tile::gemm_band(isa, mr, dv, nc, pa, vb, &mut s.o, dv, true, pv_band);
         j0 += nc;
     }
     let lse_base = bh * p.tq + i0;
@@ -268,4 +271,19 @@ fn query_tile(
             lptr.set(lse_base + r, lse);
         }
     }
+}
+
+/// The bands of a (query tile at `i0`, key tile at `j0`) pair when causal:
+/// query i sees key j iff `j ≤ i + offset`, so in the transposed score tile
+/// (keys × queries) row jj needs the columns `ii ≥ jj + j0 − i0 − offset`,
+/// and in P (queries × keys) row ii is zero from step `ii + i0 + offset − j0 + 1` on.
+/// Returns (the Sᵀ band, the P band); both `Full` when not causal.
+pub(super) fn causal_bands(p: &AttnParams, i0: usize, j0: usize) -> (Band, Band) {
+    if !p.causal {
+        return (Band::Full, Band::Full);
+    }
+    // An offset past any sequence length means every key is visible.
+    let off = p.causal_offset.min(p.tk) as isize;
+    let d = j0 as isize - i0 as isize - off;
+    (Band::ColsFrom(d), Band::KTo(1 - d))
 }

@@ -34,6 +34,8 @@ mod backward;
 mod decode;
 mod forward;
 pub mod tile;
+#[cfg(target_arch = "x86_64")]
+mod tile_exp;
 mod tile_simd;
 
 #[cfg(test)]

@@ -26,6 +26,24 @@ pub struct BOp<'a> {
     pub ld: usize,
 }
 
+/// Which products of a tile product can be nonzero, when causality makes a
+/// triangle of a diagonal tile exactly zero (a probability of 0). Offsets are
+/// in the product's own row, column and step indices (row i of C, step p of K).
+/// A product may skip the steps and blocks outside its band; every caller
+/// gets the result it would get without skipping, up to the sign of zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Band {
+    /// Every product.
+    Full,
+    /// Row i of A is zero at steps `p < i + d` (e.g. Pᵀ: key j sees only queries from j on).
+    KFrom(isize),
+    /// Row i of A is zero at steps `p ≥ i + d` (e.g. P: query i sees keys up to i).
+    KTo(isize),
+    /// Row i of C is used only at columns `c ≥ i + d` (e.g. Sᵀ before the
+    /// causal mask): the columns before may hold 0 instead of the product.
+    ColsFrom(isize),
+}
+
 /// `C[m×n] = A[m×k]·B[k×n]` (or `+=` with `accumulate`); C rows start at `c[i·ldc]`.
 ///
 /// # Shapes
@@ -41,6 +59,23 @@ pub fn gemm(
     c: &mut [f32],
     ldc: usize,
     accumulate: bool,
+) {
+    gemm_band(isa, m, n, k, a, b, c, ldc, accumulate, Band::Full)
+}
+
+/// [`gemm`] that may skip the products outside `band` (see [`Band`]).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_band(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: AOp<'_>,
+    b: BOp<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    band: Band,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -74,6 +109,7 @@ pub fn gemm(
             c,
             ldc,
             accumulate,
+            band,
         },
     )
 }
@@ -116,23 +152,68 @@ pub fn exp_scaled_sub_rows(
         "tile::exp_scaled_sub_rows: x too short"
     );
     let sub = &sub[..width];
-    dispatch_on(
-        isa,
-        ExpScaledSub {
-            x,
-            ld,
-            rows,
-            width,
-            scale,
-            sub,
-        },
-    )
+    let g = ExpScaledSub {
+        x,
+        ld,
+        rows,
+        width,
+        scale,
+        sub,
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::tile_exp;
+        use crate::simd::supported;
+        if isa == Isa::Avx2 && supported(Isa::Avx2) {
+            // SAFETY: the CPU has AVX2 and FMA; the bounds are checked above.
+            return unsafe { tile_exp::rows_avx2(g) };
+        }
+        if isa == Isa::Avx512 && supported(Isa::Avx512) {
+            // SAFETY: the CPU has AVX-512F; the bounds are checked above.
+            return unsafe { tile_exp::rows_avx512(g) };
+        }
+    }
+    dispatch_on(isa, g)
 }
 
 /// `p[i] = p[i]·(dp[i] − d[i])`: dS from P, dP and D = rowsum(dO ⊙ O).
 pub fn softmax_grad(isa: Isa, p: &mut [f32], dp: &[f32], d: &[f32]) {
-    let (dp, d) = (&dp[..p.len()], &d[..p.len()]);
-    dispatch_on(isa, SoftmaxGrad { p, dp, d })
+    let width = p.len();
+    softmax_grad_rows(isa, p, dp, width, 1, width, d)
+}
+
+/// `softmax_grad` on `rows` rows of `width` elements of `p` and `dp`, row r
+/// at `[r·ld..]`, in one call (one dispatch per tile instead of one per
+/// key row). Same result as calling `softmax_grad` per row.
+pub fn softmax_grad_rows(
+    isa: Isa,
+    p: &mut [f32],
+    dp: &[f32],
+    ld: usize,
+    rows: usize,
+    width: usize,
+    d: &[f32],
+) {
+    if rows == 0 || width == 0 {
+        return;
+    }
+    let end = (rows - 1) * ld + width;
+    assert!(
+        width <= ld && end <= p.len() && end <= dp.len(),
+        "tile::softmax_grad_rows: p or dp too short"
+    );
+    let d = &d[..width];
+    dispatch_on(
+        isa,
+        SoftmaxGrad {
+            p,
+            dp,
+            ld,
+            rows,
+            width,
+            d,
+        },
+    )
 }
 
 /// `Σ a[i]·b[i]`.

@@ -4,7 +4,7 @@
 //! have checked every bound, so the bodies index without checks.
 #![allow(clippy::needless_range_loop)] // register arrays indexed in lockstep
 
-use super::tile::{AOp, BOp};
+use super::tile::{AOp, BOp, Band};
 use crate::simd::{F32Vec, Kernel};
 
 /// Block shape (rows MR, vectors NV of B per step) of the tile product per
@@ -33,6 +33,24 @@ pub(super) struct Gemm<'a> {
     pub c: &'a mut [f32],
     pub ldc: usize,
     pub accumulate: bool,
+    pub band: Band,
+}
+
+impl Gemm<'_> {
+    /// The steps `lo..hi` of K that rows `i0..i0 + r` need for the columns
+    /// `j..j + w` (see `Band`); `lo ≥ hi` when none.
+    #[inline(always)]
+    fn steps(&self, i0: usize, r: usize, j: usize, w: usize) -> (usize, usize) {
+        let clamp = |x: isize| x.clamp(0, self.k as isize) as usize;
+        let first = i0 as isize;
+        match self.band {
+            Band::Full => (0, self.k),
+            Band::KFrom(d) => (clamp(first + d), self.k),
+            Band::KTo(d) => (0, clamp(first + r as isize - 1 + d)),
+            Band::ColsFrom(d) if ((j + w) as isize) <= first + d => (0, 0),
+            Band::ColsFrom(_) => (0, self.k),
+        }
+    }
 }
 
 impl Kernel for Gemm<'_> {
@@ -55,11 +73,12 @@ impl Kernel for Gemm<'_> {
 fn gemm_scalar(g: Gemm<'_>) {
     let (a, b) = (g.a, g.b);
     for i in 0..g.m {
+        let (lo, hi) = g.steps(i, 1, 0, g.n);
         let crow = &mut g.c[i * g.ldc..i * g.ldc + g.n];
         if !g.accumulate {
             crow.fill(0.0);
         }
-        for p in 0..g.k {
+        for p in lo..hi {
             let av = a.data[i * a.rs + p * a.cs];
             let brow = &b.data[p * b.ld..p * b.ld + g.n];
             for (cv, &bv) in crow.iter_mut().zip(brow) {
@@ -205,8 +224,9 @@ unsafe fn products<V: F32Vec, const R: usize, const NV: usize, const FULL: bool,
 ) -> [[V::V; NV]; R] {
     let mut acc = [[V::splat(0.0); NV]; R];
     let base = i0 * g.a.rs;
+    let (lo, hi) = g.steps(i0, R, j, w);
     // SAFETY: p < k, forwarded.
-    for p in 0..g.k {
+    for p in lo..hi {
         unsafe { step::<V, R, NV, FULL, MODE>(&mut acc, g, base, p, j, w) };
     }
     acc
@@ -395,10 +415,14 @@ unsafe fn exp_scaled_sub_row<V: F32Vec>(x: &mut [f32], s: V::V, sub: &[f32]) {
     }
 }
 
-/// `p = p ⊙ (dp − d)`; `dp` and `d` as long as `p`.
+/// `p[r·ld + i] = p[r·ld + i]·(dp[r·ld + i] − d[i])` for `r < rows`, `i < width`.
 pub(super) struct SoftmaxGrad<'a> {
     pub p: &'a mut [f32],
     pub dp: &'a [f32],
+    pub ld: usize,
+    pub rows: usize,
+    pub width: usize,
+    /// `width` elements.
     pub d: &'a [f32],
 }
 
@@ -406,22 +430,25 @@ impl Kernel for SoftmaxGrad<'_> {
     type Output = ();
     #[inline(always)]
     unsafe fn run<V: F32Vec>(self) {
-        let (p, dp, d) = (self.p, self.dp, self.d);
-        let (n, l) = (p.len(), V::LANES);
-        let mut i = 0;
-        while i + l <= n {
-            let g = V::sub(V::load(&dp[i..]), V::load(&d[i..]));
-            let v = V::mul(V::load(&p[i..]), g);
-            V::store(&mut p[i..], v);
-            i += l;
-        }
-        if i < n {
-            let g = V::sub(
-                V::load_partial(&dp[i..n], 0.0),
-                V::load_partial(&d[i..n], 0.0),
-            );
-            let v = V::mul(V::load_partial(&p[i..], 0.0), g);
-            V::store_partial(&mut p[i..], v);
+        let (n, l, d) = (self.width, V::LANES, self.d);
+        for r in 0..self.rows {
+            let p = &mut self.p[r * self.ld..r * self.ld + n];
+            let dp = &self.dp[r * self.ld..r * self.ld + n];
+            let mut i = 0;
+            while i + l <= n {
+                let g = V::sub(V::load(&dp[i..]), V::load(&d[i..]));
+                let v = V::mul(V::load(&p[i..]), g);
+                V::store(&mut p[i..], v);
+                i += l;
+            }
+            if i < n {
+                let g = V::sub(
+                    V::load_partial(&dp[i..n], 0.0),
+                    V::load_partial(&d[i..n], 0.0),
+                );
+                let v = V::mul(V::load_partial(&p[i..], 0.0), g);
+                V::store_partial(&mut p[i..], v);
+            }
         }
     }
 }

@@ -50,6 +50,78 @@ fn gemm_matches_scalar_on_odd_shapes() {
     }
 }
 
+/// `gemm_band` on operands that honour the band's promise (A zero outside
+/// it) equals the full product on every level (up to the sign of zero), and
+/// with `ColsFrom` the used columns are the full product's; shapes with odd
+/// sizes, 1, primes and partial strips and blocks, offsets of both signs.
+#[test]
+fn gemm_band_matches_full_product_inside_the_band() {
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (7, 5, 3),
+        (13, 29, 17),
+        (64, 64, 64),
+        (37, 19, 41),
+        (6, 16, 5),
+    ] {
+        for d in [-70isize, -9, -1, 0, 1, 5, 11, 70] {
+            for band in [Band::KFrom(d), Band::KTo(d), Band::ColsFrom(d)] {
+                // A's layouts as in the full test: rows, columns, any strides.
+                for (rs, cs) in [(k + 3, 1), (1, m + 2), (2 * k + 1, 2)] {
+                    let len = (m - 1) * rs + (k - 1) * cs + 1;
+                    let mut a: Vec<f32> = (0..len).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
+                    for i in 0..m {
+                        for p in 0..k {
+                            let (i, p) = (i as isize, p as isize);
+                            let zero = match band {
+                                Band::KFrom(d) => p < i + d,
+                                Band::KTo(d) => p >= i + d,
+                                _ => false,
+                            };
+                            if zero {
+                                a[i as usize * rs + p as usize * cs] = 0.0;
+                            }
+                        }
+                    }
+                    let b: Vec<f32> = (0..k * (n + 2))
+                        .map(|i| ((i * 5 % 11) as f32) - 5.0)
+                        .collect();
+                    let (aop, bop) = (
+                        AOp { data: &a, rs, cs },
+                        BOp {
+                            data: &b,
+                            ld: n + 2,
+                        },
+                    );
+                    for accumulate in [true, false] {
+                        let mut want = vec![1.0f32; m * (n + 1)];
+                        gemm(Isa::Scalar, m, n, k, aop, bop, &mut want, n + 1, accumulate);
+                        for isa in levels() {
+                            let mut got = vec![1.0f32; m * (n + 1)];
+                            gemm_band(isa, m, n, k, aop, bop, &mut got, n + 1, accumulate, band);
+                            for i in 0..m {
+                                for c in 0..n + 1 {
+                                    let (g, w) = (got[i * (n + 1) + c], want[i * (n + 1) + c]);
+                                    let used = match band {
+                                        Band::ColsFrom(d) => (c as isize) >= i as isize + d,
+                                        _ => true,
+                                    };
+                                    let skipped = if accumulate { 1.0 } else { 0.0 };
+                                    assert!(
+                                        g == w || (!used && c < n && g == skipped),
+                                        "{isa:?} {m}x{n}x{k} {band:?} a({rs}, {cs}) acc {accumulate} \
+                                         C[{i}][{c}] = {g}, want {w}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn exp_is_accurate_and_zero_at_minus_infinity() {
     let xs: Vec<f32> = (-200..=80)
@@ -75,6 +147,67 @@ fn exp_is_accurate_and_zero_at_minus_infinity() {
             }
         }
         assert!(((s as f64) - want_sum).abs() <= 1e-5 * want_sum);
+    }
+}
+
+/// The probabilities' exp (`exp_scaled_sub_rows`; on x86 its own base-2
+/// body, see `tile_exp`) on every level: accurate over the range a score
+/// minus its max can take, exactly 0 at −∞ and far below, NaN kept, +∞ on
+/// overflow, in every lane position of full and partial vectors.
+#[test]
+fn probability_exp_is_accurate_with_exact_zeros() {
+    let args: Vec<f32> = (-300..=40)
+        .map(|i| i as f32 * 0.37 + 0.011)
+        .chain([f32::NEG_INFINITY, 0.0, -0.0, 1e-7, -1e-7, -200.0, 100.0])
+        .collect();
+    for isa in levels() {
+        for &(scale, sub) in &[(1.0f32, 0.0f32), (0.125, -0.75), (2.5, 3.0)] {
+            for width in [1, 3, 8, 13, 16, 17, 31, 64] {
+                for chunk in args.chunks(width) {
+                    let w = chunk.len();
+                    let (ld, rows) = (w + 5, 2);
+                    let mut x = vec![7.0f32; rows * ld];
+                    // Row r holds the arguments divided back by `scale` and shifted by `sub`.
+                    let xs: Vec<f32> = chunk.iter().map(|&a| (a + sub) / scale).collect();
+                    for r in 0..rows {
+                        x[r * ld..r * ld + w].copy_from_slice(&xs);
+                    }
+                    let subs = vec![sub; w];
+                    exp_scaled_sub_rows(isa, &mut x, ld, rows, w, scale, &subs);
+                    for r in 0..rows {
+                        for (c, &xv) in xs.iter().enumerate() {
+                            let y = x[r * ld + c];
+                            let a = (xv as f64) * scale as f64 - sub as f64;
+                            let want = a.exp();
+                            if a < -87.0 {
+                                // 0, a subnormal, or (on x86) 2⁻¹²⁶·P(f) just below e⁻⁸⁷.
+                                assert!((0.0..=1.7e-38).contains(&y), "{isa:?} exp({a}) = {y}");
+                                if xv == f32::NEG_INFINITY || a < -110.0 {
+                                    assert_eq!(y, 0.0, "{isa:?} exp({a})");
+                                }
+                            } else if want > f32::MAX as f64 {
+                                assert_eq!(y, f32::INFINITY, "{isa:?} exp({a})");
+                            } else {
+                                // 1e-6 relative, plus the argument's own f32 rounding.
+                                let tol = 1e-6 * want * (1.0 + a.abs());
+                                assert!(
+                                    (y as f64 - want).abs() <= tol,
+                                    "{isa:?} exp({a}) = {y}, want {want}"
+                                );
+                            }
+                        }
+                        // The padding between rows is untouched.
+                        assert!(x[r * ld + w..(r + 1) * ld].iter().all(|&v| v == 7.0));
+                    }
+                }
+            }
+        }
+        let mut nan = vec![f32::NAN, 0.0, f32::NAN];
+        exp_scaled_sub(isa, &mut nan, 1.0, &[0.0; 3]);
+        assert!(
+            nan[0].is_nan() && nan[2].is_nan() && nan[1] == 1.0,
+            "{isa:?} {nan:?}"
+        );
     }
 }
 
@@ -113,6 +246,23 @@ fn row_ops_match_scalar() {
         softmax_grad(isa, &mut p, &y, &x);
         softmax_grad(Isa::Scalar, &mut q, &y, &x);
         assert_eq!(p, q);
+        // Many rows in one call = one call per row, bit for bit.
+        for width in [1, 5, 16, 17, 33] {
+            let (ld, rows) = (width + 3, 4);
+            let src: Vec<f32> = (0..rows * ld)
+                .map(|i| ((i * 7 % 19) as f32) * 0.4 - 3.0)
+                .collect();
+            let dp: Vec<f32> = (0..rows * ld)
+                .map(|i| ((i * 5 % 11) as f32) * 0.3 - 1.0)
+                .collect();
+            let (mut many, mut one) = (src.clone(), src.clone());
+            softmax_grad_rows(isa, &mut many, &dp, ld, rows, width, &y);
+            for r in 0..rows {
+                let row = r * ld..r * ld + width;
+                softmax_grad(isa, &mut one[row.clone()], &dp[row], &y);
+            }
+            assert_eq!(many, one, "{isa:?} width {width}");
+        }
         let d = dot(isa, &x, &y) - dot(Isa::Scalar, &x, &y);
         assert!(d.abs() < 1e-4);
         let (mut p, mut q) = (x.clone(), x.clone());
