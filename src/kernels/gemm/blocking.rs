@@ -85,9 +85,9 @@ pub struct Blocking {
 }
 
 /// Tasks a large problem is split into (fixed: independent of the thread count).
-const MIN_TASKS: usize = 16;
+pub(super) const MIN_TASKS: usize = 16;
 /// Smallest task worth splitting further, in multiply-adds.
-const MIN_TASK_MACS: usize = 1 << 18;
+pub(super) const MIN_TASK_MACS: usize = 1 << 18;
 
 fn round_down(x: usize, q: usize) -> usize {
     (x / q * q).max(q)
@@ -122,6 +122,12 @@ impl Blocking {
                 break;
             }
         }
+        // Equal blocks: the same number of blocks, with the rows (columns)
+        // spread evenly, so that no task is a thin remainder (1024 rows in
+        // blocks of 126 left a 16-row block: 18 tasks of which two were
+        // almost empty, and a thread that finished its share early).
+        mc = round_up(m.div_ceil(m.div_ceil(mc).max(1)), mr).min(mc);
+        nc = round_up(n.div_ceil(n.div_ceil(nc).max(1)), nr).min(nc);
         // NC_L3 and MC_L3: the packed K×NC_L3 slice of B and MC_L3×K slice
         // of A (all KC slices of K) each fill at most a quarter of L3.
         let nc_l3 = round_down(caches.l3 / 4 / (k.max(1) * f), nc).min(round_up(n.max(1), nc));

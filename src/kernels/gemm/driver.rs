@@ -15,6 +15,13 @@
 //! tasks: each element of B is packed once, each element of A once per NC_L3
 //! columns. Small A (at most half of L2, `direct_a_max`) is read in place.
 //!
+//! When A is small enough to stay in L2 and B must be packed, C is split by
+//! columns instead (`columns`): each task packs its own B panels, one KC
+//! slice at a time, and sweeps all of A read in place past them — one
+//! parallel phase, and no packed data written by one core and read by
+//! another. The tile grid (MR×NR tiles from the origin, KC slices of K) is
+//! the same in both paths.
+//!
 //! Every block size comes from the problem and the caches, never from the
 //! thread count, and each element of C sums its K slices in the same order
 //! on any pool, so results are bitwise identical for any number of threads.
@@ -23,7 +30,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::blocking::{cache_sizes, Blocking, CacheSizes};
+use super::blocking::{cache_sizes, Blocking, CacheSizes, MIN_TASKS, MIN_TASK_MACS};
 use super::kernel::{store_partial, MicroKernel, Tile};
 use super::pack::MatRef;
 use super::scratch::{with_scratch, Slot};
@@ -94,6 +101,8 @@ struct Problem<'a> {
     beta: f32,
     direct_a: bool,
     direct_b: bool,
+    /// Column groups of B panels per task (0: the block grid instead); see [`columns`].
+    col_group: usize,
     bl: Blocking,
     /// Added to every row of C after the last K slice (n floats), if any.
     bias: Option<&'a [f32]>,
@@ -204,6 +213,7 @@ fn batched<K: MicroKernel>(
         && (g.m.saturating_mul(g.k) <= direct_a_max(caches) || g.n <= 2 * K::NR);
     let direct_b =
         g.b.col == 1 && (g.m <= DIRECT_B_MAX_PANELS * K::MR || direct_b_small(caches, g.k, g.n));
+    let col_group = column_group::<K>(g, caches, &bl, direct_a && !direct_b);
     let c = CPtr(c.as_mut_ptr());
     let item = |p: usize, parallel: bool| {
         let prob = Problem {
@@ -230,6 +240,7 @@ fn batched<K: MicroKernel>(
             beta: g.beta,
             direct_a,
             direct_b,
+            col_group,
             bl,
             bias,
         };
@@ -302,6 +313,9 @@ fn single_row<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
 fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
     if p.m == 1 && p.b.cs == 1 {
         return single_row::<K>(p, parallel);
+    }
+    if p.col_group > 0 && parallel {
+        return columns::<K>(p);
     }
     let bl = p.bl;
     let (mr, nr, k) = (K::MR, K::NR, p.k);
@@ -399,20 +413,93 @@ fn grid<K: MicroKernel>(
         let (ib, jb) = (t / nblocks, t % nblocks);
         let rows = ib * bl.mc..mrows.min((ib + 1) * bl.mc);
         let cols = jb * bl.nc..ncols.min((jb + 1) * bl.nc);
-        // Loop 4: K in KC-deep slices, accumulated into C in order; the
-        // bias joins with the last slice.
-        for pc in (0..p.k).step_by(bl.kc) {
-            let ks = pc..p.k.min(pc + bl.kc);
-            let beta = if pc == 0 { p.beta } else { 1.0 };
-            let bias = if ks.end == p.k { p.bias } else { None };
-            block::<K>(p, s, ks, rows.clone(), cols.clone(), beta, bias);
-        }
+        k_slices(p, |ks, beta, bias| {
+            block::<K>(p, s, ks, rows.clone(), cols.clone(), beta, bias)
+        });
     };
     if parallel && tasks > 1 {
         (0..tasks).into_par_iter().for_each(task);
     } else {
         (0..tasks).for_each(task);
     }
+}
+
+/// Loop 4: K in KC-deep slices, accumulated into C in order: `f(ks, beta,
+/// bias)` per slice, with the caller's beta for the first slice only and the
+/// bias with the last.
+fn k_slices(p: &Problem<'_>, mut f: impl FnMut(Range<usize>, f32, Option<&[f32]>)) {
+    for pc in (0..p.k).step_by(p.bl.kc) {
+        let ks = pc..p.k.min(pc + p.bl.kc);
+        let beta = if pc == 0 { p.beta } else { 1.0 };
+        let bias = if ks.end == p.k { p.bias } else { None };
+        f(ks, beta, bias);
+    }
+}
+
+/// Columns of C per task, at least, in the column-task path: each MR-row
+/// micro-panel of A read from L2 then meets at least this many columns of B
+/// (with one 16-wide AVX2 panel per task the kernel waited on A: 3–4 %
+/// slower at 1 thread on 256² and 512²).
+const COLUMN_TASK_MIN_WIDTH: usize = 64;
+
+/// Panels of B per task in the column-task path, or 0 for the block grid.
+///
+/// When A is small enough to be read in place (`direct_a`) and B must be
+/// packed, the block grid costs two parallel phases (pack B, then the
+/// grid) and each task then reads packed B panels that the other threads
+/// wrote. Splitting C by columns instead lets every task pack its own B
+/// panels, one KC slice at a time into a buffer that stays in its core's
+/// caches, and sweep all of A (in L2) past them: one parallel phase, no
+/// packed data shared between cores, and equal tasks. Groups hold at least
+/// `MIN_TASK_MACS` of work and there are about `MIN_TASKS` of them when
+/// that allows; a group's KC×width block of B fills at most a quarter of L2.
+pub(super) fn column_group<K: MicroKernel>(
+    g: &Gemm,
+    caches: CacheSizes,
+    bl: &Blocking,
+    eligible: bool,
+) -> usize {
+    if !eligible || g.m.saturating_mul(g.k) > direct_a_max(caches) / 2 || g.m == 1 {
+        return 0;
+    }
+    let panels = g.n.div_ceil(K::NR);
+    let per_panel = g.m.saturating_mul(g.k).saturating_mul(K::NR).max(1);
+    let min_group = MIN_TASK_MACS.div_ceil(per_panel);
+    let max_group = (caches.l2 / 4 / (bl.kc * K::NR * std::mem::size_of::<f32>())).max(1);
+    let min_width = COLUMN_TASK_MIN_WIDTH.div_ceil(K::NR);
+    (panels / MIN_TASKS)
+        .max(min_width)
+        .max(min_group)
+        .min(max_group)
+        .max(1)
+}
+
+/// The column-task path (see [`column_group`]): each task owns
+/// `p.col_group` B panels (all rows of C), packs them one KC slice at a time
+/// and runs loops 2 and 1 over A read in place.
+fn columns<K: MicroKernel>(p: &Problem<'_>) {
+    let nr = K::NR;
+    let w = p.col_group * nr;
+    let kc = p.bl.kc.min(p.k);
+    let task = |t: usize| {
+        let j0 = t * w;
+        let cols = w.min(p.n - j0);
+        with_scratch(Slot::B, kc * cols.div_ceil(nr) * nr, |bpack| {
+            k_slices(p, |ks, beta, bias| {
+                K::pack_b(bpack, p.b.at(ks.start, j0), ks.len(), cols, false);
+                let s = Slices {
+                    apack: &[],
+                    astride: 0,
+                    bpack,
+                    bstride: 0,
+                    ic: 0,
+                    jc: j0,
+                };
+                block::<K>(p, &s, ks, 0..p.m, 0..cols, beta, bias);
+            })
+        });
+    };
+    (0..p.n.div_ceil(w)).into_par_iter().for_each(task);
 }
 
 /// Loops 2 and 1 over `rows × cols` of the slices (relative to `ic`, `jc`)
