@@ -3,17 +3,20 @@
 //!
 //! ```text
 //! loop 5  jc: columns of C, L3-sized slices (NC_L3); pack B's K×NC_L3 slice
-//! loop 3  ic: rows of C, L3-sized slices (MC_L3); pack A's MC_L3×K slice
-//!         └ tasks: the MC×NC grid of C blocks in these slices (rayon), each:
-//! loop 4    pc: K in KC-deep slices, accumulated into C in order
+//!         └ tasks: blocks of rows of C (rayon), each:
+//! loop 4    pc: K in KC-deep slices, accumulated into C in order;
+//!               pack this task's rows × KC block of A (L2)
+//! loop 3    NC-wide blocks of the B slice (a KC×NC block in L2)
 //! loop 2    ir: MR-row micro-panels of A, kept in L1
-//! loop 1    jr: NR-column micro-panels of B (a KC×NC block in L2) → microkernel
+//! loop 1    jr: NR-column micro-panels of B → microkernel
 //! ```
 //!
-//! Packing is one parallel phase and the grid another, so a matrix that fits
-//! one slice pays two fork-joins in all. Both packed slices are shared by all
-//! tasks: each element of B is packed once, each element of A once per NC_L3
-//! columns. Small A (at most half of L2, `direct_a_max`) is read in place.
+//! B's slice is packed in one parallel phase and shared by all tasks through
+//! L3; A is packed by each task, one KC slice at a time, right before use,
+//! so packed A is read back from L2 and never written out whole (packing
+//! all of A up front was a 16 MiB pass through L3 for 2048²). Small A (at
+//! most half of L2, `direct_a_max`) is read in place, and the tasks are then
+//! the MC×NC grid of C blocks.
 //!
 //! When A is small enough to stay in L2 and B must be packed, C is split by
 //! columns instead (`columns`): each task packs its own B panels, one KC
@@ -22,9 +25,11 @@
 //! another. The tile grid (MR×NR tiles from the origin, KC slices of K) is
 //! the same in both paths.
 //!
-//! Every block size comes from the problem and the caches, never from the
-//! thread count, and each element of C sums its K slices in the same order
-//! on any pool, so results are bitwise identical for any number of threads.
+//! The tile grid and the K slices come from the problem and the caches,
+//! never from the thread count (the row-task split uses the pool's size, but
+//! only moves whole tiles between tasks), and each element of C sums its K
+//! slices in the same order on any pool, so results are bitwise identical
+//! for any number of threads.
 
 use std::ops::Range;
 
@@ -104,6 +109,8 @@ struct Problem<'a> {
     /// Column groups of B panels per task (0: the block grid instead); see [`columns`].
     col_group: usize,
     bl: Blocking,
+    /// L2 size in bytes (for [`row_task_count`]).
+    l2: usize,
     /// Added to every row of C after the last K slice (n floats), if any.
     bias: Option<&'a [f32]>,
 }
@@ -242,6 +249,7 @@ fn batched<K: MicroKernel>(
             direct_b,
             col_group,
             bl,
+            l2: caches.l2,
             bias,
         };
         single::<K>(&prob, parallel);
@@ -318,7 +326,7 @@ fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
         return columns::<K>(p);
     }
     let bl = p.bl;
-    let (mr, nr, k) = (K::MR, K::NR, p.k);
+    let (nr, k) = (K::NR, p.k);
     // Packs every KC slice of a K-deep operand slice; `pack(dst, pc, kc)` packs one.
     let pack_all =
         |dst: &mut [f32], stride: usize, pack: &(dyn Fn(&mut [f32], usize, usize) + Sync)| {
@@ -341,47 +349,92 @@ fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
             ncols.div_ceil(nr) * nr
         };
         with_scratch(Slot::B, k * bstride, |bpack| {
-            // Loop 3: rows of C, one L3-sized slice of packed A at a time.
-            for ic in (0..p.m).step_by(bl.mc_l3) {
-                let mrows = bl.mc_l3.min(p.m - ic);
-                let astride = if p.direct_a {
-                    0
-                } else {
-                    mrows.div_ceil(mr) * mr
-                };
-                with_scratch(Slot::A, k * astride, |apack| {
-                    let mut pack_b = || {
-                        if ic == 0 && !p.direct_b {
-                            pack_all(bpack, bstride, &|d, pc, kc| {
-                                K::pack_b(d, p.b.at(pc, jc), kc, ncols, parallel)
-                            });
-                        }
-                    };
-                    let mut pack_a = || {
-                        if !p.direct_a {
-                            pack_all(apack, astride, &|d, pc, kc| {
-                                K::pack_a(d, p.a.at(ic, pc), mrows, kc, parallel)
-                            });
-                        }
-                    };
-                    if parallel {
-                        rayon::join(pack_b, pack_a);
-                    } else {
-                        pack_b();
-                        pack_a();
-                    }
-                    let slices = Slices {
-                        apack,
-                        astride,
-                        bpack,
-                        bstride,
-                        ic,
-                        jc,
-                    };
-                    grid::<K>(p, &slices, mrows, ncols, parallel);
+            if !p.direct_b {
+                pack_all(bpack, bstride, &|d, pc, kc| {
+                    K::pack_b(d, p.b.at(pc, jc), kc, ncols, parallel)
                 });
             }
+            if !p.direct_a {
+                return row_tasks::<K>(p, bpack, bstride, jc, ncols, parallel);
+            }
+            let slices = Slices {
+                apack: &[],
+                astride: 0,
+                bpack,
+                bstride,
+                ic: 0,
+                jc,
+            };
+            grid::<K>(p, &slices, p.m, ncols, parallel);
         });
+    }
+}
+
+/// Tasks of [`row_tasks`] over the `ncols` columns of one B slice: as few
+/// as keep each task's MC×KC block of A within a quarter of L2 (more rows
+/// per task: each KC×NC block of B fetched into L2 meets more of A; 1024²
+/// in 4 tasks instead of 16 was 3 % faster at 1 thread on AVX2 and 5 % on
+/// AVX-512), then a multiple of the pool's threads so they get equal shares
+/// (the split into tasks never changes a result: the tile grid and the K
+/// slices do not depend on it), but no task under `MIN_TASK_MACS`.
+fn row_task_count<K: MicroKernel>(p: &Problem<'_>, ncols: usize, parallel: bool) -> usize {
+    let units = p.m.div_ceil(K::MR);
+    let f = std::mem::size_of::<f32>();
+    let max_units = (p.l2 / 4 / (p.bl.kc * f) / K::MR).max(1);
+    let mut tasks = units.div_ceil(max_units);
+    if parallel {
+        let macs = p.m.saturating_mul(ncols).saturating_mul(p.k);
+        tasks = tasks
+            .next_multiple_of(rayon::current_num_threads().max(1))
+            .min(macs / MIN_TASK_MACS)
+            .min(units);
+    }
+    tasks.max(1)
+}
+
+/// Loops 3, 4 and 2–1 when A must be packed: B's slice is packed (and
+/// shared) already; each task owns a block of rows of C (whole MR panels,
+/// spread evenly) across all `ncols` columns, and per KC slice packs its
+/// block of A into its thread's scratch (L2) right before sweeping the
+/// NC-wide blocks of B past it, so packed A is read back while hot and is
+/// never written out whole.
+fn row_tasks<K: MicroKernel>(
+    p: &Problem<'_>,
+    bpack: &[f32],
+    bstride: usize,
+    jc: usize,
+    ncols: usize,
+    parallel: bool,
+) {
+    let (mr, bl) = (K::MR, p.bl);
+    let units = p.m.div_ceil(mr);
+    let tasks = row_task_count::<K>(p, ncols, parallel);
+    let task = |t: usize| {
+        let r0 = t * units / tasks * mr;
+        let r1 = ((t + 1) * units / tasks * mr).min(p.m);
+        let mv = r1 - r0;
+        with_scratch(Slot::A, bl.kc.min(p.k) * mv.div_ceil(mr) * mr, |apack| {
+            k_slices(p, |ks, beta, bias| {
+                K::pack_a(apack, p.a.at(r0, ks.start), mv, ks.len(), false);
+                let s = Slices {
+                    apack,
+                    astride: 0,
+                    bpack,
+                    bstride,
+                    ic: r0,
+                    jc,
+                };
+                for c0 in (0..ncols).step_by(bl.nc) {
+                    let cols = c0..ncols.min(c0 + bl.nc);
+                    block::<K>(p, &s, ks.clone(), 0..mv, cols, beta, bias);
+                }
+            })
+        });
+    };
+    if parallel && tasks > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
     }
 }
 

@@ -294,7 +294,8 @@ impl Gemm {
     }
 }
 
-/// Bitwise identical results in pools of 1 and 2 threads.
+/// Bitwise identical results in pools of 1, 2 and 3 threads (the row-task
+/// path, A packed per task, splits its rows by the pool's size).
 fn threads_bitwise<K: MicroKernel>() {
     let pool = |n| {
         rayon::ThreadPoolBuilder::new()
@@ -306,6 +307,7 @@ fn threads_bitwise<K: MicroKernel>() {
         Gemm::new(150, 170, 700),
         Gemm::new(300, 300, 64),
         Gemm::new(50, 300, 600),
+        Gemm::new(600, 70, 500),
         Gemm {
             batch: 16,
             ..Gemm::new(40, 40, 40)
@@ -329,7 +331,9 @@ fn threads_bitwise<K: MicroKernel>() {
             c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
         };
         for caches in [cache_sizes(), TINY] {
-            assert_eq!(run(1, caches), run(2, caches), "{}: {g:?}", K::NAME);
+            let one = run(1, caches);
+            assert_eq!(one, run(2, caches), "{}: {g:?}", K::NAME);
+            assert_eq!(one, run(3, caches), "{}: {g:?} (3 threads)", K::NAME);
         }
     }
 }

@@ -16,7 +16,6 @@ fn zen4_blocks_fit_the_caches() {
     assert_eq!(b.nc % 64, 0);
     assert_eq!(b.mc % 6, 0);
     assert_eq!(b.nc_l3 % b.nc, 0);
-    assert_eq!(b.mc_l3 % b.mc, 0);
     assert!(6 * b.kc * 4 <= c.l1d / 2);
     assert!(b.kc * b.nc * 4 <= c.l2 / 2);
 }
