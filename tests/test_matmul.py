@@ -227,3 +227,20 @@ print(json.dumps({"isa": ar.info()["isa"], "worst": worst}))
 @pytest.mark.parametrize("isa", ar.info()["isa_available"])
 def test_every_isa_in_a_subprocess(isa):
     assert run_under_isa(isa, CHILD, timeout=300)["worst"] < 1e-5
+
+
+def test_raw_gemm_refuses_strides_that_are_not_whole_floats():
+    """`_core.gemm` reads strides off the array: one that is not a multiple of
+    4 bytes is refused with the argument named, and a tiny product (run with
+    the GIL held) still matches NumPy."""
+    buf = np.zeros(64, np.uint8)
+    bad = np.ndarray((3, 2), np.float32, buffer=buf.data, strides=(9, 4))
+    with pytest.raises(
+        ar.ShapeError, match=r"matmul: a has byte strides \[9, 4\]; expected multiples of 4"
+    ):
+        ar._core.gemm(bad, np.ones((2, 3), np.float32), np.zeros((3, 3), np.float32))
+    a = np.arange(8, dtype=np.float32).reshape(2, 4)
+    b = np.arange(12, dtype=np.float32).reshape(4, 3)
+    c = np.full((2, 3), np.nan, np.float32)
+    ar._core.gemm(a, b, c)
+    np.testing.assert_array_equal(c, a @ b)

@@ -7,7 +7,9 @@
 //! dtype and layout conversion happen in Python (`attnrs._validate`): a
 //! binding receives float32 (int64 for ids) arrays and refuses anything else.
 
-use numpy::{Element, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
+use numpy::{
+    Element, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 
 use super::errors::ShapeError;
@@ -28,27 +30,38 @@ pub struct ViewMut<'a> {
 }
 
 /// Shape, element strides and the number of elements from the first to the
-/// last element of the view (0 when empty). Negative strides are refused
-/// (the Python layer makes such arrays contiguous first), except on axes of
-/// size 0 or 1, where no element is reached through them.
+/// last element of the view (0 when empty), from NumPy's byte strides read
+/// straight off the array (building an ndarray view for them was a tenth of
+/// a 4×4 `gemm` call). Negative strides (the Python layer makes such
+/// arrays contiguous first) and strides that are not whole elements are
+/// refused, except on axes of size 0 or 1, where no element is reached
+/// through them.
 fn layout(
     shape: &[usize],
-    elem_strides: &[isize],
+    byte_strides: &[isize],
     op: &str,
     arg: &str,
 ) -> PyResult<(Vec<usize>, Vec<usize>, usize)> {
+    const F: isize = std::mem::size_of::<f32>() as isize;
     let shape = shape.to_vec();
     let mut strides = Vec::with_capacity(shape.len());
-    for (&s, &n) in elem_strides.iter().zip(&shape) {
+    for (&b, &n) in byte_strides.iter().zip(&shape) {
+        let s = b / F;
         // The stride of an axis of size 0 or 1 is never stepped along: a
         // reversed one (`x[:, ::-1]` of size 1) is as good as any.
         if n <= 1 {
             strides.push(s.unsigned_abs());
             continue;
         }
-        if s < 0 {
+        if b % F != 0 {
             return Err(ShapeError::new_err(format!(
-                "{op}: {arg} has element strides {elem_strides:?}; expected non-negative strides"
+                "{op}: {arg} has byte strides {byte_strides:?}; expected multiples of {F} (pass a copy: np.array(x))"
+            )));
+        }
+        if s < 0 {
+            let elem: Vec<isize> = byte_strides.iter().map(|b| b / F).collect();
+            return Err(ShapeError::new_err(format!(
+                "{op}: {arg} has element strides {elem:?}; expected non-negative strides"
             )));
         }
         strides.push(s as usize);
@@ -79,20 +92,19 @@ fn check_aligned(ptr: *const f32, span: usize, op: &str, arg: &str) -> PyResult<
 /// `layout` of an array whose first element is at `ptr`, which must be aligned.
 fn checked_layout(
     shape: &[usize],
-    elem_strides: &[isize],
+    byte_strides: &[isize],
     ptr: *const f32,
     op: &str,
     arg: &str,
 ) -> PyResult<(Vec<usize>, Vec<usize>, usize)> {
-    let (shape, strides, span) = layout(shape, elem_strides, op, arg)?;
+    let (shape, strides, span) = layout(shape, byte_strides, op, arg)?;
     check_aligned(ptr, span, op, arg)?;
     Ok((shape, strides, span))
 }
 
 pub fn view<'a>(arr: &'a PyReadonlyArrayDyn<'_, f32>, op: &str, arg: &str) -> PyResult<View<'a>> {
-    let a = arr.as_array();
-    let ptr = a.as_ptr();
-    let (shape, strides, span) = checked_layout(a.shape(), a.strides(), ptr, op, arg)?;
+    let ptr = arr.data() as *const f32;
+    let (shape, strides, span) = checked_layout(arr.shape(), arr.strides(), ptr, op, arg)?;
     // SAFETY: every element of the view lies in [ptr, ptr + span) because the
     // strides are non-negative; NumPy guarantees the view is inside one live
     // allocation, and the readonly borrow (checked by rust-numpy) keeps it
@@ -110,9 +122,8 @@ pub fn view_mut<'a>(
     op: &str,
     arg: &str,
 ) -> PyResult<ViewMut<'a>> {
-    let mut a = arr.as_array_mut();
-    let ptr = a.as_mut_ptr();
-    let (shape, strides, span) = checked_layout(a.shape(), a.strides(), ptr, op, arg)?;
+    let ptr = arr.data();
+    let (shape, strides, span) = checked_layout(arr.shape(), arr.strides(), ptr, op, arg)?;
     // SAFETY: as in `view`; the readwrite borrow is exclusive (rust-numpy
     // refuses it while any other borrow of the same memory exists), so no
     // other slice aliases this one.

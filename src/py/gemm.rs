@@ -7,9 +7,14 @@ use numpy::{PyReadonlyArrayDyn, PyReadwriteArrayDyn};
 use pyo3::prelude::*;
 
 use super::array::{view, view_mut};
-use super::errors::{detach, ShapeError};
+use super::errors::{detach, to_pyerr, ShapeError};
+use crate::error::catch;
 use crate::kernels::gemm::{runs_serially, sgemm, Gemm, Strides};
 use crate::threads;
+
+/// Products of at most this many multiply-adds (about a microsecond) keep
+/// the GIL.
+const HOLD_GIL_MACS: usize = 1 << 12;
 
 /// The (batch, rows, cols) shape and strides of a 3-D view, or of a 2-D
 /// matrix seen as a batch of one; `two_d` says which all operands must be.
@@ -97,6 +102,11 @@ fn gemm(
         c: sc,
     };
     let (ad, bd, cd) = (av.data, bv.data, cv.data);
+    // A tiny product runs with the GIL held: releasing and re-taking it
+    // costs more than the product (a 4×4 one).
+    if batch.saturating_mul(m).saturating_mul(n).saturating_mul(k) <= HOLD_GIL_MACS {
+        return catch(|| sgemm(&g, ad, bd, cd)).map_err(to_pyerr);
+    }
     // A problem too small to split runs here: handing it to the pool would
     // cost a thread wake-up, more than the product itself.
     if runs_serially(&g) {

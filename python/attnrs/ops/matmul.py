@@ -59,7 +59,13 @@ def _matmul_2d(
         c = np.empty((m, n), _F32)
     elif (type(out) is np.ndarray and out.dtype == _F32 and out.shape == (m, n)
           and out.flags.writeable and out.flags.aligned):  # fmt: skip
-        if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        # Arrays that own their memory share none of it unless they are the
+        # same object: three attribute reads, where two may_share_memory
+        # calls cost about 0.5 µs of a 64×64 product's 5.
+        owners = out.base is None and a.base is None and b.base is None
+        if out is a or out is b or (
+            not owners and (np.may_share_memory(out, a) or np.may_share_memory(out, b))
+        ):
             return None
         c = out
     else:

@@ -1,8 +1,8 @@
 //! Cache block sizes (KC, MC, NC) derived from the detected cache sizes.
 //!
 //! The driver keeps one MR×KC micro-panel of A in L1 while it sweeps the
-//! NR-wide micro-panels of a KC×NC block of B that sits in L2; packed slices
-//! of B (K×NC_L3) and A (MC_L3×K) are shared by every task through L3. Every size depends
+//! NR-wide micro-panels of a KC×NC block of B that sits in L2; the packed
+//! K×NC_L3 slice of B is shared by every task through L3. Every size depends
 //! only on the problem and the machine, never on the thread count, so the
 //! K-reduction order (and therefore every bit of the result) is the same for
 //! any number of threads.
@@ -80,14 +80,12 @@ pub struct Blocking {
     pub nc: usize,
     /// Columns of the packed K-deep B slice shared by all tasks (a multiple of `nc`).
     pub nc_l3: usize,
-    /// Rows of the packed K-deep A slice shared by all tasks (a multiple of `mc`).
-    pub mc_l3: usize,
 }
 
 /// Tasks a large problem is split into (fixed: independent of the thread count).
-const MIN_TASKS: usize = 16;
+pub(super) const MIN_TASKS: usize = 16;
 /// Smallest task worth splitting further, in multiply-adds.
-const MIN_TASK_MACS: usize = 1 << 18;
+pub(super) const MIN_TASK_MACS: usize = 1 << 18;
 
 fn round_down(x: usize, q: usize) -> usize {
     (x / q * q).max(q)
@@ -122,17 +120,16 @@ impl Blocking {
                 break;
             }
         }
-        // NC_L3 and MC_L3: the packed K×NC_L3 slice of B and MC_L3×K slice
-        // of A (all KC slices of K) each fill at most a quarter of L3.
+        // Equal blocks: the same number of blocks, with the rows (columns)
+        // spread evenly, so that no task is a thin remainder (1024 rows in
+        // blocks of 126 left a 16-row block: 18 tasks of which two were
+        // almost empty, and a thread that finished its share early).
+        mc = round_up(m.div_ceil(m.div_ceil(mc).max(1)), mr).min(mc);
+        nc = round_up(n.div_ceil(n.div_ceil(nc).max(1)), nr).min(nc);
+        // NC_L3: the packed K×NC_L3 slice of B (all KC slices of K) fills
+        // at most a quarter of L3.
         let nc_l3 = round_down(caches.l3 / 4 / (k.max(1) * f), nc).min(round_up(n.max(1), nc));
-        let mc_l3 = round_down(caches.l3 / 4 / (k.max(1) * f), mc).min(round_up(m.max(1), mc));
-        Blocking {
-            mc,
-            kc,
-            nc,
-            nc_l3,
-            mc_l3,
-        }
+        Blocking { mc, kc, nc, nc_l3 }
     }
 }
 

@@ -3,27 +3,39 @@
 //!
 //! ```text
 //! loop 5  jc: columns of C, L3-sized slices (NC_L3); pack B's K×NC_L3 slice
-//! loop 3  ic: rows of C, L3-sized slices (MC_L3); pack A's MC_L3×K slice
-//!         └ tasks: the MC×NC grid of C blocks in these slices (rayon), each:
-//! loop 4    pc: K in KC-deep slices, accumulated into C in order
+//!         └ tasks: blocks of rows of C (rayon), each:
+//! loop 4    pc: K in KC-deep slices, accumulated into C in order;
+//!               pack this task's rows × KC block of A (L2)
+//! loop 3    NC-wide blocks of the B slice (a KC×NC block in L2)
 //! loop 2    ir: MR-row micro-panels of A, kept in L1
-//! loop 1    jr: NR-column micro-panels of B (a KC×NC block in L2) → microkernel
+//! loop 1    jr: NR-column micro-panels of B → microkernel
 //! ```
 //!
-//! Packing is one parallel phase and the grid another, so a matrix that fits
-//! one slice pays two fork-joins in all. Both packed slices are shared by all
-//! tasks: each element of B is packed once, each element of A once per NC_L3
-//! columns. Small A (at most half of L2, `direct_a_max`) is read in place.
+//! B's slice is packed in one parallel phase and shared by all tasks through
+//! L3; A is packed by each task, one KC slice at a time, right before use,
+//! so packed A is read back from L2 and never written out whole (packing
+//! all of A up front was a 16 MiB pass through L3 for 2048²). Small A (at
+//! most half of L2, `direct_a_max`) is read in place, and the tasks are then
+//! the MC×NC grid of C blocks.
 //!
-//! Every block size comes from the problem and the caches, never from the
-//! thread count, and each element of C sums its K slices in the same order
-//! on any pool, so results are bitwise identical for any number of threads.
+//! When A is small enough to stay in L2 and B must be packed, C is split by
+//! columns instead (`columns`): each task packs its own B panels, one KC
+//! slice at a time, and sweeps all of A read in place past them — one
+//! parallel phase, and no packed data written by one core and read by
+//! another. The tile grid (MR×NR tiles from the origin, KC slices of K) is
+//! the same in both paths.
+//!
+//! The tile grid and the K slices come from the problem and the caches,
+//! never from the thread count (the row-task split uses the pool's size, but
+//! only moves whole tiles between tasks), and each element of C sums its K
+//! slices in the same order on any pool, so results are bitwise identical
+//! for any number of threads.
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::blocking::{cache_sizes, Blocking, CacheSizes};
+use super::blocking::{cache_sizes, Blocking, CacheSizes, MIN_TASKS, MIN_TASK_MACS};
 use super::kernel::{store_partial, MicroKernel, Tile};
 use super::pack::MatRef;
 use super::scratch::{with_scratch, Slot};
@@ -94,7 +106,11 @@ struct Problem<'a> {
     beta: f32,
     direct_a: bool,
     direct_b: bool,
+    /// Column groups of B panels per task (0: the block grid instead); see [`columns`].
+    col_group: usize,
     bl: Blocking,
+    /// L2 size in bytes (for [`row_task_count`]).
+    l2: usize,
     /// Added to every row of C after the last K slice (n floats), if any.
     bias: Option<&'a [f32]>,
 }
@@ -204,6 +220,7 @@ fn batched<K: MicroKernel>(
         && (g.m.saturating_mul(g.k) <= direct_a_max(caches) || g.n <= 2 * K::NR);
     let direct_b =
         g.b.col == 1 && (g.m <= DIRECT_B_MAX_PANELS * K::MR || direct_b_small(caches, g.k, g.n));
+    let col_group = column_group::<K>(g, caches, &bl, direct_a && !direct_b);
     let c = CPtr(c.as_mut_ptr());
     let item = |p: usize, parallel: bool| {
         let prob = Problem {
@@ -230,7 +247,9 @@ fn batched<K: MicroKernel>(
             beta: g.beta,
             direct_a,
             direct_b,
+            col_group,
             bl,
+            l2: caches.l2,
             bias,
         };
         single::<K>(&prob, parallel);
@@ -303,8 +322,11 @@ fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
     if p.m == 1 && p.b.cs == 1 {
         return single_row::<K>(p, parallel);
     }
+    if p.col_group > 0 && parallel {
+        return columns::<K>(p);
+    }
     let bl = p.bl;
-    let (mr, nr, k) = (K::MR, K::NR, p.k);
+    let (nr, k) = (K::NR, p.k);
     // Packs every KC slice of a K-deep operand slice; `pack(dst, pc, kc)` packs one.
     let pack_all =
         |dst: &mut [f32], stride: usize, pack: &(dyn Fn(&mut [f32], usize, usize) + Sync)| {
@@ -327,47 +349,92 @@ fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
             ncols.div_ceil(nr) * nr
         };
         with_scratch(Slot::B, k * bstride, |bpack| {
-            // Loop 3: rows of C, one L3-sized slice of packed A at a time.
-            for ic in (0..p.m).step_by(bl.mc_l3) {
-                let mrows = bl.mc_l3.min(p.m - ic);
-                let astride = if p.direct_a {
-                    0
-                } else {
-                    mrows.div_ceil(mr) * mr
-                };
-                with_scratch(Slot::A, k * astride, |apack| {
-                    let mut pack_b = || {
-                        if ic == 0 && !p.direct_b {
-                            pack_all(bpack, bstride, &|d, pc, kc| {
-                                K::pack_b(d, p.b.at(pc, jc), kc, ncols, parallel)
-                            });
-                        }
-                    };
-                    let mut pack_a = || {
-                        if !p.direct_a {
-                            pack_all(apack, astride, &|d, pc, kc| {
-                                K::pack_a(d, p.a.at(ic, pc), mrows, kc, parallel)
-                            });
-                        }
-                    };
-                    if parallel {
-                        rayon::join(pack_b, pack_a);
-                    } else {
-                        pack_b();
-                        pack_a();
-                    }
-                    let slices = Slices {
-                        apack,
-                        astride,
-                        bpack,
-                        bstride,
-                        ic,
-                        jc,
-                    };
-                    grid::<K>(p, &slices, mrows, ncols, parallel);
+            if !p.direct_b {
+                pack_all(bpack, bstride, &|d, pc, kc| {
+                    K::pack_b(d, p.b.at(pc, jc), kc, ncols, parallel)
                 });
             }
+            if !p.direct_a {
+                return row_tasks::<K>(p, bpack, bstride, jc, ncols, parallel);
+            }
+            let slices = Slices {
+                apack: &[],
+                astride: 0,
+                bpack,
+                bstride,
+                ic: 0,
+                jc,
+            };
+            grid::<K>(p, &slices, p.m, ncols, parallel);
         });
+    }
+}
+
+/// Tasks of [`row_tasks`] over the `ncols` columns of one B slice: as few
+/// as keep each task's MC×KC block of A within a quarter of L2 (more rows
+/// per task: each KC×NC block of B fetched into L2 meets more of A; 1024²
+/// in 4 tasks instead of 16 was 3 % faster at 1 thread on AVX2 and 5 % on
+/// AVX-512), then a multiple of the pool's threads so they get equal shares
+/// (the split into tasks never changes a result: the tile grid and the K
+/// slices do not depend on it), but no task under `MIN_TASK_MACS`.
+fn row_task_count<K: MicroKernel>(p: &Problem<'_>, ncols: usize, parallel: bool) -> usize {
+    let units = p.m.div_ceil(K::MR);
+    let f = std::mem::size_of::<f32>();
+    let max_units = (p.l2 / 4 / (p.bl.kc * f) / K::MR).max(1);
+    let mut tasks = units.div_ceil(max_units);
+    if parallel {
+        let macs = p.m.saturating_mul(ncols).saturating_mul(p.k);
+        tasks = tasks
+            .next_multiple_of(rayon::current_num_threads().max(1))
+            .min(macs / MIN_TASK_MACS)
+            .min(units);
+    }
+    tasks.max(1)
+}
+
+/// Loops 3, 4 and 2–1 when A must be packed: B's slice is packed (and
+/// shared) already; each task owns a block of rows of C (whole MR panels,
+/// spread evenly) across all `ncols` columns, and per KC slice packs its
+/// block of A into its thread's scratch (L2) right before sweeping the
+/// NC-wide blocks of B past it, so packed A is read back while hot and is
+/// never written out whole.
+fn row_tasks<K: MicroKernel>(
+    p: &Problem<'_>,
+    bpack: &[f32],
+    bstride: usize,
+    jc: usize,
+    ncols: usize,
+    parallel: bool,
+) {
+    let (mr, bl) = (K::MR, p.bl);
+    let units = p.m.div_ceil(mr);
+    let tasks = row_task_count::<K>(p, ncols, parallel);
+    let task = |t: usize| {
+        let r0 = t * units / tasks * mr;
+        let r1 = ((t + 1) * units / tasks * mr).min(p.m);
+        let mv = r1 - r0;
+        with_scratch(Slot::A, bl.kc.min(p.k) * mv.div_ceil(mr) * mr, |apack| {
+            k_slices(p, |ks, beta, bias| {
+                K::pack_a(apack, p.a.at(r0, ks.start), mv, ks.len(), false);
+                let s = Slices {
+                    apack,
+                    astride: 0,
+                    bpack,
+                    bstride,
+                    ic: r0,
+                    jc,
+                };
+                for c0 in (0..ncols).step_by(bl.nc) {
+                    let cols = c0..ncols.min(c0 + bl.nc);
+                    block::<K>(p, &s, ks.clone(), 0..mv, cols, beta, bias);
+                }
+            })
+        });
+    };
+    if parallel && tasks > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
     }
 }
 
@@ -399,20 +466,93 @@ fn grid<K: MicroKernel>(
         let (ib, jb) = (t / nblocks, t % nblocks);
         let rows = ib * bl.mc..mrows.min((ib + 1) * bl.mc);
         let cols = jb * bl.nc..ncols.min((jb + 1) * bl.nc);
-        // Loop 4: K in KC-deep slices, accumulated into C in order; the
-        // bias joins with the last slice.
-        for pc in (0..p.k).step_by(bl.kc) {
-            let ks = pc..p.k.min(pc + bl.kc);
-            let beta = if pc == 0 { p.beta } else { 1.0 };
-            let bias = if ks.end == p.k { p.bias } else { None };
-            block::<K>(p, s, ks, rows.clone(), cols.clone(), beta, bias);
-        }
+        k_slices(p, |ks, beta, bias| {
+            block::<K>(p, s, ks, rows.clone(), cols.clone(), beta, bias)
+        });
     };
     if parallel && tasks > 1 {
         (0..tasks).into_par_iter().for_each(task);
     } else {
         (0..tasks).for_each(task);
     }
+}
+
+/// Loop 4: K in KC-deep slices, accumulated into C in order: `f(ks, beta,
+/// bias)` per slice, with the caller's beta for the first slice only and the
+/// bias with the last.
+fn k_slices(p: &Problem<'_>, mut f: impl FnMut(Range<usize>, f32, Option<&[f32]>)) {
+    for pc in (0..p.k).step_by(p.bl.kc) {
+        let ks = pc..p.k.min(pc + p.bl.kc);
+        let beta = if pc == 0 { p.beta } else { 1.0 };
+        let bias = if ks.end == p.k { p.bias } else { None };
+        f(ks, beta, bias);
+    }
+}
+
+/// Columns of C per task, at least, in the column-task path: each MR-row
+/// micro-panel of A read from L2 then meets at least this many columns of B
+/// (with one 16-wide AVX2 panel per task the kernel waited on A: 3–4 %
+/// slower at 1 thread on 256² and 512²).
+const COLUMN_TASK_MIN_WIDTH: usize = 64;
+
+/// Panels of B per task in the column-task path, or 0 for the block grid.
+///
+/// When A is small enough to be read in place (`direct_a`) and B must be
+/// packed, the block grid costs two parallel phases (pack B, then the
+/// grid) and each task then reads packed B panels that the other threads
+/// wrote. Splitting C by columns instead lets every task pack its own B
+/// panels, one KC slice at a time into a buffer that stays in its core's
+/// caches, and sweep all of A (in L2) past them: one parallel phase, no
+/// packed data shared between cores, and equal tasks. Groups hold at least
+/// `MIN_TASK_MACS` of work and there are about `MIN_TASKS` of them when
+/// that allows; a group's KC×width block of B fills at most a quarter of L2.
+pub(super) fn column_group<K: MicroKernel>(
+    g: &Gemm,
+    caches: CacheSizes,
+    bl: &Blocking,
+    eligible: bool,
+) -> usize {
+    if !eligible || g.m.saturating_mul(g.k) > direct_a_max(caches) / 2 || g.m == 1 {
+        return 0;
+    }
+    let panels = g.n.div_ceil(K::NR);
+    let per_panel = g.m.saturating_mul(g.k).saturating_mul(K::NR).max(1);
+    let min_group = MIN_TASK_MACS.div_ceil(per_panel);
+    let max_group = (caches.l2 / 4 / (bl.kc * K::NR * std::mem::size_of::<f32>())).max(1);
+    let min_width = COLUMN_TASK_MIN_WIDTH.div_ceil(K::NR);
+    (panels / MIN_TASKS)
+        .max(min_width)
+        .max(min_group)
+        .min(max_group)
+        .max(1)
+}
+
+/// The column-task path (see [`column_group`]): each task owns
+/// `p.col_group` B panels (all rows of C), packs them one KC slice at a time
+/// and runs loops 2 and 1 over A read in place.
+fn columns<K: MicroKernel>(p: &Problem<'_>) {
+    let nr = K::NR;
+    let w = p.col_group * nr;
+    let kc = p.bl.kc.min(p.k);
+    let task = |t: usize| {
+        let j0 = t * w;
+        let cols = w.min(p.n - j0);
+        with_scratch(Slot::B, kc * cols.div_ceil(nr) * nr, |bpack| {
+            k_slices(p, |ks, beta, bias| {
+                K::pack_b(bpack, p.b.at(ks.start, j0), ks.len(), cols, false);
+                let s = Slices {
+                    apack: &[],
+                    astride: 0,
+                    bpack,
+                    bstride: 0,
+                    ic: 0,
+                    jc: j0,
+                };
+                block::<K>(p, &s, ks, 0..p.m, 0..cols, beta, bias);
+            })
+        });
+    };
+    (0..p.n.div_ceil(w)).into_par_iter().for_each(task);
 }
 
 /// Loops 2 and 1 over `rows × cols` of the slices (relative to `ic`, `jc`)

@@ -2,8 +2,8 @@
 //! the f64 reference: awkward shapes, block edges, alpha/beta, strides,
 //! batches with broadcast, and bitwise equality across thread counts.
 
-use super::blocking::{cache_sizes, CacheSizes};
-use super::driver::gemm_with_caches;
+use super::blocking::{cache_sizes, Blocking, CacheSizes};
+use super::driver::{column_group, gemm_with_caches};
 use super::kernel::MicroKernel;
 use super::kernel_scalar::Scalar;
 use super::reference::sgemm_reference;
@@ -294,7 +294,8 @@ impl Gemm {
     }
 }
 
-/// Bitwise identical results in pools of 1 and 2 threads.
+/// Bitwise identical results in pools of 1, 2 and 3 threads (the row-task
+/// path, A packed per task, splits its rows by the pool's size).
 fn threads_bitwise<K: MicroKernel>() {
     let pool = |n| {
         rayon::ThreadPoolBuilder::new()
@@ -305,6 +306,8 @@ fn threads_bitwise<K: MicroKernel>() {
     let problems = [
         Gemm::new(150, 170, 700),
         Gemm::new(300, 300, 64),
+        Gemm::new(50, 300, 600),
+        Gemm::new(600, 70, 500),
         Gemm {
             batch: 16,
             ..Gemm::new(40, 40, 40)
@@ -328,7 +331,9 @@ fn threads_bitwise<K: MicroKernel>() {
             c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
         };
         for caches in [cache_sizes(), TINY] {
-            assert_eq!(run(1, caches), run(2, caches), "{}: {g:?}", K::NAME);
+            let one = run(1, caches);
+            assert_eq!(one, run(2, caches), "{}: {g:?}", K::NAME);
+            assert_eq!(one, run(3, caches), "{}: {g:?} (3 threads)", K::NAME);
         }
     }
 }
@@ -342,7 +347,55 @@ fn all<K: MicroKernel>() {
     alpha_beta_strides_batch::<K>();
     threads_bitwise::<K>();
     bias_epilogue::<K>();
+    column_tasks::<K>();
     tiles::<K>();
+}
+
+/// The column-task path (A small and read in place, B packed by each task):
+/// column tails, K deeper than one KC slice, alpha/beta, a bias, a strided
+/// C, A and B transposed. Bitwise equality across thread counts for this
+/// path is in `threads_bitwise` (50×300×600, 300×300×64).
+fn column_tasks<K: MicroKernel>() {
+    // A of at most 32 768 elements takes this path with any caches.
+    for (s, &(m, n, k)) in [
+        (130, 257, 64),
+        (97, 333, 300),
+        (50, 300, 600),
+        (61, 2 * K::NR + 3, 500),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let g = Gemm::new(m, n, k);
+        for caches in [cache_sizes(), TINY] {
+            let bl = Blocking::new(caches, K::MR, K::NR, m, n, k);
+            assert!(column_group::<K>(&g, caches, &bl, true) > 0, "{m}×{n}×{k}");
+        }
+        let seed = 1300 + 10 * s as u64;
+        let variants = [
+            g,
+            Gemm {
+                alpha: -0.5,
+                beta: 0.75,
+                c: Strides {
+                    row: n + 3,
+                    col: 1,
+                    batch: m * (n + 3),
+                },
+                ..g
+            },
+            Gemm {
+                a: Strides::row_major_transposed(k, m),
+                b: Strides::row_major_transposed(n, k),
+                ..g
+            },
+        ];
+        for (v, g) in variants.iter().enumerate() {
+            for caches in [cache_sizes(), TINY] {
+                check_opt::<K>(g, caches, seed + v as u64, v == 1);
+            }
+        }
+    }
 }
 
 /// The microkernel alone, on every tile it can be handed: each row count
