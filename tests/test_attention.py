@@ -103,6 +103,17 @@ def test_matches_naive(b, h, tq, tk, d, dv, causal, masks):
     assert_close(run_kernel(q, k, v, g, **kw), naive(q, k, v, g, **ref))
 
 
+@pytest.mark.parametrize("scale", [0.3, 0.0, -0.7])
+@pytest.mark.parametrize("tq,tk,off", [(1, 1, 0), (7, 7, 0), (64, 64, 0), (67, 67, 0), (13, 70, 57), (131, 131, 0)])
+def test_causal_scales_and_tile_edges(scale, tq, tk, off):
+    # Causality alone writes −∞ into the unscaled scores of a diagonal tile when
+    # the scale is positive; zero and negative scales take the per-row path. Both
+    # against float64, on 16- and 64-row query tiles (T ≤ 128 and above), odd sizes.
+    q, k, v, g = rand(2, 3, tq, 32), rand(2, 3, tk, 32), rand(2, 3, tk, 32), rand(2, 3, tq, 32)
+    got = run_kernel(q, k, v, g, causal=True, causal_offset=off, scale=scale)
+    assert_close(got, naive(q, k, v, g, causal=True, off=off, scale=scale))
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     st.integers(1, 2), st.integers(1, 3), st.integers(1, 80), st.integers(1, 80),

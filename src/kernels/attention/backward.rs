@@ -508,13 +508,21 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         // Pᵀ = exp(scale·Sᵀ + mask − lse).
         let lse_i = &lse[bh * tq + i0..bh * tq + i0 + mr];
         let masked = masks.any() || (p.causal && j0 + ncq > p.key_end(i0));
-        if masked {
+        // Causality alone (with a positive scale) masks by writing −∞
+        // unscaled, as the forward does; other masks prepare every row.
+        let prescaled = masked && (masks.any() || p.scale <= 0.0);
+        if prescaled {
             for jj in 0..ncq {
                 let row = &mut s.st[jj * BR..jj * BR + mr];
                 masks.prep_key_row(isa, p, b, h, i0, j0 + jj, row);
             }
+        } else if masked {
+            for jj in 0..ncq {
+                let cut = super::causal_cut(p, i0, j0 + jj, mr);
+                s.st[jj * BR..jj * BR + cut].fill(f32::NEG_INFINITY);
+            }
         }
-        let mul = if masked { 1.0 } else { p.scale };
+        let mul = if prescaled { 1.0 } else { p.scale };
         tile::exp_scaled_sub_rows(isa, &mut s.st, BR, ncq, mr, mul, lse_i);
         // dV += Pᵀ dO (ncq × dv).
         let dob = if g.dout.dim == 1 {

@@ -179,20 +179,27 @@ fn query_tile(
         // A tile needs per-element masking when a mask applies or when it
         // crosses the causal diagonal.
         let masked = masks.any() || (p.causal && j0 + nc > p.key_end(i0));
-        let prescaled = masked || !fold_scale;
-        let cm = &mut s.cm[..mr];
-        cm.fill(f32::NEG_INFINITY);
-        for jj in 0..nc {
-            let row = &mut s.st[jj * BR..jj * BR + mr];
-            if masked {
-                masks.prep_key_row(isa, p, b, h, i0, j0 + jj, row);
-            } else if prescaled {
-                tile::scale_max(isa, row, p.scale);
+        // Causality alone masks by writing −∞ (unscaled: −∞ · scale = −∞
+        // for a positive scale); other masks and other scales take the
+        // per-row preparation, which scales the row first.
+        let prescaled = masks.any() || !fold_scale;
+        if prescaled {
+            for jj in 0..nc {
+                let row = &mut s.st[jj * BR..jj * BR + mr];
+                if masked {
+                    masks.prep_key_row(isa, p, b, h, i0, j0 + jj, row);
+                } else {
+                    tile::scale_max(isa, row, p.scale);
+                }
             }
-            for (c, &x) in cm.iter_mut().zip(row.iter()) {
-                *c = c.max(x);
+        } else if masked {
+            for jj in 0..nc {
+                let cut = super::causal_cut(p, i0, j0 + jj, mr);
+                s.st[jj * BR..jj * BR + cut].fill(f32::NEG_INFINITY);
             }
         }
+        let cm = &mut s.cm[..mr];
+        tile::col_max_rows(isa, &s.st, BR, nc, mr, cm);
         let mul = if prescaled { 1.0 } else { p.scale };
         for ii in 0..mr {
             let m_new = s.m[ii].max(cm[ii] * mul);
@@ -208,13 +215,7 @@ fn query_tile(
         }
         // Pᵀ = exp(scale·Sᵀ − m) and the column sums.
         tile::exp_scaled_sub_rows(isa, &mut s.st, BR, nc, mr, mul, &s.sub[..mr]);
-        cm.fill(0.0);
-        for jj in 0..nc {
-            let row = &s.st[jj * BR..jj * BR + mr];
-            for (c, &x) in cm.iter_mut().zip(row.iter()) {
-                *c += x;
-            }
-        }
+        tile::col_sum_rows(isa, &s.st, BR, nc, mr, cm);
         for ii in 0..mr {
             let a = s.alpha[ii];
             s.l[ii] = s.l[ii] * a + cm[ii];

@@ -76,6 +76,16 @@ pub(crate) fn query_rows(p: &AttnParams) -> usize {
     }
 }
 
+/// How many leading entries of a transposed score tile's key row (key `j`,
+/// queries `i0..i0 + width`) the causal mask removes: query i sees key j iff
+/// `j <= i + offset`, i.e. `i >= j - offset`.
+#[inline]
+pub(crate) fn causal_cut(p: &AttnParams, i0: usize, j: usize, width: usize) -> usize {
+    j.saturating_sub(p.causal_offset)
+        .saturating_sub(i0)
+        .min(width)
+}
+
 /// Strides of a (batch, head, time, dim) operand, in elements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
@@ -260,11 +270,7 @@ impl Masks<'_> {
             }
         }
         if p.causal {
-            // Query i sees key j iff j <= i + offset, i.e. i >= j - offset.
-            let cut = j
-                .saturating_sub(p.causal_offset)
-                .saturating_sub(i0)
-                .min(row.len());
+            let cut = causal_cut(p, i0, j, row.len());
             row[..cut].fill(f32::NEG_INFINITY);
         }
     }

@@ -8,7 +8,9 @@
 //! (row, column) strides — a Q or K block straight from a strided (B,T,3,H,D)
 //! projection, or a transposed dS tile — while B and C have unit column stride.
 
-use super::tile_simd::{Dot, ExpScaledSub, ExpSum, Gemm, ScaleAxpy, ScaleMax, SoftmaxGrad};
+use super::tile_simd::{
+    ColReduce, Dot, ExpScaledSub, ExpSum, Gemm, ScaleAxpy, ScaleMax, SoftmaxGrad,
+};
 use crate::simd::{dispatch_on, Isa};
 
 /// A read-only operand broadcast element by element: element (i, p) is `data[i·rs + p·cs]`.
@@ -117,6 +119,50 @@ pub fn gemm_band(
 /// `x *= scale`, then returns `max(x)` (−∞ for an empty row).
 pub fn scale_max(isa: Isa, x: &mut [f32], scale: f32) -> f32 {
     dispatch_on(isa, ScaleMax { x, scale })
+}
+
+/// `out[i] = max_r x[r·ld + i]` over `rows` rows of `width` elements (−∞
+/// when `rows` is 0): the per-query maxima of a transposed score tile in one
+/// call. A NaN score may or may not win (`maxps` order), like `scale_max`.
+pub fn col_max_rows(isa: Isa, x: &[f32], ld: usize, rows: usize, width: usize, out: &mut [f32]) {
+    col_reduce(isa, x, ld, rows, width, out, true)
+}
+
+/// `out[i] = Σ_r x[r·ld + i]`, rows summed in order r = 0, 1, … (0 when
+/// `rows` is 0): the per-query sums of a probability tile in one call, equal
+/// bit for bit to summing the rows one by one.
+pub fn col_sum_rows(isa: Isa, x: &[f32], ld: usize, rows: usize, width: usize, out: &mut [f32]) {
+    col_reduce(isa, x, ld, rows, width, out, false)
+}
+
+fn col_reduce(
+    isa: Isa,
+    x: &[f32],
+    ld: usize,
+    rows: usize,
+    width: usize,
+    out: &mut [f32],
+    max: bool,
+) {
+    let out = &mut out[..width];
+    out.fill(if max { f32::NEG_INFINITY } else { 0.0 });
+    if rows == 0 || width == 0 {
+        return;
+    }
+    assert!(
+        width <= ld && (rows - 1) * ld + width <= x.len(),
+        "tile::col_reduce: x too short"
+    );
+    dispatch_on(
+        isa,
+        ColReduce {
+            x,
+            ld,
+            rows,
+            out,
+            max,
+        },
+    )
 }
 
 /// `x = exp(x − sub)` (−∞ gives exactly 0) and returns `Σ x`.

@@ -337,6 +337,55 @@ impl Kernel for ScaleMax<'_> {
     }
 }
 
+/// `out[i] = max_r` (or `Σ_r`, rows in order) `x[r·ld + i]`, over `out.len()`
+/// columns; `out` holds the identity (−∞ or 0) on entry. Bounds checked by
+/// `tile::col_reduce`, `rows ≥ 1`.
+pub(super) struct ColReduce<'a> {
+    pub x: &'a [f32],
+    pub ld: usize,
+    pub rows: usize,
+    pub out: &'a mut [f32],
+    pub max: bool,
+}
+
+impl Kernel for ColReduce<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        let (n, l, ld) = (self.out.len(), V::LANES, self.ld);
+        let (x, out) = (self.x, self.out);
+        let max = self.max;
+        #[inline(always)]
+        unsafe fn op<V: F32Vec>(max: bool, a: V::V, v: V::V) -> V::V {
+            // SAFETY: the caller has V's ISA.
+            unsafe {
+                if max {
+                    V::max(a, v)
+                } else {
+                    V::add(a, v)
+                }
+            }
+        }
+        let mut i = 0;
+        // One vector of columns at a time, all rows into it (in order).
+        while i + l <= n {
+            let mut acc = V::load(&out[i..]);
+            for r in 0..self.rows {
+                acc = op::<V>(max, acc, V::load(&x[r * ld + i..]));
+            }
+            V::store(&mut out[i..], acc);
+            i += l;
+        }
+        if i < n {
+            let mut acc = V::load_partial(&out[i..n], 0.0);
+            for r in 0..self.rows {
+                acc = op::<V>(max, acc, V::load_partial(&x[r * ld + i..r * ld + n], 0.0));
+            }
+            V::store_partial(&mut out[i..n], acc);
+        }
+    }
+}
+
 /// `x = exp(x − sub)`, returns `Σ x`.
 pub(super) struct ExpSum<'a> {
     pub x: &'a mut [f32],

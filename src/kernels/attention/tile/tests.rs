@@ -273,3 +273,45 @@ fn row_ops_match_scalar() {
         }
     }
 }
+
+#[test]
+fn column_max_and_sum_match_row_by_row() {
+    // Widths around every vector length (1 … 33, primes), row counts 0 … 13,
+    // a row stride wider than the width; −∞ entries (masked scores) included.
+    for isa in levels() {
+        for width in [1usize, 2, 3, 5, 7, 8, 9, 13, 15, 16, 17, 31, 32, 33] {
+            for rows in [0usize, 1, 2, 5, 13] {
+                let ld = width + 3;
+                let x: Vec<f32> = (0..rows.max(1) * ld)
+                    .map(|i| {
+                        if i % 7 == 3 {
+                            f32::NEG_INFINITY
+                        } else {
+                            ((i * 37 % 23) as f32) * 0.25 - 2.0
+                        }
+                    })
+                    .collect();
+                let (mut mx, mut sm) = (vec![7.0; width + 2], vec![7.0; width + 2]);
+                col_max_rows(isa, &x, ld, rows, width, &mut mx);
+                col_sum_rows(isa, &x, ld, rows, width, &mut sm);
+                for i in 0..width {
+                    let (mut m, mut s) = (f32::NEG_INFINITY, 0.0f32);
+                    for r in 0..rows {
+                        m = m.max(x[r * ld + i]);
+                        s += x[r * ld + i];
+                    }
+                    assert_eq!(mx[i], m, "{isa:?} max w {width} rows {rows} col {i}");
+                    // Bit for bit: the rows are added in order.
+                    assert_eq!(
+                        sm[i].to_bits(),
+                        s.to_bits(),
+                        "{isa:?} sum w {width} rows {rows} col {i}"
+                    );
+                }
+                // Entries past the width are left alone.
+                assert_eq!(&mx[width..], &[7.0, 7.0]);
+                assert_eq!(&sm[width..], &[7.0, 7.0]);
+            }
+        }
+    }
+}
