@@ -395,6 +395,7 @@ fn key_group(c: &Ctx<'_>, bh: usize, grp: usize, n_g: usize, s: &mut Scratch, pa
     let tq = p.tq;
     // Qᵀ and dOᵀ of this (batch, head), packed once for all its key tiles.
     gather_t(
+        c.isa,
         &mut s.qt,
         tq,
         x.q,
@@ -405,6 +406,7 @@ fn key_group(c: &Ctx<'_>, bh: usize, grp: usize, n_g: usize, s: &mut Scratch, pa
         p.d,
     );
     gather_t(
+        c.isa,
         &mut s.dot,
         tq,
         x.dout,

@@ -155,7 +155,7 @@ fn query_tile(
     s.o[..mr * dv].fill(0.0);
     // Qᵀ tile, packed once (d × mr, row stride BR).
     let qrow0 = p.q.row(b, h, i0);
-    super::gather_t(&mut s.qt, BR, q, qrow0, p.q.time, p.q.dim, mr, d);
+    super::gather_t(isa, &mut s.qt, BR, q, qrow0, p.q.time, p.q.dim, mr, d);
     let qtb = BOp {
         data: &s.qt,
         ld: BR,

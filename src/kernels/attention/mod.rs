@@ -37,6 +37,8 @@ pub mod tile;
 #[cfg(target_arch = "x86_64")]
 mod tile_exp;
 mod tile_simd;
+#[cfg(target_arch = "x86_64")]
+mod transpose;
 
 #[cfg(test)]
 mod tests;
@@ -46,6 +48,7 @@ pub use decode::decode;
 pub use forward::forward;
 
 use crate::error::{check_extent, non_overlapping, KernelError, Result};
+use crate::simd::Isa;
 
 const OP: &str = "attention";
 
@@ -249,7 +252,7 @@ impl Masks<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn prep_key_row(
         &self,
-        isa: crate::simd::Isa,
+        isa: Isa,
         p: &AttnParams,
         b: usize,
         h: usize,
@@ -332,10 +335,13 @@ pub(crate) fn tail(x: &[f32], start: usize) -> &[f32] {
 
 /// Packs the transpose of a `rows × cols` block: `dst[c·ld + r] =
 /// src[base + r·rs + c·cs]`. Reads the source row by row (contiguous when
-/// `cs == 1`, the usual case), so each source cache line is touched once.
+/// `cs == 1`, the usual case), so each source cache line is touched once;
+/// on the AVX2 and AVX-512 levels, 8 × 8 blocks go through register
+/// transposes (`transpose.rs`; the same result).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn gather_t(
+    isa: Isa,
     dst: &mut [f32],
     ld: usize,
     src: &[f32],
@@ -353,10 +359,22 @@ pub(crate) fn gather_t(
     if cs == 1 {
         // Eight source rows at a time: each output run of 8 is one slice
         // (one bounds check), and every row slice is exactly `cols` long.
+        #[cfg(target_arch = "x86_64")]
+        let avx = matches!(isa, Isa::Avx2 | Isa::Avx512) && crate::simd::supported(isa);
         while r0 + 8 <= rows {
             let src_rows: [&[f32]; 8] =
                 std::array::from_fn(|t| &tail(src, base + (r0 + t) * rs)[..cols]);
-            for c in 0..cols {
+            let mut c_done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if avx && cols >= 8 {
+                let d = &mut dst[r0..];
+                assert!((cols / 8 * 8 - 1) * ld + 8 <= d.len());
+                // SAFETY: the CPU has AVX (AVX2/AVX-512 levels, checked);
+                // every row is `cols` long and `d` is long enough (asserted).
+                unsafe { transpose::blocks8_avx(d, ld, &src_rows) };
+                c_done = cols / 8 * 8;
+            }
+            for c in c_done..cols {
                 let out = &mut dst[c * ld + r0..c * ld + r0 + 8];
                 for (o, row) in out.iter_mut().zip(&src_rows) {
                     *o = row[c];

@@ -545,17 +545,19 @@ fn short_tiles_do_not_depend_on_thread_count() {
 
 #[test]
 fn gather_t_transposes_any_block() {
-    for &rows in &[0, 1, 7, 8, 9, 17, 64] {
-        for &cols in &[0, 1, 5, 32] {
-            for &cs in &[1, 3] {
-                let (base, rs) = (5, cols * cs + 2);
-                let src = rand_vec(base + rows * rs + cols * cs + 1, 1);
-                let ld = rows + 3;
-                let mut dst = vec![f32::NAN; cols * ld];
-                gather_t(&mut dst, ld, &src, base, rs, cs, rows, cols);
-                for r in 0..rows {
-                    for c in 0..cols {
-                        assert_eq!(dst[c * ld + r], src[base + r * rs + c * cs]);
+    for isa in simd::available() {
+        for &rows in &[0, 1, 7, 8, 9, 17, 64] {
+            for &cols in &[0, 1, 5, 8, 13, 16, 32, 33] {
+                for &cs in &[1, 3] {
+                    let (base, rs) = (5, cols * cs + 2);
+                    let src = rand_vec(base + rows * rs + cols * cs + 1, 1);
+                    let ld = rows + 3;
+                    let mut dst = vec![f32::NAN; cols * ld];
+                    gather_t(isa, &mut dst, ld, &src, base, rs, cs, rows, cols);
+                    for r in 0..rows {
+                        for c in 0..cols {
+                            assert_eq!(dst[c * ld + r], src[base + r * rs + c * cs], "{isa:?}");
+                        }
                     }
                 }
             }
