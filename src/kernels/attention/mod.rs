@@ -359,21 +359,10 @@ pub(crate) fn gather_t(
     if cs == 1 {
         // Eight source rows at a time: each output run of 8 is one slice
         // (one bounds check), and every row slice is exactly `cols` long.
-        #[cfg(target_arch = "x86_64")]
-        let avx = matches!(isa, Isa::Avx2 | Isa::Avx512) && crate::simd::supported(isa);
         while r0 + 8 <= rows {
             let src_rows: [&[f32]; 8] =
                 std::array::from_fn(|t| &tail(src, base + (r0 + t) * rs)[..cols]);
-            let mut c_done = 0;
-            #[cfg(target_arch = "x86_64")]
-            if avx && cols >= 8 {
-                let d = &mut dst[r0..];
-                assert!((cols / 8 * 8 - 1) * ld + 8 <= d.len());
-                // SAFETY: the CPU has AVX (AVX2/AVX-512 levels, checked);
-                // every row is `cols` long and `d` is long enough (asserted).
-                unsafe { transpose::blocks8_avx(d, ld, &src_rows) };
-                c_done = cols / 8 * 8;
-            }
+            let c_done = transpose_blocks8(isa, &mut dst[r0..], ld, &src_rows);
             for c in c_done..cols {
                 let out = &mut dst[c * ld + r0..c * ld + r0 + 8];
                 for (o, row) in out.iter_mut().zip(&src_rows) {
@@ -395,6 +384,26 @@ pub(crate) fn gather_t(
             }
         }
     }
+}
+
+/// The full 8-column blocks of eight rows of `gather_t` through register
+/// transposes where the level has them; returns how many columns it wrote.
+#[cfg(target_arch = "x86_64")]
+fn transpose_blocks8(isa: Isa, d: &mut [f32], ld: usize, rows: &[&[f32]; 8]) -> usize {
+    let cols8 = rows[0].len() / 8 * 8;
+    if cols8 == 0 || !matches!(isa, Isa::Avx2 | Isa::Avx512) || !crate::simd::supported(isa) {
+        return 0;
+    }
+    assert!((cols8 - 1) * ld + 8 <= d.len(), "gather_t: dst too short");
+    // SAFETY: the CPU has AVX (an AVX2/AVX-512 level, checked); every row is
+    // as long as the first (sliced by the caller); `d` is long enough (asserted).
+    unsafe { transpose::blocks8_avx(d, ld, rows) };
+    cols8
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn transpose_blocks8(_isa: Isa, _d: &mut [f32], _ld: usize, _rows: &[&[f32]; 8]) -> usize {
+    0
 }
 
 /// A raw pointer that tasks share to write disjoint elements of one output.
