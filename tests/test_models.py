@@ -207,6 +207,87 @@ def test_gpt_decode_path_matches_forward():
         m._decode_step(idx[:, :2], caches, 3, wt)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gpt_native_decoder_is_the_python_decode_path(threads):
+    """``_core.LmDecoder`` (the whole per-token step in Rust) gives the Python
+    decode path's logits bit for bit: a prompt, then one token at a time, for
+    several sequences, with tied weights and biases left out."""
+    ar.manual_seed(3)
+    m = GPT(GPTConfig(vocab_size=13, block_size=12, n_layer=3, n_head=3, n_embd=24, tie_weights=True))
+    m.blocks[1].linear1.bias = None
+    m.blocks[2].self_attn.in_proj_bias = None
+    m.blocks[2].norm2.bias = None
+    m.lm_head.bias = ar.nn.Parameter(np.linspace(-1, 1, 13, dtype=np.float32))
+    m.eval()
+    rng = np.random.default_rng(9)
+    idx = rng.integers(0, 13, size=(3, 12))
+    before = ar.get_num_threads()
+    ar.set_num_threads(threads)
+    try:
+        dec = m._native_decoder(3)
+        with ar.no_grad():
+            got = first = dec.step(idx[:, :5])
+            # The Python path with the biases this test removed (decode_step needs them all).
+            zeros = ar.nn.Parameter
+            m.blocks[1].linear1.bias = zeros(np.zeros(72 + 24, np.float32))
+            m.blocks[2].self_attn.in_proj_bias = zeros(np.zeros(72, np.float32))
+            m.blocks[2].norm2.bias = zeros(np.zeros(24, np.float32))
+            wt, caches = m._decode_weights(), [ar.nn.KVCache() for _ in m.blocks]
+            np.testing.assert_array_equal(got, m._decode_step(idx[:, :5], caches, 0, wt))
+            for t in range(5, 12):
+                got = dec.step(idx[:, t : t + 1])
+                np.testing.assert_array_equal(got, m._decode_step(idx[:, t : t + 1], caches, t, wt))
+            assert len(dec) == 12 == dec.max_len
+            with pytest.raises(ValueError, match="exceed"):
+                dec.step(idx[:, :1])
+            dec.reset()
+            np.testing.assert_array_equal(dec.step(idx[:, :5]), first)
+    finally:
+        ar.set_num_threads(before)
+
+
+def test_gpt_generate_native_and_python_paths_agree():
+    """Sampled and greedy generation, past block_size (cache rebuilds), give the
+    same tokens with the native decoder and with the Python path; a model whose
+    blocks the native decoder cannot run takes the Python path."""
+    m, _, _, _ = make("gpt", np.random.default_rng(11))
+    prompt = np.random.default_rng(12).integers(0, V, size=(2, 3))
+    assert m._native_decoder(2) is not None
+    native = [m.generate(prompt, 25, temperature=t, top_k=k, rng=np.random.default_rng(0))
+              for t, k in ((1.0, None), (0.7, 4), (0.0, None))]  # fmt: skip
+    m._native_decoder = lambda batch: None  # instance attribute: the Python path
+    python = [m.generate(prompt, 25, temperature=t, top_k=k, rng=np.random.default_rng(0))
+              for t, k in ((1.0, None), (0.7, 4), (0.0, None))]  # fmt: skip
+    for a, b in zip(native, python):
+        np.testing.assert_array_equal(a, b)
+    m2, _, _, _ = make("gpt", np.random.default_rng(11))
+    m2.blocks[0].causal = False  # a block the native decoder does not run (it is causal throughout)
+    assert m2._native_decoder(1) is None
+    assert m2.generate(prompt[:1], 10, temperature=0.0).shape == (1, 13)
+
+
+def test_lm_decoder_bad_input():
+    m, _, _, _ = make("gpt", np.random.default_rng(13))
+    dec = m._native_decoder(2)
+    with pytest.raises(ar.ShapeError, match="LmDecoder.step: ids: expected 2 sequences"):
+        dec.step(np.zeros((1, 1), np.int64))
+    with pytest.raises(ValueError, match=r"token ids in 0\.\.11, got 11"):
+        dec.step(np.full((2, 1), V, np.int64))
+    with pytest.raises(ar.ShapeError, match="ids must be 2-D"):
+        dec.step(np.zeros(2, np.int64))
+    with pytest.raises(TypeError):
+        dec.step(np.zeros((2, 1), np.float32))
+    dec.step(np.zeros((2, 1), np.int64))
+    with pytest.raises(ValueError, match="only into empty caches"):
+        dec.step(np.zeros((2, 2), np.int64))
+    w = m.blocks[0].linear1.weight._array
+    spec = m.blocks[0].decode_spec()
+    bad = (spec[0], spec[1], spec[2], spec[3], (np.ascontiguousarray(w[:, :5]), None), spec[5])
+    with pytest.raises(ar.ShapeError, match="block 0 fc1"):
+        ar._core.LmDecoder((m.wte.weight._array, m.wpe.weight._array), [bad], spec[0], (m.lm_head.weight._array, None),
+                           heads=2, causal=True, batch=1)  # fmt: skip
+
+
 def test_gpt_generate_beyond_block_and_sampling():
     m, _, _, _ = make("gpt", np.random.default_rng(6))
     out = m.generate(np.zeros((1, 1), dtype=np.int64), 20, temperature=1.0, top_k=3,

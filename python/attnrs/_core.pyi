@@ -159,3 +159,30 @@ def rnn_backward(
 ) -> tuple[F32 | None, F32, F32 | None, F32, F32, F32 | None, F32 | None]:
     """BPTT of rnn_forward: (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh); dx is None
     when need_dx is False (its GEMM is skipped)."""
+
+_Norm = tuple[F32 | None, F32 | None, float]  # LayerNorm (weight, bias, eps)
+_Proj = tuple[F32, F32 | None]  # Linear (weight (out, in), bias)
+
+class LmDecoder:
+    """KV-cache decoding of wte/wpe embeddings → pre-norm blocks (ln1, qkv, out, ln2,
+    fc1, fc2) → ln_f → head, one call per token; weights are copied at construction,
+    caches hold ``batch`` sequences of up to ``wpe.shape[0]`` positions."""
+
+    def __init__(
+        self,
+        embeddings: tuple[F32, F32],
+        blocks: list[tuple[_Norm, _Proj, _Proj, _Norm, _Proj, _Proj]],
+        ln_f: _Norm,
+        head: _Proj,
+        *,
+        heads: int,
+        causal: bool,
+        batch: int,
+    ) -> None: ...
+    def step(self, ids: npt.NDArray[np.int64]) -> F32:
+        """ids (B, t) at the next t positions (t > 1 only into empty caches) → the last
+        position's logits (B, V)."""
+    def reset(self) -> None: ...
+    def __len__(self) -> int: ...
+    @property
+    def max_len(self) -> int: ...

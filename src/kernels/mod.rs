@@ -10,6 +10,7 @@ pub mod embedding;
 pub mod gemm;
 pub mod grad_norm;
 pub mod linear;
+pub mod lm_decode;
 pub mod loss;
 pub mod multi_tensor;
 pub mod norm;

@@ -11,6 +11,7 @@ mod embedding;
 mod errors;
 mod gemm;
 mod linear;
+mod lm_decode;
 mod loss;
 mod norm;
 mod optim;
@@ -28,6 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     gemm::register(m)?;
     linear::register(m)?;
+    lm_decode::register(m)?;
     // The rest of the `_core` API in one list, family by family.
     for f in [
         wrap_pyfunction!(runtime::info, m)?,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import nn, ops
+from .. import _core, nn, ops
 from ..autograd import no_grad
 from ..tensor import Tensor
 from ._common import check_config, normal_init, transformer_stack
@@ -77,8 +77,13 @@ class GPT(LanguageModel):
 
     def _prefill(self, idx: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Runs the last ``block_size`` tokens of the prompt once into fresh KV caches.
-        The state: the context, the caches and the projections' Wᵀ copies."""
+        The state: the context and either a native decoder (``_core.LmDecoder``:
+        weights, caches and the whole per-token step in Rust) or, for a model it
+        cannot run, the caches and the projections' Wᵀ copies of the Python path."""
         ctx = idx[:, -self.config.block_size :]
+        dec = self._native_decoder(ctx.shape[0])
+        if dec is not None:
+            return dec.step(ctx), (ctx, dec)
         return self._refill(ctx, self._decode_weights())
 
     def _refill(self, ctx: np.ndarray, wt: dict[int, np.ndarray]) -> tuple[np.ndarray, tuple]:
@@ -89,11 +94,42 @@ class GPT(LanguageModel):
         """One cached decode step; when the context reaches ``block_size`` the caches
         are rebuilt from its last ``block_size // 2`` tokens (learned positions
         cannot go further), so long generations stay cheap."""
-        ctx, caches, wt = state
-        ctx = np.concatenate([ctx, tok], axis=1)
+        ctx = np.concatenate([state[0], tok], axis=1)
+        keep = self.config.block_size // 2 or 1
+        if len(state) == 2:  # native decoder
+            dec = state[1]
+            if ctx.shape[1] > self.config.block_size:
+                ctx = ctx[:, -keep:]
+                dec.reset()
+                return dec.step(ctx), (ctx, dec)
+            return dec.step(tok), (ctx, dec)
+        _, caches, wt = state
         if ctx.shape[1] > self.config.block_size:
-            return self._refill(ctx[:, -(self.config.block_size // 2 or 1) :], wt)
+            return self._refill(ctx[:, -keep:], wt)
         return self._decode_step(tok, caches, ctx.shape[1] - 1, wt), (ctx, caches, wt)
+
+    def _native_decoder(self, batch: int) -> _core.LmDecoder | None:
+        """A ``_core.LmDecoder`` over this model's weights (copied now) for ``batch``
+        sequences: the same kernels in the same order as ``_decode_step``, so the
+        same logits bit for bit, in one call per token. None where a block is
+        not the stock pre-norm self-attention block (``decode_spec``) or a
+        sub-layer was replaced; the Python path runs those."""
+        specs = [getattr(b, "decode_spec", lambda: None)() for b in self.blocks]
+        heads = {b.self_attn.num_heads for b in self.blocks}
+        ln, head = self.ln_f, self.lm_head
+        stock = (type(ln) is nn.LayerNorm and len(ln.normalized_shape) == 1 and type(head) is nn.Linear
+                 and type(self.wte) is nn.Embedding and type(self.wpe) is nn.Embedding
+                 and all(b.causal for b in self.blocks))  # fmt: skip
+        if not stock or None in specs or len(heads) > 1:
+            return None
+
+        def a(p: Tensor | None) -> np.ndarray | None:
+            return None if p is None else p._array
+
+        return _core.LmDecoder(
+            (self.wte.weight._array, self.wpe.weight._array), specs, (a(ln.weight), a(ln.bias), ln.eps),
+            (head.weight._array, a(head.bias)), heads=heads.pop() if heads else 1, causal=True, batch=batch,
+        )  # fmt: skip
 
     @no_grad()
     def attention_maps(self, idx: np.ndarray) -> list[np.ndarray]:

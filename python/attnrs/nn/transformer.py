@@ -167,6 +167,22 @@ class TransformerBlock(Module):
         mats = (attn.in_proj_weight, attn.out_proj.weight, self.linear1.weight, self.linear2.weight)
         return {id(w): np.ascontiguousarray(w._array.T) for w in mats}
 
+    def decode_spec(self) -> tuple | None:
+        """This block's weights as ``_core.LmDecoder`` takes them — (ln1, qkv, out,
+        ln2, fc1, fc2), LayerNorms as (weight, bias, eps), Linears as (weight,
+        bias) — or None where the native decoder would not compute what
+        ``decode_step`` does (cross-attention, replaced sub-layers)."""
+        if not self._fusable():
+            return None
+        attn, n1, n2, l1, l2 = self.self_attn, self.norm1, self.norm2, self.linear1, self.linear2
+
+        def a(p: Any) -> np.ndarray | None:
+            return None if p is None else p._array
+
+        return ((a(n1.weight), a(n1.bias), n1.eps), (a(attn.in_proj_weight), a(attn.in_proj_bias)),
+                (a(attn.out_proj.weight), a(attn.out_proj.bias)), (a(n2.weight), a(n2.bias), n2.eps),
+                (a(l1.weight), a(l1.bias)), (a(l2.weight), a(l2.bias)))  # fmt: skip
+
     def decode_step(
         self, x: np.ndarray, cache: KVCache, batch: int, wt: dict[int, np.ndarray] | None = None
     ) -> np.ndarray:
