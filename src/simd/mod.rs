@@ -37,6 +37,7 @@ pub mod dispatch;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 pub mod normal_cdf;
+pub mod rational;
 pub mod scalar;
 pub mod vector;
 #[cfg(target_arch = "x86_64")]

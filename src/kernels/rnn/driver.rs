@@ -66,6 +66,25 @@ fn col_sums(m: &[f32], rows: usize, cols: usize) -> Result<Vec<f32>> {
     Ok(out)
 }
 
+/// Asks for `s` in L2 ahead of use: the gate math of a step reads and writes
+/// whole-sequence buffers (projections, saved activations) that were last
+/// touched long ago and sit in L3 or memory; fetched during the step's GEMM,
+/// they no longer stall it. A hint only (a no-op off x86_64).
+#[inline]
+fn prefetch(s: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in s.chunks(16) {
+        // SAFETY: a prefetch never faults and changes no memory; the
+        // address lies inside `s`.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+            _mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = s;
+}
+
 /// The per-batch-row buffers the forward gate math writes (each spans all T steps).
 struct FwdRow<'a> {
     gates: &'a mut [f32],
@@ -149,8 +168,8 @@ fn run_forward(
         0
     };
 
-    // Input projection of every step plus the biases that sit outside the
-    // recurrence (GRU keeps b_hn inside r ⊙ (W_hn h + b_hn)).
+    // The biases that sit outside the recurrence (GRU keeps b_hn inside
+    // r ⊙ (W_hn h + b_hn)), added by the input projection.
     let mut bias = vec![0.0f32; gh];
     if let Some(bi) = w.b_ih {
         gates::add_assign(&mut bias, bi);
@@ -160,16 +179,10 @@ fn run_forward(
             gates::add_assign(&mut bias, bh);
         }
     }
-    // Each block projects its own rows (one GEMM reading W_ih transposed in
-    // place, the bias added in its store) before its time loop: a GEMM per
-    // thread, not one whole-batch GEMM whose split over the pool is the GEMM
-    // driver's (it kept one thread of two mostly idle for these shapes).
-    // Every row gets the same arithmetic whatever rows its GEMM holds.
-    let gbuf = buf::zeroed(&[b, t, gh])?;
     let bias = (w.b_ih.is_some() || w.b_hh.is_some()).then_some(bias);
 
     let mut saved = Saved {
-        gates: gbuf,
+        gates: buf::zeroed(&[kept(bt * gh)])?,
         hprev: buf::zeroed(&[kept(bt * h)])?,
         cprev: buf::zeroed(&[cell])?,
         extra: buf::zeroed(&[extra])?,
@@ -186,8 +199,32 @@ fn run_forward(
     let mut h_n = alloc::try_zeros(OP, &[b, h])?;
     let mut c_n = alloc::try_zeros(OP, &[if mode.has_cell() { b * h } else { 0 }])?;
 
-    // W_hhᵀ (H × G·H) packed once for the T recurrent GEMMs.
-    let w_hh_t = StepW::new(w.w_hh, Strides::row_major_transposed(gh, h), h, gh)?;
+    // W_hhᵀ (H × G·H), packed once for the T recurrent GEMMs.
+    //
+    // The input projection: training writes it into the saved gates, one
+    // GEMM per block over all its steps before the block's time loop (the
+    // gate math then overwrites it with the activations). Inference has no
+    // (B, T, G·H) buffer at all: each step projects its own input (W_ihᵀ
+    // (I × G·H) packed once) right before its gate math, which finds it in
+    // cache. (Per step in training too was slower: with the saved buffers
+    // streaming through L2 beside both packed weights, the step GEMMs lost
+    // their weights to L3.)
+    let proj = Proj {
+        w: if save {
+            None
+        } else {
+            Some(StepW::new(
+                "w_ih",
+                w.w_ih,
+                Strides::row_major_transposed(gh, i),
+                i,
+                gh,
+            )?)
+        },
+        bias: bias.as_deref(),
+        x,
+    };
+    let w_hh_t = StepW::new("w_hh", w.w_hh, Strides::row_major_transposed(gh, h), h, gh)?;
     // Batch rows never mix in a recurrence, so each block of rows runs the
     // whole time loop on its own: one parallel region per sequence instead
     // of two per step.
@@ -211,32 +248,67 @@ fn run_forward(
             },
         )
         .collect();
-    let w_hh_t = &w_hh_t;
+    let (w_hh_t, proj) = (&w_hh_t, &proj);
     let init = Init { h0, c0 };
-    let bias = bias.as_deref();
     blocks
         .into_par_iter()
         .enumerate()
         .try_for_each(|(q, mut blk)| {
-            let rows = blk.h_n.len() / h;
-            let xs = &x[q * rpb * t * i..(q * rpb + rows) * t * i];
-            linear::forward(&Linear::new(rows * t, i, gh), xs, w.w_ih, bias, blk.gates)?;
             if save {
+                let rows = blk.h_n.len() / h;
+                let xs = &x[q * rpb * t * i..(q * rpb + rows) * t * i];
+                let lin = Linear::new(rows * t, i, gh);
+                linear::forward(&lin, xs, w.w_ih, proj.bias, blk.gates)?;
                 forward_block(mode, d, w, lengths, w_hh_t, q * rpb, &mut blk)
             } else {
-                infer_block(mode, d, w, lengths, w_hh_t, q * rpb, &init, &mut blk)
+                infer_block(mode, d, w, lengths, proj, w_hh_t, q * rpb, &init, &mut blk)
             }
         })?;
-    if !save {
-        // The projection was scratch: hand back no saved state at all.
-        saved = Saved::default();
-    }
     Ok(Output {
         out,
         h_n,
         c_n,
         saved,
     })
+}
+
+/// The input projection, one step of a block at a time.
+struct Proj<'a> {
+    /// W_ihᵀ (I × G·H), packed (inference only).
+    w: Option<StepW>,
+    /// (G·H), added to every row.
+    bias: Option<&'a [f32]>,
+    /// (B, T, I)
+    x: &'a [f32],
+}
+
+impl Proj<'_> {
+    /// `c = x_s·W_ihᵀ + bias` for batch rows `r0..r0 + rows` at step `s`, row
+    /// `j` of the block at `c[j·ldc..]`; `xa` is the block's dense copy of
+    /// those x rows (padded to whole tiles, I columns). Every row gets the
+    /// same arithmetic whatever block holds it.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        d: &Dims,
+        r0: usize,
+        rows: usize,
+        s: usize,
+        xa: &mut [f32],
+        c: &mut [f32],
+        ldc: usize,
+        whole: bool,
+    ) {
+        let (t, i) = (d.steps, d.input);
+        let w = self.w.as_ref().expect("rnn: inference packs W_ih");
+        for j in 0..rows {
+            xa[j * i..(j + 1) * i].copy_from_slice(&self.x[((r0 + j) * t + s) * i..][..i]);
+            if s + 1 < t {
+                prefetch(&self.x[((r0 + j) * t + s + 1) * i..][..i]);
+            }
+        }
+        w.mul(rows, xa, i, c, ldc, 0.0, self.bias, whole);
+    }
 }
 
 /// The initial state of the whole batch (B, H) each; `c0` None = zeros.
@@ -274,7 +346,14 @@ fn forward_block(
     }
     let mut hh = alloc::try_zeros(OP, &[rows, gh])?;
     for s in 0..t {
-        w_hh_t.mul(rows, &state, h, &mut hh, gh, 0.0, whole);
+        for j in 0..rows {
+            prefetch(&blk.gates[j * pg + s * gh..][..gh]);
+            prefetch(&blk.out[(j * t + s) * h..][..h]);
+            if pe > 0 {
+                prefetch(&blk.extra[j * pe + s * h..][..h]);
+            }
+        }
+        w_hh_t.mul(rows, &state, h, &mut hh, gh, 0.0, None, whole);
         for j in 0..rows {
             let r = r0 + j;
             let valid = lengths.is_none_or(|l| s < l[r]);
@@ -308,6 +387,7 @@ fn infer_block(
     d: &Dims,
     w: &Weights<'_>,
     lengths: Option<&[usize]>,
+    proj: &Proj<'_>,
     w_hh_t: &StepW,
     r0: usize,
     init: &Init<'_>,
@@ -317,7 +397,6 @@ fn infer_block(
     let gh = d.gh(mode);
     let rows = blk.h_n.len() / h;
     let whole = rows == d.batch && rayon::current_num_threads() > 1;
-    let pg = blk.gates.len() / rows;
     let mut state = step::padded(rows, w_hh_t.mr(), h)?;
     state[..rows * h].copy_from_slice(&init.h0[r0 * h..(r0 + rows) * h]);
     // Cell state: slot `cur` holds c entering the step, the other receives c'.
@@ -328,8 +407,15 @@ fn infer_block(
     }
     let mut cur = 0;
     let mut hh = alloc::try_zeros(OP, &[rows, gh])?;
+    // The step's input projection (scratch: the gate math reads it once).
+    let mut gx = alloc::try_zeros(OP, &[rows, gh])?;
+    let mut xa = step::padded(rows, w_hh_t.mr(), d.input)?;
     for s in 0..t {
-        w_hh_t.mul(rows, &state, h, &mut hh, gh, 0.0, whole);
+        for j in 0..rows {
+            prefetch(&blk.out[(j * t + s) * h..][..h]);
+        }
+        proj.step(d, r0, rows, s, &mut xa, &mut gx, gh, whole);
+        w_hh_t.mul(rows, &state, h, &mut hh, gh, 0.0, None, whole);
         let (c_lo, c_hi) = cbuf.split_at_mut(cells);
         let (c_in, c_out) = if cur == 0 {
             (&mut *c_lo, &mut *c_hi)
@@ -350,7 +436,7 @@ fn infer_block(
                 c_new.copy_from_slice(c_prev);
                 continue;
             }
-            let g = &mut blk.gates[j * pg + s * gh..][..gh];
+            let g = &mut gx[j * gh..(j + 1) * gh];
             let hh_row = &hh[j * gh..(j + 1) * gh];
             let h_new = &mut blk.out[hs..hs + h];
             gates::forward_row(match mode {
@@ -379,7 +465,7 @@ fn infer_block(
                 },
             });
             if !mode.has_cell() && mode != Mode::Gru {
-                blk.out[hs..hs + h].copy_from_slice(&blk.gates[j * pg + s * gh..][..h]);
+                blk.out[hs..hs + h].copy_from_slice(&gx[j * gh..][..h]);
             }
             state[j * h..(j + 1) * h].copy_from_slice(&blk.out[hs..hs + h]);
         }
@@ -533,7 +619,7 @@ pub fn backward(
     };
     let mut direct = alloc::try_zeros(OP, &[b, h])?;
     // W_hh (G·H × H) packed once for the T recurrent GEMMs of BPTT.
-    let w_hh_p = StepW::new(w.w_hh, Strides::row_major(gh, h), gh, h)?;
+    let w_hh_p = StepW::new("w_hh", w.w_hh, Strides::row_major(gh, h), gh, h)?;
     // As in the forward: each block of batch rows runs its own time loop.
     let rpb = block_rows(b, w_hh_p.mr());
     let blocks: Vec<BwdRow<'_>> = cut(&mut dgx, b, rpb)
@@ -645,7 +731,25 @@ fn backward_block(
             };
             dg[j * gh..(j + 1) * gh].copy_from_slice(&src[s * gh..(s + 1) * gh]);
         }
-        w_hh_p.mul(rows, &dg, gh, direct, h, 1.0, whole);
+        if s > 0 {
+            // What the gate math of step s − 1 reads and writes.
+            for j in 0..rows {
+                let (hs, gs) = (((r0 + j) * t + s - 1) * h, ((r0 + j) * t + s - 1) * gh);
+                prefetch(&saved.gates[gs..gs + gh]);
+                prefetch(&dout[hs..hs + h]);
+                prefetch(&blk.dgx[(j * t + s - 1) * gh..][..gh]);
+                if pdh > 0 {
+                    prefetch(&blk.dgh[j * pdh + (s - 1) * gh..][..gh]);
+                }
+                let hprev = if mode == Mode::Gru { saved.hprev } else { &[] };
+                for b in [saved.extra, saved.cprev, hprev] {
+                    if !b.is_empty() {
+                        prefetch(&b[hs..hs + h]);
+                    }
+                }
+            }
+        }
+        w_hh_p.mul(rows, &dg, gh, direct, h, 1.0, None, whole);
         std::mem::swap(&mut dh, &mut direct);
     }
     Ok(())

@@ -5,7 +5,7 @@
 //! (tanh' = 1 − h'², relu' = [h' > 0]).
 
 use super::gates::{ld, st};
-use crate::simd::F32Vec;
+use crate::simd::{rational, F32Vec};
 
 /// `pre ← act(pre + hh)` (H): the input part plus the recurrent GEMM's
 /// W_hh h; `pre` then holds h'.
@@ -18,7 +18,14 @@ pub unsafe fn forward<V: F32Vec>(relu: bool, pre: &mut [f32], hh: &[f32]) {
     for (s, r) in pre.chunks_mut(V::LANES).zip(hh.chunks(V::LANES)) {
         let a = V::add(ld::<V>(s), ld::<V>(r));
         // max(0, a) keeps a NaN in `a` (the second operand wins on NaN)
-        st::<V>(s, if relu { V::max(zero, a) } else { V::tanh(a) });
+        st::<V>(
+            s,
+            if relu {
+                V::max(zero, a)
+            } else {
+                rational::tanh::<V>(a)
+            },
+        );
     }
 }
 

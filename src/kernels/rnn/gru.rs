@@ -5,7 +5,7 @@
 //! h_* = W_h* h + b_h*.
 
 use super::gates::{ld, st};
-use crate::simd::F32Vec;
+use crate::simd::{rational, F32Vec};
 
 /// Writes h'; with `save` also the activations (over `gx`) and
 /// W_hn h + b_hn (into `hn`) that backward needs (inference leaves them).
@@ -45,9 +45,9 @@ pub unsafe fn forward<V: F32Vec>(
         let hr = V::add(ld::<V>(&hh[k..e]), br);
         let hz = V::add(ld::<V>(&hh[h + k..h + e]), bz);
         let hnv = V::add(ld::<V>(&hh[2 * h + k..2 * h + e]), bn);
-        let r = V::sigmoid(V::add(ld::<V>(&xr[k..e]), hr));
-        let z = V::sigmoid(V::add(ld::<V>(&xz[k..e]), hz));
-        let n = V::tanh(V::fma(r, hnv, ld::<V>(&xn[k..e])));
+        let r = rational::sigmoid::<V>(V::add(ld::<V>(&xr[k..e]), hr));
+        let z = rational::sigmoid::<V>(V::add(ld::<V>(&xz[k..e]), hz));
+        let n = rational::tanh::<V>(V::fma(r, hnv, ld::<V>(&xn[k..e])));
         let hp = ld::<V>(&h_prev[k..e]);
         if save {
             st::<V>(&mut xr[k..e], r);

@@ -4,7 +4,7 @@
 //! c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c').
 
 use super::gates::{ld, st};
-use crate::simd::F32Vec;
+use crate::simd::{rational, F32Vec};
 
 /// Activates the gates and writes c' and h'; with `save` also the
 /// activations (over `g`) and tanh(c') that backward needs, else `g` and
@@ -38,12 +38,12 @@ pub unsafe fn forward<V: F32Vec>(
     while k < h {
         let e = (k + V::LANES).min(h);
         // (no closure here: a closure would not inherit the caller's target features)
-        let i = V::sigmoid(V::add(ld::<V>(&gi[k..e]), ld::<V>(&hi[k..e])));
-        let f = V::sigmoid(V::add(ld::<V>(&gf[k..e]), ld::<V>(&hf[k..e])));
-        let gv = V::tanh(V::add(ld::<V>(&gg[k..e]), ld::<V>(&hg[k..e])));
-        let o = V::sigmoid(V::add(ld::<V>(&go[k..e]), ld::<V>(&ho[k..e])));
+        let i = rational::sigmoid::<V>(V::add(ld::<V>(&gi[k..e]), ld::<V>(&hi[k..e])));
+        let f = rational::sigmoid::<V>(V::add(ld::<V>(&gf[k..e]), ld::<V>(&hf[k..e])));
+        let gv = rational::tanh::<V>(V::add(ld::<V>(&gg[k..e]), ld::<V>(&hg[k..e])));
+        let o = rational::sigmoid::<V>(V::add(ld::<V>(&go[k..e]), ld::<V>(&ho[k..e])));
         let c = V::fma(f, ld::<V>(&c_prev[k..e]), V::mul(i, gv));
-        let tc = V::tanh(c);
+        let tc = rational::tanh::<V>(c);
         if save {
             st::<V>(&mut gi[k..e], i);
             st::<V>(&mut gf[k..e], f);

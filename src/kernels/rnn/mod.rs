@@ -4,10 +4,12 @@
 //! stacks are composed by the caller (the Python `nn.RNN/LSTM/GRU`).
 //!
 //! Layout: batch-first everywhere, like the Python API (`x` is (B, T, I)).
-//! The input projection of every step is one GEMM over the B·T rows; then
-//! each fixed block of batch rows runs the time loop on its own (in parallel
-//! with the other blocks): per step one recurrent GEMM on its rows of step
-//! `t` (a strided view, row stride T·G·H) followed by the fused gate math.
+//! Each fixed block of batch rows runs the time loop on its own (in parallel
+//! with the other blocks). Training first projects the block's input for all
+//! steps (one GEMM into the saved gates); inference projects each step's
+//! input right before its gate math. Per step: one recurrent GEMM on the
+//! block's state, then the fused gate math (tanh and sigmoid by the short
+//! rational forms of `crate::simd::rational`).
 //! Backward runs the time loop in reverse the same way, with one recurrent
 //! GEMM per step and block, then dX, dW_ih, dW_hh and the biases as
 //! whole-sequence GEMMs / fixed-order column sums. Results do not depend on

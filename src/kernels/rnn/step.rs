@@ -48,9 +48,10 @@ fn slice_depth(nr: usize) -> usize {
 }
 
 impl StepW {
-    /// Packs the k × n matrix `b` read through strides `s` (`s.batch` ignored).
-    pub(super) fn new(b: &[f32], s: Strides, k: usize, n: usize) -> Result<Self> {
-        crate::error::check_extent(OP, "w_hh", b.len(), &[k, n], &[s.row, s.col])?;
+    /// Packs the k × n matrix `b` (the argument `arg`) read through strides
+    /// `s` (`s.batch` ignored).
+    pub(super) fn new(arg: &str, b: &[f32], s: Strides, k: usize, n: usize) -> Result<Self> {
+        crate::error::check_extent(OP, arg, b.len(), &[k, n], &[s.row, s.col])?;
         let level = isa();
         let (mr, nr, kc, data) = match level {
             #[cfg(target_arch = "x86_64")]
@@ -77,9 +78,9 @@ impl StepW {
         self.mr
     }
 
-    /// `c[..m] = beta·c + a[..m]·W`. `parallel` splits the panels over the
-    /// pool (for a block that is the whole batch); every element gets the same
-    /// arithmetic either way.
+    /// `c[..m] = beta·c + a[..m]·W (+ bias)`, the bias (n) added to every
+    /// row. `parallel` splits the panels over the pool (for a block that is
+    /// the whole batch); every element gets the same arithmetic either way.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn mul(
         &self,
@@ -89,6 +90,7 @@ impl StepW {
         c: &mut [f32],
         ldc: usize,
         beta: f32,
+        bias: Option<&[f32]>,
         parallel: bool,
     ) {
         let rows = m.div_ceil(self.mr) * self.mr;
@@ -97,7 +99,8 @@ impl StepW {
                 && lda >= self.k
                 && ldc >= self.n
                 && a.len() >= (rows - 1) * lda + self.k
-                && (m == 0 || c.len() >= (m - 1) * ldc + self.n),
+                && (m == 0 || c.len() >= (m - 1) * ldc + self.n)
+                && bias.is_none_or(|b| b.len() >= self.n),
             "rnn: step GEMM operands do not fit the packed weight"
         );
         if m == 0 {
@@ -111,6 +114,7 @@ impl StepW {
             c: CPtr(c.as_mut_ptr()),
             ldc,
             beta,
+            bias,
         };
         match self.isa {
             #[cfg(target_arch = "x86_64")]
@@ -163,6 +167,8 @@ struct Call<'a> {
     c: CPtr,
     ldc: usize,
     beta: f32,
+    /// n floats, or none.
+    bias: Option<&'a [f32]>,
 }
 
 /// Panels per parallel task: at least this many multiply-adds each.
@@ -214,14 +220,19 @@ impl Call<'_> {
                         beta: if p0 == 0 { self.beta } else { 1.0 },
                         m: mr.min(self.m - ir),
                         n: nr.min(n - col),
-                        bias: std::ptr::null(),
+                        // Added once, with the first K slice.
+                        bias: match self.bias {
+                            Some(b) if p0 == 0 => b[col..].as_ptr(),
+                            _ => std::ptr::null(),
+                        },
                     };
                     // SAFETY: K::available() was asserted. A: MR rows from
                     // row ir at stride lda, `depth` columns from p0, lie inside
                     // `a` (`mul` checked `a` covers the MR-padded rows). B: the
                     // panel slice holds depth·NR floats. C: the m × n tile at
                     // (ir, col) is inside C (checked in `mul`) and in this
-                    // task's panels only.
+                    // task's panels only. The bias, when given, holds n
+                    // floats (checked in `mul`), so columns col.. of the tile.
                     unsafe { K::run(&tile) }
                 }
             }
