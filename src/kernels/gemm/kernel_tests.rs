@@ -3,7 +3,7 @@
 //! batches with broadcast, and bitwise equality across thread counts.
 
 use super::blocking::{cache_sizes, Blocking, CacheSizes};
-use super::driver::{column_group, gemm_with_caches, reads_a_in_place};
+use super::driver::{column_group, gemm_with_caches, grid_row_blocks, reads_a_in_place};
 use super::kernel::MicroKernel;
 use super::kernel_scalar::Scalar;
 use super::reference::sgemm_reference;
@@ -623,6 +623,31 @@ fn dispatched_sgemm_matches_reference() {
 
 /// sgemm called from inside rayon tasks (as the attention and RNN kernels
 /// do), with parallel inner products, gives the same bits as serial calls.
+/// The grid's row blocks become a multiple of the pool's threads when the
+/// rows allow (whole MR panels per block), and stay as MC gives them on
+/// one thread or when not parallel.
+#[test]
+fn grid_row_blocks_fill_the_pool() {
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    pool(2).install(|| {
+        assert_eq!(grid_row_blocks(19, 1, 128, true), 20);
+        assert_eq!(grid_row_blocks(19, 1, 128, false), 19);
+        assert_eq!(grid_row_blocks(3, 2, 10, true), 3);
+        assert_eq!(grid_row_blocks(1, 1, 1, true), 1);
+        assert_eq!(grid_row_blocks(0, 1, 1, true), 1);
+    });
+    pool(3).install(|| {
+        assert_eq!(grid_row_blocks(19, 1, 128, true), 21);
+        assert_eq!(grid_row_blocks(2, 1, 2, true), 2);
+    });
+    pool(1).install(|| assert_eq!(grid_row_blocks(19, 1, 128, true), 19));
+}
+
 #[test]
 fn nested_calls_from_rayon_tasks() {
     use rayon::prelude::*;
