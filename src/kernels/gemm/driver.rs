@@ -492,10 +492,10 @@ pub(super) fn grid_row_blocks(
         1
     };
     let mut r = rblocks.max(1);
-    while (r * nblocks) % threads != 0 && r < units {
+    while !(r * nblocks).is_multiple_of(threads) && r < units {
         r += 1;
     }
-    if (r * nblocks) % threads == 0 {
+    if (r * nblocks).is_multiple_of(threads) {
         r
     } else {
         rblocks.max(1)
