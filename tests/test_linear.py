@@ -168,3 +168,39 @@ def test_every_isa_in_a_subprocess(isa):
 def test_empty_axes(xs, ws):
     x, w, b, g = problem(4, xs, ws)
     check(x, w, b, g)
+
+
+def test_large_inputs_with_narrow_outputs():
+    # x (900×320) and dY (900×352) are over half of a 2 MiB L2, but C is narrow enough for
+    # B's K×N block to fit half of it: the GEMM reads A in place instead of packing it
+    # (forward and dX); dW packs dYᵀ. Checked on every ISA by the subprocess test above.
+    check(*problem(11, (900, 320), (352, 320)))
+
+
+def test_linear_gradients_are_taken_without_a_copy(monkeypatch):
+    from attnrs.functional.linear import Linear
+
+    def grads(fresh):
+        Linear.fresh_grads = fresh
+        try:
+            x, w, b, _ = problem(12, (5, 6), (6, 6))
+            tx, tw, tb = (ar.tensor(a, requires_grad=True) for a in (x, w, b))
+            for _ in range(2):  # w used twice per pass, and two passes: gradients accumulate
+                F.linear(F.linear(tx, tw, tb), tw).sum().backward()
+            return [t.grad.numpy() for t in (tx, tw, tb)]
+        finally:
+            Linear.fresh_grads = True
+
+    taken, copied = grads(True), grads(False)
+    for a, c in zip(taken, copied):
+        np.testing.assert_array_equal(a, c)
+    assert len({id(a) for a in taken}) == 3
+    made = []
+    backward = ar.ops.linear_backward
+    monkeypatch.setattr(
+        ar.ops, "linear_backward", lambda *a, **k: made.append(backward(*a, **k)) or made[-1]
+    )
+    tw = ar.tensor(np.ones((3, 4), np.float32), requires_grad=True)
+    F.linear(ar.tensor(np.ones((2, 4), np.float32)), tw).sum().backward()
+    assert tw.grad.numpy() is made[0][1]  # the kernel's own new array, not a copy of it
+    np.testing.assert_array_equal(tw.grad.numpy(), np.full((3, 4), 2.0, np.float32))

@@ -151,15 +151,35 @@ pub fn forward_is_serial(p: &Linear) -> bool {
     super::gemm::runs_serially(&p.forward_gemm())
 }
 
+/// acc[j] = Σ_i dY[i, j0 + j] over the first `rows` rows, in order.
+#[inline(always)]
+fn block_sums(acc: &mut [f32], dy: &[f32], rows: usize, out: usize, j0: usize) {
+    acc.fill(0.0);
+    for row in dy.chunks_exact(out).take(rows) {
+        for (a, &v) in acc.iter_mut().zip(&row[j0..]) {
+            *a += v;
+        }
+    }
+}
+
+/// [`block_sums`] compiled for AVX2 (8 columns per add instead of SSE's 4; each
+/// column still sums its rows in order, so the bits do not change).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block_sums_avx2(acc: &mut [f32], dy: &[f32], rows: usize, out: usize, j0: usize) {
+    block_sums(acc, dy, rows, out, j0)
+}
+
 /// db[j] = Σ_i dY[i, j], rows in order, column blocks in parallel when `parallel`.
 fn column_sums(dy: &[f32], rows: usize, out: usize, db: &mut [f32], parallel: bool) {
+    let level = isa();
     let task = |(jb, acc): (usize, &mut [f32])| {
         let j0 = jb * DB_COLS;
-        acc.fill(0.0);
-        for row in dy.chunks_exact(out).take(rows) {
-            for (a, &v) in acc.iter_mut().zip(&row[j0..]) {
-                *a += v;
-            }
+        match level {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the AVX2 and AVX-512 levels are only chosen on CPUs with AVX2.
+            Isa::Avx2 | Isa::Avx512 => unsafe { block_sums_avx2(acc, dy, rows, out, j0) },
+            _ => block_sums(acc, dy, rows, out, j0),
         }
     };
     if parallel {

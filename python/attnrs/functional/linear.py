@@ -19,6 +19,9 @@ class Linear(Function):
     - x: (…, in), weight: (out, in), bias: (out,) or None → (…, out)
     """
 
+    # dx, dw, db are new arrays of ``ops.linear_backward`` (a reshaped dx is a view: copied).
+    fresh_grads = True
+
     @staticmethod
     def forward(ctx, x, w, b):
         ctx.save(x, w)

@@ -58,6 +58,30 @@ fn direct_a_max(caches: CacheSizes) -> usize {
     DIRECT_A_MAX.max(caches.l2 / 2 / std::mem::size_of::<f32>())
 }
 
+/// Whether A is read in place rather than packed: when A is small (at most
+/// `direct_a_max`), when C is at most two B micro-panels wide (each A
+/// micro-panel meets one or two B panels), and, for a row-major A (rows
+/// contiguous along K), when B's KC×N block fits half of L2: then the grid
+/// has one block of columns, each MR×KC micro-panel of A is loaded into L1
+/// once and meets every column of C, and packing A is a whole extra pass
+/// over it. At N = 128 (a Linear layer's dX = dY·W and its forward with a
+/// 512-wide input) packing A was 10–13 % of the product on AVX2, and reading
+/// it in place 9–10 % faster at 1 thread; a column-major A (dYᵀ in dW) read
+/// in place was not faster there and up to 16 % slower at 2048×512×512, so
+/// it is still packed.
+pub(super) fn reads_a_in_place<K: MicroKernel>(
+    g: &Gemm,
+    caches: CacheSizes,
+    bl: &Blocking,
+) -> bool {
+    let f = std::mem::size_of::<f32>();
+    let narrow_c = g.n.saturating_mul(bl.kc).saturating_mul(f) <= caches.l2 / 2;
+    (g.a.col == 1 || g.a.row == 1)
+        && (g.m.saturating_mul(g.k) <= direct_a_max(caches)
+            || g.n <= 2 * K::NR
+            || (g.a.col == 1 && narrow_c))
+}
+
 /// B with unit column stride is read in place when C has at most this many
 /// micro-panel rows (each packed element of B would be used this few times).
 const DIRECT_B_MAX_PANELS: usize = 6;
@@ -214,10 +238,9 @@ fn batched<K: MicroKernel>(
     let macs = g.m.saturating_mul(g.n).saturating_mul(g.k);
     let bl = Blocking::new(caches, K::MR, K::NR, g.m, g.n, g.k);
     // Read operands in place when packing cannot pay for itself: A when it
-    // is small or each of its micro-panels meets few B micro-panels (narrow
-    // C), B when it meets few A micro-panels (short C).
-    let direct_a = (g.a.col == 1 || g.a.row == 1)
-        && (g.m.saturating_mul(g.k) <= direct_a_max(caches) || g.n <= 2 * K::NR);
+    // is small or C is narrow (see `reads_a_in_place`), B when it meets few
+    // A micro-panels (short C).
+    let direct_a = reads_a_in_place::<K>(g, caches, &bl);
     let direct_b =
         g.b.col == 1 && (g.m <= DIRECT_B_MAX_PANELS * K::MR || direct_b_small(caches, g.k, g.n));
     let col_group = column_group::<K>(g, caches, &bl, direct_a && !direct_b);
@@ -451,6 +474,34 @@ struct Slices<'a> {
     jc: usize,
 }
 
+/// Row blocks of the grid: `rblocks` (from MC), raised when `parallel` until
+/// the tasks (`rblocks × nblocks`) are a multiple of the pool's threads, as
+/// long as each block keeps at least one MR panel of the `units`. 768 rows
+/// in blocks of at most 42 were 19 tasks, 10 and 9 for two threads (a 5 %
+/// tail); 20 blocks of 36–42 rows share evenly. Only whole tiles move
+/// between blocks, so results do not change.
+pub(super) fn grid_row_blocks(
+    rblocks: usize,
+    nblocks: usize,
+    units: usize,
+    parallel: bool,
+) -> usize {
+    let threads = if parallel {
+        rayon::current_num_threads().max(1)
+    } else {
+        1
+    };
+    let mut r = rblocks.max(1);
+    while !(r * nblocks).is_multiple_of(threads) && r < units {
+        r += 1;
+    }
+    if (r * nblocks).is_multiple_of(threads) {
+        r
+    } else {
+        rblocks.max(1)
+    }
+}
+
 /// The MC×NC grid of tasks over an `mrows × ncols` slice of C.
 fn grid<K: MicroKernel>(
     p: &Problem<'_>,
@@ -459,12 +510,15 @@ fn grid<K: MicroKernel>(
     ncols: usize,
     parallel: bool,
 ) {
-    let bl = p.bl;
+    let (bl, mr) = (p.bl, K::MR);
     let nblocks = ncols.div_ceil(bl.nc);
-    let tasks = mrows.div_ceil(bl.mc) * nblocks;
+    let units = mrows.div_ceil(mr);
+    let rblocks = grid_row_blocks(mrows.div_ceil(bl.mc), nblocks, units, parallel);
+    let tasks = rblocks * nblocks;
     let task = |t: usize| {
         let (ib, jb) = (t / nblocks, t % nblocks);
-        let rows = ib * bl.mc..mrows.min((ib + 1) * bl.mc);
+        // Whole MR panels, spread evenly over the row blocks.
+        let rows = ib * units / rblocks * mr..mrows.min((ib + 1) * units / rblocks * mr);
         let cols = jb * bl.nc..ncols.min((jb + 1) * bl.nc);
         k_slices(p, |ks, beta, bias| {
             block::<K>(p, s, ks, rows.clone(), cols.clone(), beta, bias)

@@ -3,7 +3,7 @@
 //! batches with broadcast, and bitwise equality across thread counts.
 
 use super::blocking::{cache_sizes, Blocking, CacheSizes};
-use super::driver::{column_group, gemm_with_caches};
+use super::driver::{column_group, gemm_with_caches, grid_row_blocks, reads_a_in_place};
 use super::kernel::MicroKernel;
 use super::kernel_scalar::Scalar;
 use super::reference::sgemm_reference;
@@ -35,6 +35,14 @@ const TINY: CacheSizes = CacheSizes {
     l1d: 4 << 10,
     l2: 32 << 10,
     l3: 256 << 10,
+};
+
+/// Mid-sized caches: A over half of L2 is packed unless C is narrow
+/// (`reads_a_in_place`), at sizes a test can afford.
+const MID: CacheSizes = CacheSizes {
+    l1d: 32 << 10,
+    l2: 512 << 10,
+    l3: 4 << 20,
 };
 
 /// Runs `g` with kernel `K` (and the given caches) and compares with the
@@ -285,6 +293,21 @@ fn alpha_beta_strides_batch<K: MicroKernel>() {
 }
 
 impl Gemm {
+    /// The same product with alpha = −0.5, beta = 0.75 and C's rows 3
+    /// floats apart (test helper).
+    fn scaled_into_strided_c(self) -> Self {
+        Gemm {
+            alpha: -0.5,
+            beta: 0.75,
+            c: Strides {
+                row: self.n + 3,
+                col: 1,
+                batch: self.m * (self.n + 3),
+            },
+            ..self
+        }
+    }
+
     /// A dense row-major C for this batch (test helper).
     fn with_dense_c(self) -> Self {
         Gemm {
@@ -308,6 +331,7 @@ fn threads_bitwise<K: MicroKernel>() {
         Gemm::new(300, 300, 64),
         Gemm::new(50, 300, 600),
         Gemm::new(600, 70, 500),
+        Gemm::new(300, 260, 300),
         Gemm {
             batch: 16,
             ..Gemm::new(40, 40, 40)
@@ -330,7 +354,7 @@ fn threads_bitwise<K: MicroKernel>() {
             pool(threads).install(|| gemm_with_caches::<K>(&g, &a, &b, &mut c, None, caches));
             c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
         };
-        for caches in [cache_sizes(), TINY] {
+        for caches in [cache_sizes(), TINY, MID] {
             let one = run(1, caches);
             assert_eq!(one, run(2, caches), "{}: {g:?}", K::NAME);
             assert_eq!(one, run(3, caches), "{}: {g:?} (3 threads)", K::NAME);
@@ -348,7 +372,36 @@ fn all<K: MicroKernel>() {
     threads_bitwise::<K>();
     bias_epilogue::<K>();
     column_tasks::<K>();
+    narrow_c_a_in_place::<K>();
     tiles::<K>();
+}
+
+/// A row-major A too big to be read in place for its size alone, but C
+/// narrow enough that B's KC×N block fits half of L2: A is read in place
+/// (row tails padded per micro-panel), a column-major A of the same size
+/// is still packed, and both match the reference — with alpha/beta, a
+/// strided C, a bias, K over two KC slices, column tails. Bitwise equality
+/// across thread counts: `threads_bitwise` (600×70×500 reads A in place
+/// under the real caches and MID, 300×260×300 packs it under MID).
+fn narrow_c_a_in_place<K: MicroKernel>() {
+    let n = 2 * K::NR + 5;
+    for (s, &(m, k)) in [(250, 600), (301, 263)].iter().enumerate() {
+        let g = Gemm::new(m, n, k);
+        let bl = Blocking::new(MID, K::MR, K::NR, m, n, k);
+        assert!(
+            m * k > 1 << 16 && reads_a_in_place::<K>(&g, MID, &bl),
+            "{m}×{n}×{k}"
+        );
+        let gt = Gemm {
+            a: Strides::row_major_transposed(k, m),
+            ..g
+        };
+        assert!(!reads_a_in_place::<K>(&gt, MID, &bl), "{m}×{n}×{k} Aᵀ");
+        let seed = 1500 + 10 * s as u64;
+        for (v, g) in [g, g.scaled_into_strided_c(), gt].iter().enumerate() {
+            check_opt::<K>(g, MID, seed + v as u64, v == 1);
+        }
+    }
 }
 
 /// The column-task path (A small and read in place, B packed by each task):
@@ -374,16 +427,7 @@ fn column_tasks<K: MicroKernel>() {
         let seed = 1300 + 10 * s as u64;
         let variants = [
             g,
-            Gemm {
-                alpha: -0.5,
-                beta: 0.75,
-                c: Strides {
-                    row: n + 3,
-                    col: 1,
-                    batch: m * (n + 3),
-                },
-                ..g
-            },
+            g.scaled_into_strided_c(),
             Gemm {
                 a: Strides::row_major_transposed(k, m),
                 b: Strides::row_major_transposed(n, k),
@@ -579,6 +623,31 @@ fn dispatched_sgemm_matches_reference() {
 
 /// sgemm called from inside rayon tasks (as the attention and RNN kernels
 /// do), with parallel inner products, gives the same bits as serial calls.
+/// The grid's row blocks become a multiple of the pool's threads when the
+/// rows allow (whole MR panels per block), and stay as MC gives them on
+/// one thread or when not parallel.
+#[test]
+fn grid_row_blocks_fill_the_pool() {
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    pool(2).install(|| {
+        assert_eq!(grid_row_blocks(19, 1, 128, true), 20);
+        assert_eq!(grid_row_blocks(19, 1, 128, false), 19);
+        assert_eq!(grid_row_blocks(3, 2, 10, true), 3);
+        assert_eq!(grid_row_blocks(1, 1, 1, true), 1);
+        assert_eq!(grid_row_blocks(0, 1, 1, true), 1);
+    });
+    pool(3).install(|| {
+        assert_eq!(grid_row_blocks(19, 1, 128, true), 21);
+        assert_eq!(grid_row_blocks(2, 1, 2, true), 2);
+    });
+    pool(1).install(|| assert_eq!(grid_row_blocks(19, 1, 128, true), 19));
+}
+
 #[test]
 fn nested_calls_from_rayon_tasks() {
     use rayon::prelude::*;
