@@ -3,7 +3,9 @@
 //! batches with broadcast, and bitwise equality across thread counts.
 
 use super::blocking::{cache_sizes, Blocking, CacheSizes};
-use super::driver::{column_group, gemm_with_caches, grid_row_blocks, reads_a_in_place};
+use super::driver::{
+    column_group, column_row_blocks, gemm_with_caches, grid_row_blocks, reads_a_in_place,
+};
 use super::kernel::MicroKernel;
 use super::kernel_scalar::Scalar;
 use super::reference::sgemm_reference;
@@ -332,6 +334,8 @@ fn threads_bitwise<K: MicroKernel>() {
         Gemm::new(50, 300, 600),
         Gemm::new(600, 70, 500),
         Gemm::new(300, 260, 300),
+        // A GPT lm head: column groups of unequal width, split by rows too.
+        Gemm::new(768, 65, 128),
         Gemm {
             batch: 16,
             ..Gemm::new(40, 40, 40)
@@ -646,6 +650,24 @@ fn grid_row_blocks_fill_the_pool() {
         assert_eq!(grid_row_blocks(2, 1, 2, true), 2);
     });
     pool(1).install(|| assert_eq!(grid_row_blocks(19, 1, 128, true), 19));
+}
+
+/// Column groups that share unevenly (fewer or more groups than a multiple
+/// of the threads, or a short last group) get one row block per thread; even
+/// ones keep all rows; never more blocks than MR panels.
+#[test]
+fn column_row_blocks_even_out_the_groups() {
+    // (panels, group, units, threads) → row blocks
+    assert_eq!(column_row_blocks(5, 4, 128, 2), 2); // lm head on AVX2: 4 + 1 panels
+    assert_eq!(column_row_blocks(3, 2, 128, 2), 2); // on AVX-512: 2 + 1
+    assert_eq!(column_row_blocks(24, 4, 128, 2), 1); // 6 equal groups
+    assert_eq!(column_row_blocks(8, 4, 128, 2), 1);
+    assert_eq!(column_row_blocks(12, 4, 128, 2), 2); // 3 groups
+    assert_eq!(column_row_blocks(12, 4, 128, 3), 1);
+    assert_eq!(column_row_blocks(5, 4, 128, 3), 3);
+    assert_eq!(column_row_blocks(5, 4, 1, 2), 1); // one MR panel of rows
+    assert_eq!(column_row_blocks(5, 4, 128, 1), 1);
+    assert_eq!(column_row_blocks(1, 0, 3, 2), 2);
 }
 
 #[test]
