@@ -581,27 +581,27 @@ pub(super) fn column_group<K: MicroKernel>(
         .max(1)
 }
 
-/// Row blocks per column group in the column-task path: 1 when the `groups`
-/// groups of `group` panels (`panels` in all) share evenly among the pool's
-/// `threads`; otherwise `threads` (at most one per MR panel of the `units`),
-/// so that each thread gets one row block of every group. A GPT lm head
-/// (768×128 → 65 on AVX2: groups of 4 panels and of 1) ran one task of 4
-/// panels beside one of 1 at 2 threads, 0.8 of the 1-thread time. Only whole
-/// MR panels move between tasks, so results do not change.
-pub(super) fn column_row_blocks(
-    panels: usize,
-    group: usize,
-    units: usize,
-    threads: usize,
-) -> usize {
-    let groups = panels.div_ceil(group.max(1));
+/// Row blocks per column group in the column-task path: 1 when the `n`
+/// columns of C, in groups `w` wide, share evenly among the pool's `threads`
+/// (a multiple of `threads` groups, all full); otherwise `threads`, as long
+/// as each block keeps at least `COLUMN_ROW_BLOCK_UNITS` of the `units` MR
+/// panels (each row block packs its group's B panels again), so that each
+/// thread gets one row block of every group. A GPT lm head (768×128 → 65)
+/// ran one 64-column task beside a 1-column one (0.8 of the 1-thread time
+/// at 2 threads on AVX2). Only whole MR panels move between tasks, so
+/// results do not change.
+pub(super) fn column_row_blocks(n: usize, w: usize, units: usize, threads: usize) -> usize {
+    let w = w.max(1);
     let threads = threads.max(1);
-    if groups.is_multiple_of(threads) && panels.is_multiple_of(group.max(1)) {
+    if n.div_ceil(w).is_multiple_of(threads) && n.is_multiple_of(w) {
         1
     } else {
-        threads.min(units).max(1)
+        threads.min(units / COLUMN_ROW_BLOCK_UNITS).max(1)
     }
 }
+
+/// MR panels per row block, at least, when [`column_row_blocks`] splits rows.
+const COLUMN_ROW_BLOCK_UNITS: usize = 4;
 
 /// The column-task path (see [`column_group`]): each task owns
 /// `p.col_group` B panels and a block of rows of C ([`column_row_blocks`];
@@ -613,12 +613,7 @@ fn columns<K: MicroKernel>(p: &Problem<'_>) {
     let kc = p.bl.kc.min(p.k);
     let groups = p.n.div_ceil(w);
     let units = p.m.div_ceil(mr);
-    let rblocks = column_row_blocks(
-        p.n.div_ceil(nr),
-        p.col_group,
-        units,
-        rayon::current_num_threads(),
-    );
+    let rblocks = column_row_blocks(p.n, w, units, rayon::current_num_threads());
     // Row blocks outermost: rayon's halving then gives each thread whole
     // row blocks of every group.
     let task = |t: usize| {

@@ -652,22 +652,22 @@ fn grid_row_blocks_fill_the_pool() {
     pool(1).install(|| assert_eq!(grid_row_blocks(19, 1, 128, true), 19));
 }
 
-/// Column groups that share unevenly (fewer or more groups than a multiple
-/// of the threads, or a short last group) get one row block per thread; even
-/// ones keep all rows; never more blocks than MR panels.
+/// Column groups that share unevenly (not a multiple of the threads, or a
+/// short last group) get one row block per thread when the rows allow (at
+/// least 4 MR panels a block); even ones keep all rows.
 #[test]
 fn column_row_blocks_even_out_the_groups() {
-    // (panels, group, units, threads) → row blocks
-    assert_eq!(column_row_blocks(5, 4, 128, 2), 2); // lm head on AVX2: 4 + 1 panels
-    assert_eq!(column_row_blocks(3, 2, 128, 2), 2); // on AVX-512: 2 + 1
-    assert_eq!(column_row_blocks(24, 4, 128, 2), 1); // 6 equal groups
-    assert_eq!(column_row_blocks(8, 4, 128, 2), 1);
-    assert_eq!(column_row_blocks(12, 4, 128, 2), 2); // 3 groups
-    assert_eq!(column_row_blocks(12, 4, 128, 3), 1);
-    assert_eq!(column_row_blocks(5, 4, 128, 3), 3);
-    assert_eq!(column_row_blocks(5, 4, 1, 2), 1); // one MR panel of rows
-    assert_eq!(column_row_blocks(5, 4, 128, 1), 1);
-    assert_eq!(column_row_blocks(1, 0, 3, 2), 2);
+    // (n, group width, MR panels of rows, threads) → row blocks
+    assert_eq!(column_row_blocks(65, 64, 128, 2), 2); // lm head: 64 + 1 columns
+    assert_eq!(column_row_blocks(384, 64, 128, 2), 1); // 6 full groups
+    assert_eq!(column_row_blocks(128, 64, 128, 2), 1);
+    assert_eq!(column_row_blocks(192, 64, 128, 2), 2); // 3 groups
+    assert_eq!(column_row_blocks(192, 64, 128, 3), 1);
+    assert_eq!(column_row_blocks(65, 64, 128, 3), 3);
+    assert_eq!(column_row_blocks(65, 64, 8, 3), 2); // 4 panels a block at least
+    assert_eq!(column_row_blocks(65, 64, 7, 2), 1);
+    assert_eq!(column_row_blocks(65, 64, 128, 1), 1);
+    assert_eq!(column_row_blocks(5, 0, 128, 2), 2);
 }
 
 #[test]
