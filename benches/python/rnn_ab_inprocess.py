@@ -7,7 +7,8 @@ the working tree's ``attnrs``, alternating in one process, 1 thread by default.
 
 Rows per mode (I128 H256 T128 B32, batch-first): ``fwd`` under no_grad,
 ``fwd+bwd`` (gradients of every parameter, x without grad, as PyTorch's
-baseline), ``+dx`` (x requires grad too). Each round times each side once per
+baseline), ``fwd+bwd+dx`` (x requires grad too); the closures are
+rnn_vs_torch.py's. Each round times each side once per
 row (the faster of 2 calls by process CPU time; on 1 thread that is the core
 time actually used), sides alternating in order; reported: the medians and
 the median and range of the per-round new/old ratios (< 1: new is faster).
@@ -28,39 +29,14 @@ ap.add_argument("--only", default="rnn,lstm,gru")
 args = ap.parse_args()
 sys.path.insert(0, args.base)
 import attnrs_base as A  # noqa: E402
-import numpy as np  # noqa: E402
+from rnn_vs_torch import _attnrs_cases  # noqa: E402
 
 import attnrs as B  # noqa: E402
 
-MODES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
-
 
 def cases(ar):
-    from attnrs.bench.fused import steady_state_malloc
-
-    steady_state_malloc()
     ar.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((32, 128, 128)).astype(np.float32)
-    g = rng.standard_normal((32, 128, 256)).astype(np.float32)
-    out = {}
-    for name in args.only.split(","):
-        ar.manual_seed(0)
-        m = getattr(ar.nn, MODES[name])(128, 256, batch_first=True)
-
-        def fwd(m=m):
-            with ar.no_grad():
-                m(x)
-
-        def fb(m=m, need_x=False):
-            xt = ar.tensor(x, requires_grad=need_x)
-            o, _ = m(xt)
-            o.backward(g)
-
-        out[f"{name} fwd"] = fwd
-        out[f"{name} fwd+bwd"] = fb
-        out[f"{name} +dx"] = lambda fb=fb: fb(need_x=True)
-    return out
+    return dict(_attnrs_cases(args.only.split(","), ar))
 
 
 def cpu_ms(fn):
@@ -85,5 +61,8 @@ for name in wa:
         for w, acc in pair:
             acc.append(cpu_ms(w[name]))
     rs = sorted(b / a for a, b in zip(ta, tb))
-    print(f"{name:14s} old {statistics.median(ta):8.2f}  new {statistics.median(tb):8.2f} ms  "
-          f"new/old {statistics.median(rs):.3f} ({rs[0]:.3f}..{rs[-1]:.3f})", flush=True)
+    print(
+        f"{name:14s} old {statistics.median(ta):8.2f}  new {statistics.median(tb):8.2f} ms  "
+        f"new/old {statistics.median(rs):.3f} ({rs[0]:.3f}..{rs[-1]:.3f})",
+        flush=True,
+    )

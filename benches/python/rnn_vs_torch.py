@@ -57,11 +57,15 @@ def _time(fn, reps: int) -> tuple[float, float, float]:
     return walls[0] * 1e3, walls[len(walls) // 2] * 1e3, min(cpus) * 1e3
 
 
-def _attnrs_cases(only: list[str]):
+def _attnrs_cases(only: list[str], ar=None):
+    """(name, closure) per workload, on the package `ar` (default: attnrs;
+    rnn_ab_inprocess.py passes a base copy too)."""
     import numpy as np
 
-    import attnrs as ar
     from attnrs.bench.fused import steady_state_malloc
+
+    if ar is None:
+        import attnrs as ar
 
     steady_state_malloc()
     b, t, i, h = SHAPE
