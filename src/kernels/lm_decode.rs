@@ -28,6 +28,7 @@
 
 use crate::error::{KernelError, Result};
 use crate::kernels::activation::{self, Act};
+use crate::kernels::alloc;
 use crate::kernels::attention::{self, AttnParams, Layout, Masks};
 use crate::kernels::gemm::Strides;
 use crate::kernels::linear::{self, Linear};
@@ -198,13 +199,9 @@ pub struct Decoder {
     last_h: Vec<f32>,
 }
 
+/// A zeroed scratch or cache buffer, or a `Memory` error naming this op.
 fn try_buf(len: usize) -> Result<Vec<f32>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
-        KernelError::memory(OP, format!("could not allocate a buffer of {len} floats"))
-    })?;
-    v.resize(len, 0.0);
-    Ok(v)
+    alloc::try_zeroed(OP, len)
 }
 
 impl Decoder {
