@@ -502,6 +502,12 @@ pub(super) fn grid_row_blocks(
     }
 }
 
+/// Rows of row block `ib` of `rblocks` over `m` rows: whole MR panels (of
+/// the `units` = ⌈m / mr⌉), spread evenly over the blocks.
+fn row_block(ib: usize, rblocks: usize, units: usize, mr: usize, m: usize) -> Range<usize> {
+    ib * units / rblocks * mr..m.min((ib + 1) * units / rblocks * mr)
+}
+
 /// The MC×NC grid of tasks over an `mrows × ncols` slice of C.
 fn grid<K: MicroKernel>(
     p: &Problem<'_>,
@@ -517,8 +523,7 @@ fn grid<K: MicroKernel>(
     let tasks = rblocks * nblocks;
     let task = |t: usize| {
         let (ib, jb) = (t / nblocks, t % nblocks);
-        // Whole MR panels, spread evenly over the row blocks.
-        let rows = ib * units / rblocks * mr..mrows.min((ib + 1) * units / rblocks * mr);
+        let rows = row_block(ib, rblocks, units, mr, mrows);
         let cols = jb * bl.nc..ncols.min((jb + 1) * bl.nc);
         k_slices(p, |ks, beta, bias| {
             block::<K>(p, s, ks, rows.clone(), cols.clone(), beta, bias)
@@ -618,7 +623,7 @@ fn columns<K: MicroKernel>(p: &Problem<'_>) {
     // row blocks of every group.
     let task = |t: usize| {
         let (rb, grp) = (t / groups, t % groups);
-        let rows = rb * units / rblocks * mr..p.m.min((rb + 1) * units / rblocks * mr);
+        let rows = row_block(rb, rblocks, units, mr, p.m);
         let j0 = grp * w;
         let cols = w.min(p.n - j0);
         with_scratch(Slot::B, kc * cols.div_ceil(nr) * nr, |bpack| {
