@@ -38,6 +38,26 @@ def attention_backward(
     """Writes dq, dk, dv (any non-negative strides) from the forward's out and lse; with dk and dv
     None, dq is one (3,B,H,T,D) view receiving all three (Tq == Tk, D == Dv)."""
 
+# A whole pre-norm Transformer block in one call each way (src/py/block.rs); every array
+# C-contiguous float32, outputs and the flat saved/scratch buffers allocated by the caller.
+def transformer_block_sizes(batch: int, t: int, width: int, heads: int, ff: int) -> tuple[int, int]:
+    """Floats of the forward's saved buffer and of the backward's scratch buffer."""
+def transformer_block_forward(
+    x: F32, ln1_w: F32 | None, ln1_b: F32 | None, qkv_w: F32, qkv_b: F32 | None, out_w: F32,
+    out_b: F32 | None, ln2_w: F32 | None, ln2_b: F32 | None, fc1_w: F32, fc1_b: F32 | None,
+    fc2_w: F32, fc2_b: F32 | None, saved: F32, y: F32, eps1: float, eps2: float, heads: int,
+    causal: bool,
+) -> None:
+    """y (B,T,C) = x2 + fc2(gelu(fc1(ln2(x2)))), x2 = x + out(attn(qkv(ln1(x)))); fills saved."""
+def transformer_block_backward(
+    x: F32, ln1_w: F32 | None, qkv_w: F32, out_w: F32, ln2_w: F32 | None, fc1_w: F32, fc2_w: F32,
+    saved: F32, dy: F32, scratch: F32, dx: F32, dln1_w: F32, dln1_b: F32, dqkv_w: F32 | None,
+    dqkv_b: F32 | None, dout_w: F32 | None, dout_b: F32 | None, dln2_w: F32, dln2_b: F32,
+    dfc1_w: F32 | None, dfc1_b: F32 | None, dfc2_w: F32 | None, dfc2_b: F32 | None, eps1: float,
+    eps2: float, heads: int, causal: bool,
+) -> None:
+    """Every gradient of the block from dy and the forward's saved buffer (Linear grads where given)."""
+
 # Fused layer kernels (src/py/softmax.rs loss.rs norm.rs activation.rs embedding.rs optim.rs).
 # All arrays C-contiguous float32
 # (ids/targets int64); outputs are allocated by the caller and filled.

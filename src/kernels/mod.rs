@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod alloc;
 pub mod attention;
+pub mod block;
 pub mod conv1d;
 pub mod embedding;
 pub mod gemm;

@@ -24,6 +24,19 @@ pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R 
         .install(f)
 }
 
+/// Exact (erf) GELU in f64, for the f64 references.
+pub fn gelu64(x: f64) -> f64 {
+    // Φ(x) through erf's Abramowitz–Stegun-free series: accurate to ~1e-12 for |x| < 8.
+    let z = x / std::f64::consts::SQRT_2;
+    let mut term = z;
+    let mut sum = z;
+    for n in 1..200 {
+        term *= -z * z / n as f64;
+        sum += term / (2 * n + 1) as f64;
+    }
+    0.5 * x * (1.0 + 2.0 / std::f64::consts::PI.sqrt() * sum)
+}
+
 pub fn assert_close(got: &[f32], want: &[f64], atol: f64, rtol: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {

@@ -6,6 +6,7 @@
 mod activation;
 mod array;
 mod attention;
+mod block;
 mod conv1d;
 mod embedding;
 mod errors;
@@ -39,6 +40,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(runtime::peak_gflops, m)?,
         wrap_pyfunction!(attention::attention_forward, m)?,
         wrap_pyfunction!(attention::attention_backward, m)?,
+        wrap_pyfunction!(block::transformer_block_sizes, m)?,
+        wrap_pyfunction!(block::transformer_block_forward, m)?,
+        wrap_pyfunction!(block::transformer_block_backward, m)?,
         wrap_pyfunction!(conv1d::conv1d_forward, m)?,
         wrap_pyfunction!(conv1d::conv1d_backward, m)?,
         wrap_pyfunction!(conv1d::conv1d_step, m)?,

@@ -1,5 +1,5 @@
 use super::*;
-use crate::kernels::test_util::{assert_close, values};
+use crate::kernels::test_util::{assert_close, gelu64, values};
 
 const C: usize = 12;
 const H: usize = 3;
@@ -70,18 +70,6 @@ fn linear64(x: &[f64], p: &Proj) -> Vec<f64> {
             s + p.bias.as_ref().map_or(0.0, |b| b[o] as f64)
         })
         .collect()
-}
-
-fn gelu64(x: f64) -> f64 {
-    // Φ(x) through erf's Abramowitz–Stegun-free series: accurate to ~1e-12 for |x| < 8.
-    let z = x / std::f64::consts::SQRT_2;
-    let mut term = z;
-    let mut sum = z;
-    for n in 1..200 {
-        term *= -z * z / n as f64;
-        sum += term / (2 * n + 1) as f64;
-    }
-    0.5 * x * (1.0 + 2.0 / std::f64::consts::PI.sqrt() * sum)
 }
 
 /// Logits (V) at every position of `ids` (one sequence), causal.

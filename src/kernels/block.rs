@@ -1,0 +1,496 @@
+//! A whole pre-norm Transformer block, forward and backward, each as one call.
+//!
+//! `x2 = x + out(attn(qkv(ln1(x))))`, `y = x2 + fc2(gelu(fc1(ln2(x2))))`
+//! (nanoGPT; `attnrs.nn.TransformerBlock` with no dropout, masks or cache).
+//!
+//! The Python `_Block` autograd node ran these as ~12 `_core` calls forward
+//! and ~12 backward (plus NumPy for the residual sums), each with its own
+//! wrapper, checks and pool hand-off: serial Python time in every training
+//! step. Here the same kernels run in the same order, with the same strides,
+//! on buffers the caller gives, so every result is the Python path's bit for
+//! bit: LayerNorm `norm::layer_norm` / `layer_norm_backward`, the
+//! projections `linear::forward` / `linear::backward` (W row-major), the
+//! attention `attention::forward` / `backward_packed` on heads read in place
+//! from the fused (B, T, 3, H, D) projection, GELU `activation`, and the
+//! residual sums as the same f32 additions NumPy does.
+//!
+//! Forward keeps what backward needs in one caller-owned buffer
+//! ([`BlockShape::saved_len`]); backward uses a second one as scratch
+//! ([`BlockShape::scratch_len`]). Both run in the caller's rayon pool; every
+//! kernel splits its work by the problem alone, so results do not depend on
+//! the thread count.
+//!
+//! # Shapes
+//! - x, y, dx: (B·T) × C row-major; weights as the Linear/LayerNorm layers hold them
+
+use crate::error::{KernelError, Result};
+use crate::kernels::activation::{self, Act};
+use crate::kernels::attention::{self, AttnParams, BackwardInputs, Layout, Masks, PackedGrads};
+use crate::kernels::linear::{self, Grads, Linear};
+use crate::kernels::norm;
+
+const OP: &str = "transformer_block";
+
+/// Sizes of one block call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockShape {
+    pub batch: usize,
+    pub t: usize,
+    /// Model width C (a multiple of `heads`).
+    pub width: usize,
+    pub heads: usize,
+    /// MLP hidden width F.
+    pub ff: usize,
+    pub eps1: f32,
+    pub eps2: f32,
+    pub causal: bool,
+}
+
+/// The block's parameters, as `TransformerBlock` holds them: LayerNorm
+/// weight/bias (C each, optional), Linear weights (out × inp, row-major) and
+/// biases (out, optional): qkv C → 3C, out C → C, fc1 C → F, fc2 F → C.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockWeights<'a> {
+    pub ln1_w: Option<&'a [f32]>,
+    pub ln1_b: Option<&'a [f32]>,
+    pub qkv_w: &'a [f32],
+    pub qkv_b: Option<&'a [f32]>,
+    pub out_w: &'a [f32],
+    pub out_b: Option<&'a [f32]>,
+    pub ln2_w: Option<&'a [f32]>,
+    pub ln2_b: Option<&'a [f32]>,
+    pub fc1_w: &'a [f32],
+    pub fc1_b: Option<&'a [f32]>,
+    pub fc2_w: &'a [f32],
+    pub fc2_b: Option<&'a [f32]>,
+}
+
+/// The gradients one backward call writes. `dx` and the LayerNorms' four are
+/// always written (a LayerNorm without weight still fills its slot); a
+/// Linear's weight or bias gradient only where given.
+pub struct BlockGrads<'a> {
+    pub dx: &'a mut [f32],
+    pub ln1_w: &'a mut [f32],
+    pub ln1_b: &'a mut [f32],
+    pub qkv_w: Option<&'a mut [f32]>,
+    pub qkv_b: Option<&'a mut [f32]>,
+    pub out_w: Option<&'a mut [f32]>,
+    pub out_b: Option<&'a mut [f32]>,
+    pub ln2_w: &'a mut [f32],
+    pub ln2_b: &'a mut [f32],
+    pub fc1_w: Option<&'a mut [f32]>,
+    pub fc1_b: Option<&'a mut [f32]>,
+    pub fc2_w: Option<&'a mut [f32]>,
+    pub fc2_b: Option<&'a mut [f32]>,
+}
+
+/// The forward's intermediates, views into the saved buffer.
+struct Saved<T> {
+    h1: T,
+    qkv: T,
+    o: T,
+    x2: T,
+    h2: T,
+    u: T,
+    g: T,
+    m1: T,
+    r1: T,
+    m2: T,
+    r2: T,
+    lse: T,
+}
+
+/// Splits `buf` into consecutive pieces of the given lengths (the caller
+/// checked that they add up to `buf.len()`).
+fn split_mut<const N: usize>(mut buf: &mut [f32], lens: [usize; N]) -> [&mut [f32]; N] {
+    lens.map(|n| {
+        let (head, tail) = std::mem::take(&mut buf).split_at_mut(n);
+        buf = tail;
+        head
+    })
+}
+
+fn check_len(arg: &str, got: usize, want: usize) -> Result<()> {
+    if got != want {
+        return Err(KernelError::shape(
+            OP,
+            format!("{arg}: expected {want} elements, got {got}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_opt(arg: &str, got: Option<usize>, want: usize) -> Result<()> {
+    got.map_or(Ok(()), |n| check_len(arg, n, want))
+}
+
+impl BlockShape {
+    /// Rows B·T.
+    pub fn rows(&self) -> usize {
+        self.batch * self.t
+    }
+
+    fn lens(&self) -> [usize; 12] {
+        let (n, c, f) = (self.rows(), self.width, self.ff);
+        [
+            n * c,
+            n * 3 * c,
+            n * c,
+            n * c,
+            n * c,
+            n * f,
+            n * f,
+            n,
+            n,
+            n,
+            n,
+            n * self.heads,
+        ]
+    }
+
+    /// Floats of the forward's saved buffer.
+    pub fn saved_len(&self) -> usize {
+        self.lens().iter().sum()
+    }
+
+    /// Floats of the backward's scratch buffer.
+    pub fn scratch_len(&self) -> usize {
+        self.rows() * (2 * self.ff + 7 * self.width)
+    }
+
+    /// Work (multiply-adds of the largest product row) below which a caller
+    /// may run the block on its own thread, as the per-op bindings would.
+    pub fn work(&self) -> usize {
+        self.rows()
+            .saturating_mul(self.width)
+            .saturating_mul(self.ff.max(3 * self.width))
+    }
+
+    fn split_mut<'a>(&self, buf: &'a mut [f32]) -> Saved<&'a mut [f32]> {
+        let [h1, qkv, o, x2, h2, u, g, m1, r1, m2, r2, lse] = split_mut(buf, self.lens());
+        Saved {
+            h1,
+            qkv,
+            o,
+            x2,
+            h2,
+            u,
+            g,
+            m1,
+            r1,
+            m2,
+            r2,
+            lse,
+        }
+    }
+
+    fn split<'a>(&self, buf: &'a [f32]) -> Saved<&'a [f32]> {
+        let mut rest = buf;
+        let mut take = |n: usize| {
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            head
+        };
+        let l = self.lens();
+        Saved {
+            h1: take(l[0]),
+            qkv: take(l[1]),
+            o: take(l[2]),
+            x2: take(l[3]),
+            h2: take(l[4]),
+            u: take(l[5]),
+            g: take(l[6]),
+            m1: take(l[7]),
+            r1: take(l[8]),
+            m2: take(l[9]),
+            r2: take(l[10]),
+            lse: take(l[11]),
+        }
+    }
+
+    /// Checks the sizes and epsilons alone (before the buffers are sized by them).
+    pub fn check(&self) -> Result<()> {
+        let (c, f, h) = (self.width, self.ff, self.heads);
+        if c == 0 || h == 0 || !c.is_multiple_of(h) || f == 0 {
+            return Err(KernelError::shape(
+                OP,
+                format!("width: expected a positive multiple of heads {h} and ff > 0, got width {c}, ff {f}"),
+            ));
+        }
+        for (arg, eps) in [("eps1", self.eps1), ("eps2", self.eps2)] {
+            if !(eps.is_finite() && eps >= 0.0) {
+                return Err(KernelError::value(
+                    OP,
+                    format!("{arg}: expected a finite number >= 0, got {eps}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self, w: &BlockWeights<'_>) -> Result<()> {
+        self.check()?;
+        let (c, f) = (self.width, self.ff);
+        let n = |v: Option<&[f32]>| v.map(<[f32]>::len);
+        check_opt("ln1 weight", n(w.ln1_w), c)?;
+        check_opt("ln1 bias", n(w.ln1_b), c)?;
+        check_len("qkv weight", w.qkv_w.len(), 3 * c * c)?;
+        check_opt("qkv bias", n(w.qkv_b), 3 * c)?;
+        check_len("out weight", w.out_w.len(), c * c)?;
+        check_opt("out bias", n(w.out_b), c)?;
+        check_opt("ln2 weight", n(w.ln2_w), c)?;
+        check_opt("ln2 bias", n(w.ln2_b), c)?;
+        check_len("fc1 weight", w.fc1_w.len(), f * c)?;
+        check_opt("fc1 bias", n(w.fc1_b), f)?;
+        check_len("fc2 weight", w.fc2_w.len(), c * f)?;
+        check_opt("fc2 bias", n(w.fc2_b), c)
+    }
+
+    /// The attention problem on the fused projection: q, k, v are heads read
+    /// in place from (B, T, 3, H, D) rows (k and v start C and 2C floats in),
+    /// the output is written as (B, T, H, D); scale 1/√D as Python computes it.
+    fn attn(&self) -> AttnParams {
+        let (c, t, h) = (self.width, self.t, self.heads);
+        let d = c / h;
+        let in_qkv = Layout {
+            batch: t * 3 * c,
+            head: d,
+            time: 3 * c,
+            dim: 1,
+        };
+        let rows = Layout {
+            batch: t * c,
+            head: d,
+            time: c,
+            dim: 1,
+        };
+        AttnParams {
+            batch: self.batch,
+            heads: h,
+            tq: t,
+            tk: t,
+            d,
+            dv: d,
+            scale: (1.0f64 / (d as f64).sqrt()) as f32,
+            causal: self.causal,
+            causal_offset: 0,
+            q: in_qkv,
+            k: in_qkv,
+            v: in_qkv,
+            o: rows,
+        }
+    }
+}
+
+/// A Linear backward's outputs: dx always, dW and db where given.
+fn lin<'a>(x: &'a mut [f32], w: Option<&'a mut [f32]>, b: Option<&'a mut [f32]>) -> Grads<'a> {
+    Grads { x: Some(x), w, b }
+}
+
+const NO_MASKS: Masks<'static> = Masks {
+    key_padding: None,
+    additive: None,
+};
+
+/// `x += y` elementwise: the residual sums, the f32 additions of NumPy's
+/// `np.add(x, y, out=x)`.
+fn add_into(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// The block's output `y` from `x`, keeping its intermediates in `saved`
+/// (`s.saved_len()` floats) for [`backward`]. Runs in the caller's pool.
+///
+/// # Shapes
+/// - x, y: (B·T) × C; saved: `s.saved_len()`
+pub fn forward(
+    s: &BlockShape,
+    w: &BlockWeights<'_>,
+    x: &[f32],
+    saved: &mut [f32],
+    y: &mut [f32],
+) -> Result<()> {
+    s.validate(w)?;
+    let (n, c, f) = (s.rows(), s.width, s.ff);
+    check_len("x", x.len(), n * c)?;
+    check_len("y", y.len(), n * c)?;
+    check_len("saved", saved.len(), s.saved_len())?;
+    if n == 0 {
+        return Ok(());
+    }
+    let sv = s.split_mut(saved);
+    norm::layer_norm(x, w.ln1_w, w.ln1_b, n, c, s.eps1, sv.h1, sv.m1, sv.r1)?;
+    linear::forward(&Linear::new(n, c, 3 * c), sv.h1, w.qkv_w, w.qkv_b, sv.qkv)?;
+    let qkv: &[f32] = sv.qkv;
+    attention::forward(
+        &s.attn(),
+        &NO_MASKS,
+        qkv,
+        &qkv[c..],
+        &qkv[2 * c..],
+        sv.o,
+        sv.lse,
+    )?;
+    linear::forward(&Linear::new(n, c, c), sv.o, w.out_w, w.out_b, sv.x2)?;
+    add_into(sv.x2, x);
+    norm::layer_norm(sv.x2, w.ln2_w, w.ln2_b, n, c, s.eps2, sv.h2, sv.m2, sv.r2)?;
+    linear::forward(&Linear::new(n, c, f), sv.h2, w.fc1_w, w.fc1_b, sv.u)?;
+    activation::forward(Act::Gelu, sv.u, sv.g)?;
+    linear::forward(&Linear::new(n, f, c), sv.g, w.fc2_w, w.fc2_b, y)?;
+    add_into(y, sv.x2);
+    Ok(())
+}
+
+/// Every gradient of the block from `dy`, the input `x` and the forward's
+/// `saved` buffer; `scratch` (`s.scratch_len()` floats) holds the inner
+/// gradients. Runs in the caller's pool.
+///
+/// # Shapes
+/// - x, dy: (B·T) × C; saved: `s.saved_len()`; scratch: `s.scratch_len()`; grads: as the weights
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    s: &BlockShape,
+    w: &BlockWeights<'_>,
+    x: &[f32],
+    saved: &[f32],
+    dy: &[f32],
+    scratch: &mut [f32],
+    grads: BlockGrads<'_>,
+) -> Result<()> {
+    s.validate(w)?;
+    let (n, c, f) = (s.rows(), s.width, s.ff);
+    check_len("x", x.len(), n * c)?;
+    check_len("dy", dy.len(), n * c)?;
+    check_len("saved", saved.len(), s.saved_len())?;
+    check_len("scratch", scratch.len(), s.scratch_len())?;
+    check_len("dx", grads.dx.len(), n * c)?;
+    for (arg, g) in [
+        ("ln1 weight grad", &grads.ln1_w),
+        ("ln1 bias grad", &grads.ln1_b),
+        ("ln2 weight grad", &grads.ln2_w),
+        ("ln2 bias grad", &grads.ln2_b),
+    ] {
+        check_len(arg, g.len(), c)?;
+    }
+    // linear::backward checks the Linear gradients' sizes before any work.
+    if n == 0 {
+        // No rows: every parameter gradient is a sum over nothing.
+        let BlockGrads {
+            ln1_w,
+            ln1_b,
+            qkv_w,
+            qkv_b,
+            out_w,
+            out_b,
+            ln2_w,
+            ln2_b,
+            fc1_w,
+            fc1_b,
+            fc2_w,
+            fc2_b,
+            ..
+        } = grads;
+        for g in [ln1_w, ln1_b, ln2_w, ln2_b].into_iter().chain(
+            [qkv_w, qkv_b, out_w, out_b, fc1_w, fc1_b, fc2_w, fc2_b]
+                .into_iter()
+                .flatten(),
+        ) {
+            g.fill(0.0);
+        }
+        return Ok(());
+    }
+    let sv = s.split(saved);
+    let [dg, du, dh2, dx2, d_o, dqkv, dh1] = split_mut(
+        scratch,
+        [n * f, n * f, n * c, n * c, n * c, n * 3 * c, n * c],
+    );
+    let BlockGrads {
+        dx,
+        ln1_w: dln1_w,
+        ln1_b: dln1_b,
+        qkv_w,
+        qkv_b,
+        out_w,
+        out_b,
+        ln2_w: dln2_w,
+        ln2_b: dln2_b,
+        fc1_w,
+        fc1_b,
+        fc2_w,
+        fc2_b,
+    } = grads;
+    linear::backward(
+        &Linear::new(n, f, c),
+        sv.g,
+        w.fc2_w,
+        dy,
+        lin(dg, fc2_w, fc2_b),
+    )?;
+    activation::backward(Act::Gelu, sv.u, dg, du)?;
+    linear::backward(
+        &Linear::new(n, c, f),
+        sv.h2,
+        w.fc1_w,
+        du,
+        lin(dh2, fc1_w, fc1_b),
+    )?;
+    norm::layer_norm_backward(
+        dh2,
+        sv.x2,
+        w.ln2_w,
+        sv.m2,
+        sv.r2,
+        n,
+        c,
+        dx2,
+        Some((dln2_w, dln2_b)),
+    )?;
+    add_into(dx2, dy);
+    linear::backward(
+        &Linear::new(n, c, c),
+        sv.o,
+        w.out_w,
+        dx2,
+        lin(d_o, out_w, out_b),
+    )?;
+    let p = s.attn();
+    let inputs = BackwardInputs {
+        q: sv.qkv,
+        k: &sv.qkv[c..],
+        v: &sv.qkv[2 * c..],
+        o: sv.o,
+        lse: sv.lse,
+        dout: d_o,
+    };
+    // dq, dk, dv go straight into the (B, T, 3, H, D) gradient of the projection.
+    let packed = PackedGrads {
+        which: c,
+        layout: p.q,
+    };
+    attention::backward_packed(&p, p.o, packed, &NO_MASKS, inputs, dqkv)?;
+    linear::backward(
+        &Linear::new(n, c, 3 * c),
+        sv.h1,
+        w.qkv_w,
+        dqkv,
+        lin(dh1, qkv_w, qkv_b),
+    )?;
+    norm::layer_norm_backward(
+        dh1,
+        x,
+        w.ln1_w,
+        sv.m1,
+        sv.r1,
+        n,
+        c,
+        dx,
+        Some((dln1_w, dln1_b)),
+    )?;
+    add_into(dx, dx2);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
