@@ -28,6 +28,9 @@ use crate::kernels::activation::{self, Act};
 use crate::kernels::attention::{self, AttnParams, BackwardInputs, Layout, Masks, PackedGrads};
 use crate::kernels::linear::{self, Grads, Linear};
 use crate::kernels::norm;
+use crate::kernels::rows::elems_per_chunk;
+use crate::simd::{isa, Isa};
+use rayon::prelude::*;
 
 const OP: &str = "transformer_block";
 
@@ -292,12 +295,34 @@ const NO_MASKS: Masks<'static> = Masks {
     additive: None,
 };
 
-/// `x += y` elementwise: the residual sums, the f32 additions of NumPy's
-/// `np.add(x, y, out=x)`.
-fn add_into(x: &mut [f32], y: &[f32]) {
+/// `x += y` over one chunk.
+#[inline(always)]
+fn add_chunk(x: &mut [f32], y: &[f32]) {
     for (a, &b) in x.iter_mut().zip(y) {
         *a += b;
     }
+}
+
+/// [`add_chunk`] compiled for AVX2 (8 lanes per add; each element is still the one f32 sum).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn add_chunk_avx2(x: &mut [f32], y: &[f32]) {
+    add_chunk(x, y)
+}
+
+/// `x += y` elementwise, in fixed chunks over the pool: the residual sums,
+/// the f32 additions of NumPy's `np.add(x, y, out=x)`.
+fn add_into(x: &mut [f32], y: &[f32]) {
+    let level = isa();
+    let cl = elems_per_chunk(x.len());
+    x.par_chunks_mut(cl)
+        .zip(y.par_chunks(cl))
+        .for_each(|(a, b)| match level {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the AVX2 and AVX-512 levels are only chosen on CPUs with AVX2.
+            Isa::Avx2 | Isa::Avx512 => unsafe { add_chunk_avx2(a, b) },
+            _ => add_chunk(a, b),
+        });
 }
 
 /// The block's output `y` from `x`, keeping its intermediates in `saved`
