@@ -29,6 +29,7 @@ use crate::kernels::attention::{self, AttnParams, BackwardInputs, Layout, Masks,
 use crate::kernels::linear::{self, Grads, Linear};
 use crate::kernels::norm;
 use crate::kernels::rows::elems_per_chunk;
+#[cfg(target_arch = "x86_64")]
 use crate::simd::{isa, Isa};
 use rayon::prelude::*;
 
@@ -310,19 +311,28 @@ unsafe fn add_chunk_avx2(x: &mut [f32], y: &[f32]) {
     add_chunk(x, y)
 }
 
+/// [`add_chunk`] at the widest level the CPU has.
+#[cfg(target_arch = "x86_64")]
+fn add_chunk_best(x: &mut [f32], y: &[f32]) {
+    match isa() {
+        // SAFETY: the AVX2 and AVX-512 levels are only chosen on CPUs with AVX2.
+        Isa::Avx2 | Isa::Avx512 => unsafe { add_chunk_avx2(x, y) },
+        _ => add_chunk(x, y),
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn add_chunk_best(x: &mut [f32], y: &[f32]) {
+    add_chunk(x, y)
+}
+
 /// `x += y` elementwise, in fixed chunks over the pool: the residual sums,
 /// the f32 additions of NumPy's `np.add(x, y, out=x)`.
 fn add_into(x: &mut [f32], y: &[f32]) {
-    let level = isa();
     let cl = elems_per_chunk(x.len());
     x.par_chunks_mut(cl)
         .zip(y.par_chunks(cl))
-        .for_each(|(a, b)| match level {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: the AVX2 and AVX-512 levels are only chosen on CPUs with AVX2.
-            Isa::Avx2 | Isa::Avx512 => unsafe { add_chunk_avx2(a, b) },
-            _ => add_chunk(a, b),
-        });
+        .for_each(|(a, b)| add_chunk_best(a, b));
 }
 
 /// The block's output `y` from `x`, keeping its intermediates in `saved`
