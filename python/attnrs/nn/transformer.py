@@ -46,6 +46,13 @@ class _Block(Function):
     model: no dropout in training, no masks, cache or cross-attention, stock
     sub-layers (``_fusable``).
 
+    With dense float32 arrays (always, in training) forward and backward are each
+    ONE ``_core`` call (``transformer_block_forward`` / ``_backward``, Rust
+    ``kernels/block.rs``): the same kernels again, in the same order, residual
+    sums included, in one pool hand-off, with the intermediates in one flat
+    ``saved`` array; bitwise the per-op path (``_forward_layered`` /
+    ``_backward_layered``, kept for other inputs and ``_NATIVE = False``).
+
     # Shapes
     - x: (B, T, E) → (B, T, E); the rest: the sub-layers' parameters (biases may be None)
     """
