@@ -138,3 +138,22 @@ def test_binding_names_op_argument_expected_and_actual():
     a[9] = np.zeros((16, 8), np.float32)[::2]  # strided view
     with pytest.raises(ValueError, match="fc1 weight"):
         _core.transformer_block_forward(*a)
+
+
+def test_backward_twice_and_a_strided_upstream_gradient(monkeypatch):
+    # The saved buffer is read, never written, by the backward: a retained graph
+    # gives the same gradients again; a non-contiguous dy is taken as a copy.
+    monkeypatch.setattr(transformer, "_NATIVE", True)
+    blk = _block("plain", True)
+    x = ar.tensor(np.random.default_rng(6).standard_normal((2, 9, 48)).astype(np.float32), requires_grad=True)
+    y = blk(x)
+    dy = np.random.default_rng(7).standard_normal((2, 48, 9)).astype(np.float32).transpose(0, 2, 1)
+    y.backward(dy, retain_graph=True)
+    first = x.grad._array.copy(), blk.linear1.weight.grad._array.copy()
+    y.backward(dy)
+    np.testing.assert_array_equal(x.grad._array, 2 * first[0])
+    np.testing.assert_array_equal(blk.linear1.weight.grad._array, 2 * first[1])
+    x2 = ar.tensor(x._array, requires_grad=True)
+    blk.zero_grad()
+    blk(x2).backward(np.ascontiguousarray(dy))
+    np.testing.assert_array_equal(x2.grad._array, first[0])
