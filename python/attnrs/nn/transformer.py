@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core, ops
+from .. import ops
 from ..autograd import Function
 from ..functional.attention import FusedSelfAttention
 from ..tensor import Tensor, as_tensor
@@ -21,7 +21,7 @@ from .norm import LayerNorm
 
 __all__ = ["TransformerBlock"]
 
-#: ``_Block`` runs forward and backward each as one ``_core`` call when True and
+#: ``_Block`` runs forward and backward each as one kernel call when True and
 #: every array is dense float32 (else, and when False, the per-op path below).
 _NATIVE = True
 _F32 = np.dtype(np.float32)
@@ -47,7 +47,7 @@ class _Block(Function):
     sub-layers (``_fusable``).
 
     With dense float32 arrays (always, in training) forward and backward are each
-    ONE ``_core`` call (``transformer_block_forward`` / ``_backward``, Rust
+    ONE kernel call (``ops.transformer_block_forward`` / ``_backward``, Rust
     ``kernels/block.rs``): the same kernels again, in the same order, residual
     sums included, in one pool hand-off, with the intermediates in one flat
     ``saved`` array; bitwise the per-op path (``_forward_layered`` /
@@ -65,14 +65,11 @@ class _Block(Function):
         args = (x, ln1w, ln1b, wqkv, bqkv, wo, bo, ln2w, ln2b, w1, b1, w2, b2)
         if not (_NATIVE and x.size and _dense_f32(args)):
             return _Block._forward_layered(ctx, *args, eps1, eps2, heads, causal)
-        # One `_core` call: the same kernels in the same order (kernels/block.rs).
-        b, t, e = x.shape
-        n_saved, n_scratch = _core.transformer_block_sizes(b, t, e, heads, w1.shape[0])
-        saved = np.empty(n_saved, dtype=np.float32)
-        y = np.empty(x.shape, dtype=np.float32)
-        _core.transformer_block_forward(*args, saved, y, eps1, eps2, heads, causal)
+        # One kernel call: the same kernels in the same order (ops/block.py).
+        y, saved = ops.transformer_block_forward(x, args[1:], eps1=eps1, eps2=eps2, heads=heads,
+                                                 causal=causal)  # fmt: skip
         ctx.save(x, saved)
-        ctx.native = (n_scratch, eps1, eps2, heads, causal)
+        ctx.native = (eps1, eps2, heads, causal)
         ctx.weights = (ln1w, wqkv, wo, ln2w, w1, w2)
         ctx.has_bias = tuple(b is not None for b in (ln1b, bqkv, bo, ln2b, b1, b2))
         return y
@@ -82,29 +79,15 @@ class _Block(Function):
         if ctx.native is None:
             return _Block._backward_layered(ctx, dy)
         x, saved = ctx.saved
-        n_scratch, eps1, eps2, heads, causal = ctx.native
-        ln1w, wqkv, wo, ln2w, w1, w2 = ctx.weights
+        eps1, eps2, heads, causal = ctx.native
         n = ctx.needs_input_grad
         hb = ctx.has_bias
         if not (type(dy) is np.ndarray and dy.dtype == _F32 and dy.flags.c_contiguous):
             dy = np.ascontiguousarray(dy, dtype=np.float32)
-        emp, f32, e = np.empty, np.float32, x.shape[-1]
-
-        def grad(need, shape):
-            return emp(shape, dtype=f32) if need else None
-
-        dx, dln1w, dln1b, dln2w, dln2b = (emp(x.shape, dtype=f32), emp(e, dtype=f32), emp(e, dtype=f32),
-                                          emp(e, dtype=f32), emp(e, dtype=f32))  # fmt: skip
-        dwqkv, dbqkv = grad(n[3], wqkv.shape), grad(hb[1] and n[4], wqkv.shape[0])
-        dwo, dbo = grad(n[5], wo.shape), grad(hb[2] and n[6], wo.shape[0])
-        dw1, db1 = grad(n[9], w1.shape), grad(hb[4] and n[10], w1.shape[0])
-        dw2, db2 = grad(n[11], w2.shape), grad(hb[5] and n[12], w2.shape[0])
-        _core.transformer_block_backward(
-            x, ln1w, wqkv, wo, ln2w, w1, w2, saved, dy, emp(n_scratch, dtype=f32), dx, dln1w, dln1b,
-            dwqkv, dbqkv, dwo, dbo, dln2w, dln2b, dw1, db1, dw2, db2, eps1, eps2, heads, causal,
-        )  # fmt: skip
-        return (dx, dln1w if ln1w is not None else None, dln1b if hb[0] else None, dwqkv, dbqkv, dwo,
-                dbo, dln2w if ln2w is not None else None, dln2b if hb[3] else None, dw1, db1, dw2, db2)  # fmt: skip
+        need = (n[3], hb[1] and n[4], n[5], hb[2] and n[6], n[9], hb[4] and n[10], n[11], hb[5] and n[12])
+        g = ops.transformer_block_backward(x, ctx.weights, saved, dy, need, eps1=eps1, eps2=eps2,
+                                           heads=heads, causal=causal)  # fmt: skip
+        return (*g[:2], g[2] if hb[0] else None, *g[3:8], g[8] if hb[3] else None, *g[9:])
 
     @staticmethod
     def _forward_layered(ctx, x, ln1w, ln1b, wqkv, bqkv, wo, bo, ln2w, ln2b, w1, b1, w2, b2,

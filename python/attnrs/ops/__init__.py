@@ -4,7 +4,7 @@ The only callers of the compiled ``attnrs._core`` kernels. One module per op
 family, the same names as ``attnrs.functional`` (the autograd Functions),
 ``src/py/`` (the bindings) and ``src/kernels/`` (the Rust kernels):
 matmul, linear, softmax, norm, activation, loss, embedding, attention,
-conv1d, rnn, optim.
+conv1d, rnn, optim; and block, a whole Transformer block in one call.
 
 float64 input is converted to float32. Strided views are read through their
 strides (transposes and slices cost no copy). Ops over an axis other than the
@@ -25,6 +25,7 @@ from .activation import (
     tanh_backward,
 )  # fmt: skip
 from .attention import attention, attention_backward, attention_forward
+from .block import transformer_block_backward, transformer_block_forward
 from .conv1d import conv1d, conv1d_backward, conv1d_state, conv1d_step
 from .embedding import embedding, embedding_backward
 from .linear import linear, linear_backward
@@ -42,4 +43,5 @@ __all__ = [
     "linear_backward", "log_softmax", "log_softmax_backward", "matmul", "relu", "relu_backward",
     "rnn_backward", "rnn_forward", "rnn_lengths", "scale_", "sigmoid", "sigmoid_backward",
     "softmax", "softmax_backward", "tanh", "tanh_backward", "total_norm2",
+    "transformer_block_backward", "transformer_block_forward",
 ]  # fmt: skip

@@ -1,0 +1,73 @@
+"""A whole pre-norm Transformer block — ``x2 = x + out(attn(qkv(ln1(x))))``,
+``y = x2 + fc2(gelu(fc1(ln2(x2))))`` (nanoGPT; ``nn.TransformerBlock`` without
+dropout, masks or cache) — forward and backward, each ONE kernel call
+(``src/kernels/block.rs``): the LayerNorm, Linear, attention and GELU kernels
+in the order of the per-op path, with the same results bit for bit.
+
+Every array must be float32 and C-contiguous (``nn.transformer._Block`` takes
+its per-op path for anything else); the binding checks every shape and names
+the argument that is wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+
+__all__ = ["transformer_block_backward", "transformer_block_forward"]
+
+_F32 = np.float32
+
+
+def transformer_block_forward(
+    x: np.ndarray, params: tuple, *, eps1: float, eps2: float, heads: int, causal: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The block's output and the flat buffer of intermediates its backward reads.
+
+    # Shapes
+    - x: (B, T, C); params: ln1 weight, ln1 bias, qkv weight (3C, C), qkv bias, out weight
+      (C, C), out bias, ln2 weight, ln2 bias, fc1 weight (F, C), fc1 bias, fc2 weight (C, F),
+      fc2 bias — biases and LayerNorm weights may be None
+    - returns y (B, T, C) and saved (flat)
+    """
+    b, t, c = x.shape
+    n_saved, _ = _core.transformer_block_sizes(b, t, c, heads, params[8].shape[0])
+    saved = np.empty(n_saved, dtype=_F32)
+    y = np.empty(x.shape, dtype=_F32)
+    _core.transformer_block_forward(x, *params, saved, y, eps1, eps2, heads, causal)
+    return y, saved
+
+
+def transformer_block_backward(
+    x: np.ndarray, weights: tuple, saved: np.ndarray, dy: np.ndarray, need: tuple, *,
+    eps1: float, eps2: float, heads: int, causal: bool,
+) -> tuple:  # fmt: skip
+    """Every gradient of the block, in ``params`` order after dx.
+
+    ``weights`` are (ln1 weight, qkv weight, out weight, ln2 weight, fc1 weight, fc2
+    weight); ``need`` says which of the four Linears' (weight, bias) gradients to
+    compute (8 bools, qkv first). dx and the LayerNorms' gradients are always given
+    (a LayerNorm weight's as None when the weight is None).
+
+    # Shapes
+    - x, dy: (B, T, C); saved: from ``transformer_block_forward``
+    - returns (dx, then 12 gradients like params, None where not computed)
+    """
+    ln1w, wqkv, wo, ln2w, w1, w2 = weights
+    b, t, c = x.shape
+    _, n_scratch = _core.transformer_block_sizes(b, t, c, heads, w1.shape[0])
+
+    def grad(on: bool, shape: tuple | int) -> np.ndarray | None:
+        return np.empty(shape, dtype=_F32) if on else None
+
+    dx = np.empty(x.shape, dtype=_F32)
+    ln = [np.empty(c, dtype=_F32) for _ in range(4)]
+    lin = [grad(on, w.shape if i % 2 == 0 else w.shape[0])
+           for i, (on, w) in enumerate(zip(need, (wqkv, wqkv, wo, wo, w1, w1, w2, w2)))]  # fmt: skip
+    _core.transformer_block_backward(
+        x, ln1w, wqkv, wo, ln2w, w1, w2, saved, dy, np.empty(n_scratch, dtype=_F32), dx,
+        ln[0], ln[1], *lin[:4], ln[2], ln[3], *lin[4:], eps1, eps2, heads, causal,
+    )  # fmt: skip
+    return (dx, ln[0] if ln1w is not None else None, ln[1], *lin[:4],
+            ln[2] if ln2w is not None else None, ln[3], *lin[4:])  # fmt: skip
