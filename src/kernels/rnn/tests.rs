@@ -434,3 +434,51 @@ fn inference_gives_the_training_forward_bits_and_saves_nothing() {
         }
     }
 }
+
+#[test]
+fn weight_grads_match_f64_and_do_not_depend_on_the_pool() {
+    // Rows under two chunks (one product each), exactly two chunks, and
+    // tails that leave a short last chunk; odd widths on every side.
+    let mut rng = Rng(17);
+    for (bt, gh, i, h) in [
+        (1, 3, 2, 5),
+        (13, 7, 1, 3),
+        (2048, 5, 3, 16),
+        (2053, 37, 19, 5),
+        (4099, 1, 7, 2),
+    ] {
+        let dg_x = rng.vec(bt * gh, 1.0);
+        let dg_h = rng.vec(bt * gh, 1.0);
+        let x = rng.vec(bt * i, 1.0);
+        let hp = rng.vec(bt * h, 1.0);
+        let run = || driver::weight_grads(gh, i, h, bt, &dg_x, &x, &dg_h, &hp).unwrap();
+        let (dw_ih, dw_hh) = in_pool(1, run);
+        for (name, got, dg, xs, n) in [
+            ("dw_ih", &dw_ih, &dg_x, &x, i),
+            ("dw_hh", &dw_hh, &dg_h, &hp, h),
+        ] {
+            assert_eq!(got.len(), gh * n, "{name} bt {bt}");
+            for g in 0..gh {
+                for j in 0..n {
+                    let (mut want, mut mag) = (0.0f64, 0.0f64);
+                    for r in 0..bt {
+                        let p = dg[r * gh + g] as f64 * xs[r * n + j] as f64;
+                        want += p;
+                        mag += p.abs();
+                    }
+                    let err = (got[g * n + j] as f64 - want).abs();
+                    assert!(
+                        err <= 1e-5 * mag + 1e-7,
+                        "{name} bt {bt} [{g},{j}]: {} vs {want}",
+                        got[g * n + j]
+                    );
+                }
+            }
+        }
+        for threads in [2, 3, 5] {
+            let (a, b) = in_pool(threads, run);
+            assert_eq!(a, dw_ih, "dw_ih bt {bt} {threads}t");
+            assert_eq!(b, dw_hh, "dw_hh bt {bt} {threads}t");
+        }
+    }
+}
