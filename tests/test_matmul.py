@@ -141,6 +141,30 @@ def test_two_d_fast_path_views_and_outs():
         ar._core.gemm(a[None], b[None], np.empty((40, 20), np.float32))
 
 
+def test_two_d_fast_path_falls_back_before_writing():
+    # The 2-D path hands everything to _core.gemm, which refuses before it
+    # writes; the general path then handles or explains: an out that
+    # overlaps an input, a read-only out, an out of another dtype, and
+    # mm's empty operands.
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((12, 24), dtype=np.float32)
+    a, b = x[:, :12].copy(), rng.standard_normal((12, 12), dtype=np.float32)
+    want = x[:, :12] @ b
+    got = ar.ops.matmul(x[:, :12], b, out=x[:, 6:18])  # out overlaps a
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    ro = np.zeros((12, 12), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="out"):
+        ar.ops.matmul(a, b, out=ro)
+    assert not ro.any()
+    with pytest.raises(ar.DTypeError, match="float64"):
+        ar.ops.matmul(a, b, out=np.zeros((12, 12)))
+    from attnrs.ops.matmul import mm
+
+    assert mm(np.ones((0, 3), np.float32), np.ones((3, 4), np.float32)).shape == (0, 4)
+    np.testing.assert_array_equal(mm(np.ones((2, 0), np.float32), np.ones((0, 4), np.float32)), np.zeros((2, 4)))
+
+
 def test_float64_input_is_converted():
     rng = np.random.default_rng(5)
     a, b = rng.standard_normal((6, 7)), rng.standard_normal((7, 8))

@@ -378,6 +378,66 @@ fn all<K: MicroKernel>() {
     column_tasks::<K>();
     narrow_c_a_in_place::<K>();
     tiles::<K>();
+    packing_layouts::<K>();
+}
+
+/// `K::pack_a` and `K::pack_b` give the packed layouts exactly —
+/// element (i, p) of A at `(i / MR)·kc·MR + p·MR + i % MR`, (p, j) of B at
+/// `(j / NR)·kc·NR + p·NR + j % NR`, zeros in the padding — for row-major,
+/// column-major and padded sources, row and column tails, and depths with
+/// and without a remainder of 8 (A's transposing block, B's rows per pass),
+/// B's panel groups on one thread and in parallel.
+fn packing_layouts<K: MicroKernel>() {
+    use super::pack::MatRef;
+    let (mr, nr) = (K::MR, K::NR);
+    for &kc in &[1, 7, 8, 9, 16, 23, 64, 67] {
+        for &rows in &[1, mr - 1, mr, mr + 1, 2 * mr + 3, 3 * mr, 9 * nr + 5] {
+            for (rs, cs, pad) in [(kc + 3, 1, 0), (1, rows + 2, 1), (2 * kc + 1, 2, 5)] {
+                // rows × kc at strides (rs, cs) after `pad` floats; value 1000·i + p.
+                let len = pad + (rows - 1) * rs + (kc - 1) * cs + 1;
+                let mut data = vec![f32::NAN; len];
+                for i in 0..rows {
+                    for p in 0..kc {
+                        data[pad + i * rs + p * cs] = (1000 * i + p) as f32;
+                    }
+                }
+                let src = MatRef {
+                    data: &data,
+                    off: pad,
+                    rs,
+                    cs,
+                };
+                let mut pa = vec![f32::NAN; rows.div_ceil(mr) * kc * mr + 3];
+                K::pack_a(&mut pa, src, rows, kc, false);
+                for i in 0..rows.div_ceil(mr) * mr {
+                    for p in 0..kc {
+                        let want = if i < rows { (1000 * i + p) as f32 } else { 0.0 };
+                        let got = pa[(i / mr) * kc * mr + p * mr + i % mr];
+                        assert_eq!(
+                            got,
+                            want,
+                            "{} pack_a {rows}×{kc} ({rs},{cs}) at ({i},{p})",
+                            K::NAME
+                        );
+                    }
+                }
+                assert!(pa[rows.div_ceil(mr) * kc * mr..].iter().all(|x| x.is_nan()));
+                // The same block seen as B (kc × rows): B(p, j) = src(j, p).
+                let mut pb = vec![f32::NAN; rows.div_ceil(nr) * kc * nr + 3];
+                for parallel in [false, true] {
+                    K::pack_b(&mut pb, src.t(), kc, rows, parallel);
+                    for j in 0..rows.div_ceil(nr) * nr {
+                        for p in 0..kc {
+                            let want = if j < rows { (1000 * j + p) as f32 } else { 0.0 };
+                            let got = pb[(j / nr) * kc * nr + p * nr + j % nr];
+                            assert_eq!(got, want, "{} pack_b {kc}×{rows} at ({p},{j})", K::NAME);
+                        }
+                    }
+                    assert!(pb[rows.div_ceil(nr) * kc * nr..].iter().all(|x| x.is_nan()));
+                }
+            }
+        }
+    }
 }
 
 /// A row-major A too big to be read in place for its size alone, but C
