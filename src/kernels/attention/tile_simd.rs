@@ -33,6 +33,8 @@ pub(super) struct Gemm<'a> {
     pub c: &'a mut [f32],
     pub ldc: usize,
     pub accumulate: bool,
+    /// With `accumulate`: C's rows are first scaled, `C[i,:] = c_scale[i]·C[i,:] + A·B`.
+    pub c_scale: Option<&'a [f32]>,
     pub band: Band,
 }
 
@@ -77,6 +79,8 @@ fn gemm_scalar(g: Gemm<'_>) {
         let crow = &mut g.c[i * g.ldc..i * g.ldc + g.n];
         if !g.accumulate {
             crow.fill(0.0);
+        } else if let Some(s) = g.c_scale {
+            crow.iter_mut().for_each(|c| *c *= s[i]);
         }
         for p in lo..hi {
             let av = a.data[i * a.rs + p * a.cs];
@@ -279,6 +283,17 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
 ) {
     for i in 0..R {
         let row = (i0 + i) * g.ldc + j;
+        // SAFETY: `tile::run_gemm` checked c_scale.len() ≥ m > i0 + i.
+        let scale = g
+            .c_scale
+            .map(|s| unsafe { V::splat(*s.get_unchecked(i0 + i)) });
+        // C's old value, rescaled when asked (a product, then the sum: the
+        // same result as scaling C in a pass of its own first).
+        let old = |v: V::V| match scale {
+            // SAFETY: the caller has V's ISA.
+            Some(s) => unsafe { V::mul(v, s) },
+            None => v,
+        };
         for t in 0..NV {
             let lo = row + t * V::LANES;
             // SAFETY: C's row i0 + i holds columns j..j + w (checked by
@@ -287,7 +302,7 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
                 if FULL || (t + 1) * V::LANES <= w {
                     let d = g.c.get_unchecked_mut(lo..lo + V::LANES);
                     let v = if g.accumulate {
-                        V::add(acc[i][t], V::load(d))
+                        V::add(acc[i][t], old(V::load(d)))
                     } else {
                         acc[i][t]
                     };
@@ -295,7 +310,7 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
                 } else {
                     let d = g.c.get_unchecked_mut(lo..row + w);
                     let v = if g.accumulate {
-                        V::add(acc[i][t], V::load_partial(d, 0.0))
+                        V::add(acc[i][t], old(V::load_partial(d, 0.0)))
                     } else {
                         acc[i][t]
                     };
@@ -426,6 +441,9 @@ pub(super) struct ExpScaledSub<'a> {
     pub scale: f32,
     /// `width` elements.
     pub sub: &'a [f32],
+    /// When given (`width` elements): set to the column sums of the result,
+    /// `Σ_r x[r·ld + i]`, rows added in order from 0 (as `ColReduce`).
+    pub sums: Option<&'a mut [f32]>,
 }
 
 impl Kernel for ExpScaledSub<'_> {
@@ -436,6 +454,21 @@ impl Kernel for ExpScaledSub<'_> {
         for r in 0..self.rows {
             let x = &mut self.x[r * self.ld..r * self.ld + self.width];
             exp_scaled_sub_row::<V>(x, s, self.sub);
+        }
+        if let Some(out) = self.sums {
+            out.fill(0.0);
+            let (x, ld, rows) = (&*self.x, self.ld, self.rows);
+            // SAFETY: the caller has V's ISA; bounds as checked for x.
+            unsafe {
+                ColReduce {
+                    x,
+                    ld,
+                    rows,
+                    out,
+                    max: false,
+                }
+                .run::<V>()
+            }
         }
     }
 }
