@@ -77,10 +77,12 @@ for c in sel:
         b()
         fns[(c, tag, "f")], fns[(c, tag, "b")] = f, b
 res = {k: [] for k in fns}
-for _ in range(rounds):
+for rnd in range(rounds):
     for c in sel:
         for w in ("f", "b"):
-            for tag in ("base", "new"):
+            # The order alternates per round: whichever runs first pays for
+            # what the other's previous call left (allocator, caches).
+            for tag in ("base", "new") if rnd % 2 == 0 else ("new", "base"):
                 if w == "b":
                     fns[(c, tag, "f")]()  # the backward reads this forward's saved state
                 t0 = clock()
