@@ -57,7 +57,6 @@ struct Scratch {
     dor: Vec<f32>, // BR × dv packed dO rows (non-unit dim stride only)
     kr: Vec<f32>,  // BC × d packed K rows (non-unit dim stride only)
     st: Vec<f32>,  // BC × BR: Sᵀ, Pᵀ, then dSᵀ
-    dpt: Vec<f32>, // BC × BR: dPᵀ
     dk: Vec<f32>,  // BC × d
     dv: Vec<f32>,  // BC × dv
 }
@@ -73,7 +72,6 @@ impl Scratch {
             dor: zeros(OP, &[BR, dv]),
             kr: zeros(OP, &[BC, d]),
             st: vec![0.0; BC * BR],
-            dpt: vec![0.0; BC * BR],
             dk: zeros(OP, &[BC, d]),
             dv: zeros(OP, &[BC, dv]),
         }
@@ -557,11 +555,22 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             cs: 1,
         };
         tile::gemm_band(isa, ncq, dv, mr, pt, dob, &mut s.dv, dv, true, k_band);
-        // dPᵀ = V dOᵀ (ncq × mr).
-        tile::gemm_band(isa, ncq, mr, dv, va, dotb, &mut s.dpt, BR, false, t_band);
-        // dSᵀ = Pᵀ ⊙ (dPᵀ − D).
-        let d_i = &delta[bh * tq + i0..bh * tq + i0 + mr];
-        tile::softmax_grad_rows(isa, &mut s.st, &s.dpt, BR, ncq, mr, d_i);
+        // dSᵀ = Pᵀ ⊙ (dPᵀ − D) with dPᵀ = V dOᵀ (ncq × mr), made in the
+        // product's store over Pᵀ.
+        let ds = tile::Gemm {
+            m: ncq,
+            n: mr,
+            k: dv,
+            a: va,
+            b: dotb,
+            c: &mut s.st,
+            ldc: BR,
+            accumulate: false,
+            c_scale: None,
+            c_grad: Some(&delta[bh * tq + i0..bh * tq + i0 + mr]),
+            band: t_band,
+        };
+        tile::run_gemm(isa, ds);
         // dK += dSᵀ Q (ncq × d).
         let qb = if p.q.dim == 1 {
             BOp {

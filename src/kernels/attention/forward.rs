@@ -261,6 +261,7 @@ fn query_tile(
             ldc: dv,
             accumulate: true,
             c_scale: Some(&s.alpha[..mr]),
+            c_grad: None,
             band: pv_band,
         };
         tile::run_gemm(isa, pv);

@@ -78,7 +78,7 @@ pub fn gemm_band(
     accumulate: bool,
     band: Band,
 ) {
-    let c_scale = None;
+    let (c_scale, c_grad) = (None, None);
     run_gemm(
         isa,
         Gemm {
@@ -91,6 +91,7 @@ pub fn gemm_band(
             ldc,
             accumulate,
             c_scale,
+            c_grad,
             band,
         },
     )
@@ -100,7 +101,10 @@ pub fn gemm_band(
 /// `c_scale`, which accumulates into C after scaling its rows,
 /// `C[i,:] = c_scale[i]·C[i,:] + A·B` (the online softmax's rescale of the
 /// output done in the product's store instead of a pass of its own; the same
-/// result as scaling C first and then accumulating).
+/// result as scaling C first and then accumulating); and `c_grad`, which
+/// makes C (holding P) the softmax gradient `C ⊙ (A·B − c_grad[column])`
+/// in the store (the same result as the product and then
+/// [`softmax_grad_rows`], without a tile of its own).
 pub(super) fn run_gemm(isa: Isa, g: Gemm<'_>) {
     let (m, n, k, ldc) = (g.m, g.n, g.k, g.ldc);
     let (a, b, accumulate, c_scale) = (g.a, g.b, g.accumulate, g.c_scale);
@@ -112,10 +116,16 @@ pub(super) fn run_gemm(isa: Isa, g: Gemm<'_>) {
     if let Some(s) = c_scale {
         assert!(accumulate && s.len() >= m, "tile::gemm: c_scale too short");
     }
+    let c_grad = g.c_grad;
+    if let Some(dd) = c_grad {
+        assert!(!accumulate && dd.len() >= n, "tile::gemm: c_grad too short");
+    }
     if k == 0 {
         for i in 0..m {
             let row = &mut g.c[i * ldc..i * ldc + n];
-            if !accumulate {
+            if let Some(dd) = c_grad {
+                row.iter_mut().zip(dd).for_each(|(x, &d)| *x *= 0.0 - d);
+            } else if !accumulate {
                 row.fill(0.0);
             } else if let Some(s) = c_scale {
                 row.iter_mut().for_each(|x| *x *= s[i]);

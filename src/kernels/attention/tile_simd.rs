@@ -35,6 +35,9 @@ pub(super) struct Gemm<'a> {
     pub accumulate: bool,
     /// With `accumulate`: C's rows are first scaled, `C[i,:] = c_scale[i]·C[i,:] + A·B`.
     pub c_scale: Option<&'a [f32]>,
+    /// Without `accumulate`: C holds P and becomes the softmax gradient
+    /// `C[i,j] = C[i,j]·((A·B)[i,j] − c_grad[j])` (dSᵀ = Pᵀ ⊙ (dPᵀ − D)).
+    pub c_grad: Option<&'a [f32]>,
     pub band: Band,
 }
 
@@ -77,6 +80,17 @@ fn gemm_scalar(g: Gemm<'_>) {
     for i in 0..g.m {
         let (lo, hi) = g.steps(i, 1, 0, g.n);
         let crow = &mut g.c[i * g.ldc..i * g.ldc + g.n];
+        if let Some(dd) = g.c_grad {
+            // Each product summed from 0 in step order, as the plain path does.
+            for (j, cv) in crow.iter_mut().enumerate() {
+                let mut s = 0.0;
+                for p in lo..hi {
+                    s += a.data[i * a.rs + p * a.cs] * b.data[p * b.ld + j];
+                }
+                *cv *= s - dd[j];
+            }
+            continue;
+        }
         if !g.accumulate {
             crow.fill(0.0);
         } else if let Some(s) = g.c_scale {
@@ -301,7 +315,11 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
             unsafe {
                 if FULL || (t + 1) * V::LANES <= w {
                     let d = g.c.get_unchecked_mut(lo..lo + V::LANES);
-                    let v = if g.accumulate {
+                    let v = if let Some(dd) = g.c_grad {
+                        let c0 = j + t * V::LANES;
+                        let dv = V::load(dd.get_unchecked(c0..c0 + V::LANES));
+                        V::mul(V::load(d), V::sub(acc[i][t], dv))
+                    } else if g.accumulate {
                         V::add(acc[i][t], old(V::load(d)))
                     } else {
                         acc[i][t]
@@ -309,7 +327,11 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
                     V::store(d, v);
                 } else {
                     let d = g.c.get_unchecked_mut(lo..row + w);
-                    let v = if g.accumulate {
+                    let v = if let Some(dd) = g.c_grad {
+                        let c0 = j + t * V::LANES;
+                        let dv = V::load_partial(dd.get_unchecked(c0..j + w), 0.0);
+                        V::mul(V::load_partial(d, 0.0), V::sub(acc[i][t], dv))
+                    } else if g.accumulate {
                         V::add(acc[i][t], old(V::load_partial(d, 0.0)))
                     } else {
                         acc[i][t]

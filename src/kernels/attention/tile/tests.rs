@@ -325,15 +325,13 @@ fn column_max_and_sum_match_row_by_row() {
     }
 }
 
-#[test]
-fn rescaled_product_equals_scaling_first() {
-    // C = s·C + A·B in the store against scaling C's rows in a pass of its
-    // own and then accumulating, bit for bit, on every level: odd and prime
-    // sizes, partial strips and vectors, k = 0, every band, A in rows,
-    // columns and any strides; scales 1, 0, negative, and −0.0 / NaN entries.
+/// Runs `check(isa, [m, n, k], A, B, band, what)` over the cases of the
+/// store-mode tests: the odd shapes, k = 0, partial strips; each band of
+/// `bands`; A in rows, columns and any strides; every level. C has n + 1 columns.
+fn for_store_cases(bands: &[Band], mut check: impl FnMut(Isa, [usize; 3], AOp, BOp, Band, &str)) {
     let shapes = ODD_SHAPES.iter().chain(&[(1, 9, 0), (37, 19, 41)]);
     for &(m, n, k) in shapes {
-        for band in [Band::Full, Band::KTo(1), Band::KTo(-5), Band::KFrom(3)] {
+        for &band in bands {
             for (rs, cs) in [(k + 3, 1), (1, m + 2), (2 * k + 1, 2)] {
                 let len = if k == 0 {
                     1
@@ -351,48 +349,84 @@ fn rescaled_product_equals_scaling_first() {
                     data: &b,
                     ld: n + 2,
                 };
-                let c0: Vec<f32> = (0..m * (n + 1))
-                    .map(|i| match i % 17 {
-                        3 => -0.0,
-                        11 => f32::NAN,
-                        _ => ((i * 3 % 19) as f32) * 0.45 - 4.0,
-                    })
-                    .collect();
-                let s: Vec<f32> = (0..m)
-                    .map(|i| [1.0, 0.0, 0.37, -1.25, 3.0][i % 5])
-                    .collect();
                 for isa in levels() {
-                    let mut want = c0.clone();
-                    for i in 0..m {
-                        for c in &mut want[i * (n + 1)..i * (n + 1) + n] {
-                            *c *= s[i];
-                        }
-                    }
-                    gemm_band(isa, m, n, k, aop, bop, &mut want, n + 1, true, band);
-                    let mut got = c0.clone();
-                    let g = Gemm {
-                        m,
-                        n,
-                        k,
-                        a: aop,
-                        b: bop,
-                        c: &mut got,
-                        ldc: n + 1,
-                        accumulate: true,
-                        c_scale: Some(&s),
-                        band,
-                    };
-                    run_gemm(isa, g);
-                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                        assert!(
-                            g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
-                            "{isa:?} {m}x{n}x{k} {band:?} a({rs}, {cs}) C[{i}] = {g}, want {w}"
-                        );
-                    }
+                    let what = format!("{isa:?} {m}x{n}x{k} {band:?} a({rs}, {cs})");
+                    check(isa, [m, n, k], aop, bop, band, &what);
                 }
             }
         }
     }
+}
+
+/// `run_gemm` into C (n + 1 columns) with the given store mode.
+#[allow(clippy::too_many_arguments)]
+fn run_store(
+    isa: Isa,
+    [m, n, k]: [usize; 3],
+    a: AOp,
+    b: BOp,
+    c: &mut [f32],
+    c_scale: Option<&[f32]>,
+    c_grad: Option<&[f32]>,
+    band: Band,
+) {
+    let ldc = n + 1;
+    let accumulate = c_grad.is_none();
+    run_gemm(
+        isa,
+        Gemm {
+            c,
+            a,
+            b,
+            band,
+            m,
+            c_grad,
+            n,
+            c_scale,
+            k,
+            accumulate,
+            ldc,
+        },
+    )
+}
+
+fn same_bits(got: &[f32], want: &[f32], what: &str) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+            "{what} C[{i}] = {g}, want {w}"
+        );
+    }
+}
+
+#[test]
+fn rescaled_product_equals_scaling_first() {
+    // C = s·C + A·B in the store against scaling C's rows in a pass of its
+    // own and then accumulating, bit for bit; scales 1, 0, negative, and
+    // −0.0 / NaN entries in C.
+    let bands = [Band::Full, Band::KTo(1), Band::KTo(-5), Band::KFrom(3)];
+    for_store_cases(&bands, |isa, [m, n, k], aop, bop, band, what| {
+        let c0: Vec<f32> = (0..m * (n + 1))
+            .map(|i| match i % 17 {
+                3 => -0.0,
+                11 => f32::NAN,
+                _ => ((i * 3 % 19) as f32) * 0.45 - 4.0,
+            })
+            .collect();
+        let s: Vec<f32> = (0..m)
+            .map(|i| [1.0, 0.0, 0.37, -1.25, 3.0][i % 5])
+            .collect();
+        let mut want = c0.clone();
+        for i in 0..m {
+            for c in &mut want[i * (n + 1)..i * (n + 1) + n] {
+                *c *= s[i];
+            }
+        }
+        gemm_band(isa, m, n, k, aop, bop, &mut want, n + 1, true, band);
+        let mut got = c0;
+        run_store(isa, [m, n, k], aop, bop, &mut got, Some(&s), None, band);
+        same_bits(&got, &want, what);
+    });
 }
 
 #[test]
@@ -442,4 +476,35 @@ fn probabilities_with_column_sums_equal_the_two_passes() {
             }
         }
     }
+}
+
+#[test]
+fn softmax_gradient_in_the_store_equals_the_two_passes() {
+    // C = P ⊙ (A·B − d[column]) in the product's store against the product
+    // into a tile of its own and then softmax_grad_rows, bit for bit, also
+    // with the causal band of dPᵀ; P with zeros, −0.0 and NaN.
+    let bands = [
+        Band::Full,
+        Band::ColsFrom(0),
+        Band::ColsFrom(-7),
+        Band::ColsFrom(9),
+    ];
+    for_store_cases(&bands, |isa, [m, n, k], aop, bop, band, what| {
+        let p0: Vec<f32> = (0..m * (n + 1))
+            .map(|i| match i % 13 {
+                2 => 0.0,
+                5 => -0.0,
+                9 => f32::NAN,
+                _ => ((i * 3 % 19) as f32) * 0.05,
+            })
+            .collect();
+        let d: Vec<f32> = (0..n).map(|j| (j % 7) as f32 * 0.6 - 1.5).collect();
+        let mut dp = vec![0.0f32; m * (n + 1)];
+        gemm_band(isa, m, n, k, aop, bop, &mut dp, n + 1, false, band);
+        let mut want = p0.clone();
+        softmax_grad_rows(isa, &mut want, &dp, n + 1, m, n, &d);
+        let mut got = p0;
+        run_store(isa, [m, n, k], aop, bop, &mut got, None, Some(&d), band);
+        same_bits(&got, &want, what);
+    });
 }
