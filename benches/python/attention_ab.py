@@ -9,7 +9,8 @@ backward (``FusedSelfAttention``) on three shapes:
 
     ATTNRS_SIMD=avx2 .venv/bin/python benches/python/attention_ab.py /work/s4base 15 [gpt mha c512]
 
-Prints medians and the median [IQR] of per-round new/base ratios. ``NT`` sets the threads.
+Prints medians and the median [IQR] of per-round new/base ratios. ``NT`` sets the threads;
+``CPU=1`` times by the calling thread's CPU time (at 1 thread the work runs on it) instead of wall time.
 """
 
 import os
@@ -27,6 +28,7 @@ import attnrs as Bm  # noqa: E402
 from attnrs.functional.attention import FusedSelfAttention as FB  # noqa: E402
 
 nt = int(os.environ.get("NT", "1"))
+clock = time.thread_time if os.environ.get("CPU") == "1" else time.perf_counter
 A.set_num_threads(nt)
 Bm.set_num_threads(nt)
 
@@ -75,15 +77,17 @@ for c in sel:
         b()
         fns[(c, tag, "f")], fns[(c, tag, "b")] = f, b
 res = {k: [] for k in fns}
-for _ in range(rounds):
+for rnd in range(rounds):
     for c in sel:
         for w in ("f", "b"):
-            for tag in ("base", "new"):
+            # The order alternates per round: whichever runs first pays for
+            # what the other's previous call left (allocator, caches).
+            for tag in ("base", "new") if rnd % 2 == 0 else ("new", "base"):
                 if w == "b":
                     fns[(c, tag, "f")]()  # the backward reads this forward's saved state
-                t0 = time.perf_counter()
+                t0 = clock()
                 fns[(c, tag, w)]()
-                res[(c, tag, w)].append(time.perf_counter() - t0)
+                res[(c, tag, w)].append(clock() - t0)
 for c in sel:
     for w in ("f", "b"):
         r = sorted(n / b for n, b in zip(res[(c, "new", w)], res[(c, "base", w)]))

@@ -1,9 +1,9 @@
 """MultiheadAttention(512, 8) on (8, 256, 512), forward + backward, in-process A/B
 of two builds at 1 thread by thread CPU time: a copy of the package imported as
-`attnrs_base` (/work/s4base, made as in benches/python/ab_inprocess.py) against
-the working tree's `attnrs`; best of 2 per burst, medians over rounds.
+`attnrs_base` (``BASE``, default /work/s4base, made as in benches/python/ab_inprocess.py)
+against the working tree's `attnrs`; best of 2 per burst, medians over rounds.
 
-    ATTNRS_SIMD=avx2 .venv/bin/python benches/python/mha_ab_builds.py ROUNDS
+    [BASE=/work/s5base] ATTNRS_SIMD=avx2 .venv/bin/python benches/python/mha_ab_builds.py ROUNDS
 """
 
 import os
@@ -12,7 +12,7 @@ import sys
 import time
 
 os.environ["ATTNRS_SPIN_US"] = "0"
-sys.path.insert(0, "/work/s4base")
+sys.path.insert(0, os.environ.get("BASE", "/work/s4base"))
 sys.path.insert(0, "python")
 import attnrs_base as A
 import numpy as np

@@ -51,28 +51,27 @@ fn groups(bh: usize, n_kt: usize) -> usize {
 }
 
 struct Scratch {
-    qt: Vec<f32>,  // d × Tq packed Qᵀ of the task's (batch, head), O(T)
-    dot: Vec<f32>, // dv × Tq packed dOᵀ, O(T)
+    qt: Vec<f32>,  // Qᵀ of the task's (batch, head), one d × br block per query tile, O(T)
+    dot: Vec<f32>, // dOᵀ likewise, one dv × br block per query tile, O(T)
     qr: Vec<f32>,  // BR × d packed Q rows (non-unit dim stride only)
     dor: Vec<f32>, // BR × dv packed dO rows (non-unit dim stride only)
     kr: Vec<f32>,  // BC × d packed K rows (non-unit dim stride only)
     st: Vec<f32>,  // BC × BR: Sᵀ, Pᵀ, then dSᵀ
-    dpt: Vec<f32>, // BC × BR: dPᵀ
     dk: Vec<f32>,  // BC × d
     dv: Vec<f32>,  // BC × dv
 }
 
 impl Scratch {
-    fn new(p: &AttnParams) -> Self {
+    fn new(p: &AttnParams, br: usize) -> Self {
         let (d, dv) = (p.d, p.dv);
+        let tq = p.tq.div_ceil(br) * br;
         Scratch {
-            qt: zeros(OP, &[d, p.tq]),
-            dot: zeros(OP, &[dv, p.tq]),
+            qt: zeros(OP, &[d, tq]),
+            dot: zeros(OP, &[dv, tq]),
             qr: zeros(OP, &[BR, d]),
             dor: zeros(OP, &[BR, dv]),
             kr: zeros(OP, &[BC, d]),
             st: vec![0.0; BC * BR],
-            dpt: vec![0.0; BC * BR],
             dk: zeros(OP, &[BC, d]),
             dv: zeros(OP, &[BC, dv]),
         }
@@ -327,7 +326,7 @@ fn run(
         // One group per (batch, head) owns all of its dQ: accumulate it in
         // the task and write it out, with no partials to sum.
         (0..bh_n).into_par_iter().for_each_init(
-            || (Scratch::new(p), zeros(OP, &[part_len])),
+            || (Scratch::new(p, br), zeros(OP, &[part_len])),
             |(s, part), bh| {
                 part.fill(0.0);
                 key_group(&ctx, bh, 0, 1, s, part);
@@ -340,7 +339,7 @@ fn run(
     }
     let mut parts = alloc::try_zeros(OP, &[bh_n, n_g, part_len])?;
     parts.par_chunks_mut(part_len).enumerate().for_each_init(
-        || Scratch::new(p),
+        || Scratch::new(p, br),
         |s, (task, part)| key_group(&ctx, task / n_g, task % n_g, n_g, s, part),
     );
     // 3. dQ = scale · Σ_g partial_g, in group order.
@@ -393,29 +392,31 @@ fn key_group(c: &Ctx<'_>, bh: usize, grp: usize, n_g: usize, s: &mut Scratch, pa
     let (p, g, x) = (c.p, c.g, c.x);
     let (b, h) = (bh / p.heads, bh % p.heads);
     let tq = p.tq;
-    // Qᵀ and dOᵀ of this (batch, head), packed once for all its key tiles.
-    gather_t(
-        c.isa,
-        &mut s.qt,
-        tq,
-        x.q,
-        p.q.row(b, h, 0),
-        p.q.time,
-        p.q.dim,
-        tq,
-        p.d,
-    );
-    gather_t(
-        c.isa,
-        &mut s.dot,
-        tq,
-        x.dout,
-        g.dout.row(b, h, 0),
-        g.dout.time,
-        g.dout.dim,
-        tq,
-        p.dv,
-    );
+    // Qᵀ and dOᵀ of this (batch, head), packed once for all its key tiles,
+    // one contiguous block per query tile: a B operand whose rows are Tq
+    // floats apart would put each step of a tile product on its own page
+    // (and, for Tq a multiple of 1024, in one L1 set).
+    let br = c.br;
+    let mut i0 = 0;
+    while i0 < tq {
+        let mr = br.min(tq - i0);
+        let (qb, db) = (i0 * p.d, i0 * p.dv);
+        let (qrow, drow) = (p.q.row(b, h, i0), g.dout.row(b, h, i0));
+        gather_t(
+            c.isa,
+            &mut s.qt[qb..],
+            br,
+            x.q,
+            qrow,
+            p.q.time,
+            p.q.dim,
+            mr,
+            p.d,
+        );
+        let (dt, dd) = (g.dout.time, g.dout.dim);
+        gather_t(c.isa, &mut s.dot[db..], br, x.dout, drow, dt, dd, mr, p.dv);
+        i0 += br;
+    }
     let n_kt = p.tk.div_ceil(BC);
     let mut kt = grp;
     while kt < n_kt {
@@ -490,12 +491,12 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         }
         let (qrow0, drow0) = (p.q.row(b, h, i0), g.dout.row(b, h, i0));
         let qtb = BOp {
-            data: tail(&s.qt, i0),
-            ld: tq,
+            data: tail(&s.qt, i0 * d),
+            ld: br,
         };
         let dotb = BOp {
-            data: tail(&s.dot, i0),
-            ld: tq,
+            data: tail(&s.dot, i0 * dv),
+            ld: br,
         };
         // Sᵀ = K Qᵀ (ncq × mr). On a causal diagonal tile the products skip
         // the triangle where P = 0 (see `causal_bands`): Sᵀ and dPᵀ the blocks
@@ -554,11 +555,22 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             cs: 1,
         };
         tile::gemm_band(isa, ncq, dv, mr, pt, dob, &mut s.dv, dv, true, k_band);
-        // dPᵀ = V dOᵀ (ncq × mr).
-        tile::gemm_band(isa, ncq, mr, dv, va, dotb, &mut s.dpt, BR, false, t_band);
-        // dSᵀ = Pᵀ ⊙ (dPᵀ − D).
-        let d_i = &delta[bh * tq + i0..bh * tq + i0 + mr];
-        tile::softmax_grad_rows(isa, &mut s.st, &s.dpt, BR, ncq, mr, d_i);
+        // dSᵀ = Pᵀ ⊙ (dPᵀ − D) with dPᵀ = V dOᵀ (ncq × mr), made in the
+        // product's store over Pᵀ.
+        let ds = tile::Gemm {
+            m: ncq,
+            n: mr,
+            k: dv,
+            a: va,
+            b: dotb,
+            c: &mut s.st,
+            ldc: BR,
+            accumulate: false,
+            c_scale: None,
+            c_grad: Some(&delta[bh * tq + i0..bh * tq + i0 + mr]),
+            band: t_band,
+        };
+        tile::run_gemm(isa, ds);
         // dK += dSᵀ Q (ncq × d).
         let qb = if p.q.dim == 1 {
             BOp {

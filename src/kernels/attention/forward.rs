@@ -214,16 +214,18 @@ fn query_tile(
             }
         }
         // Pᵀ = exp(scale·Sᵀ − m) and the column sums.
-        tile::exp_scaled_sub_rows(isa, &mut s.st, BR, nc, mr, mul, &s.sub[..mr]);
-        tile::col_sum_rows(isa, &s.st, BR, nc, mr, cm);
+        let probs = tile::ExpScaledSub {
+            x: &mut s.st,
+            ld: BR,
+            rows: nc,
+            width: mr,
+            scale: mul,
+            sub: &s.sub[..mr],
+            sums: Some(&mut cm[..]),
+        };
+        tile::run_exp(isa, probs);
         for ii in 0..mr {
-            let a = s.alpha[ii];
-            s.l[ii] = s.l[ii] * a + cm[ii];
-            if a != 1.0 {
-                for x in &mut s.o[ii * dv..(ii + 1) * dv] {
-                    *x *= a;
-                }
-            }
+            s.l[ii] = s.l[ii] * s.alpha[ii] + cm[ii];
         }
         let vb = if p.v.dim == 1 {
             BOp {
@@ -242,13 +244,27 @@ fn query_tile(
                 ld: dv,
             }
         };
-        // O += P V (mr × dv): P is Pᵀ read with swapped strides.
+        // O = α·O + P V (mr × dv), the rescale in the product's store: P is
+        // Pᵀ read with swapped strides.
         let pa = AOp {
             data: &s.st,
             rs: 1,
             cs: BR,
         };
-        tile::gemm_band(isa, mr, dv, nc, pa, vb, &mut s.o, dv, true, pv_band);
+        let pv = tile::Gemm {
+            m: mr,
+            n: dv,
+            k: nc,
+            a: pa,
+            b: vb,
+            c: &mut s.o,
+            ldc: dv,
+            accumulate: true,
+            c_scale: Some(&s.alpha[..mr]),
+            c_grad: None,
+            band: pv_band,
+        };
+        tile::run_gemm(isa, pv);
         j0 += nc;
     }
     let lse_base = bh * p.tq + i0;

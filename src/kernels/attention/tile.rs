@@ -8,9 +8,8 @@
 //! (row, column) strides — a Q or K block straight from a strided (B,T,3,H,D)
 //! projection, or a transposed dS tile — while B and C have unit column stride.
 
-use super::tile_simd::{
-    ColReduce, Dot, ExpScaledSub, ExpSum, Gemm, ScaleAxpy, ScaleMax, SoftmaxGrad,
-};
+use super::tile_simd::{ColReduce, Dot, ExpSum, ScaleAxpy, ScaleMax, SoftmaxGrad};
+pub(super) use super::tile_simd::{ExpScaledSub, Gemm};
 use crate::simd::{dispatch_on, Isa};
 
 /// A read-only operand broadcast element by element: element (i, p) is `data[i·rs + p·cs]`.
@@ -79,15 +78,57 @@ pub fn gemm_band(
     accumulate: bool,
     band: Band,
 ) {
+    let (c_scale, c_grad) = (None, None);
+    run_gemm(
+        isa,
+        Gemm {
+            m,
+            n,
+            k,
+            a,
+            b,
+            c,
+            ldc,
+            accumulate,
+            c_scale,
+            c_grad,
+            band,
+        },
+    )
+}
+
+/// A tile product as a whole [`Gemm`]: what [`gemm_band`] does, and also
+/// `c_scale`, which accumulates into C after scaling its rows,
+/// `C[i,:] = c_scale[i]·C[i,:] + A·B` (the online softmax's rescale of the
+/// output done in the product's store instead of a pass of its own; the same
+/// result as scaling C first and then accumulating); and `c_grad`, which
+/// makes C (holding P) the softmax gradient `C ⊙ (A·B − c_grad[column])`
+/// in the store (the same result as the product and then
+/// [`softmax_grad_rows`], without a tile of its own).
+pub(super) fn run_gemm(isa: Isa, g: Gemm<'_>) {
+    let (m, n, k, ldc) = (g.m, g.n, g.k, g.ldc);
+    let (a, b, accumulate, c_scale) = (g.a, g.b, g.accumulate, g.c_scale);
     if m == 0 || n == 0 {
         return;
     }
     assert!(n <= ldc || m == 1, "tile::gemm: n {n} > ldc {ldc}");
-    assert!((m - 1) * ldc + n <= c.len(), "tile::gemm: c too short");
+    assert!((m - 1) * ldc + n <= g.c.len(), "tile::gemm: c too short");
+    if let Some(s) = c_scale {
+        assert!(accumulate && s.len() >= m, "tile::gemm: c_scale too short");
+    }
+    let c_grad = g.c_grad;
+    if let Some(dd) = c_grad {
+        assert!(!accumulate && dd.len() >= n, "tile::gemm: c_grad too short");
+    }
     if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                c[i * ldc..i * ldc + n].fill(0.0);
+        for i in 0..m {
+            let row = &mut g.c[i * ldc..i * ldc + n];
+            if let Some(dd) = c_grad {
+                row.iter_mut().zip(dd).for_each(|(x, &d)| *x *= 0.0 - d);
+            } else if !accumulate {
+                row.fill(0.0);
+            } else if let Some(s) = c_scale {
+                row.iter_mut().for_each(|x| *x *= s[i]);
             }
         }
         return;
@@ -100,20 +141,7 @@ pub fn gemm_band(
         (k - 1) * b.ld + n <= b.data.len(),
         "tile::gemm: b too short"
     );
-    dispatch_on(
-        isa,
-        Gemm {
-            m,
-            n,
-            k,
-            a,
-            b,
-            c,
-            ldc,
-            accumulate,
-            band,
-        },
-    )
+    dispatch_on(isa, g)
 }
 
 /// `x *= scale`, then returns `max(x)` (−∞ for an empty row).
@@ -190,22 +218,42 @@ pub fn exp_scaled_sub_rows(
     scale: f32,
     sub: &[f32],
 ) {
+    let sums = None;
+    run_exp(
+        isa,
+        ExpScaledSub {
+            x,
+            ld,
+            rows,
+            width,
+            scale,
+            sub,
+            sums,
+        },
+    )
+}
+
+/// The probabilities of a tile as a whole [`ExpScaledSub`]: what
+/// [`exp_scaled_sub_rows`] does, and with `sums` also sets `sums[i]` to the
+/// column sums of the result, rows added in order (equal bit for bit to
+/// [`col_sum_rows`] after it; on x86 made in registers as the rows are made).
+pub(super) fn run_exp(isa: Isa, mut g: ExpScaledSub<'_>) {
+    let (ld, rows, width) = (g.ld, g.rows, g.width);
+    if let Some(s) = g.sums.take() {
+        let s = &mut s[..width];
+        if rows == 0 {
+            s.fill(0.0);
+        }
+        g.sums = Some(s);
+    }
     if rows == 0 || width == 0 {
         return;
     }
     assert!(
-        width <= ld && (rows - 1) * ld + width <= x.len(),
+        width <= ld && (rows - 1) * ld + width <= g.x.len(),
         "tile::exp_scaled_sub_rows: x too short"
     );
-    let sub = &sub[..width];
-    let g = ExpScaledSub {
-        x,
-        ld,
-        rows,
-        width,
-        scale,
-        sub,
-    };
+    g.sub = &g.sub[..width];
     #[cfg(target_arch = "x86_64")]
     {
         use super::tile_exp;

@@ -67,31 +67,46 @@ unsafe fn poly<V: F32Vec>(f: V::V) -> V::V {
 
 /// Rows `r < g.rows` (row r at `g.x[r·ld..r·ld + width]`):
 /// `x = exp(x·scale − sub[i])`. Column vectors outside, rows inside: each
-/// vector of `sub` is loaded and scaled once per call.
+/// vector of `sub` is loaded and scaled once per call, and the column sums
+/// (when asked) add the rows in order as they are made, in registers: the
+/// same sums as `ColReduce` over the stored tile, without reading it again.
 ///
 /// # Safety
 /// The CPU has `V`'s ISA; `tile::exp_scaled_sub_rows` checked the bounds
 /// (`width ≤ ld`, `(rows − 1)·ld + width ≤ x.len()`, `sub.len() ≥ width`).
 #[inline(always)]
-unsafe fn rows<V: Pow2>(g: ExpScaledSub<'_>) {
+unsafe fn rows<V: Pow2>(mut g: ExpScaledSub<'_>) {
     let (l, log2e) = (V::LANES, std::f32::consts::LOG2_E);
+    let mut sums = g.sums.take();
     let mut i = 0;
     // SAFETY: lanes i..i + n ≤ width of `sub` and of every row, as checked.
     unsafe {
         let (s2, l2) = (V::splat(g.scale * log2e), V::splat(log2e));
         while i + l <= g.width {
             let sub2 = V::mul(V::load(g.sub.get_unchecked(i..)), l2);
+            let mut acc = V::splat(0.0);
             for r in 0..g.rows {
                 let x = g.x.get_unchecked_mut(r * g.ld + i..);
-                V::store(x, V::exp2(V::fms(V::load(x), s2, sub2)));
+                let p = V::exp2(V::fms(V::load(x), s2, sub2));
+                V::store(x, p);
+                acc = V::add(acc, p);
+            }
+            if let Some(out) = sums.as_deref_mut() {
+                V::store(out.get_unchecked_mut(i..), acc);
             }
             i += l;
         }
         if i < g.width {
             let sub2 = V::mul(V::load_partial(g.sub.get_unchecked(i..g.width), 0.0), l2);
+            let mut acc = V::splat(0.0);
             for r in 0..g.rows {
                 let x = g.x.get_unchecked_mut(r * g.ld + i..r * g.ld + g.width);
-                V::store_partial(x, V::exp2(V::fms(V::load_partial(x, 0.0), s2, sub2)));
+                let p = V::exp2(V::fms(V::load_partial(x, 0.0), s2, sub2));
+                V::store_partial(x, p);
+                acc = V::add(acc, p);
+            }
+            if let Some(out) = sums {
+                V::store_partial(out.get_unchecked_mut(i..g.width), acc);
             }
         }
     }

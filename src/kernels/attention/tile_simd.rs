@@ -33,6 +33,11 @@ pub(super) struct Gemm<'a> {
     pub c: &'a mut [f32],
     pub ldc: usize,
     pub accumulate: bool,
+    /// With `accumulate`: C's rows are first scaled, `C[i,:] = c_scale[i]·C[i,:] + A·B`.
+    pub c_scale: Option<&'a [f32]>,
+    /// Without `accumulate`: C holds P and becomes the softmax gradient
+    /// `C[i,j] = C[i,j]·((A·B)[i,j] − c_grad[j])` (dSᵀ = Pᵀ ⊙ (dPᵀ − D)).
+    pub c_grad: Option<&'a [f32]>,
     pub band: Band,
 }
 
@@ -75,8 +80,21 @@ fn gemm_scalar(g: Gemm<'_>) {
     for i in 0..g.m {
         let (lo, hi) = g.steps(i, 1, 0, g.n);
         let crow = &mut g.c[i * g.ldc..i * g.ldc + g.n];
+        if let Some(dd) = g.c_grad {
+            // Each product summed from 0 in step order, as the plain path does.
+            for (j, cv) in crow.iter_mut().enumerate() {
+                let mut s = 0.0;
+                for p in lo..hi {
+                    s += a.data[i * a.rs + p * a.cs] * b.data[p * b.ld + j];
+                }
+                *cv *= s - dd[j];
+            }
+            continue;
+        }
         if !g.accumulate {
             crow.fill(0.0);
+        } else if let Some(s) = g.c_scale {
+            crow.iter_mut().for_each(|c| *c *= s[i]);
         }
         for p in lo..hi {
             let av = a.data[i * a.rs + p * a.cs];
@@ -279,6 +297,17 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
 ) {
     for i in 0..R {
         let row = (i0 + i) * g.ldc + j;
+        // SAFETY: `tile::run_gemm` checked c_scale.len() ≥ m > i0 + i.
+        let scale = g
+            .c_scale
+            .map(|s| unsafe { V::splat(*s.get_unchecked(i0 + i)) });
+        // C's old value, rescaled when asked (a product, then the sum: the
+        // same result as scaling C in a pass of its own first).
+        let old = |v: V::V| match scale {
+            // SAFETY: the caller has V's ISA.
+            Some(s) => unsafe { V::mul(v, s) },
+            None => v,
+        };
         for t in 0..NV {
             let lo = row + t * V::LANES;
             // SAFETY: C's row i0 + i holds columns j..j + w (checked by
@@ -286,16 +315,24 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
             unsafe {
                 if FULL || (t + 1) * V::LANES <= w {
                     let d = g.c.get_unchecked_mut(lo..lo + V::LANES);
-                    let v = if g.accumulate {
-                        V::add(acc[i][t], V::load(d))
+                    let v = if let Some(dd) = g.c_grad {
+                        let c0 = j + t * V::LANES;
+                        let dv = V::load(dd.get_unchecked(c0..c0 + V::LANES));
+                        V::mul(V::load(d), V::sub(acc[i][t], dv))
+                    } else if g.accumulate {
+                        V::add(acc[i][t], old(V::load(d)))
                     } else {
                         acc[i][t]
                     };
                     V::store(d, v);
                 } else {
                     let d = g.c.get_unchecked_mut(lo..row + w);
-                    let v = if g.accumulate {
-                        V::add(acc[i][t], V::load_partial(d, 0.0))
+                    let v = if let Some(dd) = g.c_grad {
+                        let c0 = j + t * V::LANES;
+                        let dv = V::load_partial(dd.get_unchecked(c0..j + w), 0.0);
+                        V::mul(V::load_partial(d, 0.0), V::sub(acc[i][t], dv))
+                    } else if g.accumulate {
+                        V::add(acc[i][t], old(V::load_partial(d, 0.0)))
                     } else {
                         acc[i][t]
                     };
@@ -426,6 +463,9 @@ pub(super) struct ExpScaledSub<'a> {
     pub scale: f32,
     /// `width` elements.
     pub sub: &'a [f32],
+    /// When given (`width` elements): set to the column sums of the result,
+    /// `Σ_r x[r·ld + i]`, rows added in order from 0 (as `ColReduce`).
+    pub sums: Option<&'a mut [f32]>,
 }
 
 impl Kernel for ExpScaledSub<'_> {
@@ -436,6 +476,21 @@ impl Kernel for ExpScaledSub<'_> {
         for r in 0..self.rows {
             let x = &mut self.x[r * self.ld..r * self.ld + self.width];
             exp_scaled_sub_row::<V>(x, s, self.sub);
+        }
+        if let Some(out) = self.sums {
+            out.fill(0.0);
+            let (x, ld, rows) = (&*self.x, self.ld, self.rows);
+            // SAFETY: the caller has V's ISA; bounds as checked for x.
+            unsafe {
+                ColReduce {
+                    x,
+                    ld,
+                    rows,
+                    out,
+                    max: false,
+                }
+                .run::<V>()
+            }
         }
     }
 }

@@ -5,16 +5,20 @@ fn levels() -> Vec<Isa> {
     simd::available()
 }
 
+/// (m, n, k) of the tile-product tests: 1, odd and prime sizes, a full
+/// 64³ tile, k = 1, one exact AVX2 block.
+const ODD_SHAPES: [(usize, usize, usize); 6] = [
+    (1, 1, 1),
+    (7, 5, 3),
+    (9, 33, 17),
+    (64, 64, 64),
+    (13, 47, 1),
+    (6, 16, 5),
+];
+
 #[test]
 fn gemm_matches_scalar_on_odd_shapes() {
-    for &(m, n, k) in &[
-        (1, 1, 1),
-        (7, 5, 3),
-        (9, 33, 17),
-        (64, 64, 64),
-        (13, 47, 1),
-        (6, 16, 5),
-    ] {
+    for &(m, n, k) in &ODD_SHAPES {
         // A's layouts: padded rows (cs = 1), padded columns (rs = 1, a
         // transposed tile) and both strides > 1: each AVX2 access mode.
         for (rs, cs) in [(k + 3, 1), (1, m + 2), (2 * k + 1, 2)] {
@@ -274,6 +278,19 @@ fn row_ops_match_scalar() {
     }
 }
 
+/// `len` scores in [−2, 3.5], −∞ (a masked score) at every index ≡ `at` mod `every`.
+fn score_tile(len: usize, every: usize, at: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            if i % every == at {
+                f32::NEG_INFINITY
+            } else {
+                ((i * 37 % 23) as f32) * 0.25 - 2.0
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn column_max_and_sum_match_row_by_row() {
     // Widths around every vector length (1 … 33, primes), row counts 0 … 13,
@@ -282,15 +299,7 @@ fn column_max_and_sum_match_row_by_row() {
         for width in [1usize, 2, 3, 5, 7, 8, 9, 13, 15, 16, 17, 31, 32, 33] {
             for rows in [0usize, 1, 2, 5, 13] {
                 let ld = width + 3;
-                let x: Vec<f32> = (0..rows.max(1) * ld)
-                    .map(|i| {
-                        if i % 7 == 3 {
-                            f32::NEG_INFINITY
-                        } else {
-                            ((i * 37 % 23) as f32) * 0.25 - 2.0
-                        }
-                    })
-                    .collect();
+                let x = score_tile(rows.max(1) * ld, 7, 3);
                 let (mut mx, mut sm) = (vec![7.0; width + 2], vec![7.0; width + 2]);
                 col_max_rows(isa, &x, ld, rows, width, &mut mx);
                 col_sum_rows(isa, &x, ld, rows, width, &mut sm);
@@ -314,4 +323,188 @@ fn column_max_and_sum_match_row_by_row() {
             }
         }
     }
+}
+
+/// Runs `check(isa, [m, n, k], A, B, band, what)` over the cases of the
+/// store-mode tests: the odd shapes, k = 0, partial strips; each band of
+/// `bands`; A in rows, columns and any strides; every level. C has n + 1 columns.
+fn for_store_cases(bands: &[Band], mut check: impl FnMut(Isa, [usize; 3], AOp, BOp, Band, &str)) {
+    let shapes = ODD_SHAPES.iter().chain(&[(1, 9, 0), (37, 19, 41)]);
+    for &(m, n, k) in shapes {
+        for &band in bands {
+            for (rs, cs) in [(k + 3, 1), (1, m + 2), (2 * k + 1, 2)] {
+                let len = if k == 0 {
+                    1
+                } else {
+                    (m - 1) * rs + (k - 1) * cs + 1
+                };
+                let a: Vec<f32> = (0..len)
+                    .map(|i| ((i * 7 % 13) as f32) * 0.3 - 1.7)
+                    .collect();
+                let b: Vec<f32> = (0..k.max(1) * (n + 2))
+                    .map(|i| ((i * 5 % 11) as f32) * 0.7 - 3.1)
+                    .collect();
+                let aop = AOp { data: &a, rs, cs };
+                let bop = BOp {
+                    data: &b,
+                    ld: n + 2,
+                };
+                for isa in levels() {
+                    let what = format!("{isa:?} {m}x{n}x{k} {band:?} a({rs}, {cs})");
+                    check(isa, [m, n, k], aop, bop, band, &what);
+                }
+            }
+        }
+    }
+}
+
+/// `run_gemm` into C (n + 1 columns) with the given store mode.
+#[allow(clippy::too_many_arguments)]
+fn run_store(
+    isa: Isa,
+    [m, n, k]: [usize; 3],
+    a: AOp,
+    b: BOp,
+    c: &mut [f32],
+    c_scale: Option<&[f32]>,
+    c_grad: Option<&[f32]>,
+    band: Band,
+) {
+    let ldc = n + 1;
+    let accumulate = c_grad.is_none();
+    run_gemm(
+        isa,
+        Gemm {
+            c,
+            a,
+            b,
+            band,
+            m,
+            c_grad,
+            n,
+            c_scale,
+            k,
+            accumulate,
+            ldc,
+        },
+    )
+}
+
+fn same_bits(got: &[f32], want: &[f32], what: &str) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+            "{what} C[{i}] = {g}, want {w}"
+        );
+    }
+}
+
+#[test]
+fn rescaled_product_equals_scaling_first() {
+    // C = s·C + A·B in the store against scaling C's rows in a pass of its
+    // own and then accumulating, bit for bit; scales 1, 0, negative, and
+    // −0.0 / NaN entries in C.
+    let bands = [Band::Full, Band::KTo(1), Band::KTo(-5), Band::KFrom(3)];
+    for_store_cases(&bands, |isa, [m, n, k], aop, bop, band, what| {
+        let c0: Vec<f32> = (0..m * (n + 1))
+            .map(|i| match i % 17 {
+                3 => -0.0,
+                11 => f32::NAN,
+                _ => ((i * 3 % 19) as f32) * 0.45 - 4.0,
+            })
+            .collect();
+        let s: Vec<f32> = (0..m)
+            .map(|i| [1.0, 0.0, 0.37, -1.25, 3.0][i % 5])
+            .collect();
+        let mut want = c0.clone();
+        for i in 0..m {
+            for c in &mut want[i * (n + 1)..i * (n + 1) + n] {
+                *c *= s[i];
+            }
+        }
+        gemm_band(isa, m, n, k, aop, bop, &mut want, n + 1, true, band);
+        let mut got = c0;
+        run_store(isa, [m, n, k], aop, bop, &mut got, Some(&s), None, band);
+        same_bits(&got, &want, what);
+    });
+}
+
+#[test]
+fn probabilities_with_column_sums_equal_the_two_passes() {
+    // run_exp with sums = exp_scaled_sub_rows then col_sum_rows, bit
+    // for bit, on every level: widths 1 … 65 (tails, primes), 0 … 13 rows,
+    // a row stride wider than the width, −∞ (masked) scores and an −∞ row max.
+    for isa in levels() {
+        for width in [1usize, 3, 7, 8, 9, 16, 17, 31, 33, 64, 65] {
+            for rows in [0usize, 1, 2, 5, 13] {
+                let ld = width + 3;
+                let x0 = score_tile(rows.max(1) * ld, 9, 4);
+                let sub: Vec<f32> = (0..width)
+                    .map(|i| {
+                        if i % 5 == 2 {
+                            f32::INFINITY
+                        } else {
+                            (i % 4) as f32 * 0.5
+                        }
+                    })
+                    .collect();
+                for scale in [0.125f32, 1.0] {
+                    let mut want = x0.clone();
+                    let mut want_s = vec![7.0; width + 2];
+                    exp_scaled_sub_rows(isa, &mut want, ld, rows, width, scale, &sub);
+                    col_sum_rows(isa, &want, ld, rows, width, &mut want_s);
+                    let mut got = x0.clone();
+                    let mut got_s = vec![7.0; width + 2];
+                    let g = ExpScaledSub {
+                        x: &mut got,
+                        ld,
+                        rows,
+                        width,
+                        scale,
+                        sub: &sub,
+                        sums: Some(&mut got_s),
+                    };
+                    run_exp(isa, g);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{isa:?} w {width} rows {rows}");
+                    assert_eq!(
+                        bits(&got_s),
+                        bits(&want_s),
+                        "{isa:?} sums w {width} rows {rows}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn softmax_gradient_in_the_store_equals_the_two_passes() {
+    // C = P ⊙ (A·B − d[column]) in the product's store against the product
+    // into a tile of its own and then softmax_grad_rows, bit for bit, also
+    // with the causal band of dPᵀ; P with zeros, −0.0 and NaN.
+    let bands = [
+        Band::Full,
+        Band::ColsFrom(0),
+        Band::ColsFrom(-7),
+        Band::ColsFrom(9),
+    ];
+    for_store_cases(&bands, |isa, [m, n, k], aop, bop, band, what| {
+        let p0: Vec<f32> = (0..m * (n + 1))
+            .map(|i| match i % 13 {
+                2 => 0.0,
+                5 => -0.0,
+                9 => f32::NAN,
+                _ => ((i * 3 % 19) as f32) * 0.05,
+            })
+            .collect();
+        let d: Vec<f32> = (0..n).map(|j| (j % 7) as f32 * 0.6 - 1.5).collect();
+        let mut dp = vec![0.0f32; m * (n + 1)];
+        gemm_band(isa, m, n, k, aop, bop, &mut dp, n + 1, false, band);
+        let mut want = p0.clone();
+        softmax_grad_rows(isa, &mut want, &dp, n + 1, m, n, &d);
+        let mut got = p0;
+        run_store(isa, [m, n, k], aop, bop, &mut got, None, Some(&d), band);
+        same_bits(&got, &want, what);
+    });
 }
