@@ -14,7 +14,7 @@
 //!    (G = 1, e.g. B·H ≥ 16) each task writes its dQ directly instead.
 //!
 //! The number of groups G depends only on B·H and Tk, and the query tile
-//! height only on the problem (`backward_rows`), so results are bitwise
+//! height only on the problem (`query_rows`), so results are bitwise
 //! identical for any thread count. Extra memory: B·H·G·Tq·D floats with
 //! G ≤ max(1, 16 / (B·H)), i.e. linear in T, plus tile buffers.
 //!
@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use super::forward::causal_bands;
 use super::tile::{self, AOp, BOp, Band};
 use super::{
-    backward_rows, check_operand, gather_t, tail, AttnParams, Layout, Masks, OutPtr, BC, BR, OP,
+    check_operand, gather_t, query_rows, tail, AttnParams, Layout, Masks, OutPtr, BC, BR, OP,
 };
 use crate::error::{check_extent, non_overlapping, KernelError, Result};
 use crate::kernels::alloc::{self, zeros};
@@ -135,16 +135,7 @@ pub fn backward_packed(
     x: BackwardInputs<'_>,
     dqkv: &mut [f32],
 ) -> Result<()> {
-    backward_packed_with(
-        simd::isa(),
-        backward_rows(p),
-        p,
-        dout,
-        packed,
-        masks,
-        x,
-        dqkv,
-    )
+    backward_packed_with(simd::isa(), query_rows(p), p, dout, packed, masks, x, dqkv)
 }
 
 fn validate_inputs(
@@ -189,7 +180,7 @@ pub(crate) fn backward_with(
     dk: &mut [f32],
     dv: &mut [f32],
 ) -> Result<()> {
-    backward_tiled(isa, backward_rows(p), p, g, masks, x, dq, dk, dv)
+    backward_tiled(isa, query_rows(p), p, g, masks, x, dq, dk, dv)
 }
 
 /// `backward_with` with `br` (≤ `BR`) query rows per tile; tests force either size.

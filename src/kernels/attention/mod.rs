@@ -56,9 +56,7 @@ const OP: &str = "attention";
 /// the per-task tile buffers.
 pub(crate) const BR: usize = 64;
 /// Query rows per tile of a short causal problem.
-pub(crate) const BR_SHORT: usize = 16;
-/// Query rows per tile of a short causal problem's backward (`backward_rows`).
-pub(crate) const BR_SHORT_BWD: usize = 32;
+pub(crate) const BR_SHORT: usize = 32;
 /// Longest sequence (max of Tq, Tk) that takes `BR_SHORT`-row query tiles when causal.
 const SHORT_T: usize = 128;
 /// Key rows per tile.
@@ -67,34 +65,23 @@ pub(crate) const BC: usize = 64;
 /// Query rows per tile for `p`. A causal tile on the diagonal computes its
 /// scores up to its last query's last visible key, so with 64 query rows
 /// about half of a diagonal 64×64 tile is masked work; for short sequences
-/// the diagonal is most of the work (T = 64: all of it), and 16-row tiles
-/// cut it to the visible band plus a 16×16 triangle (T = 64: 37 % fewer
-/// scores). Longer sequences keep 64 rows: the diagonal is a smaller share
-/// there, and wider tiles reuse each loaded key more (measured: at T = 192
-/// and 256 the 16-row forward is slower, at T ≤ 128 faster). Depends only on
-/// the problem, so results do not depend on the thread count.
+/// the diagonal is most of the work (T = 64: all of it), and 32-row tiles
+/// cut it to the visible band plus a 32×32 triangle. 32 rather than 16
+/// (session 5, 1 thread, B12 H4 T64 D32 and B6 H4 T128 D32 against 16):
+/// the AVX-512 tile product is 32 columns wide, so a 16-query score tile
+/// used half of it (forward 0.84–0.86, backward 0.85–0.89 of the time), and
+/// the backward's products over the query rows (dV += Pᵀ·dO, dK += dSᵀ·Q)
+/// run 32 steps per load and store of the dK/dV accumulators instead of 16
+/// (AVX2: forward 0.98–1.0, backward 0.95–0.97; 24, 48 and 64 rows were
+/// slower on AVX2). Longer sequences keep 64 rows: the diagonal is a
+/// smaller share there, and wider tiles reuse each loaded key more
+/// (measured with 16 rows: at T = 192 and 256 slower, at T ≤ 128 faster).
+/// Depends only on the problem, so results do not depend on the thread count.
 pub(crate) fn query_rows(p: &AttnParams) -> usize {
     if p.causal && p.tq.max(p.tk) <= SHORT_T {
         BR_SHORT
     } else {
         BR
-    }
-}
-
-/// Query rows per tile of the backward for `p`. A short causal backward
-/// (where the forward takes `BR_SHORT` rows) takes `BR_SHORT_BWD`: its
-/// products over the query tile's rows (dV += Pᵀ·dO, dK += dSᵀ·Q) then run
-/// 32 steps instead of 16 and load and store the dK/dV accumulators half as
-/// often, which outweighs the larger masked triangle (measured at 1 thread,
-/// B12 H4 T64 D32 and B6 H4 T128 D32: 16 → 32 rows saves 1.5–3 % of the
-/// backward on AVX2 and 9–11 % on AVX-512; 24, 48 and 64 rows were slower
-/// on AVX2). Depends only on the problem, so results do not depend on the
-/// thread count.
-pub(crate) fn backward_rows(p: &AttnParams) -> usize {
-    if query_rows(p) == BR_SHORT {
-        BR_SHORT_BWD
-    } else {
-        query_rows(p)
     }
 }
 

@@ -8,6 +8,9 @@ use super::*;
 use crate::kernels::test_util::{values, with_threads};
 use crate::simd::{self, Isa};
 
+/// A query-tile height other than `BR_SHORT` and `BR`, tested as well.
+const BR_ALT: usize = 16;
+
 fn levels() -> Vec<Isa> {
     simd::available()
 }
@@ -205,7 +208,7 @@ struct Got {
 }
 
 fn run(isa: Isa, pr: &Problem) -> Got {
-    run_tiled2(isa, query_rows(&pr.p), backward_rows(&pr.p), pr)
+    run_tiled(isa, query_rows(&pr.p), pr)
 }
 
 /// Forward and backward with `br` query rows per tile.
@@ -363,20 +366,26 @@ fn rejects_bad_layouts() {
 
 #[test]
 fn short_query_tiles_match_naive_and_long_tiles() {
-    // Awkward lengths around the 16-row and 64-key tiles (and past the
-    // 128 cut-off: the forced 16-row tiles must be right at any length).
+    // Awkward lengths around the 16- and 32-row and 64-key tiles (and past the
+    // 128 cut-off: the forced short tiles must be right at any length).
     for &t in &[1, 15, 16, 17, 63, 64, 65, 255, 256, 257] {
         for causal in [false, true] {
             let mut pr = Problem::new(1, 2, t, t, 8, 8, t % 2 == 0, 30 + t as u64);
             pr.p.causal = causal;
             let want = naive(&pr);
             for isa in levels() {
-                // The short backward's own height too (its forward as the default's).
-                let mid = run_tiled2(isa, BR_SHORT, BR_SHORT_BWD, &pr);
+                // Another height (session 4's 16 rows) and a forward and backward
+                // of different heights.
+                let mid = run_tiled2(isa, BR_ALT, BR_SHORT, &pr);
                 let short = run_tiled(isa, BR_SHORT, &pr);
                 let long = run_tiled(isa, BR, &pr);
                 let l = format!("t {t} causal {causal} {isa:?}");
-                close_all(&format!("{l} bwd rows {BR_SHORT_BWD}"), &mid, &want);
+                close_all(&format!("{l} rows {BR_ALT}/{BR_SHORT}"), &mid, &want);
+                close_all(
+                    &format!("{l} rows {BR_ALT}"),
+                    &run_tiled(isa, BR_ALT, &pr),
+                    &want,
+                );
                 close_all(&l, &short, &want);
                 // The two tilings differ only by rounding (dK and dV sum the
                 // query tiles in other groups).
@@ -415,8 +424,8 @@ fn short_query_tiles_with_offset_and_masks_match_naive() {
         pr.add = Some(rand_vec(tq * tk, 77));
         let want = naive(&pr);
         for isa in levels() {
-            for bbr in [BR_SHORT, BR_SHORT_BWD] {
-                let got = run_tiled2(isa, BR_SHORT, bbr, &pr);
+            for bbr in [BR_ALT, BR_SHORT] {
+                let got = run_tiled2(isa, BR_ALT, bbr, &pr);
                 let l = format!("{tq} {tk} {off} {isa:?} bwd rows {bbr}");
                 close(&format!("{l} o"), &got.o, &want.o, 2e-5);
                 close(&format!("{l} dq"), &got.dq, &want.dq, 5e-5);
@@ -440,7 +449,7 @@ fn run_packed(isa: Isa, pr: &Problem, o: &[f32], lse: &[f32]) -> Result<Vec<f32>
     let dout = Layout::contiguous(h, t, d);
     backward_packed_with(
         isa,
-        backward_rows(p),
+        query_rows(p),
         p,
         dout,
         packed,
