@@ -386,7 +386,8 @@ fn all<K: MicroKernel>() {
 /// `(j / NR)·kc·NR + p·NR + j % NR`, zeros in the padding — for row-major,
 /// column-major and padded sources, row and column tails, and depths with
 /// and without a remainder of 8 (A's transposing block, B's rows per pass),
-/// B's panel groups on one thread and in parallel.
+/// both packs on one thread and in parallel (a column-major A of more than
+/// one panel is packed through B's row-major route).
 fn packing_layouts<K: MicroKernel>() {
     use super::pack::MatRef;
     let (mr, nr) = (K::MR, K::NR);
@@ -408,20 +409,22 @@ fn packing_layouts<K: MicroKernel>() {
                     cs,
                 };
                 let mut pa = vec![f32::NAN; rows.div_ceil(mr) * kc * mr + 3];
-                K::pack_a(&mut pa, src, rows, kc, false);
-                for i in 0..rows.div_ceil(mr) * mr {
-                    for p in 0..kc {
-                        let want = if i < rows { (1000 * i + p) as f32 } else { 0.0 };
-                        let got = pa[(i / mr) * kc * mr + p * mr + i % mr];
-                        assert_eq!(
-                            got,
-                            want,
-                            "{} pack_a {rows}×{kc} ({rs},{cs}) at ({i},{p})",
-                            K::NAME
-                        );
+                for parallel in [false, true] {
+                    K::pack_a(&mut pa, src, rows, kc, parallel);
+                    for i in 0..rows.div_ceil(mr) * mr {
+                        for p in 0..kc {
+                            let want = if i < rows { (1000 * i + p) as f32 } else { 0.0 };
+                            let got = pa[(i / mr) * kc * mr + p * mr + i % mr];
+                            assert_eq!(
+                                got,
+                                want,
+                                "{} pack_a {rows}×{kc} ({rs},{cs}) at ({i},{p})",
+                                K::NAME
+                            );
+                        }
                     }
+                    assert!(pa[rows.div_ceil(mr) * kc * mr..].iter().all(|x| x.is_nan()));
                 }
-                assert!(pa[rows.div_ceil(mr) * kc * mr..].iter().all(|x| x.is_nan()));
                 // The same block seen as B (kc × rows): B(p, j) = src(j, p).
                 let mut pb = vec![f32::NAN; rows.div_ceil(nr) * kc * nr + 3];
                 for parallel in [false, true] {

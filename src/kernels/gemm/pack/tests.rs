@@ -41,4 +41,7 @@ fn packs_row_major_col_major_and_strided() {
     // kc ≥ 8: the transposing fast path, with a tail.
     check_layouts(7, 21, 21, 1);
     check_layouts(3, 16, 1, 3);
+    // A column-major A of several panels (B's row-major route, narrow
+    // panels): passes of 8 steps with the next pass prefetched, and a tail.
+    check_layouts(7, 37, 1, 9);
 }
