@@ -12,7 +12,10 @@
 //! projections `linear::forward` / `linear::backward` (W row-major), the
 //! attention `attention::forward` / `backward_packed` on heads read in place
 //! from the fused (B, T, 3, H, D) projection, GELU `activation`, and the
-//! residual sums as the same f32 additions NumPy does.
+//! residual sums as the same f32 additions NumPy does. Three of the four
+//! sums run inside the LayerNorm pass beside them (`norm::layer_norm_with`'s
+//! `LnInput::Sum`, `layer_norm_backward_with`'s residual), chunk by chunk,
+//! which saves a parallel region and a pass over (B·T) × C each.
 //!
 //! Forward keeps what backward needs in one caller-owned buffer
 //! ([`BlockShape::saved_len`]); backward uses a second one as scratch
@@ -369,8 +372,16 @@ pub fn forward(
         sv.lse,
     )?;
     linear::forward(&Linear::new(n, c, c), sv.o, w.out_w, w.out_b, sv.x2)?;
-    add_into(sv.x2, x);
-    norm::layer_norm(sv.x2, w.ln2_w, w.ln2_b, n, c, s.eps2, sv.h2, sv.m2, sv.r2)?;
+    // x2 = out + x, normalised in the same pass over its rows.
+    norm::layer_norm_with(
+        norm::LnInput::Sum(sv.x2, x),
+        (w.ln2_w, w.ln2_b),
+        n,
+        c,
+        s.eps2,
+        sv.h2,
+        (sv.m2, sv.r2),
+    )?;
     linear::forward(&Linear::new(n, c, f), sv.h2, w.fc1_w, w.fc1_b, sv.u)?;
     activation::forward(Act::Gelu, sv.u, sv.g)?;
     linear::forward(&Linear::new(n, f, c), sv.g, w.fc2_w, w.fc2_b, y)?;
@@ -471,18 +482,18 @@ pub fn backward(
         du,
         lin(dh2, fc1_w, fc1_b),
     )?;
-    norm::layer_norm_backward(
+    // dx2 = ln2's input gradient + dy (the residual), in one pass.
+    norm::layer_norm_backward_with(
         dh2,
         sv.x2,
         w.ln2_w,
-        sv.m2,
-        sv.r2,
+        (sv.m2, sv.r2),
         n,
         c,
         dx2,
         Some((dln2_w, dln2_b)),
+        Some(dy),
     )?;
-    add_into(dx2, dy);
     linear::backward(
         &Linear::new(n, c, c),
         sv.o,
@@ -512,18 +523,17 @@ pub fn backward(
         dqkv,
         lin(dh1, qkv_w, qkv_b),
     )?;
-    norm::layer_norm_backward(
+    norm::layer_norm_backward_with(
         dh1,
         x,
         w.ln1_w,
-        sv.m1,
-        sv.r1,
+        (sv.m1, sv.r1),
         n,
         c,
         dx,
         Some((dln1_w, dln1_b)),
+        Some(dx2),
     )?;
-    add_into(dx, dx2);
     Ok(())
 }
 

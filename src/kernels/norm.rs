@@ -189,8 +189,54 @@ pub fn layer_norm(
     mean: &mut [f32],
     rstd: &mut [f32],
 ) -> Result<()> {
+    layer_norm_with(
+        LnInput::Plain(x),
+        (weight, bias),
+        rows,
+        n,
+        eps,
+        y,
+        (mean, rstd),
+    )
+}
+
+/// The forward's input: x itself, or a residual sum done in the same pass
+/// (`Sum(x, res)`: `x += res`, the f32 additions of `np.add(x, res, out=x)`,
+/// then the LayerNorm of the new x; each chunk of rows is normalised while its
+/// sum is still in cache, bitwise the same as the sum and then [`layer_norm`]).
+pub enum LnInput<'a> {
+    Plain(&'a [f32]),
+    Sum(&'a mut [f32], &'a [f32]),
+}
+
+/// `x += src` elementwise (the rows of one chunk).
+fn add_rows(acc: &mut [f32], src: &[f32]) {
+    dispatch(AddRows { acc, src });
+}
+
+/// [`layer_norm`] of an [`LnInput`].
+///
+/// # Shapes
+/// - as [`layer_norm`] (weight and bias, mean and rstd as pairs); a residual: (rows, n) contiguous
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_with(
+    input: LnInput<'_>,
+    (weight, bias): (Option<&[f32]>, Option<&[f32]>),
+    rows: usize,
+    n: usize,
+    eps: f32,
+    y: &mut [f32],
+    (mean, rstd): (&mut [f32], &mut [f32]),
+) -> Result<()> {
     const OP: &str = "layer_norm";
-    check_len(OP, "x", x.len(), rows * n)?;
+    let x_len = match &input {
+        LnInput::Plain(x) => x.len(),
+        LnInput::Sum(x, res) => {
+            check_len(OP, "residual", res.len(), rows * n)?;
+            x.len()
+        }
+    };
+    check_len(OP, "x", x_len, rows * n)?;
     check_len(OP, "out", y.len(), rows * n)?;
     check_len(OP, "mean", mean.len(), rows)?;
     check_len(OP, "rstd", rstd.len(), rows)?;
@@ -216,22 +262,33 @@ pub fn layer_norm(
         ));
     }
     let rc = chunk_rows(rows, n);
-    y.par_chunks_mut(rc * n)
-        .zip(mean.par_chunks_mut(rc).zip(rstd.par_chunks_mut(rc)))
-        .enumerate()
-        .for_each(|(c, (yc, (mc, rsc)))| {
+    let run = |x: &[f32], yc: &mut [f32], mc: &mut [f32], rsc: &mut [f32]| {
+        dispatch(Fwd {
+            x,
+            y: yc,
+            mean: mc,
+            rstd: rsc,
+            w: weight,
+            b: bias,
+            n,
+            eps,
+        })
+    };
+    let out = y
+        .par_chunks_mut(rc * n)
+        .zip(mean.par_chunks_mut(rc).zip(rstd.par_chunks_mut(rc)));
+    match input {
+        LnInput::Plain(x) => out.enumerate().for_each(|(c, (yc, (mc, rsc)))| {
             let r0 = c * rc * n;
-            dispatch(Fwd {
-                x: &x[r0..r0 + yc.len()],
-                y: yc,
-                mean: mc,
-                rstd: rsc,
-                w: weight,
-                b: bias,
-                n,
-                eps,
-            });
-        });
+            run(&x[r0..r0 + yc.len()], yc, mc, rsc);
+        }),
+        LnInput::Sum(x, res) => out
+            .zip(x.par_chunks_mut(rc * n).zip(res.par_chunks(rc * n)))
+            .for_each(|((yc, (mc, rsc)), (xc, rc_))| {
+                add_rows(xc, rc_);
+                run(xc, yc, mc, rsc);
+            }),
+    }
     Ok(())
 }
 
@@ -377,7 +434,31 @@ pub fn layer_norm_backward(
     dx: &mut [f32],
     dwb: Option<(&mut [f32], &mut [f32])>,
 ) -> Result<()> {
+    layer_norm_backward_with(dy, x, weight, (mean, rstd), rows, n, dx, dwb, None)
+}
+
+/// [`layer_norm_backward`] with, when `res` is given, a residual gradient
+/// added to dx in the same pass: `dx = layer_norm_backward(..) + res`, bitwise
+/// the same as the backward followed by `np.add(dx, res, out=dx)`.
+///
+/// # Shapes
+/// - as [`layer_norm_backward`] (the forward's mean and rstd as a pair); res: (rows, n) contiguous
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_backward_with(
+    dy: &[f32],
+    x: &[f32],
+    weight: Option<&[f32]>,
+    (mean, rstd): (&[f32], &[f32]),
+    rows: usize,
+    n: usize,
+    dx: &mut [f32],
+    dwb: Option<(&mut [f32], &mut [f32])>,
+    res: Option<&[f32]>,
+) -> Result<()> {
     const OP: &str = "layer_norm_backward";
+    if let Some(res) = res {
+        check_len(OP, "residual", res.len(), rows * n)?;
+    }
     check_len(OP, "dy", dy.len(), rows * n)?;
     check_len(OP, "x", x.len(), rows * n)?;
     check_len(OP, "out", dx.len(), rows * n)?;
@@ -432,20 +513,17 @@ pub fn layer_norm_backward(
                     db,
                     n,
                 });
+                if let Some(res) = res {
+                    add_rows(dxc, &res[r0 * n..r1 * n]);
+                }
             });
     }
     if let Some((dw, db)) = dwb {
         dw.fill(0.0);
         db.fill(0.0);
         for c in 0..chunks {
-            dispatch(AddRows {
-                acc: dw,
-                src: &partial_w[c * n..(c + 1) * n],
-            });
-            dispatch(AddRows {
-                acc: db,
-                src: &partial_b[c * n..(c + 1) * n],
-            });
+            add_rows(dw, &partial_w[c * n..(c + 1) * n]);
+            add_rows(db, &partial_b[c * n..(c + 1) * n]);
         }
     }
     Ok(())
