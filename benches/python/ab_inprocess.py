@@ -19,21 +19,12 @@ import statistics
 import sys
 import timeit
 
-os.environ["ATTNRS_SPIN_US"] = "0"
-sys.path.insert(0, sys.argv[1])
-import attnrs_base as A  # noqa: E402
-import numpy as np  # noqa: E402
-from attnrs_base.models import GPT as GPT_A  # noqa: E402
-from attnrs_base.models import GPTConfig as Cfg_A  # noqa: E402
-from attnrs_base.nn.utils import clip_grad_norm_ as clip_A  # noqa: E402
-
-import attnrs as B  # noqa: E402
-from attnrs.models import GPT as GPT_B  # noqa: E402
-from attnrs.models import GPTConfig as Cfg_B  # noqa: E402
-from attnrs.nn.utils import clip_grad_norm_ as clip_B  # noqa: E402
+import numpy as np
 
 
-def workloads(ar, GPT, Cfg, clip):
+def gpt_train(ar, GPT, Cfg, clip):
+    """One AdamW training step of the nanoGPT CPU config as a closure, and the model's
+    parameters (seeded: two copies of the package start from the same weights and batches)."""
     rng = np.random.default_rng(0)
     ar.manual_seed(0)
     model = GPT(Cfg(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128))
@@ -50,6 +41,14 @@ def workloads(ar, GPT, Cfg, clip):
         loss.backward()
         clip(params, 1.0)
         opt.step()
+        return loss
+
+    return train, params
+
+
+def workloads(ar, GPT, Cfg, clip):
+    rng = np.random.default_rng(0)
+    train, _ = gpt_train(ar, GPT, Cfg, clip)
 
     gm = GPT(Cfg(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128))
     gm.eval()
@@ -74,18 +73,35 @@ def workloads(ar, GPT, Cfg, clip):
         lstm(xs)[0].sum().backward()
     return {"train_ms": train, "generate_100tok_ms": gen, "sdpa_ms": sdpa, "conv_ms": conv, "lstm_ms": rnn}
 
-wa = workloads(A, GPT_A, Cfg_A, clip_A)
-wb = workloads(B, GPT_B, Cfg_B, clip_B)
-rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-reps = {"train_ms": 3, "generate_100tok_ms": 1, "sdpa_ms": 1, "conv_ms": 1, "lstm_ms": 1}
-for name in wa:
-    wa[name]()
-    wb[name]()
-    ta, tb = [], []
-    for r in range(rounds):
-        pair = [(wa, ta), (wb, tb)] if r % 2 == 0 else [(wb, tb), (wa, ta)]
-        for w, acc in pair:
-            acc.append(1e3 * min(timeit.repeat(w[name], number=1, repeat=reps[name])))
-    ratios = sorted(b / a for a, b in zip(ta, tb))
-    print(f"{name:20s} main {statistics.median(ta):8.2f}  branch {statistics.median(tb):8.2f}  "
-          f"branch/main median {statistics.median(ratios):.3f}  IQR {ratios[len(ratios)//4]:.3f}..{ratios[(3*len(ratios))//4]:.3f}", flush=True)
+def main():
+    os.environ["ATTNRS_SPIN_US"] = "0"
+    sys.path.insert(0, sys.argv[1])
+    import attnrs_base as A
+    from attnrs_base.models import GPT as GPT_A
+    from attnrs_base.models import GPTConfig as Cfg_A
+    from attnrs_base.nn.utils import clip_grad_norm_ as clip_A
+
+    import attnrs as B
+    from attnrs.models import GPT as GPT_B
+    from attnrs.models import GPTConfig as Cfg_B
+    from attnrs.nn.utils import clip_grad_norm_ as clip_B
+
+    wa = workloads(A, GPT_A, Cfg_A, clip_A)
+    wb = workloads(B, GPT_B, Cfg_B, clip_B)
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    reps = {"train_ms": 3, "generate_100tok_ms": 1, "sdpa_ms": 1, "conv_ms": 1, "lstm_ms": 1}
+    for name in wa:
+        wa[name]()
+        wb[name]()
+        ta, tb = [], []
+        for r in range(rounds):
+            pair = [(wa, ta), (wb, tb)] if r % 2 == 0 else [(wb, tb), (wa, ta)]
+            for w, acc in pair:
+                acc.append(1e3 * min(timeit.repeat(w[name], number=1, repeat=reps[name])))
+        ratios = sorted(b / a for a, b in zip(ta, tb))
+        print(f"{name:20s} main {statistics.median(ta):8.2f}  branch {statistics.median(tb):8.2f}  "
+              f"branch/main median {statistics.median(ratios):.3f}  IQR {ratios[len(ratios)//4]:.3f}..{ratios[(3*len(ratios))//4]:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -15,21 +15,9 @@ from attnrs_base.nn.utils import clip_grad_norm_ as clipA
 import attnrs as B
 from attnrs.models import GPT as GB, GPTConfig as CB
 from attnrs.nn.utils import clip_grad_norm_ as clipB
+from ab_inprocess import gpt_train
 
-def make(ar, GPT, Cfg, clip):
-    rng = np.random.default_rng(0)
-    ar.manual_seed(0)
-    model = GPT(Cfg(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128))
-    params = list(model.parameters())
-    opt = ar.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.99))
-    batches = [rng.integers(0, 65, size=(12, 65)) for _ in range(4)]
-    it = [0]
-    def train():
-        b = batches[it[0] % 4]; it[0] += 1
-        _, loss = model(b[:, :-1], targets=b[:, 1:])
-        opt.zero_grad(); loss.backward(); clip(params, 1.0); opt.step()
-        return loss
-    return train, params
+make = gpt_train  # the GPT step of ab_inprocess.py, same seeds and batches
 
 threads = int(os.environ.get("T", "1"))
 A.set_num_threads(threads); B.set_num_threads(threads)
