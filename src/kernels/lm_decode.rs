@@ -33,6 +33,7 @@ use crate::kernels::attention::{self, AttnParams, Layout, Masks};
 use crate::kernels::gemm::Strides;
 use crate::kernels::linear::{self, Linear};
 use crate::kernels::norm;
+use crate::kernels::rows::add_assign;
 use crate::threads;
 
 const OP: &str = "lm_decode";
@@ -484,12 +485,12 @@ impl Decoder {
                 &mut lse[..bsz * heads * t],
             )?;
             blk.out.apply(rows, o, a)?;
-            add_into(x, &a[..rows * c]);
+            add_assign(x, &a[..rows * c]);
             blk.ln2.apply(rows, c, x, h, stats)?;
             blk.fc1.apply(rows, h, u)?;
             activation::forward(Act::Gelu, &u[..rows * ff], &mut g[..rows * ff])?;
             blk.fc2.apply(rows, g, a)?;
-            add_into(x, &a[..rows * c]);
+            add_assign(x, &a[..rows * c]);
         }
         for b in 0..bsz {
             last[b * c..(b + 1) * c].copy_from_slice(&x[(b * t + t - 1) * c..][..c]);
@@ -498,13 +499,6 @@ impl Decoder {
         m.head.apply(bsz, last_h, logits)?;
         self.len = tk;
         Ok(())
-    }
-}
-
-/// `x += y` elementwise (the residual sums: the same f32 additions as NumPy's `x + y`).
-fn add_into(x: &mut [f32], y: &[f32]) {
-    for (a, &b) in x.iter_mut().zip(y) {
-        *a += b;
     }
 }
 

@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::rows::{ld, st, steps};
+use super::rows::{add_assign as add_rows, ld, st};
 use crate::error::{KernelError, Result};
 use crate::simd::{dispatch, F32Vec, Kernel};
 
@@ -209,11 +209,6 @@ pub enum LnInput<'a> {
     Sum(&'a mut [f32], &'a [f32]),
 }
 
-/// `x += src` elementwise (the rows of one chunk).
-fn add_rows(acc: &mut [f32], src: &[f32]) {
-    dispatch(AddRows { acc, src });
-}
-
 /// [`layer_norm`] of an [`LnInput`].
 ///
 /// # Shapes
@@ -395,22 +390,6 @@ impl Kernel for Bwd<'_> {
             if o < n {
                 row.dx(o, n - o, mg, mgx, dx);
             }
-        }
-    }
-}
-
-struct AddRows<'a> {
-    acc: &'a mut [f32],
-    src: &'a [f32],
-}
-
-impl Kernel for AddRows<'_> {
-    type Output = ();
-    #[inline(always)]
-    unsafe fn run<V: F32Vec>(self) {
-        for (o, l) in steps::<V>(self.acc.len()) {
-            let v = V::add(ld::<V>(self.acc, o, l, 0.0), ld::<V>(self.src, o, l, 0.0));
-            st::<V>(self.acc, o, l, v);
         }
     }
 }

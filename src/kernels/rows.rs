@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::simd::F32Vec;
+use crate::simd::{dispatch, F32Vec, Kernel};
 
 /// `(offset, len)` steps over `n` elements: `len == V::LANES` except the
 /// last, which may be shorter.
@@ -72,4 +72,26 @@ where
 pub fn elems_per_chunk(total: usize) -> usize {
     let c = crate::threads::chunk_len(total, 1, 64 * 1024);
     c.div_ceil(64) * 64
+}
+
+/// `acc += src` elementwise on the widest vectors the CPU has (each element
+/// the one f32 sum, so the same bits as a plain loop or NumPy's `np.add`).
+pub fn add_assign(acc: &mut [f32], src: &[f32]) {
+    dispatch(AddAssign { acc, src });
+}
+
+struct AddAssign<'a> {
+    acc: &'a mut [f32],
+    src: &'a [f32],
+}
+
+impl Kernel for AddAssign<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        for (o, l) in steps::<V>(self.acc.len()) {
+            let v = V::add(ld::<V>(self.acc, o, l, 0.0), ld::<V>(self.src, o, l, 0.0));
+            st::<V>(self.acc, o, l, v);
+        }
+    }
 }
