@@ -31,9 +31,7 @@ use crate::kernels::activation::{self, Act};
 use crate::kernels::attention::{self, AttnParams, BackwardInputs, Layout, Masks, PackedGrads};
 use crate::kernels::linear::{self, Grads, Linear};
 use crate::kernels::norm;
-use crate::kernels::rows::elems_per_chunk;
-#[cfg(target_arch = "x86_64")]
-use crate::simd::{isa, Isa};
+use crate::kernels::rows::{add_assign, elems_per_chunk};
 use rayon::prelude::*;
 
 const OP: &str = "transformer_block";
@@ -107,6 +105,26 @@ struct Saved<T> {
     lse: T,
 }
 
+impl<T> From<[T; 12]> for Saved<T> {
+    /// The pieces in the order of [`BlockShape::lens`].
+    fn from([h1, qkv, o, x2, h2, u, g, m1, r1, m2, r2, lse]: [T; 12]) -> Self {
+        Saved {
+            h1,
+            qkv,
+            o,
+            x2,
+            h2,
+            u,
+            g,
+            m1,
+            r1,
+            m2,
+            r2,
+            lse,
+        }
+    }
+}
+
 /// Splits `buf` into consecutive pieces of the given lengths (the caller
 /// checked that they add up to `buf.len()`).
 fn split_mut<const N: usize>(mut buf: &mut [f32], lens: [usize; N]) -> [&mut [f32]; N] {
@@ -174,45 +192,17 @@ impl BlockShape {
     }
 
     fn split_mut<'a>(&self, buf: &'a mut [f32]) -> Saved<&'a mut [f32]> {
-        let [h1, qkv, o, x2, h2, u, g, m1, r1, m2, r2, lse] = split_mut(buf, self.lens());
-        Saved {
-            h1,
-            qkv,
-            o,
-            x2,
-            h2,
-            u,
-            g,
-            m1,
-            r1,
-            m2,
-            r2,
-            lse,
-        }
+        split_mut(buf, self.lens()).into()
     }
 
-    fn split<'a>(&self, buf: &'a [f32]) -> Saved<&'a [f32]> {
-        let mut rest = buf;
-        let mut take = |n: usize| {
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            head
-        };
-        let l = self.lens();
-        Saved {
-            h1: take(l[0]),
-            qkv: take(l[1]),
-            o: take(l[2]),
-            x2: take(l[3]),
-            h2: take(l[4]),
-            u: take(l[5]),
-            g: take(l[6]),
-            m1: take(l[7]),
-            r1: take(l[8]),
-            m2: take(l[9]),
-            r2: take(l[10]),
-            lse: take(l[11]),
-        }
+    fn split<'a>(&self, mut buf: &'a [f32]) -> Saved<&'a [f32]> {
+        self.lens()
+            .map(|n| {
+                let (head, tail) = buf.split_at(n);
+                buf = tail;
+                head
+            })
+            .into()
     }
 
     /// Checks the sizes and epsilons alone (before the buffers are sized by them).
@@ -299,43 +289,13 @@ const NO_MASKS: Masks<'static> = Masks {
     additive: None,
 };
 
-/// `x += y` over one chunk.
-#[inline(always)]
-fn add_chunk(x: &mut [f32], y: &[f32]) {
-    for (a, &b) in x.iter_mut().zip(y) {
-        *a += b;
-    }
-}
-
-/// [`add_chunk`] compiled for AVX2 (8 lanes per add; each element is still the one f32 sum).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn add_chunk_avx2(x: &mut [f32], y: &[f32]) {
-    add_chunk(x, y)
-}
-
-/// [`add_chunk`] at the widest level the CPU has.
-#[cfg(target_arch = "x86_64")]
-fn add_chunk_best(x: &mut [f32], y: &[f32]) {
-    match isa() {
-        // SAFETY: the AVX2 and AVX-512 levels are only chosen on CPUs with AVX2.
-        Isa::Avx2 | Isa::Avx512 => unsafe { add_chunk_avx2(x, y) },
-        _ => add_chunk(x, y),
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn add_chunk_best(x: &mut [f32], y: &[f32]) {
-    add_chunk(x, y)
-}
-
 /// `x += y` elementwise, in fixed chunks over the pool: the residual sums,
 /// the f32 additions of NumPy's `np.add(x, y, out=x)`.
 fn add_into(x: &mut [f32], y: &[f32]) {
     let cl = elems_per_chunk(x.len());
     x.par_chunks_mut(cl)
         .zip(y.par_chunks(cl))
-        .for_each(|(a, b)| add_chunk_best(a, b));
+        .for_each(|(a, b)| add_assign(a, b));
 }
 
 /// The block's output `y` from `x`, keeping its intermediates in `saved`
