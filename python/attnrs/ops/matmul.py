@@ -147,15 +147,7 @@ def mm(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = Fals
     it can and otherwise raises the explanatory error.
     """
     if a.ndim == 2 and b.ndim == 2:
-        if trans_a:
-            a = a.T
-        if trans_b:
-            b = b.T
-        out = np.empty((a.shape[0], b.shape[1]), dtype=np.float32)
-        try:
-            _core.gemm(a, b, out)
-            return out
-        except (TypeError, ValueError):
-            pass  # e.g. float64 or negative strides: matmul handles or explains
-        return matmul(a, b)
+        c = _matmul_2d(a, b, trans_a, trans_b, None)
+        if c is not None:
+            return c
     return matmul(a, b, trans_a=trans_a, trans_b=trans_b)
