@@ -52,16 +52,19 @@ def _assert_same(a, b):
             np.testing.assert_array_equal(g, b[2][name], err_msg=name)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("variant", ["plain", "no_biases", "no_affine", "frozen"])
-def test_native_block_is_bitwise_the_per_op_block(variant, causal, threads, monkeypatch):
+@pytest.mark.parametrize("batch_t", [(3, 37), (7, 79)])
+def test_native_block_is_bitwise_the_per_op_block(batch_t, variant, causal, threads, monkeypatch):
     before = ar.get_num_threads()
     ar.set_num_threads(threads)
     try:
         blk = _block(variant, causal)
         # 3·37 rows: the products, LayerNorms and attention all split their work.
-        x0 = np.random.default_rng(0).standard_normal((3, 37, 48)).astype(np.float32)
+        # 7·79 rows: the native block also runs its batch in 2 or 3 uneven parts
+        # (one per thread), and dW its two K slices side by side.
+        x0 = np.random.default_rng(0).standard_normal((*batch_t, 48)).astype(np.float32)
         native, per_op = _run(blk, x0, True, monkeypatch), _run(blk, x0, False, monkeypatch)
     finally:
         ar.set_num_threads(before)

@@ -498,13 +498,103 @@ pub fn layer_norm_backward_with(
             });
     }
     if let Some((dw, db)) = dwb {
-        dw.fill(0.0);
-        db.fill(0.0);
-        for c in 0..chunks {
-            add_rows(dw, &partial_w[c * n..(c + 1) * n]);
-            add_rows(db, &partial_b[c * n..(c + 1) * n]);
+        sum_partials(&partial_w, dw);
+        sum_partials(&partial_b, db);
+    }
+    Ok(())
+}
+
+/// `out` = the sum of the `out.len()`-float partials in `partials`, in order.
+fn sum_partials(partials: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    for p in partials.chunks_exact(out.len()) {
+        add_rows(out, p);
+    }
+}
+
+/// One chunk of rows' partial dw = Σ dy·x̂ and db = Σ dy, rows in order.
+struct ParamSums<'a> {
+    dy: &'a [f32],
+    x: &'a [f32],
+    mean: &'a [f32],
+    rstd: &'a [f32],
+    dw: &'a mut [f32],
+    db: &'a mut [f32],
+}
+
+impl Kernel for ParamSums<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        let n = self.dw.len();
+        let rows = self.dy.chunks_exact(n).zip(self.x.chunks_exact(n));
+        for ((dy, x), (&mu, &r)) in rows.zip(self.mean.iter().zip(self.rstd)) {
+            // The arithmetic of `BwdRow::sums`, so the partials are its bits.
+            let row = BwdRow::<V> {
+                dy,
+                x,
+                w: None,
+                muv: V::splat(mu),
+                rv: V::splat(r),
+            };
+            let mut o = 0;
+            while o < n {
+                let l = V::LANES.min(n - o);
+                let (d, xh, _) = row.load(o, l);
+                st::<V>(self.dw, o, l, V::fma(d, xh, ld::<V>(self.dw, o, l, 0.0)));
+                st::<V>(self.db, o, l, V::add(d, ld::<V>(self.db, o, l, 0.0)));
+                o += l;
+            }
         }
     }
+}
+
+/// The LayerNorm's weight and bias gradients alone, bitwise what
+/// [`layer_norm_backward_with`] writes beside dx (the same fixed chunks of
+/// rows, rows in order, the chunk partials added in chunk order): for a
+/// caller that computes dx in parts of the rows and these over all of them.
+///
+/// # Shapes
+/// - dy, x: (rows, n) contiguous; mean, rstd: (rows,); dweight, dbias: (n,)
+pub fn layer_norm_param_grads(
+    dy: &[f32],
+    x: &[f32],
+    (mean, rstd): (&[f32], &[f32]),
+    rows: usize,
+    n: usize,
+    (dw, db): (&mut [f32], &mut [f32]),
+) -> Result<()> {
+    const OP: &str = "layer_norm_param_grads";
+    check_len(OP, "dy", dy.len(), rows * n)?;
+    check_len(OP, "x", x.len(), rows * n)?;
+    check_len(OP, "mean", mean.len(), rows)?;
+    check_len(OP, "rstd", rstd.len(), rows)?;
+    check_len(OP, "dweight", dw.len(), n)?;
+    check_len(OP, "dbias", db.len(), n)?;
+    if n == 0 {
+        return Ok(());
+    }
+    let rc = chunk_rows_bwd(rows, n);
+    let chunks = rows.div_ceil(rc);
+    let mut partial_w = crate::kernels::alloc::try_zeros(OP, &[chunks, n])?;
+    let mut partial_b = crate::kernels::alloc::try_zeros(OP, &[chunks, n])?;
+    partial_w
+        .par_chunks_mut(n)
+        .zip(partial_b.par_chunks_mut(n))
+        .enumerate()
+        .for_each(|(c, (dw, db))| {
+            let (r0, r1) = (c * rc, ((c + 1) * rc).min(rows));
+            dispatch(ParamSums {
+                dy: &dy[r0 * n..r1 * n],
+                x: &x[r0 * n..r1 * n],
+                mean: &mean[r0..r1],
+                rstd: &rstd[r0..r1],
+                dw,
+                db,
+            });
+        });
+    sum_partials(&partial_w, dw);
+    sum_partials(&partial_b, db);
     Ok(())
 }
 

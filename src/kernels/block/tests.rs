@@ -275,8 +275,13 @@ fn forward_and_every_gradient_match_the_f64_reference() {
 
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
-    // Large enough that the GEMMs, LayerNorms and attention split their work.
-    let s = shape(3, 40, 64, 4, 256, true);
+    // Large enough that the GEMMs, LayerNorms and attention split their work,
+    // that the batch runs in 2 or 3 uneven parts (one per thread) and that
+    // dW = dYᵀ·x runs its two K slices side by side.
+    let s = shape(7, 79, 32, 4, 96, true);
+    assert_eq!(with_threads(1, || s.parts()), [7]);
+    assert_eq!(with_threads(2, || s.parts()), [4, 3]);
+    assert_eq!(with_threads(3, || s.parts()), [3, 2, 2]);
     let p = params(&s, true, 5);
     let x = values(s.rows() * s.width, 3, 1.0);
     let dy = values(s.rows() * s.width, 4, 1.0);

@@ -237,6 +237,9 @@ fn batched<K: MicroKernel>(
 ) {
     let macs = g.m.saturating_mul(g.n).saturating_mul(g.k);
     let bl = Blocking::new(caches, K::MR, K::NR, g.m, g.n, g.k);
+    if splits_k(g, &bl, caches, bias.is_some()) {
+        return k_split::<K>(g, a, b, c, bl.kc, caches);
+    }
     // Read operands in place when packing cannot pay for itself: A when it
     // is small or C is narrow (see `reads_a_in_place`), B when it meets few
     // A micro-panels (short C).
@@ -292,6 +295,77 @@ fn batched<K: MicroKernel>(
             item(p, macs >= PAR_MIN_MACS);
         }
     }
+}
+
+/// Whether [`k_split`] runs the product: one dense row-major C (written
+/// only, no bias) small enough that the partials of its K slices stay in L2
+/// (at most half of it in all), at least two K slices, more than one thread,
+/// and more than one row (the one-row path sums K whole). A Linear layer's
+/// dW = dYᵀ·x (out × inp, K = the B·T rows) is such a product.
+pub(super) fn splits_k(g: &Gemm, bl: &Blocking, caches: CacheSizes, bias: bool) -> bool {
+    let slices = g.k.div_ceil(bl.kc);
+    let partials = g.m.saturating_mul(g.n).saturating_mul(slices - 1);
+    g.batch == 1
+        && g.beta == 0.0
+        && !bias
+        && g.m > 1
+        && slices >= 2
+        && g.c.col == 1
+        && g.c.row == g.n
+        && partials.saturating_mul(std::mem::size_of::<f32>()) <= caches.l2 / 2
+        && !is_serial(g)
+        && rayon::current_num_threads() > 1
+}
+
+/// C = Σ of the products of K's KC slices, the slices side by side: slice 0
+/// into C and each other into its own partial, then the partials added to C
+/// in slice order. Each slice's product is the tile grid's (one K slice,
+/// `alpha·acc` stored with beta 0) and the kernels store a later slice as
+/// `C + alpha·acc` (beta 1), so this is bitwise the one-slice-after-the-other
+/// result. It lets each thread read its own rows of K: the rows of dY and x
+/// in a Linear layer's dW that the same thread computed just before (the
+/// Transformer block runs its batch in parts, see `block::forward`).
+fn k_split<K: MicroKernel>(
+    g: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    kc: usize,
+    caches: CacheSizes,
+) {
+    let (m, n) = (g.m, g.n);
+    let slices = g.k.div_ceil(kc);
+    // Every float of the partials is written (beta 0) before it is read.
+    with_scratch(Slot::A, (slices - 1) * m * n, |partials| {
+        let mut outs: Vec<&mut [f32]> = vec![&mut c[..m * n]];
+        outs.extend(partials.chunks_mut(m * n));
+        outs.into_par_iter().enumerate().for_each(|(q, out)| {
+            let pc = q * kc;
+            let sub = Gemm {
+                k: kc.min(g.k - pc),
+                ..*g
+            };
+            batched::<K>(
+                &sub,
+                &a[pc * g.a.col..],
+                &b[pc * g.b.row..],
+                out,
+                None,
+                caches,
+            );
+        });
+        let partials = &*partials;
+        let rows = crate::kernels::rows::rows_per_chunk(m, n * slices);
+        c[..m * n]
+            .par_chunks_mut(rows * n)
+            .enumerate()
+            .for_each(|(i, acc)| {
+                let at = i * rows * n;
+                for part in partials.chunks_exact(m * n) {
+                    crate::kernels::rows::add_assign(acc, &part[at..at + acc.len()]);
+                }
+            });
+    });
 }
 
 /// Columns of C per task in the one-row path.

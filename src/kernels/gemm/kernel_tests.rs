@@ -4,7 +4,7 @@
 
 use super::blocking::{cache_sizes, Blocking, CacheSizes};
 use super::driver::{
-    column_group, column_row_blocks, gemm_with_caches, grid_row_blocks, reads_a_in_place,
+    column_group, column_row_blocks, gemm_with_caches, grid_row_blocks, reads_a_in_place, splits_k,
 };
 use super::kernel::MicroKernel;
 use super::kernel_scalar::Scalar;
@@ -366,6 +366,57 @@ fn threads_bitwise<K: MicroKernel>() {
     }
 }
 
+/// The K-split path (K's slices side by side, partials added in slice
+/// order): bitwise the one-thread result (slices one after the other), with
+/// a remainder slice, row and column tails, alpha ≠ 1, A transposed (a
+/// Linear layer's dW = dYᵀ·x) and B transposed; and close to the reference.
+fn k_slices_side_by_side<K: MicroKernel>() {
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    for (s, &(m, n, k)) in [(61, 77, 1100), (7, 300, 1500), (128, 2 * K::NR + 1, 1027)]
+        .iter()
+        .enumerate()
+    {
+        let g = Gemm::new(m, n, k);
+        let variants = [
+            g,
+            Gemm {
+                alpha: -0.7,
+                a: Strides::row_major_transposed(k, m),
+                ..g
+            },
+            Gemm {
+                b: Strides::row_major_transposed(n, k),
+                ..g
+            },
+        ];
+        for (v, g) in variants.iter().enumerate() {
+            let seed = 1700 + 10 * s as u64 + v as u64;
+            let a = fill(span([1, m, k], g.a), seed);
+            let b = fill(span([1, k, n], g.b), seed + 5);
+            for caches in [cache_sizes(), MID] {
+                let bl = Blocking::new(caches, K::MR, K::NR, m, n, k);
+                let split = pool(2).install(|| splits_k(g, &bl, caches, false));
+                assert!(split, "{}: {g:?} does not take the K-split path", K::NAME);
+                let run = |threads: usize| {
+                    let mut c = vec![f32::NAN; m * n];
+                    pool(threads)
+                        .install(|| gemm_with_caches::<K>(g, &a, &b, &mut c, None, caches));
+                    c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                };
+                let one = run(1);
+                assert_eq!(one, run(2), "{}: {g:?}", K::NAME);
+                assert_eq!(one, run(3), "{}: {g:?} (3 threads)", K::NAME);
+                pool(2).install(|| check::<K>(g, caches, seed));
+            }
+        }
+    }
+}
+
 fn all<K: MicroKernel>() {
     if !K::available() {
         eprintln!("{}: not available on this CPU, skipped", K::NAME);
@@ -374,6 +425,7 @@ fn all<K: MicroKernel>() {
     shapes_and_blocks::<K>();
     alpha_beta_strides_batch::<K>();
     threads_bitwise::<K>();
+    k_slices_side_by_side::<K>();
     bias_epilogue::<K>();
     column_tasks::<K>();
     narrow_c_a_in_place::<K>();
