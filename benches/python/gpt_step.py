@@ -6,7 +6,7 @@ generation tokens/s, as `attnrs bench --only training` measures them.
 
 import sys
 
-from attnrs.bench.training import _attnrs_row
+from attnrs.bench.training import run
 
-row = _attnrs_row(quick="--quick" in sys.argv)
+row = run(quick="--quick" in sys.argv, with_torch=False)[0]
 print(f"train_ms {row['train_ms']:.2f} generate_tok_s {row['generate_tokens_per_s']:.0f}")

@@ -8,7 +8,9 @@ visible fraction of the T×T matrix) when causal; forward+backward 3× the
 forward (QKᵀ, PV; dV, dP, dQ, dK — the backward's recomputation of QKᵀ is
 not counted). "% peak" is against ``_peak.peak_gflops(2)``: the GEMM
 microkernel's rate on 2 cores at once, measured in the same process. Times are medians and
-bests; GFLOP/s and % of peak use the best time.
+bests; GFLOP/s and % of peak use the best time. PyTorch runs in alternating rounds with
+attnrs (``_timing``); its speedup columns are medians of the per-round ratios (> 1: attnrs
+is faster).
 
 Run: ``python -m attnrs.bench.attention``.
 """
@@ -16,7 +18,6 @@ Run: ``python -m attnrs.bench.attention``.
 from __future__ import annotations
 
 import statistics
-import time
 from typing import Any, Callable
 
 import numpy as np
@@ -25,25 +26,22 @@ import attnrs as ar
 from attnrs import nn
 
 from ._peak import peak_gflops
+from ._timing import interleaved_s, median_s, speedup
 
 __all__ = ["run"]
 
 
 
-def _median_s(fn: Callable[[], Any], repeats: int, min_time: float = 0.3) -> float:
-    return _times(fn, repeats, min_time)[0]
-
-
-def _times(fn: Callable[[], Any], repeats: int, min_time: float = 0.3) -> tuple[float, float]:
-    """(median, best) seconds per call."""
-    fn()  # warm up
-    times = []
-    start = time.perf_counter()
-    while len(times) < repeats or (time.perf_counter() - start < min_time and len(times) < 50):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), min(times)
+def _timed(ours: Callable[[], Any], theirs: Callable[[], Any] | None, repeats: int) -> dict[str, float]:
+    """Median and best seconds per call of ``ours`` and, when given, the median of
+    ``theirs`` timed in alternating rounds with it and the median per-round speedup."""
+    fns = [ours] if theirs is None else [ours, theirs]
+    times = interleaved_s(fns, repeats, min_time=0.3)
+    out = {"median": statistics.median(times[0]), "best": min(times[0])}
+    if theirs is not None:
+        out["theirs"] = statistics.median(times[1])
+        out["speedup"] = speedup(times[0], times[1])
+    return out
 
 
 def _naive_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool) -> np.ndarray:
@@ -73,34 +71,45 @@ def _sdpa_case(arrays: tuple[np.ndarray, ...], causal: bool, repeats: int, torch
     q, k, v, g = arrays
     b, h, t, d = q.shape
     fl = 4.0 * b * h * t * t * d * _visible(t, causal)
-    fwd, fwd_best = _times(lambda: ar.ops.attention_forward(q, k, v, causal=causal), repeats)
+    tq = tk = tv = tg = sdpa = None
+    if torch is not None:
+        tq, tk, tv = (torch.from_numpy(a).requires_grad_() for a in (q, k, v))
+        tg = torch.from_numpy(g)
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def torch_fwd() -> None:
+        with torch.no_grad():
+            sdpa(tq, tk, tv, is_causal=causal)
 
     def fb() -> None:
         o, lse = ar.ops.attention_forward(q, k, v, causal=causal)
         ar.ops.attention_backward(q, k, v, o, lse, g, causal=causal)
 
-    fwd_bwd, fb_best = _times(fb, repeats)
+    on_torch = torch is not None
+    fwd = _timed(lambda: ar.ops.attention_forward(q, k, v, causal=causal), torch_fwd if on_torch else None, repeats)
+    fwd_bwd = _timed(fb, (lambda: sdpa(tq, tk, tv, is_causal=causal).backward(tg)) if on_torch else None, repeats)
     row = {
         "bench": "sdpa", "shape": f"B={b} H={h} T={t} D={d}", "causal": causal,
-        "fwd_ms": round(fwd * 1e3, 2), "fwd_best_ms": round(fwd_best * 1e3, 2),
-        "fwd_bwd_ms": round(fwd_bwd * 1e3, 2), "fwd_bwd_best_ms": round(fb_best * 1e3, 2),
-        "fwd_gflops_best": round(fl / fwd_best / 1e9, 1),
-        "fwd_pct_peak_best": round(100 * fl / fwd_best / 1e9 / peak_gflops(2), 1),
-        "fwd_bwd_gflops_best": round(3 * fl / fb_best / 1e9, 1),
-        "fwd_bwd_pct_peak_best": round(100 * 3 * fl / fb_best / 1e9 / peak_gflops(2), 1),
+        "fwd_ms": round(fwd["median"] * 1e3, 2), "fwd_best_ms": round(fwd["best"] * 1e3, 2),
+        "fwd_bwd_ms": round(fwd_bwd["median"] * 1e3, 2), "fwd_bwd_best_ms": round(fwd_bwd["best"] * 1e3, 2),
+        "fwd_gflops_best": round(fl / fwd["best"] / 1e9, 1),
+        "fwd_pct_peak_best": round(100 * fl / fwd["best"] / 1e9 / peak_gflops(2), 1),
+        "fwd_bwd_gflops_best": round(3 * fl / fwd_bwd["best"] / 1e9, 1),
+        "fwd_bwd_pct_peak_best": round(100 * 3 * fl / fwd_bwd["best"] / 1e9 / peak_gflops(2), 1),
     }  # fmt: skip
     if t <= 1024:  # the naive version holds B·H·T² floats
-        row["numpy_fwd_ms"] = round(_median_s(lambda: _naive_forward(q, k, v, causal), 3) * 1e3, 2)
-    if torch is not None:
-        tq, tk, tv = (torch.from_numpy(a).requires_grad_() for a in (q, k, v))
-        tg = torch.from_numpy(g)
-        sdpa = torch.nn.functional.scaled_dot_product_attention
-        with torch.no_grad():
-            row["torch_fwd_ms"] = round(_median_s(lambda: sdpa(tq, tk, tv, is_causal=causal), repeats) * 1e3, 2)
-        row["torch_fwd_bwd_ms"] = round(
-            _median_s(lambda: sdpa(tq, tk, tv, is_causal=causal).backward(tg), repeats) * 1e3, 2
-        )
+        row["numpy_fwd_ms"] = round(median_s(lambda: _naive_forward(q, k, v, causal), 3) * 1e3, 2)
+    row.update(_torch_columns(fwd, fwd_bwd))
     return row
+
+
+def _torch_columns(fwd: dict[str, float], fwd_bwd: dict[str, float]) -> dict[str, float]:
+    """PyTorch's medians and the speedups (its time over ours), where measured."""
+    if "theirs" not in fwd:
+        return {}
+    return {"torch_fwd_ms": round(fwd["theirs"] * 1e3, 2), "torch_fwd_bwd_ms": round(fwd_bwd["theirs"] * 1e3, 2),
+            "fwd_speedup_vs_torch": round(fwd["speedup"], 2),
+            "fwd_bwd_speedup_vs_torch": round(fwd_bwd["speedup"], 2)}  # fmt: skip
 
 
 def _sdpa_rows(ts: tuple[int, ...], repeats: int, torch: Any) -> list[dict[str, Any]]:
@@ -127,19 +136,25 @@ def _mha_rows(repeats: int, torch: Any) -> list[dict[str, Any]]:
         y, _ = m(x, x, x, need_weights=False)
         y.sum().backward()
 
-    f_med, f_best = _times(fwd, repeats)
-    fb_med, fb_best = _times(fb, repeats)
-    row = {"bench": "mha", "shape": f"MultiheadAttention({e},{h}) on ({b},{t},{e})", "causal": False,
-           "fwd_ms": round(f_med * 1e3, 2), "fwd_best_ms": round(f_best * 1e3, 2),
-           "fwd_bwd_ms": round(fb_med * 1e3, 2), "fwd_bwd_best_ms": round(fb_best * 1e3, 2)}  # fmt: skip
+    tm = tx = None
     if torch is not None:
         tm = torch.nn.MultiheadAttention(e, h, batch_first=True)
         tx = torch.from_numpy(x._array).requires_grad_()
+
+    def torch_fwd() -> None:
         with torch.no_grad():
-            row["torch_fwd_ms"] = round(_median_s(lambda: tm(tx, tx, tx, need_weights=False), repeats) * 1e3, 2)
-        row["torch_fwd_bwd_ms"] = round(
-            _median_s(lambda: tm(tx, tx, tx, need_weights=False)[0].sum().backward(), repeats) * 1e3, 2
-        )
+            tm(tx, tx, tx, need_weights=False)
+
+    def torch_fb() -> None:
+        tm(tx, tx, tx, need_weights=False)[0].sum().backward()
+
+    on_torch = torch is not None
+    f = _timed(fwd, torch_fwd if on_torch else None, repeats)
+    f_b = _timed(fb, torch_fb if on_torch else None, repeats)
+    row = {"bench": "mha", "shape": f"MultiheadAttention({e},{h}) on ({b},{t},{e})", "causal": False,
+           "fwd_ms": round(f["median"] * 1e3, 2), "fwd_best_ms": round(f["best"] * 1e3, 2),
+           "fwd_bwd_ms": round(f_b["median"] * 1e3, 2), "fwd_bwd_best_ms": round(f_b["best"] * 1e3, 2)}  # fmt: skip
+    row.update(_torch_columns(f, f_b))
     return [row]
 
 

@@ -11,7 +11,8 @@ gradients of every parameter from a random output gradient, x needing none — a
 here (``torch.autograd.grad(out, params, g)``) and ``torch_baselines.py`` do, so both sides
 do the same work (before 2026-12-05 23:30 UTC attnrs also computed dL/dx, one B·T × G·H × I GEMM more).
 ``cpu1_*`` columns: the best process CPU time on ONE thread — a load-robust
-estimate of the single-core cost when the machine is shared.
+estimate of the single-core cost when the machine is shared. PyTorch runs in alternating
+rounds with attnrs (``_timing``); its speedup columns are medians of the per-round ratios.
 
 Run: ``python -m attnrs.bench.rnn``.
 """
@@ -26,6 +27,7 @@ import numpy as np
 import attnrs as ar
 
 from ._peak import peak_gflops
+from ._timing import interleaved_s, median_s, speedup
 
 __all__ = ["run"]
 
@@ -46,13 +48,7 @@ def _min_cpu_ms(fn: Callable[[], Any], repeats: int) -> float:
 
 
 def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e3)
+    return median_s(fn, repeats) * 1e3
 
 
 # --- NumPy float32 reference: forward and BPTT ----------------------------------------------
@@ -152,11 +148,12 @@ def _attnrs_layer(mode: str):
     return cls(i, h, batch_first=True)
 
 
-def _torch_rows(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[str, float]:
+def _torch_fns(mode: str, x: np.ndarray, g: np.ndarray) -> tuple[Callable[[], Any], Callable[[], Any]] | None:
+    """PyTorch's layer forward and forward+backward on 2 threads, or None without torch."""
     try:
         import torch
     except ImportError:
-        return {}
+        return None
     torch.set_num_threads(2)
     cls = {"rnn_tanh": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[mode]
     m = cls(SHAPE["input"], SHAPE["hidden"], batch_first=True)
@@ -171,10 +168,16 @@ def _torch_rows(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[s
         out, _ = m(xt)
         torch.autograd.grad(out, params, gt)
 
-    return {
-        "torch_fwd_ms": _median_ms(fwd, repeats),
-        "torch_fwdbwd_ms": _median_ms(fwdbwd, repeats),
-    }
+    return fwd, fwdbwd
+
+
+def _versus(ours: Callable[[], Any], theirs: Callable[[], Any] | None, repeats: int) -> dict[str, float]:
+    """Our median ms and, when ``theirs`` is given, its median ms and the median
+    per-round speedup, the two timed in alternating rounds."""
+    if theirs is None:
+        return {"ms": _median_ms(ours, repeats)}
+    o, t = interleaved_s([ours, theirs], repeats)
+    return {"ms": 1e3 * float(np.median(o)), "torch_ms": 1e3 * float(np.median(t)), "speedup": speedup(o, t)}
 
 
 def _bench_one(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[str, Any]:
@@ -201,7 +204,10 @@ def _bench_one(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[st
         _, cache = np_forward(mode, x, w_ih, w_hh, b_ih, b_hh)
         np_backward(mode, x, w_ih, w_hh, cache, g)
 
-    f_ms, fb_ms = _median_ms(fwd, repeats), _median_ms(fwdbwd, repeats)
+    torch_fns = _torch_fns(mode, x, g)
+    f = _versus(fwd, torch_fns and torch_fns[0], repeats)
+    fb = _versus(fwdbwd, torch_fns and torch_fns[1], repeats)
+    f_ms, fb_ms = f["ms"], fb["ms"]
     nf_ms, nfb_ms = (
         _median_ms(np_fwd, max(3, repeats // 3)),
         _median_ms(np_fwdbwd, max(3, repeats // 3)),
@@ -231,7 +237,10 @@ def _bench_one(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[st
             "cpu1_fwdbwd_gflops": round(3 * flops / fb1 / 1e6, 1),
         }
     )
-    row.update({k: round(v, 2) for k, v in _torch_rows(mode, x, g, repeats).items()})
+    if torch_fns is not None:
+        row.update({"torch_fwd_ms": round(f["torch_ms"], 2), "torch_fwdbwd_ms": round(fb["torch_ms"], 2),
+                    "fwd_speedup_vs_torch": round(f["speedup"], 2),
+                    "fwdbwd_speedup_vs_torch": round(fb["speedup"], 2)})  # fmt: skip
     return row
 
 
@@ -244,7 +253,7 @@ def run(quick: bool = False, tune_malloc: bool = True) -> list[dict[str, Any]]:
         from .fused import steady_state_malloc
 
         steady_state_malloc()
-    repeats = 3 if quick else 9
+    repeats = 5 if quick else 9
     prev_threads = ar.get_num_threads()
     ar.set_num_threads(2)
     rng = np.random.default_rng(0)

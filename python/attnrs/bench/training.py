@@ -3,30 +3,21 @@
 GPT with vocab 65, block 64, batch 12, 4 layers, 4 heads, n_embd 128 on
 random tokens: median ms per AdamW training iteration (forward, backward,
 clipping, step) and KV-cache generation tokens/s (batch 1, 200 new tokens).
-PyTorch eager is measured on the same shapes when it is installed.
+PyTorch eager is measured on the same shapes when it is installed, in
+alternating rounds with attnrs (``_timing.versus``); the speedups are medians
+of the per-round ratios.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Any
 
 import numpy as np
 
+from ._timing import median_s, versus
+
 VOCAB, BLOCK, BATCH, N_LAYER, N_HEAD, N_EMBD = 65, 64, 12, 4, 4, 128
 GEN_TOKENS = 200
-
-
-def _median_s(fn: Any, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _attnrs_step() -> tuple[Any, Any]:
@@ -57,15 +48,17 @@ def _attnrs_step() -> tuple[Any, Any]:
     return model, step
 
 
-def _attnrs_row(quick: bool) -> dict:
-    model, step = _attnrs_step()
-    s = _median_s(step, repeats=5 if quick else 30, warmup=2 if quick else 5)
+def _attnrs_generate(model: Any) -> Any:
+    """KV-cache generation of ``GEN_TOKENS`` tokens from one token (batch 1)."""
     model.eval()
     prompt = np.zeros((1, 1), dtype=np.int64)
-    g = _median_s(lambda: model.generate(prompt, GEN_TOKENS, rng=np.random.default_rng(2)),
-                  repeats=2 if quick else 5, warmup=1)  # fmt: skip
-    return {"impl": "attnrs", "train_ms": 1e3 * s, "iters_per_s": 1 / s, "train_tokens_per_s": BATCH * BLOCK / s,
-            "generate_tokens_per_s": GEN_TOKENS / g, "generate": "KV cache"}  # fmt: skip
+    return lambda: model.generate(prompt, GEN_TOKENS, rng=np.random.default_rng(2))
+
+
+def _row(impl: str, step_s: float, gen_s: float, generate: str) -> dict:
+    return {"impl": impl, "train_ms": 1e3 * step_s, "iters_per_s": 1 / step_s,
+            "train_tokens_per_s": BATCH * BLOCK / step_s, "generate_tokens_per_s": GEN_TOKENS / gen_s,
+            "generate": generate}  # fmt: skip
 
 
 def _torch_step() -> tuple[Any, Any]:
@@ -110,33 +103,41 @@ def _torch_step() -> tuple[Any, Any]:
     return model, step
 
 
-def _torch_row(quick: bool) -> dict | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    model, step = _torch_step()
-    s = _median_s(step, repeats=5 if quick else 30, warmup=2 if quick else 5)
+def _torch_generate(model: Any) -> Any:
+    """nanoGPT's generate: no cache, re-runs the window for every token."""
+    import torch
+
     model.eval()
 
     @torch.no_grad()
-    def generate() -> None:  # nanoGPT's generate: no cache, re-runs the window
+    def generate() -> None:
         idx = torch.zeros((1, 1), dtype=torch.long)
         for _ in range(GEN_TOKENS):
             logits = model(idx[:, -BLOCK:])[:, -1, :]
             idx = torch.cat([idx, torch.multinomial(torch.softmax(logits, -1), 1)], dim=1)
 
-    g = _median_s(generate, repeats=2 if quick else 5, warmup=1)
-    return {"impl": f"torch {torch.__version__} ({torch.get_num_threads()} threads)", "train_ms": 1e3 * s,
-            "iters_per_s": 1 / s, "train_tokens_per_s": BATCH * BLOCK / s,
-            "generate_tokens_per_s": GEN_TOKENS / g, "generate": "no cache (nanoGPT)"}  # fmt: skip
+    return generate
 
 
-def run(quick: bool = False) -> list[dict]:
-    rows = [_attnrs_row(quick)]
-    t = _torch_row(quick)
-    if t is not None:
-        rows.append(t)
-        rows[0]["train_speedup_vs_torch"] = t["train_ms"] / rows[0]["train_ms"]
-        rows[0]["generate_speedup_vs_torch"] = rows[0]["generate_tokens_per_s"] / t["generate_tokens_per_s"]
-    return rows
+def run(quick: bool = False, with_torch: bool = True) -> list[dict]:
+    """The attnrs row, then PyTorch's when it is installed (and ``with_torch``)."""
+    rounds, warmup = (9, 2) if quick else (30, 5)
+    gen_rounds = 3 if quick else 5
+    model, step = _attnrs_step()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if not with_torch:
+        torch = None
+    if torch is None:
+        gen = _attnrs_generate(model)
+        return [_row("attnrs", median_s(step, rounds, warmup), median_s(gen, gen_rounds), "KV cache")]
+    t_model, t_step = _torch_step()
+    ours, theirs, train_speedup = versus(step, t_step, rounds, warmup)
+    g_ours, g_theirs, gen_speedup = versus(_attnrs_generate(model), _torch_generate(t_model), gen_rounds)
+    row = _row("attnrs", ours, g_ours, "KV cache")
+    row["train_speedup_vs_torch"] = train_speedup
+    row["generate_speedup_vs_torch"] = gen_speedup
+    impl = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    return [row, _row(impl, theirs, g_theirs, "no cache (nanoGPT)")]
