@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+SETTLE_S = 0.002
+
 
 def median_s(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
     """Median wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` calls."""
@@ -36,6 +38,10 @@ def interleaved_s(
     r = 0
     while r < rounds or (time.perf_counter() - start < min_time and r < max_rounds):
         for i in order if r % 2 == 0 else order[::-1]:
+            if len(fns) > 1:
+                # Let the other library's workers finish spin-waiting first
+                # (OpenMP and rayon pools spin for up to ~1 ms after a job).
+                time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             fns[i]()
             times[i].append(time.perf_counter() - t0)
