@@ -36,7 +36,7 @@ def _timed(ours: Callable[[], Any], theirs: Callable[[], Any] | None, repeats: i
     """Median and best seconds per call of ``ours`` and, when given, the median of
     ``theirs`` timed in alternating rounds with it and the median per-round speedup."""
     fns = [ours] if theirs is None else [ours, theirs]
-    times = interleaved_s(fns, repeats, min_time=0.3)
+    times = interleaved_s(fns, repeats, min_time=0.3, max_rounds=25, per_round=2)
     out = {"median": statistics.median(times[0]), "best": min(times[0])}
     if theirs is not None:
         out["theirs"] = statistics.median(times[1])

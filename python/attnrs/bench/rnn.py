@@ -176,7 +176,7 @@ def _versus(ours: Callable[[], Any], theirs: Callable[[], Any] | None, repeats: 
     per-round speedup, the two timed in alternating rounds."""
     if theirs is None:
         return {"ms": _median_ms(ours, repeats)}
-    o, t = interleaved_s([ours, theirs], repeats)
+    o, t = interleaved_s([ours, theirs], repeats, per_round=2)
     return {"ms": 1e3 * float(np.median(o)), "torch_ms": 1e3 * float(np.median(t)), "speedup": speedup(o, t)}
 
 

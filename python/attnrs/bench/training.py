@@ -121,8 +121,8 @@ def _torch_generate(model: Any) -> Any:
 
 def run(quick: bool = False, with_torch: bool = True) -> list[dict]:
     """The attnrs row, then PyTorch's when it is installed (and ``with_torch``)."""
-    rounds, warmup = (9, 2) if quick else (30, 5)
-    gen_rounds = 3 if quick else 5
+    rounds, warmup = (5, 2) if quick else (10, 5)  # 3 timed steps a round
+    gen_rounds = 2 if quick else 5
     model, step = _attnrs_step()
     try:
         import torch
@@ -132,9 +132,9 @@ def run(quick: bool = False, with_torch: bool = True) -> list[dict]:
         torch = None
     if torch is None:
         gen = _attnrs_generate(model)
-        return [_row("attnrs", median_s(step, rounds, warmup), median_s(gen, gen_rounds), "KV cache")]
+        return [_row("attnrs", median_s(step, 3 * rounds, warmup), median_s(gen, gen_rounds), "KV cache")]
     t_model, t_step = _torch_step()
-    ours, theirs, train_speedup = versus(step, t_step, rounds, warmup)
+    ours, theirs, train_speedup = versus(step, t_step, rounds, warmup, per_round=3)
     g_ours, g_theirs, gen_speedup = versus(_attnrs_generate(model), _torch_generate(t_model), gen_rounds)
     row = _row("attnrs", ours, g_ours, "KV cache")
     row["train_speedup_vs_torch"] = train_speedup
