@@ -8,7 +8,7 @@ training step (nanoGPT CPU config), 100 KV-cache tokens, causal SDPA fwd+bwd
     mkdir -p /tmp/base && git archive main python/attnrs | tar -x -C /tmp/base
     mv /tmp/base/python/attnrs /tmp/base/attnrs_base
     cp <main's build of _core.abi3.so> /tmp/base/attnrs_base/
-    .venv/bin/python benches/python/ab_inprocess.py /tmp/base [rounds]
+    [ROWS=train_ms,sdpa_ms] .venv/bin/python benches/python/ab_inprocess.py /tmp/base [rounds]
 
 Each copy of the extension has its own thread pool; ATTNRS_SPIN_US=0 keeps
 the idle one from spinning.
@@ -90,7 +90,10 @@ def main():
     wb = workloads(B, GPT_B, Cfg_B, clip_B)
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     reps = {"train_ms": 3, "generate_100tok_ms": 1, "sdpa_ms": 1, "conv_ms": 1, "lstm_ms": 1}
+    only = os.environ.get("ROWS")  # e.g. ROWS=train_ms,sdpa_ms: just those rows
     for name in wa:
+        if only and name not in only.split(","):
+            continue
         wa[name]()
         wb[name]()
         ta, tb = [], []
