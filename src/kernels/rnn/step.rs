@@ -159,7 +159,7 @@ fn pack<K: MicroKernel>(b: &[f32], s: Strides, k: usize, n: usize) -> Result<Pac
         .enumerate()
     {
         let p0 = q * kc;
-        K::pack_b(dst, src.at(p0, 0), kc.min(k - p0), n, false);
+        K::pack_b(dst, src.at(p0, 0), kc.min(k - p0), n, true);
     }
     Ok((K::MR, nr, kc, data))
 }
