@@ -48,10 +48,11 @@ pub(super) struct StepW {
 /// lines; which offset a call got varied between calls and processes.
 const LINE: usize = 64;
 
-/// K-slice depth for panels `nr` wide: one panel slice fills at most half of
-/// L1d (the rest holds the A rows and the C tiles), a multiple of 16 in 16..=512.
-fn slice_depth(nr: usize) -> usize {
-    let fit = cache_sizes().l1d / 2 / (nr * std::mem::size_of::<f32>());
+/// K-slice depth for panels `nr` wide with `mr`-row tiles: one panel slice
+/// and one tile's A rows fill at most three quarters of L1d (the rest holds
+/// the C tile and the next A rows), a multiple of 16 in 16..=512.
+fn slice_depth(mr: usize, nr: usize) -> usize {
+    let fit = cache_sizes().l1d * 3 / 4 / ((mr + nr) * std::mem::size_of::<f32>());
     (fit / 16 * 16).clamp(16, 512)
 }
 
@@ -142,7 +143,7 @@ type Packed = (usize, usize, usize, Vec<f32>);
 
 /// Every K slice of `b` in `K`'s panel layout: (MR, NR, slice depth, data).
 fn pack<K: MicroKernel>(b: &[f32], s: Strides, k: usize, n: usize) -> Result<Packed> {
-    let (nr, kc) = (K::NR, slice_depth(K::NR));
+    let (nr, kc) = (K::NR, slice_depth(K::MR, K::NR));
     let width = n.div_ceil(nr) * nr;
     // LINE bytes of slack in front, so the panels can start on a line.
     let pad = LINE / std::mem::size_of::<f32>();
