@@ -47,6 +47,19 @@ def _min_cpu_ms(fn: Callable[[], Any], repeats: int) -> float:
     return best * 1e3
 
 
+def _cpu1_ms(fwd: Callable[[], Any], fwdbwd: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """``_min_cpu_ms`` of both on one attnrs thread. Process CPU time counts every
+    thread, so it waits first for the other libraries' workers (OpenBLAS keeps
+    spinning ~0.1 s after a NumPy product, and read 2× the LSTM's cost here)."""
+    time.sleep(0.3)
+    threads = ar.get_num_threads()
+    ar.set_num_threads(1)
+    try:
+        return _min_cpu_ms(fwd, repeats), _min_cpu_ms(fwdbwd, repeats)
+    finally:
+        ar.set_num_threads(threads)
+
+
 def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
     return median_s(fn, repeats) * 1e3
 
@@ -224,12 +237,7 @@ def _bench_one(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[st
         "numpy_fwdbwd_ms": round(nfb_ms, 2),
         "speedup_vs_numpy_fwdbwd": round(nfb_ms / fb_ms, 2),
     }
-    threads = ar.get_num_threads()
-    ar.set_num_threads(1)
-    try:
-        f1, fb1 = _min_cpu_ms(fwd, repeats), _min_cpu_ms(fwdbwd, repeats)
-    finally:
-        ar.set_num_threads(threads)
+    f1, fb1 = _cpu1_ms(fwd, fwdbwd, repeats)
     row.update(
         {
             "cpu1_fwd_ms": round(f1, 2),
