@@ -43,7 +43,9 @@ mod transpose;
 #[cfg(test)]
 mod tests;
 
-pub use backward::{backward, backward_packed, BackwardInputs, GradLayouts, PackedGrads};
+pub use backward::{
+    backward, backward_packed, backward_packed_part, BackwardInputs, GradLayouts, PackedGrads,
+};
 pub use decode::decode;
 pub use forward::forward;
 
