@@ -27,7 +27,8 @@ use rayon::prelude::*;
 use super::forward::causal_bands;
 use super::tile::{self, AOp, BOp, Band};
 use super::{
-    check_operand, gather_t, query_rows, tail, AttnParams, Layout, Masks, OutPtr, BC, BR, OP,
+    check_operand, crowds_l1, gather_t, query_rows, tail, AttnParams, Layout, Masks, OutPtr, BC,
+    BR, OP,
 };
 use crate::error::{check_extent, non_overlapping, KernelError, Result};
 use crate::kernels::alloc::{self, zeros};
@@ -53,9 +54,9 @@ fn groups(bh: usize, n_kt: usize) -> usize {
 struct Scratch {
     qt: Vec<f32>,  // Qᵀ of the task's (batch, head), one d × br block per query tile, O(T)
     dot: Vec<f32>, // dOᵀ likewise, one dv × br block per query tile, O(T)
-    qr: Vec<f32>,  // BR × d packed Q rows (unless contiguous)
-    dor: Vec<f32>, // BR × dv packed dO rows (unless contiguous)
-    kr: Vec<f32>,  // BC × d packed K rows (unless contiguous)
+    qr: Vec<f32>,  // BR × d packed Q rows (non-unit dim or `crowds_l1`)
+    dor: Vec<f32>, // BR × dv packed dO rows (non-unit dim or `crowds_l1`)
+    kr: Vec<f32>,  // BC × d packed K rows (non-unit dim or `crowds_l1`)
     st: Vec<f32>,  // BC × BR: Sᵀ, Pᵀ, then dSᵀ
     dk: Vec<f32>,  // BC × d
     dv: Vec<f32>,  // BC × dv
@@ -492,10 +493,10 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
     s.dk[..nc * d].fill(0.0);
     s.dv[..nc * dv].fill(0.0);
     let (krow0, vrow0) = (p.k.row(b, h, j0), p.v.row(b, h, j0));
-    // Rows of K, Q and dO are read in place only when contiguous: rows far
-    // apart (heads of a fused projection) share a few L1 sets, and the tile
-    // products would stream them from L2 once per strip (see the forward's V).
-    let k_packed = !(p.k.dim == 1 && p.k.time == d);
+    // Tiles of K, Q and dO whose rows crowd a few L1 sets (heads of a fused
+    // projection: `crowds_l1`) are copied first; the tile products would
+    // stream them from L2 once per strip (see the forward's V).
+    let k_packed = p.k.dim != 1 || crowds_l1(nc, d, p.k.time);
     if k_packed {
         gather(&mut s.kr, d, x.k, krow0, (p.k.time, p.k.dim), nc, d);
     }
@@ -577,7 +578,7 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         let mul = if prescaled { 1.0 } else { p.scale };
         tile::exp_scaled_sub_rows(isa, &mut s.st, BR, ncq, mr, mul, lse_i);
         // dV += Pᵀ dO (ncq × dv).
-        let dob = if g.dout.dim == 1 && g.dout.time == dv {
+        let dob = if g.dout.dim == 1 && !crowds_l1(mr, dv, g.dout.time) {
             BOp {
                 data: tail(x.dout, drow0),
                 ld: g.dout.time,
@@ -620,7 +621,7 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         };
         tile::run_gemm(isa, ds);
         // dK += dSᵀ Q (ncq × d).
-        let qb = if p.q.dim == 1 && p.q.time == d {
+        let qb = if p.q.dim == 1 && !crowds_l1(mr, d, p.q.time) {
             BOp {
                 data: tail(x.q, qrow0),
                 ld: p.q.time,

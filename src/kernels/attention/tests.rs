@@ -626,11 +626,12 @@ fn assert_packed_is(
 #[test]
 fn strided_rows_give_the_bits_of_dense_ones() {
     // Heads of a fused projection (rows 3·H·D apart) and dO rows H·D apart
-    // (as MultiheadAttention passes them), which the products read from
-    // packed tiles, against dense copies read in place.
+    // (as MultiheadAttention passes them) against dense copies read in place.
+    // The first two crowd L1 (`crowds_l1`: copied), the others are read in place.
     for &(b, h, t, d, causal) in &[
+        (1, 8, 70, 64, true),
+        (1, 16, 131, 16, false),
         (2, 3, 131, 12, false),
-        (1, 2, 70, 8, true),
         (3, 1, 5, 4, false),
     ] {
         let dims = (b, h, t, d);
@@ -727,4 +728,15 @@ fn a_part_of_the_batch_gets_the_whole_batchs_bits() {
         };
         assert_packed_is(&buf, &want, (n, h, t, d), &format!("causal {causal}"));
     }
+}
+
+#[test]
+fn crowded_rows_are_those_of_wide_fused_projections() {
+    // MultiheadAttention(512, 8): q/k/v rows 1536 floats apart, dO rows 512.
+    assert!(crowds_l1(64, 64, 1536) && crowds_l1(64, 64, 512));
+    // nanoGPT's (C = 128, D = 32) rows spread over the sets; dense rows never crowd.
+    assert!(!crowds_l1(64, 32, 384) && !crowds_l1(32, 32, 128));
+    assert!(!crowds_l1(64, 64, 64) && !crowds_l1(1, 64, 4096) && !crowds_l1(64, 8, 24));
+    // A 4 KiB multiple: every row starts in the same set.
+    assert!(crowds_l1(64, 16, 1024) && crowds_l1(16, 64, 2048));
 }
