@@ -27,7 +27,8 @@ use rayon::prelude::*;
 use super::forward::causal_bands;
 use super::tile::{self, AOp, BOp, Band};
 use super::{
-    check_operand, gather_t, query_rows, tail, AttnParams, Layout, Masks, OutPtr, BC, BR, OP,
+    check_operand, crowds_l1, gather_t, query_rows, tail, AttnParams, Layout, Masks, OutPtr, BC,
+    BR, OP,
 };
 use crate::error::{check_extent, non_overlapping, KernelError, Result};
 use crate::kernels::alloc::{self, zeros};
@@ -53,9 +54,9 @@ fn groups(bh: usize, n_kt: usize) -> usize {
 struct Scratch {
     qt: Vec<f32>,  // Qᵀ of the task's (batch, head), one d × br block per query tile, O(T)
     dot: Vec<f32>, // dOᵀ likewise, one dv × br block per query tile, O(T)
-    qr: Vec<f32>,  // BR × d packed Q rows (non-unit dim stride only)
-    dor: Vec<f32>, // BR × dv packed dO rows (non-unit dim stride only)
-    kr: Vec<f32>,  // BC × d packed K rows (non-unit dim stride only)
+    qr: Vec<f32>,  // BR × d packed Q rows (non-unit dim or `crowds_l1`)
+    dor: Vec<f32>, // BR × dv packed dO rows (non-unit dim or `crowds_l1`)
+    kr: Vec<f32>,  // BC × d packed K rows (non-unit dim or `crowds_l1`)
     st: Vec<f32>,  // BC × BR: Sᵀ, Pᵀ, then dSᵀ
     dk: Vec<f32>,  // BC × d
     dv: Vec<f32>,  // BC × dv
@@ -135,7 +136,7 @@ pub fn backward_packed(
     x: BackwardInputs<'_>,
     dqkv: &mut [f32],
 ) -> Result<()> {
-    backward_packed_with(simd::isa(), query_rows(p), p, dout, packed, masks, x, dqkv)
+    backward_packed_part(p, dout, packed, masks, x, p.batch, dqkv)
 }
 
 fn validate_inputs(
@@ -202,14 +203,46 @@ pub(crate) fn backward_tiled(
         OutPtr(dk.as_mut_ptr()),
         OutPtr(dv.as_mut_ptr()),
     ];
-    run(isa, br, p, g, masks, x, outs)?;
+    run(isa, (br, p.batch * p.heads), p, g, masks, x, outs)?;
     Ok(())
 }
 
+/// As [`backward_packed`] on sequences `0..p.batch` of a batch of
+/// `whole_batch` sequences, bit for bit what one call on the whole batch
+/// gives for them: the key tiles of each (batch, head) are grouped (and
+/// their dQ partials summed) as the whole batch's call groups them, where a
+/// call on the part alone may group them otherwise. For a caller that runs
+/// a batch in parts of whole sequences (`kernels::block` does).
+///
+/// # Shapes
+/// - as [`backward_packed`]
+pub fn backward_packed_part(
+    p: &AttnParams,
+    dout: Layout,
+    packed: PackedGrads,
+    masks: &Masks,
+    x: BackwardInputs<'_>,
+    whole_batch: usize,
+    dqkv: &mut [f32],
+) -> Result<()> {
+    let br = query_rows(p);
+    backward_packed_with(
+        simd::isa(),
+        (br, whole_batch),
+        p,
+        dout,
+        packed,
+        masks,
+        x,
+        dqkv,
+    )
+}
+
+/// `backward_packed_part` with `br` query rows per tile.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_packed_with(
     isa: Isa,
-    br: usize,
+    (br, whole_batch): (usize, usize),
     p: &AttnParams,
     dout: Layout,
     packed: PackedGrads,
@@ -217,6 +250,7 @@ pub(crate) fn backward_packed_with(
     x: BackwardInputs<'_>,
     dqkv: &mut [f32],
 ) -> Result<()> {
+    let group_bh = whole_batch.max(p.batch) * p.heads;
     validate_inputs(p, dout, masks, &x)?;
     if p.tq != p.tk || p.d != p.dv {
         return Err(KernelError::shape(
@@ -252,7 +286,7 @@ pub(crate) fn backward_packed_with(
         dk: l,
         dv: l,
     };
-    run(isa, br, p, &g, masks, x, outs)?;
+    run(isa, (br, group_bh), p, &g, masks, x, outs)?;
     Ok(())
 }
 
@@ -262,7 +296,7 @@ pub(crate) fn backward_packed_with(
 #[allow(clippy::too_many_arguments)]
 fn run(
     isa: Isa,
-    br: usize,
+    (br, group_bh): (usize, usize),
     p: &AttnParams,
     g: &GradLayouts,
     masks: &Masks,
@@ -306,7 +340,7 @@ fn run(
     }
     // 2. Key-tile groups.
     let n_kt = p.tk.div_ceil(BC);
-    let n_g = groups(bh_n, n_kt);
+    let n_g = groups(group_bh, n_kt);
     let part_len = alloc::len(OP, &[tq, p.d])?.max(1);
     let (delta, lse) = (&delta, &lse);
     let [dqp, dkp, dvp] = outs;
@@ -425,22 +459,26 @@ fn key_group(c: &Ctx<'_>, bh: usize, grp: usize, n_g: usize, s: &mut Scratch, pa
     }
 }
 
-/// Gathers `rows × cols` elements at `src[base + r·rs + c·cs]` into `dst` (row stride `ld`).
-#[allow(clippy::too_many_arguments)]
+/// Gathers `rows × cols` elements at `src[base + r·rs + c·cs]` into `dst`
+/// (row stride `ld`); `(rs, cs)` are the source strides.
 #[inline]
-fn gather(
+pub(super) fn gather(
     dst: &mut [f32],
     ld: usize,
     src: &[f32],
     base: usize,
-    rs: usize,
-    cs: usize,
+    (rs, cs): (usize, usize),
     rows: usize,
     cols: usize,
 ) {
     for r in 0..rows {
-        for c in 0..cols {
-            dst[r * ld + c] = src[base + r * rs + c * cs];
+        let (from, to) = (base + r * rs, &mut dst[r * ld..r * ld + cols]);
+        if cs == 1 {
+            to.copy_from_slice(&src[from..from + cols]);
+        } else {
+            for (c, t) in to.iter_mut().enumerate() {
+                *t = src[from + c * cs];
+            }
         }
     }
 }
@@ -455,19 +493,31 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
     s.dk[..nc * d].fill(0.0);
     s.dv[..nc * dv].fill(0.0);
     let (krow0, vrow0) = (p.k.row(b, h, j0), p.v.row(b, h, j0));
-    let ka = AOp {
-        data: tail(x.k, krow0),
-        rs: p.k.time,
-        cs: p.k.dim,
+    // Tiles of K, Q and dO whose rows crowd a few L1 sets (heads of a fused
+    // projection: `crowds_l1`) are copied first; the tile products would
+    // stream them from L2 once per strip (see the forward's V).
+    let k_packed = p.k.dim != 1 || crowds_l1(nc, d, p.k.time);
+    if k_packed {
+        gather(&mut s.kr, d, x.k, krow0, (p.k.time, p.k.dim), nc, d);
+    }
+    let ka = if k_packed {
+        AOp {
+            data: &s.kr,
+            rs: d,
+            cs: 1,
+        }
+    } else {
+        AOp {
+            data: tail(x.k, krow0),
+            rs: p.k.time,
+            cs: p.k.dim,
+        }
     };
     let va = AOp {
         data: tail(x.v, vrow0),
         rs: p.v.time,
         cs: p.v.dim,
     };
-    if p.k.dim != 1 {
-        gather(&mut s.kr, d, x.k, krow0, p.k.time, p.k.dim, nc, d);
-    }
     // The first query row that sees key j0.
     let i_first = if p.causal {
         j0.saturating_sub(p.causal_offset)
@@ -528,7 +578,7 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         let mul = if prescaled { 1.0 } else { p.scale };
         tile::exp_scaled_sub_rows(isa, &mut s.st, BR, ncq, mr, mul, lse_i);
         // dV += Pᵀ dO (ncq × dv).
-        let dob = if g.dout.dim == 1 {
+        let dob = if g.dout.dim == 1 && !crowds_l1(mr, dv, g.dout.time) {
             BOp {
                 data: tail(x.dout, drow0),
                 ld: g.dout.time,
@@ -539,8 +589,7 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
                 dv,
                 x.dout,
                 drow0,
-                g.dout.time,
-                g.dout.dim,
+                (g.dout.time, g.dout.dim),
                 mr,
                 dv,
             );
@@ -572,13 +621,13 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         };
         tile::run_gemm(isa, ds);
         // dK += dSᵀ Q (ncq × d).
-        let qb = if p.q.dim == 1 {
+        let qb = if p.q.dim == 1 && !crowds_l1(mr, d, p.q.time) {
             BOp {
                 data: tail(x.q, qrow0),
                 ld: p.q.time,
             }
         } else {
-            gather(&mut s.qr, d, x.q, qrow0, p.q.time, p.q.dim, mr, d);
+            gather(&mut s.qr, d, x.q, qrow0, (p.q.time, p.q.dim), mr, d);
             BOp { data: &s.qr, ld: d }
         };
         let dst = AOp {
@@ -588,7 +637,7 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         };
         tile::gemm_band(isa, ncq, d, mr, dst, qb, &mut s.dk, d, true, k_band);
         // dQ_g += dS K (mr × d): dS is dSᵀ read with swapped strides.
-        let kb = if p.k.dim == 1 {
+        let kb = if !k_packed {
             BOp {
                 data: tail(x.k, krow0),
                 ld: p.k.time,

@@ -43,7 +43,9 @@ mod transpose;
 #[cfg(test)]
 mod tests;
 
-pub use backward::{backward, backward_packed, BackwardInputs, GradLayouts, PackedGrads};
+pub use backward::{
+    backward, backward_packed, backward_packed_part, BackwardInputs, GradLayouts, PackedGrads,
+};
 pub use decode::decode;
 pub use forward::forward;
 
@@ -330,6 +332,32 @@ pub(crate) fn check_operand(
         ));
     }
     Ok(())
+}
+
+/// Whether a tile of `rows` rows of `cols` floats, `stride` floats apart,
+/// crowds the L1 sets (64 sets of 64-byte lines, 4 KiB a way: x86 L1d of 32
+/// or 48 KiB) so that a product streaming it reloads it from L2: rows whose
+/// stride in bytes is a multiple of a large power of two start in only a few
+/// sets (heads of a fused (B, T, 3, H, 64) projection with H·64 = 512: rows
+/// 6 KiB apart, two starting sets, 32 lines a set for a 64-row tile).
+/// Such a tile is copied to a dense one first; contiguous rows, and strides
+/// that spread the rows (GPT's 1.5 KiB rows of 32 floats), are read in place.
+pub(crate) fn crowds_l1(rows: usize, cols: usize, stride: usize) -> bool {
+    const WAY: usize = 4096;
+    const LINE: usize = 64;
+    if stride == cols || rows < 2 {
+        return false;
+    }
+    let lines = (cols * 4).div_ceil(LINE);
+    let step = (stride * 4) % WAY;
+    // Distinct starting offsets (mod one way) of the rows: WAY / gcd(step, WAY).
+    let starts = if step == 0 {
+        1
+    } else {
+        WAY >> step.trailing_zeros().min(12)
+    };
+    let sets = (starts.min(rows) * lines).min(WAY / LINE);
+    rows * lines > 8 * sets
 }
 
 /// `x[start..]`, or an empty slice when `start` is past the end (a view with

@@ -449,7 +449,7 @@ fn run_packed(isa: Isa, pr: &Problem, o: &[f32], lse: &[f32]) -> Result<Vec<f32>
     let dout = Layout::contiguous(h, t, d);
     backward_packed_with(
         isa,
-        query_rows(p),
+        (query_rows(p), p.batch),
         p,
         dout,
         packed,
@@ -499,8 +499,17 @@ fn packed_grads_reject_overlap_and_bad_shapes() {
     let dout = Layout::contiguous(2, 5, 4);
     let mut buf = vec![0.0f32; 5 * 3 * 2 * 4];
     let call = |pp: &AttnParams, packed: PackedGrads, buf: &mut [f32]| {
-        backward_packed_with(Isa::Scalar, 16, pp, dout, packed, &Masks::default(), x, buf)
-            .map_err(|e| e.to_string())
+        backward_packed_with(
+            Isa::Scalar,
+            (16, pp.batch),
+            pp,
+            dout,
+            packed,
+            &Masks::default(),
+            x,
+            buf,
+        )
+        .map_err(|e| e.to_string())
     };
     // dq, dk and dv on top of one another.
     let e = call(
@@ -582,4 +591,152 @@ fn gather_t_transposes_any_block() {
             }
         }
     }
+}
+
+/// (B, H, T, D) rows of `l`'s view of `src`, as a dense copy.
+fn dense_copy(src: &[f32], l: Layout, (b, h, t, d): (usize, usize, usize, usize)) -> Vec<f32> {
+    let mut out = Vec::with_capacity(b * h * t * d);
+    for bh in 0..b * h {
+        for i in 0..t {
+            let at = l.row(bh / h, bh % h, i);
+            out.extend_from_slice(&src[at..at + d]);
+        }
+    }
+    out
+}
+
+/// Asserts that the (B, T, 3, H, D) buffer holds `want`'s dq, dk, dv (B, H, T, D), bit for bit.
+fn assert_packed_is(
+    buf: &[f32],
+    want: &Got,
+    (b, h, t, d): (usize, usize, usize, usize),
+    what: &str,
+) {
+    for (w, g) in [&want.dq, &want.dk, &want.dv].into_iter().enumerate() {
+        for bh in 0..b * h {
+            let (bb, hh) = (bh / h, bh % h);
+            for i in 0..t {
+                let got = &buf[((bb * t + i) * 3 + w) * h * d + hh * d..][..d];
+                assert_eq!(got, &g[(bh * t + i) * d..][..d], "{what}: grad {w}");
+            }
+        }
+    }
+}
+
+#[test]
+fn strided_rows_give_the_bits_of_dense_ones() {
+    // Heads of a fused projection (rows 3·H·D apart) and dO rows H·D apart
+    // (as MultiheadAttention passes them) against dense copies read in place.
+    // The first two crowd L1 (`crowds_l1`: copied), the others are read in place.
+    for &(b, h, t, d, causal) in &[
+        (1, 8, 70, 64, true),
+        (1, 16, 131, 16, false),
+        (2, 3, 131, 12, false),
+        (3, 1, 5, 4, false),
+    ] {
+        let dims = (b, h, t, d);
+        let mut fused = Problem::new(b, h, t, t, d, d, true, 61);
+        fused.p.causal = causal;
+        let mut dense = Problem::new(b, h, t, t, d, d, false, 61);
+        dense.p.causal = causal;
+        let l = fused.p.q;
+        dense.q = dense_copy(&fused.q, l, dims);
+        dense.k = dense_copy(&fused.k, l, dims);
+        dense.v = dense_copy(&fused.v, l, dims);
+        dense.dout = fused.dout.clone();
+        let rows = Layout {
+            batch: t * h * d,
+            head: d,
+            time: h * d,
+            dim: 1,
+        };
+        let mut dout_rows = vec![0.0; b * t * h * d];
+        for bh in 0..b * h {
+            for i in 0..t {
+                let at = rows.row(bh / h, bh % h, i);
+                dout_rows[at..at + d].copy_from_slice(&fused.dout[(bh * t + i) * d..][..d]);
+            }
+        }
+        for isa in levels() {
+            let what = format!("{isa:?} b {b} h {h} t {t} d {d} causal {causal}");
+            let want = run(isa, &dense);
+            let got = run(isa, &fused);
+            assert_eq!(got.o, want.o, "{what}: o");
+            assert_eq!(got.lse, want.lse, "{what}: lse");
+            assert_eq!(
+                (&got.dq, &got.dk, &got.dv),
+                (&want.dq, &want.dk, &want.dv),
+                "{what}"
+            );
+            let x = BackwardInputs {
+                dout: &dout_rows,
+                ..fused.backward_inputs(&got.o, &got.lse)
+            };
+            let mut buf = vec![f32::NAN; b * t * 3 * h * d];
+            let packed = PackedGrads {
+                which: h * d,
+                layout: l,
+            };
+            let (p, m) = (&fused.p, Masks::default());
+            backward_packed_with(isa, (query_rows(p), b), p, rows, packed, &m, x, &mut buf)
+                .unwrap();
+            assert_packed_is(&buf, &want, dims, &what);
+        }
+    }
+}
+
+#[test]
+fn a_part_of_the_batch_gets_the_whole_batchs_bits() {
+    // B·H = 15 and 4 key tiles: the whole batch takes 2 key-tile groups per
+    // head; sequences 3..5 alone (B·H = 6) would take 3 and sum dQ in another
+    // order (`backward_packed` on them fails this test); `backward_packed_part`
+    // groups them as the whole batch does.
+    let (b, h, t, d) = (5, 3, 200, 8);
+    for causal in [false, true] {
+        let mut pr = Problem::new(b, h, t, t, d, d, true, 71);
+        pr.p.causal = causal;
+        let whole = run(simd::isa(), &pr);
+        let (first, n) = (3, 2);
+        let p = AttnParams { batch: n, ..pr.p };
+        let off = first * pr.p.q.batch; // the part's first element of every fused operand
+        let x = BackwardInputs {
+            q: &pr.q[off..],
+            k: &pr.k[off..],
+            v: &pr.v[off..],
+            o: &whole.o[first * h * t * d..],
+            lse: &whole.lse[first * h * t..],
+            dout: &pr.dout[first * h * t * d..],
+        };
+        let packed = PackedGrads {
+            which: h * d,
+            layout: p.q,
+        };
+        let dout = Layout::contiguous(h, t, d);
+        let mut buf = vec![f32::NAN; n * t * 3 * h * d];
+        let m = Masks::default();
+        with_threads(2, || {
+            backward_packed_part(&p, dout, packed, &m, x, b, &mut buf)
+        })
+        .unwrap();
+        let tail = |g: &[f32]| g[first * h * t * d..].to_vec();
+        let want = Got {
+            o: vec![],
+            lse: vec![],
+            dq: tail(&whole.dq),
+            dk: tail(&whole.dk),
+            dv: tail(&whole.dv),
+        };
+        assert_packed_is(&buf, &want, (n, h, t, d), &format!("causal {causal}"));
+    }
+}
+
+#[test]
+fn crowded_rows_are_those_of_wide_fused_projections() {
+    // MultiheadAttention(512, 8): q/k/v rows 1536 floats apart, dO rows 512.
+    assert!(crowds_l1(64, 64, 1536) && crowds_l1(64, 64, 512));
+    // nanoGPT's (C = 128, D = 32) rows spread over the sets; dense rows never crowd.
+    assert!(!crowds_l1(64, 32, 384) && !crowds_l1(32, 32, 128));
+    assert!(!crowds_l1(64, 64, 64) && !crowds_l1(1, 64, 4096) && !crowds_l1(64, 8, 24));
+    // A 4 KiB multiple: every row starts in the same set.
+    assert!(crowds_l1(64, 16, 1024) && crowds_l1(16, 64, 2048));
 }
