@@ -55,7 +55,7 @@ def _assert_same(a, b):
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("variant", ["plain", "no_biases", "no_affine", "frozen"])
-@pytest.mark.parametrize("batch_t", [(3, 37), (7, 79)])
+@pytest.mark.parametrize("batch_t", [(3, 37), (7, 79), (5, 200)])
 def test_native_block_is_bitwise_the_per_op_block(batch_t, variant, causal, threads, monkeypatch):
     before = ar.get_num_threads()
     ar.set_num_threads(threads)
@@ -63,7 +63,9 @@ def test_native_block_is_bitwise_the_per_op_block(batch_t, variant, causal, thre
         blk = _block(variant, causal)
         # 3·37 rows: the products, LayerNorms and attention all split their work.
         # 7·79 rows: the native block also runs its batch in 2 or 3 uneven parts
-        # (one per thread), and dW its two K slices side by side.
+        # (one per thread), and dW its two K slices side by side. 5·200: parts of
+        # B·H < 16 with several key tiles, grouped in the attention backward as
+        # the whole batch is (the per-op path's bits).
         x0 = np.random.default_rng(0).standard_normal((*batch_t, 48)).astype(np.float32)
         native, per_op = _run(blk, x0, True, monkeypatch), _run(blk, x0, False, monkeypatch)
     finally:

@@ -518,7 +518,9 @@ pub fn backward(
         .zip(ins)
         .zip(xs)
         .zip(outs)
-        .map(|(((b, sv), [x, dy]), d)| backward_part(&s.with_batch(b), w, x, sv.into(), dy, d))
+        .map(|(((b, sv), [x, dy]), d)| {
+            backward_part(&s.with_batch(b), s.batch, w, x, sv.into(), dy, d)
+        })
         .collect::<Result<()>>()?;
     // 2. The parameter gradients, sums over all rows, each the kernel's own
     // fixed-order reduction (so the same bits as one call per layer).
@@ -579,10 +581,12 @@ pub fn backward(
     rm.and(ra).and(rn)
 }
 
-/// Step 1 of [`backward`] on one part: dx and the inner gradients
-/// `[dx, dg, du, dh2, dx2, d_o, dqkv, dh1]`, each the part's rows.
+/// Step 1 of [`backward`] on one part (`s`, of a batch of `whole_batch`
+/// sequences): dx and the inner gradients `[dx, dg, du, dh2, dx2, d_o, dqkv,
+/// dh1]`, each the part's rows.
 fn backward_part(
     s: &BlockShape,
+    whole_batch: usize,
     w: &BlockWeights<'_>,
     x: &[f32],
     sv: Saved<&[f32]>,
@@ -638,7 +642,9 @@ fn backward_part(
         which: c,
         layout: p.q,
     };
-    attention::backward_packed(&p, p.o, packed, &NO_MASKS, inputs, dqkv)?;
+    // Grouped as the whole batch's call would group them: the number of key
+    // groups (and so dQ's summation order) depends on B·H.
+    attention::backward_packed_part(&p, p.o, packed, &NO_MASKS, inputs, whole_batch, dqkv)?;
     linear::backward(
         &Linear::new(n, c, 3 * c),
         sv.h1,

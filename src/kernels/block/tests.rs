@@ -282,6 +282,16 @@ fn results_do_not_depend_on_the_thread_count() {
     assert_eq!(with_threads(1, || s.parts()), [7]);
     assert_eq!(with_threads(2, || s.parts()), [4, 3]);
     assert_eq!(with_threads(3, || s.parts()), [3, 2, 2]);
+    check_thread_invariance(&s);
+    // T > the attention's key tile and B·H < 16: the backward groups each
+    // head's key tiles by B·H, so a part must be grouped as the whole batch.
+    let s = shape(3, 300, 16, 2, 24, true);
+    assert_eq!(with_threads(2, || s.parts()), [2, 1]);
+    check_thread_invariance(&s);
+}
+
+fn check_thread_invariance(s: &BlockShape) {
+    let s = *s;
     let p = params(&s, true, 5);
     let x = values(s.rows() * s.width, 3, 1.0);
     let dy = values(s.rows() * s.width, 4, 1.0);
