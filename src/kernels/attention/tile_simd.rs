@@ -466,6 +466,11 @@ pub(super) struct ExpScaledSub<'a> {
     /// When given (`width` elements): set to the column sums of the result,
     /// `Σ_r x[r·ld + i]`, rows added in order from 0 (as `ColReduce`).
     pub sums: Option<&'a mut [f32]>,
+    /// `Some(d)`: the caller has set row r to −∞ at the columns `i < r + d`
+    /// (a causal mask), so a vector of a row wholly below that cut is
+    /// exactly 0 and may be stored as 0 without an exp (the x86 bodies do;
+    /// the same result either way).
+    pub masked_before: Option<isize>,
 }
 
 impl Kernel for ExpScaledSub<'_> {
