@@ -480,7 +480,12 @@ impl Kernel for ExpScaledSub<'_> {
         let s = V::splat(self.scale);
         for r in 0..self.rows {
             let x = &mut self.x[r * self.ld..r * self.ld + self.width];
-            exp_scaled_sub_row::<V>(x, s, self.sub);
+            // The promised −∞ prefix of the row is 0 without an exp.
+            let cut = self.masked_before.map_or(0, |d| {
+                (r as isize + d).clamp(0, self.width as isize) as usize
+            });
+            x[..cut].fill(0.0);
+            exp_scaled_sub_row::<V>(&mut x[cut..], s, &self.sub[cut..]);
         }
         if let Some(out) = self.sums {
             out.fill(0.0);
