@@ -24,7 +24,7 @@
 
 use rayon::prelude::*;
 
-use super::forward::causal_bands;
+use super::forward::{causal_bands, masked_cut};
 use super::tile::{self, AOp, BOp, Band};
 use super::{
     check_operand, crowds_l1, gather_t, query_rows, tail, AttnParams, Layout, Masks, OutPtr, BC,
@@ -490,8 +490,10 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
     let (d, dv, tq) = (p.d, p.dv, p.tq);
     let j0 = kt * BC;
     let nc = BC.min(p.tk - j0);
-    s.dk[..nc * d].fill(0.0);
-    s.dv[..nc * dv].fill(0.0);
+    // dK and dV: the first query tile that sees the key tile writes its
+    // rows (the rest are zeroed then), later ones accumulate; the same bits
+    // as accumulating onto zeros (a product sum is never −0).
+    let mut first = true;
     let (krow0, vrow0) = (p.k.row(b, h, j0), p.v.row(b, h, j0));
     // Tiles of K, Q and dO whose rows crowd a few L1 sets (heads of a fused
     // projection: `crowds_l1`) are copied first; the tile products would
@@ -539,6 +541,10 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         if ncq == 0 {
             continue;
         }
+        if first {
+            s.dk[ncq * d..nc * d].fill(0.0);
+            s.dv[ncq * dv..nc * dv].fill(0.0);
+        }
         let (qrow0, drow0) = (p.q.row(b, h, i0), g.dout.row(b, h, i0));
         let qtb = BOp {
             data: tail(&s.qt, i0 * d),
@@ -576,7 +582,8 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             }
         }
         let mul = if prescaled { 1.0 } else { p.scale };
-        tile::exp_scaled_sub_rows(isa, &mut s.st, BR, ncq, mr, mul, lse_i);
+        let cut = masked_cut(p, masks, masked && !prescaled, i0, j0, ncq);
+        tile::exp_scaled_sub_rows(isa, &mut s.st, BR, ncq, mr, mul, lse_i, cut);
         // dV += Pᵀ dO (ncq × dv).
         let dob = if g.dout.dim == 1 && !crowds_l1(mr, dv, g.dout.time) {
             BOp {
@@ -603,7 +610,7 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             rs: BR,
             cs: 1,
         };
-        tile::gemm_band(isa, ncq, dv, mr, pt, dob, &mut s.dv, dv, true, k_band);
+        tile::gemm_band(isa, ncq, dv, mr, pt, dob, &mut s.dv, dv, !first, k_band);
         // dSᵀ = Pᵀ ⊙ (dPᵀ − D) with dPᵀ = V dOᵀ (ncq × mr), made in the
         // product's store over Pᵀ.
         let ds = tile::Gemm {
@@ -635,7 +642,8 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             rs: BR,
             cs: 1,
         };
-        tile::gemm_band(isa, ncq, d, mr, dst, qb, &mut s.dk, d, true, k_band);
+        tile::gemm_band(isa, ncq, d, mr, dst, qb, &mut s.dk, d, !first, k_band);
+        first = false;
         // dQ_g += dS K (mr × d): dS is dSᵀ read with swapped strides.
         let kb = if !k_packed {
             BOp {
@@ -662,6 +670,10 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             true,
             q_band,
         );
+    }
+    if first {
+        s.dk[..nc * d].fill(0.0);
+        s.dv[..nc * dv].fill(0.0);
     }
     for jj in 0..nc {
         // SAFETY: the validated dk/dv layouts map (b, h, j0 + jj, c) to

@@ -152,7 +152,10 @@ fn query_tile(
     let kend = p.key_end(i0 + mr - 1);
     s.m[..mr].fill(f32::NEG_INFINITY);
     s.l[..mr].fill(0.0);
-    s.o[..mr * dv].fill(0.0);
+    if kend == 0 {
+        // Otherwise the first key tile writes O (see below).
+        s.o[..mr * dv].fill(0.0);
+    }
     // Qᵀ tile, packed once (d × mr, row stride BR).
     let qrow0 = p.q.row(b, h, i0);
     super::gather_t(isa, &mut s.qt, BR, q, qrow0, p.q.time, p.q.dim, mr, d);
@@ -209,7 +212,12 @@ fn query_tile(
                 s.alpha[ii] = 1.0;
             } else {
                 s.sub[ii] = m_new;
-                s.alpha[ii] = (s.m[ii] - m_new).exp(); // 0 when the old max is −∞
+                // 0 when the old max is −∞ (no libm call for a first tile).
+                s.alpha[ii] = if s.m[ii] == f32::NEG_INFINITY {
+                    0.0
+                } else {
+                    (s.m[ii] - m_new).exp()
+                };
                 s.m[ii] = m_new;
             }
         }
@@ -222,6 +230,7 @@ fn query_tile(
             scale: mul,
             sub: &s.sub[..mr],
             sums: Some(&mut cm[..]),
+            masked_before: masked_cut(p, masks, masked && !prescaled, i0, j0, nc),
         };
         tile::run_exp(isa, probs);
         for ii in 0..mr {
@@ -247,7 +256,9 @@ fn query_tile(
             }
         };
         // O = α·O + P V (mr × dv), the rescale in the product's store: P is
-        // Pᵀ read with swapped strides.
+        // Pᵀ read with swapped strides. The first key tile writes O = P V
+        // (the same bits as 0·α + P V: a product sum is never −0).
+        let first = j0 == 0;
         let pa = AOp {
             data: &s.st,
             rs: 1,
@@ -261,8 +272,8 @@ fn query_tile(
             b: vb,
             c: &mut s.o,
             ldc: dv,
-            accumulate: true,
-            c_scale: Some(&s.alpha[..mr]),
+            accumulate: !first,
+            c_scale: if first { None } else { Some(&s.alpha[..mr]) },
             c_grad: None,
             band: pv_band,
         };
@@ -290,6 +301,26 @@ fn query_tile(
             lptr.set(lse_base + r, lse);
         }
     }
+}
+
+/// When `cut` (the tile's −∞ were written by `causal_cut` alone): the `d`
+/// of [`tile::ExpScaledSub::masked_before`] for key rows `j0..j0 + nc` and
+/// queries from `i0`, i.e. row jj is −∞ at columns `ii < jj + d`.
+pub(super) fn masked_cut(
+    p: &AttnParams,
+    masks: &Masks,
+    cut: bool,
+    i0: usize,
+    j0: usize,
+    nc: usize,
+) -> Option<isize> {
+    if !cut || masks.any() || !p.causal {
+        return None;
+    }
+    // causal_cut(j) = max(0, j − offset − i0); an offset of j0 + nc or more
+    // cuts nothing, and so does any d ≤ −nc.
+    let off = p.causal_offset.min(j0 + nc);
+    Some(j0 as isize - i0 as isize - off as isize)
 }
 
 /// The bands of a (query tile at `i0`, key tile at `j0`) pair when causal:

@@ -202,13 +202,16 @@ pub fn exp_sum(isa: Isa, x: &mut [f32], sub: f32) -> f32 {
 /// transposed tile, recomputed from the query rows' log-sum-exp).
 pub fn exp_scaled_sub(isa: Isa, x: &mut [f32], scale: f32, sub: &[f32]) {
     let width = x.len();
-    exp_scaled_sub_rows(isa, x, width, 1, width, scale, sub)
+    exp_scaled_sub_rows(isa, x, width, 1, width, scale, sub, None)
 }
 
 /// `exp_scaled_sub` on `rows` rows of `width` elements, row r at `x[r·ld..]`,
 /// in one call: a tile row is often a single vector (16 queries), so the
 /// rows run back to back inside one SIMD body instead of paying a call and
-/// a serial exp latency each. Same result as calling `exp_scaled_sub` per row.
+/// a serial exp latency each. Same result as calling `exp_scaled_sub` per
+/// row. `masked_before = Some(d)` promises that the caller has set row r to
+/// −∞ at the columns `i < r + d` (see [`ExpScaledSub::masked_before`]).
+#[allow(clippy::too_many_arguments)]
 pub fn exp_scaled_sub_rows(
     isa: Isa,
     x: &mut [f32],
@@ -217,6 +220,7 @@ pub fn exp_scaled_sub_rows(
     width: usize,
     scale: f32,
     sub: &[f32],
+    masked_before: Option<isize>,
 ) {
     let sums = None;
     run_exp(
@@ -229,6 +233,7 @@ pub fn exp_scaled_sub_rows(
             scale,
             sub,
             sums,
+            masked_before,
         },
     )
 }

@@ -78,6 +78,13 @@ unsafe fn poly<V: F32Vec>(f: V::V) -> V::V {
 unsafe fn rows<V: Pow2>(mut g: ExpScaledSub<'_>) {
     let (l, log2e) = (V::LANES, std::f32::consts::LOG2_E);
     let mut sums = g.sums.take();
+    // Rows from `live(end)` on are −∞ over columns up to `end` (see
+    // `masked_before`): their probabilities are +0 with no exp, and the
+    // column sums, which add only non-negative values, skip them unchanged.
+    let live = |end: usize| match g.masked_before {
+        Some(d) => (end as isize - d).clamp(0, g.rows as isize) as usize,
+        None => g.rows,
+    };
     let mut i = 0;
     // SAFETY: lanes i..i + n ≤ width of `sub` and of every row, as checked.
     unsafe {
@@ -85,11 +92,15 @@ unsafe fn rows<V: Pow2>(mut g: ExpScaledSub<'_>) {
         while i + l <= g.width {
             let sub2 = V::mul(V::load(g.sub.get_unchecked(i..)), l2);
             let mut acc = V::splat(0.0);
-            for r in 0..g.rows {
+            let rl = live(i + l);
+            for r in 0..rl {
                 let x = g.x.get_unchecked_mut(r * g.ld + i..);
                 let p = V::exp2(V::fms(V::load(x), s2, sub2));
                 V::store(x, p);
                 acc = V::add(acc, p);
+            }
+            for r in rl..g.rows {
+                V::store(g.x.get_unchecked_mut(r * g.ld + i..), V::splat(0.0));
             }
             if let Some(out) = sums.as_deref_mut() {
                 V::store(out.get_unchecked_mut(i..), acc);
@@ -99,11 +110,16 @@ unsafe fn rows<V: Pow2>(mut g: ExpScaledSub<'_>) {
         if i < g.width {
             let sub2 = V::mul(V::load_partial(g.sub.get_unchecked(i..g.width), 0.0), l2);
             let mut acc = V::splat(0.0);
-            for r in 0..g.rows {
+            let rl = live(g.width);
+            for r in 0..rl {
                 let x = g.x.get_unchecked_mut(r * g.ld + i..r * g.ld + g.width);
                 let p = V::exp2(V::fms(V::load_partial(x, 0.0), s2, sub2));
                 V::store_partial(x, p);
                 acc = V::add(acc, p);
+            }
+            for r in rl..g.rows {
+                let x = g.x.get_unchecked_mut(r * g.ld + i..r * g.ld + g.width);
+                V::store_partial(x, V::splat(0.0));
             }
             if let Some(out) = sums {
                 V::store_partial(out.get_unchecked_mut(i..g.width), acc);

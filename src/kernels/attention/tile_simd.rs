@@ -466,6 +466,11 @@ pub(super) struct ExpScaledSub<'a> {
     /// When given (`width` elements): set to the column sums of the result,
     /// `Σ_r x[r·ld + i]`, rows added in order from 0 (as `ColReduce`).
     pub sums: Option<&'a mut [f32]>,
+    /// `Some(d)`: the caller has set row r to −∞ at the columns `i < r + d`
+    /// (a causal mask), so a vector of a row wholly below that cut is
+    /// exactly 0 and may be stored as 0 without an exp (the x86 bodies do;
+    /// the same result either way).
+    pub masked_before: Option<isize>,
 }
 
 impl Kernel for ExpScaledSub<'_> {
@@ -475,7 +480,12 @@ impl Kernel for ExpScaledSub<'_> {
         let s = V::splat(self.scale);
         for r in 0..self.rows {
             let x = &mut self.x[r * self.ld..r * self.ld + self.width];
-            exp_scaled_sub_row::<V>(x, s, self.sub);
+            // The promised −∞ prefix of the row is 0 without an exp.
+            let cut = self.masked_before.map_or(0, |d| {
+                (r as isize + d).clamp(0, self.width as isize) as usize
+            });
+            x[..cut].fill(0.0);
+            exp_scaled_sub_row::<V>(&mut x[cut..], s, &self.sub[cut..]);
         }
         if let Some(out) = self.sums {
             out.fill(0.0);

@@ -177,7 +177,7 @@ fn probability_exp_is_accurate_with_exact_zeros() {
                         x[r * ld..r * ld + w].copy_from_slice(&xs);
                     }
                     let subs = vec![sub; w];
-                    exp_scaled_sub_rows(isa, &mut x, ld, rows, w, scale, &subs);
+                    exp_scaled_sub_rows(isa, &mut x, ld, rows, w, scale, &subs, None);
                     for r in 0..rows {
                         for (c, &xv) in xs.iter().enumerate() {
                             let y = x[r * ld + c];
@@ -240,7 +240,7 @@ fn row_ops_match_scalar() {
                 .map(|i| ((i * 7 % 19) as f32) * 0.4 - 3.0)
                 .collect();
             let (mut many, mut one) = (src.clone(), src.clone());
-            exp_scaled_sub_rows(isa, &mut many, ld, rows, width, 0.7, &y);
+            exp_scaled_sub_rows(isa, &mut many, ld, rows, width, 0.7, &y, None);
             for r in 0..rows {
                 exp_scaled_sub(isa, &mut one[r * ld..r * ld + width], 0.7, &y);
             }
@@ -433,12 +433,27 @@ fn rescaled_product_equals_scaling_first() {
 fn probabilities_with_column_sums_equal_the_two_passes() {
     // run_exp with sums = exp_scaled_sub_rows then col_sum_rows, bit
     // for bit, on every level: widths 1 … 65 (tails, primes), 0 … 13 rows,
-    // a row stride wider than the width, −∞ (masked) scores and an −∞ row max.
-    for isa in levels() {
+    // a row stride wider than the width, −∞ (masked) scores and an −∞ row
+    // max; and with `masked_before` (causal cuts before, inside and past
+    // the tile) the same bits as the exps of the −∞ it promises.
+    let cuts = [
+        None,
+        Some(-20isize),
+        Some(-9),
+        Some(-1),
+        Some(0),
+        Some(3),
+        Some(70),
+    ];
+    for (isa, cut) in levels().into_iter().flat_map(|i| cuts.map(|c| (i, c))) {
         for width in [1usize, 3, 7, 8, 9, 16, 17, 31, 33, 64, 65] {
             for rows in [0usize, 1, 2, 5, 13] {
                 let ld = width + 3;
-                let x0 = score_tile(rows.max(1) * ld, 9, 4);
+                let mut x0 = score_tile(rows.max(1) * ld, 9, 4);
+                for r in 0..rows {
+                    let c = (r as isize + cut.unwrap_or(0)).clamp(0, width as isize) as usize;
+                    x0[r * ld..r * ld + c].fill(f32::NEG_INFINITY);
+                }
                 let sub: Vec<f32> = (0..width)
                     .map(|i| {
                         if i % 5 == 2 {
@@ -451,7 +466,7 @@ fn probabilities_with_column_sums_equal_the_two_passes() {
                 for scale in [0.125f32, 1.0] {
                     let mut want = x0.clone();
                     let mut want_s = vec![7.0; width + 2];
-                    exp_scaled_sub_rows(isa, &mut want, ld, rows, width, scale, &sub);
+                    exp_scaled_sub_rows(isa, &mut want, ld, rows, width, scale, &sub, None);
                     col_sum_rows(isa, &want, ld, rows, width, &mut want_s);
                     let mut got = x0.clone();
                     let mut got_s = vec![7.0; width + 2];
@@ -463,6 +478,7 @@ fn probabilities_with_column_sums_equal_the_two_passes() {
                         scale,
                         sub: &sub,
                         sums: Some(&mut got_s),
+                        masked_before: cut,
                     };
                     run_exp(isa, g);
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
