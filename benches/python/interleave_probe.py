@@ -13,17 +13,11 @@ import statistics
 import time
 
 from attnrs.bench import training as T
+from attnrs.bench._timing import median_s
 
 
 def median_ms(fn, n=20):
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return round(statistics.median(times) * 1e3, 2)
+    return round(1e3 * median_s(fn, n, warmup=3), 2)
 
 
 _, step = T._attnrs_step()
