@@ -193,7 +193,14 @@ impl BlockShape {
 
     /// Floats of the backward's scratch buffer.
     pub fn scratch_len(&self) -> usize {
-        self.rows() * (2 * self.ff + 7 * self.width)
+        self.rows() * self.scratch_widths().iter().sum::<usize>()
+    }
+
+    /// Floats per row of each inner gradient in the backward's scratch:
+    /// dg, du (F), dh2, dx2, d_o (C), dqkv (3C), dh1 (C).
+    fn scratch_widths(&self) -> [usize; 7] {
+        let (c, f) = (self.width, self.ff);
+        [f, f, c, c, c, 3 * c, c]
     }
 
     /// Work (multiply-adds of the largest product row) below which a caller
@@ -477,10 +484,8 @@ pub fn backward(
         }
         return Ok(());
     }
-    let [dg, du, dh2, dx2, d_o, dqkv, dh1] = split_mut(
-        scratch,
-        [n * f, n * f, n * c, n * c, n * c, n * 3 * c, n * c],
-    );
+    let widths = s.scratch_widths();
+    let [dg, du, dh2, dx2, d_o, dqkv, dh1] = split_mut(scratch, widths.map(|w| n * w));
     let BlockGrads {
         dx,
         ln1_w: dln1_w,
@@ -507,9 +512,11 @@ pub fn backward(
         <[f32]>::split_at,
     );
     let xs = split_rows([x, dy], [c, c], &rows, <[f32]>::split_at);
+    let mut out_widths = [c; 8]; // dx, then the scratch pieces
+    out_widths[1..].copy_from_slice(&widths);
     let outs = split_rows(
         [dx, dg, du, dh2, dx2, d_o, dqkv, dh1],
-        [c, f, f, c, c, c, 3 * c, c],
+        out_widths,
         &rows,
         <[f32]>::split_at_mut,
     );
