@@ -533,59 +533,36 @@ pub fn backward(
     // fixed-order reduction (so the same bits as one call per layer).
     let sv = s.split(saved);
     let (du, dh2, dx2, dqkv, dh1) = (&*du, &*dh2, &*dx2, &*dqkv, &*dh1);
-    let params = |wg, bg| Grads {
-        x: None,
-        w: wg,
-        b: bg,
+    // dW and db of one Linear (no dX: step 1 made it).
+    let dw = |p: Linear, x, w, dy, wg, bg| {
+        move || {
+            linear::backward(
+                &p,
+                x,
+                w,
+                dy,
+                Grads {
+                    x: None,
+                    w: wg,
+                    b: bg,
+                },
+            )
+        }
     };
-    // Independent products, side by side: fewer joins than one after the other.
-    let mlp = || -> Result<()> {
-        let (r2, r1) = rayon::join(
-            || {
-                linear::backward(
-                    &Linear::new(n, f, c),
-                    sv.g,
-                    w.fc2_w,
-                    dy,
-                    params(fc2_w, fc2_b),
-                )
-            },
-            || {
-                linear::backward(
-                    &Linear::new(n, c, f),
-                    sv.h2,
-                    w.fc1_w,
-                    du,
-                    params(fc1_w, fc1_b),
-                )
-            },
-        );
-        r2.and(r1)
-    };
-    let attn = || -> Result<()> {
-        let (ro, rq) = rayon::join(
-            || {
-                linear::backward(
-                    &Linear::new(n, c, c),
-                    sv.o,
-                    w.out_w,
-                    dx2,
-                    params(out_w, out_b),
-                )
-            },
-            || {
-                let q = Linear::new(n, c, 3 * c);
-                linear::backward(&q, sv.h1, w.qkv_w, dqkv, params(qkv_w, qkv_b))
-            },
-        );
-        ro.and(rq)
-    };
-    let norms = || -> Result<()> {
+    let fc2 = dw(Linear::new(n, f, c), sv.g, w.fc2_w, dy, fc2_w, fc2_b);
+    let fc1 = dw(Linear::new(n, c, f), sv.h2, w.fc1_w, du, fc1_w, fc1_b);
+    let out = dw(Linear::new(n, c, c), sv.o, w.out_w, dx2, out_w, out_b);
+    let qkv = dw(Linear::new(n, c, 3 * c), sv.h1, w.qkv_w, dqkv, qkv_w, qkv_b);
+    let norms = || {
         norm::layer_norm_param_grads(dh2, sv.x2, (sv.m2, sv.r2), n, c, (dln2_w, dln2_b))?;
         norm::layer_norm_param_grads(dh1, x, (sv.m1, sv.r1), n, c, (dln1_w, dln1_b))
     };
-    let (rm, (ra, rn)) = rayon::join(mlp, || rayon::join(attn, norms));
-    rm.and(ra).and(rn)
+    // Independent products, side by side: fewer joins than one after the other.
+    let ((r_fc2, r_fc1), ((r_out, r_qkv), r_norms)) = rayon::join(
+        || rayon::join(fc2, fc1),
+        || rayon::join(|| rayon::join(out, qkv), norms),
+    );
+    r_fc2.and(r_fc1).and(r_out).and(r_qkv).and(r_norms)
 }
 
 /// Step 1 of [`backward`] on one part (`s`, of a batch of `whole_batch`
