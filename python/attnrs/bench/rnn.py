@@ -27,7 +27,7 @@ import numpy as np
 import attnrs as ar
 
 from ._peak import peak_gflops
-from ._timing import interleaved_s, median_s, speedup
+from ._timing import median_s, versus
 
 __all__ = ["run"]
 
@@ -189,8 +189,8 @@ def _versus(ours: Callable[[], Any], theirs: Callable[[], Any] | None, repeats: 
     per-round speedup, the two timed in alternating rounds."""
     if theirs is None:
         return {"ms": _median_ms(ours, repeats)}
-    o, t = interleaved_s([ours, theirs], repeats, per_round=2)
-    return {"ms": 1e3 * float(np.median(o)), "torch_ms": 1e3 * float(np.median(t)), "speedup": speedup(o, t)}
+    o, t, s = versus(ours, theirs, repeats, per_round=2)
+    return {"ms": 1e3 * o, "torch_ms": 1e3 * t, "speedup": s}
 
 
 def _bench_one(mode: str, x: np.ndarray, g: np.ndarray, repeats: int) -> dict[str, Any]:
