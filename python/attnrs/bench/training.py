@@ -124,12 +124,12 @@ def run(quick: bool = False, with_torch: bool = True) -> list[dict]:
     rounds, warmup = (5, 2) if quick else (10, 5)  # 3 timed steps a round
     gen_rounds = 2 if quick else 5
     model, step = _attnrs_step()
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    if not with_torch:
-        torch = None
+    torch = None
+    if with_torch:
+        try:
+            import torch
+        except ImportError:
+            pass
     if torch is None:
         gen = _attnrs_generate(model)
         return [_row("attnrs", median_s(step, 3 * rounds, warmup), median_s(gen, gen_rounds), "KV cache")]
