@@ -27,8 +27,8 @@ use rayon::prelude::*;
 use super::forward::{causal_bands, masked_cut};
 use super::tile::{self, AOp, BOp, Band};
 use super::{
-    check_operand, crowds_l1, gather_t, query_rows, tail, AttnParams, Layout, Masks, OutPtr, BC,
-    BR, OP,
+    check_operand, crowds_l1, gather, gather_t, query_rows, tail, AttnParams, Layout, Masks,
+    OutPtr, BC, BR, OP,
 };
 use crate::error::{check_extent, non_overlapping, KernelError, Result};
 use crate::kernels::alloc::{self, zeros};
@@ -456,30 +456,6 @@ fn key_group(c: &Ctx<'_>, bh: usize, grp: usize, n_g: usize, s: &mut Scratch, pa
     while kt < n_kt {
         key_tile(c, bh, kt, s, part);
         kt += n_g;
-    }
-}
-
-/// Gathers `rows × cols` elements at `src[base + r·rs + c·cs]` into `dst`
-/// (row stride `ld`); `(rs, cs)` are the source strides.
-#[inline]
-pub(super) fn gather(
-    dst: &mut [f32],
-    ld: usize,
-    src: &[f32],
-    base: usize,
-    (rs, cs): (usize, usize),
-    rows: usize,
-    cols: usize,
-) {
-    for r in 0..rows {
-        let (from, to) = (base + r * rs, &mut dst[r * ld..r * ld + cols]);
-        if cs == 1 {
-            to.copy_from_slice(&src[from..from + cols]);
-        } else {
-            for (c, t) in to.iter_mut().enumerate() {
-                *t = src[from + c * cs];
-            }
-        }
     }
 }
 

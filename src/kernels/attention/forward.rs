@@ -249,7 +249,7 @@ fn query_tile(
             }
         } else {
             let (vrow0, vs) = (p.v.row(b, h, j0), (p.v.time, p.v.dim));
-            super::backward::gather(&mut s.vt, dv, v, vrow0, vs, nc, dv);
+            super::gather(&mut s.vt, dv, v, vrow0, vs, nc, dv);
             BOp {
                 data: &s.vt,
                 ld: dv,

@@ -367,6 +367,30 @@ pub(crate) fn tail(x: &[f32], start: usize) -> &[f32] {
     x.get(start..).unwrap_or(&[])
 }
 
+/// Gathers `rows × cols` elements at `src[base + r·rs + c·cs]` into `dst`
+/// (row stride `ld`); `(rs, cs)` are the source strides.
+#[inline]
+pub(crate) fn gather(
+    dst: &mut [f32],
+    ld: usize,
+    src: &[f32],
+    base: usize,
+    (rs, cs): (usize, usize),
+    rows: usize,
+    cols: usize,
+) {
+    for r in 0..rows {
+        let (from, to) = (base + r * rs, &mut dst[r * ld..r * ld + cols]);
+        if cs == 1 {
+            to.copy_from_slice(&src[from..from + cols]);
+        } else {
+            for (c, t) in to.iter_mut().enumerate() {
+                *t = src[from + c * cs];
+            }
+        }
+    }
+}
+
 /// Packs the transpose of a `rows × cols` block: `dst[c·ld + r] =
 /// src[base + r·rs + c·cs]`. Reads the source row by row (contiguous when
 /// `cs == 1`, the usual case), so each source cache line is touched once;
