@@ -171,8 +171,7 @@ fn pack<K: MicroKernel>(b: &[f32], s: Strides, k: usize, n: usize) -> Result<Pac
 /// than `LINE / 4`: f32s are 4-byte aligned). The buffer never reallocates,
 /// so the index stays valid for its life.
 fn aligned_start(data: &[f32]) -> usize {
-    let miss = data.as_ptr() as usize % LINE;
-    (LINE - miss) % LINE / std::mem::size_of::<f32>()
+    data.as_ptr().align_offset(LINE)
 }
 
 /// C's base pointer, shared by the panel tasks of one product.
