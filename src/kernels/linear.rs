@@ -151,12 +151,35 @@ pub fn forward_is_serial(p: &Linear) -> bool {
     super::gemm::runs_serially(&p.forward_gemm())
 }
 
+/// Columns summed in registers at a time by [`block_sums`]: 8 AVX2 vectors.
+const SUM_COLS: usize = 64;
+
 /// acc[j] = Σ_i dY[i, j0 + j] over the first `rows` rows, in order.
+///
+/// `SUM_COLS` columns at a time are summed in a local array the compiler
+/// keeps in registers, down all the rows, rather than in `acc`: adding each
+/// row into memory made every add a load and a store (2× slower at a Linear
+/// layer's 768×512 dY). Each column still starts at 0 and adds its rows in
+/// order, so the bits are the same.
 #[inline(always)]
 fn block_sums(acc: &mut [f32], dy: &[f32], rows: usize, out: usize, j0: usize) {
-    acc.fill(0.0);
+    let width = acc.len();
+    let mut strips = acc.chunks_exact_mut(SUM_COLS);
+    for (s, strip) in strips.by_ref().enumerate() {
+        let c0 = j0 + s * SUM_COLS;
+        let mut sums = [0.0f32; SUM_COLS];
+        for row in dy.chunks_exact(out).take(rows) {
+            for (a, &v) in sums.iter_mut().zip(&row[c0..c0 + SUM_COLS]) {
+                *a += v;
+            }
+        }
+        strip.copy_from_slice(&sums);
+    }
+    let tail = strips.into_remainder();
+    let c0 = j0 + width - tail.len();
+    tail.fill(0.0);
     for row in dy.chunks_exact(out).take(rows) {
-        for (a, &v) in acc.iter_mut().zip(&row[j0..]) {
+        for (a, &v) in tail.iter_mut().zip(&row[c0..]) {
             *a += v;
         }
     }

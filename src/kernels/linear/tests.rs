@@ -174,3 +174,23 @@ fn rejects_wrong_lengths() {
     };
     assert!(backward(&p, &x, &w, &[0.0; 8], grads).is_err());
 }
+
+#[test]
+fn bias_sums_add_each_columns_rows_in_order() {
+    // The register-blocked strips must give the bits of the plain loop:
+    // each column starts at 0 and adds its rows top to bottom.
+    for &(rows, out) in &[(1, 1), (5, 63), (7, 64), (9, 65), (33, 300), (4, 513)] {
+        let dy = fill(rows * out, rows as u64 + out as u64);
+        let mut want = vec![0.0f32; out];
+        for row in dy.chunks_exact(out) {
+            for (w, &v) in want.iter_mut().zip(row) {
+                *w += v;
+            }
+        }
+        for parallel in [false, true] {
+            let mut db = vec![f32::NAN; out];
+            super::column_sums(&dy, rows, out, &mut db, parallel);
+            assert_eq!(db, want, "rows {rows} out {out} parallel {parallel}");
+        }
+    }
+}
