@@ -73,6 +73,25 @@ pub trait MicroKernel: Copy + Send + Sync + 'static {
     /// `i < m ≤ MR, j < n ≤ NR`, and no other thread touches those elements;
     /// `bias` is null or readable at `j < n`.
     unsafe fn run(t: &Tile);
+
+    /// Whether [`MicroKernel::run_part`] is implemented (the driver then
+    /// runs packed products B panel by B panel, see `driver::panel_major`).
+    const PARTS: bool = false;
+
+    /// One part of a K slice of a full-height tile with A packed: `first`
+    /// starts the accumulators at zero, otherwise they are restored from
+    /// `acc` (MR·NR floats); `last` stores them into C as [`MicroKernel::run`]
+    /// does, otherwise they are saved to `acc`. The saved values are the
+    /// registers' own f32s, so a K slice run in parts is bitwise the slice
+    /// run whole (`first && last` is exactly `run`).
+    ///
+    /// # Safety
+    /// As [`MicroKernel::run`] for the part's `t.k` steps; the kernel checks
+    /// `t.m == MR`, packed A and `acc.len() >= MR·NR`.
+    unsafe fn run_part(t: &Tile, acc: &mut [f32], first: bool, last: bool) {
+        let _ = (t, acc, first, last);
+        unreachable!("run_part: not implemented by this kernel");
+    }
 }
 
 /// The body of [`MicroKernel::row_times_block`]; kernels call it from a

@@ -63,7 +63,34 @@ impl MicroKernel for Avx2 {
             }
         }
     }
+
+    const PARTS: bool = true;
+
+    unsafe fn run_part(t: &Tile, acc: &mut [f32], first: bool, last: bool) {
+        assert!(t.m == MR && t.a_rs == 1 && t.a_cs == MR && acc.len() >= MR * NR);
+        let acc = acc.as_mut_ptr();
+        // SAFETY: AVX2 and FMA are present and the tile is a full-height
+        // one with A packed (caller's contract, checked above); `acc` holds
+        // the MR·NR floats the kernel saves or restores.
+        unsafe {
+            match (first, last) {
+                (true, true) => kernel::<MR, PACKED, WHOLE>(t, acc),
+                (true, false) => kernel::<MR, PACKED, FIRST>(t, acc),
+                (false, false) => kernel::<MR, PACKED, MIDDLE>(t, acc),
+                (false, true) => kernel::<MR, PACKED, LAST>(t, acc),
+            }
+        }
+    }
 }
+
+/// Which part of a K slice a call runs (see [`MicroKernel::run_part`]):
+/// all of it (accumulators start at zero and end in C), its first part
+/// (start at zero, saved), a middle part (restored, saved) or its last part
+/// (restored, stored into C).
+const WHOLE: u8 = 0;
+const FIRST: u8 = 1;
+const MIDDLE: u8 = 2;
+const LAST: u8 = 3;
 
 /// [`row_times_block`] compiled for AVX2.
 #[target_feature(enable = "avx2,fma")]
@@ -91,30 +118,46 @@ unsafe fn by_mode<const R: usize>(t: &Tile) {
     // SAFETY: forwarded; each mode reads exactly the elements `i·a_rs + p·a_cs`.
     unsafe {
         if t.a_rs == 1 && t.a_cs == MR {
-            kernel::<R, PACKED>(t)
+            kernel::<R, PACKED, WHOLE>(t, std::ptr::null_mut())
         } else if t.a_cs == 1 {
-            kernel::<R, ROWS>(t)
+            kernel::<R, ROWS, WHOLE>(t, std::ptr::null_mut())
         } else if t.a_rs == 1 {
-            kernel::<R, COLS>(t)
+            kernel::<R, COLS, WHOLE>(t, std::ptr::null_mut())
         } else {
-            kernel::<R, ANY>(t)
+            kernel::<R, ANY, WHOLE>(t, std::ptr::null_mut())
         }
     }
 }
 
-/// An R×16 tile (R ≤ 6) with A read in mode `MODE`.
+/// An R×16 tile (R ≤ 6) with A read in mode `MODE`, part `PART` of its K
+/// slice; `saved` (MR·NR floats, row-major) holds the accumulators between
+/// parts and is not touched by a `WHOLE` call (it may be null then).
+///
+/// # Safety
+/// As [`MicroKernel::run`]; for a part other than `WHOLE`, `saved` is valid
+/// for MR·NR floats.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel<const R: usize, const MODE: u8>(t: &Tile) {
+unsafe fn kernel<const R: usize, const MODE: u8, const PART: u8>(t: &Tile, saved: *mut f32) {
     // Fetch the C tile's lines while the K loop runs, so that its store (and,
     // for a later K slice, its load) does not wait on L2/L3 (1024² and 2048²
     // at 1 thread: 1.0-1.6 % faster; 256², 512² and 2 threads: unchanged).
     // A prefetch never faults, so the wrapping addresses need no checks.
-    for i in 0..R {
-        let row = t.c.wrapping_add(i * t.c_rs);
-        _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(NR - 1) as *const i8);
+    if PART == WHOLE || PART == LAST {
+        for i in 0..R {
+            let row = t.c.wrapping_add(i * t.c_rs);
+            _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(NR - 1) as *const i8);
+        }
     }
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    if PART == MIDDLE || PART == LAST {
+        for (i, row) in acc.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                // SAFETY: i < R ≤ MR, so (i, 8j) + 8 ≤ MR·NR floats of `saved`.
+                *v = unsafe { _mm256_loadu_ps(saved.add(i * NR + 8 * j)) };
+            }
+        }
+    }
     let (a, rs, cs) = (t.a, t.a_rs, t.a_cs);
     let (b, b_rs) = (t.b, t.b_rs);
     // Address of A(i, p): the mode is a constant, so only one arm is compiled.
@@ -151,6 +194,17 @@ unsafe fn kernel<const R: usize, const MODE: u8>(t: &Tile) {
     while p < t.k {
         step(p);
         p += 1;
+    }
+    if PART == FIRST || PART == MIDDLE {
+        // The exact f32 accumulators: the next part goes on from them as if
+        // the registers had been kept.
+        for (i, row) in acc.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                // SAFETY: as for the restore above.
+                unsafe { _mm256_storeu_ps(saved.add(i * NR + 8 * j), v) };
+            }
+        }
+        return;
     }
     let alpha = _mm256_set1_ps(t.alpha);
     if t.m == R && t.n == NR && t.c_cs == 1 {

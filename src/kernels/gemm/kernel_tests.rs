@@ -431,6 +431,7 @@ fn all<K: MicroKernel>() {
     narrow_c_a_in_place::<K>();
     tiles::<K>();
     packing_layouts::<K>();
+    panel_order_bitwise::<K>();
 }
 
 /// `K::pack_a` and `K::pack_b` give the packed layouts exactly —
@@ -813,4 +814,121 @@ fn nested_calls_from_rayon_tasks() {
             .collect()
     });
     assert_eq!(serial, nested);
+}
+
+/// `K` with the B-panel order switched off: the driver then runs packed
+/// products through `block` (the A-panel order), as every kernel without
+/// `run_part` does.
+#[derive(Debug, Clone, Copy)]
+struct BlockOrder<K>(std::marker::PhantomData<K>);
+
+impl<K: MicroKernel> MicroKernel for BlockOrder<K> {
+    const MR: usize = K::MR;
+    const NR: usize = K::NR;
+    const NAME: &'static str = K::NAME;
+
+    fn available() -> bool {
+        K::available()
+    }
+
+    fn pack_a(
+        dst: &mut [f32],
+        src: super::pack::MatRef<'_>,
+        rows: usize,
+        kc: usize,
+        parallel: bool,
+    ) {
+        K::pack_a(dst, src, rows, kc, parallel)
+    }
+
+    fn pack_b(
+        dst: &mut [f32],
+        src: super::pack::MatRef<'_>,
+        kc: usize,
+        cols: usize,
+        parallel: bool,
+    ) {
+        K::pack_b(dst, src, kc, cols, parallel)
+    }
+
+    unsafe fn run(t: &super::kernel::Tile) {
+        // SAFETY: forwarded with the caller's contract.
+        unsafe { K::run(t) }
+    }
+}
+
+/// The B-panel order (`driver::panel_major`, kernels with `run_part`) is
+/// bitwise the A-panel order: K slices in parts (AVX2 with the tiny and mid
+/// caches: 3 and 2 parts, a shorter last part; whole with this machine's),
+/// row and column tails, several K
+/// slices with beta and bias, transposed A and B, 1 and 2 threads; and it
+/// matches the reference.
+fn panel_order_bitwise<K: MicroKernel>() {
+    if !K::PARTS {
+        return;
+    }
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let cases = [
+        (TINY, 301, 150, 500),
+        (TINY, 97, 67, 700),
+        (MID, 301, 150, 500),
+        (MID, 260, 300, 1100),
+        (cache_sizes(), 700, 1000, 520),
+    ];
+    for (s, &(caches, m, n, k)) in cases.iter().enumerate() {
+        let plain = Gemm::new(m, n, k);
+        let variants = [
+            plain,
+            Gemm {
+                alpha: 0.5,
+                beta: -1.25,
+                ..plain
+            },
+            Gemm {
+                a: Strides::row_major_transposed(k, m),
+                b: Strides::row_major_transposed(n, k),
+                ..plain
+            },
+        ];
+        for (v, g) in variants.iter().enumerate() {
+            let bl = Blocking::new(caches, K::MR, K::NR, m, n, k);
+            assert!(
+                !reads_a_in_place::<K>(g, caches, &bl),
+                "{g:?}: A is not packed"
+            );
+            let seed = 2100 + 10 * s as u64 + v as u64;
+            let a = fill(span([1, m, k], g.a), seed);
+            let b = fill(span([1, k, n], g.b), seed + 1);
+            let c0 = fill(m * n, seed + 2);
+            let bias = fill(n, seed + 3);
+            let run = |threads: usize, order: bool, with_bias: bool| {
+                let mut c = c0.clone();
+                let bias = with_bias.then_some(&bias[..]);
+                pool(threads).install(|| {
+                    if order {
+                        gemm_with_caches::<K>(g, &a, &b, &mut c, bias, caches)
+                    } else {
+                        gemm_with_caches::<BlockOrder<K>>(g, &a, &b, &mut c, bias, caches)
+                    }
+                });
+                c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            };
+            for threads in [1, 2] {
+                for with_bias in [false, true] {
+                    assert_eq!(
+                        run(threads, true, with_bias),
+                        run(threads, false, with_bias),
+                        "{}: {g:?}, {threads} threads, bias {with_bias}",
+                        K::NAME
+                    );
+                }
+            }
+            check_opt::<K>(g, caches, seed, v == 1);
+        }
+    }
 }

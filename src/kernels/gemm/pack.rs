@@ -138,6 +138,23 @@ pub(super) fn prefetch_floats(p: *const f32, len: usize) {
     let _ = (p, len);
 }
 
+/// Asks for the cache lines of `len` floats from `p` into L2 (not L1): data
+/// needed a little later, such as the next B panel in `driver::panel_major`
+/// (a hint, as [`prefetch_floats`]).
+#[inline(always)]
+pub(super) fn prefetch_l2(p: *const f32, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for off in (0..len).step_by(LINE / std::mem::size_of::<f32>()) {
+        // SAFETY: as in `prefetch_floats`: a hint that never faults.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+            _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(off).cast());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
+}
+
 /// Packs the `rows × kc` block `src` into `rows.div_ceil(MR)` panels of `kc·MR`,
 /// panels in parallel when `parallel` (each panel is written by one task).
 ///
