@@ -54,8 +54,8 @@ fn groups(bh: usize, n_kt: usize) -> usize {
 struct Scratch {
     qt: Vec<f32>,  // Qᵀ of the task's (batch, head), one d × br block per query tile, O(T)
     dot: Vec<f32>, // dOᵀ likewise, one dv × br block per query tile, O(T)
-    qr: Vec<f32>,  // BR × d packed Q rows (non-unit dim or `crowds_l1`)
-    dor: Vec<f32>, // BR × dv packed dO rows (non-unit dim or `crowds_l1`)
+    qr: Vec<f32>,  // Tq × d packed Q rows of the (batch, head) when packed (`Packing`), else empty
+    dor: Vec<f32>, // Tq × dv packed dO rows likewise
     kr: Vec<f32>,  // BC × d packed K rows (non-unit dim or `crowds_l1`)
     st: Vec<f32>,  // BC × BR: Sᵀ, Pᵀ, then dSᵀ
     dk: Vec<f32>,  // BC × d
@@ -63,18 +63,48 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(p: &AttnParams, br: usize) -> Self {
+    fn new(p: &AttnParams, br: usize, pk: Packing) -> Self {
         let (d, dv) = (p.d, p.dv);
         let tq = p.tq.div_ceil(br) * br;
+        let rows = |packed: bool, cols: usize| {
+            if packed {
+                zeros(OP, &[p.tq, cols])
+            } else {
+                Vec::new()
+            }
+        };
         Scratch {
             qt: zeros(OP, &[d, tq]),
             dot: zeros(OP, &[dv, tq]),
-            qr: zeros(OP, &[BR, d]),
-            dor: zeros(OP, &[BR, dv]),
+            qr: rows(pk.q, d),
+            dor: rows(pk.dout, dv),
             kr: zeros(OP, &[BC, d]),
             st: vec![0.0; BC * BR],
             dk: zeros(OP, &[BC, d]),
             dv: zeros(OP, &[BC, dv]),
+        }
+    }
+}
+
+/// Which row operands the backward reads from packed copies of the (batch,
+/// head)'s rows (`Scratch::qr`, `dor`) instead of in place: rows with a
+/// non-unit column stride, or rows that crowd a few L1 sets (`crowds_l1`:
+/// heads of a fused projection), which the tile products would stream from
+/// L2 once per strip. Packed once per (batch, head) and key-tile group
+/// (session 7; session 6 copied them per pair of tiles): the copy is exact,
+/// so the result is the same either way.
+#[derive(Clone, Copy)]
+struct Packing {
+    q: bool,
+    dout: bool,
+}
+
+impl Packing {
+    fn new(br: usize, p: &AttnParams, g: &GradLayouts) -> Self {
+        let rows = br.min(p.tq);
+        Packing {
+            q: p.d > 0 && (p.q.dim != 1 || crowds_l1(rows, p.d, p.q.time)),
+            dout: p.dv > 0 && (g.dout.dim != 1 || crowds_l1(rows, p.dv, g.dout.time)),
         }
     }
 }
@@ -344,6 +374,7 @@ fn run(
     let part_len = alloc::len(OP, &[tq, p.d])?.max(1);
     let (delta, lse) = (&delta, &lse);
     let [dqp, dkp, dvp] = outs;
+    let pk = Packing::new(br, p, g);
     let ctx = Ctx {
         isa,
         br,
@@ -360,7 +391,7 @@ fn run(
         // One group per (batch, head) owns all of its dQ: accumulate it in
         // the task and write it out, with no partials to sum.
         (0..bh_n).into_par_iter().for_each_init(
-            || (Scratch::new(p, br), zeros(OP, &[part_len])),
+            || (Scratch::new(p, br, pk), zeros(OP, &[part_len])),
             |(s, part), bh| {
                 part.fill(0.0);
                 key_group(&ctx, bh, 0, 1, s, part);
@@ -373,7 +404,7 @@ fn run(
     }
     let mut parts = alloc::try_zeros(OP, &[bh_n, n_g, part_len])?;
     parts.par_chunks_mut(part_len).enumerate().for_each_init(
-        || Scratch::new(p, br),
+        || Scratch::new(p, br, pk),
         |s, (task, part)| key_group(&ctx, task / n_g, task % n_g, n_g, s, part),
     );
     // 3. dQ = scale · Σ_g partial_g, in group order.
@@ -450,6 +481,28 @@ fn key_group(c: &Ctx<'_>, bh: usize, grp: usize, n_g: usize, s: &mut Scratch, pa
         let (dt, dd) = (g.dout.time, g.dout.dim);
         gather_t(c.isa, &mut s.dot[db..], br, x.dout, drow, dt, dd, mr, p.dv);
         i0 += br;
+    }
+    // Row copies from the first query tile that sees the group's first key tile.
+    let i_lo = if p.causal {
+        (grp * BC).saturating_sub(p.causal_offset).min(tq) / br * br
+    } else {
+        0
+    };
+    if !s.qr.is_empty() {
+        let (to, qs) = (&mut s.qr[i_lo * p.d..], (p.q.time, p.q.dim));
+        gather(to, p.d, x.q, p.q.row(b, h, i_lo), qs, tq - i_lo, p.d);
+    }
+    if !s.dor.is_empty() {
+        let (to, ds) = (&mut s.dor[i_lo * p.dv..], (g.dout.time, g.dout.dim));
+        gather(
+            to,
+            p.dv,
+            x.dout,
+            g.dout.row(b, h, i_lo),
+            ds,
+            tq - i_lo,
+            p.dv,
+        );
     }
     let n_kt = p.tk.div_ceil(BC);
     let mut kt = grp;
@@ -561,23 +614,14 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         let cut = masked_cut(p, masks, masked && !prescaled, i0, j0, ncq);
         tile::exp_scaled_sub_rows(isa, &mut s.st, BR, ncq, mr, mul, lse_i, cut);
         // dV += Pᵀ dO (ncq × dv).
-        let dob = if g.dout.dim == 1 && !crowds_l1(mr, dv, g.dout.time) {
+        let dob = if s.dor.is_empty() {
             BOp {
                 data: tail(x.dout, drow0),
                 ld: g.dout.time,
             }
         } else {
-            gather(
-                &mut s.dor,
-                dv,
-                x.dout,
-                drow0,
-                (g.dout.time, g.dout.dim),
-                mr,
-                dv,
-            );
             BOp {
-                data: &s.dor,
+                data: &s.dor[i0 * dv..],
                 ld: dv,
             }
         };
@@ -604,14 +648,16 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         };
         tile::run_gemm(isa, ds);
         // dK += dSᵀ Q (ncq × d).
-        let qb = if p.q.dim == 1 && !crowds_l1(mr, d, p.q.time) {
+        let qb = if s.qr.is_empty() {
             BOp {
                 data: tail(x.q, qrow0),
                 ld: p.q.time,
             }
         } else {
-            gather(&mut s.qr, d, x.q, qrow0, (p.q.time, p.q.dim), mr, d);
-            BOp { data: &s.qr, ld: d }
+            BOp {
+                data: &s.qr[i0 * d..],
+                ld: d,
+            }
         };
         let dst = AOp {
             data: &s.st,

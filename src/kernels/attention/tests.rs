@@ -3,7 +3,7 @@
 //! bitwise determinism across thread counts.
 
 use super::backward::{backward_packed_with, backward_tiled};
-use super::forward::forward_tiled;
+use super::forward::{forward_rows, forward_tiled, FBR};
 use super::*;
 use crate::kernels::test_util::{values, with_threads};
 use crate::simd::{self, Isa};
@@ -208,7 +208,7 @@ struct Got {
 }
 
 fn run(isa: Isa, pr: &Problem) -> Got {
-    run_tiled(isa, query_rows(&pr.p), pr)
+    run_tiled2(isa, forward_rows(isa, &pr.p), query_rows(&pr.p), pr)
 }
 
 /// Forward and backward with `br` query rows per tile.
@@ -739,4 +739,35 @@ fn crowded_rows_are_those_of_wide_fused_projections() {
     assert!(!crowds_l1(64, 64, 64) && !crowds_l1(1, 64, 4096) && !crowds_l1(64, 8, 24));
     // A 4 KiB multiple: every row starts in the same set.
     assert!(crowds_l1(64, 16, 1024) && crowds_l1(16, 64, 2048));
+}
+
+/// The forward's query tile height changes no bit of O or the LSE (every
+/// query row's sums run in the same order): `FBR`, `BR`, `BR_SHORT` and
+/// `BR_ALT` rows on every level, dense and fused operands, masks, lengths
+/// around the tiles (1, primes, past 128 and 256), and against float64.
+#[test]
+fn forward_tile_height_changes_no_bit() {
+    for &(b, h, tq, tk, d, fused) in &[
+        (1, 1, 1, 1, 3, false),
+        (2, 3, 131, 131, 16, true),
+        (1, 2, 257, 67, 13, false),
+        (1, 1, 129, 300, 64, false),
+    ] {
+        let mut pr = Problem::new(b, h, tq, tk, d, d, fused, 90 + tq as u64);
+        if tk == 300 {
+            pr.pad = Some((0..b * tk).map(|i| u8::from(i % 5 == 1)).collect());
+            pr.add = Some(rand_vec(tq * tk, 91));
+        }
+        let want = naive(&pr);
+        for isa in levels() {
+            let tall = run_tiled2(isa, FBR, BR, &pr);
+            let l = format!("{b} {h} {tq} {tk} {d} {isa:?}");
+            close_all(&format!("{l} rows {FBR}"), &tall, &want);
+            for br in [BR, BR_SHORT, BR_ALT] {
+                let got = run_tiled2(isa, br, BR, &pr);
+                assert_eq!(got.o, tall.o, "{l} o rows {br}");
+                assert_eq!(got.lse, tall.lse, "{l} lse rows {br}");
+            }
+        }
+    }
 }
