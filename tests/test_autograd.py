@@ -601,3 +601,39 @@ def test_fresh_gradients_are_taken_without_a_copy_and_still_accumulate():
     ln(ar.tensor(np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32))).sum().backward()
     assert ln.weight.grad._array.base is None and ln.bias.grad._array.base is None
     assert ln.weight.grad._array is not ln.bias.grad._array
+
+
+@pytest.mark.parametrize("shape", [(1 << 16,), (257, 301), (3, 129, 513)])
+def test_large_gradients_accumulate_over_the_pool_with_numpys_bits(shape):
+    """Gradients of at least 64 Ki floats are added into `.grad` by `_core.add_`
+    over the pool: the same bits as NumPy's `a + b`, at 1 and 2 threads."""
+    rng = np.random.default_rng(3)
+    g1, g2 = (rng.standard_normal(shape).astype(np.float32) for _ in range(2))
+    want = g1 + g2
+    default_threads = ar.get_num_threads()
+    for threads in (1, 2):
+        ar.set_num_threads(threads)
+        try:
+            x = ar.tensor(np.zeros(shape, np.float32), requires_grad=True)
+            (x * ar.tensor(g1)).sum().backward()
+            (x * ar.tensor(g2)).sum().backward()
+            np.testing.assert_array_equal(x.grad.numpy(), want)
+        finally:
+            ar.set_num_threads(default_threads)
+
+
+def test_core_add_names_bad_arguments():
+    from attnrs import _core
+
+    a = np.zeros((4, 5), np.float32)
+    with pytest.raises(ar.ShapeError, match=r"add_.*src"):
+        _core.add_(a, np.zeros((5, 4), np.float32))
+    # Fortran order is contiguous memory but not the element order: refused.
+    with pytest.raises(ar.ShapeError, match=r"add_: dst must be C-contiguous"):
+        _core.add_(a.T, np.zeros((5, 4), np.float32))
+    with pytest.raises(ar.ShapeError, match=r"add_: src must be C-contiguous"):
+        _core.add_(a, np.asfortranarray(np.zeros((4, 5), np.float32)))
+    b = np.ones((4, 5), np.float32)
+    _core.add_(a, b)
+    _core.add_(a, b)
+    np.testing.assert_array_equal(a, 2 * b)

@@ -132,6 +132,8 @@ def adam_multi_step(
     steps[i] >= 1 is tensor i's step count; shapes match per index."""
 def total_norm2(xs: list[F32]) -> float:
     """sqrt(sum of x**2) over all arrays, float64 sums per fixed chunk in a fixed order."""
+def add_(dst: F32, src: F32) -> None:
+    """dst += src in place (both C-contiguous, same shape), over the thread pool."""
 def scale_(xs: list[F32], c: float) -> None:
     """x *= float32(c) in place for every (writable) array."""
 

@@ -147,6 +147,11 @@ pub fn contiguous<'a, T: Element>(
     op: &str,
     arg: &str,
 ) -> PyResult<&'a [T]> {
+    // rust-numpy's `as_slice` also takes Fortran-ordered arrays, whose memory
+    // order is not the element order a kernel reads: C order only.
+    if !a.is_c_contiguous() {
+        return Err(not_contiguous(op, arg, a.strides()));
+    }
     a.as_slice()
         .map_err(|_| not_contiguous(op, arg, a.strides()))
 }
@@ -158,6 +163,9 @@ pub fn contiguous_mut<'a>(
     arg: &str,
 ) -> PyResult<&'a mut [f32]> {
     let strides = a.strides().to_vec();
+    if !a.is_c_contiguous() {
+        return Err(not_contiguous(op, arg, &strides));
+    }
     a.as_slice_mut()
         .map_err(|_| not_contiguous(op, arg, &strides))
 }

@@ -60,6 +60,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(optim::adam_multi_step, m)?,
         wrap_pyfunction!(optim::total_norm2, m)?,
         wrap_pyfunction!(optim::scale_, m)?,
+        wrap_pyfunction!(optim::add_, m)?,
         wrap_pyfunction!(rnn::rnn_forward, m)?,
         wrap_pyfunction!(rnn::rnn_backward, m)?,
     ] {

@@ -1,6 +1,7 @@
 //! Bindings of the optimizer kernels: the AdamW step of one tensor, the
 //! multi-tensor Adam/AdamW step over a whole parameter group, and the two
-//! passes of gradient-norm clipping.
+//! passes of gradient-norm clipping; and `add_`, the in-place sum that
+//! accumulates a gradient into `.grad`.
 //!
 //! The multi-tensor ones take Python lists of arrays. Every array must be float32,
 //! C-contiguous and (when updated) writable; errors name the argument and the
@@ -15,10 +16,11 @@ use numpy::{
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::array::{call, contiguous, contiguous_mut, Pool};
+use super::array::{call, check_shape, contiguous, contiguous_mut, Pool};
 use super::errors::{DTypeError, ShapeError};
 use crate::kernels::grad_norm;
 use crate::kernels::optim::{self, AdamGroup, AdamTensor, AdamW};
+use crate::kernels::rows;
 
 type Arrays<'py> = Vec<Bound<'py, PyAny>>;
 type In<'py> = PyReadonlyArrayDyn<'py, f32>;
@@ -225,6 +227,25 @@ pub(super) fn scale_(py: Python<'_>, xs: Arrays<'_>, c: f64) -> PyResult<()> {
     // The kernel multiplies in f32, as NumPy's `g *= np.float32(c)` does.
     call(py, Pool::Work(total), || {
         grad_norm::scale(slices, c as f32);
+        Ok(())
+    })
+}
+
+/// `dst += src` elementwise, in place (both C-contiguous, the same shape):
+/// how `Tensor._accumulate` adds a later gradient contribution into `.grad`.
+#[pyfunction]
+pub(super) fn add_(
+    py: Python<'_>,
+    dst: PyReadwriteArrayDyn<'_, f32>,
+    src: PyReadonlyArrayDyn<'_, f32>,
+) -> PyResult<()> {
+    const OP: &str = "add_";
+    check_shape(OP, "src", src.shape(), dst.shape())?;
+    let mut dst = dst;
+    let d = contiguous_mut(&mut dst, OP, "dst")?;
+    let s = contiguous(&src, OP, "src")?;
+    call(py, Pool::Work(d.len()), || {
+        rows::par_add_assign(d, s);
         Ok(())
     })
 }
