@@ -17,7 +17,7 @@ pub mod multi_tensor;
 pub mod norm;
 pub mod optim;
 pub mod rnn;
-pub(crate) mod rows;
+mod rows;
 pub mod softmax;
 #[cfg(test)]
 mod test_util;

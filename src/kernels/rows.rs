@@ -80,19 +80,6 @@ pub fn add_assign(acc: &mut [f32], src: &[f32]) {
     dispatch(AddAssign { acc, src });
 }
 
-/// Elements per task of [`par_add_assign`] (64 KiB of each operand).
-const ADD_CHUNK: usize = 16 * 1024;
-
-/// [`add_assign`] in fixed chunks over the caller's rayon pool: a gradient
-/// accumulated into `.grad` (a 1M-float `x.grad += dx` took 0.28 ms on one
-/// thread, serial time in a 2-thread training step). Elementwise, so the
-/// bits do not depend on the chunks or the thread count.
-pub fn par_add_assign(acc: &mut [f32], src: &[f32]) {
-    acc.par_chunks_mut(ADD_CHUNK)
-        .zip(src.par_chunks(ADD_CHUNK))
-        .for_each(|(a, s)| add_assign(a, s));
-}
-
 struct AddAssign<'a> {
     acc: &'a mut [f32],
     src: &'a [f32],

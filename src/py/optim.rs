@@ -20,7 +20,6 @@ use super::array::{call, check_shape, contiguous, contiguous_mut, Pool};
 use super::errors::{DTypeError, ShapeError};
 use crate::kernels::grad_norm;
 use crate::kernels::optim::{self, AdamGroup, AdamTensor, AdamW};
-use crate::kernels::rows;
 
 type Arrays<'py> = Vec<Bound<'py, PyAny>>;
 type In<'py> = PyReadonlyArrayDyn<'py, f32>;
@@ -245,7 +244,7 @@ pub(super) fn add_(
     let d = contiguous_mut(&mut dst, OP, "dst")?;
     let s = contiguous(&src, OP, "src")?;
     call(py, Pool::Work(d.len()), || {
-        rows::par_add_assign(d, s);
+        grad_norm::accumulate(d, s);
         Ok(())
     })
 }

@@ -54,3 +54,16 @@ fn scale_multiplies_every_element_once() {
     });
     assert_eq!(ts, want);
 }
+
+#[test]
+fn accumulate_adds_every_element_once_at_any_thread_count() {
+    for n in [0usize, 1, 7, CHUNK - 1, CHUNK + 5, 3 * CHUNK + 17] {
+        let (a, b) = (values(n, 3, 1.0), values(n, 4, 2.0));
+        let want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+        for threads in [1, 2, 3] {
+            let mut acc = a.clone();
+            with_threads(threads, || accumulate(&mut acc, &b));
+            assert_eq!(acc, want, "n {n} threads {threads}");
+        }
+    }
+}
