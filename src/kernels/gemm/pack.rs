@@ -250,7 +250,7 @@ fn pack_b_group<const NR: usize>(dst: &mut [f32], src: MatRef<'_>, kc: usize, co
         return;
     }
     if NR * std::mem::size_of::<f32>() < LINE {
-        return pack_narrow_rows::<NR>(dst, src, kc, cols);
+        return pack_narrow_rows::<NR>(dst, src, kc, cols, vector_copies());
     }
     for p0 in (0..kc).step_by(B_ROWS) {
         let steps = B_ROWS.min(kc - p0);
@@ -292,8 +292,19 @@ const LINE: usize = 64;
 /// three times). For AVX2's 16-wide B panels in small column groups the
 /// per-pass slicing cost more than it saved (1–2 % slower on a GPT proj
 /// dW), so panels of a line or more keep the loop above.
-fn pack_narrow_rows<const NR: usize>(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize) {
+///
+/// With `simd` (x86-64 with AVX, see [`vector_copies`]), the full passes of
+/// 6-float panels go through [`pass6_avx`] (the same copy, 256-bit loads and
+/// stores).
+fn pack_narrow_rows<const NR: usize>(
+    dst: &mut [f32],
+    src: MatRef<'_>,
+    kc: usize,
+    cols: usize,
+    simd: bool,
+) {
     let f = std::mem::size_of::<f32>();
+    let _ = simd;
     for p0 in (0..kc).step_by(B_ROWS) {
         let steps = B_ROWS.min(kc - p0);
         // This pass's rows from their first column on; the next pass's rows
@@ -310,7 +321,15 @@ fn pack_narrow_rows<const NR: usize>(dst: &mut [f32], src: MatRef<'_>, kc: usize
         } else {
             0
         };
-        for (q, panel) in dst.chunks_mut(kc * NR).enumerate().take(cols.div_ceil(NR)) {
+        #[allow(unused_mut)]
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if simd && NR == 6 && steps == B_ROWS {
+            // SAFETY: `simd` is only set where the CPU has AVX.
+            done = unsafe { pass6_avx(dst, &rows, p0, kc, cols, ahead) };
+        }
+        let panels = dst.chunks_mut(kc * NR).enumerate();
+        for (q, panel) in panels.take(cols.div_ceil(NR)).skip(done) {
             let c0 = q * NR;
             let w = NR.min(cols - c0);
             let out = &mut panel[p0 * NR..(p0 + steps) * NR];
@@ -334,6 +353,80 @@ fn pack_narrow_rows<const NR: usize>(dst: &mut [f32], src: MatRef<'_>, kc: usize
             }
         }
     }
+}
+
+/// Whether [`pack_narrow_rows`] may use [`pass6_avx`]: x86-64 at the AVX2 or
+/// AVX-512 level (`crate::simd::isa()`, so `ATTNRS_SIMD=scalar` keeps the
+/// plain copy).
+fn vector_copies() -> bool {
+    use crate::simd::{isa, Isa};
+    cfg!(target_arch = "x86_64") && matches!(isa(), Isa::Avx2 | Isa::Avx512)
+}
+
+/// One full pass (`B_ROWS` = 8 steps of K from `p0`) of [`pack_narrow_rows`]
+/// for 6-float panels, over the leading panels that are full and whose
+/// 8-float loads stay inside `rows`; returns how many panels it packed (the
+/// caller packs the rest). Each step of K is one 8-float load and one
+/// 8-float store at `t·6`, in order, so a store's last 2 floats are
+/// overwritten by the next step's store; the last step stores 4 + 2 floats
+/// (not past the pass). The next pass's lines are prefetched as in the
+/// plain loop.
+///
+/// # Safety
+/// The CPU must have AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn pass6_avx(
+    dst: &mut [f32],
+    rows: &[&[f32]; B_ROWS],
+    p0: usize,
+    kc: usize,
+    cols: usize,
+    ahead: usize,
+) -> usize {
+    use std::arch::x86_64::*;
+    const W: usize = 6;
+    // Panels q with q·6 + 8 ≤ every row's length, and full (q·6 + 6 ≤ cols).
+    let shortest = rows.iter().map(|r| r.len()).min().unwrap_or(0);
+    let n = if shortest < 8 {
+        0
+    } else {
+        ((shortest - 8) / W + 1).min(cols / W)
+    };
+    let n = n.min(dst.len() / (kc * W));
+    let f = std::mem::size_of::<f32>();
+    for q in 0..n {
+        let c0 = q * W;
+        if ahead > 0 {
+            for r in rows {
+                // As in `pack_narrow_rows`: each line of the next pass's
+                // rows once, by the first panel to reach it.
+                if let Some(x) = r.get(ahead + c0 + W - 1) {
+                    if q == 0 || std::ptr::from_ref(x) as usize % LINE < W * f {
+                        prefetch_floats(x, 1);
+                    }
+                }
+            }
+        }
+        let out = &mut dst[q * kc * W + p0 * W..][..B_ROWS * W];
+        let o = out.as_mut_ptr();
+        // SAFETY: each load reads rows[t][c0..c0 + 8], inside the row
+        // (c0 + 8 ≤ shortest, by the choice of `n`); the stores write
+        // out[6t..6t + 8] for t < 7 (≤ 44 of 48) and out[42..48], all inside
+        // `out` (B_ROWS·W = 48 floats, checked by the slicing above).
+        unsafe {
+            for (t, r) in rows.iter().enumerate().take(B_ROWS - 1) {
+                let v = _mm256_loadu_ps(r.as_ptr().add(c0));
+                _mm256_storeu_ps(o.add(t * W), v);
+            }
+            let v = _mm256_loadu_ps(rows[B_ROWS - 1].as_ptr().add(c0));
+            let last = (B_ROWS - 1) * W;
+            _mm_storeu_ps(o.add(last), _mm256_castps256_ps128(v));
+            let hi = _mm256_extractf128_ps::<1>(v);
+            _mm_store_sd(o.add(last + 4).cast(), _mm_castps_pd(hi));
+        }
+    }
+    n
 }
 
 #[cfg(test)]

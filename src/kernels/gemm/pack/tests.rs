@@ -45,3 +45,67 @@ fn packs_row_major_col_major_and_strided() {
     // panels): passes of 8 steps with the next pass prefetched, and a tail.
     check_layouts(7, 37, 1, 9);
 }
+
+/// A column-major A (`rs = 1`, columns `lda` apart) packed into 6-row panels
+/// through `pack_a` (the transposed, narrow-row route) and through
+/// `pack_narrow_rows` with and without the vector copies, against the
+/// element-by-element definition: `dst[(i/6)·kc·6 + p·6 + i%6] = A(i, p)`,
+/// zeros past the last row, bits equal (NaN payloads and -0.0 included).
+fn check_col_major_a6(rows: usize, kc: usize, lda: usize, off: usize) {
+    const MR: usize = 6;
+    let len = off + lda * (kc - 1) + rows;
+    let mut data: Vec<f32> = (0..len).map(|x| (x as f32) * 0.5 - 7.0).collect();
+    data[off] = -0.0;
+    if len > off + 1 {
+        data[len - 1] = f32::from_bits(0x7fc0_1234); // a NaN with a payload
+    }
+    let a = MatRef {
+        data: &data,
+        off,
+        rs: 1,
+        cs: lda,
+    };
+    let panels = rows.div_ceil(MR);
+    let mut want = vec![0.0f32; panels * kc * MR];
+    for i in 0..rows {
+        for p in 0..kc {
+            want[(i / MR) * kc * MR + p * MR + i % MR] = data[a.idx(i, p)];
+        }
+    }
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let what = format!("rows {rows} kc {kc} lda {lda} off {off}");
+    // One float of slack after the panels: it must stay untouched.
+    let sentinel = f32::from_bits(0x7fa5_a5a5);
+    for parallel in [false, true] {
+        let mut got = vec![f32::NAN; panels * kc * MR + 1];
+        got[panels * kc * MR] = sentinel;
+        pack_a::<MR>(&mut got, a, rows, kc, parallel);
+        assert_eq!(bits(&got[..want.len()]), bits(&want), "pack_a {what}");
+        assert_eq!(got[want.len()].to_bits(), sentinel.to_bits(), "{what}");
+    }
+    for simd in [false, vector_copies()] {
+        let mut got = vec![f32::NAN; panels * kc * MR + 1];
+        got[panels * kc * MR] = sentinel;
+        pack_narrow_rows::<MR>(&mut got, a.t(), kc, rows, simd);
+        assert_eq!(bits(&got[..want.len()]), bits(&want), "simd {simd} {what}");
+        assert_eq!(got[want.len()].to_bits(), sentinel.to_bits(), "{what}");
+    }
+}
+
+#[test]
+fn col_major_a_in_six_row_panels_matches_the_definition() {
+    // rows: 1 panel + 1 (the route needs rows > MR), tails of 1..5 rows,
+    // exact multiples; kc: 1, primes, below/at/above the 8-step pass and
+    // 2 passes (the prefetch), lda: tight, padded, prime.
+    for rows in [7, 11, 12, 13, 17, 18, 37, 48, 53] {
+        for kc in [1, 2, 7, 8, 9, 16, 17, 23, 24, 31] {
+            check_col_major_a6(rows, kc, rows, 0);
+            check_col_major_a6(rows, kc, rows + 3, 5);
+        }
+    }
+    // A wide block: many panels per pass, and the tight end of the data
+    // (the last rows' 8-float loads would run past it).
+    check_col_major_a6(100, 41, 101, 0);
+    check_col_major_a6(96, 40, 96, 0);
+    check_col_major_a6(97, 64, 97, 2);
+}
