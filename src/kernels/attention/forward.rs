@@ -7,12 +7,12 @@ use rayon::prelude::*;
 
 use super::tile::{self, AOp, BOp, Band};
 use super::{check_operand, crowds_l1, query_rows, tail, AttnParams, Masks, OutPtr, BC, BR, OP};
-
-/// Query rows per forward tile on AVX2 without causality (see `forward_rows`).
-pub(super) const FBR: usize = 128;
 use crate::error::{KernelError, Result};
 use crate::kernels::alloc::zeros;
 use crate::simd::{self, Isa};
+
+/// Query rows per forward tile on AVX2 without causality (see `forward_rows`).
+pub(super) const FBR: usize = 128;
 
 /// Per-task buffers: O(tile) memory, never T×T. Scores are kept transposed
 /// (keys × queries) so that Qᵀ is packed once per task, K is read in place,
@@ -32,16 +32,17 @@ struct Scratch {
 
 impl Scratch {
     fn new(p: &AttnParams, br: usize) -> Self {
+        let sl = br.max(BR);
         Scratch {
-            qt: zeros(OP, &[p.d, br.max(BR)]),
-            st: zeros(OP, &[BC, br.max(BR)]),
+            qt: zeros(OP, &[p.d, sl]),
+            st: zeros(OP, &[BC, sl]),
             vt: zeros(OP, &[BC, p.dv]),
-            o: zeros(OP, &[br.max(BR), p.dv]),
-            m: vec![0.0; br.max(BR)],
-            l: vec![0.0; br.max(BR)],
-            cm: vec![0.0; br.max(BR)],
-            sub: vec![0.0; br.max(BR)],
-            alpha: vec![0.0; br.max(BR)],
+            o: zeros(OP, &[sl, p.dv]),
+            m: vec![0.0; sl],
+            l: vec![0.0; sl],
+            cm: vec![0.0; sl],
+            sub: vec![0.0; sl],
+            alpha: vec![0.0; sl],
         }
     }
 }

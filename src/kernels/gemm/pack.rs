@@ -304,7 +304,7 @@ fn pack_narrow_rows<const NR: usize>(
     simd: bool,
 ) {
     let f = std::mem::size_of::<f32>();
-    let _ = simd;
+    let _ = simd; // read only by the x86-64 branch below
     for p0 in (0..kc).step_by(B_ROWS) {
         let steps = B_ROWS.min(kc - p0);
         // This pass's rows from their first column on; the next pass's rows
