@@ -1,5 +1,6 @@
 """Type stubs for the compiled extension ``attnrs._core``."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,19 @@ def transformer_block_backward(
     eps2: float, heads: int, causal: bool,
 ) -> None:
     """Every gradient of the block from dy and the forward's saved buffer (Linear grads where given)."""
+def transformer_stack_forward(
+    x: F32, params: Sequence[Sequence[F32 | None]], saved: Sequence[F32], ys: Sequence[F32],
+    eps1: Sequence[float], eps2: Sequence[float], heads: int, causal: bool,
+) -> None:
+    """Blocks one after the other (12 params each, as transformer_block_forward): block i reads x
+    or ys[i-1] and fills saved[i] and ys[i]."""
+def transformer_stack_backward(
+    xs: Sequence[F32], weights: Sequence[Sequence[F32 | None]], saved: Sequence[F32], dy: F32,
+    scratch: F32, grads: Sequence[Sequence[F32 | None]], eps1: Sequence[float],
+    eps2: Sequence[float], heads: int, causal: bool,
+) -> None:
+    """The stack's backward, last block first: block i's 6 weights and 13 gradient slots (dx, then
+    as transformer_block_backward); grads[0][0] is the stack's dx."""
 
 # Fused layer kernels (src/py/softmax.rs loss.rs norm.rs activation.rs embedding.rs optim.rs).
 # All arrays C-contiguous float32

@@ -639,5 +639,77 @@ fn backward_part(
     norm::layer_norm_backward_with(dh1, x, w.ln1_w, (sv.m1, sv.r1), n, c, dx, None, Some(dx2))
 }
 
+/// [`forward`] of a stack of blocks, one after the other in one call (the
+/// model's whole block stack: no Python between the blocks). Block i reads
+/// `x` (i = 0) or `ys[i - 1]` and writes `saved[i]` and `ys[i]`; the last
+/// `ys` is the stack's output. Each block is exactly one [`forward`] call,
+/// so the bits are those of calling the blocks one by one.
+///
+/// # Shapes
+/// - `s`, `w`, `saved`, `ys`: one entry per block; x and every `ys[i]`: (B·T) × C
+pub fn forward_stack(
+    s: &[BlockShape],
+    w: &[BlockWeights<'_>],
+    x: &[f32],
+    saved: Vec<&mut [f32]>,
+    ys: Vec<&mut [f32]>,
+) -> Result<()> {
+    check_stack(s.len(), [w.len(), saved.len(), ys.len()])?;
+    let mut input = x;
+    for ((si, wi), (sv, y)) in s.iter().zip(w).zip(saved.into_iter().zip(ys)) {
+        forward(si, wi, input, sv, &mut *y)?;
+        input = y;
+    }
+    Ok(())
+}
+
+/// [`backward`] of a stack run by [`forward_stack`], last block first: block
+/// i reads its input `xs[i]` (x, then the forward's `ys`), `saved[i]` and
+/// the gradient of its output — `dy` for the last block, else the `dx` that
+/// block i + 1 just wrote into `grads[i + 1]` — and writes `grads[i]`;
+/// `grads[0].dx` is the stack's input gradient. One [`backward`] call per
+/// block, so the bits are those of calling the blocks one by one.
+///
+/// # Shapes
+/// - `s`, `w`, `xs`, `saved`, `grads`: one entry per block; dy and each `dx`: (B·T) × C
+#[allow(clippy::too_many_arguments)]
+pub fn backward_stack(
+    s: &[BlockShape],
+    w: &[BlockWeights<'_>],
+    xs: &[&[f32]],
+    saved: &[&[f32]],
+    dy: &[f32],
+    scratch: &mut [f32],
+    grads: Vec<BlockGrads<'_>>,
+) -> Result<()> {
+    check_stack(s.len(), [w.len(), xs.len(), saved.len(), grads.len()])?;
+    let mut upstream = dy;
+    for (i, g) in grads.into_iter().enumerate().rev() {
+        let dx = g.dx;
+        backward(
+            &s[i],
+            &w[i],
+            xs[i],
+            saved[i],
+            upstream,
+            scratch,
+            BlockGrads { dx: &mut *dx, ..g },
+        )?;
+        upstream = dx;
+    }
+    Ok(())
+}
+
+/// Every per-block list of a stack call has one entry per block (at least one).
+fn check_stack<const N: usize>(blocks: usize, lens: [usize; N]) -> Result<()> {
+    if blocks == 0 || lens.iter().any(|&l| l != blocks) {
+        return Err(KernelError::shape(
+            OP,
+            format!("a stack needs one entry per block in every list (at least one block); got {blocks} shapes and lists of {lens:?}"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

@@ -235,3 +235,307 @@ pub(super) fn transformer_block_backward(
         block::backward(&s, &w, xs, sv, dys, scr, grads)
     })
 }
+
+/// An array the stack call needs in slot `arg` of block `i`.
+fn required<'a>(a: &'a Option<In<'_>>, arg: &str, want: &[usize]) -> PyResult<&'a [f32]> {
+    match a {
+        Some(a) => dense(a, OP, arg, want),
+        None => Err(ShapeError::new_err(format!(
+            "{OP}: {arg} must be an array of shape {}, got None",
+            py_shape(want)
+        ))),
+    }
+}
+
+/// A gradient the stack call always writes, in slot `arg`.
+fn required_mut<'a>(
+    a: &'a mut Option<Out<'_>>,
+    arg: &str,
+    want: &[usize],
+) -> PyResult<&'a mut [f32]> {
+    match a {
+        Some(a) => dense_mut(a, OP, arg, want),
+        None => Err(ShapeError::new_err(format!(
+            "{OP}: {arg} must be an array of shape {}, got None",
+            py_shape(want)
+        ))),
+    }
+}
+
+/// A stack has at least one block.
+fn at_least_one(arg: &str, blocks: usize) -> PyResult<()> {
+    if blocks == 0 {
+        return Err(ShapeError::new_err(format!(
+            "{OP}: {arg} must hold at least one block, got an empty list"
+        )));
+    }
+    Ok(())
+}
+
+/// A list of per-block entries: one per block.
+fn check_blocks(arg: &str, got: usize, blocks: usize) -> PyResult<()> {
+    if got != blocks {
+        return Err(ShapeError::new_err(format!(
+            "{OP}: {arg} must have one entry per block ({blocks}), got {got}"
+        )));
+    }
+    Ok(())
+}
+
+/// Block `i`'s shape and weights from its `names.len()` parameter slots.
+fn stack_block<'a>(
+    i: usize,
+    x: &[usize],
+    p: &'a [Option<In<'_>>],
+    names: &[&str],
+    fc1: usize,
+    (heads, eps1, eps2, causal): (usize, f32, f32, bool),
+) -> PyResult<(BlockShape, Vec<Option<&'a [f32]>>)> {
+    if p.len() != names.len() {
+        return Err(ShapeError::new_err(format!(
+            "{OP}: block {i} must have {} parameters, got {}",
+            names.len(),
+            p.len()
+        )));
+    }
+    let Some(fc1_w) = &p[fc1] else {
+        return Err(ShapeError::new_err(format!(
+            "{OP}: block {i} fc1 weight must be an array, got None"
+        )));
+    };
+    let s = block_shape(x, fc1_w.shape(), heads, (eps1, eps2), causal)?;
+    let (c, f) = (s.width, s.ff);
+    let shape_of = |name: &str| -> Vec<usize> {
+        match name {
+            "qkv weight" => vec![3 * c, c],
+            "qkv bias" => vec![3 * c],
+            "out weight" => vec![c, c],
+            "fc1 weight" => vec![f, c],
+            "fc1 bias" => vec![f],
+            "fc2 weight" => vec![c, f],
+            _ => vec![c],
+        }
+    };
+    let arrays = names
+        .iter()
+        .zip(p)
+        .map(|(name, a)| {
+            let arg = format!("block {i} {name}");
+            if name.ends_with("weight") && !name.starts_with("ln") {
+                required(a, &arg, &shape_of(name)).map(Some)
+            } else {
+                opt(a, &arg, &shape_of(name))
+            }
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((s, arrays))
+}
+
+const FWD_NAMES: [&str; 12] = [
+    "ln1 weight",
+    "ln1 bias",
+    "qkv weight",
+    "qkv bias",
+    "out weight",
+    "out bias",
+    "ln2 weight",
+    "ln2 bias",
+    "fc1 weight",
+    "fc1 bias",
+    "fc2 weight",
+    "fc2 bias",
+];
+const BWD_NAMES: [&str; 6] = [
+    "ln1 weight",
+    "qkv weight",
+    "out weight",
+    "ln2 weight",
+    "fc1 weight",
+    "fc2 weight",
+];
+
+/// A whole stack of blocks forward in one call: block i reads x (i = 0) or
+/// `ys[i - 1]` and writes `saved[i]` and `ys[i]` (see
+/// `kernels::block::forward_stack`). `params[i]` holds block i's 12
+/// parameters in `transformer_block_forward`'s order; eps per block.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn transformer_stack_forward(
+    py: Python<'_>,
+    x: In<'_>,
+    params: Vec<Vec<Option<In<'_>>>>,
+    mut saved: Vec<Out<'_>>,
+    mut ys: Vec<Out<'_>>,
+    eps1: Vec<f32>,
+    eps2: Vec<f32>,
+    heads: usize,
+    causal: bool,
+) -> PyResult<()> {
+    let n = params.len();
+    at_least_one("params", n)?;
+    for (arg, got) in [
+        ("saved", saved.len()),
+        ("ys", ys.len()),
+        ("eps1", eps1.len()),
+        ("eps2", eps2.len()),
+    ] {
+        check_blocks(arg, got, n)?;
+    }
+    let mut shapes = Vec::with_capacity(n);
+    let mut weights = Vec::with_capacity(n);
+    for (i, p) in params.iter().enumerate() {
+        let (s, a) = stack_block(
+            i,
+            x.shape(),
+            p,
+            &FWD_NAMES,
+            8,
+            (heads, eps1[i], eps2[i], causal),
+        )?;
+        let req = |k: usize| a[k].unwrap_or_default();
+        weights.push(BlockWeights {
+            ln1_w: a[0],
+            ln1_b: a[1],
+            qkv_w: req(2),
+            qkv_b: a[3],
+            out_w: req(4),
+            out_b: a[5],
+            ln2_w: a[6],
+            ln2_b: a[7],
+            fc1_w: req(8),
+            fc1_b: a[9],
+            fc2_w: req(10),
+            fc2_b: a[11],
+        });
+        shapes.push(s);
+    }
+    let s0 = shapes[0];
+    let xd = [s0.batch, s0.t, s0.width];
+    let xs = dense(&x, OP, "x", &xd)?;
+    let svs = saved
+        .iter_mut()
+        .enumerate()
+        .map(|(i, a)| dense_mut(a, OP, &format!("saved[{i}]"), &[shapes[i].saved_len()]))
+        .collect::<PyResult<Vec<_>>>()?;
+    let outs = ys
+        .iter_mut()
+        .enumerate()
+        .map(|(i, a)| dense_mut(a, OP, &format!("ys[{i}]"), &xd))
+        .collect::<PyResult<Vec<_>>>()?;
+    call(py, Pool::Work(s0.work()), || {
+        block::forward_stack(&shapes, &weights, xs, svs, outs)
+    })
+}
+
+/// Every gradient of a stack run by `transformer_stack_forward`, last block
+/// first: `xs[i]` is block i's input (x, then the forward's `ys`),
+/// `weights[i]` its 6 weights in `transformer_block_backward`'s order and
+/// `grads[i]` its 13 outputs (dx, then as `transformer_block_backward`'s;
+/// dx and the LayerNorms' always given). `grads[0][0]` is the stack's dx.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn transformer_stack_backward(
+    py: Python<'_>,
+    xs: Vec<In<'_>>,
+    weights: Vec<Vec<Option<In<'_>>>>,
+    saved: Vec<In<'_>>,
+    dy: In<'_>,
+    mut scratch: Out<'_>,
+    mut grads: Vec<Vec<Option<Out<'_>>>>,
+    eps1: Vec<f32>,
+    eps2: Vec<f32>,
+    heads: usize,
+    causal: bool,
+) -> PyResult<()> {
+    let n = weights.len();
+    at_least_one("weights", n)?;
+    for (arg, got) in [
+        ("xs", xs.len()),
+        ("saved", saved.len()),
+        ("grads", grads.len()),
+        ("eps1", eps1.len()),
+        ("eps2", eps2.len()),
+    ] {
+        check_blocks(arg, got, n)?;
+    }
+    let mut shapes = Vec::with_capacity(n);
+    let mut ws = Vec::with_capacity(n);
+    for (i, p) in weights.iter().enumerate() {
+        let (s, a) = stack_block(
+            i,
+            xs[0].shape(),
+            p,
+            &BWD_NAMES,
+            4,
+            (heads, eps1[i], eps2[i], causal),
+        )?;
+        let req = |k: usize| a[k].unwrap_or_default();
+        // Biases are not read by the backward.
+        ws.push(BlockWeights {
+            ln1_w: a[0],
+            ln1_b: None,
+            qkv_w: req(1),
+            qkv_b: None,
+            out_w: req(2),
+            out_b: None,
+            ln2_w: a[3],
+            ln2_b: None,
+            fc1_w: req(4),
+            fc1_b: None,
+            fc2_w: req(5),
+            fc2_b: None,
+        });
+        shapes.push(s);
+    }
+    let s0 = shapes[0];
+    let xd = [s0.batch, s0.t, s0.width];
+    let inputs = xs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| dense(a, OP, &format!("xs[{i}]"), &xd))
+        .collect::<PyResult<Vec<_>>>()?;
+    let svs = saved
+        .iter()
+        .enumerate()
+        .map(|(i, a)| dense(a, OP, &format!("saved[{i}]"), &[shapes[i].saved_len()]))
+        .collect::<PyResult<Vec<_>>>()?;
+    let dys = dense(&dy, OP, "dy", &xd)?;
+    let scratch_len = shapes
+        .iter()
+        .map(BlockShape::scratch_len)
+        .max()
+        .unwrap_or(0);
+    let scr = dense_mut(&mut scratch, OP, "scratch", &[scratch_len])?;
+    let mut out = Vec::with_capacity(n);
+    for (i, g) in grads.iter_mut().enumerate() {
+        if g.len() != 13 {
+            return Err(ShapeError::new_err(format!(
+                "{OP}: block {i} must have 13 gradient slots (dx, then 12 as params), got {}",
+                g.len()
+            )));
+        }
+        let (c, f) = (shapes[i].width, shapes[i].ff);
+        let [dx, l1w, l1b, qw, qb, ow, ob, l2w, l2b, w1, b1, w2, b2] = &mut g[..] else {
+            unreachable!("length checked above")
+        };
+        let arg = |name: &str| format!("block {i} {name}");
+        out.push(BlockGrads {
+            dx: required_mut(dx, &arg("dx"), &xd)?,
+            ln1_w: required_mut(l1w, &arg("ln1 weight grad"), &[c])?,
+            ln1_b: required_mut(l1b, &arg("ln1 bias grad"), &[c])?,
+            qkv_w: opt_mut(qw, &arg("qkv weight grad"), &[3 * c, c])?,
+            qkv_b: opt_mut(qb, &arg("qkv bias grad"), &[3 * c])?,
+            out_w: opt_mut(ow, &arg("out weight grad"), &[c, c])?,
+            out_b: opt_mut(ob, &arg("out bias grad"), &[c])?,
+            ln2_w: required_mut(l2w, &arg("ln2 weight grad"), &[c])?,
+            ln2_b: required_mut(l2b, &arg("ln2 bias grad"), &[c])?,
+            fc1_w: opt_mut(w1, &arg("fc1 weight grad"), &[f, c])?,
+            fc1_b: opt_mut(b1, &arg("fc1 bias grad"), &[f])?,
+            fc2_w: opt_mut(w2, &arg("fc2 weight grad"), &[c, f])?,
+            fc2_b: opt_mut(b2, &arg("fc2 bias grad"), &[c])?,
+        });
+    }
+    call(py, Pool::Work(s0.work()), || {
+        block::backward_stack(&shapes, &ws, &inputs, &svs, dys, scr, out)
+    })
+}

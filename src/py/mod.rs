@@ -43,6 +43,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(block::transformer_block_sizes, m)?,
         wrap_pyfunction!(block::transformer_block_forward, m)?,
         wrap_pyfunction!(block::transformer_block_backward, m)?,
+        wrap_pyfunction!(block::transformer_stack_forward, m)?,
+        wrap_pyfunction!(block::transformer_stack_backward, m)?,
         wrap_pyfunction!(conv1d::conv1d_forward, m)?,
         wrap_pyfunction!(conv1d::conv1d_backward, m)?,
         wrap_pyfunction!(conv1d::conv1d_step, m)?,

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import nn
 from ..nn import functional as F
+from ..nn.transformer import apply_blocks
 from ..tensor import Tensor
 from ._common import check_config, evaluating, transformer_stack
 
@@ -66,8 +67,7 @@ class TransformerClassifier(nn.Module):
         if self.config.pooling == "first":
             x = np.concatenate([np.full((B, 1), self.global_id, dtype=x.dtype), x], axis=1)  # (B, T+1)
         h = self.drop(self.pos(self.embed(x)))  # (B, T', C)
-        for block in self.blocks:
-            h = block(h)  # (B, T', C)
+        h = apply_blocks(self.blocks, h)  # (B, T', C): every block, as one node where it can
         pooled = F.global_pool(self.ln_f(h), self.config.pooling)  # (B, C)
         logits = self.head(pooled)  # (B, n_classes)
         loss = None if targets is None else F.cross_entropy(logits, np.asarray(targets))

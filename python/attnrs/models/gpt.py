@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _core, nn, ops
 from ..autograd import no_grad
+from ..nn.transformer import apply_blocks
 from ..tensor import Tensor
 from ._common import check_config, normal_init, transformer_stack
 from ._loss import sequence_loss
@@ -70,8 +71,7 @@ class GPT(LanguageModel):
             )
         pos = np.arange(T)
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
-        for block in self.blocks:
-            x = block(x)  # (B, T, C)
+        x = apply_blocks(self.blocks, x)  # (B, T, C): every block, as one node where it can
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
         return logits, sequence_loss(logits, targets)
 

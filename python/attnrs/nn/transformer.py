@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
+from .. import autograd, ops
 from ..autograd import Function
 from ..functional.attention import FusedSelfAttention
 from ..tensor import Tensor, as_tensor
@@ -130,6 +130,96 @@ class _Block(Function):
         np.add(dx, dx2, out=dx)
         return (dx, dln1w, dln1b if hb[0] else None, dwqkv, dbqkv, dwo, dbo, dln2w,
                 dln2b if hb[3] else None, dw1, db1, dw2, db2)  # fmt: skip
+
+
+class _BlockStack(Function):
+    """A whole stack of fused blocks (``_Block``'s native path, block after block) as
+    ONE autograd node and one kernel call each way (``ops.transformer_stack_forward``
+    / ``_backward``): the same kernel calls in the same order as one ``_Block`` per
+    block, so the same bits, without the Python between the blocks (node, wrappers,
+    module calls, pool hand-off: ~55 µs a block per step on the GPT benchmark's VM,
+    serial time at any thread count). ``apply_blocks`` takes it where every block
+    would take ``_Block``'s native path.
+
+    # Shapes
+    - x: (B, T, E) → (B, T, E); then 12 parameters per block in ``_Block``'s order
+    """
+
+    fresh_grads = True  # every gradient below is a new array of its own
+
+    @staticmethod
+    def forward(ctx, x, *params, eps1, eps2, heads, causal):
+        blocks = [params[i : i + 12] for i in range(0, len(params), 12)]
+        ys, saved = ops.transformer_stack_forward(x, blocks, eps1=eps1, eps2=eps2, heads=heads,
+                                                  causal=causal)  # fmt: skip
+        ctx.save([x, *ys[:-1]], saved)
+        ctx.native = (eps1, eps2, heads, causal)
+        ctx.weights = [tuple(p[i] for i in (0, 2, 4, 6, 8, 10)) for p in blocks]
+        ctx.has_bias = [tuple(b is not None for b in p[1::2]) for p in blocks]
+        return ys[-1]
+
+    @staticmethod
+    def backward(ctx, dy):
+        xs, saved = ctx.saved
+        eps1, eps2, heads, causal = ctx.native
+        if not (type(dy) is np.ndarray and dy.dtype == _F32 and dy.flags.c_contiguous):
+            dy = np.ascontiguousarray(dy, dtype=np.float32)
+        needs = ctx.needs_input_grad
+        need = []
+        for i, hb in enumerate(ctx.has_bias):
+            n = (None, *needs[1 + 12 * i : 13 + 12 * i])  # _Block's indices: x, then 12 params
+            need.append((n[3], hb[1] and n[4], n[5], hb[2] and n[6], n[9], hb[4] and n[10], n[11],
+                         hb[5] and n[12]))  # fmt: skip
+        grads = ops.transformer_stack_backward(xs, ctx.weights, saved, dy, need, eps1=eps1,
+                                               eps2=eps2, heads=heads, causal=causal)  # fmt: skip
+        out = [grads[0][0]]
+        for g, hb in zip(grads, ctx.has_bias):
+            out += [g[1], g[2] if hb[0] else None, *g[3:8], g[8] if hb[3] else None, *g[9:]]
+        return tuple(out)
+
+
+def apply_blocks(blocks: Any, x: Any) -> Tensor:
+    """``for block in blocks: x = block(x)`` for a stack of ``TransformerBlock``s called
+    without masks, memory or cache. Where every block would run its fused native path
+    (``_Block``) — stock blocks (``_fusable``) of one head count and causality, dense
+    float32 x and parameters — the whole stack is ONE autograd node and one kernel call
+    each way (``_BlockStack``), with the same results bit for bit; otherwise the blocks
+    run one by one."""
+    x = as_tensor(x)
+    if _stackable(blocks, x):
+        b0 = blocks[0]
+        params = [p for b in blocks for p in _block_params(b)]
+        return _BlockStack.apply(x, *params, eps1=[b.norm1.eps for b in blocks],
+                                 eps2=[b.norm2.eps for b in blocks], heads=b0.self_attn.num_heads,
+                                 causal=b0.causal)  # fmt: skip
+    for block in blocks:
+        x = block(x)
+    return x
+
+
+def _block_params(b: TransformerBlock) -> tuple:
+    """A fusable block's 12 parameters in ``_Block``'s order (None for an absent bias)."""
+    attn, n1, n2, l1, l2 = b.self_attn, b.norm1, b.norm2, b.linear1, b.linear2
+    return (n1.weight, n1.bias, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight,
+            attn.out_proj.bias, n2.weight, n2.bias, l1.weight, l1.bias, l2.weight, l2.bias)  # fmt: skip
+
+
+def _stackable(blocks: Any, x: Tensor) -> bool:
+    """Whether ``apply_blocks`` may run ``blocks`` as one ``_BlockStack``: what each
+    block's own call would run natively (see ``TransformerBlock.forward``)."""
+    if not (_NATIVE and len(blocks) > 1 and x.ndim == 3 and x.size) or autograd._leaf_hooks:
+        # Leaf hooks (data-parallel gradient buckets) want each block's gradients as
+        # soon as its backward is done, not all at the end of the stack's.
+        return False
+    b0 = blocks[0]
+    for b in blocks:
+        if not (type(b) is TransformerBlock and b._fusable() and b.causal == b0.causal
+                and b.self_attn.num_heads == b0.self_attn.num_heads
+                and b.self_attn.embed_dim == x.shape[-1]):  # fmt: skip
+            return False
+        if not _dense_f32(tuple(None if p is None else p._array for p in _block_params(b))):
+            return False
+    return _dense_f32((x._array,))
 
 
 class TransformerBlock(Module):

@@ -25,7 +25,12 @@ from .activation import (
     tanh_backward,
 )  # fmt: skip
 from .attention import attention, attention_backward, attention_forward
-from .block import transformer_block_backward, transformer_block_forward
+from .block import (
+    transformer_block_backward,
+    transformer_block_forward,
+    transformer_stack_backward,
+    transformer_stack_forward,
+)
 from .conv1d import conv1d, conv1d_backward, conv1d_state, conv1d_step
 from .embedding import embedding, embedding_backward
 from .linear import linear, linear_backward
@@ -43,5 +48,6 @@ __all__ = [
     "linear_backward", "log_softmax", "log_softmax_backward", "matmul", "relu", "relu_backward",
     "rnn_backward", "rnn_forward", "rnn_lengths", "scale_", "sigmoid", "sigmoid_backward",
     "softmax", "softmax_backward", "tanh", "tanh_backward", "total_norm2",
-    "transformer_block_backward", "transformer_block_forward",
+    "transformer_block_backward", "transformer_block_forward", "transformer_stack_backward",
+    "transformer_stack_forward",
 ]  # fmt: skip

@@ -15,7 +15,12 @@ import numpy as np
 
 from .. import _core
 
-__all__ = ["transformer_block_backward", "transformer_block_forward"]
+__all__ = [
+    "transformer_block_backward",
+    "transformer_block_forward",
+    "transformer_stack_backward",
+    "transformer_stack_forward",
+]
 
 _F32 = np.float32
 
@@ -71,3 +76,44 @@ def transformer_block_backward(
     )  # fmt: skip
     return (dx, ln[0] if ln1w is not None else None, ln[1], *lin[:4],
             ln[2] if ln2w is not None else None, ln[3], *lin[4:])  # fmt: skip
+
+
+def transformer_stack_forward(
+    x: np.ndarray, params: list[tuple], *, eps1: list[float], eps2: list[float], heads: int,
+    causal: bool,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:  # fmt: skip
+    """``transformer_block_forward`` of a stack of blocks in ONE kernel call: block i
+    reads x (i = 0) or ``ys[i - 1]``; returns every block's output ``ys`` (the last is
+    the stack's output) and its ``saved`` buffer. ``params[i]``, ``eps1[i]`` and
+    ``eps2[i]`` are block i's, as ``transformer_block_forward`` takes them."""
+    b, t, c = x.shape
+    ys, saved = [], []
+    for p in params:
+        n_saved, _ = _core.transformer_block_sizes(b, t, c, heads, p[8].shape[0])
+        saved.append(np.empty(n_saved, dtype=_F32))
+        ys.append(np.empty(x.shape, dtype=_F32))
+    _core.transformer_stack_forward(x, params, saved, ys, eps1, eps2, heads, causal)
+    return ys, saved
+
+
+def transformer_stack_backward(
+    xs: list[np.ndarray], weights: list[tuple], saved: list[np.ndarray], dy: np.ndarray,
+    need: list[tuple], *, eps1: list[float], eps2: list[float], heads: int, causal: bool,
+) -> list[tuple]:  # fmt: skip
+    """``transformer_block_backward`` of a stack run by ``transformer_stack_forward``, in
+    ONE kernel call, last block first: ``xs[i]`` is block i's input (x, then the
+    forward's ``ys``); ``weights[i]`` and ``need[i]`` as ``transformer_block_backward``
+    takes them. Returns each block's gradients as that function does; block 0's dx
+    is the stack's input gradient."""
+    b, t, c = xs[0].shape
+    scratch = max(_core.transformer_block_sizes(b, t, c, heads, w[4].shape[0])[1] for w in weights)
+    outs = []
+    for (_, wqkv, wo, _, w1, w2), on in zip(weights, need):
+        lin = [np.empty(w.shape if i % 2 == 0 else w.shape[0], dtype=_F32) if o else None
+               for i, (o, w) in enumerate(zip(on, (wqkv, wqkv, wo, wo, w1, w1, w2, w2)))]  # fmt: skip
+        ln = [np.empty(c, dtype=_F32) for _ in range(4)]
+        outs.append((np.empty(xs[0].shape, dtype=_F32), ln[0], ln[1], *lin[:4], ln[2], ln[3], *lin[4:]))
+    _core.transformer_stack_backward(xs, weights, saved, dy, np.empty(scratch, dtype=_F32), outs,
+                                     eps1, eps2, heads, causal)  # fmt: skip
+    return [(g[0], g[1] if w[0] is not None else None, *g[2:7], g[7] if w[3] is not None else None, *g[8:])
+            for g, w in zip(outs, weights)]  # fmt: skip

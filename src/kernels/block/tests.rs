@@ -379,3 +379,98 @@ fn bad_sizes_are_refused() {
     ));
     assert!(e.contains("scratch: expected"), "{e}");
 }
+
+/// Gradient buffers of one block (NaN-filled), in `Params` order.
+fn grad_bufs(s: &BlockShape) -> [Vec<f32>; 12] {
+    let sz = sizes(s);
+    std::array::from_fn(|i| vec![f32::NAN; sz[i]])
+}
+
+fn grads_of<'a>(p: &Params, dx: &'a mut [f32], g: &'a mut [Vec<f32>; 12]) -> BlockGrads<'a> {
+    let have: [bool; 12] = std::array::from_fn(|i| p[i].is_some());
+    let [g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, g11] = g;
+    BlockGrads {
+        dx,
+        ln1_w: g0,
+        ln1_b: g1,
+        qkv_w: opt(true, g2),
+        qkv_b: opt(have[3], g3),
+        out_w: opt(true, g4),
+        out_b: opt(have[5], g5),
+        ln2_w: g6,
+        ln2_b: g7,
+        fc1_w: opt(true, g8),
+        fc1_b: opt(have[9], g9),
+        fc2_w: opt(true, g10),
+        fc2_b: opt(have[11], g11),
+    }
+}
+
+#[test]
+fn a_stack_is_its_blocks_one_by_one() {
+    // Two blocks with their own eps and biases (the second has none); 2 threads,
+    // so each block also runs in parts.
+    let s0 = shape(3, 37, 16, 4, 24, true);
+    let s1 = BlockShape {
+        eps1: 1e-3,
+        eps2: 1e-6,
+        ..s0
+    };
+    let (p0, p1) = (params(&s0, true, 7), params(&s1, false, 8));
+    let n = s0.rows() * s0.width;
+    let (x, dy) = (values(n, 1, 1.0), values(n, 2, 1.0));
+    with_threads(2, || {
+        // One by one: block 1 gets block 0's output, block 0 gets block 1's dx.
+        let mut sv = vec![f32::NAN; s0.saved_len()];
+        let mut y0 = vec![f32::NAN; n];
+        forward(&s0, &weights(&p0), &x, &mut sv, &mut y0).unwrap();
+        let (y1, dx1, g1) = run(&s1, &p1, &y0, &dy);
+        let (_, dx0, g0) = run(&s0, &p0, &x, &dx1);
+        // As a stack.
+        let shapes = [s0, s1];
+        let ws = [weights(&p0), weights(&p1)];
+        let mut saved = [
+            vec![f32::NAN; s0.saved_len()],
+            vec![f32::NAN; s1.saved_len()],
+        ];
+        let mut ys = [vec![f32::NAN; n], vec![f32::NAN; n]];
+        {
+            let [a, b] = &mut saved;
+            let [c, d] = &mut ys;
+            forward_stack(&shapes, &ws, &x, vec![a, b], vec![c, d]).unwrap();
+        }
+        assert_eq!(ys[0], y0);
+        assert_eq!(ys[1], y1);
+        let mut scratch = vec![f32::NAN; s0.scratch_len()];
+        let (mut dxs0, mut dxs1) = (vec![f32::NAN; n], vec![f32::NAN; n]);
+        let (mut gs0, mut gs1) = (grad_bufs(&s0), grad_bufs(&s1));
+        let grads = vec![
+            grads_of(&p0, &mut dxs0, &mut gs0),
+            grads_of(&p1, &mut dxs1, &mut gs1),
+        ];
+        let svs = [&saved[0][..], &saved[1][..]];
+        backward_stack(&shapes, &ws, &[&x, &ys[0]], &svs, &dy, &mut scratch, grads).unwrap();
+        assert_eq!(dxs1, dx1);
+        assert_eq!(dxs0, dx0);
+        for (p, got, want) in [(&p0, &gs0, &g0), (&p1, &gs1, &g1)] {
+            for i in 0..12 {
+                if p[i].is_some() {
+                    assert_eq!(Some(&got[i]), want[i].as_ref(), "slot {i}");
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn a_stack_needs_one_entry_per_block() {
+    let s = shape(1, 4, 8, 2, 8, false);
+    let p = params(&s, true, 3);
+    let x = values(32, 1, 1.0);
+    let mut y = vec![0.0; 32];
+    let mut sv = vec![0.0; s.saved_len()];
+    let err = forward_stack(&[s, s], &[weights(&p)], &x, vec![&mut sv], vec![&mut y]).unwrap_err();
+    assert!(err.to_string().contains("one entry per block"), "{err}");
+    let err = forward_stack(&[], &[], &x, vec![], vec![]).unwrap_err();
+    assert!(err.to_string().contains("at least one block"), "{err}");
+}
