@@ -510,6 +510,27 @@ impl OutPtr {
         *self.0.add(idx) = val;
     }
 
+    /// Writes `vals[r·vld + c]·mul` to element `base + r·rs + c·cs` for r <
+    /// `rows`, c < `width`: `write_row` on `rows` rows in one call (the same
+    /// result), with no per-row call or index arithmetic of the caller.
+    ///
+    /// # Safety
+    /// As for `write_row`, for every row.
+    #[inline]
+    pub(crate) unsafe fn write_rows(
+        self,
+        (base, rs, cs): (usize, usize, usize),
+        (vals, vld): (&[f32], usize),
+        (rows, width): (usize, usize),
+        mul: f32,
+    ) {
+        for r in 0..rows {
+            let v = &vals[r * vld..r * vld + width];
+            // SAFETY: forwarded (row r of the block).
+            unsafe { self.write_row(base + r * rs, cs, v, mul) };
+        }
+    }
+
     /// Writes `vals[c]·mul` to element `base + c·stride` for every c.
     ///
     /// # Safety
