@@ -351,17 +351,21 @@ fn run(
             .enumerate()
             .for_each(|(bh, (dl, ls))| {
                 let (b, h) = (bh / p.heads, bh % p.heads);
-                for (i, (dlv, lv)) in dl.iter_mut().zip(ls.iter_mut()).enumerate() {
-                    let (oo, go) = (p.o.row(b, h, i), g.dout.row(b, h, i));
-                    *dlv = if p.dv == 0 {
-                        0.0
-                    } else if unit {
-                        tile::dot(isa, &x.o[oo..oo + p.dv], &x.dout[go..go + p.dv])
-                    } else {
-                        (0..p.dv)
+                let (oo, go) = (p.o.row(b, h, 0), g.dout.row(b, h, 0));
+                if p.dv == 0 {
+                    dl.fill(0.0);
+                } else if unit {
+                    let (o, dout) = ((&x.o[oo..], p.o.time), (&x.dout[go..], g.dout.time));
+                    tile::dot_rows(isa, o, dout, p.dv, dl);
+                } else {
+                    for (i, dlv) in dl.iter_mut().enumerate() {
+                        let (oo, go) = (p.o.row(b, h, i), g.dout.row(b, h, i));
+                        *dlv = (0..p.dv)
                             .map(|c| x.o[oo + c * p.o.dim] * x.dout[go + c * g.dout.dim])
-                            .sum()
-                    };
+                            .sum();
+                    }
+                }
+                for lv in ls.iter_mut() {
                     if *lv == f32::NEG_INFINITY {
                         *lv = f32::INFINITY;
                     }
@@ -395,9 +399,10 @@ fn run(
             |(s, part), bh| {
                 part.fill(0.0);
                 key_group(&ctx, bh, 0, 1, s, part);
-                for i in 0..tq {
-                    write_dq(p, g, dqp, bh, i, &part[i * p.d..(i + 1) * p.d]);
-                }
+                let (b, h) = (bh / p.heads, bh % p.heads);
+                let at = (g.dq.row(b, h, 0), g.dq.time, g.dq.dim);
+                // SAFETY: as in `write_dq`, for rows 0..tq of (b, h).
+                unsafe { dqp.write_rows(at, (part, p.d), (tq, p.d), p.scale) };
             },
         );
         return Ok(());
@@ -604,14 +609,12 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
                 let row = &mut s.st[jj * BR..jj * BR + mr];
                 masks.prep_key_row(isa, p, b, h, i0, j0 + jj, row);
             }
-        } else if masked {
-            for jj in 0..ncq {
-                let cut = super::causal_cut(p, i0, j0 + jj, mr);
-                s.st[jj * BR..jj * BR + cut].fill(f32::NEG_INFINITY);
-            }
         }
         let mul = if prescaled { 1.0 } else { p.scale };
         let cut = masked_cut(p, masks, masked && !prescaled, i0, j0, ncq);
+        if let Some(d) = cut {
+            tile::neg_inf_before(isa, &mut s.st, BR, ncq, mr, d);
+        }
         tile::exp_scaled_sub_rows(isa, &mut s.st, BR, ncq, mr, mul, lse_i, cut);
         // dV += Pᵀ dO (ncq × dv).
         let dob = if s.dor.is_empty() {
@@ -697,24 +700,15 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         s.dk[..nc * d].fill(0.0);
         s.dv[..nc * dv].fill(0.0);
     }
-    for jj in 0..nc {
-        // SAFETY: the validated dk/dv layouts map (b, h, j0 + jj, c) to
-        // distinct in-bounds elements (dq, dk and dv share none, also when
-        // packed in one buffer); key tile kt of (b, h) belongs to this
-        // task's group alone.
-        unsafe {
-            dkp.write_row(
-                g.dk.row(b, h, j0 + jj),
-                g.dk.dim,
-                &s.dk[jj * d..(jj + 1) * d],
-                p.scale,
-            );
-            dvp.write_row(
-                g.dv.row(b, h, j0 + jj),
-                g.dv.dim,
-                &s.dv[jj * dv..(jj + 1) * dv],
-                1.0,
-            );
-        }
+    let (dk_at, dv_at) = (
+        (g.dk.row(b, h, j0), g.dk.time, g.dk.dim),
+        (g.dv.row(b, h, j0), g.dv.time, g.dv.dim),
+    );
+    // SAFETY: the validated dk/dv layouts map (b, h, j0 + jj, c) to distinct
+    // in-bounds elements (dq, dk and dv share none, also when packed in one
+    // buffer); key tile kt of (b, h) belongs to this task's group alone.
+    unsafe {
+        dkp.write_rows(dk_at, (&s.dk, d), (nc, d), p.scale);
+        dvp.write_rows(dv_at, (&s.dv, dv), (nc, dv), 1.0);
     }
 }

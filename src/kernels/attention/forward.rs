@@ -206,6 +206,8 @@ fn query_tile(
         // for a positive scale); other masks and other scales take the
         // per-row preparation, which scales the row first.
         let prescaled = masks.any() || !fold_scale;
+        // Causality alone: the `d` of the −∞ cut, written below and promised to the exps.
+        let cut = masked_cut(p, masks, masked && !prescaled, i0, j0, nc);
         if prescaled {
             for jj in 0..nc {
                 let row = &mut s.st[jj * sl..jj * sl + mr];
@@ -215,11 +217,8 @@ fn query_tile(
                     tile::scale_max(isa, row, p.scale);
                 }
             }
-        } else if masked {
-            for jj in 0..nc {
-                let cut = super::causal_cut(p, i0, j0 + jj, mr);
-                s.st[jj * sl..jj * sl + cut].fill(f32::NEG_INFINITY);
-            }
+        } else if let Some(d) = cut {
+            tile::neg_inf_before(isa, &mut s.st, sl, nc, mr, d);
         }
         let cm = &mut s.cm[..mr];
         tile::col_max_rows(isa, &s.st, sl, nc, mr, cm);
@@ -250,7 +249,7 @@ fn query_tile(
             scale: mul,
             sub: &s.sub[..mr],
             sums: Some(&mut cm[..]),
-            masked_before: masked_cut(p, masks, masked && !prescaled, i0, j0, nc),
+            masked_before: cut,
         };
         tile::run_exp(isa, probs);
         for ii in 0..mr {
@@ -323,9 +322,10 @@ fn query_tile(
     }
 }
 
-/// When `cut` (the tile's −∞ were written by `causal_cut` alone): the `d`
-/// of [`tile::ExpScaledSub::masked_before`] for key rows `j0..j0 + nc` and
-/// queries from `i0`, i.e. row jj is −∞ at columns `ii < jj + d`.
+/// When `cut` (causality alone masks the tile): the `d` of
+/// [`tile::neg_inf_before`] and [`tile::ExpScaledSub::masked_before`] for key
+/// rows `j0..j0 + nc` and queries from `i0`, i.e. row jj is −∞ at columns
+/// `ii < jj + d` (`causal_cut` of each row).
 pub(super) fn masked_cut(
     p: &AttnParams,
     masks: &Masks,

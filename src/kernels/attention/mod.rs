@@ -415,20 +415,20 @@ pub(crate) fn gather_t(
     assert!((cols - 1) * ld + rows <= dst.len() || rows == 0);
     let mut r0 = 0;
     if cs == 1 {
-        // Eight source rows at a time: each output run of 8 is one slice
-        // (one bounds check), and every row slice is exactly `cols` long.
-        while r0 + 8 <= rows {
-            let src_rows: [&[f32]; 8] =
-                std::array::from_fn(|t| &tail(src, base + (r0 + t) * rs)[..cols]);
-            let c_done = transpose_blocks8(isa, &mut dst[r0..], ld, &src_rows);
-            for c in c_done..cols {
-                let out = &mut dst[c * ld + r0..c * ld + r0 + 8];
-                for (o, row) in out.iter_mut().zip(&src_rows) {
-                    *o = row[c];
+        // The full 8 × 8 blocks of the rows in groups of eight in one call,
+        // then the columns past them row by row (each row slice exactly
+        // `cols` long).
+        let rows8 = rows / 8 * 8;
+        let c_done = transpose_tile8(isa, dst, ld, src, (base, rs), rows8, cols);
+        if c_done < cols {
+            for r in 0..rows8 {
+                let row = &tail(src, base + r * rs)[..cols];
+                for c in c_done..cols {
+                    dst[c * ld + r] = row[c];
                 }
             }
-            r0 += 8;
         }
+        r0 = rows8;
     }
     for r in r0..rows {
         let row = tail(src, base + r * rs);
@@ -444,23 +444,50 @@ pub(crate) fn gather_t(
     }
 }
 
-/// The full 8-column blocks of eight rows of `gather_t` through register
-/// transposes where the level has them; returns how many columns it wrote.
+/// The full 8 × 8 blocks (rows `< rows8`, a multiple of 8) of `gather_t`
+/// with unit column stride through register transposes where the level has
+/// them; returns how many columns it wrote (0 or `8·(cols / 8)`).
 #[cfg(target_arch = "x86_64")]
-fn transpose_blocks8(isa: Isa, d: &mut [f32], ld: usize, rows: &[&[f32]; 8]) -> usize {
-    let cols8 = rows[0].len() / 8 * 8;
-    if cols8 == 0 || !matches!(isa, Isa::Avx2 | Isa::Avx512) || !crate::simd::supported(isa) {
+fn transpose_tile8(
+    isa: Isa,
+    d: &mut [f32],
+    ld: usize,
+    src: &[f32],
+    (base, rs): (usize, usize),
+    rows8: usize,
+    cols: usize,
+) -> usize {
+    let cols8 = cols / 8 * 8;
+    if rows8 == 0 || cols8 == 0 || !matches!(isa, Isa::Avx2 | Isa::Avx512) {
         return 0;
     }
-    assert!((cols8 - 1) * ld + 8 <= d.len(), "gather_t: dst too short");
-    // SAFETY: the CPU has AVX (an AVX2/AVX-512 level, checked); every row is
-    // as long as the first (sliced by the caller); `d` is long enough (asserted).
-    unsafe { transpose::blocks8_avx(d, ld, rows) };
+    if !crate::simd::supported(isa) {
+        return 0;
+    }
+    assert!(
+        (cols8 - 1) * ld + rows8 <= d.len(),
+        "gather_t: dst too short"
+    );
+    assert!(
+        base + (rows8 - 1) * rs + cols <= src.len(),
+        "gather_t: src too short"
+    );
+    // SAFETY: the CPU has AVX (an AVX2/AVX-512 level, checked); rows8 and
+    // cols8 are multiples of 8 and both extents are asserted above.
+    unsafe { transpose::tile8_avx(d, ld, src, (base, rs), rows8, cols8) };
     cols8
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn transpose_blocks8(_isa: Isa, _d: &mut [f32], _ld: usize, _rows: &[&[f32]; 8]) -> usize {
+fn transpose_tile8(
+    _isa: Isa,
+    _d: &mut [f32],
+    _ld: usize,
+    _src: &[f32],
+    _at: (usize, usize),
+    _rows8: usize,
+    _cols: usize,
+) -> usize {
     0
 }
 
@@ -481,6 +508,27 @@ impl OutPtr {
     #[inline]
     pub(crate) unsafe fn set(self, idx: usize, val: f32) {
         *self.0.add(idx) = val;
+    }
+
+    /// Writes `vals[r·vld + c]·mul` to element `base + r·rs + c·cs` for r <
+    /// `rows`, c < `width`: `write_row` on `rows` rows in one call (the same
+    /// result), with no per-row call or index arithmetic of the caller.
+    ///
+    /// # Safety
+    /// As for `write_row`, for every row.
+    #[inline]
+    pub(crate) unsafe fn write_rows(
+        self,
+        (base, rs, cs): (usize, usize, usize),
+        (vals, vld): (&[f32], usize),
+        (rows, width): (usize, usize),
+        mul: f32,
+    ) {
+        for r in 0..rows {
+            let v = &vals[r * vld..r * vld + width];
+            // SAFETY: forwarded (row r of the block).
+            unsafe { self.write_row(base + r * rs, cs, v, mul) };
+        }
     }
 
     /// Writes `vals[c]·mul` to element `base + c·stride` for every c.

@@ -8,7 +8,9 @@
 //! (row, column) strides — a Q or K block straight from a strided (B,T,3,H,D)
 //! projection, or a transposed dS tile — while B and C have unit column stride.
 
-use super::tile_simd::{ColReduce, Dot, ExpSum, ScaleAxpy, ScaleMax, SoftmaxGrad};
+use super::tile_simd::{
+    ColReduce, Dot, DotRows, ExpSum, NegInfBefore, ScaleAxpy, ScaleMax, SoftmaxGrad,
+};
 pub(super) use super::tile_simd::{ExpScaledSub, Gemm};
 use crate::simd::{dispatch_on, Isa};
 
@@ -193,6 +195,30 @@ fn col_reduce(
     )
 }
 
+/// Sets row r (at `x[r·ld..]`, `width` columns) to −∞ at the columns
+/// `i < r + d`, for `r < rows`: a causal diagonal tile's mask (the cut that
+/// [`ExpScaledSub::masked_before`] promises), in one call with vector stores
+/// instead of a scalar fill per row.
+pub fn neg_inf_before(isa: Isa, x: &mut [f32], ld: usize, rows: usize, width: usize, d: isize) {
+    if rows == 0 || width == 0 {
+        return;
+    }
+    assert!(
+        width <= ld && (rows - 1) * ld + width <= x.len(),
+        "tile::neg_inf_before: x too short"
+    );
+    dispatch_on(
+        isa,
+        NegInfBefore {
+            x,
+            ld,
+            rows,
+            width,
+            d,
+        },
+    )
+}
+
 /// `x = exp(x − sub)` (−∞ gives exactly 0) and returns `Σ x`.
 pub fn exp_sum(isa: Isa, x: &mut [f32], sub: f32) -> f32 {
     dispatch_on(isa, ExpSum { x, sub })
@@ -319,6 +345,38 @@ pub fn softmax_grad_rows(
 pub fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
     let b = &b[..a.len()];
     dispatch_on(isa, Dot { a, b })
+}
+
+/// `out[r] = Σ_i a[r·lda + i]·b[r·ldb + i]` over `i < width`, for `r <
+/// out.len()`: [`dot`] of each pair of rows (the same result bit for bit),
+/// in one call (the backward's D = rowsum(dO ⊙ O) of one (batch, head): one
+/// dispatch instead of one per 32-float row).
+pub fn dot_rows(
+    isa: Isa,
+    (a, lda): (&[f32], usize),
+    (b, ldb): (&[f32], usize),
+    width: usize,
+    out: &mut [f32],
+) {
+    let rows = out.len();
+    if rows == 0 {
+        return;
+    }
+    assert!(
+        (rows - 1) * lda + width <= a.len() && (rows - 1) * ldb + width <= b.len(),
+        "tile::dot_rows: a or b too short"
+    );
+    dispatch_on(
+        isa,
+        DotRows {
+            a,
+            lda,
+            b,
+            ldb,
+            width,
+            out,
+        },
+    )
 }
 
 /// `y = alpha·y + x·w`, elementwise over `y`.

@@ -423,6 +423,39 @@ impl Kernel for ColReduce<'_> {
     }
 }
 
+/// Row r of `x` (`x[r·ld..]`) set to −∞ at the columns `i < r + d`, `i <
+/// width`; bounds checked by `tile::neg_inf_before`.
+pub(super) struct NegInfBefore<'a> {
+    pub x: &'a mut [f32],
+    pub ld: usize,
+    pub rows: usize,
+    pub width: usize,
+    pub d: isize,
+}
+
+impl Kernel for NegInfBefore<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        let (l, ninf) = (V::LANES, V::splat(f32::NEG_INFINITY));
+        for r in 0..self.rows {
+            let cut = (r as isize + self.d).clamp(0, self.width as isize) as usize;
+            let row = &mut self.x[r * self.ld..r * self.ld + cut];
+            let mut i = 0;
+            // SAFETY (stores): i + l ≤ cut, or the partial tail i..cut.
+            unsafe {
+                while i + l <= cut {
+                    V::store(&mut row[i..], ninf);
+                    i += l;
+                }
+                if i < cut {
+                    V::store_partial(&mut row[i..], ninf);
+                }
+            }
+        }
+    }
+}
+
 /// `x = exp(x − sub)`, returns `Σ x`.
 pub(super) struct ExpSum<'a> {
     pub x: &'a mut [f32],
@@ -596,6 +629,30 @@ impl Kernel for Dot<'_> {
             i += l;
         }
         V::hsum(V::add(acc0, acc1))
+    }
+}
+
+/// `out[r] = Dot(a row r, b row r)` over `width` elements; bounds checked
+/// by `tile::dot_rows`.
+pub(super) struct DotRows<'a> {
+    pub a: &'a [f32],
+    pub lda: usize,
+    pub b: &'a [f32],
+    pub ldb: usize,
+    pub width: usize,
+    pub out: &'a mut [f32],
+}
+
+impl Kernel for DotRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        let w = self.width;
+        for (r, o) in self.out.iter_mut().enumerate() {
+            let (a, b) = (&self.a[r * self.lda..][..w], &self.b[r * self.ldb..][..w]);
+            // SAFETY: the caller has V's ISA.
+            *o = unsafe { Dot { a, b }.run::<V>() };
+        }
     }
 }
 

@@ -524,3 +524,66 @@ fn softmax_gradient_in_the_store_equals_the_two_passes() {
         same_bits(&got, &want, what);
     });
 }
+
+#[test]
+fn neg_inf_before_cuts_each_row_like_a_fill() {
+    // Widths around one and two vectors of every level, cuts before, inside
+    // and past the tile.
+    for &(rows, width, ld) in &[
+        (1, 1, 1),
+        (5, 7, 9),
+        (9, 17, 17),
+        (33, 32, 64),
+        (13, 47, 50),
+    ] {
+        for d in [-40isize, -3, 0, 1, 5, 16, 60] {
+            let x0: Vec<f32> = (0..(rows - 1) * ld + width).map(|i| i as f32).collect();
+            let mut want = x0.clone();
+            for r in 0..rows {
+                let cut = (r as isize + d).clamp(0, width as isize) as usize;
+                want[r * ld..r * ld + cut].fill(f32::NEG_INFINITY);
+            }
+            for isa in levels() {
+                let mut got = x0.clone();
+                neg_inf_before(isa, &mut got, ld, rows, width, d);
+                assert_eq!(got, want, "{isa:?} rows {rows} width {width} d {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn dot_rows_equals_dot_per_row() {
+    for &(rows, width, lda, ldb) in &[
+        (1, 1, 1, 1),
+        (3, 7, 7, 9),
+        (17, 33, 40, 35),
+        (5, 64, 64, 128),
+    ] {
+        let a: Vec<f32> = (0..(rows - 1) * lda + width)
+            .map(|i| ((i * 7 % 13) as f32) * 0.37 - 2.0)
+            .collect();
+        let b: Vec<f32> = (0..(rows - 1) * ldb + width)
+            .map(|i| ((i * 5 % 11) as f32) * 0.53 - 2.5)
+            .collect();
+        for isa in levels() {
+            let mut got = vec![f32::NAN; rows];
+            dot_rows(isa, (&a, lda), (&b, ldb), width, &mut got);
+            for (r, g) in got.iter().enumerate() {
+                let want = dot(
+                    isa,
+                    &a[r * lda..r * lda + width],
+                    &b[r * ldb..r * ldb + width],
+                );
+                assert_eq!(g.to_bits(), want.to_bits(), "{isa:?} row {r}");
+                let exact: f64 = (0..width)
+                    .map(|i| a[r * lda + i] as f64 * b[r * ldb + i] as f64)
+                    .sum();
+                assert!(
+                    (*g as f64 - exact).abs() <= 1e-4 * (1.0 + exact.abs()),
+                    "{isa:?} row {r}"
+                );
+            }
+        }
+    }
+}
