@@ -47,7 +47,17 @@ impl MatRef<'_> {
 ///
 /// For A, `src` is the A block (rows of A); for B, it is the transposed B
 /// block (columns of B), so both operands share this one routine.
-fn pack_panel<const W: usize>(dst: &mut [f32], src: MatRef<'_>, rows: usize, kc: usize) {
+///
+/// With `simd` (x86-64 with AVX, see [`vector_copies`]) and `W` a multiple of
+/// 8, the transposing case (`src.cs == 1`) goes through [`transpose_avx`]
+/// (the same copy, 8×8 blocks in registers).
+fn pack_panel<const W: usize>(
+    dst: &mut [f32],
+    src: MatRef<'_>,
+    rows: usize,
+    kc: usize,
+    simd: bool,
+) {
     let dst = &mut dst[..kc * W];
     if src.rs == 1 {
         // Each step of K reads `rows` contiguous elements.
@@ -75,7 +85,13 @@ fn pack_panel<const W: usize>(dst: &mut [f32], src: MatRef<'_>, rows: usize, kc:
             *lane = &src.data[s..s + kc];
         }
         let full = kc / P * P;
-        if rows == W {
+        if cfg!(target_arch = "x86_64") && simd && W.is_multiple_of(P) {
+            // SAFETY: `simd` is only set where the CPU has AVX.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                transpose_avx::<W>(&mut dst[..full * W], &lanes, rows)
+            };
+        } else if rows == W {
             // Element by element from the lanes straight into the panel: a
             // copy through a stack buffer of segments stalled on store
             // forwarding (half of the packing time of A).
@@ -182,9 +198,10 @@ pub fn pack_a<const MR: usize>(
     }
     let panels = rows.div_ceil(MR);
     let dst = &mut dst[..panels * kc * MR];
+    let simd = vector_copies();
     let one = |(q, panel): (usize, &mut [f32])| {
         let r0 = q * MR;
-        pack_panel::<MR>(panel, src.at(r0, 0), MR.min(rows - r0), kc);
+        pack_panel::<MR>(panel, src.at(r0, 0), MR.min(rows - r0), kc, simd);
     };
     if parallel && panels > 1 {
         dst.par_chunks_mut(kc * MR).enumerate().for_each(one);
@@ -243,9 +260,10 @@ pub fn pack_b<const NR: usize>(
 fn pack_b_group<const NR: usize>(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize) {
     let panels = cols.div_ceil(NR);
     if src.cs != 1 {
+        let simd = vector_copies();
         for (q, panel) in dst.chunks_mut(kc * NR).enumerate().take(panels) {
             let c0 = q * NR;
-            pack_panel::<NR>(panel, src.t().at(c0, 0), NR.min(cols - c0), kc);
+            pack_panel::<NR>(panel, src.t().at(c0, 0), NR.min(cols - c0), kc, simd);
         }
         return;
     }
@@ -355,9 +373,9 @@ fn pack_narrow_rows<const NR: usize>(
     }
 }
 
-/// Whether [`pack_narrow_rows`] may use [`pass6_avx`]: x86-64 at the AVX2 or
-/// AVX-512 level (`crate::simd::isa()`, so `ATTNRS_SIMD=scalar` keeps the
-/// plain copy).
+/// Whether [`pack_narrow_rows`] may use [`pass6_avx`] and [`pack_panel`]
+/// [`transpose_avx`]: x86-64 at the AVX2 or AVX-512 level
+/// (`crate::simd::isa()`, so `ATTNRS_SIMD=scalar` keeps the plain copies).
 fn vector_copies() -> bool {
     use crate::simd::{isa, Isa};
     cfg!(target_arch = "x86_64") && matches!(isa(), Isa::Avx2 | Isa::Avx512)
@@ -427,6 +445,81 @@ unsafe fn pass6_avx(
         }
     }
     n
+}
+
+/// Eight zeros: the source of [`transpose_avx`]'s loads for rows past the
+/// panel's last row.
+#[cfg(target_arch = "x86_64")]
+static ZEROS: [f32; 8] = [0.0; 8];
+
+/// The full 8-step blocks of [`pack_panel`]'s transposing case:
+/// `dst[p·W + r] = lanes[r][p]` for `r < rows`, zeros for `rows ≤ r < W`,
+/// `p < dst.len() / W` (a multiple of 8). Each block of 8 steps of K × 8
+/// rows is transposed in registers: 16 128-bit loads, rows i and i + 4 of
+/// the same 4 steps into one 256-bit register (the lane crossing done by the
+/// loads, off the shuffle port), then 8 unpacks and 8 shuffles give the 8
+/// steps, one 256-bit store each. The element-by-element loop was scalar
+/// SSE2 code (the crate's baseline target), a load and a store per float.
+///
+/// # Safety
+/// The CPU must have AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose_avx<const W: usize>(dst: &mut [f32], lanes: &[&[f32]; W], rows: usize) {
+    use std::arch::x86_64::*;
+    const P: usize = 8;
+    let steps = dst.len() / W;
+    assert!(W.is_multiple_of(P) && steps.is_multiple_of(P) && rows <= W);
+    // Each valid lane holds at least `steps` floats (`pack_panel` slices
+    // them kc long, and `steps` ≤ kc), so every load below stays inside it.
+    assert!(lanes[..rows].iter().all(|l| l.len() >= steps));
+    let o = dst.as_mut_ptr();
+    for q in 0..steps / P {
+        for g in 0..W / P {
+            // Row i of this group: its 8 steps from q·8, or 8 zeros past
+            // the last row.
+            let src: [*const f32; P] = std::array::from_fn(|i| {
+                let r = g * P + i;
+                if r < rows {
+                    lanes[r][q * P..].as_ptr()
+                } else {
+                    ZEROS.as_ptr()
+                }
+            });
+            // x[i + 4h]: steps 4h..4h + 4 of row i (low half) and row i + 4
+            // (high half), for i < 4.
+            let mut x = [_mm256_setzero_ps(); P];
+            for (j, v) in x.iter_mut().enumerate() {
+                let (i, h) = (j % 4, j / 4);
+                // SAFETY: each pointer has 8 readable floats (above).
+                unsafe {
+                    let lo = _mm_loadu_ps(src[i].add(4 * h));
+                    let hi = _mm_loadu_ps(src[i + 4].add(4 * h));
+                    *v = _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(lo), hi);
+                }
+            }
+            for h in 0..2 {
+                let x = &x[4 * h..4 * h + 4];
+                let t0 = _mm256_unpacklo_ps(x[0], x[1]);
+                let t1 = _mm256_unpackhi_ps(x[0], x[1]);
+                let t2 = _mm256_unpacklo_ps(x[2], x[3]);
+                let t3 = _mm256_unpackhi_ps(x[2], x[3]);
+                // Step 4h + c of all 8 rows.
+                let cols = [
+                    _mm256_shuffle_ps::<0x44>(t0, t2),
+                    _mm256_shuffle_ps::<0xEE>(t0, t2),
+                    _mm256_shuffle_ps::<0x44>(t1, t3),
+                    _mm256_shuffle_ps::<0xEE>(t1, t3),
+                ];
+                for (c, v) in cols.into_iter().enumerate() {
+                    let t = q * P + 4 * h + c;
+                    // SAFETY: step t < steps, rows g·8..g·8 + 8 ≤ W: floats
+                    // t·W + g·8 .. + 8 of `dst` (steps·W long).
+                    unsafe { _mm256_storeu_ps(o.add(t * W + g * P), v) };
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -109,3 +109,97 @@ fn col_major_a_in_six_row_panels_matches_the_definition() {
     check_col_major_a6(96, 40, 96, 0);
     check_col_major_a6(97, 64, 97, 2);
 }
+
+/// A row-major `rows × kc` block (rows `ld` apart from `off`) packed into one
+/// W-row panel through `pack_panel`'s transposing case with and without the
+/// vector transpose, and a `kc × cols` B = its transpose through `pack_b`,
+/// against the element-by-element definition `dst[p·W + r] = src(r, p)`,
+/// zeros past the last row, bits equal (NaN payloads and -0.0 included).
+fn check_transposing_pack<const W: usize>(rows: usize, kc: usize, ld: usize, off: usize) {
+    let len = off + ld * (rows - 1) + kc;
+    let mut data: Vec<f32> = (0..len).map(|x| (x as f32) * 0.25 - 9.0).collect();
+    data[off] = -0.0;
+    data[len - 1] = f32::from_bits(0xffc0_4321); // a negative NaN with a payload
+    if rows > 1 {
+        data[off + ld] = f32::from_bits(0x7f80_0001); // a signalling NaN
+    }
+    let src = MatRef {
+        data: &data,
+        off,
+        rs: ld,
+        cs: 1,
+    };
+    let mut want = vec![0.0f32; kc * W];
+    for r in 0..rows {
+        for p in 0..kc {
+            want[p * W + r] = data[src.idx(r, p)];
+        }
+    }
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let what = format!("W {W} rows {rows} kc {kc} ld {ld} off {off}");
+    let sentinel = f32::from_bits(0x7fa5_a5a5);
+    for simd in [false, vector_copies()] {
+        let mut got = vec![f32::NAN; kc * W + 1];
+        got[kc * W] = sentinel;
+        pack_panel::<W>(&mut got, src, rows, kc, simd);
+        assert_eq!(bits(&got[..kc * W]), bits(&want), "simd {simd} {what}");
+        assert_eq!(got[kc * W].to_bits(), sentinel.to_bits(), "{what}");
+    }
+    // Through `pack_b`: B = srcᵀ (kc × rows, column-major), one panel.
+    let mut got = vec![f32::NAN; kc * W];
+    pack_b::<W>(&mut got, src.t(), kc, rows, false);
+    assert_eq!(bits(&got), bits(&want), "pack_b {what}");
+}
+
+#[test]
+fn transposing_pack_matches_the_definition() {
+    // rows: 1, primes, one short of a group of 8, a full group, full panels;
+    // kc: 1, below/at/above the 8-step block, tails of 1..7 steps; ld tight
+    // (the last row's loads end at the data's end) and padded, offsets.
+    for kc in [1, 3, 7, 8, 9, 15, 16, 23, 40, 67] {
+        for rows in [1, 2, 5, 7, 8, 11, 13, 15, 16] {
+            check_transposing_pack::<16>(rows, kc, kc, 0);
+            check_transposing_pack::<16>(rows, kc, kc + 5, 3);
+            check_transposing_pack::<8>(rows.min(8), kc, kc + 1, 1);
+        }
+        for rows in [1, 9, 31, 37, 56, 63, 64] {
+            check_transposing_pack::<64>(rows, kc, kc, 0);
+            check_transposing_pack::<64>(rows, kc, kc + 7, 2);
+        }
+        check_transposing_pack::<6>(5, kc, kc + 2, 0);
+        check_transposing_pack::<6>(6, kc, kc, 0);
+    }
+}
+
+/// A column-major B (Wᵀ of a Linear layer's forward) of several panels with
+/// a partial last panel through `pack_b`, serial and parallel, against the
+/// definition (the transposing case panel by panel).
+#[test]
+fn column_major_b_packs_match_the_definition() {
+    fn check<const NR: usize>(k: usize, n: usize) {
+        // W is n × k row-major; B = Wᵀ is k × n with rs = 1, cs = k.
+        let w: Vec<f32> = (0..n * k).map(|x| (x as f32) - 0.5 * k as f32).collect();
+        let b = MatRef {
+            data: &w,
+            off: 0,
+            rs: 1,
+            cs: k,
+        };
+        let panels = n.div_ceil(NR);
+        let mut want = vec![0.0f32; panels * k * NR];
+        for j in 0..n {
+            for p in 0..k {
+                want[(j / NR) * k * NR + p * NR + j % NR] = w[j * k + p];
+            }
+        }
+        for parallel in [false, true] {
+            let mut got = vec![f32::NAN; panels * k * NR];
+            pack_b::<NR>(&mut got, b, k, n, parallel);
+            assert_eq!(got, want, "NR {NR} k {k} n {n} parallel {parallel}");
+        }
+    }
+    for (k, n) in [(128, 384), (40, 37), (17, 100), (8, 16), (9, 129)] {
+        check::<16>(k, n);
+        check::<64>(k, n);
+    }
+}
