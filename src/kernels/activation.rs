@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use super::rows::{elems_per_chunk, ld, st, steps};
 use crate::error::{KernelError, Result};
-use crate::simd::normal_cdf::normal_cdf;
+use crate::simd::normal_cdf::{normal_cdf, normal_cdf_poly, POLY_MAX_X2};
 use crate::simd::{dispatch, F32Vec, Kernel};
 
 /// Which activation.
@@ -104,12 +104,96 @@ unsafe fn gelu_grad<V: F32Vec>(x: V::V) -> V::V {
         let pdf = V::mul(V::exp(V::mul(x2, V::splat(-0.5))), V::splat(INV_SQRT_2PI));
         return V::fma(x, pdf, cdf);
     }
-    let u = V::sub(x2, V::splat(4.0));
-    let mut q = V::splat(GELU_GRAD_Q[GELU_GRAD_Q.len() - 1]);
+    gelu_grad_poly::<V, 1>([x], [x2])[0]
+}
+
+/// gelu' by its polynomial alone on `N` vectors side by side (x and x²
+/// given), the same operations per vector as `gelu_grad`'s fast path.
+/// Accurate only where x² ≤ `GRAD_POLY_MAX_X2` (the caller checks).
+#[inline(always)]
+unsafe fn gelu_grad_poly<V: F32Vec, const N: usize>(x: [V::V; N], x2: [V::V; N]) -> [V::V; N] {
+    let u = x2.map(|x2| V::sub(x2, V::splat(4.0)));
+    let mut q = [V::splat(GELU_GRAD_Q[GELU_GRAD_Q.len() - 1]); N];
     for &c in GELU_GRAD_Q[..GELU_GRAD_Q.len() - 1].iter().rev() {
-        q = V::fma(q, u, V::splat(c));
+        for i in 0..N {
+            q[i] = V::fma(q[i], u[i], V::splat(c));
+        }
     }
-    V::fma(x, q, V::splat(0.5))
+    for i in 0..N {
+        q[i] = V::fma(x[i], q[i], V::splat(0.5));
+    }
+    q
+}
+
+/// Vectors per group of the exact-GELU loops (`gelu_map`).
+const GELU_GROUP: usize = 4;
+
+/// Whether every lane of every `x2` (squares, so ≥ 0 or NaN) is ≤ `bound`
+/// or NaN: no lane that `any_gt(x2, bound)` would flag. The running max is
+/// always `maxps`'s second operand (the x86 rule on every ISA:
+/// `if a > b { a } else { b }`), so once a lane is flagged it stays ≥ that
+/// value or becomes NaN and stays NaN; a NaN at the end counts as flagged
+/// (a NaN input may send a group down the per-vector path, never the
+/// other way).
+#[inline(always)]
+unsafe fn all_le<V: F32Vec>(x2: &[V::V; GELU_GROUP], bound: f32) -> bool {
+    let mut m = x2[0];
+    for &v in &x2[1..] {
+        m = V::max(v, m);
+    }
+    let m = V::select_gt(m, V::splat(-1.0), m, V::splat(f32::INFINITY));
+    !V::any_gt(m, V::splat(bound))
+}
+
+/// Exact GELU forward (`dy` None) or backward over a chunk. Groups of
+/// `GELU_GROUP` whole vectors whose lanes all lie in the polynomials' range
+/// (the usual case for activations of O(1)) run the polynomials side by side
+/// — independent FMA chains instead of one latency-bound chain per vector
+/// and one range test per group; any other group, and the tail, run vector
+/// by vector through `fwd` / `bwd`. Every vector takes the path and the
+/// operations it takes in `fwd` / `bwd`, so the bits are theirs.
+#[inline(always)]
+unsafe fn gelu_map<V: F32Vec>(x: &[f32], dy: Option<&[f32]>, out: &mut [f32]) {
+    let w = GELU_GROUP * V::LANES;
+    let whole = x.len() / w * w;
+    for o in (0..whole).step_by(w) {
+        let xs: [V::V; GELU_GROUP] = std::array::from_fn(|i| V::load(&x[o + i * V::LANES..]));
+        let x2 = xs.map(|v| V::mul(v, v));
+        match dy {
+            None if all_le::<V>(&x2, POLY_MAX_X2) => {
+                let cdf = normal_cdf_poly::<V, GELU_GROUP>(xs);
+                for i in 0..GELU_GROUP {
+                    V::store(&mut out[o + i * V::LANES..], V::mul(xs[i], cdf[i]));
+                }
+            }
+            Some(dy) if all_le::<V>(&x2, GRAD_POLY_MAX_X2) => {
+                let g = gelu_grad_poly::<V, GELU_GROUP>(xs, x2);
+                for i in 0..GELU_GROUP {
+                    let d = V::load(&dy[o + i * V::LANES..]);
+                    V::store(&mut out[o + i * V::LANES..], V::mul(d, g[i]));
+                }
+            }
+            _ => {
+                for (i, &xv) in xs.iter().enumerate() {
+                    let at = o + i * V::LANES;
+                    let y = match dy {
+                        None => fwd::<V>(Act::Gelu, xv),
+                        Some(dy) => bwd::<V>(Act::Gelu, xv, V::load(&dy[at..])),
+                    };
+                    V::store(&mut out[at..], y);
+                }
+            }
+        }
+    }
+    for (o, l) in steps::<V>(x.len() - whole) {
+        let o = whole + o;
+        let xv = ld::<V>(x, o, l, 0.0);
+        let y = match dy {
+            None => fwd::<V>(Act::Gelu, xv),
+            Some(dy) => bwd::<V>(Act::Gelu, xv, ld::<V>(dy, o, l, 0.0)),
+        };
+        st::<V>(out, o, l, y);
+    }
 }
 
 /// dx from (x or y, dy): x for the GELUs and ReLU, y for tanh and sigmoid.
@@ -148,6 +232,9 @@ impl Kernel for Map<'_> {
     #[inline(always)]
     unsafe fn run<V: F32Vec>(self) {
         let act = self.act;
+        if act == Act::Gelu {
+            return gelu_map::<V>(self.x, self.dy, self.out);
+        }
         match self.dy {
             None => {
                 for (o, l) in steps::<V>(self.x.len()) {

@@ -17,7 +17,7 @@
 use super::vector::F32Vec;
 
 /// Fast path bound on x²: |x| ≤ 2√2.
-const POLY_MAX_X2: f32 = 8.0;
+pub const POLY_MAX_X2: f32 = 8.0;
 /// Expansion point of P in x².
 const POLY_X2_MID: f32 = 4.0;
 /// P(u), u = x² − 4, lowest degree first (fitted in f64, rounded to f32).
@@ -46,10 +46,28 @@ pub unsafe fn normal_cdf<V: F32Vec>(x: V::V) -> V::V {
         let z = V::mul(x, V::splat(-std::f32::consts::FRAC_1_SQRT_2));
         return V::mul(V::splat(0.5), V::erfc(z));
     }
-    let u = V::fma(x, x, V::splat(-POLY_X2_MID));
-    let mut p = V::splat(POLY_P[POLY_P.len() - 1]);
+    normal_cdf_poly::<V, 1>([x])[0]
+}
+
+/// Φ by the polynomial alone, on `N` vectors side by side (each step of
+/// Horner's rule on every vector before the next step, so the `N`
+/// dependency chains overlap); each vector gets the same operations, so the
+/// same bits, as `normal_cdf` gives it on its fast path. Accurate only where
+/// x² ≤ `POLY_MAX_X2` (the caller checks).
+///
+/// # Safety
+/// The CPU must support `V` (see `F32Vec`).
+#[inline(always)]
+pub unsafe fn normal_cdf_poly<V: F32Vec, const N: usize>(x: [V::V; N]) -> [V::V; N] {
+    let u = x.map(|x| V::fma(x, x, V::splat(-POLY_X2_MID)));
+    let mut p = [V::splat(POLY_P[POLY_P.len() - 1]); N];
     for &c in POLY_P[..POLY_P.len() - 1].iter().rev() {
-        p = V::fma(p, u, V::splat(c));
+        for i in 0..N {
+            p[i] = V::fma(p[i], u[i], V::splat(c));
+        }
     }
-    V::fma(x, p, V::splat(0.5))
+    for i in 0..N {
+        p[i] = V::fma(x[i], p[i], V::splat(0.5));
+    }
+    p
 }

@@ -110,3 +110,89 @@ fn gelu_grad_polynomial_is_accurate_on_every_isa() {
         );
     }
 }
+
+/// The exact GELU vector by vector through `fwd` / `bwd` (the per-vector
+/// range test), as the kernel ran before its grouped loop.
+struct PerVector<'a> {
+    x: &'a [f32],
+    dy: Option<&'a [f32]>,
+    out: &'a mut [f32],
+}
+
+impl crate::simd::Kernel for PerVector<'_> {
+    type Output = ();
+    unsafe fn run<V: F32Vec>(self) {
+        for (o, l) in steps::<V>(self.x.len()) {
+            let x = ld::<V>(self.x, o, l, 0.0);
+            let y = match self.dy {
+                None => fwd::<V>(Act::Gelu, x),
+                Some(dy) => bwd::<V>(Act::Gelu, x, ld::<V>(dy, o, l, 0.0)),
+            };
+            st::<V>(self.out, o, l, y);
+        }
+    }
+}
+
+#[test]
+fn gelu_groups_give_the_per_vector_bits() {
+    // Groups all in range, groups with one lane past 2√2 (in any of the four
+    // vectors), NaN lanes alone and beside an out-of-range lane of another
+    // vector (the max tree must not hide it), infinities, and lengths that
+    // leave partial groups and partial vectors.
+    let mut x = values(4099, 7, 2.0);
+    for (i, v) in x.iter_mut().enumerate() {
+        // Period 512: the groups (32 or 64 elements) start at the same
+        // offsets in every period.
+        match i % 512 {
+            200 => *v = f32::NAN,
+            // The same lane of the next vector (8 and 16 lanes on) holds a
+            // NaN before or after a flagged 3.5: `maxps` returns whichever
+            // is its second operand, and neither may hide the 3.5.
+            5 | 141 | 149 => *v = f32::NAN,
+            13 | 21 | 133 => *v = 3.5,
+            40 => *v = -9.0,
+            77 => *v = f32::INFINITY,
+            90 => *v = f32::NEG_INFINITY,
+            _ => {}
+        }
+    }
+    for (i, v) in x[2048..].iter_mut().enumerate() {
+        *v *= if i < 1024 { 0.2 } else { 1.3 };
+    }
+    let dy = values(x.len(), 8, 1.0);
+    for isa in crate::simd::available() {
+        for n in [0, 1, 7, 31, 64, 65, 127, 128, 129, 1000, x.len()] {
+            for dy in [None, Some(&dy[..n])] {
+                let (mut got, mut want) = (vec![0.0f32; n], vec![0.0f32; n]);
+                let x = &x[..n];
+                let act = Act::Gelu;
+                crate::simd::dispatch_on(
+                    isa,
+                    Map {
+                        act,
+                        x,
+                        dy,
+                        out: &mut got,
+                    },
+                );
+                crate::simd::dispatch_on(
+                    isa,
+                    PerVector {
+                        x,
+                        dy,
+                        out: &mut want,
+                    },
+                );
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        g.to_bits() == w.to_bits(),
+                        "{} n={n} bwd={}: [{i}] x={} got {g} want {w}",
+                        isa.name(),
+                        dy.is_some(),
+                        x[i]
+                    );
+                }
+            }
+        }
+    }
+}
