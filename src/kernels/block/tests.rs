@@ -79,28 +79,18 @@ fn run(s: &BlockShape, p: &Params, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>
     forward(s, &w, x, &mut saved, &mut y).unwrap();
     let mut scratch = vec![f32::NAN; s.scratch_len()];
     let mut dx = vec![f32::NAN; n];
-    let sz = sizes(s);
-    let mut g: [Vec<f32>; 12] = std::array::from_fn(|i| vec![f32::NAN; sz[i]]);
+    let mut g = grad_bufs(s);
     let have: [bool; 12] = std::array::from_fn(|i| p[i].is_some());
-    {
-        let [g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, g11] = &mut g;
-        let grads = BlockGrads {
-            dx: &mut dx,
-            ln1_w: g0,
-            ln1_b: g1,
-            qkv_w: opt(true, g2),
-            qkv_b: opt(have[3], g3),
-            out_w: opt(true, g4),
-            out_b: opt(have[5], g5),
-            ln2_w: g6,
-            ln2_b: g7,
-            fc1_w: opt(true, g8),
-            fc1_b: opt(have[9], g9),
-            fc2_w: opt(true, g10),
-            fc2_b: opt(have[11], g11),
-        };
-        backward(s, &w, x, &saved, dy, &mut scratch, grads).unwrap();
-    }
+    backward(
+        s,
+        &w,
+        x,
+        &saved,
+        dy,
+        &mut scratch,
+        grads_of(p, &mut dx, &mut g),
+    )
+    .unwrap();
     let grads = g.map(Some);
     (
         y,
