@@ -198,21 +198,11 @@ pub(super) fn transformer_block_backward(
     let (s, xs, [qw, ow, w1, w2]) = common(&x, ws, (heads, eps1, eps2, causal))?;
     let (c, f) = (s.width, s.ff);
     let xd = [s.batch, s.t, c];
-    // Biases are not read by the backward.
-    let w = BlockWeights {
-        ln1_w: opt(&ln1_w, "ln1 weight", &[c])?,
-        ln1_b: None,
-        qkv_w: qw,
-        qkv_b: None,
-        out_w: ow,
-        out_b: None,
-        ln2_w: opt(&ln2_w, "ln2 weight", &[c])?,
-        ln2_b: None,
-        fc1_w: w1,
-        fc1_b: None,
-        fc2_w: w2,
-        fc2_b: None,
-    };
+    let w = backward_weights(
+        opt(&ln1_w, "ln1 weight", &[c])?,
+        [qw, ow, w1, w2],
+        opt(&ln2_w, "ln2 weight", &[c])?,
+    );
     let sv = dense(&saved, OP, "saved", &[s.saved_len()])?;
     let dys = dense(&dy, OP, "dy", &xd)?;
     let scr = dense_mut(&mut scratch, OP, "scratch", &[s.scratch_len()])?;
@@ -236,15 +226,18 @@ pub(super) fn transformer_block_backward(
     })
 }
 
-/// An array the stack call needs in slot `arg` of block `i`.
+/// The error for a slot the stack call needs but got None.
+fn missing(arg: &str, want: &[usize]) -> PyErr {
+    ShapeError::new_err(format!(
+        "{OP}: {arg} must be an array of shape {}, got None",
+        py_shape(want)
+    ))
+}
+
+/// An array the stack call needs, in slot `arg`.
 fn required<'a>(a: &'a Option<In<'_>>, arg: &str, want: &[usize]) -> PyResult<&'a [f32]> {
-    match a {
-        Some(a) => dense(a, OP, arg, want),
-        None => Err(ShapeError::new_err(format!(
-            "{OP}: {arg} must be an array of shape {}, got None",
-            py_shape(want)
-        ))),
-    }
+    a.as_ref()
+        .map_or_else(|| Err(missing(arg, want)), |a| dense(a, OP, arg, want))
 }
 
 /// A gradient the stack call always writes, in slot `arg`.
@@ -255,10 +248,7 @@ fn required_mut<'a>(
 ) -> PyResult<&'a mut [f32]> {
     match a {
         Some(a) => dense_mut(a, OP, arg, want),
-        None => Err(ShapeError::new_err(format!(
-            "{OP}: {arg} must be an array of shape {}, got None",
-            py_shape(want)
-        ))),
+        None => Err(missing(arg, want)),
     }
 }
 
@@ -282,77 +272,52 @@ fn check_blocks(arg: &str, got: usize, blocks: usize) -> PyResult<()> {
     Ok(())
 }
 
-/// Block `i`'s shape and weights from its `names.len()` parameter slots.
-fn stack_block<'a>(
+/// Block `i`'s `N` parameter slots, or an error naming how many it has.
+fn slots<T, const N: usize>(i: usize, p: &[T]) -> PyResult<&[T; N]> {
+    p.try_into().map_err(|_| {
+        ShapeError::new_err(format!(
+            "{OP}: block {i} must have {N} parameters, got {}",
+            p.len()
+        ))
+    })
+}
+
+/// Block `i`'s sizes, from x's shape and its fc1 weight (F, C).
+fn stack_shape(
     i: usize,
     x: &[usize],
-    p: &'a [Option<In<'_>>],
-    names: &[&str],
-    fc1: usize,
+    fc1_w: &Option<In<'_>>,
     (heads, eps1, eps2, causal): (usize, f32, f32, bool),
-) -> PyResult<(BlockShape, Vec<Option<&'a [f32]>>)> {
-    if p.len() != names.len() {
-        return Err(ShapeError::new_err(format!(
-            "{OP}: block {i} must have {} parameters, got {}",
-            names.len(),
-            p.len()
-        )));
-    }
-    let Some(fc1_w) = &p[fc1] else {
+) -> PyResult<BlockShape> {
+    let Some(fc1_w) = fc1_w else {
         return Err(ShapeError::new_err(format!(
             "{OP}: block {i} fc1 weight must be an array, got None"
         )));
     };
-    let s = block_shape(x, fc1_w.shape(), heads, (eps1, eps2), causal)?;
-    let (c, f) = (s.width, s.ff);
-    let shape_of = |name: &str| -> Vec<usize> {
-        match name {
-            "qkv weight" => vec![3 * c, c],
-            "qkv bias" => vec![3 * c],
-            "out weight" => vec![c, c],
-            "fc1 weight" => vec![f, c],
-            "fc1 bias" => vec![f],
-            "fc2 weight" => vec![c, f],
-            _ => vec![c],
-        }
-    };
-    let arrays = names
-        .iter()
-        .zip(p)
-        .map(|(name, a)| {
-            let arg = format!("block {i} {name}");
-            if name.ends_with("weight") && !name.starts_with("ln") {
-                required(a, &arg, &shape_of(name)).map(Some)
-            } else {
-                opt(a, &arg, &shape_of(name))
-            }
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok((s, arrays))
+    block_shape(x, fc1_w.shape(), heads, (eps1, eps2), causal)
 }
 
-const FWD_NAMES: [&str; 12] = [
-    "ln1 weight",
-    "ln1 bias",
-    "qkv weight",
-    "qkv bias",
-    "out weight",
-    "out bias",
-    "ln2 weight",
-    "ln2 bias",
-    "fc1 weight",
-    "fc1 bias",
-    "fc2 weight",
-    "fc2 bias",
-];
-const BWD_NAMES: [&str; 6] = [
-    "ln1 weight",
-    "qkv weight",
-    "out weight",
-    "ln2 weight",
-    "fc1 weight",
-    "fc2 weight",
-];
+/// The weights the backward reads (biases are not read by it).
+fn backward_weights<'a>(
+    ln1_w: Option<&'a [f32]>,
+    [qkv_w, out_w, fc1_w, fc2_w]: [&'a [f32]; 4],
+    ln2_w: Option<&'a [f32]>,
+) -> BlockWeights<'a> {
+    BlockWeights {
+        ln1_w,
+        ln1_b: None,
+        qkv_w,
+        qkv_b: None,
+        out_w,
+        out_b: None,
+        ln2_w,
+        ln2_b: None,
+        fc1_w,
+        fc1_b: None,
+        fc2_w,
+        fc2_b: None,
+    }
+}
 
 /// A whole stack of blocks forward in one call: block i reads x (i = 0) or
 /// `ys[i - 1]` and writes `saved[i]` and `ys[i]` (see
@@ -384,28 +349,23 @@ pub(super) fn transformer_stack_forward(
     let mut shapes = Vec::with_capacity(n);
     let mut weights = Vec::with_capacity(n);
     for (i, p) in params.iter().enumerate() {
-        let (s, a) = stack_block(
-            i,
-            x.shape(),
-            p,
-            &FWD_NAMES,
-            8,
-            (heads, eps1[i], eps2[i], causal),
-        )?;
-        let req = |k: usize| a[k].unwrap_or_default();
+        let [l1w, l1b, qw, qb, ow, ob, l2w, l2b, w1, b1, w2, b2] = slots(i, p)?;
+        let s = stack_shape(i, x.shape(), w1, (heads, eps1[i], eps2[i], causal))?;
+        let (c, f) = (s.width, s.ff);
+        let arg = |name: &str| format!("block {i} {name}");
         weights.push(BlockWeights {
-            ln1_w: a[0],
-            ln1_b: a[1],
-            qkv_w: req(2),
-            qkv_b: a[3],
-            out_w: req(4),
-            out_b: a[5],
-            ln2_w: a[6],
-            ln2_b: a[7],
-            fc1_w: req(8),
-            fc1_b: a[9],
-            fc2_w: req(10),
-            fc2_b: a[11],
+            ln1_w: opt(l1w, &arg("ln1 weight"), &[c])?,
+            ln1_b: opt(l1b, &arg("ln1 bias"), &[c])?,
+            qkv_w: required(qw, &arg("qkv weight"), &[3 * c, c])?,
+            qkv_b: opt(qb, &arg("qkv bias"), &[3 * c])?,
+            out_w: required(ow, &arg("out weight"), &[c, c])?,
+            out_b: opt(ob, &arg("out bias"), &[c])?,
+            ln2_w: opt(l2w, &arg("ln2 weight"), &[c])?,
+            ln2_b: opt(l2b, &arg("ln2 bias"), &[c])?,
+            fc1_w: required(w1, &arg("fc1 weight"), &[f, c])?,
+            fc1_b: opt(b1, &arg("fc1 bias"), &[f])?,
+            fc2_w: required(w2, &arg("fc2 weight"), &[c, f])?,
+            fc2_b: opt(b2, &arg("fc2 bias"), &[c])?,
         });
         shapes.push(s);
     }
@@ -461,30 +421,20 @@ pub(super) fn transformer_stack_backward(
     let mut shapes = Vec::with_capacity(n);
     let mut ws = Vec::with_capacity(n);
     for (i, p) in weights.iter().enumerate() {
-        let (s, a) = stack_block(
-            i,
-            xs[0].shape(),
-            p,
-            &BWD_NAMES,
-            4,
-            (heads, eps1[i], eps2[i], causal),
-        )?;
-        let req = |k: usize| a[k].unwrap_or_default();
-        // Biases are not read by the backward.
-        ws.push(BlockWeights {
-            ln1_w: a[0],
-            ln1_b: None,
-            qkv_w: req(1),
-            qkv_b: None,
-            out_w: req(2),
-            out_b: None,
-            ln2_w: a[3],
-            ln2_b: None,
-            fc1_w: req(4),
-            fc1_b: None,
-            fc2_w: req(5),
-            fc2_b: None,
-        });
+        let [l1w, qw, ow, l2w, w1, w2] = slots(i, p)?;
+        let s = stack_shape(i, xs[0].shape(), w1, (heads, eps1[i], eps2[i], causal))?;
+        let (c, f) = (s.width, s.ff);
+        let arg = |name: &str| format!("block {i} {name}");
+        ws.push(backward_weights(
+            opt(l1w, &arg("ln1 weight"), &[c])?,
+            [
+                required(qw, &arg("qkv weight"), &[3 * c, c])?,
+                required(ow, &arg("out weight"), &[c, c])?,
+                required(w1, &arg("fc1 weight"), &[f, c])?,
+                required(w2, &arg("fc2 weight"), &[c, f])?,
+            ],
+            opt(l2w, &arg("ln2 weight"), &[c])?,
+        ));
         shapes.push(s);
     }
     let s0 = shapes[0];

@@ -84,9 +84,8 @@ class _Block(Function):
         hb = ctx.has_bias
         if not (type(dy) is np.ndarray and dy.dtype == _F32 and dy.flags.c_contiguous):
             dy = np.ascontiguousarray(dy, dtype=np.float32)
-        need = (n[3], hb[1] and n[4], n[5], hb[2] and n[6], n[9], hb[4] and n[10], n[11], hb[5] and n[12])
-        g = ops.transformer_block_backward(x, ctx.weights, saved, dy, need, eps1=eps1, eps2=eps2,
-                                           heads=heads, causal=causal)  # fmt: skip
+        g = ops.transformer_block_backward(x, ctx.weights, saved, dy, _linear_needs(n, hb), eps1=eps1,
+                                           eps2=eps2, heads=heads, causal=causal)  # fmt: skip
         return (*g[:2], g[2] if hb[0] else None, *g[3:8], g[8] if hb[3] else None, *g[9:])
 
     @staticmethod
@@ -132,6 +131,14 @@ class _Block(Function):
                 dln2b if hb[3] else None, dw1, db1, dw2, db2)  # fmt: skip
 
 
+def _linear_needs(n: tuple, has_bias: tuple) -> tuple:
+    """Which of the four Linears' (weight, bias) gradients a block's backward computes,
+    from its node's ``needs_input_grad`` (x, then the 12 parameters) and which of its six
+    bias slots hold a bias."""
+    hb = has_bias
+    return (n[3], hb[1] and n[4], n[5], hb[2] and n[6], n[9], hb[4] and n[10], n[11], hb[5] and n[12])
+
+
 class _BlockStack(Function):
     """A whole stack of fused blocks (``_Block``'s native path, block after block) as
     ONE autograd node and one kernel call each way (``ops.transformer_stack_forward``
@@ -164,12 +171,9 @@ class _BlockStack(Function):
         eps1, eps2, heads, causal = ctx.native
         if not (type(dy) is np.ndarray and dy.dtype == _F32 and dy.flags.c_contiguous):
             dy = np.ascontiguousarray(dy, dtype=np.float32)
-        needs = ctx.needs_input_grad
-        need = []
-        for i, hb in enumerate(ctx.has_bias):
-            n = (None, *needs[1 + 12 * i : 13 + 12 * i])  # _Block's indices: x, then 12 params
-            need.append((n[3], hb[1] and n[4], n[5], hb[2] and n[6], n[9], hb[4] and n[10], n[11],
-                         hb[5] and n[12]))  # fmt: skip
+        needs = ctx.needs_input_grad  # x, then 12 per block
+        need = [_linear_needs((None, *needs[1 + 12 * i : 13 + 12 * i]), hb)
+                for i, hb in enumerate(ctx.has_bias)]  # fmt: skip
         grads = ops.transformer_stack_backward(xs, ctx.weights, saved, dy, need, eps1=eps1,
                                                eps2=eps2, heads=heads, causal=causal)  # fmt: skip
         out = [grads[0][0]]
@@ -186,9 +190,9 @@ def apply_blocks(blocks: Any, x: Any) -> Tensor:
     each way (``_BlockStack``), with the same results bit for bit; otherwise the blocks
     run one by one."""
     x = as_tensor(x)
-    if _stackable(blocks, x):
+    params = _stack_params(blocks, x)
+    if params is not None:
         b0 = blocks[0]
-        params = [p for b in blocks for p in _block_params(b)]
         return _BlockStack.apply(x, *params, eps1=[b.norm1.eps for b in blocks],
                                  eps2=[b.norm2.eps for b in blocks], heads=b0.self_attn.num_heads,
                                  causal=b0.causal)  # fmt: skip
@@ -204,22 +208,27 @@ def _block_params(b: TransformerBlock) -> tuple:
             attn.out_proj.bias, n2.weight, n2.bias, l1.weight, l1.bias, l2.weight, l2.bias)  # fmt: skip
 
 
-def _stackable(blocks: Any, x: Tensor) -> bool:
-    """Whether ``apply_blocks`` may run ``blocks`` as one ``_BlockStack``: what each
-    block's own call would run natively (see ``TransformerBlock.forward``)."""
+def _stack_params(blocks: Any, x: Tensor) -> list | None:
+    """The 12 parameters of every block, in order, where ``apply_blocks`` may run
+    ``blocks`` as one ``_BlockStack`` (what each block's own call would run natively,
+    see ``TransformerBlock.forward``); else None."""
     if not (_NATIVE and len(blocks) > 1 and x.ndim == 3 and x.size) or autograd._leaf_hooks:
         # Leaf hooks (data-parallel gradient buckets) want each block's gradients as
         # soon as its backward is done, not all at the end of the stack's.
-        return False
-    b0 = blocks[0]
+        return None
+    if not _dense_f32((x._array,)):
+        return None
+    b0, params = blocks[0], []
     for b in blocks:
         if not (type(b) is TransformerBlock and b._fusable() and b.causal == b0.causal
                 and b.self_attn.num_heads == b0.self_attn.num_heads
                 and b.self_attn.embed_dim == x.shape[-1]):  # fmt: skip
-            return False
-        if not _dense_f32(tuple(None if p is None else p._array for p in _block_params(b))):
-            return False
-    return _dense_f32((x._array,))
+            return None
+        ps = _block_params(b)
+        if not _dense_f32(tuple(None if p is None else p._array for p in ps)):
+            return None
+        params += ps
+    return params
 
 
 class TransformerBlock(Module):

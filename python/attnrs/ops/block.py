@@ -59,23 +59,29 @@ def transformer_block_backward(
     - x, dy: (B, T, C); saved: from ``transformer_block_forward``
     - returns (dx, then 12 gradients like params, None where not computed)
     """
-    ln1w, wqkv, wo, ln2w, w1, w2 = weights
     b, t, c = x.shape
-    _, n_scratch = _core.transformer_block_sizes(b, t, c, heads, w1.shape[0])
+    _, n_scratch = _core.transformer_block_sizes(b, t, c, heads, weights[4].shape[0])
+    g = _grad_buffers(x.shape, weights, need)
+    _core.transformer_block_backward(x, *weights, saved, dy, np.empty(n_scratch, dtype=_F32), *g,
+                                     eps1, eps2, heads, causal)  # fmt: skip
+    return _grads_out(g, weights)
 
-    def grad(on: bool, shape: tuple | int) -> np.ndarray | None:
-        return np.empty(shape, dtype=_F32) if on else None
 
-    dx = np.empty(x.shape, dtype=_F32)
-    ln = [np.empty(c, dtype=_F32) for _ in range(4)]
-    lin = [grad(on, w.shape if i % 2 == 0 else w.shape[0])
+def _grad_buffers(x_shape: tuple, weights: tuple, need: tuple) -> tuple:
+    """The backward's 13 outputs for one block: dx, then the 12 gradients in ``params``
+    order (the LayerNorms' always; a Linear's weight or bias where ``need`` says)."""
+    _, wqkv, wo, _, w1, w2 = weights
+    c = x_shape[-1]
+    lin = [np.empty(w.shape if i % 2 == 0 else w.shape[0], dtype=_F32) if on else None
            for i, (on, w) in enumerate(zip(need, (wqkv, wqkv, wo, wo, w1, w1, w2, w2)))]  # fmt: skip
-    _core.transformer_block_backward(
-        x, ln1w, wqkv, wo, ln2w, w1, w2, saved, dy, np.empty(n_scratch, dtype=_F32), dx,
-        ln[0], ln[1], *lin[:4], ln[2], ln[3], *lin[4:], eps1, eps2, heads, causal,
-    )  # fmt: skip
-    return (dx, ln[0] if ln1w is not None else None, ln[1], *lin[:4],
-            ln[2] if ln2w is not None else None, ln[3], *lin[4:])  # fmt: skip
+    ln = [np.empty(c, dtype=_F32) for _ in range(4)]
+    return (np.empty(x_shape, dtype=_F32), ln[0], ln[1], *lin[:4], ln[2], ln[3], *lin[4:])
+
+
+def _grads_out(g: tuple, weights: tuple) -> tuple:
+    """``_grad_buffers``' arrays as returned: None for an absent LayerNorm weight's gradient."""
+    return (g[0], g[1] if weights[0] is not None else None, *g[2:7],
+            g[7] if weights[3] is not None else None, *g[8:])  # fmt: skip
 
 
 def transformer_stack_forward(
@@ -107,13 +113,7 @@ def transformer_stack_backward(
     is the stack's input gradient."""
     b, t, c = xs[0].shape
     scratch = max(_core.transformer_block_sizes(b, t, c, heads, w[4].shape[0])[1] for w in weights)
-    outs = []
-    for (_, wqkv, wo, _, w1, w2), on in zip(weights, need):
-        lin = [np.empty(w.shape if i % 2 == 0 else w.shape[0], dtype=_F32) if o else None
-               for i, (o, w) in enumerate(zip(on, (wqkv, wqkv, wo, wo, w1, w1, w2, w2)))]  # fmt: skip
-        ln = [np.empty(c, dtype=_F32) for _ in range(4)]
-        outs.append((np.empty(xs[0].shape, dtype=_F32), ln[0], ln[1], *lin[:4], ln[2], ln[3], *lin[4:]))
+    outs = [_grad_buffers(xs[0].shape, w, on) for w, on in zip(weights, need)]
     _core.transformer_stack_backward(xs, weights, saved, dy, np.empty(scratch, dtype=_F32), outs,
                                      eps1, eps2, heads, causal)  # fmt: skip
-    return [(g[0], g[1] if w[0] is not None else None, *g[2:7], g[7] if w[3] is not None else None, *g[8:])
-            for g, w in zip(outs, weights)]  # fmt: skip
+    return [_grads_out(g, w) for g, w in zip(outs, weights)]
