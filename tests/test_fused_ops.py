@@ -336,6 +336,43 @@ def test_embedding_matches_reference(v, d, ids_shape, seed):
     close(dw, want, atol=1e-5)
 
 
+@SETTINGS
+@given(v=DIMS, v2=DIMS, d=DIMS, b=st.integers(1, 5), t=st.integers(1, 9), seed=st.integers(0, 2**16))
+def test_embedding_add_is_two_lookups_and_an_add(v, v2, d, b, t, seed):
+    """Token + position embeddings in one pass: the same bits as two lookups and
+    an add, and the same gradients as each lookup's backward on its own ids
+    (positions (T,) broadcast over the batch)."""
+    g = rng(seed)
+    w, w2 = (g.standard_normal((n, d)).astype(np.float32) for n in (v, v2))
+    ids, pos = g.integers(0, v, (b, t)), g.integers(0, v2, t)
+    out = ops.embedding_add(w, ids, w2, pos)
+    assert out.shape == (b, t, d)
+    assert np.array_equal(out, w[ids] + w2[pos])
+    dy = g.standard_normal(out.shape).astype(np.float32)
+    dw, dw2 = ops.embedding_add_backward(dy, ids, v, pos, v2)
+    assert np.array_equal(dw, ops.embedding_backward(dy, ids, v))
+    assert np.array_equal(dw2, ops.embedding_backward(dy, np.broadcast_to(pos, (b, t)), v2))
+    want = np.zeros((v2, d))
+    np.add.at(want, np.broadcast_to(pos, (b, t)).reshape(-1), dy.reshape(-1, d).astype(np.float64))
+    close(dw2, want, atol=1e-5)
+
+
+def test_embedding_add_errors():
+    w = np.zeros((5, 2), np.float32)
+    with pytest.raises(ValueError, match=r"embedding_add: ids_b\[1\] = 5 is out of range"):
+        ops.embedding_add(w, np.array([[0, 1]]), w, np.array([0, 5]))
+    with pytest.raises(ar.ShapeError, match=r"ids_b must broadcast to ids_a's shape \(2, 2\); got \(3,\)"):
+        ops.embedding_add(w, np.zeros((2, 2), int), w, np.arange(3))
+    with pytest.raises(ar.ShapeError, match=r"b must have a's dim 2; got shape \(5, 3\)"):
+        ops.embedding_add(w, [0], np.zeros((5, 3)), [0])
+    with pytest.raises(ar.DTypeError, match="embedding_add: ids_b must be an integer"):
+        ops.embedding_add(w, [0], w, np.array([0.5]))
+    with pytest.raises(ar.ShapeError, match=r"dy must have shape ids_a.shape \+ \(D,\)"):
+        ops.embedding_add_backward(np.zeros((2, 3), np.float32), [0], 5, [0], 5)
+    with pytest.raises(ValueError, match=r"embedding_add_backward: ids_a\[0\] = -1"):
+        ops.embedding_add_backward(np.zeros((1, 2), np.float32), [-1], 5, [0], 5)
+
+
 # ---------------------------------------------------------------- AdamW
 
 
@@ -432,7 +469,9 @@ def _all_outputs(seed=5):
     ops.adamw_step(p, dy, m, v, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1, step=3)
     out = [y, ops.softmax_backward(y, dy, scale=0.5), ops.log_softmax(x), *ops.cross_entropy(x, t, label_smoothing=0.1),
            ln, *ops.layer_norm_backward(dy, x, w, mean, rstd), ops.gelu(x), ops.gelu_backward(x, dy, "tanh"),
-           ops.embedding_backward(g.standard_normal((40, 70, 300)).astype(np.float32), ids, 50), p, m, v]  # fmt: skip
+           ops.embedding_backward(g.standard_normal((40, 70, 300)).astype(np.float32), ids, 50), p, m, v,
+           ops.embedding_add(x, ids % 40, dy, ids[0]),
+           *ops.embedding_add_backward(g.standard_normal((40, 70, 300)).astype(np.float32), ids, 50, ids[0], 64)]  # fmt: skip
     return out
 
 

@@ -307,6 +307,32 @@ def test_gpt_weight_tying():
     assert len(names) == len({id(p) for p in m.parameters()})
 
 
+@pytest.mark.parametrize("tie", [False, True])
+def test_gpt_fused_embeddings_match_two_lookups(tie):
+    """GPT's token + position embeddings run as one node (``embedding_add``); a
+    subclassed table sends it down the two-lookups-and-an-add path, which must
+    give the same loss and gradients bit for bit (tied lm_head too)."""
+
+    class PlainSubclass(ar.nn.Embedding):
+        pass
+
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, V, (3, 8))
+    runs = []
+    for fused in (True, False):
+        ar.manual_seed(0)
+        m = GPT(GPTConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_embd=16, tie_weights=tie))
+        if not fused:
+            plain = PlainSubclass(8, 16)
+            plain.weight = m.wpe.weight
+            m.wpe = plain
+        _, loss = m(idx[:, :-1], targets=idx[:, 1:])
+        loss.backward()
+        runs.append([loss._array] + [p.grad._array for p in m.parameters()])
+    for a, b in zip(*runs):
+        assert a.tobytes() == b.tobytes()
+
+
 def test_config_errors():
     with pytest.raises(ValueError, match="divisible"):
         GPTConfig(n_embd=10, n_head=4)

@@ -113,6 +113,10 @@ def embedding(weight: F32, ids: I64, out: F32) -> None:
     """weight (V, D), ids (N,), out (N, D)."""
 def embedding_backward(dy: F32, ids: I64, dweight: F32) -> None:
     """dy (N, D), ids (N,), dweight (V, D) overwritten."""
+def embedding_add(a: F32, ids_a: I64, b: F32, ids_b: I64, out: F32) -> None:
+    """out[i] = a[ids_a[i]] + b[ids_b[i]]: a (Va, D), b (Vb, D), ids (N,), out (N, D)."""
+def embedding_add_backward(dy: F32, ids_a: I64, ids_b: I64, da: F32, db: F32) -> None:
+    """Both tables' gradients: dy (N, D), ids (N,), da (Va, D), db (Vb, D) overwritten."""
 def adamw_step(
     param: F32,
     grad: F32,

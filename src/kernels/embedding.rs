@@ -12,12 +12,12 @@ use super::rows::{ld, st, steps};
 use crate::error::{KernelError, Result};
 use crate::simd::{dispatch, F32Vec, Kernel};
 
-fn check_ids(op: &'static str, ids: &[i64], num: usize) -> Result<()> {
+fn check_ids(op: &'static str, arg: &str, ids: &[i64], num: usize) -> Result<()> {
     for (i, &id) in ids.iter().enumerate() {
         if id < 0 || id as u64 >= num as u64 {
             return Err(KernelError::value(
                 op,
-                format!("ids[{i}] = {id} is out of range: expected an id in [0, {num})"),
+                format!("{arg}[{i}] = {id} is out of range: expected an id in [0, {num})"),
             ));
         }
     }
@@ -43,7 +43,7 @@ pub fn embedding(weight: &[f32], num: usize, d: usize, ids: &[i64], out: &mut [f
             ),
         ));
     }
-    check_ids(OP, ids, num)?;
+    check_ids(OP, "ids", ids, num)?;
     if d == 0 || ids.is_empty() {
         return Ok(());
     }
@@ -53,6 +53,69 @@ pub fn embedding(weight: &[f32], num: usize, d: usize, ids: &[i64], out: &mut [f
         for (row, &id) in oc.chunks_exact_mut(d).zip(ids) {
             let s = id as usize * d;
             row.copy_from_slice(&weight[s..s + d]);
+        }
+    });
+    Ok(())
+}
+
+/// One table lookup: rows of `table` ((num, d) contiguous) at `ids`.
+#[derive(Clone, Copy)]
+pub struct Lookup<'a> {
+    pub table: &'a [f32],
+    pub num: usize,
+    pub ids: &'a [i64],
+}
+
+/// `out[i, :] = a.table[a.ids[i], :] + b.table[b.ids[i], :]`: two lookups and
+/// their sum in one pass (GPT's token + position embeddings), the same f32
+/// sums as `embedding` twice and an add.
+///
+/// # Shapes
+/// - a.table: (a.num, d), b.table: (b.num, d); a.ids, b.ids: (n,)
+/// - out: (n, d) contiguous
+pub fn embedding_add(a: Lookup<'_>, b: Lookup<'_>, d: usize, out: &mut [f32]) -> Result<()> {
+    const OP: &str = "embedding_add";
+    let (
+        Lookup {
+            table: a,
+            num: num_a,
+            ids: ids_a,
+        },
+        Lookup {
+            table: b,
+            num: num_b,
+            ids: ids_b,
+        },
+    ) = (a, b);
+    let n = ids_a.len();
+    if a.len() != num_a * d || b.len() != num_b * d || ids_b.len() != n || out.len() != n * d {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "a: expected {num_a}×{d} elements, got {}; b: expected {num_b}×{d}, got {}; \
+                 ids_b: expected {n} ids, got {}; out: expected {n}×{d}, got {}",
+                a.len(),
+                b.len(),
+                ids_b.len(),
+                out.len()
+            ),
+        ));
+    }
+    check_ids(OP, "ids_a", ids_a, num_a)?;
+    check_ids(OP, "ids_b", ids_b, num_b)?;
+    if d == 0 || n == 0 {
+        return Ok(());
+    }
+    let rc = super::rows::rows_per_chunk(n, d);
+    out.par_chunks_mut(rc * d).enumerate().for_each(|(c, oc)| {
+        let rows = c * rc..c * rc + oc.len() / d;
+        let ids = ids_a[rows.clone()].iter().zip(&ids_b[rows]);
+        for (row, (&ia, &ib)) in oc.chunks_exact_mut(d).zip(ids) {
+            let (ia, ib) = (ia as usize * d, ib as usize * d);
+            let pairs = a[ia..ia + d].iter().zip(&b[ib..ib + d]);
+            for (o, (&x, &y)) in row.iter_mut().zip(pairs) {
+                *o = x + y;
+            }
         }
     });
     Ok(())
@@ -114,7 +177,7 @@ pub fn embedding_backward(
             ),
         ));
     }
-    check_ids(OP, ids, num)?;
+    check_ids(OP, "ids", ids, num)?;
     if d == 0 || num == 0 {
         return Ok(());
     }
@@ -154,3 +217,38 @@ pub fn embedding_backward(
 
 #[cfg(test)]
 mod tests;
+
+/// One table's gradient: `dw` ((num, d) contiguous, overwritten) receives the
+/// rows of `dy` at the positions of `ids`.
+pub struct ScatterAdd<'a> {
+    pub ids: &'a [i64],
+    pub num: usize,
+    pub dw: &'a mut [f32],
+}
+
+/// The gradients of `embedding_add` w.r.t. both tables: each as
+/// `embedding_backward` gives it (the same fixed order, bit for bit), with
+/// errors named for this op.
+///
+/// # Shapes
+/// - dy: (n, d) contiguous; a.ids, b.ids: (n,)
+/// - a.dw: (a.num, d), b.dw: (b.num, d), overwritten
+pub fn embedding_add_backward(
+    dy: &[f32],
+    d: usize,
+    a: ScatterAdd<'_>,
+    b: ScatterAdd<'_>,
+) -> Result<()> {
+    const OP: &str = "embedding_add_backward";
+    let n = a.ids.len();
+    if b.ids.len() != n {
+        return Err(KernelError::shape(
+            OP,
+            format!("ids_b: expected {n} ids, got {}", b.ids.len()),
+        ));
+    }
+    check_ids(OP, "ids_a", a.ids, a.num)?;
+    check_ids(OP, "ids_b", b.ids, b.num)?;
+    embedding_backward(dy, a.ids, a.num, d, a.dw)?;
+    embedding_backward(dy, b.ids, b.num, d, b.dw)
+}

@@ -58,6 +58,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(activation::activation_backward, m)?,
         wrap_pyfunction!(embedding::embedding, m)?,
         wrap_pyfunction!(embedding::embedding_backward, m)?,
+        wrap_pyfunction!(embedding::embedding_add, m)?,
+        wrap_pyfunction!(embedding::embedding_add_backward, m)?,
         wrap_pyfunction!(optim::adamw_step, m)?,
         wrap_pyfunction!(optim::adam_multi_step, m)?,
         wrap_pyfunction!(optim::total_norm2, m)?,

@@ -9,7 +9,7 @@ from .._validate import ShapeError, as_index
 from ..autograd import Function
 from ..tensor import Tensor, as_tensor
 
-__all__ = ["embedding"]
+__all__ = ["embedding", "embedding_add"]
 
 
 class Embedding(Function):
@@ -26,6 +26,34 @@ class Embedding(Function):
         if ctx.padding_idx is not None:
             dw[ctx.padding_idx] = 0.0
         return dw
+
+
+class EmbeddingAdd(Function):
+    fresh_grads = True  # both table gradients: new arrays of the kernel
+
+    @staticmethod
+    def forward(ctx, weight, ids, weight2, ids2):
+        ctx.ids, ctx.ids2, ctx.n, ctx.n2 = ids, ids2, weight.shape[0], weight2.shape[0]
+        return ops.embedding_add(weight, ids, weight2, ids2)
+
+    @staticmethod
+    def backward(ctx, g):
+        dw, dw2 = ops.embedding_add_backward(g, ctx.ids, ctx.n, ctx.ids2, ctx.n2)
+        return dw, None, dw2, None
+
+
+def embedding_add(ids: Any, weight: Tensor, ids2: Any, weight2: Tensor) -> Tensor:
+    """``embedding(ids, weight) + embedding(ids2, weight2)`` as one node: one
+    kernel call each way instead of two lookups, an add and the broadcast's
+    reduction, with the same bits (GPT's token + position embeddings; no
+    ``padding_idx``). ``ids2`` broadcasts to ``ids``' shape.
+
+    # Shapes
+    - ids: (…), weight: (V, D); ids2: broadcastable to ids, weight2: (V2, D) → (…, D)
+    """
+    weight, weight2 = as_tensor(weight), as_tensor(weight2)
+    idx, idx2 = as_index(ids, "embedding_add", "ids"), as_index(ids2, "embedding_add", "ids2")
+    return EmbeddingAdd.apply(weight, idx, weight2, idx2)
 
 
 def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _core, nn, ops
 from ..autograd import no_grad
+from ..functional.embedding import embedding_add
 from ..nn.transformer import apply_blocks
 from ..tensor import Tensor
 from ._common import check_config, normal_init, transformer_stack
@@ -69,11 +70,19 @@ class GPT(LanguageModel):
             raise ValueError(
                 f"GPT.forward: sequence length {T} exceeds block_size {self.config.block_size}"
             )
-        pos = np.arange(T)
-        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
+        x = self.drop(self._embed(idx, np.arange(T)))  # (B, T, C)
         x = apply_blocks(self.blocks, x)  # (B, T, C): every block, as one node where it can
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
         return logits, sequence_loss(logits, targets)
+
+    def _embed(self, idx: np.ndarray, pos: np.ndarray) -> Tensor:
+        """``wte(idx) + wpe(pos)``: as one node (one kernel call each way, the
+        same bits) where both are plain ``nn.Embedding`` tables without padding."""
+        wte, wpe = self.wte, self.wpe
+        plain = all(type(e) is nn.Embedding and e.padding_idx is None for e in (wte, wpe))
+        if plain:
+            return embedding_add(idx, wte.weight, pos, wpe.weight)
+        return wte(idx) + wpe(pos)
 
     def _prefill(self, idx: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Runs the last ``block_size`` tokens of the prompt once into fresh KV caches.
@@ -139,7 +148,7 @@ class GPT(LanguageModel):
         - idx: (B, T) → one (B, n_head, T, T) array per layer
         """
         idx = np.asarray(idx)
-        x = self.wte(idx) + self.wpe(np.arange(idx.shape[1]))  # (B, T, C)
+        x = self._embed(idx, np.arange(idx.shape[1]))  # (B, T, C)
         maps = []
         for block in self.blocks:
             h = block.norm1(x)

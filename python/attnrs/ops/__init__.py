@@ -32,7 +32,7 @@ from .block import (
     transformer_stack_forward,
 )
 from .conv1d import conv1d, conv1d_backward, conv1d_state, conv1d_step
-from .embedding import embedding, embedding_backward
+from .embedding import embedding, embedding_add, embedding_add_backward, embedding_backward
 from .linear import linear, linear_backward
 from .loss import cross_entropy
 from .matmul import matmul
@@ -44,7 +44,7 @@ from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backwar
 __all__ = [
     "adamw_step", "attention", "attention_backward", "attention_forward", "conv1d",
     "conv1d_backward", "conv1d_state", "conv1d_step", "cross_entropy", "embedding",
-    "embedding_backward", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward", "layer_norm_inference", "linear",
+    "embedding_add", "embedding_add_backward", "embedding_backward", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward", "layer_norm_inference", "linear",
     "linear_backward", "log_softmax", "log_softmax_backward", "matmul", "relu", "relu_backward",
     "rnn_backward", "rnn_forward", "rnn_lengths", "scale_", "sigmoid", "sigmoid_backward",
     "softmax", "softmax_backward", "tanh", "tanh_backward", "total_norm2",

@@ -34,3 +34,71 @@ fn bad_ids_are_named() {
     let e = embedding(&w, 3, 2, &[-1, 0, 1], &mut out).unwrap_err();
     assert!(e.message.contains("ids[0] = -1"), "{e}");
 }
+
+#[test]
+fn embedding_add_is_two_lookups_and_an_add() {
+    let d = 19; // not a multiple of any vector width
+    let a: Vec<f32> = (0..7 * d).map(|i| (i as f32 * 0.37).sin()).collect();
+    let b: Vec<f32> = (0..5 * d).map(|i| (i as f32 * 0.11).cos()).collect();
+    let ids_a = [3i64, 0, 6, 3, 3, 1, 2];
+    let ids_b = [0i64, 1, 2, 3, 4, 0, 1];
+    let mut out = vec![f32::NAN; ids_a.len() * d];
+    let lookup = |table, num, ids| Lookup { table, num, ids };
+    embedding_add(lookup(&a, 7, &ids_a), lookup(&b, 5, &ids_b), d, &mut out).unwrap();
+    for (i, (&ia, &ib)) in ids_a.iter().zip(&ids_b).enumerate() {
+        for j in 0..d {
+            let want = a[ia as usize * d + j] + b[ib as usize * d + j];
+            assert_eq!(out[i * d + j].to_bits(), want.to_bits());
+        }
+    }
+    let bad = [0i64, 1, 2, 3, 5, 0, 1];
+    let e = embedding_add(lookup(&a, 7, &ids_a), lookup(&b, 5, &bad), d, &mut out).unwrap_err();
+    assert!(e.message.contains("ids_b[4] = 5"), "{e}");
+    let e = embedding_add(
+        lookup(&a, 7, &ids_a),
+        lookup(&b, 5, &ids_b[1..]),
+        d,
+        &mut out,
+    )
+    .unwrap_err();
+    assert!(e.message.contains("ids_b: expected 7 ids, got 6"), "{e}");
+}
+
+#[test]
+fn embedding_add_backward_is_each_tables_backward() {
+    let d = 11;
+    let ids_a = [3i64, 0, 6, 3, 3, 1];
+    let ids_b = [0i64, 1, 2, 0, 1, 2];
+    let dy: Vec<f32> = (0..ids_a.len() * d)
+        .map(|i| (i as f32 * 0.7).sin())
+        .collect();
+    let (mut da, mut db) = (vec![f32::NAN; 7 * d], vec![f32::NAN; 3 * d]);
+    let (mut want_a, mut want_b) = (vec![0.0; 7 * d], vec![0.0; 3 * d]);
+    embedding_backward(&dy, &ids_a, 7, d, &mut want_a).unwrap();
+    embedding_backward(&dy, &ids_b, 3, d, &mut want_b).unwrap();
+    let a = ScatterAdd {
+        ids: &ids_a,
+        num: 7,
+        dw: &mut da,
+    };
+    let b = ScatterAdd {
+        ids: &ids_b,
+        num: 3,
+        dw: &mut db,
+    };
+    embedding_add_backward(&dy, d, a, b).unwrap();
+    assert_eq!((da, db), (want_a, want_b));
+    let (mut da, mut db) = (vec![0.0; 7 * d], vec![0.0; 3 * d]);
+    let a = ScatterAdd {
+        ids: &ids_a,
+        num: 7,
+        dw: &mut da,
+    };
+    let b = ScatterAdd {
+        ids: &ids_a,
+        num: 3,
+        dw: &mut db,
+    };
+    let e = embedding_add_backward(&dy, d, a, b).unwrap_err();
+    assert!(e.message.contains("ids_b[0] = 3"), "{e}");
+}
