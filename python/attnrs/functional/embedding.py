@@ -7,6 +7,7 @@ from typing import Any
 from .. import ops
 from .._validate import ShapeError, as_index
 from ..autograd import Function
+from ..ops.embedding import index_pair
 from ..tensor import Tensor, as_tensor
 
 __all__ = ["embedding", "embedding_add"]
@@ -52,7 +53,7 @@ def embedding_add(ids: Any, weight: Tensor, ids2: Any, weight2: Tensor) -> Tenso
     - ids: (…), weight: (V, D); ids2: broadcastable to ids, weight2: (V2, D) → (…, D)
     """
     weight, weight2 = as_tensor(weight), as_tensor(weight2)
-    idx, idx2 = as_index(ids, "embedding_add", "ids"), as_index(ids2, "embedding_add", "ids2")
+    idx, idx2 = index_pair("embedding_add", ids, ids2, ("ids", "ids2"))  # broadcast once, for both passes
     return EmbeddingAdd.apply(weight, idx, weight2, idx2)
 
 

@@ -49,14 +49,19 @@ def embedding_backward(dy: np.ndarray, ids: np.ndarray, num_embeddings: int) -> 
     return dw
 
 
-def _index_pair(op: str, ids_a: np.ndarray, ids_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both id arrays as int64, ``ids_b`` broadcast to ``ids_a``'s shape."""
-    a, b = as_index(ids_a, op, "ids_a"), as_index(ids_b, op, "ids_b")
+def index_pair(
+    op: str, ids_a: np.ndarray, ids_b: np.ndarray, names: tuple[str, str] = ("ids_a", "ids_b")
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both id arrays as int64, the second broadcast to the first's shape
+    (``names``: the two arguments as the caller calls them)."""
+    a, b = as_index(ids_a, op, names[0]), as_index(ids_b, op, names[1])
+    if b.shape == a.shape:
+        return a, b
     try:
         b = np.broadcast_to(b, a.shape)
     except ValueError:
         raise ShapeError(
-            f"{op}: ids_b must broadcast to ids_a's shape {a.shape}; got {b.shape}"
+            f"{op}: {names[1]} must broadcast to {names[0]}'s shape {a.shape}; got {b.shape}"
         ) from None
     return a, np.ascontiguousarray(b)
 
@@ -76,7 +81,7 @@ def embedding_add(a: np.ndarray, ids_a: np.ndarray, b: np.ndarray, ids_b: np.nda
     check_ndim(wb, op, "b", 2, "(num_embeddings, dim)")
     if wb.shape[1] != wa.shape[1]:
         raise ShapeError(f"{op}: b must have a's dim {wa.shape[1]}; got shape {wb.shape}")
-    ia, ib = _index_pair(op, ids_a, ids_b)
+    ia, ib = index_pair(op, ids_a, ids_b)
     d = wa.shape[1]
     out = np.empty(ia.shape + (d,), dtype=np.float32)
     _core.embedding_add(contiguous(wa), ia.reshape(-1), contiguous(wb), ib.reshape(-1), out.reshape(-1, d))
@@ -95,7 +100,7 @@ def embedding_add_backward(
     """
     op = "embedding_add_backward"
     d = as_f32(dy, op, "dy")
-    ia, ib = _index_pair(op, ids_a, ids_b)
+    ia, ib = index_pair(op, ids_a, ids_b)
     if d.ndim != ia.ndim + 1 or d.shape[:-1] != ia.shape:
         raise ShapeError(f"{op}: dy must have shape ids_a.shape + (D,) = {ia.shape} + (D,); got {d.shape}")
     if int(num_a) < 0 or int(num_b) < 0:
