@@ -15,6 +15,8 @@
 //! threads idle); the length is set only after every element is written.
 
 use std::mem::MaybeUninit;
+use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -42,6 +44,76 @@ pub(super) fn zeroed(dims: &[usize]) -> crate::Result<Vec<f32>> {
     // of the spare capacity were initialised (to 0.0) by the fill.
     unsafe { v.set_len(n) };
     Ok(v)
+}
+
+/// Backward-pass buffers kept for the next call (the gate gradients and the
+/// weight-gradient partials: tens of MiB that never leave the kernel). Zero
+/// filling them afresh each call cost ~2 % of an LSTM fwd+bwd; a kept buffer
+/// is handed out as it was left, so its user writes every element before it
+/// reads one. At most `KEEP` buffers are kept (the largest).
+static KEPT: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+const KEEP: usize = 3;
+
+/// A buffer from `KEPT` (or a new zeroed one) that goes back there when dropped.
+pub(crate) struct Scratch(Vec<f32>);
+
+impl Scratch {
+    /// `dims` elements (their product, checked) of **arbitrary contents**:
+    /// an earlier call's data, or zeros. The caller must write every element
+    /// before reading it.
+    pub(crate) fn take(dims: &[usize]) -> crate::Result<Scratch> {
+        let n = crate::kernels::alloc::len("rnn", dims)?;
+        if n.saturating_mul(std::mem::size_of::<f32>()) < MIN_BYTES {
+            return Ok(Scratch(zeroed(&[n])?)); // small (or none): not worth a kept one
+        }
+        let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+        // The smallest kept buffer that can hold n elements.
+        let pick = (0..kept.len())
+            .filter(|&i| kept[i].capacity() >= n)
+            .min_by_key(|&i| kept[i].capacity());
+        let Some(i) = pick else {
+            drop(kept);
+            return Ok(Scratch(zeroed(&[n])?));
+        };
+        let mut v = kept.swap_remove(i);
+        drop(kept);
+        if v.len() >= n {
+            v.truncate(n);
+        } else {
+            v.resize(n, 0.0); // within the capacity: no allocation
+        }
+        Ok(Scratch(v))
+    }
+}
+
+impl Deref for Scratch {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.0
+    }
+}
+
+impl DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        if v.capacity() * std::mem::size_of::<f32>() < MIN_BYTES {
+            return; // small: not worth keeping
+        }
+        let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+        kept.push(v);
+        if kept.len() > KEEP {
+            let smallest = (0..kept.len()).min_by_key(|&i| kept[i].capacity());
+            if let Some(i) = smallest {
+                kept.swap_remove(i);
+            }
+        }
+    }
 }
 
 /// Advises THP for the whole 2 MiB pages inside `[first, first + bytes)`,

@@ -605,8 +605,10 @@ pub fn backward(
         }
         check_state(mode, d, "dc_n", g.len(), true)?;
     }
-    let mut dgx = buf::zeroed(&[bt, gh])?;
-    let mut dgh = buf::zeroed(&[if mode == Mode::Gru { bt } else { 0 }, gh])?;
+    // Kept between calls (arbitrary contents): `backward_row` writes every
+    // step's gate gradients, zeros for the steps past a sequence's length.
+    let mut dgx = buf::Scratch::take(&[bt, gh])?;
+    let mut dgh = buf::Scratch::take(&[if mode == Mode::Gru { bt } else { 0 }, gh])?;
     let state = |g: Option<&[f32]>| match g {
         Some(g) => alloc::try_copy(OP, g),
         None => alloc::try_zeros(OP, &[b, h]),
@@ -724,19 +726,23 @@ pub(super) fn weight_grads(
             dw,
         )
     };
-    let mut parts = alloc::try_zeros(OP, &[chunks, ni + nh])?;
+    let both = |c: usize, part: &mut [f32]| {
+        let (pi, ph) = part.split_at_mut(ni);
+        product(c * rows, i, dg_x, x, pi)?;
+        product(c * rows, h, dg_h, hprev, ph)
+    };
+    if chunks == 1 {
+        let mut dw = alloc::try_zeros(OP, &[ni + nh])?;
+        both(0, &mut dw)?;
+        let dw_hh = dw.split_off(ni);
+        return Ok((dw, dw_hh));
+    }
+    // The partials never leave: a kept buffer, every element written (β = 0).
+    let mut parts = buf::Scratch::take(&[chunks, ni + nh])?;
     parts
         .par_chunks_mut(ni + nh)
         .enumerate()
-        .try_for_each(|(c, part)| {
-            let (pi, ph) = part.split_at_mut(ni);
-            product(c * rows, i, dg_x, x, pi)?;
-            product(c * rows, h, dg_h, hprev, ph)
-        })?;
-    if chunks == 1 {
-        let dw_hh = parts.split_off(ni);
-        return Ok((parts, dw_hh));
-    }
+        .try_for_each(|(c, part)| both(c, part))?;
     // The sum in chunk order, element ranges in parallel.
     let mut dw = alloc::try_zeros(OP, &[ni + nh])?;
     const PIECE: usize = 1 << 14;
@@ -834,6 +840,11 @@ fn backward_row(
     let hs = (r * t + s) * h;
     let gs = (r * t + s) * gh;
     if !valid {
+        // Past the sequence's end: no gradient (the kept buffers hold old data).
+        row.dgx[s * gh..(s + 1) * gh].fill(0.0);
+        if !row.dgh.is_empty() {
+            row.dgh[s * gh..(s + 1) * gh].fill(0.0);
+        }
         row.direct.copy_from_slice(row.dh);
         return;
     }

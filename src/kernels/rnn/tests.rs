@@ -482,3 +482,42 @@ fn weight_grads_match_f64_and_do_not_depend_on_the_pool() {
         }
     }
 }
+
+#[test]
+fn kept_backward_buffers_never_leak_old_data() {
+    // Large enough (≥ 4 MiB of gate gradients even for Elman) for the
+    // backward to take its gate- and weight-gradient buffers from the kept
+    // ones. Poisoned kept buffers (NaN) and zeroed ones must give the same
+    // bits, with sequences shorter than T (steps whose gradients are written
+    // as zeros). W_hh is scaled down so that 256 steps stay finite.
+    for mode in MODES {
+        let lens = (0..64).map(|r| 256 - 3 * r).collect();
+        let mut c = make(mode, dims(64, 256, 8, 64), Some(lens), 4);
+        c.w_hh.iter_mut().for_each(|w| *w /= 8.0);
+        let poison = |value: f32| {
+            let n = c.d.rows() * c.d.gh(mode);
+            let mut kept: Vec<_> = (0..3)
+                .map(|_| super::buf::Scratch::take(&[n]).unwrap())
+                .collect();
+            kept.iter_mut().for_each(|b| b.fill(value));
+        };
+        poison(f32::NAN);
+        let a = in_pool(2, || fwd_bwd(&c, true));
+        poison(0.0);
+        let b = in_pool(2, || fwd_bwd(&c, true));
+        let g = &a.1;
+        let all =
+            g.dx.iter()
+                .chain(&g.dh0)
+                .chain(&g.dw_ih)
+                .chain(&g.dw_hh)
+                .chain(&g.db_ih);
+        assert!(
+            all.clone().all(|v| v.is_finite()),
+            "{}: gradients not finite",
+            mode.name()
+        );
+        assert_same(&a, &b, mode.name());
+        assert_eq!(a.1.dx, b.1.dx);
+    }
+}
