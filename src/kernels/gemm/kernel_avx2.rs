@@ -67,10 +67,11 @@ impl MicroKernel for Avx2 {
     const PARTS: bool = true;
 
     unsafe fn run_part(t: &Tile, acc: &mut [f32], first: bool, last: bool) {
-        assert!(t.m == MR && t.a_rs == 1 && t.a_cs == MR && acc.len() >= MR * NR);
+        assert!(t.m <= MR && t.a_rs == 1 && t.a_cs == MR && acc.len() >= MR * NR);
         let acc = acc.as_mut_ptr();
-        // SAFETY: AVX2 and FMA are present and the tile is a full-height
-        // one with A packed (caller's contract, checked above); `acc` holds
+        // SAFETY: AVX2 and FMA are present and A is packed, MR rows per
+        // step (caller's contract, checked above; the 6-row body reads the
+        // padding of a shorter tile and stores only its m rows); `acc` holds
         // the MR·NR floats the kernel saves or restores.
         unsafe {
             match (first, last) {
@@ -207,7 +208,11 @@ unsafe fn kernel<const R: usize, const MODE: u8, const PART: u8>(t: &Tile, saved
         return;
     }
     let alpha = _mm256_set1_ps(t.alpha);
-    if t.m == R && t.n == NR && t.c_cs == 1 {
+    // Full-width rows with unit column stride: C's own vectors, fused
+    // (`beta·C + alpha·acc` in one rounding). Also the m < R rows of a
+    // `run_part` tile (its padding rows are not stored), so that they round
+    // as the R = m body of `run` does.
+    if t.m <= R && t.n == NR && t.c_cs == 1 {
         let beta = _mm256_set1_ps(t.beta);
         let mut bias = [_mm256_setzero_ps(); 2];
         if !t.bias.is_null() {
@@ -216,9 +221,9 @@ unsafe fn kernel<const R: usize, const MODE: u8, const PART: u8>(t: &Tile, saved
                 *b = unsafe { _mm256_loadu_ps(t.bias.add(8 * j)) };
             }
         }
-        for (i, row) in acc.iter().enumerate() {
+        for (i, row) in acc.iter().enumerate().take(t.m) {
             for (j, &v) in row.iter().enumerate() {
-                // SAFETY: an exact R×16 tile with unit column stride.
+                // SAFETY: row i < m of a tile NR wide with unit column stride.
                 unsafe {
                     let dst = t.c.add(i * t.c_rs + 8 * j);
                     let mut out = if t.beta == 0.0 {
