@@ -75,7 +75,7 @@ impl MicroKernel for Avx2 {
         // the MR·NR floats the kernel saves or restores.
         unsafe {
             match (first, last) {
-                (true, true) => kernel::<MR, PACKED, WHOLE>(t, acc),
+                (true, true) => kernel::<MR, PACKED, SINGLE>(t, acc),
                 (true, false) => kernel::<MR, PACKED, FIRST>(t, acc),
                 (false, false) => kernel::<MR, PACKED, MIDDLE>(t, acc),
                 (false, true) => kernel::<MR, PACKED, LAST>(t, acc),
@@ -87,11 +87,13 @@ impl MicroKernel for Avx2 {
 /// Which part of a K slice a call runs (see [`MicroKernel::run_part`]):
 /// all of it (accumulators start at zero and end in C), its first part
 /// (start at zero, saved), a middle part (restored, saved) or its last part
-/// (restored, stored into C).
+/// (restored, stored into C). `SINGLE` is `WHOLE` for `run_part` (a slice in
+/// one part): like `LAST`, it may store fewer rows than it computes.
 const WHOLE: u8 = 0;
 const FIRST: u8 = 1;
 const MIDDLE: u8 = 2;
 const LAST: u8 = 3;
+const SINGLE: u8 = 4;
 
 /// [`row_times_block`] compiled for AVX2.
 #[target_feature(enable = "avx2,fma")]
@@ -143,7 +145,7 @@ unsafe fn kernel<const R: usize, const MODE: u8, const PART: u8>(t: &Tile, saved
     // for a later K slice, its load) does not wait on L2/L3 (1024² and 2048²
     // at 1 thread: 1.0-1.6 % faster; 256², 512² and 2 threads: unchanged).
     // A prefetch never faults, so the wrapping addresses need no checks.
-    if PART == WHOLE || PART == LAST {
+    if PART == WHOLE || PART == LAST || PART == SINGLE {
         for i in 0..R {
             let row = t.c.wrapping_add(i * t.c_rs);
             _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
@@ -209,10 +211,10 @@ unsafe fn kernel<const R: usize, const MODE: u8, const PART: u8>(t: &Tile, saved
     }
     let alpha = _mm256_set1_ps(t.alpha);
     // Full-width rows with unit column stride: C's own vectors, fused
-    // (`beta·C + alpha·acc` in one rounding). Also the m < R rows of a
-    // `run_part` tile (its padding rows are not stored), so that they round
-    // as the R = m body of `run` does.
-    if t.m <= R && t.n == NR && t.c_cs == 1 {
+    // (`beta·C + alpha·acc` in one rounding). Also the m < R rows of the
+    // last part of a `run_part` tile (its padding rows are not stored), so
+    // that they round as the R = m body of `run` does.
+    if (t.m == R || PART != WHOLE) && t.n == NR && t.c_cs == 1 {
         let beta = _mm256_set1_ps(t.beta);
         let mut bias = [_mm256_setzero_ps(); 2];
         if !t.bias.is_null() {
@@ -221,7 +223,11 @@ unsafe fn kernel<const R: usize, const MODE: u8, const PART: u8>(t: &Tile, saved
                 *b = unsafe { _mm256_loadu_ps(t.bias.add(8 * j)) };
             }
         }
-        for (i, row) in acc.iter().enumerate().take(t.m) {
+        for (i, row) in acc.iter().enumerate() {
+            if PART != WHOLE && i >= t.m {
+                // (A `run` tile has m = R: this loop stays as it was there.)
+                break;
+            }
             for (j, &v) in row.iter().enumerate() {
                 // SAFETY: row i < m of a tile NR wide with unit column stride.
                 unsafe {
