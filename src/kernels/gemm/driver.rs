@@ -519,8 +519,14 @@ fn row_tasks<K: MicroKernel>(
         let mv = r1 - r0;
         with_scratch(Slot::A, bl.kc.min(p.k) * mv.div_ceil(mr) * mr, |apack| {
             k_slices(p, |ks, beta, bias| {
-                K::pack_a(apack, p.a.at(r0, ks.start), mv, ks.len(), false);
                 if K::PARTS && !p.direct_b {
+                    // A part by part, as `panel_major` reads it.
+                    let plen = ks.len().div_ceil(b_panel_parts::<K>(p.l1d, ks.len()));
+                    for k0 in (0..ks.len()).step_by(plen) {
+                        let steps = plen.min(ks.len() - k0);
+                        let a = p.a.at(r0, ks.start + k0);
+                        K::pack_a(&mut apack[k0 * mv.div_ceil(mr) * mr..], a, mv, steps, false);
+                    }
                     let b = &bpack[ks.start * bstride..];
                     // The first panel of the next K slice, fetched during this slice's last panel.
                     let after = if ks.end < p.k {
@@ -531,6 +537,7 @@ fn row_tasks<K: MicroKernel>(
                     let rows = r0..r0 + mv;
                     return panel_major::<K>(p, apack, b, after, ks, rows, jc, ncols, beta, bias);
                 }
+                K::pack_a(apack, p.a.at(r0, ks.start), mv, ks.len(), false);
                 let s = Slices {
                     apack,
                     astride: 0,
@@ -571,6 +578,14 @@ pub(super) fn b_panel_parts<K: MicroKernel>(l1d: usize, kc: usize) -> usize {
 /// portions before each tile. The A-panel-in-L1 order of [`block`] instead
 /// streamed each KC×NC block of B from L2 and met it cold from L3 after every
 /// block change: 2048² on AVX2 at 1 thread was 2–3 % slower, 1024² 2 %.
+///
+/// `apack` holds the A block part by part (all the block's MR-row panels
+/// of the first part's steps, then of the second's…), so that one part's
+/// sweep down the rows reads one contiguous stream, which the hardware
+/// prefetchers follow from tile to tile (whole-slice panels made it a new
+/// short stream every tile: 0.3 % slower at 2048², 2 threads). The last
+/// partial panel and the last rows (under MR: the panel's zero padding is
+/// computed and not stored) run as parts too.
 /// Every tile runs the same K slice in the same order, so C is bitwise the
 /// same as through [`block`].
 #[allow(clippy::too_many_arguments)]
@@ -588,12 +603,12 @@ fn panel_major<K: MicroKernel>(
 ) {
     let (mr, nr, kc) = (K::MR, K::NR, ks.len());
     let mv = rows.len();
-    let full = mv / mr;
+    let units = mv.div_ceil(mr);
     let parts = b_panel_parts::<K>(p.l1d, kc);
     let plen = kc.div_ceil(parts);
     let panel = kc * nr;
     let line = 64 / std::mem::size_of::<f32>();
-    with_scratch(Slot::Edge, full * mr * nr, |saved| {
+    with_scratch(Slot::Edge, units * mr * nr, |saved| {
         for jr in (0..ncols).step_by(nr) {
             let nv = nr.min(ncols - jr);
             let bp = &b[(jr / nr) * panel..][..panel];
@@ -604,53 +619,41 @@ fn panel_major<K: MicroKernel>(
             };
             // Lines of the next panel, fetched a few before each tile of this one.
             let lines = next.len().div_ceil(line);
-            let per_tile = lines.div_ceil((full * parts).max(1));
+            let per_tile = lines.div_ceil((units * parts).max(1));
             let mut fetched = 0;
             let j = jc + jr;
-            let tile = |ir: usize, k0: usize, k1: usize| Tile {
-                k: k1 - k0,
-                a: apack[(ir / mr) * kc * mr + k0 * mr..].as_ptr(),
-                a_rs: 1,
-                a_cs: mr,
-                b: bp[k0 * nr..].as_ptr(),
-                b_rs: nr,
-                c: p.c
-                    .get()
-                    .wrapping_add(p.c_off + (rows.start + ir) * p.c_rs + j * p.c_cs),
-                c_rs: p.c_rs,
-                c_cs: p.c_cs,
-                alpha: p.alpha,
-                beta,
-                m: mr.min(mv - ir),
-                n: nv,
-                bias: bias.map_or(std::ptr::null(), |b| b[j..].as_ptr()),
-            };
-            if nv < nr {
-                // The last, partial panel: whole slices, one tile at a time.
-                for ir in (0..mv).step_by(mr) {
-                    // SAFETY: as in `block`: packed panels of kc·MR and kc·NR
-                    // floats; the tile lies in this task's rows of C.
-                    unsafe { K::run(&tile(ir, 0, kc)) }
-                }
-                continue;
-            }
             for q in 0..parts {
                 let (k0, k1) = (q * plen, kc.min(q * plen + plen));
                 for (ip, acc) in saved.chunks_exact_mut(mr * nr).enumerate() {
                     let n = per_tile.min(lines - fetched);
                     prefetch_l2(next.as_ptr().wrapping_add(fetched * line), n * line);
                     fetched += n;
-                    // SAFETY: a full-height tile with A packed (ip < full);
-                    // the part's steps k0..k1 lie in both packed panels; the
+                    let ir = ip * mr;
+                    let tile = Tile {
+                        k: k1 - k0,
+                        a: apack[k0 * units * mr + ip * (k1 - k0) * mr..].as_ptr(),
+                        a_rs: 1,
+                        a_cs: mr,
+                        b: bp[k0 * nr..].as_ptr(),
+                        b_rs: nr,
+                        c: p.c
+                            .get()
+                            .wrapping_add(p.c_off + (rows.start + ir) * p.c_rs + j * p.c_cs),
+                        c_rs: p.c_rs,
+                        c_cs: p.c_cs,
+                        alpha: p.alpha,
+                        beta,
+                        m: mr.min(mv - ir),
+                        n: nv,
+                        bias: bias.map_or(std::ptr::null(), |b| b[j..].as_ptr()),
+                    };
+                    // SAFETY: A panel ip of part q holds (k1 - k0)·MR packed
+                    // floats (zero-padded past the block's rows) and the B
+                    // panel kc·NR (zero-padded past its columns); the m×n
                     // tile of C lies in this task's rows, which no other task
                     // writes; `acc` holds MR·NR floats.
-                    unsafe { K::run_part(&tile(ip * mr, k0, k1), acc, q == 0, q + 1 == parts) }
+                    unsafe { K::run_part(&tile, acc, q == 0, q + 1 == parts) }
                 }
-            }
-            if full * mr < mv {
-                // The last rows (fewer than MR): the whole slice at once.
-                // SAFETY: as for the partial panel above.
-                unsafe { K::run(&tile(full * mr, 0, kc)) }
             }
         }
     });

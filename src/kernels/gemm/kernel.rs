@@ -78,7 +78,10 @@ pub trait MicroKernel: Copy + Send + Sync + 'static {
     /// runs packed products B panel by B panel, see `driver::panel_major`).
     const PARTS: bool = false;
 
-    /// One part of a K slice of a full-height tile with A packed: `first`
+    /// One part of a K slice of a tile with A packed (MR floats per step,
+    /// also for a tile of fewer rows: all MR rows are computed and the m
+    /// rows stored, so each stored element is summed exactly as by
+    /// [`MicroKernel::run`]): `first`
     /// starts the accumulators at zero, otherwise they are restored from
     /// `acc` (MR·NR floats); `last` stores them into C as [`MicroKernel::run`]
     /// does, otherwise they are saved to `acc`. The saved values are the
@@ -87,7 +90,7 @@ pub trait MicroKernel: Copy + Send + Sync + 'static {
     ///
     /// # Safety
     /// As [`MicroKernel::run`] for the part's `t.k` steps; the kernel checks
-    /// `t.m == MR`, packed A and `acc.len() >= MR·NR`.
+    /// `t.m <= MR`, packed A and `acc.len() >= MR·NR`.
     unsafe fn run_part(t: &Tile, acc: &mut [f32], first: bool, last: bool) {
         let _ = (t, acc, first, last);
         unreachable!("run_part: not implemented by this kernel");

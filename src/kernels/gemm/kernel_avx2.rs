@@ -67,14 +67,15 @@ impl MicroKernel for Avx2 {
     const PARTS: bool = true;
 
     unsafe fn run_part(t: &Tile, acc: &mut [f32], first: bool, last: bool) {
-        assert!(t.m == MR && t.a_rs == 1 && t.a_cs == MR && acc.len() >= MR * NR);
+        assert!(t.m <= MR && t.a_rs == 1 && t.a_cs == MR && acc.len() >= MR * NR);
         let acc = acc.as_mut_ptr();
-        // SAFETY: AVX2 and FMA are present and the tile is a full-height
-        // one with A packed (caller's contract, checked above); `acc` holds
+        // SAFETY: AVX2 and FMA are present and A is packed, MR rows per
+        // step (caller's contract, checked above; the 6-row body reads the
+        // padding of a shorter tile and stores only its m rows); `acc` holds
         // the MR·NR floats the kernel saves or restores.
         unsafe {
             match (first, last) {
-                (true, true) => kernel::<MR, PACKED, WHOLE>(t, acc),
+                (true, true) => kernel::<MR, PACKED, SINGLE>(t, acc),
                 (true, false) => kernel::<MR, PACKED, FIRST>(t, acc),
                 (false, false) => kernel::<MR, PACKED, MIDDLE>(t, acc),
                 (false, true) => kernel::<MR, PACKED, LAST>(t, acc),
@@ -86,11 +87,13 @@ impl MicroKernel for Avx2 {
 /// Which part of a K slice a call runs (see [`MicroKernel::run_part`]):
 /// all of it (accumulators start at zero and end in C), its first part
 /// (start at zero, saved), a middle part (restored, saved) or its last part
-/// (restored, stored into C).
+/// (restored, stored into C). `SINGLE` is `WHOLE` for `run_part` (a slice in
+/// one part): like `LAST`, it may store fewer rows than it computes.
 const WHOLE: u8 = 0;
 const FIRST: u8 = 1;
 const MIDDLE: u8 = 2;
 const LAST: u8 = 3;
+const SINGLE: u8 = 4;
 
 /// [`row_times_block`] compiled for AVX2.
 #[target_feature(enable = "avx2,fma")]
@@ -142,7 +145,7 @@ unsafe fn kernel<const R: usize, const MODE: u8, const PART: u8>(t: &Tile, saved
     // for a later K slice, its load) does not wait on L2/L3 (1024² and 2048²
     // at 1 thread: 1.0-1.6 % faster; 256², 512² and 2 threads: unchanged).
     // A prefetch never faults, so the wrapping addresses need no checks.
-    if PART == WHOLE || PART == LAST {
+    if PART == WHOLE || PART == LAST || PART == SINGLE {
         for i in 0..R {
             let row = t.c.wrapping_add(i * t.c_rs);
             _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
@@ -207,7 +210,11 @@ unsafe fn kernel<const R: usize, const MODE: u8, const PART: u8>(t: &Tile, saved
         return;
     }
     let alpha = _mm256_set1_ps(t.alpha);
-    if t.m == R && t.n == NR && t.c_cs == 1 {
+    // Full-width rows with unit column stride: C's own vectors, fused
+    // (`beta·C + alpha·acc` in one rounding). Also the m < R rows of the
+    // last part of a `run_part` tile (its padding rows are not stored), so
+    // that they round as the R = m body of `run` does.
+    if (t.m == R || PART != WHOLE) && t.n == NR && t.c_cs == 1 {
         let beta = _mm256_set1_ps(t.beta);
         let mut bias = [_mm256_setzero_ps(); 2];
         if !t.bias.is_null() {
@@ -217,8 +224,12 @@ unsafe fn kernel<const R: usize, const MODE: u8, const PART: u8>(t: &Tile, saved
             }
         }
         for (i, row) in acc.iter().enumerate() {
+            if PART != WHOLE && i >= t.m {
+                // (A `run` tile has m = R: this loop stays as it was there.)
+                break;
+            }
             for (j, &v) in row.iter().enumerate() {
-                // SAFETY: an exact R×16 tile with unit column stride.
+                // SAFETY: row i < m of a tile NR wide with unit column stride.
                 unsafe {
                     let dst = t.c.add(i * t.c_rs + 8 * j);
                     let mut out = if t.beta == 0.0 {

@@ -859,8 +859,9 @@ impl<K: MicroKernel> MicroKernel for BlockOrder<K> {
 
 /// The B-panel order (`driver::panel_major`, kernels with `run_part`) is
 /// bitwise the A-panel order: K slices in parts (AVX2 with the tiny and mid
-/// caches: 3 and 2 parts, a shorter last part; whole with this machine's),
-/// row and column tails, several K
+/// caches: 3 and 2 parts, a shorter last part; whole with the mid caches at
+/// K = 250 and with this machine's), row and column tails (the last rows
+/// computed with the panel's padding), several K
 /// slices with beta and bias, transposed A and B, 1 and 2 threads; and it
 /// matches the reference.
 fn panel_order_bitwise<K: MicroKernel>() {
@@ -878,6 +879,9 @@ fn panel_order_bitwise<K: MicroKernel>() {
         (TINY, 97, 67, 700),
         (MID, 301, 150, 500),
         (MID, 260, 300, 1100),
+        // One part per slice (a 250-step panel fits half of L1) with row
+        // and column tails: the padded last rows stored as `run` rounds them.
+        (MID, 301, 310, 250),
         (cache_sizes(), 700, 1000, 520),
     ];
     for (s, &(caches, m, n, k)) in cases.iter().enumerate() {

@@ -49,8 +49,9 @@ impl MatRef<'_> {
 /// block (columns of B), so both operands share this one routine.
 ///
 /// With `simd` (x86-64 with AVX, see [`vector_copies`]) and `W` a multiple of
-/// 8, the transposing case (`src.cs == 1`) goes through [`transpose_avx`]
-/// (the same copy, 8×8 blocks in registers).
+/// 8 or 6 (A's micro-panels on AVX2 and AVX-512), the transposing case
+/// (`src.cs == 1`) goes through [`transpose_avx`] (the same copy, 8×8 blocks
+/// in registers).
 fn pack_panel<const W: usize>(
     dst: &mut [f32],
     src: MatRef<'_>,
@@ -85,11 +86,11 @@ fn pack_panel<const W: usize>(
             *lane = &src.data[s..s + kc];
         }
         let full = kc / P * P;
-        if cfg!(target_arch = "x86_64") && simd && W.is_multiple_of(P) {
+        if cfg!(target_arch = "x86_64") && simd && (W.is_multiple_of(P) || W == NARROW) {
             // SAFETY: `simd` is only set where the CPU has AVX.
             #[cfg(target_arch = "x86_64")]
             unsafe {
-                transpose_avx::<W>(&mut dst[..full * W], &lanes, rows)
+                transpose_avx::<W>(&mut dst[..full * W], &lanes, rows, W * src.rs)
             };
         } else if rows == W {
             // Element by element from the lanes straight into the panel: a
@@ -447,6 +448,12 @@ unsafe fn pass6_avx(
     n
 }
 
+/// The one panel width under 8 that [`transpose_avx`] takes: MR of the AVX2
+/// and AVX-512 kernels, whose A panels a row-major A is transposed into (a
+/// square product's A, packed per row task; the element-by-element loop was
+/// 1.3–1.5 % of a 1024² or 2048² product on AVX2).
+const NARROW: usize = 6;
+
 /// Eight zeros: the source of [`transpose_avx`]'s loads for rows past the
 /// panel's last row.
 #[cfg(target_arch = "x86_64")]
@@ -461,21 +468,42 @@ static ZEROS: [f32; 8] = [0.0; 8];
 /// steps, one 256-bit store each. The element-by-element loop was scalar
 /// SSE2 code (the crate's baseline target), a load and a store per float.
 ///
+/// A 6-wide panel (`W = NARROW`) is one group of 8 rows whose last two are
+/// zeros: each step's 8 floats are stored at `t·6`, in order, so the next
+/// step's store overwrites the 2 extra floats; the last step stores exactly
+/// 6 (4 + 2), so nothing is written past `dst`.
+///
 /// # Safety
 /// The CPU must have AVX.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn transpose_avx<const W: usize>(dst: &mut [f32], lanes: &[&[f32]; W], rows: usize) {
+unsafe fn transpose_avx<const W: usize>(
+    dst: &mut [f32],
+    lanes: &[&[f32]; W],
+    rows: usize,
+    ahead: usize,
+) {
     use std::arch::x86_64::*;
     const P: usize = 8;
     let steps = dst.len() / W;
-    assert!(W.is_multiple_of(P) && steps.is_multiple_of(P) && rows <= W);
+    assert!((W.is_multiple_of(P) || W == NARROW) && steps.is_multiple_of(P) && rows <= W);
     // Each valid lane holds at least `steps` floats (`pack_panel` slices
     // them kc long, and `steps` ≤ kc), so every load below stays inside it.
     assert!(lanes[..rows].iter().all(|l| l.len() >= steps));
     let o = dst.as_mut_ptr();
     for q in 0..steps / P {
-        for g in 0..W / P {
+        if W == NARROW && q % 2 == 0 {
+            // A's rows come from L3 (a square product's A is not in L2):
+            // fetch the next panel's rows, one line per row every 16 steps
+            // (a line's worth), a whole panel ahead, so that the six new
+            // streams of every panel do not start cold (2048² on AVX2, 1
+            // thread: the vector pack took 1.2 % of the product's samples
+            // without this, 0.8–1.1 % with it).
+            for lane in &lanes[..rows] {
+                prefetch_floats(lane.as_ptr().wrapping_add(q * P + ahead), 1);
+            }
+        }
+        for g in 0..W.div_ceil(P) {
             // Row i of this group: its 8 steps from q·8, or 8 zeros past
             // the last row.
             let src: [*const f32; P] = std::array::from_fn(|i| {
@@ -513,9 +541,21 @@ unsafe fn transpose_avx<const W: usize>(dst: &mut [f32], lanes: &[&[f32]; W], ro
                 ];
                 for (c, v) in cols.into_iter().enumerate() {
                     let t = q * P + 4 * h + c;
-                    // SAFETY: step t < steps, rows g·8..g·8 + 8 ≤ W: floats
-                    // t·W + g·8 .. + 8 of `dst` (steps·W long).
-                    unsafe { _mm256_storeu_ps(o.add(t * W + g * P), v) };
+                    if W >= P || t + 1 < steps {
+                        // SAFETY: step t < steps. W ≥ 8: rows g·8..g·8 + 8
+                        // ≤ W, floats t·W + g·8 .. + 8 of `dst` (steps·W
+                        // long). W = 6 (g = 0): floats t·6 .. t·6 + 8 ≤
+                        // (t + 2)·6 ≤ steps·6, as t + 1 < steps.
+                        unsafe { _mm256_storeu_ps(o.add(t * W + g * P), v) };
+                    } else {
+                        // SAFETY: the last step of a 6-wide panel: floats
+                        // t·6 .. t·6 + 6 = steps·6, the end of `dst`.
+                        unsafe {
+                            _mm_storeu_ps(o.add(t * W), _mm256_castps256_ps128(v));
+                            let hi = _mm256_extractf128_ps::<1>(v);
+                            _mm_store_sd(o.add(t * W + 4).cast(), _mm_castps_pd(hi));
+                        }
+                    }
                 }
             }
         }
