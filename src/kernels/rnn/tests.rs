@@ -485,9 +485,9 @@ fn weight_grads_match_f64_and_do_not_depend_on_the_pool() {
 
 #[test]
 fn kept_backward_buffers_never_leak_old_data() {
-    // Large enough (≥ 4 MiB of gate gradients even for Elman) for the
-    // backward to take its gate- and weight-gradient buffers from the kept
-    // ones. Poisoned kept buffers (NaN) and zeroed ones must give the same
+    // Large enough (LSTM 16 MiB, GRU 12 MiB of gate gradients; Elman's 4 MiB
+    // are zero-filled afresh) for the backward to take its gate-gradient
+    // buffers from the kept ones. Poisoned kept buffers (NaN) and zeroed ones must give the same
     // bits, with sequences shorter than T (steps whose gradients are written
     // as zeros). W_hh is scaled down so that 256 steps stay finite.
     for mode in MODES {

@@ -11,7 +11,7 @@ fn zeroed_is_zero_at_every_size() {
 
 #[test]
 fn scratch_is_reused_and_sized() {
-    let n = MIN_BYTES / 4 + 77;
+    let n = KEEP_MIN_BYTES / 4 + 77;
     let mut a = Scratch::take(&[n]).unwrap();
     assert_eq!(a.len(), n);
     a.fill(3.0);
