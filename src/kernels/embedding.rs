@@ -75,18 +75,9 @@ pub struct Lookup<'a> {
 /// - out: (n, d) contiguous
 pub fn embedding_add(a: Lookup<'_>, b: Lookup<'_>, d: usize, out: &mut [f32]) -> Result<()> {
     const OP: &str = "embedding_add";
-    let (
-        Lookup {
-            table: a,
-            num: num_a,
-            ids: ids_a,
-        },
-        Lookup {
-            table: b,
-            num: num_b,
-            ids: ids_b,
-        },
-    ) = (a, b);
+    let (ids_a, ids_b) = (a.ids, b.ids);
+    let (num_a, num_b) = (a.num, b.num);
+    let (a, b) = (a.table, b.table);
     let n = ids_a.len();
     if a.len() != num_a * d || b.len() != num_b * d || ids_b.len() != n || out.len() != n * d {
         return Err(KernelError::shape(
@@ -165,10 +156,22 @@ pub fn embedding_backward(
     d: usize,
     dweight: &mut [f32],
 ) -> Result<()> {
-    const OP: &str = "embedding_backward";
+    scatter_add("embedding_backward", "ids", dy, ids, num, d, dweight)
+}
+
+/// `embedding_backward`, its errors naming `op` and the ids argument `arg`.
+fn scatter_add(
+    op: &'static str,
+    arg: &str,
+    dy: &[f32],
+    ids: &[i64],
+    num: usize,
+    d: usize,
+    dweight: &mut [f32],
+) -> Result<()> {
     if dy.len() != ids.len() * d || dweight.len() != num * d {
         return Err(KernelError::shape(
-            OP,
+            op,
             format!(
                 "dy: expected {}×{d} elements, got {}; dweight: expected {num}×{d}, got {}",
                 ids.len(),
@@ -177,20 +180,20 @@ pub fn embedding_backward(
             ),
         ));
     }
-    check_ids(OP, "ids", ids, num)?;
+    check_ids(op, arg, ids, num)?;
     if d == 0 || num == 0 {
         return Ok(());
     }
     // Stable counting sort of positions by id.
-    let mut offsets: Vec<usize> = crate::kernels::alloc::try_zeroed(OP, num.saturating_add(1))?;
+    let mut offsets: Vec<usize> = crate::kernels::alloc::try_zeroed(op, num.saturating_add(1))?;
     for &id in ids {
         offsets[id as usize + 1] += 1;
     }
     for v in 0..num {
         offsets[v + 1] += offsets[v];
     }
-    let mut next = crate::kernels::alloc::try_copy(OP, &offsets)?;
-    let mut order: Vec<usize> = crate::kernels::alloc::try_zeroed(OP, ids.len())?;
+    let mut next = crate::kernels::alloc::try_copy(op, &offsets)?;
+    let mut order: Vec<usize> = crate::kernels::alloc::try_zeroed(op, ids.len())?;
     for (p, &id) in ids.iter().enumerate() {
         let slot = &mut next[id as usize];
         order[*slot] = p;
@@ -214,9 +217,6 @@ pub fn embedding_backward(
         });
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;
 
 /// One table's gradient: `dw` ((num, d) contiguous, overwritten) receives the
 /// rows of `dy` at the positions of `ids`.
@@ -247,8 +247,9 @@ pub fn embedding_add_backward(
             format!("ids_b: expected {n} ids, got {}", b.ids.len()),
         ));
     }
-    check_ids(OP, "ids_a", a.ids, a.num)?;
-    check_ids(OP, "ids_b", b.ids, b.num)?;
-    embedding_backward(dy, a.ids, a.num, d, a.dw)?;
-    embedding_backward(dy, b.ids, b.num, d, b.dw)
+    scatter_add(OP, "ids_a", dy, a.ids, a.num, d, a.dw)?;
+    scatter_add(OP, "ids_b", dy, b.ids, b.num, d, b.dw)
 }
+
+#[cfg(test)]
+mod tests;
