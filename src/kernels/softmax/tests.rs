@@ -113,3 +113,58 @@ fn shape_errors() {
     assert!(softmax(&[0.0; 5], &mut y, 2, 2, 1.0, Mask::None).is_err());
     assert!(softmax(&[0.0; 4], &mut y, 2, 2, 1.0, Mask::Row(&[0.0; 3])).is_err());
 }
+
+/// `exp_or_zero` and `V::exp` over arguments around both ends of the clamp,
+/// the subnormal range, ±∞ and NaN, each level.
+struct ExpBits<'a> {
+    t: &'a [f32],
+    ours: &'a mut [f32],
+    shared: &'a mut [f32],
+}
+
+impl Kernel for ExpBits<'_> {
+    type Output = ();
+    unsafe fn run<V: F32Vec>(self) {
+        for (o, l) in steps::<V>(self.t.len()) {
+            let t = ld::<V>(self.t, o, l, 0.0);
+            st::<V>(self.ours, o, l, exp_or_zero::<V>(t));
+            st::<V>(self.shared, o, l, V::exp(t));
+        }
+    }
+}
+
+#[test]
+fn exp_or_zero_has_the_exp_bits() {
+    let mut t: Vec<f32> = (0..4000).map(|i| -110.0 + i as f32 * 0.0301).collect();
+    t.extend([
+        f32::NEG_INFINITY,
+        f32::INFINITY,
+        f32::NAN,
+        -1e30,
+        -104.0,
+        f32::from_bits((-104.0f32).to_bits() + 1),
+        f32::from_bits((-104.0f32).to_bits() - 1),
+        -87.5,
+        0.0,
+        -0.0,
+        88.0,
+        100.0,
+    ]);
+    for isa in crate::simd::available() {
+        let (mut ours, mut shared) = (vec![0.0; t.len()], vec![0.0; t.len()]);
+        let k = ExpBits {
+            t: &t,
+            ours: &mut ours,
+            shared: &mut shared,
+        };
+        crate::simd::dispatch_on(isa, k);
+        for (i, (a, b)) in ours.iter().zip(&shared).enumerate() {
+            assert!(
+                a.to_bits() == b.to_bits(),
+                "{}: exp({}) = {a} here, {b} from V::exp",
+                isa.name(),
+                t[i]
+            );
+        }
+    }
+}
