@@ -132,6 +132,67 @@ def test_resume_with_uneven_step_counts_is_exact(cls):
     assert_bitwise(full, snapshot(ts2, opt2))
 
 
+def run_fast_events(cls, general):
+    """Nine steps of two groups through every event that sends a group's step back to
+    the general path: a parameter without a gradient, a replaced (Fortran-ordered)
+    parameter array, a state dict loaded (new group dicts), a read-only parameter
+    array, a float64 gradient; an lr schedule throughout. ``general``: the fast path
+    off. Returns the snapshot and how each group step went (True: fast path)."""
+    rng = np.random.default_rng(11)
+    ts = [ar.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True) for s in SHAPES]
+    opt = cls([{"params": ts[:4], "weight_decay": 0.1}, {"params": ts[4:]}], lr=1e-2)
+    taken = []
+    fast_step = opt._fast_step
+
+    def spy(group, fast):
+        ok = False if general else fast_step(group, fast)
+        taken.append(ok)
+        return ok
+
+    opt._fast_step = spy
+    sched = optim.StepLR(opt, 2, 0.5)
+    for k in range(9):
+        for t in ts:
+            t.grad = ar.tensor(rng.standard_normal(t.shape).astype(np.float32))
+        if k == 2:
+            ts[5].grad = None
+        if k == 3:
+            ts[1]._array = np.asfortranarray(ts[1]._array)
+        if k == 5:
+            opt.load_state_dict(opt.state_dict())
+        if k == 6:
+            ts[6]._array.flags.writeable = False
+        if k == 7:
+            ts[2].grad._array = ts[2].grad._array.astype(np.float64)
+        opt.step()
+        sched.step()
+    return snapshot(ts, opt), taken, opt
+
+
+@pytest.mark.parametrize("cls", [optim.AdamW, optim.Adam])
+def test_fast_group_step_is_bitwise_the_general_path(cls):
+    fast, taken, opt = run_fast_events(cls, general=False)
+    general, _, _ = run_fast_events(cls, general=True)
+    assert_bitwise(fast, general)
+    assert taken.count(True) >= 6 and False in taken  # both paths really ran
+    assert all(type(s["step"]) is int for s in opt.state.values())
+    # After the read-only array and the float64 gradient both groups keep the general path.
+    assert taken[-2:] == [False, False]
+
+
+def test_fast_group_step_keeps_the_general_errors():
+    ts, opt = make_optimizer(optim.AdamW, 4)
+    for _ in range(3):
+        for t in ts:
+            t.grad = ar.tensor(np.ones(t.shape, np.float32))
+        opt.step()
+    ts[3].grad = ar.tensor(np.ones((2, 2), np.float32))
+    before = [t._array.copy() for t in ts]
+    with pytest.raises(ar.ShapeError, match="AdamW.step: gradient shape"):
+        opt.step()
+    assert all(np.array_equal(a, t._array) for a, t in zip(before, ts[:2]))
+
+
 # --- gradient clipping -------------------------------------------------------------------
 
 
