@@ -344,6 +344,39 @@ def test_norm_and_scale_validation():
     y = np.arange(5, dtype=np.float32)
     _core.scale_([x, y], 0.1)
     np.testing.assert_array_equal(y, np.arange(5, dtype=np.float32) * np.float32(0.1))
+    # writable=True: also what scale_ needs, checked in the same call.
+    assert _core.total_norm2([x, y], writable=True) == _core.total_norm2([x, y])
+    with pytest.raises(ValueError, match=r"total_norm2: xs\[1\] shares memory"):
+        _core.total_norm2([x, x], writable=True)
+    with pytest.raises(ValueError, match=r"total_norm2: xs\[0\] is read-only"):
+        _core.total_norm2([ro], writable=True)
+    with pytest.raises(ar.DTypeError, match=r"total_norm2: xs\[0\] must be a float32"):
+        _core.total_norm2([np.ones(3)], writable=True)
+
+
+def test_clip_when_the_binding_refuses_the_fast_path():
+    """Gradients the one-call check refuses take the former checks: a read-only one and a
+    non-contiguous one go through NumPy (total in float64 sums of NumPy, so compare
+    to that), distinct overlapping views keep the fast norm and scale_ names the overlap."""
+    ps = grads_params([(3, 4), (5,)], 6)
+    g0 = ps[0].grad._array.astype(np.float64)
+    g1 = ps[1].grad._array.astype(np.float64)
+    want = (float(np.sum(np.abs(g0) ** 2.0)) + float(np.sum(np.abs(g1) ** 2.0))) ** 0.5  # NumPy path's formula
+    ps[1].grad._array.setflags(write=False)
+    assert clip_grad_norm_(ps, 1e9) == want
+    with pytest.raises(ValueError, match="read-only"):
+        clip_grad_norm_(ps, 1e-3)
+    ps = grads_params([(3, 4), (5,)], 6)
+    ps[0].grad._array = np.asfortranarray(ps[0].grad._array)
+    before = ps[0].grad._array.copy()
+    assert clip_grad_norm_(ps, 1e-3) == want
+    np.testing.assert_array_equal(ps[0].grad._array, before * np.float32(1e-3 / (want + 1e-6)))
+    buf = np.ones(8, np.float32)
+    p, q = ar.zeros(4, requires_grad=True), ar.zeros(4, requires_grad=True)
+    p.grad, q.grad = ar.Tensor(buf[:4]), ar.Tensor(buf[2:6])
+    assert clip_grad_norm_([p, q], 1e9) == _core.total_norm2([buf[:4], buf[2:6]])
+    with pytest.raises(ValueError, match="shares memory"):
+        clip_grad_norm_([p, q], 1e-3)
 
 
 # --- every ISA ---------------------------------------------------------------------------
