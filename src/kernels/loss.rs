@@ -81,7 +81,7 @@ impl Kernel for Rows<'_> {
             }
             let m = V::hmax(mx);
             let mv = V::splat(m);
-            // Pass 2: e = exp(x − max) into g, Σe (tail lanes: exp(-inf) = 0).
+            // Pass 2: e = exp(x − max) into g, Σe (lanes past the row: 0).
             let mut se = V::splat(0.0);
             for o in (0..full).step_by(V::LANES) {
                 let e = V::exp(V::sub(V::load(&x[o..o + V::LANES]), mv));
