@@ -365,6 +365,26 @@ def test_cross_entropy_matches_float64_reference():
     )
 
 
+def test_cross_entropy_backward_seeds():
+    """The loss's own backward (seed 1) hands on the kernel's dlogits unscaled, the
+    same bits as d·1; any other seed multiplies. Twice through a retained graph, and
+    a leaf's .grad is its own array (the saved dlogits stay as they were)."""
+    x = ar.tensor(r(7, 5) * 2, requires_grad=True)
+    t = np.array([0, 4, 2, 2, -100, 1, 3])
+    _, d = ar.ops.cross_entropy(x.numpy(), t)
+    loss = F.cross_entropy(x, t)
+    loss.backward(retain_graph=True)
+    assert x.grad.numpy().tobytes() == d.tobytes()
+    loss.backward(retain_graph=True)
+    np.testing.assert_array_equal(x.grad.numpy(), d + d)
+    x.grad = None
+    (F.cross_entropy(x, t) * 3.0).backward()
+    assert x.grad.numpy().tobytes() == (d * np.float32(3.0)).tobytes()
+    x.grad = None
+    F.cross_entropy(x, t).backward(ar.tensor(np.float32(0.5)))
+    assert x.grad.numpy().tobytes() == (d * np.float32(0.5)).tobytes()
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_mse_loss(reduction):
     gradcheck(lambda a, b: F.mse_loss(a, b, reduction=reduction), r(3, 4), r(3, 4))

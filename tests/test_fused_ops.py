@@ -363,6 +363,10 @@ def test_embedding_add_errors():
         ops.embedding_add(w, np.array([[0, 1]]), w, np.array([0, 5]))
     with pytest.raises(ar.ShapeError, match=r"ids_b must broadcast to ids_a's shape \(2, 2\); got \(3,\)"):
         ops.embedding_add(w, np.zeros((2, 2), int), w, np.arange(3))
+    with pytest.raises(ar.ShapeError, match=r"ids_b must broadcast to ids_a's shape \(2,\); got \(1, 2\)"):
+        ops.embedding_add(w, np.zeros(2, int), w, np.zeros((1, 2), int))  # more dims: as np.broadcast_to
+    out = ops.embedding_add(w + 1, np.array([[0, 1], [2, 3]]), w, np.array([[4], [1]]))  # (2, 1) broadcast
+    assert np.array_equal(out, (w + 1)[[[0, 1], [2, 3]]] + w[[[4, 4], [1, 1]]])
     with pytest.raises(ar.ShapeError, match=r"b must have a's dim 2; got shape \(5, 3\)"):
         ops.embedding_add(w, [0], np.zeros((5, 3)), [0])
     with pytest.raises(ar.DTypeError, match="embedding_add: ids_b must be an integer"):

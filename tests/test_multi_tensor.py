@@ -132,6 +132,67 @@ def test_resume_with_uneven_step_counts_is_exact(cls):
     assert_bitwise(full, snapshot(ts2, opt2))
 
 
+def run_fast_events(cls, general):
+    """Nine steps of two groups through every event that sends a group's step back to
+    the general path: a parameter without a gradient, a replaced (Fortran-ordered)
+    parameter array, a state dict loaded (new group dicts), a read-only parameter
+    array, a float64 gradient; an lr schedule throughout. ``general``: the fast path
+    off. Returns the snapshot and how each group step went (True: fast path)."""
+    rng = np.random.default_rng(11)
+    ts = [ar.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True) for s in SHAPES]
+    opt = cls([{"params": ts[:4], "weight_decay": 0.1}, {"params": ts[4:]}], lr=1e-2)
+    taken = []
+    fast_step = opt._fast_step
+
+    def spy(group, fast):
+        ok = False if general else fast_step(group, fast)
+        taken.append(ok)
+        return ok
+
+    opt._fast_step = spy
+    sched = optim.StepLR(opt, 2, 0.5)
+    for k in range(9):
+        for t in ts:
+            t.grad = ar.tensor(rng.standard_normal(t.shape).astype(np.float32))
+        if k == 2:
+            ts[5].grad = None
+        if k == 3:
+            ts[1]._array = np.asfortranarray(ts[1]._array)
+        if k == 5:
+            opt.load_state_dict(opt.state_dict())
+        if k == 6:
+            ts[6]._array.flags.writeable = False
+        if k == 7:
+            ts[2].grad._array = ts[2].grad._array.astype(np.float64)
+        opt.step()
+        sched.step()
+    return snapshot(ts, opt), taken, opt
+
+
+@pytest.mark.parametrize("cls", [optim.AdamW, optim.Adam])
+def test_fast_group_step_is_bitwise_the_general_path(cls):
+    fast, taken, opt = run_fast_events(cls, general=False)
+    general, _, _ = run_fast_events(cls, general=True)
+    assert_bitwise(fast, general)
+    assert taken.count(True) >= 6 and False in taken  # both paths really ran
+    assert all(type(s["step"]) is int for s in opt.state.values())
+    # After the read-only array and the float64 gradient both groups keep the general path.
+    assert taken[-2:] == [False, False]
+
+
+def test_fast_group_step_keeps_the_general_errors():
+    ts, opt = make_optimizer(optim.AdamW, 4)
+    for _ in range(3):
+        for t in ts:
+            t.grad = ar.tensor(np.ones(t.shape, np.float32))
+        opt.step()
+    ts[3].grad = ar.tensor(np.ones((2, 2), np.float32))
+    before = [t._array.copy() for t in ts]
+    with pytest.raises(ar.ShapeError, match="AdamW.step: gradient shape"):
+        opt.step()
+    assert all(np.array_equal(a, t._array) for a, t in zip(before, ts[:2]))
+
+
 # --- gradient clipping -------------------------------------------------------------------
 
 
@@ -283,6 +344,39 @@ def test_norm_and_scale_validation():
     y = np.arange(5, dtype=np.float32)
     _core.scale_([x, y], 0.1)
     np.testing.assert_array_equal(y, np.arange(5, dtype=np.float32) * np.float32(0.1))
+    # writable=True: also what scale_ needs, checked in the same call.
+    assert _core.total_norm2([x, y], writable=True) == _core.total_norm2([x, y])
+    with pytest.raises(ValueError, match=r"total_norm2: xs\[1\] shares memory"):
+        _core.total_norm2([x, x], writable=True)
+    with pytest.raises(ValueError, match=r"total_norm2: xs\[0\] is read-only"):
+        _core.total_norm2([ro], writable=True)
+    with pytest.raises(ar.DTypeError, match=r"total_norm2: xs\[0\] must be a float32"):
+        _core.total_norm2([np.ones(3)], writable=True)
+
+
+def test_clip_when_the_binding_refuses_the_fast_path():
+    """Gradients the one-call check refuses take the former checks: a read-only one and a
+    non-contiguous one go through NumPy (total in float64 sums of NumPy, so compare
+    to that), distinct overlapping views keep the fast norm and scale_ names the overlap."""
+    ps = grads_params([(3, 4), (5,)], 6)
+    g0 = ps[0].grad._array.astype(np.float64)
+    g1 = ps[1].grad._array.astype(np.float64)
+    want = (float(np.sum(np.abs(g0) ** 2.0)) + float(np.sum(np.abs(g1) ** 2.0))) ** 0.5  # NumPy path's formula
+    ps[1].grad._array.setflags(write=False)
+    assert clip_grad_norm_(ps, 1e9) == want
+    with pytest.raises(ValueError, match="read-only"):
+        clip_grad_norm_(ps, 1e-3)
+    ps = grads_params([(3, 4), (5,)], 6)
+    ps[0].grad._array = np.asfortranarray(ps[0].grad._array)
+    before = ps[0].grad._array.copy()
+    assert clip_grad_norm_(ps, 1e-3) == want
+    np.testing.assert_array_equal(ps[0].grad._array, before * np.float32(1e-3 / (want + 1e-6)))
+    buf = np.ones(8, np.float32)
+    p, q = ar.zeros(4, requires_grad=True), ar.zeros(4, requires_grad=True)
+    p.grad, q.grad = ar.Tensor(buf[:4]), ar.Tensor(buf[2:6])
+    assert clip_grad_norm_([p, q], 1e9) == _core.total_norm2([buf[:4], buf[2:6]])
+    with pytest.raises(ValueError, match="shares memory"):
+        clip_grad_norm_([p, q], 1e-3)
 
 
 # --- every ISA ---------------------------------------------------------------------------

@@ -148,8 +148,9 @@ def adam_multi_step(
 ) -> None:
     """One AdamW (decoupled) or Adam (L2 in the gradient) step in place over a group;
     steps[i] >= 1 is tensor i's step count; shapes match per index."""
-def total_norm2(xs: list[F32]) -> float:
-    """sqrt(sum of x**2) over all arrays, float64 sums per fixed chunk in a fixed order."""
+def total_norm2(xs: list[F32], *, writable: bool = False) -> float:
+    """sqrt(sum of x**2) over all arrays, float64 sums per fixed chunk in a fixed order;
+    writable=True: each array must also be writable and overlap no other (else ValueError)."""
 def add_(dst: F32, src: F32) -> None:
     """dst += src in place (both C-contiguous, same shape), over the thread pool."""
 def scale_(xs: list[F32], c: float) -> None:

@@ -17,13 +17,14 @@ State dicts hold NumPy arrays and JSON-able scalars only, so
 from __future__ import annotations
 
 import math
+import operator
 import sys
 from collections.abc import Iterable
 from typing import Any, Callable
 
 import numpy as np
 
-from . import ops
+from . import _core, ops
 from ._validate import ShapeError
 from .nn.utils import clip_grad_norm_
 from .tensor import Tensor
@@ -135,23 +136,28 @@ class Optimizer:
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = closure() if closure is not None else None
         for group in self.param_groups:
-            self._validate(group)  # schedules may have changed lr
-            items = []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad._array
-                if g.shape != p._array.shape:
-                    raise ShapeError(
-                        f"{self._name}.step: gradient shape {g.shape} != parameter shape {p.shape}"
-                    )
-                if group.get("maximize"):  # ascend: PyTorch negates the gradient first
-                    g = np.negative(g, dtype=np.float32)
-                # asarray, not ascontiguousarray: that makes a 0-d gradient 1-d.
-                items.append((p, np.asarray(g, dtype=np.float32, order="C")))
-            if items:
-                self._step_group(group, items)
+            self._group_step(group)
         return loss
+
+    def _group_step(self, group: dict[str, Any]) -> None:
+        """One step of one parameter group: checks, the parameters that have a
+        gradient with their contiguous float32 gradients, ``_step_group``."""
+        self._validate(group)  # schedules may have changed lr
+        items = []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = p.grad._array
+            if g.shape != p._array.shape:
+                raise ShapeError(
+                    f"{self._name}.step: gradient shape {g.shape} != parameter shape {p.shape}"
+                )
+            if group.get("maximize"):  # ascend: PyTorch negates the gradient first
+                g = np.negative(g, dtype=np.float32)
+            # asarray, not ascontiguousarray: that makes a 0-d gradient 1-d.
+            items.append((p, np.asarray(g, dtype=np.float32, order="C")))
+        if items:
+            self._step_group(group, items)
 
     def _step_group(self, group: dict[str, Any], items: list[tuple[Tensor, np.ndarray]]) -> None:
         """Updates the group's parameters that have a gradient; ``items`` holds
@@ -310,6 +316,13 @@ class SGD(Optimizer):
         data -= np.float32(group["lr"]) * g
 
 
+_ARRAY = operator.attrgetter("_array")
+_GRAD_ARRAY = operator.attrgetter("grad._array")
+_EXP_AVG = operator.itemgetter("exp_avg")
+_EXP_AVG_SQ = operator.itemgetter("exp_avg_sq")
+_STEP = operator.itemgetter("step")
+
+
 class AdamW(Optimizer):
     """Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's formulation:
 
@@ -334,6 +347,9 @@ class AdamW(Optimizer):
         fused: bool | None = None,
     ) -> None:
         # foreach/fused are accepted for PyTorch programs: the step is always one fused kernel
+        # id(group) -> (group, its params list, their arrays, validated hyper-parameters),
+        # or (group, None, None, None) once the fast path failed for the group.
+        self._fast: dict[int, tuple] = {}
         super().__init__(
             params,
             {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
@@ -348,6 +364,59 @@ class AdamW(Optimizer):
         _check_number(self._name, "betas[0]", betas[0], hi=1.0)
         _check_number(self._name, "betas[1]", betas[1], hi=1.0)
         _check_number(self._name, "eps", group["eps"], lo_open=True)
+
+    def _group_step(self, group: dict[str, Any]) -> None:
+        """The general step (``Optimizer._group_step``), or from a group's second step
+        on a fast path with the same effect and ~50 µs less Python a step (GPT
+        benchmark, 53 parameters): where every parameter still holds the array the
+        general path last made writable (identity), and has a gradient and its
+        moments, the lists go straight to the kernel. Its binding checks every array
+        (float32, C-contiguous, writable, shapes, no overlap) before changing any;
+        if it refuses, nothing has changed, the general path runs (with its own
+        conversions and errors) and the group keeps it from then on."""
+        fast = self._fast.get(id(group))
+        if fast is not None and fast[0] is group and self._fast_step(group, fast):
+            return
+        super()._group_step(group)
+        fast = self._fast.get(id(group))  # (group, None, …) if the fast path just failed
+        if fast is None or fast[0] is not group or fast[1] is not None:
+            live = {id(g) for g in self.param_groups}
+            for k in [k for k in self._fast if k not in live]:  # groups replaced since
+                del self._fast[k]
+            hp = (group["lr"], group["betas"], group["eps"], group["weight_decay"])
+            self._fast[id(group)] = (group, group["params"], list(map(_ARRAY, group["params"])), hp)
+
+    def _fast_step(self, group: dict[str, Any], fast: tuple) -> bool:
+        """The group's step through the kernel with the cached lists; False (nothing
+        changed) where the general path must run."""
+        _, params, arrays, hp = fast
+        ps = group["params"]
+        if group.get("maximize") or group.get("amsgrad") or ps is not params or len(ps) != len(arrays):
+            return False
+        if not all(map(operator.is_, map(_ARRAY, ps), arrays)):
+            return False
+        key = (group["lr"], group["betas"], group["eps"], group["weight_decay"])
+        if key != hp:  # a schedule changed lr: check again
+            self._validate(group)
+            self._fast[id(group)] = (group, params, arrays, key)
+        try:
+            grads = list(map(_GRAD_ARRAY, ps))  # AttributeError: a parameter without one
+            states = list(map(self.state.__getitem__, ps))  # KeyError: no state yet
+            ms, vs = list(map(_EXP_AVG, states)), list(map(_EXP_AVG_SQ, states))
+            steps = [int(t) + 1 for t in map(_STEP, states)]
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return False
+        b1, b2 = group["betas"]
+        try:
+            _core.adam_multi_step(arrays, grads, ms, vs, steps, lr=float(group["lr"]), beta1=float(b1),
+                                  beta2=float(b2), eps=float(group["eps"]),
+                                  weight_decay=float(group["weight_decay"]), decoupled=self.decoupled)  # fmt: skip
+        except Exception:  # refused before any update: the general path from now on
+            self._fast[id(group)] = (group, None, None, None)
+            return False
+        for state, t in zip(states, steps):
+            state["step"] = t
+        return True
 
     def _moments(self, p: Tensor, data: np.ndarray) -> dict[str, Any]:
         """``p``'s state, made on its first step: the step count and both moments at zero."""

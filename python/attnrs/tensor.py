@@ -114,7 +114,7 @@ class Tensor:
     @classmethod
     def _wrap(cls, arr: np.ndarray, requires_grad: bool, ctx: Any, index: int) -> Tensor:
         t = cls.__new__(cls)
-        if type(arr) is not np.ndarray or arr.dtype != np.float32:
+        if type(arr) is not np.ndarray or arr.dtype is not _F32:  # (equal, not it: no copy below)
             arr = np.asarray(arr)  # NumPy scalars from 0-d math
             if arr.dtype.kind == "f":
                 arr = arr.astype(np.float32, copy=False)

@@ -124,23 +124,122 @@ struct Accumulate<'a> {
     dy: &'a [f32],
 }
 
+/// Whole vectors per column block of `Accumulate`: their sums stay in
+/// registers over all of a row's positions.
+const BLOCK: usize = 4;
+
 impl Kernel for Accumulate<'_> {
     type Output = ();
     #[inline(always)]
     unsafe fn run<V: F32Vec>(self) {
-        let d = self.d;
+        let (d, l) = (self.d, V::LANES);
         for (i, row) in self.dw.chunks_exact_mut(d).enumerate() {
             let v = self.v0 + i;
-            row.fill(0.0);
-            for &p in &self.order[self.offsets[v]..self.offsets[v + 1]] {
-                let src = &self.dy[p * d..(p + 1) * d];
-                for (o, l) in steps::<V>(d) {
-                    let s = V::add(ld::<V>(row, o, l, 0.0), ld::<V>(src, o, l, 0.0));
-                    st::<V>(row, o, l, s);
+            let ps = &self.order[self.offsets[v]..self.offsets[v + 1]];
+            // Each element: 0 + dy[p₀] + dy[p₁] + … in increasing position, as
+            // a zeroed row with every position's row added in turn.
+            let mut o = 0;
+            while o + BLOCK * l <= d {
+                let mut acc = [V::splat(0.0); BLOCK];
+                for &p in ps {
+                    let src = &self.dy[p * d + o..p * d + o + BLOCK * l];
+                    for (k, a) in acc.iter_mut().enumerate() {
+                        *a = V::add(*a, V::load(&src[k * l..]));
+                    }
                 }
+                for (k, a) in acc.iter().enumerate() {
+                    V::store(&mut row[o + k * l..], *a);
+                }
+                o += BLOCK * l;
+            }
+            for (oo, n) in steps::<V>(d - o) {
+                let mut a = V::splat(0.0);
+                for &p in ps {
+                    a = V::add(a, ld::<V>(&self.dy[p * d + o..(p + 1) * d], oo, n, 0.0));
+                }
+                st::<V>(&mut row[o..], oo, n, a);
             }
         }
     }
+}
+
+/// One table's gradient: `dw` ((num, d) contiguous, overwritten) receives the
+/// rows of `dy` at the positions of `ids`.
+pub struct ScatterAdd<'a> {
+    pub ids: &'a [i64],
+    pub num: usize,
+    pub dw: &'a mut [f32],
+}
+
+/// A table's positions sorted by id (a stable counting sort), after the
+/// shape and id checks (errors naming `op` and the ids argument `arg`).
+struct Sorted {
+    /// `offsets[v]..offsets[v + 1]` indexes `order` for id v.
+    offsets: Vec<usize>,
+    order: Vec<usize>,
+}
+
+fn sort_ids(
+    op: &'static str,
+    arg: &str,
+    dy: &[f32],
+    t: &ScatterAdd<'_>,
+    d: usize,
+) -> Result<Sorted> {
+    let (ids, num) = (t.ids, t.num);
+    if dy.len() != ids.len() * d || t.dw.len() != num * d {
+        return Err(KernelError::shape(
+            op,
+            format!(
+                "dy: expected {}×{d} elements, got {}; dweight: expected {num}×{d}, got {}",
+                ids.len(),
+                dy.len(),
+                t.dw.len()
+            ),
+        ));
+    }
+    check_ids(op, arg, ids, num)?;
+    let mut offsets: Vec<usize> = crate::kernels::alloc::try_zeroed(op, num.saturating_add(1))?;
+    for &id in ids {
+        offsets[id as usize + 1] += 1;
+    }
+    for v in 0..num {
+        offsets[v + 1] += offsets[v];
+    }
+    let mut next = crate::kernels::alloc::try_copy(op, &offsets)?;
+    let mut order: Vec<usize> = crate::kernels::alloc::try_zeroed(op, ids.len())?;
+    for (p, &id) in ids.iter().enumerate() {
+        let slot = &mut next[id as usize];
+        order[*slot] = p;
+        *slot += 1;
+    }
+    Ok(Sorted { offsets, order })
+}
+
+/// Every table's rows, cut into tasks of whole vocabulary rows (~8 Ki
+/// floats of additions each, by the average positions per row), run in one
+/// parallel region: each row is one task's, so no atomics and the same bits
+/// at any thread count.
+fn scatter_all(dy: &[f32], d: usize, tables: Vec<(ScatterAdd<'_>, &Sorted)>) {
+    if d == 0 {
+        return;
+    }
+    let mut tasks = Vec::new();
+    for (t, s) in tables {
+        let work_per_row = d * (1 + t.ids.len() / t.num.max(1));
+        let rc = crate::threads::chunk_len(t.num, work_per_row, 8 * 1024);
+        for (c, dw) in t.dw.chunks_mut(rc * d).enumerate() {
+            tasks.push(Accumulate {
+                dw,
+                v0: c * rc,
+                d,
+                offsets: &s.offsets,
+                order: &s.order,
+                dy,
+            });
+        }
+    }
+    tasks.into_par_iter().for_each(dispatch);
 }
 
 /// `dweight[v, :] = Σ_{i: ids[i] = v} dy[i, :]`, summed in increasing i.
@@ -156,79 +255,19 @@ pub fn embedding_backward(
     d: usize,
     dweight: &mut [f32],
 ) -> Result<()> {
-    scatter_add("embedding_backward", "ids", dy, ids, num, d, dweight)
-}
-
-/// `embedding_backward`, its errors naming `op` and the ids argument `arg`.
-fn scatter_add(
-    op: &'static str,
-    arg: &str,
-    dy: &[f32],
-    ids: &[i64],
-    num: usize,
-    d: usize,
-    dweight: &mut [f32],
-) -> Result<()> {
-    if dy.len() != ids.len() * d || dweight.len() != num * d {
-        return Err(KernelError::shape(
-            op,
-            format!(
-                "dy: expected {}×{d} elements, got {}; dweight: expected {num}×{d}, got {}",
-                ids.len(),
-                dy.len(),
-                dweight.len()
-            ),
-        ));
-    }
-    check_ids(op, arg, ids, num)?;
-    if d == 0 || num == 0 {
-        return Ok(());
-    }
-    // Stable counting sort of positions by id.
-    let mut offsets: Vec<usize> = crate::kernels::alloc::try_zeroed(op, num.saturating_add(1))?;
-    for &id in ids {
-        offsets[id as usize + 1] += 1;
-    }
-    for v in 0..num {
-        offsets[v + 1] += offsets[v];
-    }
-    let mut next = crate::kernels::alloc::try_copy(op, &offsets)?;
-    let mut order: Vec<usize> = crate::kernels::alloc::try_zeroed(op, ids.len())?;
-    for (p, &id) in ids.iter().enumerate() {
-        let slot = &mut next[id as usize];
-        order[*slot] = p;
-        *slot += 1;
-    }
-    // Chunks of vocabulary rows sized by the average work per row.
-    let work_per_row = d * (1 + ids.len() / num);
-    let rc = crate::threads::chunk_len(num, work_per_row, 32 * 1024);
-    dweight
-        .par_chunks_mut(rc * d)
-        .enumerate()
-        .for_each(|(c, dwc)| {
-            dispatch(Accumulate {
-                dw: dwc,
-                v0: c * rc,
-                d,
-                offsets: &offsets,
-                order: &order,
-                dy,
-            });
-        });
+    let t = ScatterAdd {
+        ids,
+        num,
+        dw: dweight,
+    };
+    let s = sort_ids("embedding_backward", "ids", dy, &t, d)?;
+    scatter_all(dy, d, vec![(t, &s)]);
     Ok(())
-}
-
-/// One table's gradient: `dw` ((num, d) contiguous, overwritten) receives the
-/// rows of `dy` at the positions of `ids`.
-pub struct ScatterAdd<'a> {
-    pub ids: &'a [i64],
-    pub num: usize,
-    pub dw: &'a mut [f32],
 }
 
 /// The gradients of `embedding_add` w.r.t. both tables: each as
 /// `embedding_backward` gives it (the same fixed order, bit for bit), with
-/// errors named for this op.
+/// errors named for this op, both tables' rows in one parallel region.
 ///
 /// # Shapes
 /// - dy: (n, d) contiguous; a.ids, b.ids: (n,)
@@ -247,8 +286,10 @@ pub fn embedding_add_backward(
             format!("ids_b: expected {n} ids, got {}", b.ids.len()),
         ));
     }
-    scatter_add(OP, "ids_a", dy, a.ids, a.num, d, a.dw)?;
-    scatter_add(OP, "ids_b", dy, b.ids, b.num, d, b.dw)
+    let sa = sort_ids(OP, "ids_a", dy, &a, d)?;
+    let sb = sort_ids(OP, "ids_b", dy, &b, d)?;
+    scatter_all(dy, d, vec![(a, &sa), (b, &sb)]);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -199,18 +199,32 @@ pub(super) fn adam_multi_step(
 }
 
 /// The total 2-norm `√(Σ x²)` over every array, accumulated in float64.
+/// `writable`: every array must also be writable and overlap no other (what a
+/// `scale_` of the same list needs), else ValueError: `clip_grad_norm_` learns
+/// in this one call whether its fast path applies.
 #[pyfunction]
-pub(super) fn total_norm2(py: Python<'_>, xs: Arrays<'_>) -> PyResult<f64> {
+#[pyo3(signature = (xs, *, writable = false))]
+pub(super) fn total_norm2(py: Python<'_>, xs: Arrays<'_>, writable: bool) -> PyResult<f64> {
     const OP: &str = "total_norm2";
+    if writable {
+        let bs = borrow_all(OP, "xs", &xs, |a| a.try_readwrite())?;
+        let slices = bs
+            .iter()
+            .map(|b| b.as_slice())
+            .collect::<Result<Vec<&[f32]>, _>>()?;
+        return norm2(py, &slices);
+    }
     let bs = borrow_all(OP, "xs", &xs, |a| a.try_readonly())?;
     let slices = bs
         .iter()
         .map(|b| b.as_slice())
         .collect::<Result<Vec<&[f32]>, _>>()?;
+    norm2(py, &slices)
+}
+
+fn norm2(py: Python<'_>, slices: &[&[f32]]) -> PyResult<f64> {
     let total: usize = slices.iter().map(|s| s.len()).sum();
-    call(py, Pool::Work(total), || {
-        Ok(grad_norm::total_norm2(&slices))
-    })
+    call(py, Pool::Work(total), || Ok(grad_norm::total_norm2(slices)))
 }
 
 /// `x *= float32(c)` for every array, in place.

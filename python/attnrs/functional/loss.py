@@ -36,7 +36,11 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, g):
         (d,) = ctx.saved
-        return d * (g[:, None] if ctx.reduction == "none" else g)
+        if ctx.reduction == "none":
+            return d * g[:, None]
+        # d·1 is d bit for bit: a loss's own backward() seeds 1, so no pass over the logits
+        # (nothing downstream writes into a gradient it is given; `.grad` takes a copy).
+        return d if g == 1 else d * g
 
 
 def cross_entropy(

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .. import ops
+from .. import _core, ops
 from ..tensor import Tensor
 
 __all__ = ["clip_grad_norm_"]
@@ -40,13 +40,20 @@ def clip_grad_norm_(
     grads = [p.grad._array for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    fast = (
+    total = None
+    if norm_type == 2.0:
+        try:  # the binding checks each array once (~25 µs less than the checks below for 53)
+            total = _core.total_norm2(grads, writable=True)
+        except (TypeError, ValueError):  # not float32 / C-contiguous / writable, or overlapping
+            pass
+    fast = total is not None or (
         norm_type == 2.0
         and all(g.dtype == np.float32 and g.flags.c_contiguous and g.flags.writeable for g in grads)
         and len({id(g) for g in grads}) == len(grads)  # one array twice: scaled twice below
     )
     if fast:
-        total = ops.total_norm2(grads)
+        if total is None:
+            total = ops.total_norm2(grads)
     elif math.isinf(norm_type):
         total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
     else:

@@ -57,13 +57,14 @@ def index_pair(
     a, b = as_index(ids_a, op, names[0]), as_index(ids_b, op, names[1])
     if b.shape == a.shape:
         return a, b
-    try:
-        b = np.broadcast_to(b, a.shape)
-    except ValueError:
-        raise ShapeError(
-            f"{op}: {names[1]} must broadcast to {names[0]}'s shape {a.shape}; got {b.shape}"
-        ) from None
-    return a, np.ascontiguousarray(b)
+    if b.ndim <= a.ndim:  # a broadcast copy by assignment: ~1 µs, np.broadcast_to ~8 µs
+        out = np.empty(a.shape, dtype=np.int64)
+        try:
+            out[...] = b
+            return a, out
+        except ValueError:
+            pass
+    raise ShapeError(f"{op}: {names[1]} must broadcast to {names[0]}'s shape {a.shape}; got {b.shape}")
 
 
 def embedding_add(a: np.ndarray, ids_a: np.ndarray, b: np.ndarray, ids_b: np.ndarray) -> np.ndarray:

@@ -94,3 +94,47 @@ fn embedding_add_backward_is_each_tables_backward() {
     let e = run(&ids_a).unwrap_err();
     assert!(e.message.contains("ids_b[0] = 3"), "{e}");
 }
+
+#[test]
+fn scatter_rows_are_the_plain_sums_on_every_isa() {
+    // Widths around the register blocks (BLOCK vectors of 4, 8 or 16 lanes) and
+    // tails; ids with no position, one, many; -0.0 and NaN in dy.
+    let ids = [5i64, 0, 5, 2, 5, 0, 7, 5, 2];
+    let num = 9;
+    for d in [1, 7, 16, 31, 32, 33, 63, 64, 65, 100, 128, 129] {
+        let mut dy: Vec<f32> = (0..ids.len() * d)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
+        dy[3] = -0.0;
+        dy[d + 2] = -0.0;
+        dy[4 * d + d / 2] = f32::NAN;
+        let mut want = vec![0.0f32; num * d];
+        for (i, &id) in ids.iter().enumerate() {
+            for j in 0..d {
+                want[id as usize * d + j] += dy[i * d + j];
+            }
+        }
+        for isa in crate::simd::available() {
+            let mut dw = vec![f32::NAN; num * d];
+            let t = ScatterAdd {
+                ids: &ids,
+                num,
+                dw: &mut dw,
+            };
+            let s = sort_ids("test", "ids", &dy, &t, d).unwrap();
+            crate::simd::dispatch_on(
+                isa,
+                Accumulate {
+                    dw: t.dw,
+                    v0: 0,
+                    d,
+                    offsets: &s.offsets,
+                    order: &s.order,
+                    dy: &dy,
+                },
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&dw), bits(&want), "{} d = {d}", isa.name());
+        }
+    }
+}

@@ -113,3 +113,100 @@ fn bitwise_equal_across_thread_counts() {
     };
     assert_eq!(run(1), run(2));
 }
+
+/// The row kernel as one `steps` loop with `ld`/`st` partial tails (the code
+/// before the tail was kept in a register and filled with the max): the
+/// reference for `rows_give_the_bits_of_the_plain_loop`.
+struct PlainRows<'a>(Rows<'a>);
+
+impl Kernel for PlainRows<'_> {
+    type Output = ();
+    unsafe fn run<V: F32Vec>(self) {
+        use crate::kernels::rows::{ld, st, steps};
+        let r = self.0;
+        let c = r.c;
+        let rows = r.x.chunks_exact(c).zip(r.grad.chunks_exact_mut(c));
+        for (((x, g), &t), loss) in rows.zip(r.target).zip(r.loss.iter_mut()) {
+            if t == r.ignore {
+                *loss = 0.0;
+                g.fill(0.0);
+                continue;
+            }
+            let t = t as usize;
+            let ninf = f32::NEG_INFINITY;
+            let (mut mx, mut sx) = (V::splat(ninf), V::splat(0.0));
+            for (o, n) in steps::<V>(c) {
+                mx = V::max(mx, ld::<V>(x, o, n, ninf));
+                sx = V::add(sx, ld::<V>(x, o, n, 0.0));
+            }
+            let m = V::hmax(mx);
+            let mv = V::splat(m);
+            let mut se = V::splat(0.0);
+            for (o, n) in steps::<V>(c) {
+                let e = V::exp(V::sub(ld::<V>(x, o, n, ninf), mv));
+                st::<V>(g, o, n, e);
+                se = V::add(se, e);
+            }
+            let sum = V::hsum(se);
+            let ln_sum = sum.ln();
+            let scale = V::splat(r.gscale / sum);
+            let off = V::splat(r.gscale * r.eps / c as f32);
+            for (o, n) in steps::<V>(c) {
+                st::<V>(g, o, n, V::sub(V::mul(ld::<V>(g, o, n, 0.0), scale), off));
+            }
+            g[t] -= r.gscale * (1.0 - r.eps);
+            let mean_x = V::hsum(sx) / c as f32;
+            let nll = (m - x[t]) + ln_sum;
+            let smooth = (m - mean_x) + ln_sum;
+            *loss = (1.0 - r.eps) * nll + r.eps * smooth;
+        }
+    }
+}
+
+#[test]
+fn rows_give_the_bits_of_the_plain_loop() {
+    // Every class count from 1 to 40 (every tail length on every ISA) and 65;
+    // rows with a NaN, +inf, all -inf, a logit 200 below the max (exp
+    // underflows), smoothing on and off, ignored rows.
+    for isa in crate::simd::available() {
+        for c in (1..=40).chain([65]) {
+            let n = 6;
+            let mut x = values(n * c, c as u64, 5.0);
+            x[c + (c / 2)] = f32::NAN;
+            x[2 * c + c - 1] = f32::INFINITY;
+            x[3 * c..4 * c].fill(f32::NEG_INFINITY);
+            x[4 * c] = -200.0;
+            let t: Vec<i64> = (0..n)
+                .map(|i| if i == 5 { -100 } else { ((i * 3) % c) as i64 })
+                .collect();
+            for eps in [0.0, 0.1] {
+                let run = |plain: bool| {
+                    let (mut loss, mut grad) = (vec![0.0f32; n], vec![0.0f32; n * c]);
+                    let rows = Rows {
+                        x: &x,
+                        target: &t,
+                        loss: &mut loss,
+                        grad: &mut grad,
+                        c,
+                        ignore: -100,
+                        eps,
+                        gscale: 0.2,
+                    };
+                    if plain {
+                        crate::simd::dispatch_on(isa, PlainRows(rows));
+                    } else {
+                        crate::simd::dispatch_on(isa, rows);
+                    }
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    (bits(&loss), bits(&grad))
+                };
+                assert_eq!(
+                    run(false),
+                    run(true),
+                    "{}, c = {c}, eps = {eps}",
+                    isa.name()
+                );
+            }
+        }
+    }
+}
