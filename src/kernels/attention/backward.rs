@@ -9,9 +9,12 @@
 //!    dPᵀ = V dOᵀ, dSᵀ = Pᵀ ⊙ (dPᵀ − D), dK += dSᵀ Q, dQ_g += dS K.
 //!    A causal key tile stops, for each query tile, at the last key that
 //!    tile's queries see (the rest have P = 0). dK/dV rows are written once
-//!    per key tile; dQ goes to the group's own partial (Tq × D).
+//!    per key tile, by the last query tile's products (their stores write
+//!    the output rows: no pass of their own); dQ goes to the group's own
+//!    partial (Tq × D).
 //! 3. `dQ = scale · Σ_g dQ_g`, summed in group order. With one group
-//!    (G = 1, e.g. B·H ≥ 16) each task writes its dQ directly instead.
+//!    (G = 1, e.g. B·H ≥ 16) each task writes its dQ directly instead: the
+//!    product of each query tile's last key tile writes its rows.
 //!
 //! The number of groups G depends only on B·H and Tk, and the query tile
 //! height only on the problem (`query_rows`), so results are bitwise
@@ -60,6 +63,7 @@ struct Scratch {
     st: Vec<f32>,  // BC × BR: Sᵀ, Pᵀ, then dSᵀ
     dk: Vec<f32>,  // BC × d
     dv: Vec<f32>,  // BC × dv
+    dq_done: Vec<bool>, // per query tile: its dQ rows were written by a product (one group)
 }
 
 impl Scratch {
@@ -82,6 +86,7 @@ impl Scratch {
             st: vec![0.0; BC * BR],
             dk: zeros(OP, &[BC, d]),
             dv: zeros(OP, &[BC, dv]),
+            dq_done: vec![false; p.tq.div_ceil(br)],
         }
     }
 }
@@ -390,6 +395,7 @@ fn run(
         lse,
         dkp,
         dvp,
+        dq_out: (n_g == 1 && g.dq.dim == 1).then_some(dqp),
     };
     if n_g == 1 {
         // One group per (batch, head) owns all of its dQ: accumulate it in
@@ -398,11 +404,17 @@ fn run(
             || (Scratch::new(p, br, pk), zeros(OP, &[part_len])),
             |(s, part), bh| {
                 part.fill(0.0);
+                s.dq_done.fill(false);
                 key_group(&ctx, bh, 0, 1, s, part);
                 let (b, h) = (bh / p.heads, bh % p.heads);
-                let at = (g.dq.row(b, h, 0), g.dq.time, g.dq.dim);
-                // SAFETY: as in `write_dq`, for rows 0..tq of (b, h).
-                unsafe { dqp.write_rows(at, (part, p.d), (tq, p.d), p.scale) };
+                // The query tiles whose rows no product wrote.
+                for (qt, _) in s.dq_done.iter().enumerate().filter(|(_, &w)| !w) {
+                    let (i0, mr) = (qt * br, br.min(tq - qt * br));
+                    let at = (g.dq.row(b, h, i0), g.dq.time, g.dq.dim);
+                    let rows = (&part[i0 * p.d..], p.d);
+                    // SAFETY: as in `write_dq`, for rows i0..i0 + mr of (b, h).
+                    unsafe { dqp.write_rows(at, rows, (mr, p.d), p.scale) };
+                }
             },
         );
         return Ok(());
@@ -455,6 +467,9 @@ struct Ctx<'a> {
     lse: &'a [f32],
     dkp: OutPtr,
     dvp: OutPtr,
+    /// With one key-tile group (and dQ of unit column stride): dQ, which each
+    /// query tile's last key tile writes from its product's store.
+    dq_out: Option<OutPtr>,
 }
 
 /// Key tiles `grp, grp + n_g, …` of one (batch, head); dQ accumulates into `part` (Tq × D).
@@ -560,10 +575,15 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
     } else {
         0
     };
+    // Rows of dK and dV written by the last query tile's products (from
+    // 0; the rest are written from the buffers after the loop).
+    let mut kv_written = 0;
+    let kv_out = g.dk.dim == 1 && g.dv.dim == 1;
     let mut qt = i_first / br;
     while qt * br < tq {
         let i0 = qt * br;
         let mr = br.min(tq - i0);
+        let this_qt = qt;
         qt += 1;
         // Keys past the tile's last visible one have P = 0 and add nothing
         // (exactly) to dV, dK or dQ: a causal tile stops there.
@@ -633,7 +653,36 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             rs: BR,
             cs: 1,
         };
-        tile::gemm_band(isa, ncq, dv, mr, pt, dob, &mut s.dv, dv, !first, k_band);
+        // The last query tile writes dK and dV rows 0..ncq from its
+        // products' stores (no later tile adds to them).
+        let last = kv_out && i0 + mr == tq;
+        if last {
+            kv_written = ncq;
+        }
+        // SAFETY (both): the validated dk/dv layouts map (b, h, j0 + jj, c),
+        // jj < ncq ≤ nc, to distinct in-bounds elements with unit column
+        // stride (dq, dk and dv share none); key tile kt of (b, h) belongs to
+        // this task alone.
+        let (dv_out, dk_out) = if last {
+            unsafe {
+                (
+                    Some(tile::OutRows::new(
+                        dvp.0.wrapping_add(g.dv.row(b, h, j0)),
+                        g.dv.time,
+                        tile::RowMul::All(1.0),
+                    )),
+                    Some(tile::OutRows::new(
+                        dkp.0.wrapping_add(g.dk.row(b, h, j0)),
+                        g.dk.time,
+                        tile::RowMul::All(p.scale),
+                    )),
+                )
+            }
+        } else {
+            (None, None)
+        };
+        let c_dv = (&mut s.dv[..], dv);
+        tile::gemm_band_out(isa, (ncq, dv, mr), pt, dob, c_dv, !first, k_band, dv_out);
         // dSᵀ = Pᵀ ⊙ (dPᵀ − D) with dPᵀ = V dOᵀ (ncq × mr), made in the
         // product's store over Pᵀ.
         let ds = tile::Gemm {
@@ -648,6 +697,7 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             c_scale: None,
             c_grad: Some(&delta[bh * tq + i0..bh * tq + i0 + mr]),
             band: t_band,
+            out: None,
         };
         tile::run_gemm(isa, ds);
         // dK += dSᵀ Q (ncq × d).
@@ -667,7 +717,8 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             rs: BR,
             cs: 1,
         };
-        tile::gemm_band(isa, ncq, d, mr, dst, qb, &mut s.dk, d, !first, k_band);
+        let c_dk = (&mut s.dk[..], d);
+        tile::gemm_band_out(isa, (ncq, d, mr), dst, qb, c_dk, !first, k_band, dk_out);
         first = false;
         // dQ_g += dS K (mr × d): dS is dSᵀ read with swapped strides.
         let kb = if !k_packed {
@@ -683,18 +734,27 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             rs: 1,
             cs: BR,
         };
-        tile::gemm_band(
-            isa,
-            mr,
-            d,
-            ncq,
-            ds,
-            kb,
-            &mut part[i0 * d..],
-            d,
-            true,
-            q_band,
-        );
+        // With one group, the query tile's last key tile writes its dQ rows
+        // from the product's store (no later key tile adds to them).
+        let dq_out = match c.dq_out {
+            Some(dqp) if j0 + nc >= p.key_end(i0 + mr - 1) => {
+                s.dq_done[this_qt] = true;
+                // SAFETY: the validated dq layout maps (b, h, i0 + r, c), r <
+                // mr, c < d, to distinct in-bounds elements with unit column
+                // stride, disjoint from dk and dv; with one group this task
+                // alone owns the rows of (b, h).
+                Some(unsafe {
+                    tile::OutRows::new(
+                        dqp.0.wrapping_add(g.dq.row(b, h, i0)),
+                        g.dq.time,
+                        tile::RowMul::All(p.scale),
+                    )
+                })
+            }
+            _ => None,
+        };
+        let c_dq = (&mut part[i0 * d..], d);
+        tile::gemm_band_out(isa, (mr, d, ncq), ds, kb, c_dq, true, q_band, dq_out);
     }
     if first {
         s.dk[..nc * d].fill(0.0);
@@ -704,11 +764,17 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         (g.dk.row(b, h, j0), g.dk.time, g.dk.dim),
         (g.dv.row(b, h, j0), g.dv.time, g.dv.dim),
     );
+    // The rows that no product wrote.
+    let (dk_at, dv_at) = (
+        (dk_at.0 + kv_written * dk_at.1, dk_at.1, dk_at.2),
+        (dv_at.0 + kv_written * dv_at.1, dv_at.1, dv_at.2),
+    );
+    let rest = nc - kv_written;
     // SAFETY: the validated dk/dv layouts map (b, h, j0 + jj, c) to distinct
     // in-bounds elements (dq, dk and dv share none, also when packed in one
     // buffer); key tile kt of (b, h) belongs to this task's group alone.
     unsafe {
-        dkp.write_rows(dk_at, (&s.dk, d), (nc, d), p.scale);
-        dvp.write_rows(dv_at, (&s.dv, dv), (nc, dv), 1.0);
+        dkp.write_rows(dk_at, (&s.dk[kv_written * d..], d), (rest, d), p.scale);
+        dvp.write_rows(dv_at, (&s.dv[kv_written * dv..], dv), (rest, dv), 1.0);
     }
 }

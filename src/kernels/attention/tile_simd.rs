@@ -39,6 +39,61 @@ pub(super) struct Gemm<'a> {
     /// `C[i,j] = C[i,j]·((A·B)[i,j] − c_grad[j])` (dSᵀ = Pᵀ ⊙ (dPᵀ − D)).
     pub c_grad: Option<&'a [f32]>,
     pub band: Band,
+    /// When given, the result rows go to an output instead of C, and C's
+    /// contents afterwards are unspecified: see [`OutRows`].
+    pub out: Option<OutRows<'a>>,
+}
+
+/// The multiplier of a product written to an output (see [`OutRows`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RowMul<'a> {
+    /// Every row by the same factor.
+    All(f32),
+    /// Row i by `mul[i]` (at least m factors).
+    Row(&'a [f32]),
+}
+
+/// Where a tile product's result goes instead of C: element (i, j) of what
+/// the product would store in C, times the row's factor, is written to
+/// `ptr[i·rs + j]` (the last pass of an output's rows done in the product's
+/// store: the same value as storing C and writing it out scaled after).
+#[derive(Clone, Copy)]
+pub(crate) struct OutRows<'a> {
+    ptr: *mut f32,
+    rs: usize,
+    mul: RowMul<'a>,
+}
+
+impl<'a> OutRows<'a> {
+    /// # Safety
+    /// For the product's m × n result, every `ptr + i·rs + j` (i < m, j < n)
+    /// is an in-bounds element of one output allocation, written by no one
+    /// else and referenced nowhere else while the product runs.
+    pub(crate) unsafe fn new(ptr: *mut f32, rs: usize, mul: RowMul<'a>) -> Self {
+        OutRows { ptr, rs, mul }
+    }
+
+    /// Panics unless there is a factor for each of `m` rows.
+    pub(super) fn check(&self, m: usize) {
+        if let RowMul::Row(f) = self.mul {
+            assert!(f.len() >= m, "tile::gemm: out factors too short");
+        }
+    }
+
+    /// Writes the m × n result held in `c` (row stride `ldc`) out, scaled
+    /// (the paths that compute in C: the scalar level, and K = 0).
+    pub(super) fn write(&self, c: &[f32], ldc: usize, m: usize, n: usize) {
+        for i in 0..m {
+            let f = match self.mul {
+                RowMul::All(x) => x,
+                RowMul::Row(f) => f[i],
+            };
+            for (j, &v) in c[i * ldc..i * ldc + n].iter().enumerate() {
+                // SAFETY: (i, j) is inside the m × n result (`OutRows::new`).
+                unsafe { *self.ptr.add(i * self.rs + j) = v * f };
+            }
+        }
+    }
 }
 
 impl Gemm<'_> {
@@ -103,6 +158,9 @@ fn gemm_scalar(g: Gemm<'_>) {
                 *cv += av * bv;
             }
         }
+    }
+    if let Some(o) = g.out {
+        o.write(g.c, g.ldc, g.m, g.n);
     }
 }
 
@@ -308,6 +366,18 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
             Some(s) => unsafe { V::mul(v, s) },
             None => v,
         };
+        // The output row and factor when the result goes out (see `OutRows`).
+        let out = g.out.map(|o| {
+            let m = match o.mul {
+                RowMul::All(x) => x,
+                // SAFETY: `OutRows::new`'s caller gave m factors; i0 + i < m.
+                RowMul::Row(f) => unsafe { *f.get_unchecked(i0 + i) },
+            };
+            // SAFETY: the caller has V's ISA; the pointer is only formed here.
+            (o.ptr.wrapping_add((i0 + i) * o.rs + j), unsafe {
+                V::splat(m)
+            })
+        });
         for t in 0..NV {
             let lo = row + t * V::LANES;
             // SAFETY: C's row i0 + i holds columns j..j + w (checked by
@@ -324,7 +394,14 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
                     } else {
                         acc[i][t]
                     };
-                    V::store(d, v);
+                    if let Some((o, m)) = out {
+                        // SAFETY: columns j + t·LANES.. of row i0 + i of the
+                        // output are this product's alone (`OutRows::new`).
+                        let o = std::slice::from_raw_parts_mut(o.add(t * V::LANES), V::LANES);
+                        V::store(o, V::mul(v, m));
+                    } else {
+                        V::store(d, v);
+                    }
                 } else {
                     let d = g.c.get_unchecked_mut(lo..row + w);
                     let v = if let Some(dd) = g.c_grad {
@@ -336,7 +413,14 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
                     } else {
                         acc[i][t]
                     };
-                    V::store_partial(d, v);
+                    if let Some((o, m)) = out {
+                        // SAFETY: as above, for the w − t·LANES columns left.
+                        let o =
+                            std::slice::from_raw_parts_mut(o.add(t * V::LANES), w - t * V::LANES);
+                        V::store_partial(o, V::mul(v, m));
+                    } else {
+                        V::store_partial(d, v);
+                    }
                 }
             }
         }
