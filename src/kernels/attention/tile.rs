@@ -136,6 +136,7 @@ pub(super) fn run_gemm(isa: Isa, g: Gemm<'_>) {
     }
     if let Some(o) = g.out {
         o.check(m);
+        assert!(g.c_grad.is_none(), "tile::gemm: out with c_grad");
     }
     let c_grad = g.c_grad;
     if let Some(dd) = c_grad {

@@ -353,6 +353,10 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
     j: usize,
     w: usize,
 ) {
+    if let Some(o) = g.out {
+        // SAFETY: forwarded.
+        return unsafe { store_out::<V, R, NV, FULL>(g, o, acc, (i0, j, w)) };
+    }
     for i in 0..R {
         let row = (i0 + i) * g.ldc + j;
         // SAFETY: `tile::run_gemm` checked c_scale.len() ≥ m > i0 + i.
@@ -366,18 +370,6 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
             Some(s) => unsafe { V::mul(v, s) },
             None => v,
         };
-        // The output row and factor when the result goes out (see `OutRows`).
-        let out = g.out.map(|o| {
-            let m = match o.mul {
-                RowMul::All(x) => x,
-                // SAFETY: `OutRows::new`'s caller gave m factors; i0 + i < m.
-                RowMul::Row(f) => unsafe { *f.get_unchecked(i0 + i) },
-            };
-            // SAFETY: the caller has V's ISA; the pointer is only formed here.
-            (o.ptr.wrapping_add((i0 + i) * o.rs + j), unsafe {
-                V::splat(m)
-            })
-        });
         for t in 0..NV {
             let lo = row + t * V::LANES;
             // SAFETY: C's row i0 + i holds columns j..j + w (checked by
@@ -394,14 +386,7 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
                     } else {
                         acc[i][t]
                     };
-                    if let Some((o, m)) = out {
-                        // SAFETY: columns j + t·LANES.. of row i0 + i of the
-                        // output are this product's alone (`OutRows::new`).
-                        let o = std::slice::from_raw_parts_mut(o.add(t * V::LANES), V::LANES);
-                        V::store(o, V::mul(v, m));
-                    } else {
-                        V::store(d, v);
-                    }
+                    V::store(d, v);
                 } else {
                     let d = g.c.get_unchecked_mut(lo..row + w);
                     let v = if let Some(dd) = g.c_grad {
@@ -413,14 +398,62 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
                     } else {
                         acc[i][t]
                     };
-                    if let Some((o, m)) = out {
-                        // SAFETY: as above, for the w − t·LANES columns left.
-                        let o =
-                            std::slice::from_raw_parts_mut(o.add(t * V::LANES), w - t * V::LANES);
-                        V::store_partial(o, V::mul(v, m));
+                    V::store_partial(d, v);
+                }
+            }
+        }
+    }
+}
+
+/// [`store`] of a product whose result goes out (see [`OutRows`]): the
+/// value that `store` would put in C (a plain write, or C's old value,
+/// rescaled when asked, plus the product), times the row's factor, written
+/// to the output. A function of its own so that the other products' stores
+/// keep their code (the output branch inside `store`'s loop cost the AVX-512
+/// causal T = 1024 forward 2 %).
+///
+/// # Safety
+/// As [`store`]; `o` came from `OutRows::new` for this product.
+#[inline(always)]
+unsafe fn store_out<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
+    g: &Gemm<'_>,
+    o: OutRows<'_>,
+    acc: &[[V::V; NV]; R],
+    (i0, j, w): (usize, usize, usize),
+) {
+    for i in 0..R {
+        let row = (i0 + i) * g.ldc + j;
+        // SAFETY (whole row): the caller has V's ISA; `tile::run_gemm`
+        // checked c_scale.len() ≥ m and the factors (`OutRows::check`); C's
+        // row i0 + i holds columns j..j + w; the output's row i0 + i holds
+        // them too and is this product's alone (`OutRows::new`).
+        unsafe {
+            let m = V::splat(match o.mul {
+                RowMul::All(x) => x,
+                RowMul::Row(f) => *f.get_unchecked(i0 + i),
+            });
+            let scale = g.c_scale.map(|s| V::splat(*s.get_unchecked(i0 + i)));
+            let dst = o.ptr.add((i0 + i) * o.rs + j);
+            for t in 0..NV {
+                let lo = row + t * V::LANES;
+                let full = FULL || (t + 1) * V::LANES <= w;
+                let n = if full { V::LANES } else { w - t * V::LANES };
+                let v = if g.accumulate {
+                    let c = g.c.get_unchecked(lo..lo + n);
+                    let c = if full {
+                        V::load(c)
                     } else {
-                        V::store_partial(d, v);
-                    }
+                        V::load_partial(c, 0.0)
+                    };
+                    V::add(acc[i][t], scale.map_or(c, |s| V::mul(c, s)))
+                } else {
+                    acc[i][t]
+                };
+                let d = std::slice::from_raw_parts_mut(dst.add(t * V::LANES), n);
+                if full {
+                    V::store(d, V::mul(v, m));
+                } else {
+                    V::store_partial(d, V::mul(v, m));
                 }
             }
         }
