@@ -1,6 +1,7 @@
 //! Backward pass, recomputing each tile's probabilities from the row LSE.
 //!
-//! 1. `D_i = Σ_c dO[i,c]·O[i,c]` per query row (O(T) vector).
+//! 1. `D_i = Σ_c dO[i,c]·O[i,c]` per query row (O(T) vector); with one
+//!    group (see 3.) in the (batch, head)'s task, just before it packs dOᵀ.
 //! 2. One task per (batch, head, key-tile group): the group owns key tiles
 //!    g, g+G, g+2G, … (interleaved, so causal work is balanced). For each of
 //!    its key tiles and every query tile that can see it, with transposed
@@ -9,9 +10,12 @@
 //!    dPᵀ = V dOᵀ, dSᵀ = Pᵀ ⊙ (dPᵀ − D), dK += dSᵀ Q, dQ_g += dS K.
 //!    A causal key tile stops, for each query tile, at the last key that
 //!    tile's queries see (the rest have P = 0). dK/dV rows are written once
-//!    per key tile; dQ goes to the group's own partial (Tq × D).
+//!    per key tile, by the last query tile's products (their stores write
+//!    the output rows: no pass of their own); dQ goes to the group's own
+//!    partial (Tq × D).
 //! 3. `dQ = scale · Σ_g dQ_g`, summed in group order. With one group
-//!    (G = 1, e.g. B·H ≥ 16) each task writes its dQ directly instead.
+//!    (G = 1, e.g. B·H ≥ 16) each task writes its dQ directly instead: the
+//!    product of each query tile's last key tile writes its rows.
 //!
 //! The number of groups G depends only on B·H and Tk, and the query tile
 //! height only on the problem (`query_rows`), so results are bitwise
@@ -60,6 +64,18 @@ struct Scratch {
     st: Vec<f32>,  // BC × BR: Sᵀ, Pᵀ, then dSᵀ
     dk: Vec<f32>,  // BC × d
     dv: Vec<f32>,  // BC × dv
+    dq_state: Vec<DqRows>, // per query tile of the (batch, head): where its dQ rows are
+}
+
+/// Where a query tile's dQ rows stand in a task (see `key_tile`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DqRows {
+    /// No key tile of the task has added to them yet.
+    Untouched,
+    /// Summed in the task's partial.
+    InPart,
+    /// Written out (one group: by the product of their last key tile).
+    Written,
 }
 
 impl Scratch {
@@ -82,6 +98,7 @@ impl Scratch {
             st: vec![0.0; BC * BR],
             dk: zeros(OP, &[BC, d]),
             dv: zeros(OP, &[BC, dv]),
+            dq_state: vec![DqRows::Untouched; p.tq.div_ceil(br)],
         }
     }
 }
@@ -339,44 +356,10 @@ fn run(
         return Ok(());
     }
     let tq = p.tq;
-    // 1. D = rowsum(dO ⊙ O); an LSE of −∞ (a row that sees no key) becomes
-    //    +∞ so that every recomputed probability of that row is exactly 0.
-    let mut delta = alloc::try_zeros(OP, &[bh_n, tq])?;
-    let mut lse = alloc::try_copy(OP, &x.lse[..bh_n * tq])?;
-    let unit = p.o.dim == 1 && g.dout.dim == 1;
-    if tq > 0 {
-        delta
-            .par_chunks_mut(tq)
-            .zip(lse.par_chunks_mut(tq))
-            .enumerate()
-            .for_each(|(bh, (dl, ls))| {
-                let (b, h) = (bh / p.heads, bh % p.heads);
-                let (oo, go) = (p.o.row(b, h, 0), g.dout.row(b, h, 0));
-                if p.dv == 0 {
-                    dl.fill(0.0);
-                } else if unit {
-                    let (o, dout) = ((&x.o[oo..], p.o.time), (&x.dout[go..], g.dout.time));
-                    tile::dot_rows(isa, o, dout, p.dv, dl);
-                } else {
-                    for (i, dlv) in dl.iter_mut().enumerate() {
-                        let (oo, go) = (p.o.row(b, h, i), g.dout.row(b, h, i));
-                        *dlv = (0..p.dv)
-                            .map(|c| x.o[oo + c * p.o.dim] * x.dout[go + c * g.dout.dim])
-                            .sum();
-                    }
-                }
-                for lv in ls.iter_mut() {
-                    if *lv == f32::NEG_INFINITY {
-                        *lv = f32::INFINITY;
-                    }
-                }
-            });
-    }
     // 2. Key-tile groups.
     let n_kt = p.tk.div_ceil(BC);
     let n_g = groups(group_bh, n_kt);
     let part_len = alloc::len(OP, &[tq, p.d])?.max(1);
-    let (delta, lse) = (&delta, &lse);
     let [dqp, dkp, dvp] = outs;
     let pk = Packing::new(br, p, g);
     let ctx = Ctx {
@@ -386,31 +369,65 @@ fn run(
         g,
         masks,
         x: &x,
-        delta,
-        lse,
         dkp,
         dvp,
+        dq_out: (n_g == 1 && g.dq.dim == 1).then_some(dqp),
     };
     if n_g == 1 {
         // One group per (batch, head) owns all of its dQ: accumulate it in
-        // the task and write it out, with no partials to sum.
+        // the task and write it out, with no partials to sum; D is made in
+        // the task too, just before its dOᵀ is packed from the same rows.
         (0..bh_n).into_par_iter().for_each_init(
-            || (Scratch::new(p, br, pk), zeros(OP, &[part_len])),
-            |(s, part), bh| {
-                part.fill(0.0);
-                key_group(&ctx, bh, 0, 1, s, part);
+            || {
+                let rows = || zeros(OP, &[tq.max(1)]);
+                (
+                    Scratch::new(p, br, pk),
+                    zeros(OP, &[part_len]),
+                    [rows(), rows()],
+                )
+            },
+            |(s, part, [dl, ls]), bh| {
+                let (dl, ls) = (&mut dl[..tq], &mut ls[..tq]);
+                delta_rows(isa, p, g, &x, bh, dl, ls);
+                key_group(&ctx, bh, (0, 1), (dl, ls), s, part);
                 let (b, h) = (bh / p.heads, bh % p.heads);
-                let at = (g.dq.row(b, h, 0), g.dq.time, g.dq.dim);
-                // SAFETY: as in `write_dq`, for rows 0..tq of (b, h).
-                unsafe { dqp.write_rows(at, (part, p.d), (tq, p.d), p.scale) };
+                // The query tiles whose rows no product wrote.
+                for (qt, &st) in s.dq_state.iter().enumerate() {
+                    let (i0, mr) = (qt * br, br.min(tq - qt * br));
+                    if st == DqRows::Written {
+                        continue;
+                    } else if st == DqRows::Untouched {
+                        part[i0 * p.d..(i0 + mr) * p.d].fill(0.0);
+                    }
+                    let at = (g.dq.row(b, h, i0), g.dq.time, g.dq.dim);
+                    let rows = (&part[i0 * p.d..], p.d);
+                    // SAFETY: as in `write_dq`, for rows i0..i0 + mr of (b, h).
+                    unsafe { dqp.write_rows(at, rows, (mr, p.d), p.scale) };
+                }
             },
         );
         return Ok(());
     }
+    // 1. D = rowsum(dO ⊙ O) of every (batch, head), which every group reads.
+    let mut delta = alloc::try_zeros(OP, &[bh_n, tq])?;
+    let mut lse = alloc::try_zeros(OP, &[bh_n, tq])?;
+    if tq > 0 {
+        delta
+            .par_chunks_mut(tq)
+            .zip(lse.par_chunks_mut(tq))
+            .enumerate()
+            .for_each(|(bh, (dl, ls))| delta_rows(isa, p, g, &x, bh, dl, ls));
+    }
+    // Partials of zeros: rows that no key tile of a group sees stay 0.
     let mut parts = alloc::try_zeros(OP, &[bh_n, n_g, part_len])?;
+    let (delta, lse) = (&delta, &lse);
     parts.par_chunks_mut(part_len).enumerate().for_each_init(
         || Scratch::new(p, br, pk),
-        |s, (task, part)| key_group(&ctx, task / n_g, task % n_g, n_g, s, part),
+        |s, (task, part)| {
+            let (bh, grp) = (task / n_g, task % n_g);
+            let rows = (&delta[bh * tq..][..tq], &lse[bh * tq..][..tq]);
+            key_group(&ctx, bh, (grp, n_g), rows, s, part)
+        },
     );
     // 3. dQ = scale · Σ_g partial_g, in group order.
     let n_rc = tq.div_ceil(REDUCE_ROWS);
@@ -434,6 +451,41 @@ fn run(
     Ok(())
 }
 
+/// Step 1 for one (batch, head): `dl = D = rowsum(dO ⊙ O)` and `ls` = its
+/// rows' LSE, where −∞ (a row that sees no key) becomes +∞ so that every
+/// recomputed probability of that row is exactly 0.
+fn delta_rows(
+    isa: Isa,
+    p: &AttnParams,
+    g: &GradLayouts,
+    x: &BackwardInputs<'_>,
+    bh: usize,
+    dl: &mut [f32],
+    ls: &mut [f32],
+) {
+    let (b, h) = (bh / p.heads, bh % p.heads);
+    let (oo, go) = (p.o.row(b, h, 0), g.dout.row(b, h, 0));
+    if p.dv == 0 {
+        dl.fill(0.0);
+    } else if p.o.dim == 1 && g.dout.dim == 1 {
+        let (o, dout) = ((&x.o[oo..], p.o.time), (&x.dout[go..], g.dout.time));
+        tile::dot_rows(isa, o, dout, p.dv, dl);
+    } else {
+        for (i, dlv) in dl.iter_mut().enumerate() {
+            let (oo, go) = (p.o.row(b, h, i), g.dout.row(b, h, i));
+            *dlv = (0..p.dv)
+                .map(|c| x.o[oo + c * p.o.dim] * x.dout[go + c * g.dout.dim])
+                .sum();
+        }
+    }
+    ls.copy_from_slice(&x.lse[bh * p.tq..][..p.tq]);
+    for lv in ls.iter_mut() {
+        if *lv == f32::NEG_INFINITY {
+            *lv = f32::INFINITY;
+        }
+    }
+}
+
 /// Writes `scale · vals` to dQ row i of (b, h).
 fn write_dq(p: &AttnParams, g: &GradLayouts, dqp: OutPtr, bh: usize, i: usize, vals: &[f32]) {
     let (b, h) = (bh / p.heads, bh % p.heads);
@@ -451,14 +503,23 @@ struct Ctx<'a> {
     g: &'a GradLayouts,
     masks: &'a Masks<'a>,
     x: &'a BackwardInputs<'a>,
-    delta: &'a [f32],
-    lse: &'a [f32],
     dkp: OutPtr,
     dvp: OutPtr,
+    /// With one key-tile group (and dQ of unit column stride): dQ, which each
+    /// query tile's last key tile writes from its product's store.
+    dq_out: Option<OutPtr>,
 }
 
-/// Key tiles `grp, grp + n_g, …` of one (batch, head); dQ accumulates into `part` (Tq × D).
-fn key_group(c: &Ctx<'_>, bh: usize, grp: usize, n_g: usize, s: &mut Scratch, part: &mut [f32]) {
+/// Key tiles `grp, grp + n_g, …` of one (batch, head); dQ accumulates into
+/// `part` (Tq × D). `rows`: the (batch, head)'s D and LSE (see `delta_rows`).
+fn key_group(
+    c: &Ctx<'_>,
+    bh: usize,
+    (grp, n_g): (usize, usize),
+    rows: (&[f32], &[f32]),
+    s: &mut Scratch,
+    part: &mut [f32],
+) {
     let (p, g, x) = (c.p, c.g, c.x);
     let (b, h) = (bh / p.heads, bh % p.heads);
     let tq = p.tq;
@@ -510,16 +571,23 @@ fn key_group(c: &Ctx<'_>, bh: usize, grp: usize, n_g: usize, s: &mut Scratch, pa
         );
     }
     let n_kt = p.tk.div_ceil(BC);
+    s.dq_state.fill(DqRows::Untouched);
     let mut kt = grp;
     while kt < n_kt {
-        key_tile(c, bh, kt, s, part);
+        key_tile(c, (bh, kt), rows, s, part);
         kt += n_g;
     }
 }
 
-fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]) {
+fn key_tile(
+    c: &Ctx<'_>,
+    (bh, kt): (usize, usize),
+    (delta, lse): (&[f32], &[f32]),
+    s: &mut Scratch,
+    part: &mut [f32],
+) {
     let (isa, br, p, g, masks, x) = (c.isa, c.br, c.p, c.g, c.masks, c.x);
-    let (delta, lse, dkp, dvp) = (c.delta, c.lse, c.dkp, c.dvp);
+    let (dkp, dvp) = (c.dkp, c.dvp);
     let (b, h) = (bh / p.heads, bh % p.heads);
     let (d, dv, tq) = (p.d, p.dv, p.tq);
     let j0 = kt * BC;
@@ -560,10 +628,15 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
     } else {
         0
     };
+    // Rows of dK and dV written by the last query tile's products (from
+    // 0; the rest are written from the buffers after the loop).
+    let mut kv_written = 0;
+    let kv_out = g.dk.dim == 1 && g.dv.dim == 1;
     let mut qt = i_first / br;
     while qt * br < tq {
         let i0 = qt * br;
         let mr = br.min(tq - i0);
+        let this_qt = qt;
         qt += 1;
         // Keys past the tile's last visible one have P = 0 and add nothing
         // (exactly) to dV, dK or dQ: a causal tile stops there.
@@ -599,7 +672,7 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         };
         tile::gemm_band(isa, ncq, mr, d, ka, qtb, &mut s.st, BR, false, t_band);
         // Pᵀ = exp(scale·Sᵀ + mask − lse).
-        let lse_i = &lse[bh * tq + i0..bh * tq + i0 + mr];
+        let lse_i = &lse[i0..i0 + mr];
         let masked = masks.any() || (p.causal && j0 + ncq > p.key_end(i0));
         // Causality alone (with a positive scale) masks by writing −∞
         // unscaled, as the forward does; other masks prepare every row.
@@ -633,7 +706,36 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             rs: BR,
             cs: 1,
         };
-        tile::gemm_band(isa, ncq, dv, mr, pt, dob, &mut s.dv, dv, !first, k_band);
+        // The last query tile writes dK and dV rows 0..ncq from its
+        // products' stores (no later tile adds to them).
+        let last = kv_out && i0 + mr == tq;
+        if last {
+            kv_written = ncq;
+        }
+        // SAFETY (both): the validated dk/dv layouts map (b, h, j0 + jj, c),
+        // jj < ncq ≤ nc, to distinct in-bounds elements with unit column
+        // stride (dq, dk and dv share none); key tile kt of (b, h) belongs to
+        // this task alone.
+        let (dv_out, dk_out) = if last {
+            unsafe {
+                (
+                    Some(tile::OutRows::new(
+                        dvp.0.wrapping_add(g.dv.row(b, h, j0)),
+                        g.dv.time,
+                        tile::RowMul::All(1.0),
+                    )),
+                    Some(tile::OutRows::new(
+                        dkp.0.wrapping_add(g.dk.row(b, h, j0)),
+                        g.dk.time,
+                        tile::RowMul::All(p.scale),
+                    )),
+                )
+            }
+        } else {
+            (None, None)
+        };
+        let c_dv = (&mut s.dv[..], dv);
+        tile::gemm_band_out(isa, (ncq, dv, mr), pt, dob, c_dv, !first, k_band, dv_out);
         // dSᵀ = Pᵀ ⊙ (dPᵀ − D) with dPᵀ = V dOᵀ (ncq × mr), made in the
         // product's store over Pᵀ.
         let ds = tile::Gemm {
@@ -646,8 +748,9 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             ldc: BR,
             accumulate: false,
             c_scale: None,
-            c_grad: Some(&delta[bh * tq + i0..bh * tq + i0 + mr]),
+            c_grad: Some(&delta[i0..i0 + mr]),
             band: t_band,
+            out: None,
         };
         tile::run_gemm(isa, ds);
         // dK += dSᵀ Q (ncq × d).
@@ -667,7 +770,8 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             rs: BR,
             cs: 1,
         };
-        tile::gemm_band(isa, ncq, d, mr, dst, qb, &mut s.dk, d, !first, k_band);
+        let c_dk = (&mut s.dk[..], d);
+        tile::gemm_band_out(isa, (ncq, d, mr), dst, qb, c_dk, !first, k_band, dk_out);
         first = false;
         // dQ_g += dS K (mr × d): dS is dSᵀ read with swapped strides.
         let kb = if !k_packed {
@@ -683,18 +787,32 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
             rs: 1,
             cs: BR,
         };
-        tile::gemm_band(
-            isa,
-            mr,
-            d,
-            ncq,
-            ds,
-            kb,
-            &mut part[i0 * d..],
-            d,
-            true,
-            q_band,
-        );
+        // With one group, the query tile's last key tile writes its dQ rows
+        // from the product's store (no later key tile adds to them).
+        // The first key tile to add to them writes them (the same bits as
+        // adding to zeros: a product sum is never −0).
+        let dq_rows = &mut s.dq_state[this_qt];
+        let dq_add = *dq_rows != DqRows::Untouched;
+        *dq_rows = DqRows::InPart;
+        let dq_out = match c.dq_out {
+            Some(dqp) if j0 + nc >= p.key_end(i0 + mr - 1) => {
+                *dq_rows = DqRows::Written;
+                // SAFETY: the validated dq layout maps (b, h, i0 + r, c), r <
+                // mr, c < d, to distinct in-bounds elements with unit column
+                // stride, disjoint from dk and dv; with one group this task
+                // alone owns the rows of (b, h).
+                Some(unsafe {
+                    tile::OutRows::new(
+                        dqp.0.wrapping_add(g.dq.row(b, h, i0)),
+                        g.dq.time,
+                        tile::RowMul::All(p.scale),
+                    )
+                })
+            }
+            _ => None,
+        };
+        let c_dq = (&mut part[i0 * d..], d);
+        tile::gemm_band_out(isa, (mr, d, ncq), ds, kb, c_dq, dq_add, q_band, dq_out);
     }
     if first {
         s.dk[..nc * d].fill(0.0);
@@ -704,11 +822,17 @@ fn key_tile(c: &Ctx<'_>, bh: usize, kt: usize, s: &mut Scratch, part: &mut [f32]
         (g.dk.row(b, h, j0), g.dk.time, g.dk.dim),
         (g.dv.row(b, h, j0), g.dv.time, g.dv.dim),
     );
+    // The rows that no product wrote.
+    let (dk_at, dv_at) = (
+        (dk_at.0 + kv_written * dk_at.1, dk_at.1, dk_at.2),
+        (dv_at.0 + kv_written * dv_at.1, dv_at.1, dv_at.2),
+    );
+    let rest = nc - kv_written;
     // SAFETY: the validated dk/dv layouts map (b, h, j0 + jj, c) to distinct
     // in-bounds elements (dq, dk and dv share none, also when packed in one
     // buffer); key tile kt of (b, h) belongs to this task's group alone.
     unsafe {
-        dkp.write_rows(dk_at, (&s.dk, d), (nc, d), p.scale);
-        dvp.write_rows(dv_at, (&s.dv, dv), (nc, dv), 1.0);
+        dkp.write_rows(dk_at, (&s.dk[kv_written * d..], d), (rest, d), p.scale);
+        dvp.write_rows(dv_at, (&s.dv[kv_written * dv..], dv), (rest, dv), 1.0);
     }
 }

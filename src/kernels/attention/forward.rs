@@ -186,6 +186,8 @@ fn query_tile(
     // Unmasked tiles with a positive scale skip the scaling pass: the max of
     // the raw scores times the scale is the max of the scaled scores.
     let fold_scale = p.scale > 0.0;
+    // Whether the last key tile's product wrote the output rows.
+    let mut o_written = false;
     let mut j0 = 0;
     while j0 < kend {
         let nc = BC.min(kend - j0);
@@ -283,6 +285,27 @@ fn query_tile(
             rs: 1,
             cs: sl,
         };
+        // The last key tile writes the output rows O·(1/l) from the
+        // product's store (when O has unit column stride) instead of a pass
+        // of its own over the finished tile: the same values.
+        let out = if j0 + nc == kend && p.o.dim == 1 {
+            for ii in 0..mr {
+                let l = s.l[ii];
+                cm[ii] = if l > 0.0 { 1.0 / l } else { 0.0 };
+            }
+            // SAFETY: the validated layout maps (b, h, i0 + r, c), r < mr, c <
+            // dv, to distinct in-bounds elements of `out` (unit column
+            // stride), and this task alone owns query rows i0..i0 + mr of (b, h).
+            Some(unsafe {
+                tile::OutRows::new(
+                    optr.0.wrapping_add(p.o.row(b, h, i0)),
+                    p.o.time,
+                    tile::RowMul::Row(&cm[..mr]),
+                )
+            })
+        } else {
+            None
+        };
         let pv = tile::Gemm {
             m: mr,
             n: dv,
@@ -295,7 +318,9 @@ fn query_tile(
             c_scale: if first { None } else { Some(&s.alpha[..mr]) },
             c_grad: None,
             band: pv_band,
+            out,
         };
+        o_written = out.is_some();
         tile::run_gemm(isa, pv);
         j0 += nc;
     }
@@ -311,12 +336,14 @@ fn query_tile(
         // in-bounds elements of `out`, and this task alone owns query rows
         // i0..i0+mr of (b, h); likewise lse[lse_base + r].
         unsafe {
-            optr.write_row(
-                p.o.row(b, h, i0 + r),
-                p.o.dim,
-                &s.o[r * dv..(r + 1) * dv],
-                mul,
-            );
+            if !o_written {
+                optr.write_row(
+                    p.o.row(b, h, i0 + r),
+                    p.o.dim,
+                    &s.o[r * dv..(r + 1) * dv],
+                    mul,
+                );
+            }
             lptr.set(lse_base + r, lse);
         }
     }

@@ -307,6 +307,7 @@ fn causal_and_offset_match_naive() {
         (129, 129, 0),
         (5, 140, 135),
         (100, 60, 0),
+        (60, 100, 0),
         (1, 200, 199),
     ] {
         let mut pr = Problem::new(1, 2, tq, tk, 16, 16, false, 11);
@@ -349,6 +350,73 @@ fn results_do_not_depend_on_thread_count() {
     let mut pr = Problem::new(1, 1, 300, 300, 32, 32, false, 8);
     pr.p.causal = true;
     same_under_1_and_3_threads(simd::isa(), &pr);
+}
+
+#[test]
+fn outputs_with_a_column_stride_give_the_bits_of_dense_ones() {
+    // O, dQ, dK and dV every other float of their buffers (column stride 2)
+    // are written row by row after the tiles; dense ones by the last
+    // products' stores. Both give the same bits, with one key-tile group
+    // (B·H ≥ 16) and several, and with keys no query sees (Tq < Tk, causal).
+    let cases = [
+        (1, 2, 70, 70),
+        (4, 4, 64, 64),
+        (1, 16, 60, 100),
+        (1, 1, 60, 100),
+    ]
+    .map(|c| (c, true))
+    .into_iter()
+    .chain([((2, 3, 33, 150), false)]);
+    for ((b, h, tq, tk), causal) in cases {
+        let mut pr = Problem::new(b, h, tq, tk, 8, 8, false, 5);
+        pr.p.causal = causal;
+        let wide = |t: usize| Layout {
+            batch: h * t * 16,
+            head: t * 16,
+            time: 16,
+            dim: 2,
+        };
+        let mut sp = pr.p;
+        sp.o = wide(tq);
+        let g = GradLayouts {
+            dout: Layout::contiguous(h, tq, 8),
+            dq: wide(tq),
+            dk: wide(tk),
+            dv: wide(tk),
+        };
+        let every_other = |x: &[f32]| x.iter().step_by(2).copied().collect::<Vec<_>>();
+        for isa in levels() {
+            let what = format!("{isa:?} {b} {h} {tq} {tk} {causal}");
+            let want = run(isa, &pr);
+            let (mut o, mut lse) = (vec![f32::NAN; 2 * want.o.len()], vec![0.0; want.lse.len()]);
+            let m = Masks::default();
+            forward::forward_with(isa, &sp, &m, &pr.q, &pr.k, &pr.v, &mut o, &mut lse).unwrap();
+            assert_eq!(every_other(&o), want.o, "{what}: o");
+            assert_eq!(lse, want.lse, "{what}: lse");
+            let x = pr.backward_inputs(&want.o, &want.lse);
+            let [mut dq, mut dk, mut dv] =
+                [want.dq.len(), want.dk.len(), want.dv.len()].map(|n| vec![f32::NAN; 2 * n]);
+            backward::backward_with(isa, &pr.p, &g, &m, x, &mut dq, &mut dk, &mut dv).unwrap();
+            assert_eq!(every_other(&dq), want.dq, "{what}: dq");
+            assert_eq!(every_other(&dk), want.dk, "{what}: dk");
+            assert_eq!(every_other(&dv), want.dv, "{what}: dv");
+        }
+    }
+}
+
+#[test]
+fn no_keys_give_zero_outputs_and_gradients() {
+    // Tk = 0: no key tile, so no product writes O or dQ; they are zeros.
+    for isa in levels() {
+        let pr = Problem::new(2, 9, 37, 0, 5, 6, false, 2);
+        let got = run(isa, &pr);
+        assert!(got.o.iter().all(|&v| v == 0.0), "{isa:?}: o");
+        assert!(
+            got.lse.iter().all(|&v| v == f32::NEG_INFINITY),
+            "{isa:?}: lse"
+        );
+        assert!(got.dq.iter().all(|&v| v == 0.0), "{isa:?}: dq");
+    }
 }
 
 #[test]

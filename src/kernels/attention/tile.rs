@@ -11,7 +11,7 @@
 use super::tile_simd::{
     ColReduce, Dot, DotRows, ExpSum, NegInfBefore, ScaleAxpy, ScaleMax, SoftmaxGrad,
 };
-pub(super) use super::tile_simd::{ExpScaledSub, Gemm};
+pub(super) use super::tile_simd::{ExpScaledSub, Gemm, OutRows, RowMul};
 use crate::simd::{dispatch_on, Isa};
 
 /// A read-only operand broadcast element by element: element (i, p) is `data[i·rs + p·cs]`.
@@ -80,6 +80,21 @@ pub fn gemm_band(
     accumulate: bool,
     band: Band,
 ) {
+    gemm_band_out(isa, (m, n, k), a, b, (c, ldc), accumulate, band, None)
+}
+
+/// [`gemm_band`] whose result goes to `out` when given (see [`OutRows`]).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_band_out(
+    isa: Isa,
+    (m, n, k): (usize, usize, usize),
+    a: AOp<'_>,
+    b: BOp<'_>,
+    (c, ldc): (&mut [f32], usize),
+    accumulate: bool,
+    band: Band,
+    out: Option<OutRows<'_>>,
+) {
     let (c_scale, c_grad) = (None, None);
     run_gemm(
         isa,
@@ -95,6 +110,7 @@ pub fn gemm_band(
             c_scale,
             c_grad,
             band,
+            out,
         },
     )
 }
@@ -118,6 +134,10 @@ pub(super) fn run_gemm(isa: Isa, g: Gemm<'_>) {
     if let Some(s) = c_scale {
         assert!(accumulate && s.len() >= m, "tile::gemm: c_scale too short");
     }
+    if let Some(o) = g.out {
+        o.check(m);
+        assert!(g.c_grad.is_none(), "tile::gemm: out with c_grad");
+    }
     let c_grad = g.c_grad;
     if let Some(dd) = c_grad {
         assert!(!accumulate && dd.len() >= n, "tile::gemm: c_grad too short");
@@ -132,6 +152,9 @@ pub(super) fn run_gemm(isa: Isa, g: Gemm<'_>) {
             } else if let Some(s) = c_scale {
                 row.iter_mut().for_each(|x| *x *= s[i]);
             }
+        }
+        if let Some(o) = g.out {
+            o.write(g.c, ldc, m, n);
         }
         return;
     }

@@ -39,6 +39,61 @@ pub(super) struct Gemm<'a> {
     /// `C[i,j] = C[i,j]·((A·B)[i,j] − c_grad[j])` (dSᵀ = Pᵀ ⊙ (dPᵀ − D)).
     pub c_grad: Option<&'a [f32]>,
     pub band: Band,
+    /// When given, the result rows go to an output instead of C, and C's
+    /// contents afterwards are unspecified: see [`OutRows`].
+    pub out: Option<OutRows<'a>>,
+}
+
+/// The multiplier of a product written to an output (see [`OutRows`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RowMul<'a> {
+    /// Every row by the same factor.
+    All(f32),
+    /// Row i by `mul[i]` (at least m factors).
+    Row(&'a [f32]),
+}
+
+/// Where a tile product's result goes instead of C: element (i, j) of what
+/// the product would store in C, times the row's factor, is written to
+/// `ptr[i·rs + j]` (the last pass of an output's rows done in the product's
+/// store: the same value as storing C and writing it out scaled after).
+#[derive(Clone, Copy)]
+pub(crate) struct OutRows<'a> {
+    ptr: *mut f32,
+    rs: usize,
+    mul: RowMul<'a>,
+}
+
+impl<'a> OutRows<'a> {
+    /// # Safety
+    /// For the product's m × n result, every `ptr + i·rs + j` (i < m, j < n)
+    /// is an in-bounds element of one output allocation, written by no one
+    /// else and referenced nowhere else while the product runs.
+    pub(crate) unsafe fn new(ptr: *mut f32, rs: usize, mul: RowMul<'a>) -> Self {
+        OutRows { ptr, rs, mul }
+    }
+
+    /// Panics unless there is a factor for each of `m` rows.
+    pub(super) fn check(&self, m: usize) {
+        if let RowMul::Row(f) = self.mul {
+            assert!(f.len() >= m, "tile::gemm: out factors too short");
+        }
+    }
+
+    /// Writes the m × n result held in `c` (row stride `ldc`) out, scaled
+    /// (the paths that compute in C: the scalar level, and K = 0).
+    pub(super) fn write(&self, c: &[f32], ldc: usize, m: usize, n: usize) {
+        for i in 0..m {
+            let f = match self.mul {
+                RowMul::All(x) => x,
+                RowMul::Row(f) => f[i],
+            };
+            for (j, &v) in c[i * ldc..i * ldc + n].iter().enumerate() {
+                // SAFETY: (i, j) is inside the m × n result (`OutRows::new`).
+                unsafe { *self.ptr.add(i * self.rs + j) = v * f };
+            }
+        }
+    }
 }
 
 impl Gemm<'_> {
@@ -103,6 +158,9 @@ fn gemm_scalar(g: Gemm<'_>) {
                 *cv += av * bv;
             }
         }
+    }
+    if let Some(o) = g.out {
+        o.write(g.c, g.ldc, g.m, g.n);
     }
 }
 
@@ -295,6 +353,10 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
     j: usize,
     w: usize,
 ) {
+    if let Some(o) = g.out {
+        // SAFETY: forwarded.
+        return unsafe { store_out::<V, R, NV, FULL>(g, o, acc, (i0, j, w)) };
+    }
     for i in 0..R {
         let row = (i0 + i) * g.ldc + j;
         // SAFETY: `tile::run_gemm` checked c_scale.len() ≥ m > i0 + i.
@@ -337,6 +399,61 @@ unsafe fn store<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
                         acc[i][t]
                     };
                     V::store_partial(d, v);
+                }
+            }
+        }
+    }
+}
+
+/// [`store`] of a product whose result goes out (see [`OutRows`]): the
+/// value that `store` would put in C (a plain write, or C's old value,
+/// rescaled when asked, plus the product), times the row's factor, written
+/// to the output. A function of its own so that the other products' stores
+/// keep their code (the output branch inside `store`'s loop cost the AVX-512
+/// causal T = 1024 forward 2 %).
+///
+/// # Safety
+/// As [`store`]; `o` came from `OutRows::new` for this product.
+#[inline(always)]
+unsafe fn store_out<V: F32Vec, const R: usize, const NV: usize, const FULL: bool>(
+    g: &Gemm<'_>,
+    o: OutRows<'_>,
+    acc: &[[V::V; NV]; R],
+    (i0, j, w): (usize, usize, usize),
+) {
+    for i in 0..R {
+        let row = (i0 + i) * g.ldc + j;
+        // SAFETY (whole row): the caller has V's ISA; `tile::run_gemm`
+        // checked c_scale.len() ≥ m and the factors (`OutRows::check`); C's
+        // row i0 + i holds columns j..j + w; the output's row i0 + i holds
+        // them too and is this product's alone (`OutRows::new`).
+        unsafe {
+            let m = V::splat(match o.mul {
+                RowMul::All(x) => x,
+                RowMul::Row(f) => *f.get_unchecked(i0 + i),
+            });
+            let scale = g.c_scale.map(|s| V::splat(*s.get_unchecked(i0 + i)));
+            let dst = o.ptr.add((i0 + i) * o.rs + j);
+            for t in 0..NV {
+                let lo = row + t * V::LANES;
+                let full = FULL || (t + 1) * V::LANES <= w;
+                let n = if full { V::LANES } else { w - t * V::LANES };
+                let v = if g.accumulate {
+                    let c = g.c.get_unchecked(lo..lo + n);
+                    let c = if full {
+                        V::load(c)
+                    } else {
+                        V::load_partial(c, 0.0)
+                    };
+                    V::add(acc[i][t], scale.map_or(c, |s| V::mul(c, s)))
+                } else {
+                    acc[i][t]
+                };
+                let d = std::slice::from_raw_parts_mut(dst.add(t * V::LANES), n);
+                if full {
+                    V::store(d, V::mul(v, m));
+                } else {
+                    V::store_partial(d, V::mul(v, m));
                 }
             }
         }

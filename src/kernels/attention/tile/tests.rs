@@ -386,6 +386,7 @@ fn run_store(
             k,
             accumulate,
             ldc,
+            out: None,
         },
     )
 }
@@ -522,6 +523,70 @@ fn softmax_gradient_in_the_store_equals_the_two_passes() {
         let mut got = p0;
         run_store(isa, [m, n, k], aop, bop, &mut got, None, Some(&d), band);
         same_bits(&got, &want, what);
+    });
+}
+
+#[test]
+fn product_written_out_equals_storing_then_writing() {
+    // With `out`, the m × n result goes to rows `rs` floats apart of another
+    // buffer, times a factor per row or one for all, instead of C: bit for
+    // bit what the same product stored in C and then scaled gives, for the
+    // plain write, accumulating, and accumulating after a rescale (the
+    // forward's O = α·O + P·V); nothing else of the buffer is touched.
+    let bands = [Band::Full, Band::KTo(1), Band::KFrom(3), Band::ColsFrom(2)];
+    for_store_cases(&bands, |isa, [m, n, k], aop, bop, band, what| {
+        let c0: Vec<f32> = (0..m * (n + 1))
+            .map(|i| ((i * 3 % 19) as f32) * 0.45 - 4.0)
+            .collect();
+        let s: Vec<f32> = (0..m).map(|i| [1.0, 0.0, 0.37, -1.25][i % 4]).collect();
+        let f: Vec<f32> = (0..m).map(|i| [0.5, 1.0, -3.0, 0.0, 0.1][i % 5]).collect();
+        let rs = n + 5;
+        for (mode, accumulate, c_scale) in [
+            ("write", false, None),
+            ("add", true, None),
+            ("rescale", true, Some(&s[..])),
+        ] {
+            for mul in [RowMul::All(0.7), RowMul::All(1.0), RowMul::Row(&f)] {
+                let mut want = c0.clone();
+                let g = |c, out| Gemm {
+                    m,
+                    n,
+                    k,
+                    a: aop,
+                    b: bop,
+                    c,
+                    ldc: n + 1,
+                    accumulate,
+                    c_scale,
+                    c_grad: None,
+                    band,
+                    out,
+                };
+                run_gemm(isa, g(&mut want, None));
+                let mut buf = vec![f32::NAN; m * rs + 3];
+                let mut c = c0.clone();
+                // SAFETY: rows i < m of n floats at i·rs + 1 lie in `buf`,
+                // which nothing else references while the product runs.
+                let out = unsafe { OutRows::new(buf.as_mut_ptr().add(1), rs, mul) };
+                run_gemm(isa, g(&mut c, Some(out)));
+                for (at, &v) in buf.iter().enumerate() {
+                    let (i, j) = ((at.max(1) - 1) / rs, (at.max(1) - 1) % rs);
+                    if at == 0 || i >= m || j >= n {
+                        assert!(v.is_nan(), "{what} {mode}: element {at} touched");
+                        continue;
+                    }
+                    let fi = match mul {
+                        RowMul::All(x) => x,
+                        RowMul::Row(f) => f[i],
+                    };
+                    let w = want[i * (n + 1) + j] * fi;
+                    assert!(
+                        v.to_bits() == w.to_bits() || (v.is_nan() && w.is_nan()),
+                        "{what} {mode} {mul:?}: out[{i}][{j}] = {v}, want {w}"
+                    );
+                }
+            }
+        }
     });
 }
 
