@@ -20,7 +20,7 @@
 
 use rayon::prelude::*;
 
-use super::rows::{elems_per_chunk, ld, mul_into, st, steps};
+use super::rows::{elems_per_chunk, ld, st, steps};
 use crate::error::{KernelError, Result};
 use crate::simd::normal_cdf::{normal_cdf, normal_cdf_poly, POLY_MAX_X2};
 use crate::simd::{dispatch, F32Vec, Kernel};
@@ -292,101 +292,6 @@ fn map(act: Act, x: &[f32], dy: Option<&[f32]>, out: &mut [f32]) -> Result<()> {
         });
     });
     Ok(())
-}
-
-/// Exact GELU forward that also leaves gelu′ for the backward: `y = gelu(x)`
-/// and, in place, `x = gelu′(x)`, each bitwise what [`forward`] and the
-/// derivative inside [`backward`] compute (same group test, same paths), so
-/// `backward_from_grad(x, dy, ..)` afterwards is bitwise
-/// `backward(Act::Gelu, old x, dy, ..)`. For a caller that keeps x only for
-/// the backward: the backward then reads one stream and multiplies, and the
-/// polynomial runs while x is still in cache from the forward.
-///
-/// # Shapes
-/// - x, y: same number of elements, contiguous
-pub fn gelu_forward_and_grad(x: &mut [f32], y: &mut [f32]) -> Result<()> {
-    if y.len() != x.len() {
-        return Err(KernelError::shape(
-            "gelu",
-            format!(
-                "input and out must have the same number of elements; got {} and {}",
-                x.len(),
-                y.len()
-            ),
-        ));
-    }
-    let cl = elems_per_chunk(x.len());
-    y.par_chunks_mut(cl)
-        .zip(x.par_chunks_mut(cl))
-        .for_each(|(y, x)| dispatch(GeluWithGrad { x, y }));
-    Ok(())
-}
-
-/// `out = dy ⊙ grad` elementwise: the backward of an activation whose
-/// derivative the forward saved ([`gelu_forward_and_grad`]).
-///
-/// # Shapes
-/// - grad, dy, out: same number of elements, contiguous
-pub fn backward_from_grad(grad: &[f32], dy: &[f32], out: &mut [f32]) -> Result<()> {
-    if out.len() != grad.len() || dy.len() != grad.len() {
-        return Err(KernelError::shape(
-            "gelu_backward",
-            format!(
-                "grad, dy and out must have the same number of elements; got {}, {} and {}",
-                grad.len(),
-                dy.len(),
-                out.len()
-            ),
-        ));
-    }
-    let cl = elems_per_chunk(grad.len());
-    out.par_chunks_mut(cl).enumerate().for_each(|(c, oc)| {
-        let r = c * cl..c * cl + oc.len();
-        mul_into(oc, &grad[r.clone()], &dy[r]);
-    });
-    Ok(())
-}
-
-struct GeluWithGrad<'a> {
-    x: &'a mut [f32],
-    y: &'a mut [f32],
-}
-
-impl Kernel for GeluWithGrad<'_> {
-    type Output = ();
-    #[inline(always)]
-    unsafe fn run<V: F32Vec>(self) {
-        let w = GELU_GROUP * V::LANES;
-        let whole = self.x.len() / w * w;
-        let (x, y) = (self.x, self.y);
-        let groups = x[..whole]
-            .chunks_exact_mut(w)
-            .zip(y[..whole].chunks_exact_mut(w));
-        for (xc, yc) in groups {
-            let xs: [V::V; GELU_GROUP] = std::array::from_fn(|i| V::load(&xc[i * V::LANES..]));
-            let x2 = xs.map(|v| V::mul(v, v));
-            // One test for both polynomials: their bounds are the same.
-            if all_le::<V>(&x2, POLY_MAX_X2.min(GRAD_POLY_MAX_X2)) {
-                let cdf = normal_cdf_poly::<V, GELU_GROUP>(xs);
-                let g = gelu_grad_poly::<V, GELU_GROUP>(xs, x2);
-                for i in 0..GELU_GROUP {
-                    V::store(&mut yc[i * V::LANES..], V::mul(xs[i], cdf[i]));
-                    V::store(&mut xc[i * V::LANES..], g[i]);
-                }
-            } else {
-                for (i, &xv) in xs.iter().enumerate() {
-                    V::store(&mut yc[i * V::LANES..], fwd::<V>(Act::Gelu, xv));
-                    V::store(&mut xc[i * V::LANES..], gelu_grad::<V>(xv));
-                }
-            }
-        }
-        for (o, l) in steps::<V>(x.len() - whole) {
-            let o = whole + o;
-            let xv = ld::<V>(x, o, l, 0.0);
-            st::<V>(y, o, l, fwd::<V>(Act::Gelu, xv));
-            st::<V>(x, o, l, gelu_grad::<V>(xv));
-        }
-    }
 }
 
 /// `out = act(x)` elementwise.

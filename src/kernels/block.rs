@@ -27,7 +27,7 @@
 //! - x, y, dx: (B·T) × C row-major; weights as the Linear/LayerNorm layers hold them
 
 use crate::error::{KernelError, Result};
-use crate::kernels::activation;
+use crate::kernels::activation::{self, Act};
 use crate::kernels::attention::{self, AttnParams, BackwardInputs, Layout, Masks, PackedGrads};
 use crate::kernels::linear::{self, Grads, Linear};
 use crate::kernels::norm;
@@ -420,9 +420,7 @@ fn forward_part(
         (sv.m2, sv.r2),
     )?;
     linear::forward(&Linear::new(n, c, f), sv.h2, w.fc1_w, w.fc1_b, sv.u)?;
-    // g = gelu(u); u is kept only for GELU's backward, so it is replaced by
-    // gelu′(u) while in cache (the backward then multiplies: same bits).
-    activation::gelu_forward_and_grad(sv.u, sv.g)?;
+    activation::forward(Act::Gelu, sv.u, sv.g)?;
     linear::forward(&Linear::new(n, f, c), sv.g, w.fc2_w, w.fc2_b, y)?;
     add_into(y, sv.x2);
     Ok(())
@@ -587,8 +585,7 @@ fn backward_part(
         dy,
         lin(dg, None, None),
     )?;
-    // sv.u holds gelu′(u) (see `forward_part`).
-    activation::backward_from_grad(sv.u, dg, du)?;
+    activation::backward(Act::Gelu, sv.u, dg, du)?;
     linear::backward(
         &Linear::new(n, c, f),
         sv.h2,

@@ -77,37 +77,21 @@ pub fn elems_per_chunk(total: usize) -> usize {
 /// `acc += src` elementwise on the widest vectors the CPU has (each element
 /// the one f32 sum, so the same bits as a plain loop or NumPy's `np.add`).
 pub fn add_assign(acc: &mut [f32], src: &[f32]) {
-    dispatch(Pairwise::<false> {
-        out: acc,
-        a: &[],
-        b: src,
-    });
+    dispatch(AddAssign { acc, src });
 }
 
-/// `out = b ⊙ a` elementwise (the one f32 product `b·a` each).
-pub fn mul_into(out: &mut [f32], a: &[f32], b: &[f32]) {
-    dispatch(Pairwise::<true> { out, a, b });
+struct AddAssign<'a> {
+    acc: &'a mut [f32],
+    src: &'a [f32],
 }
 
-/// `MUL`: `out = b·a`; else `out += b` (`a` unused).
-pub(crate) struct Pairwise<'a, const MUL: bool> {
-    pub(crate) out: &'a mut [f32],
-    pub(crate) a: &'a [f32],
-    pub(crate) b: &'a [f32],
-}
-
-impl<const MUL: bool> Kernel for Pairwise<'_, MUL> {
+impl Kernel for AddAssign<'_> {
     type Output = ();
     #[inline(always)]
     unsafe fn run<V: F32Vec>(self) {
-        for (o, l) in steps::<V>(self.out.len()) {
-            let b = ld::<V>(self.b, o, l, 0.0);
-            let v = if MUL {
-                V::mul(b, ld::<V>(self.a, o, l, 0.0))
-            } else {
-                V::add(ld::<V>(self.out, o, l, 0.0), b)
-            };
-            st::<V>(self.out, o, l, v);
+        for (o, l) in steps::<V>(self.acc.len()) {
+            let v = V::add(ld::<V>(self.acc, o, l, 0.0), ld::<V>(self.src, o, l, 0.0));
+            st::<V>(self.acc, o, l, v);
         }
     }
 }

@@ -133,10 +133,12 @@ impl crate::simd::Kernel for PerVector<'_> {
     }
 }
 
-/// Exact-GELU inputs for the bitwise tests: groups all in range, groups
-/// with one lane past 2√2 (in any of the four vectors), NaN lanes alone and
-/// beside an out-of-range lane of another vector, infinities; 4099 floats.
-fn gelu_test_input() -> Vec<f32> {
+#[test]
+fn gelu_groups_give_the_per_vector_bits() {
+    // Groups all in range, groups with one lane past 2√2 (in any of the four
+    // vectors), NaN lanes alone and beside an out-of-range lane of another
+    // vector (the max tree must not hide it), infinities, and lengths that
+    // leave partial groups and partial vectors.
     let mut x = values(4099, 7, 2.0);
     for (i, v) in x.iter_mut().enumerate() {
         // Period 512: the groups (32 or 64 elements) start at the same
@@ -157,16 +159,6 @@ fn gelu_test_input() -> Vec<f32> {
     for (i, v) in x[2048..].iter_mut().enumerate() {
         *v *= if i < 1024 { 0.2 } else { 1.3 };
     }
-    x
-}
-
-#[test]
-fn gelu_groups_give_the_per_vector_bits() {
-    // Groups all in range, groups with one lane past 2√2 (in any of the four
-    // vectors), NaN lanes alone and beside an out-of-range lane of another
-    // vector (the max tree must not hide it), infinities, and lengths that
-    // leave partial groups and partial vectors.
-    let x = gelu_test_input();
     let dy = values(x.len(), 8, 1.0);
     for isa in crate::simd::available() {
         for n in [0, 1, 7, 31, 64, 65, 127, 128, 129, 1000, x.len()] {
@@ -203,91 +195,4 @@ fn gelu_groups_give_the_per_vector_bits() {
             }
         }
     }
-}
-
-/// `GeluWithGrad` (forward that leaves gelu′ in place of x) gives the
-/// forward's bits in y and, through the product kernel, the backward's bits, on every
-/// ISA, over the inputs of the group test (NaN, ±inf, out-of-range lanes,
-/// partial groups and vectors).
-#[test]
-fn gelu_with_grad_gives_the_forward_and_backward_bits() {
-    let x = gelu_test_input();
-    let dy = values(x.len(), 9, 1.0);
-    let same = |got: &[f32], want: &[f32], what: &str| {
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                g.to_bits() == w.to_bits(),
-                "{what}: [{i}] x={} got {g} want {w}",
-                x[i]
-            );
-        }
-    };
-    for isa in crate::simd::available() {
-        for n in [0, 1, 7, 31, 64, 65, 127, 128, 129, 1000, x.len()] {
-            let (x, dy) = (&x[..n], &dy[..n]);
-            let what = format!("{} n={n}", isa.name());
-            let run = |dy: Option<&[f32]>| {
-                let mut out = vec![0.0f32; n];
-                crate::simd::dispatch_on(
-                    isa,
-                    Map {
-                        act: Act::Gelu,
-                        x,
-                        dy,
-                        out: &mut out,
-                    },
-                );
-                out
-            };
-            let (mut grad, mut y) = (x.to_vec(), vec![0.0f32; n]);
-            crate::simd::dispatch_on(
-                isa,
-                GeluWithGrad {
-                    x: &mut grad,
-                    y: &mut y,
-                },
-            );
-            same(&y, &run(None), &format!("{what} forward"));
-            let mut dx = vec![0.0f32; n];
-            crate::simd::dispatch_on(
-                isa,
-                crate::kernels::rows::Pairwise::<true> {
-                    out: &mut dx,
-                    a: &grad,
-                    b: dy,
-                },
-            );
-            same(&dx, &run(Some(dy)), &format!("{what} backward"));
-        }
-    }
-}
-
-#[test]
-fn gelu_with_grad_checks_lengths() {
-    let (mut x, mut y) = (vec![0.0f32; 5], vec![0.0f32; 4]);
-    let e = gelu_forward_and_grad(&mut x, &mut y).unwrap_err();
-    assert!(
-        e.op == "gelu" && e.message.contains("got 5 and 4"),
-        "{}",
-        e.message
-    );
-    let e = backward_from_grad(&x, &y, &mut [0.0; 5]).unwrap_err();
-    assert!(
-        e.op == "gelu_backward" && e.message.contains("got 5, 4 and 5"),
-        "{}",
-        e.message
-    );
-    // The public pair, multi-threaded chunks included, equals forward + backward.
-    let u = values(200_001, 3, 3.0);
-    let dy = values(u.len(), 4, 1.0);
-    let (mut y0, mut dx0) = (vec![0.0; u.len()], vec![0.0; u.len()]);
-    forward(Act::Gelu, &u, &mut y0).unwrap();
-    backward(Act::Gelu, &u, &dy, &mut dx0).unwrap();
-    let (mut g, mut y, mut dx) = (u.clone(), vec![0.0; u.len()], vec![0.0; u.len()]);
-    with_threads(3, || {
-        gelu_forward_and_grad(&mut g, &mut y).unwrap();
-        backward_from_grad(&g, &dy, &mut dx).unwrap();
-    });
-    assert!(y.iter().zip(&y0).all(|(a, b)| a.to_bits() == b.to_bits()));
-    assert!(dx.iter().zip(&dx0).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
