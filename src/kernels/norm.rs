@@ -383,25 +383,32 @@ impl<V: F32Vec> BwdRow<'_, V> {
     }
 
     /// Pass 2 at offset `o`: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), plus
-    /// the residual's row `res` when it is not empty (the one f32 addition
-    /// of adding it afterwards).
+    /// the residual's row `res` when `RES` (the one f32 addition of adding
+    /// it afterwards).
     #[inline(always)]
-    unsafe fn dx(&self, o: usize, l: usize, mg: V::V, mgx: V::V, dx: &mut [f32], res: &[f32]) {
+    unsafe fn dx<const RES: bool>(
+        &self,
+        o: usize,
+        l: usize,
+        (mg, mgx): (V::V, V::V),
+        dx: &mut [f32],
+        res: &[f32],
+    ) {
         let (_, xh, g) = self.load(o, l);
         let v = V::mul(V::fnma(xh, mgx, V::sub(g, mg)), self.rv);
-        let v = if res.is_empty() {
-            v
-        } else {
+        let v = if RES {
             V::add(v, ld::<V>(res, o, l, 0.0))
+        } else {
+            v
         };
         st::<V>(dx, o, l, v);
     }
 }
 
-impl Kernel for Bwd<'_> {
-    type Output = ();
+impl Bwd<'_> {
+    /// The chunk's rows one at a time; `RES`: whether `res` holds a residual.
     #[inline(always)]
-    unsafe fn run<V: F32Vec>(self) {
+    unsafe fn rows<V: F32Vec, const RES: bool>(self) {
         // One row at a time: unlike the forward, grouping rows measured slower
         // here (on (768, 128), single thread: 4 rows 23.4 µs, 2 rows 26.5 µs,
         // 1 row 19.9 µs); this pass is bound by loads and stores, not latency.
@@ -412,7 +419,11 @@ impl Kernel for Bwd<'_> {
         let stats = self.mean.iter().zip(self.rstd);
         let mut res_rows = self.res.chunks_exact(n);
         for (((dy, x), (&mu, &r)), dx) in rows.zip(stats).zip(self.dx.chunks_exact_mut(n)) {
-            let res = res_rows.next().unwrap_or(&[]);
+            let res = if RES {
+                res_rows.next().unwrap_or(&[])
+            } else {
+                &[]
+            };
             let row = BwdRow::<V> {
                 dy,
                 x,
@@ -429,16 +440,30 @@ impl Kernel for Bwd<'_> {
             if o < n {
                 row.sums(o, n - o, &mut s, self.dw, self.db);
             }
-            let mg = V::splat(V::hsum(s.0) * inv_n);
-            let mgx = V::splat(V::hsum(s.1) * inv_n);
+            let m = (
+                V::splat(V::hsum(s.0) * inv_n),
+                V::splat(V::hsum(s.1) * inv_n),
+            );
             o = 0;
             while o < full {
-                row.dx(o, V::LANES, mg, mgx, dx, res);
+                row.dx::<RES>(o, V::LANES, m, dx, res);
                 o += V::LANES;
             }
             if o < n {
-                row.dx(o, n - o, mg, mgx, dx, res);
+                row.dx::<RES>(o, n - o, m, dx, res);
             }
+        }
+    }
+}
+
+impl Kernel for Bwd<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        if self.res.is_empty() {
+            self.rows::<V, false>()
+        } else {
+            self.rows::<V, true>()
         }
     }
 }
