@@ -118,6 +118,7 @@ unsafe fn gelu_grad_poly<V: F32Vec, const N: usize>(x: [V::V; N], x2: [V::V; N])
         for i in 0..N {
             q[i] = V::fma(q[i], u[i], V::splat(c));
         }
+        crate::simd::normal_cdf::lockstep::<V, N>(&mut q);
     }
     for i in 0..N {
         q[i] = V::fma(x[i], q[i], V::splat(0.5));
@@ -156,34 +157,17 @@ unsafe fn all_le<V: F32Vec>(x2: &[V::V; GELU_GROUP], bound: f32) -> bool {
 unsafe fn gelu_map<V: F32Vec>(x: &[f32], dy: Option<&[f32]>, out: &mut [f32]) {
     let w = GELU_GROUP * V::LANES;
     let whole = x.len() / w * w;
-    for o in (0..whole).step_by(w) {
-        let xs: [V::V; GELU_GROUP] = std::array::from_fn(|i| V::load(&x[o + i * V::LANES..]));
-        let x2 = xs.map(|v| V::mul(v, v));
-        match dy {
-            None if all_le::<V>(&x2, POLY_MAX_X2) => {
-                let cdf = normal_cdf_poly::<V, GELU_GROUP>(xs);
-                for i in 0..GELU_GROUP {
-                    V::store(&mut out[o + i * V::LANES..], V::mul(xs[i], cdf[i]));
-                }
-            }
-            Some(dy) if all_le::<V>(&x2, GRAD_POLY_MAX_X2) => {
-                let g = gelu_grad_poly::<V, GELU_GROUP>(xs, x2);
-                for i in 0..GELU_GROUP {
-                    let d = V::load(&dy[o + i * V::LANES..]);
-                    V::store(&mut out[o + i * V::LANES..], V::mul(d, g[i]));
-                }
-            }
-            _ => {
-                for (i, &xv) in xs.iter().enumerate() {
-                    let at = o + i * V::LANES;
-                    let y = match dy {
-                        None => fwd::<V>(Act::Gelu, xv),
-                        Some(dy) => bwd::<V>(Act::Gelu, xv, V::load(&dy[at..])),
-                    };
-                    V::store(&mut out[at..], y);
-                }
-            }
-        }
+    // Whole groups as fixed-length chunks: no bounds check (so no branch)
+    // between a group's vectors, which would let LLVM sink each vector's
+    // polynomial into its own block, after the previous vector's store.
+    let groups = x[..whole]
+        .chunks_exact(w)
+        .zip(out[..whole].chunks_exact_mut(w));
+    match dy {
+        None => groups.for_each(|(xc, oc)| gelu_group::<V>(xc, None, oc)),
+        Some(dy) => groups
+            .zip(dy[..whole].chunks_exact(w))
+            .for_each(|((xc, oc), dc)| gelu_group::<V>(xc, Some(dc), oc)),
     }
     for (o, l) in steps::<V>(x.len() - whole) {
         let o = whole + o;
@@ -193,6 +177,39 @@ unsafe fn gelu_map<V: F32Vec>(x: &[f32], dy: Option<&[f32]>, out: &mut [f32]) {
             Some(dy) => bwd::<V>(Act::Gelu, xv, ld::<V>(dy, o, l, 0.0)),
         };
         st::<V>(out, o, l, y);
+    }
+}
+
+/// One group of `gelu_map`: `GELU_GROUP` whole vectors of x (and of dy for
+/// the backward) into `out`.
+#[inline(always)]
+unsafe fn gelu_group<V: F32Vec>(x: &[f32], dy: Option<&[f32]>, out: &mut [f32]) {
+    let xs: [V::V; GELU_GROUP] = std::array::from_fn(|i| V::load(&x[i * V::LANES..]));
+    let x2 = xs.map(|v| V::mul(v, v));
+    match dy {
+        None if all_le::<V>(&x2, POLY_MAX_X2) => {
+            let cdf = normal_cdf_poly::<V, GELU_GROUP>(xs);
+            for i in 0..GELU_GROUP {
+                V::store(&mut out[i * V::LANES..], V::mul(xs[i], cdf[i]));
+            }
+        }
+        Some(dy) if all_le::<V>(&x2, GRAD_POLY_MAX_X2) => {
+            let g = gelu_grad_poly::<V, GELU_GROUP>(xs, x2);
+            for i in 0..GELU_GROUP {
+                let d = V::load(&dy[i * V::LANES..]);
+                V::store(&mut out[i * V::LANES..], V::mul(d, g[i]));
+            }
+        }
+        _ => {
+            for (i, &xv) in xs.iter().enumerate() {
+                let at = i * V::LANES;
+                let y = match dy {
+                    None => fwd::<V>(Act::Gelu, xv),
+                    Some(dy) => bwd::<V>(Act::Gelu, xv, V::load(&dy[at..])),
+                };
+                V::store(&mut out[at..], y);
+            }
+        }
     }
 }
 

@@ -8,9 +8,11 @@
 //! dw/db are reduced deterministically: each fixed chunk of rows writes its
 //! partial sums, then the partials are added in chunk order.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
-use super::rows::{add_assign as add_rows, ld, st};
+use super::rows::{add_assign as add_rows, ld, st, steps};
 use crate::error::{KernelError, Result};
 use crate::simd::{dispatch, F32Vec, Kernel};
 
@@ -37,7 +39,8 @@ fn chunk_rows_bwd(rows: usize, n: usize) -> usize {
 }
 
 struct Fwd<'a> {
-    x: &'a [f32],
+    /// This chunk's rows of x, or of x and the residual summed into it.
+    x: LnInput<'a>,
     y: &'a mut [f32],
     mean: &'a mut [f32],
     rstd: &'a mut [f32],
@@ -104,51 +107,89 @@ unsafe fn stats<V: F32Vec, const R: usize>(
     (mu, rstd)
 }
 
-/// `(x − mu)·r·w + b` for one vector at offset `o` (`l` lanes).
+/// `y = (x − mu)·r·w + b` of `R` rows (`x[k]`, `y[k·n..]`, statistics
+/// `s[k]`), row by row; `W` / `B`: whether there is a weight / bias (`w` /
+/// `b` then n floats), so the loop has no test of them.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn affine<V: F32Vec>(
-    x: &[f32],
-    w: Option<&[f32]>,
-    b: Option<&[f32]>,
-    muv: V::V,
-    rv: V::V,
-    o: usize,
-    l: usize,
-) -> V::V {
-    let mut v = V::mul(V::sub(ld::<V>(x, o, l, 0.0), muv), rv);
-    if let Some(w) = w {
-        v = V::mul(v, ld::<V>(w, o, l, 0.0));
+unsafe fn normalise<V: F32Vec, const R: usize, const W: bool, const B: bool>(
+    x: [&[f32]; R],
+    y: &mut [f32],
+    (w, b): (&[f32], &[f32]),
+    s: [(V::V, V::V); R],
+) {
+    let n = x[0].len();
+    let one = |xv: V::V, (muv, rv): (V::V, V::V), wv: V::V, bv: V::V| {
+        let mut v = V::mul(V::sub(xv, muv), rv);
+        if W {
+            v = V::mul(v, wv);
+        }
+        if B {
+            v = V::add(v, bv);
+        }
+        v
+    };
+    let full = n / V::LANES * V::LANES;
+    let zero = V::splat(0.0);
+    for k in 0..R {
+        let y = &mut y[k * n..(k + 1) * n];
+        for o in (0..full).step_by(V::LANES) {
+            // SAFETY: o + LANES <= full <= n, the length of w, b (when
+            // used), x[k] and y.
+            let wv = if W {
+                V::load(w.get_unchecked(o..))
+            } else {
+                zero
+            };
+            let bv = if B {
+                V::load(b.get_unchecked(o..))
+            } else {
+                zero
+            };
+            let v = one(V::load(x[k].get_unchecked(o..)), s[k], wv, bv);
+            V::store(y.get_unchecked_mut(o..), v);
+        }
+        if full < n {
+            let l = n - full;
+            let wv = if W { ld::<V>(w, full, l, 0.0) } else { zero };
+            let bv = if B { ld::<V>(b, full, l, 0.0) } else { zero };
+            st::<V>(y, full, l, one(ld::<V>(x[k], full, l, 0.0), s[k], wv, bv));
+        }
     }
-    if let Some(b) = b {
-        v = V::add(v, ld::<V>(b, o, l, 0.0));
-    }
-    v
 }
 
 impl Fwd<'_> {
-    /// Normalises `R` rows starting at row `r0`.
+    /// Normalises `R` rows starting at row `r0` (first adding the residual
+    /// to them, for a `Sum`, so they are in L1 for the statistics).
     #[inline(always)]
     unsafe fn rows<V: F32Vec, const R: usize>(&mut self, r0: usize) {
         let n = self.n;
-        let x: [&[f32]; R] = std::array::from_fn(|k| &self.x[(r0 + k) * n..(r0 + k + 1) * n]);
+        let span = r0 * n..(r0 + R) * n;
+        if let LnInput::Sum(x, res) = &mut self.x {
+            let (x, res) = (&mut x[span.clone()], &res[span.clone()]);
+            for (o, l) in steps::<V>(R * n) {
+                st::<V>(
+                    x,
+                    o,
+                    l,
+                    V::add(ld::<V>(x, o, l, 0.0), ld::<V>(res, o, l, 0.0)),
+                );
+            }
+        }
+        let xall: &[f32] = match &self.x {
+            LnInput::Plain(x) => x,
+            LnInput::Sum(x, _) => x,
+        };
+        let x: [&[f32]; R] = std::array::from_fn(|k| &xall[(r0 + k) * n..(r0 + k + 1) * n]);
         let (mu, rstd) = stats::<V, R>(x, n, self.eps);
-        let (w, b) = (self.w, self.b);
-        let full = n / V::LANES * V::LANES;
-        for k in 0..R {
-            self.mean[r0 + k] = mu[k];
-            self.rstd[r0 + k] = rstd[k];
-            let (muv, rv) = (V::splat(mu[k]), V::splat(rstd[k]));
-            let y = &mut self.y[(r0 + k) * n..(r0 + k + 1) * n];
-            let mut o = 0;
-            while o < full {
-                let v = affine::<V>(x[k], w, b, muv, rv, o, V::LANES);
-                V::store(&mut y[o..o + V::LANES], v);
-                o += V::LANES;
-            }
-            if o < n {
-                V::store_partial(&mut y[o..], affine::<V>(x[k], w, b, muv, rv, o, n - o));
-            }
+        self.mean[r0..r0 + R].copy_from_slice(&mu);
+        self.rstd[r0..r0 + R].copy_from_slice(&rstd);
+        let s: [(V::V, V::V); R] = std::array::from_fn(|k| (V::splat(mu[k]), V::splat(rstd[k])));
+        let y = &mut self.y[span];
+        match (self.w, self.b) {
+            (Some(w), Some(b)) => normalise::<V, R, true, true>(x, y, (w, b), s),
+            (Some(w), None) => normalise::<V, R, true, false>(x, y, (w, &[]), s),
+            (None, Some(b)) => normalise::<V, R, false, true>(x, y, (&[], b), s),
+            (None, None) => normalise::<V, R, false, false>(x, y, (&[], &[]), s),
         }
     }
 }
@@ -257,7 +298,7 @@ pub fn layer_norm_with(
         ));
     }
     let rc = chunk_rows(rows, n);
-    let run = |x: &[f32], yc: &mut [f32], mc: &mut [f32], rsc: &mut [f32]| {
+    let run = |x: LnInput<'_>, yc: &mut [f32], mc: &mut [f32], rsc: &mut [f32]| {
         dispatch(Fwd {
             x,
             y: yc,
@@ -275,14 +316,11 @@ pub fn layer_norm_with(
     match input {
         LnInput::Plain(x) => out.enumerate().for_each(|(c, (yc, (mc, rsc)))| {
             let r0 = c * rc * n;
-            run(&x[r0..r0 + yc.len()], yc, mc, rsc);
+            run(LnInput::Plain(&x[r0..r0 + yc.len()]), yc, mc, rsc);
         }),
         LnInput::Sum(x, res) => out
             .zip(x.par_chunks_mut(rc * n).zip(res.par_chunks(rc * n)))
-            .for_each(|((yc, (mc, rsc)), (xc, rc_))| {
-                add_rows(xc, rc_);
-                run(xc, yc, mc, rsc);
-            }),
+            .for_each(|((yc, (mc, rsc)), (xc, rc_))| run(LnInput::Sum(xc, rc_), yc, mc, rsc)),
     }
     Ok(())
 }
@@ -294,6 +332,8 @@ struct Bwd<'a> {
     mean: &'a [f32],
     rstd: &'a [f32],
     dx: &'a mut [f32],
+    /// A residual gradient added to dx in the same pass (rows × n), or empty.
+    res: &'a [f32],
     /// This chunk's partial dw and db (n each), or empty when not wanted.
     dw: &'a mut [f32],
     db: &'a mut [f32],
@@ -342,19 +382,33 @@ impl<V: F32Vec> BwdRow<'_, V> {
         }
     }
 
-    /// Pass 2 at offset `o`: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)).
+    /// Pass 2 at offset `o`: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), plus
+    /// the residual's row `res` when `RES` (the one f32 addition of adding
+    /// it afterwards).
     #[inline(always)]
-    unsafe fn dx(&self, o: usize, l: usize, mg: V::V, mgx: V::V, dx: &mut [f32]) {
+    unsafe fn dx<const RES: bool>(
+        &self,
+        o: usize,
+        l: usize,
+        (mg, mgx): (V::V, V::V),
+        dx: &mut [f32],
+        res: &[f32],
+    ) {
         let (_, xh, g) = self.load(o, l);
-        let v = V::fnma(xh, mgx, V::sub(g, mg));
-        st::<V>(dx, o, l, V::mul(v, self.rv));
+        let v = V::mul(V::fnma(xh, mgx, V::sub(g, mg)), self.rv);
+        let v = if RES {
+            V::add(v, ld::<V>(res, o, l, 0.0))
+        } else {
+            v
+        };
+        st::<V>(dx, o, l, v);
     }
 }
 
-impl Kernel for Bwd<'_> {
-    type Output = ();
+impl Bwd<'_> {
+    /// The chunk's rows one at a time; `RES`: whether `res` holds a residual.
     #[inline(always)]
-    unsafe fn run<V: F32Vec>(self) {
+    unsafe fn rows<V: F32Vec, const RES: bool>(self) {
         // One row at a time: unlike the forward, grouping rows measured slower
         // here (on (768, 128), single thread: 4 rows 23.4 µs, 2 rows 26.5 µs,
         // 1 row 19.9 µs); this pass is bound by loads and stores, not latency.
@@ -363,7 +417,13 @@ impl Kernel for Bwd<'_> {
         let inv_n = 1.0 / n as f32;
         let rows = self.dy.chunks_exact(n).zip(self.x.chunks_exact(n));
         let stats = self.mean.iter().zip(self.rstd);
+        let mut res_rows = self.res.chunks_exact(n);
         for (((dy, x), (&mu, &r)), dx) in rows.zip(stats).zip(self.dx.chunks_exact_mut(n)) {
+            let res = if RES {
+                res_rows.next().unwrap_or(&[])
+            } else {
+                &[]
+            };
             let row = BwdRow::<V> {
                 dy,
                 x,
@@ -380,16 +440,30 @@ impl Kernel for Bwd<'_> {
             if o < n {
                 row.sums(o, n - o, &mut s, self.dw, self.db);
             }
-            let mg = V::splat(V::hsum(s.0) * inv_n);
-            let mgx = V::splat(V::hsum(s.1) * inv_n);
+            let m = (
+                V::splat(V::hsum(s.0) * inv_n),
+                V::splat(V::hsum(s.1) * inv_n),
+            );
             o = 0;
             while o < full {
-                row.dx(o, V::LANES, mg, mgx, dx);
+                row.dx::<RES>(o, V::LANES, m, dx, res);
                 o += V::LANES;
             }
             if o < n {
-                row.dx(o, n - o, mg, mgx, dx);
+                row.dx::<RES>(o, n - o, m, dx, res);
             }
+        }
+    }
+}
+
+impl Kernel for Bwd<'_> {
+    type Output = ();
+    #[inline(always)]
+    unsafe fn run<V: F32Vec>(self) {
+        if self.res.is_empty() {
+            self.rows::<V, false>()
+        } else {
+            self.rows::<V, true>()
         }
     }
 }
@@ -488,13 +562,11 @@ pub fn layer_norm_backward_with(
                     mean: &mean[r0..r1],
                     rstd: &rstd[r0..r1],
                     dx: dxc,
+                    res: res.map_or(&[], |res| &res[r0 * n..r1 * n]),
                     dw,
                     db,
                     n,
                 });
-                if let Some(res) = res {
-                    add_rows(dxc, &res[r0 * n..r1 * n]);
-                }
             });
     }
     if let Some((dw, db)) = dwb {
@@ -522,28 +594,73 @@ struct ParamSums<'a> {
     db: &'a mut [f32],
 }
 
+/// Vectors of columns whose dw and db sums stay in registers while a
+/// [`ParamSums`] chunk streams a tile of its rows (2 accumulators each).
+const PARAM_COLS: usize = 4;
+
+/// Floats of dy (and as many of x) per row tile of [`ParamSums`]: a tile's
+/// rows are read once per block of columns, so they should stay in L1.
+const PARAM_TILE: usize = 4096;
+
+impl ParamSums<'_> {
+    /// Adds rows `rows` (in order) of the `K` vectors of columns from `o0`
+    /// (the last `tail` ≤ LANES wide, the others whole) to the partials, the
+    /// sums kept in registers over the rows: the operations of
+    /// `BwdRow::sums`, so its bits.
+    #[inline(always)]
+    unsafe fn columns<V: F32Vec, const K: usize>(
+        &mut self,
+        o0: usize,
+        tail: usize,
+        rows: Range<usize>,
+    ) {
+        let n = self.dw.len();
+        let len = |k: usize| if k + 1 == K { tail } else { V::LANES };
+        let at = |k: usize| o0 + k * V::LANES;
+        let mut sw: [V::V; K] = std::array::from_fn(|k| ld::<V>(self.dw, at(k), len(k), 0.0));
+        let mut sb: [V::V; K] = std::array::from_fn(|k| ld::<V>(self.db, at(k), len(k), 0.0));
+        let (dy, x) = (
+            &self.dy[rows.start * n..rows.end * n],
+            &self.x[rows.start * n..rows.end * n],
+        );
+        let stats = self.mean[rows.clone()].iter().zip(&self.rstd[rows]);
+        for ((dy, x), (&mu, &r)) in dy.chunks_exact(n).zip(x.chunks_exact(n)).zip(stats) {
+            let (muv, rv) = (V::splat(mu), V::splat(r));
+            for k in 0..K {
+                let d = ld::<V>(dy, at(k), len(k), 0.0);
+                let xh = V::mul(V::sub(ld::<V>(x, at(k), len(k), 0.0), muv), rv);
+                sw[k] = V::fma(d, xh, sw[k]);
+                sb[k] = V::add(d, sb[k]);
+            }
+        }
+        for k in 0..K {
+            st::<V>(self.dw, at(k), len(k), sw[k]);
+            st::<V>(self.db, at(k), len(k), sb[k]);
+        }
+    }
+}
+
 impl Kernel for ParamSums<'_> {
     type Output = ();
     #[inline(always)]
-    unsafe fn run<V: F32Vec>(self) {
+    unsafe fn run<V: F32Vec>(mut self) {
+        // Blocks of columns over a tile of rows, the sums in registers,
+        // rather than rows over all columns (each partial loaded, updated
+        // and stored per row). Each column still adds its rows in order.
         let n = self.dw.len();
-        let rows = self.dy.chunks_exact(n).zip(self.x.chunks_exact(n));
-        for ((dy, x), (&mu, &r)) in rows.zip(self.mean.iter().zip(self.rstd)) {
-            // The arithmetic of `BwdRow::sums`, so the partials are its bits.
-            let row = BwdRow::<V> {
-                dy,
-                x,
-                w: None,
-                muv: V::splat(mu),
-                rv: V::splat(r),
-            };
+        let rows = self.mean.len();
+        let tile = (PARAM_TILE / n).max(1);
+        let block = PARAM_COLS * V::LANES;
+        for r0 in (0..rows).step_by(tile) {
+            let r = r0..(r0 + tile).min(rows);
             let mut o = 0;
+            while o + block <= n {
+                self.columns::<V, PARAM_COLS>(o, V::LANES, r.clone());
+                o += block;
+            }
             while o < n {
-                let l = V::LANES.min(n - o);
-                let (d, xh, _) = row.load(o, l);
-                st::<V>(self.dw, o, l, V::fma(d, xh, ld::<V>(self.dw, o, l, 0.0)));
-                st::<V>(self.db, o, l, V::add(d, ld::<V>(self.db, o, l, 0.0)));
-                o += l;
+                self.columns::<V, 1>(o, V::LANES.min(n - o), r.clone());
+                o += V::LANES;
             }
         }
     }

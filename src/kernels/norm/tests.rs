@@ -192,3 +192,190 @@ fn residual_forms_check_the_residual_length() {
         e.message
     );
 }
+
+/// Shapes for the chunk-kernel tests: tails of every ISA, one column, one
+/// row, primes, the GPT's (768, 128) and widths past a `ParamSums` column
+/// block (4 vectors) and past its row tile (4096 floats).
+const KERNEL_SHAPES: [(usize, usize); 10] = [
+    (1, 1),
+    (7, 1),
+    (3, 7),
+    (2, 17),
+    (13, 31),
+    (5, 67),
+    (33, 129),
+    (768, 128),
+    (40, 257),
+    (3, 4099),
+];
+
+/// `f(isa, rows, n)` for every ISA this CPU has and every `KERNEL_SHAPES` shape.
+fn each_isa_and_shape(mut f: impl FnMut(crate::simd::Isa, usize, usize)) {
+    for isa in crate::simd::available() {
+        for (rows, n) in KERNEL_SHAPES {
+            f(isa, rows, n);
+        }
+    }
+}
+
+/// Mean and rstd of each row in f64, rounded to f32.
+fn stats64(x: &[f32], n: usize, eps: f32) -> (Vec<f32>, Vec<f32>) {
+    x.chunks_exact(n)
+        .map(|row| {
+            let mu = row.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+            let var = row.iter().map(|&v| (v as f64 - mu).powi(2)).sum::<f64>() / n as f64;
+            (mu as f32, (1.0 / (var + eps as f64).sqrt()) as f32)
+        })
+        .unzip()
+}
+
+/// `ParamSums` (blocks of columns summed in registers over tiles of rows)
+/// gives the bits of the backward's per-row partials (`Bwd` with dw, db) on
+/// every ISA; both within f32 rounding of the f64 sums.
+#[test]
+fn param_sums_equal_the_backward_partials_bitwise() {
+    each_isa_and_shape(|isa, rows, n| {
+        let x = values(rows * n, 51, 2.0);
+        let dy = values(rows * n, 52, 1.0);
+        let (mean, rstd) = stats64(&x, n, 1e-5);
+        let (mut dw0, mut db0, mut dx) = (vec![0.0; n], vec![0.0; n], vec![0.0; rows * n]);
+        crate::simd::dispatch_on(
+            isa,
+            Bwd {
+                dy: &dy,
+                x: &x,
+                w: None,
+                mean: &mean,
+                rstd: &rstd,
+                dx: &mut dx,
+                res: &[],
+                dw: &mut dw0,
+                db: &mut db0,
+                n,
+            },
+        );
+        let (mut dw, mut db) = (vec![0.0; n], vec![0.0; n]);
+        crate::simd::dispatch_on(
+            isa,
+            ParamSums {
+                dy: &dy,
+                x: &x,
+                mean: &mean,
+                rstd: &rstd,
+                dw: &mut dw,
+                db: &mut db,
+            },
+        );
+        let what = format!("{} {rows}x{n}", isa.name());
+        assert_eq!((&dw, &db), (&dw0, &db0), "{what}");
+        let mut want_dw = vec![0.0f64; n];
+        let mut want_db = vec![0.0f64; n];
+        for r in 0..rows {
+            for j in 0..n {
+                let d = dy[r * n + j] as f64;
+                let xh = (x[r * n + j] as f64 - mean[r] as f64) * rstd[r] as f64;
+                want_dw[j] += d * xh;
+                want_db[j] += d;
+            }
+        }
+        let tol = 1e-5 * (rows as f64).sqrt();
+        assert_close(&dw, &want_dw, tol, 1e-5, &what);
+        assert_close(&db, &want_db, tol, 1e-5, &what);
+    });
+}
+
+/// The forward chunk kernel with and without weight and bias (each its own
+/// loop) against f64, on every ISA; its `Sum` form gives bitwise the sum
+/// and then the plain form.
+#[test]
+fn forward_affine_forms_and_sum_on_every_isa() {
+    each_isa_and_shape(|isa, rows, n| {
+        let x = values(rows * n, 61, 3.0);
+        let res = values(rows * n, 62, 1.0);
+        let w = values(n, 63, 1.5);
+        let b = values(n, 64, 1.0);
+        let sum: Vec<f32> = x.iter().zip(&res).map(|(p, q)| p + q).collect();
+        for (wo, bo) in [
+            (None, None),
+            (Some(&w[..]), None),
+            (None, Some(&b[..])),
+            (Some(&w[..]), Some(&b[..])),
+        ] {
+            let what = format!(
+                "{} {rows}x{n} w {} b {}",
+                isa.name(),
+                wo.is_some(),
+                bo.is_some()
+            );
+            let run = |input: LnInput<'_>| {
+                let (mut y, mut m, mut r) = (vec![0.0; rows * n], vec![0.0; rows], vec![0.0; rows]);
+                let k = Fwd {
+                    x: input,
+                    y: &mut y,
+                    mean: &mut m,
+                    rstd: &mut r,
+                    w: wo,
+                    b: bo,
+                    n,
+                    eps: 1e-5,
+                };
+                crate::simd::dispatch_on(isa, k);
+                (y, m, r)
+            };
+            let plain = run(LnInput::Plain(&sum));
+            let mut xs = x.clone();
+            let fused = run(LnInput::Sum(&mut xs, &res));
+            assert_eq!(xs, sum, "{what}");
+            assert_eq!(fused, plain, "{what}");
+            let (mu, rs) = stats64(&sum, n, 1e-5);
+            let want: Vec<f64> = (0..rows * n)
+                .map(|i| {
+                    let (r, j) = (i / n, i % n);
+                    let v = (sum[i] as f64 - mu[r] as f64) * rs[r] as f64;
+                    v * wo.map_or(1.0, |w| w[j] as f64) + bo.map_or(0.0, |b| b[j] as f64)
+                })
+                .collect();
+            assert_close(&plain.0, &want, 1e-5, 1e-5, &what);
+            assert_close(
+                &plain.2,
+                &rs.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+                1e-6,
+                1e-5,
+                &what,
+            );
+        }
+    });
+}
+
+/// The backward's residual added in its dx pass gives bitwise dx and then
+/// the addition, on every ISA.
+#[test]
+fn backward_residual_in_the_dx_pass_on_every_isa() {
+    each_isa_and_shape(|isa, rows, n| {
+        let x = values(rows * n, 71, 2.0);
+        let dy = values(rows * n, 72, 1.0);
+        let res = values(rows * n, 73, 1.0);
+        let w = values(n, 74, 1.0);
+        let (mean, rstd) = stats64(&x, n, 1e-5);
+        let run = |res: &[f32]| {
+            let mut dx = vec![0.0; rows * n];
+            let k = Bwd {
+                dy: &dy,
+                x: &x,
+                w: Some(&w),
+                mean: &mean,
+                rstd: &rstd,
+                dx: &mut dx,
+                res,
+                dw: &mut [],
+                db: &mut [],
+                n,
+            };
+            crate::simd::dispatch_on(isa, k);
+            dx
+        };
+        let mut want = run(&[]);
+        want.iter_mut().zip(&res).for_each(|(p, q)| *p += q);
+        assert_eq!(run(&res), want, "{} {rows}x{n}", isa.name());
+    });
+}
