@@ -11,6 +11,7 @@
 
 use rayon::prelude::*;
 
+use super::rows::{exp_or_zero, ld, st, steps};
 use crate::error::{KernelError, Result};
 use crate::simd::{dispatch, F32Vec, Kernel};
 
@@ -29,11 +30,6 @@ pub struct CrossEntropy {
     pub reduction: Reduction,
 }
 
-/// 0, 1, 2, … for the widest vector.
-const LANE_INDEX: [f32; 16] = [
-    0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
-];
-
 struct Rows<'a> {
     x: &'a [f32],
     target: &'a [i64],
@@ -51,10 +47,6 @@ impl Kernel for Rows<'_> {
     #[inline(always)]
     unsafe fn run<V: F32Vec>(self) {
         let c = self.c;
-        let full = c - c % V::LANES;
-        // Lane i of `lane` is i: lanes below `tail_n` are the row's tail.
-        let lane = V::load(&LANE_INDEX[..V::LANES]);
-        let tail_n = V::splat((c - full) as f32);
         let rows = self.x.chunks_exact(c).zip(self.grad.chunks_exact_mut(c));
         for (((x, g), &t), loss) in rows.zip(self.target).zip(self.loss.iter_mut()) {
             if t == self.ignore {
@@ -64,50 +56,30 @@ impl Kernel for Rows<'_> {
             }
             let t = t as usize; // checked in range by the caller
             let ninf = f32::NEG_INFINITY;
-            // Whole vectors, then the row's partial tail (`full..c`), whose exps
-            // stay in a register from pass 2 to pass 3. The same lanes and
-            // operation order as one `ld`/`st` loop over `steps`.
             // Pass 1: max and Σx (for the smoothing term).
             let mut mx = V::splat(ninf);
             let mut sx = V::splat(0.0);
-            for o in (0..full).step_by(V::LANES) {
-                let v = V::load(&x[o..o + V::LANES]);
-                mx = V::max(mx, v);
-                sx = V::add(sx, v);
-            }
-            if full < c {
-                mx = V::max(mx, V::load_partial(&x[full..], ninf));
-                sx = V::add(sx, V::load_partial(&x[full..], 0.0));
+            for (o, n) in steps::<V>(c) {
+                mx = V::max(mx, ld::<V>(x, o, n, ninf));
+                sx = V::add(sx, ld::<V>(x, o, n, 0.0));
             }
             let m = V::hmax(mx);
             let mv = V::splat(m);
-            // Pass 2: e = exp(x − max) into g, Σe (lanes past the row: 0).
+            // Pass 2: e = exp(x − max) into g, Σe (tail lanes: exp(-inf) = 0,
+            // kept off exp's underflow: c = 65 spent 45 % of its time there).
             let mut se = V::splat(0.0);
-            for o in (0..full).step_by(V::LANES) {
-                let e = V::exp(V::sub(V::load(&x[o..o + V::LANES]), mv));
-                V::store(&mut g[o..o + V::LANES], e);
+            for (o, n) in steps::<V>(c) {
+                let e = exp_or_zero::<V>(V::sub(ld::<V>(x, o, n, ninf), mv));
+                st::<V>(g, o, n, e);
                 se = V::add(se, e);
-            }
-            let mut e_tail = V::splat(0.0);
-            if full < c {
-                // The lanes past the row hold the max (e = 1) and are then set to 0:
-                // e = exp(-inf) would underflow through denormals, a microcode
-                // assist per row on x86 (c = 65: 45 % of the kernel's time).
-                let e = V::exp(V::sub(V::load_partial(&x[full..], m), mv));
-                e_tail = V::select_gt(tail_n, lane, e, V::splat(0.0));
-                se = V::add(se, e_tail);
             }
             let sum = V::hsum(se);
             let ln_sum = sum.ln();
             // Pass 3 (cached row): g = gscale·(e/Σe − ε/C).
             let scale = V::splat(self.gscale / sum);
             let off = V::splat(self.gscale * self.eps / c as f32);
-            for o in (0..full).step_by(V::LANES) {
-                let e = V::load(&g[o..o + V::LANES]);
-                V::store(&mut g[o..o + V::LANES], V::sub(V::mul(e, scale), off));
-            }
-            if full < c {
-                V::store_partial(&mut g[full..], V::sub(V::mul(e_tail, scale), off));
+            for (o, n) in steps::<V>(c) {
+                st::<V>(g, o, n, V::sub(V::mul(ld::<V>(g, o, n, 0.0), scale), off));
             }
             g[t] -= self.gscale * (1.0 - self.eps);
             let mean_x = V::hsum(sx) / c as f32;

@@ -12,9 +12,8 @@
 //! with rayon; every row is computed by one task in a fixed order, so the
 //! result is bitwise identical for any thread count.
 
-use super::rows::{ld, par_row_chunks, st, steps};
+use super::rows::{exp_or_zero, ld, par_row_chunks, st, steps};
 use crate::error::{KernelError, Result};
-use crate::simd::vector::consts::EXP_LO;
 use crate::simd::{dispatch, F32Vec, Kernel};
 
 /// An additive mask applied after the scale.
@@ -92,25 +91,6 @@ unsafe fn logits<V: F32Vec>(
         None => bias,
     };
     V::fma(ld::<V>(x, o, l, 0.0), sc, add)
-}
-
-/// `V::exp(t)`, with the lanes below `EXP_LO` (−∞ included) kept off its
-/// multiplies. `V::exp` gives exactly 0 there, but through a product that
-/// underflows, and on x86 (FTZ off, as NumPy and PyTorch leave it) such a
-/// vector takes a microcode assist: ~8× a vector's time, measured on a Xeon.
-/// Every row with a partial last vector has −∞ padding lanes, and masked
-/// entries are −∞, so that was most of a short row's time. Same bits as
-/// `V::exp` for every input (test `exp_or_zero_has_the_exp_bits`); NaN stays NaN.
-#[inline(always)]
-unsafe fn exp_or_zero<V: F32Vec>(t: V::V) -> V::V {
-    let (lo, zero) = (V::splat(EXP_LO), V::splat(0.0));
-    // Most vectors have no such lane: one test instead of two selects (which
-    // cost ~10 % of a softmax row). `select_gt(lo, t, …)` picks 0 where
-    // t < EXP_LO; a NaN t compares false.
-    if !V::any_gt(lo, t) {
-        return V::exp(t);
-    }
-    V::select_gt(lo, t, zero, V::exp(V::select_gt(lo, t, zero, t)))
 }
 
 /// One row of softmax(scale·x + mask) into `y`.

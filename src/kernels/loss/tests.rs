@@ -114,9 +114,8 @@ fn bitwise_equal_across_thread_counts() {
     assert_eq!(run(1), run(2));
 }
 
-/// The row kernel as one `steps` loop with `ld`/`st` partial tails (the code
-/// before the tail was kept in a register and filled with the max): the
-/// reference for `rows_give_the_bits_of_the_plain_loop`.
+/// The row kernel with the shared `V::exp` on the −∞ tail lanes (as before
+/// `exp_or_zero`): the reference for `rows_give_the_bits_of_the_plain_loop`.
 struct PlainRows<'a>(Rows<'a>);
 
 impl Kernel for PlainRows<'_> {
