@@ -208,23 +208,22 @@ pub(super) fn total_norm2(py: Python<'_>, xs: Arrays<'_>, writable: bool) -> PyR
     const OP: &str = "total_norm2";
     if writable {
         let bs = borrow_all(OP, "xs", &xs, |a| a.try_readwrite())?;
-        let slices = bs
-            .iter()
-            .map(|b| b.as_slice())
-            .collect::<Result<Vec<&[f32]>, _>>()?;
-        return norm2(py, &slices);
+        return norm2(py, bs.iter().map(|b| b.as_slice()));
     }
     let bs = borrow_all(OP, "xs", &xs, |a| a.try_readonly())?;
-    let slices = bs
-        .iter()
-        .map(|b| b.as_slice())
-        .collect::<Result<Vec<&[f32]>, _>>()?;
-    norm2(py, &slices)
+    norm2(py, bs.iter().map(|b| b.as_slice()))
 }
 
-fn norm2(py: Python<'_>, slices: &[&[f32]]) -> PyResult<f64> {
+/// The kernel's norm over the borrowed arrays' slices.
+fn norm2<'a, E>(py: Python<'_>, slices: impl Iterator<Item = Result<&'a [f32], E>>) -> PyResult<f64>
+where
+    PyErr: From<E>,
+{
+    let slices = slices.collect::<Result<Vec<&[f32]>, E>>()?;
     let total: usize = slices.iter().map(|s| s.len()).sum();
-    call(py, Pool::Work(total), || Ok(grad_norm::total_norm2(slices)))
+    call(py, Pool::Work(total), || {
+        Ok(grad_norm::total_norm2(&slices))
+    })
 }
 
 /// `x *= float32(c)` for every array, in place.
