@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::rows::{add_assign as add_rows, ld, st, steps};
+use super::rows::{add_assign as add_rows, add_assign_with, ld, st};
 use crate::error::{KernelError, Result};
 use crate::simd::{dispatch, F32Vec, Kernel};
 
@@ -165,15 +165,7 @@ impl Fwd<'_> {
         let n = self.n;
         let span = r0 * n..(r0 + R) * n;
         if let LnInput::Sum(x, res) = &mut self.x {
-            let (x, res) = (&mut x[span.clone()], &res[span.clone()]);
-            for (o, l) in steps::<V>(R * n) {
-                st::<V>(
-                    x,
-                    o,
-                    l,
-                    V::add(ld::<V>(x, o, l, 0.0), ld::<V>(res, o, l, 0.0)),
-                );
-            }
+            add_assign_with::<V>(&mut x[span.clone()], &res[span.clone()]);
         }
         let xall: &[f32] = match &self.x {
             LnInput::Plain(x) => x,

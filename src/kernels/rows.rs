@@ -113,9 +113,18 @@ impl Kernel for AddAssign<'_> {
     type Output = ();
     #[inline(always)]
     unsafe fn run<V: F32Vec>(self) {
-        for (o, l) in steps::<V>(self.acc.len()) {
-            let v = V::add(ld::<V>(self.acc, o, l, 0.0), ld::<V>(self.src, o, l, 0.0));
-            st::<V>(self.acc, o, l, v);
-        }
+        add_assign_with::<V>(self.acc, self.src)
+    }
+}
+
+/// [`add_assign`] with the vector type of the caller's kernel (inlined there).
+///
+/// # Safety
+/// The CPU supports `V`; `src.len() >= acc.len()`.
+#[inline(always)]
+pub unsafe fn add_assign_with<V: F32Vec>(acc: &mut [f32], src: &[f32]) {
+    for (o, l) in steps::<V>(acc.len()) {
+        let v = V::add(ld::<V>(acc, o, l, 0.0), ld::<V>(src, o, l, 0.0));
+        st::<V>(acc, o, l, v);
     }
 }
