@@ -65,21 +65,24 @@ fn direct_a_max(caches: CacheSizes) -> usize {
 /// Whether A is read in place rather than packed: when A is small (at most
 /// `direct_a_max`), when C is at most two B micro-panels wide (each A
 /// micro-panel meets one or two B panels), and, for a row-major A (rows
-/// contiguous along K), when B's KC×N block fits half of L2: then the grid
-/// has one block of columns, each MR×KC micro-panel of A is loaded into L1
-/// once and meets every column of C, and packing A is a whole extra pass
-/// over it. At N = 128 (a Linear layer's dX = dY·W and its forward with a
-/// 512-wide input) packing A was 10–13 % of the product on AVX2, and reading
-/// it in place 9–10 % faster at 1 thread; a column-major A (dYᵀ in dW) read
-/// in place was not faster there and up to 16 % slower at 2048×512×512, so
-/// it is still packed.
+/// contiguous along K), when B's KC×N block fits L2: then the grid has at
+/// most two blocks of columns (NC fills half of L2), each MR×KC micro-panel
+/// of A is loaded into L1 once or twice and meets every column of C, and
+/// packing A is a whole extra pass over it. At N = 128 (a Linear layer's
+/// dX = dY·W and its forward with a 512-wide input) packing A was 10–13 % of
+/// the product on AVX2, and reading it in place 9–10 % faster at 1 thread; a
+/// column-major A (dYᵀ in dW) read in place was not faster there and up to
+/// 16 % slower at 2048×512×512, so it is still packed. The bound was half of
+/// L2 (one block of columns) until the 1 MiB L2 of Zen 4, where 384² and 512²
+/// (two blocks) read in place were 2.4–3.9 % faster than packed at 1 and 2
+/// threads (AVX2) and 768²–1024² were unchanged.
 pub(super) fn reads_a_in_place<K: MicroKernel>(
     g: &Gemm,
     caches: CacheSizes,
     bl: &Blocking,
 ) -> bool {
     let f = std::mem::size_of::<f32>();
-    let narrow_c = g.n.saturating_mul(bl.kc).saturating_mul(f) <= caches.l2 / 2;
+    let narrow_c = g.n.saturating_mul(bl.kc).saturating_mul(f) <= caches.l2;
     (g.a.col == 1 || g.a.row == 1)
         && (g.m.saturating_mul(g.k) <= direct_a_max(caches)
             || g.n <= 2 * K::NR
