@@ -17,7 +17,7 @@ pub(super) const FBR: usize = 128;
 /// Per-task buffers: O(tile) memory, never T×T. Scores are kept transposed
 /// (keys × queries) so that Qᵀ is packed once per task, K is read in place,
 /// and the per-query softmax statistics are vector operations across a row.
-/// `sl` = max(rows per tile, `BR`) is the row stride of the query-wide buffers.
+/// `sl` = [`row_stride`] of the rows per tile is the row stride of the query-wide buffers.
 struct Scratch {
     qt: Vec<f32>,    // d × sl packed Qᵀ
     st: Vec<f32>,    // BC × sl scores Sᵀ, then probabilities Pᵀ
@@ -32,7 +32,7 @@ struct Scratch {
 
 impl Scratch {
     fn new(p: &AttnParams, br: usize) -> Self {
-        let sl = br.max(BR);
+        let sl = row_stride(br);
         Scratch {
             qt: zeros(OP, &[p.d, sl]),
             st: zeros(OP, &[BC, sl]),
@@ -117,6 +117,25 @@ pub(super) fn forward_rows(isa: Isa, p: &AttnParams) -> usize {
     }
 }
 
+/// Row stride (floats) of the query-wide tile buffers (Qᵀ, Sᵀ/Pᵀ) for `br`
+/// query rows: max(`br`, `BR`), one cache line more when that is a multiple
+/// of 512 bytes. With such a stride the 64 key rows of Sᵀ, read column-wise
+/// by P·V, and the d rows of Qᵀ, read by every strip of Sᵀ = K·Qᵀ, fall into
+/// at most 8 of the L1's 64 sets (64-byte lines, 4 KiB a way), 8 lines a
+/// set beside the V tile's: an 8-way L1d (Zen 4's 32 KiB) evicts them between
+/// strips, where a 12-way one (48 KiB) keeps them. An odd number of lines
+/// spreads them over every set. 128 rows (AVX2, `FBR`) → 144; 64 (the other
+/// levels) stays 64. The stride changes no result.
+pub(super) fn row_stride(br: usize) -> usize {
+    const LINE: usize = 16; // floats per 64-byte line
+    let sl = br.max(BR);
+    if sl.is_multiple_of(8 * LINE) {
+        sl + LINE
+    } else {
+        sl
+    }
+}
+
 /// `forward_with` with `br` (≤ `FBR`) query rows per tile; tests force either size.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward_tiled(
@@ -168,7 +187,7 @@ fn query_tile(
     let (d, dv) = (p.d, p.dv);
     let mr = br.min(p.tq - i0);
     // The tile buffers' row stride.
-    let sl = br.max(BR);
+    let sl = row_stride(br);
     let kend = p.key_end(i0 + mr - 1);
     s.m[..mr].fill(f32::NEG_INFINITY);
     s.l[..mr].fill(0.0);

@@ -3,7 +3,7 @@
 //! bitwise determinism across thread counts.
 
 use super::backward::{backward_packed_with, backward_tiled};
-use super::forward::{forward_rows, forward_tiled, FBR};
+use super::forward::{forward_rows, forward_tiled, row_stride, FBR};
 use super::*;
 use crate::kernels::test_util::{values, with_threads};
 use crate::simd::{self, Isa};
@@ -837,5 +837,20 @@ fn forward_tile_height_changes_no_bit() {
                 assert_eq!(got.lse, tall.lse, "{l} lse rows {br}");
             }
         }
+    }
+}
+
+#[test]
+fn forward_row_stride_spreads_l1_sets() {
+    // 128 floats = 512 bytes would put the tile rows into 8 L1 sets.
+    assert_eq!(row_stride(FBR), FBR + 16);
+    assert_eq!(row_stride(BR), BR);
+    assert_eq!(row_stride(BR_SHORT), BR);
+    for br in [BR_SHORT, BR, FBR] {
+        let lines = row_stride(br) / 16;
+        assert!(
+            row_stride(br) >= br && !lines.is_multiple_of(8),
+            "rows {br}"
+        );
     }
 }
