@@ -80,14 +80,26 @@ impl<'a> OutRows<'a> {
         }
     }
 
+    /// Row i's factor.
+    ///
+    /// # Safety
+    /// `check(m)` passed for some m > i.
+    #[inline(always)]
+    pub(super) unsafe fn factor(&self, i: usize) -> f32 {
+        match self.mul {
+            RowMul::All(x) => x,
+            // SAFETY: i < m ≤ f.len() (caller's contract).
+            RowMul::Row(f) => unsafe { *f.get_unchecked(i) },
+        }
+    }
+
     /// Writes the m × n result held in `c` (row stride `ldc`) out, scaled
     /// (the paths that compute in C: the scalar level, and K = 0).
     pub(super) fn write(&self, c: &[f32], ldc: usize, m: usize, n: usize) {
+        self.check(m);
         for i in 0..m {
-            let f = match self.mul {
-                RowMul::All(x) => x,
-                RowMul::Row(f) => f[i],
-            };
+            // SAFETY: i < m, and `check(m)` just passed.
+            let f = unsafe { self.factor(i) };
             for (j, &v) in c[i * ldc..i * ldc + n].iter().enumerate() {
                 // SAFETY: (i, j) is inside the m × n result (`OutRows::new`).
                 unsafe { *self.ptr.add(i * self.rs + j) = v * f };
@@ -428,10 +440,7 @@ unsafe fn store_out<V: F32Vec, const R: usize, const NV: usize, const FULL: bool
         // row i0 + i holds columns j..j + w; the output's row i0 + i holds
         // them too and is this product's alone (`OutRows::new`).
         unsafe {
-            let m = V::splat(match o.mul {
-                RowMul::All(x) => x,
-                RowMul::Row(f) => *f.get_unchecked(i0 + i),
-            });
+            let m = V::splat(o.factor(i0 + i));
             let scale = g.c_scale.map(|s| V::splat(*s.get_unchecked(i0 + i)));
             let dst = o.ptr.add((i0 + i) * o.rs + j);
             for t in 0..NV {

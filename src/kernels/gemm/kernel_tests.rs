@@ -876,8 +876,10 @@ fn panel_order_bitwise<K: MicroKernel>() {
             .unwrap()
     };
     // C is wide enough that B's KC×N block overflows L2, so A is packed
-    // (`reads_a_in_place`); on this machine's caches N grows with its L2.
-    let wide = 1000.max(cache_sizes().l2 / (264 * 4) + 37);
+    // (`reads_a_in_place`); on this machine's caches N grows with its L2
+    // (KC depends on K and L1 only, not on N).
+    let kc = Blocking::new(cache_sizes(), K::MR, K::NR, 700, 1000, 520).kc;
+    let wide = 1000.max(cache_sizes().l2 / (kc * 4) + 37);
     let cases = [
         (TINY, 301, 150, 500),
         (TINY, 97, 167, 700),
