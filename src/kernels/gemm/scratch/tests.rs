@@ -19,7 +19,10 @@ fn large_buffers_are_huge_page_aligned_and_reused() {
     let first = with_scratch(Slot::Edge, len, |buf| {
         assert_eq!(buf.len(), len);
         assert_eq!(buf.as_ptr() as usize % HUGE_PAGE, 0);
-        assert!(buf.iter().all(|&x| x == 0.0), "a fresh buffer is zero-filled");
+        assert!(
+            buf.iter().all(|&x| x == 0.0),
+            "a fresh buffer is zero-filled"
+        );
         buf.fill(3.0);
         buf.as_ptr() as usize
     });
