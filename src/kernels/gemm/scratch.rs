@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::ptr::NonNull;
 
 use crate::error::KernelError;
+use crate::kernels::alloc::{advise_huge_pages, HUGE_PAGE};
 
 /// Which buffer: the shared packed B and A slices, or a task's padded edge of A.
 #[derive(Debug, Clone, Copy)]
@@ -32,8 +33,6 @@ const KEEP: usize = 4;
 
 /// Alignment of every buffer handed out (64 bytes: one cache line).
 const ALIGN: usize = 64;
-/// A huge page (x86-64 and the usual aarch64 kernels).
-const HUGE_PAGE: usize = 2 << 20;
 /// Buffers from this many bytes are huge-page aligned and advised.
 const HUGE_MIN: usize = 1 << 20;
 
@@ -75,7 +74,7 @@ impl Buf {
             too_big()
         };
         if huge {
-            advise_huge(raw, bytes);
+            advise_huge_pages(raw, bytes);
         }
         // Zero-filled (after the advice, so that the first touch faults in
         // huge pages): the callers write before they read, but the slice
@@ -102,17 +101,6 @@ impl Drop for Buf {
         unsafe { dealloc(self.ptr.as_ptr().cast(), self.layout) }
     }
 }
-
-/// Asks the kernel to back `[ptr, ptr + bytes)` with transparent huge pages
-/// (a hint: refused or unsupported advice changes nothing but speed).
-#[cfg(target_os = "linux")]
-fn advise_huge(ptr: *mut u8, bytes: usize) {
-    // SAFETY: madvise only reads the range's mapping; the range is ours.
-    unsafe { libc::madvise(ptr.cast(), bytes, libc::MADV_HUGEPAGE) };
-}
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge(_ptr: *mut u8, _bytes: usize) {}
 
 thread_local! {
     static SLOTS: [RefCell<Vec<Buf>>; 3] =

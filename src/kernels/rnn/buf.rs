@@ -35,8 +35,7 @@ pub(super) fn zeroed(dims: &[usize]) -> crate::Result<Vec<f32>> {
         return crate::kernels::alloc::try_zeros("rnn", dims);
     }
     let spare = &mut v.spare_capacity_mut()[..n];
-    #[cfg(target_os = "linux")]
-    advise_huge(spare.as_ptr() as usize, std::mem::size_of_val(spare));
+    crate::kernels::alloc::advise_huge_pages(spare.as_ptr().cast(), std::mem::size_of_val(spare));
     spare
         .par_chunks_mut(CHUNK)
         .for_each(|c| c.fill(MaybeUninit::new(0.0)));
@@ -116,32 +115,6 @@ impl Drop for Scratch {
             if let Some(i) = smallest {
                 kept.swap_remove(i);
             }
-        }
-    }
-}
-
-/// Advises THP for the whole 2 MiB pages inside `[first, first + bytes)`,
-/// memory of one live allocation.
-#[cfg(target_os = "linux")]
-fn advise_huge(first: usize, bytes: usize) {
-    const HUGE: usize = 2 << 20;
-    const MADV_HUGEPAGE: i32 = 14;
-    extern "C" {
-        fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
-    }
-    if bytes < MIN_BYTES {
-        return;
-    }
-    // Only whole 2 MiB pages inside the buffer: the advice then never
-    // touches memory the allocator may hand to someone else.
-    let start = first.next_multiple_of(HUGE);
-    let end = (first + bytes) / HUGE * HUGE;
-    if end > start {
-        // SAFETY: [start, end) lies inside the caller's allocation, which is
-        // live for the call; MADV_HUGEPAGE does not change its contents or mapping.
-        // The result is ignored on purpose: failure leaves normal pages.
-        unsafe {
-            madvise(start as *mut std::ffi::c_void, end - start, MADV_HUGEPAGE);
         }
     }
 }
