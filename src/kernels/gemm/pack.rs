@@ -271,6 +271,37 @@ fn pack_b_group<const NR: usize>(dst: &mut [f32], src: MatRef<'_>, kc: usize, co
     if NR * std::mem::size_of::<f32>() < LINE {
         return pack_narrow_rows::<NR>(dst, src, kc, cols, vector_copies());
     }
+    #[cfg(target_arch = "x86_64")]
+    if vector_copies() {
+        // SAFETY: `vector_copies()` means AVX2 or AVX-512, so AVX is present.
+        return unsafe { pack_wide_rows_avx::<NR>(dst, src, kc, cols) };
+    }
+    pack_wide_rows::<NR>(dst, src, kc, cols)
+}
+
+/// [`pack_wide_rows`] compiled with AVX: each panel row is two or four
+/// 32-byte copies instead of four or eight 16-byte ones (the baseline x86-64
+/// build has SSE2 only).
+///
+/// # Safety
+/// The CPU must have AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn pack_wide_rows_avx<const NR: usize>(
+    dst: &mut [f32],
+    src: MatRef<'_>,
+    kc: usize,
+    cols: usize,
+) {
+    pack_wide_rows::<NR>(dst, src, kc, cols)
+}
+
+/// [`pack_b_group`] of a row-major source for panels of a cache line or
+/// more: passes of `B_ROWS` steps of K over every panel, each pass's rows
+/// read as a few parallel streams and the next pass's lines prefetched.
+#[inline(always)]
+fn pack_wide_rows<const NR: usize>(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize) {
+    let panels = cols.div_ceil(NR);
     for p0 in (0..kc).step_by(B_ROWS) {
         let steps = B_ROWS.min(kc - p0);
         let ahead = if p0 + 2 * B_ROWS <= kc {
