@@ -766,10 +766,10 @@ const COLUMN_TASK_MIN_WIDTH: usize = 64;
 /// packed data shared between cores, and equal tasks. Groups hold at least
 /// `MIN_TASK_MACS` of work and there are about `MIN_TASKS` of them when
 /// that allows; a group's KC×width block of B fills at most a quarter of L2.
-/// A may fill all of L2 (it was a quarter): on Zen 4 (1 MiB L2, AVX2) 320²
-/// to 512² at 2 threads were 2–8 % faster than through the grid, whose B
-/// packing phase alone was 4 % of a 512² product; 1 thread never takes
-/// this path.
+/// A may fill all of L2 (it was a quarter): on Zen 4 (1 MiB L2) 320² to
+/// 512² at 2 threads were 4–40 % faster on AVX2 and 10–20 % on AVX-512 than
+/// through the grid, whose B packing phase alone was 4 % of a 512² product;
+/// 1 thread never takes this path.
 pub(super) fn column_group<K: MicroKernel>(
     g: &Gemm,
     caches: CacheSizes,
