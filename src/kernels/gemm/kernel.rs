@@ -56,6 +56,13 @@ pub trait MicroKernel: Copy + Send + Sync + 'static {
     /// [`super::pack::pack_b`] with this kernel's NR.
     fn pack_b(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize, parallel: bool);
 
+    /// [`MicroKernel::pack_b`] with non-temporal stores where the kernel's
+    /// packing has them ([`super::pack::Stores::Streaming`]), for a packed
+    /// block larger than L2; the same values.
+    fn pack_b_streaming(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize, parallel: bool) {
+        Self::pack_b(dst, src, kc, cols, parallel)
+    }
+
     /// One row of A times a block of B: `acc[j] = Σ_p a[p]·B(p, j0 + j)`,
     /// streaming B row by row (the m = 1 path, where B is read once and a
     /// column panel would cross a page per step of K).

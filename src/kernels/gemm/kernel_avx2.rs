@@ -43,6 +43,10 @@ impl MicroKernel for Avx2 {
         pack::pack_b::<NR>(dst, src, kc, cols, parallel)
     }
 
+    fn pack_b_streaming(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize, parallel: bool) {
+        pack::pack_b_with::<NR>(dst, src, kc, cols, parallel, pack::Stores::Streaming)
+    }
+
     fn row_times_block(acc: &mut [f32], a: &[f32], b: MatRef<'_>, j0: usize) {
         assert!(Self::available());
         // SAFETY: AVX2 and FMA are present (checked just above); the body is safe code.

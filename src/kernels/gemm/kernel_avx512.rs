@@ -41,6 +41,10 @@ impl MicroKernel for Avx512 {
         pack::pack_b::<NR>(dst, src, kc, cols, parallel)
     }
 
+    fn pack_b_streaming(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize, parallel: bool) {
+        pack::pack_b_with::<NR>(dst, src, kc, cols, parallel, pack::Stores::Streaming)
+    }
+
     fn row_times_block(acc: &mut [f32], a: &[f32], b: MatRef<'_>, j0: usize) {
         assert!(Self::available());
         // SAFETY: AVX-512F is present (checked just above); the body is safe code.

@@ -237,6 +237,36 @@ pub fn pack_b<const NR: usize>(
     cols: usize,
     parallel: bool,
 ) {
+    pack_b_with::<NR>(dst, src, kc, cols, parallel, Stores::Cached)
+}
+
+/// How [`pack_b_with`] writes the packed panels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stores {
+    /// Plain stores: the panels stay in cache for a reader that comes soon.
+    Cached,
+    /// Non-temporal stores where the copy is by whole vectors (a row-major B
+    /// of full panels on x86-64 with AVX, a 32-byte aligned `dst`), for a
+    /// packed block larger than L2 that is read back only after much else
+    /// has passed through the caches: each destination line is written
+    /// without first being read from memory (plain stores read it: a third
+    /// stream beside B and the packed copy), and the copy does not evict the
+    /// operands in L2. Same values as `Cached`.
+    Streaming,
+}
+
+/// [`pack_b`] with the stores chosen by `stores`.
+///
+/// # Shapes
+/// - as [`pack_b`]
+pub fn pack_b_with<const NR: usize>(
+    dst: &mut [f32],
+    src: MatRef<'_>,
+    kc: usize,
+    cols: usize,
+    parallel: bool,
+    stores: Stores,
+) {
     let panels = cols.div_ceil(NR);
     let dst = &mut dst[..panels * kc * NR];
     let group = match (src.cs == 1, parallel) {
@@ -246,7 +276,13 @@ pub fn pack_b<const NR: usize>(
     };
     let one = |(q, chunk): (usize, &mut [f32])| {
         let c0 = q * group * NR;
-        pack_b_group::<NR>(chunk, src.at(0, c0), kc, (cols - c0).min(group * NR));
+        pack_b_group::<NR>(
+            chunk,
+            src.at(0, c0),
+            kc,
+            (cols - c0).min(group * NR),
+            stores,
+        );
     };
     if parallel && panels > group {
         dst.par_chunks_mut(group * kc * NR)
@@ -258,7 +294,13 @@ pub fn pack_b<const NR: usize>(
 }
 
 /// [`pack_b`] of the `kc × cols` block `src` on the calling thread.
-fn pack_b_group<const NR: usize>(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize) {
+fn pack_b_group<const NR: usize>(
+    dst: &mut [f32],
+    src: MatRef<'_>,
+    kc: usize,
+    cols: usize,
+    stores: Stores,
+) {
     let panels = cols.div_ceil(NR);
     if src.cs != 1 {
         let simd = vector_copies();
@@ -274,8 +316,20 @@ fn pack_b_group<const NR: usize>(dst: &mut [f32], src: MatRef<'_>, kc: usize, co
     #[cfg(target_arch = "x86_64")]
     if vector_copies() {
         // SAFETY: `vector_copies()` means AVX2 or AVX-512, so AVX is present.
-        return unsafe { pack_wide_rows_avx::<NR>(dst, src, kc, cols) };
+        unsafe {
+            if stores == Stores::Streaming
+                && NR.is_multiple_of(8)
+                && (dst.as_ptr() as usize).is_multiple_of(32)
+            {
+                pack_wide_rows_streaming::<NR>(dst, src, kc, cols);
+            } else {
+                pack_wide_rows_avx::<NR>(dst, src, kc, cols);
+            }
+        }
+        return;
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = stores; // non-temporal stores are an x86-64 path only
     pack_wide_rows::<NR>(dst, src, kc, cols)
 }
 
@@ -296,11 +350,62 @@ unsafe fn pack_wide_rows_avx<const NR: usize>(
     pack_wide_rows::<NR>(dst, src, kc, cols)
 }
 
+/// [`pack_wide_rows`] with every full panel row written by non-temporal
+/// 32-byte stores (see [`Stores::Streaming`]); the rows of a partial last
+/// panel are written as by `pack_wide_rows`. Ends with a store fence, so the
+/// panels are visible to every thread once this returns.
+///
+/// # Safety
+/// The CPU must have AVX; `dst` is 32-byte aligned and `NR` a multiple of 8
+/// (so every panel row starts on a 32-byte boundary).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn pack_wide_rows_streaming<const NR: usize>(
+    dst: &mut [f32],
+    src: MatRef<'_>,
+    kc: usize,
+    cols: usize,
+) {
+    use std::arch::x86_64::{_mm256_loadu_ps, _mm256_stream_ps, _mm_sfence};
+    debug_assert!(NR.is_multiple_of(8) && (dst.as_ptr() as usize).is_multiple_of(32));
+    pack_wide_rows_with::<NR>(dst, src, kc, cols, |row, from| {
+        for v in (0..NR).step_by(8) {
+            // SAFETY: `from` and `row` hold NR floats and v + 8 ≤ NR; `row`
+            // starts a multiple of NR floats from the 32-byte aligned `dst`,
+            // so `row + v` is 32-byte aligned; AVX is enabled here.
+            unsafe {
+                let x = _mm256_loadu_ps(from.as_ptr().add(v));
+                _mm256_stream_ps(row.as_mut_ptr().add(v), x);
+            }
+        }
+    });
+    // Non-temporal stores are weakly ordered: make them visible before the
+    // caller (or the task join that follows) lets any thread read the panels.
+    _mm_sfence();
+}
+
 /// [`pack_b_group`] of a row-major source for panels of a cache line or
 /// more: passes of `B_ROWS` steps of K over every panel, each pass's rows
 /// read as a few parallel streams and the next pass's lines prefetched.
 #[inline(always)]
 fn pack_wide_rows<const NR: usize>(dst: &mut [f32], src: MatRef<'_>, kc: usize, cols: usize) {
+    pack_wide_rows_with::<NR>(dst, src, kc, cols, |row, from| {
+        let row: &mut [f32; NR] = row.try_into().unwrap();
+        *row = from.try_into().unwrap();
+    })
+}
+
+/// The passes of [`pack_wide_rows`], with `full_row(row, from)` copying the
+/// NR floats of each full panel row (partial panels are copied and zero
+/// padded here).
+#[inline(always)]
+fn pack_wide_rows_with<const NR: usize>(
+    dst: &mut [f32],
+    src: MatRef<'_>,
+    kc: usize,
+    cols: usize,
+    full_row: impl Fn(&mut [f32], &[f32]),
+) {
     let panels = cols.div_ceil(NR);
     for p0 in (0..kc).step_by(B_ROWS) {
         let steps = B_ROWS.min(kc - p0);
@@ -320,8 +425,7 @@ fn pack_wide_rows<const NR: usize>(dst: &mut [f32], src: MatRef<'_>, kc: usize, 
                     prefetch_floats(src.data[s + ahead..].as_ptr(), w);
                 }
                 if w == NR {
-                    let row: &mut [f32; NR] = row.try_into().unwrap();
-                    *row = src.data[s..s + NR].try_into().unwrap();
+                    full_row(row, &src.data[s..s + NR]);
                 } else {
                     row[..w].copy_from_slice(&src.data[s..s + w]);
                     row[w..].fill(0.0);

@@ -207,3 +207,48 @@ fn column_major_b_packs_match_the_definition() {
         check::<64>(k, n);
     }
 }
+
+/// A row-major B through `pack_b_with` with non-temporal stores (a 32-byte
+/// aligned destination; and one 4 bytes off, which takes the plain copy)
+/// gives the bits of `pack_b`: full panels, a partial last panel (zero
+/// padded), K not a multiple of the 8-row passes, a row stride wider than
+/// the block, serial and parallel.
+#[test]
+fn streaming_pack_b_matches_cached() {
+    fn check<const NR: usize>(k: usize, n: usize, ld: usize) {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let data: Vec<f32> = (0..k * ld).map(|x| (x as f32) * 0.25 - 3.0).collect();
+        let b = MatRef {
+            data: &data,
+            off: 0,
+            rs: ld,
+            cs: 1,
+        };
+        let len = n.div_ceil(NR) * k * NR;
+        let mut want = vec![f32::NAN; len];
+        pack_b::<NR>(&mut want, b, k, n, false);
+        for parallel in [false, true] {
+            for misalign in [0, 1] {
+                let mut buf = vec![f32::NAN; len + 8 + misalign];
+                let start = buf.as_ptr().align_offset(32) + misalign;
+                let got = &mut buf[start..start + len];
+                pack_b_with::<NR>(got, b, k, n, parallel, Stores::Streaming);
+                assert_eq!(
+                    bits(got),
+                    bits(&want),
+                    "NR {NR} k {k} n {n} ld {ld} parallel {parallel} misalign {misalign}"
+                );
+            }
+        }
+    }
+    for (k, n, ld) in [
+        (64, 256, 256),
+        (37, 200, 211),
+        (8, 16, 16),
+        (9, 129, 130),
+        (1, 70, 70),
+    ] {
+        check::<16>(k, n, ld);
+        check::<64>(k, n, ld);
+    }
+}
