@@ -1,13 +1,18 @@
 """matmul throughput: attnrs.ops.matmul vs NumPy (OpenBLAS) at 1 and 2 threads.
 
-NumPy runs in a child process with ``OPENBLAS_CORETYPE`` and
-``OPENBLAS_L2_SIZE`` removed from its environment (OpenBLAS reads them when it
-loads), so it picks its own kernel for this CPU; the kernel it used is
-reported from threadpoolctl. Under ``attnrs bench --isa`` the child keeps the
-``OPENBLAS_CORETYPE`` that option set. A separate process also keeps OpenBLAS's
-spinning worker threads away from attnrs's timings. Each timing is the best
-of several rounds of repeated calls, the most stable estimate on a shared
-machine.
+Each side runs in child processes, as a user runs it. NumPy's child has
+``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` removed from its environment
+(OpenBLAS reads them when it loads), so it picks its own kernel for this CPU;
+the kernel it used is reported from threadpoolctl. Under ``attnrs bench
+--isa`` the child keeps the ``OPENBLAS_CORETYPE`` that option set. attnrs runs
+one child per thread count, which sets its pool size before its first kernel
+call (as ``ATTNRS_NUM_THREADS`` does): the calling thread is then worker 0 of
+its pool. A size changed after the first call runs in a pool of other threads
+that each call is handed to and that sleep between calls, which cost 1-37 %
+at 128²-256² on 2 threads (2-vCPU Zen 4 VM). Separate processes also keep
+OpenBLAS's spinning worker threads away from attnrs's timings. Each timing is
+the best of several rounds of repeated calls, the most stable estimate on a
+shared machine.
 
 ``python -m attnrs.bench.gemm`` prints a table; ``run()`` returns the rows.
 """
@@ -86,6 +91,22 @@ def _numpy_rows(shapes, threads, rounds, budget_s) -> dict[str, Any]:
     return {"blas": blas, "rows": rows}
 
 
+def _in_child(func: str, args: dict[str, Any], env: dict[str, str]) -> Any:
+    """``func(**args)`` of this module in a new Python process; its JSON result."""
+    code = (
+        "import json,sys; from attnrs.bench import gemm; "
+        f"print(json.dumps(gemm.{func}(**json.loads(sys.argv[1]))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _numpy_in_child(shapes, threads, rounds, budget_s) -> dict[str, Any]:
     if _isa.requested():
         env = dict(os.environ)  # `attnrs bench --isa`: OpenBLAS runs the level it asks for
@@ -95,33 +116,27 @@ def _numpy_in_child(shapes, threads, rounds, budget_s) -> dict[str, Any]:
             for k, v in os.environ.items()
             if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
         }
-    arg = json.dumps(
-        {"shapes": shapes, "threads": list(threads), "rounds": rounds, "budget_s": budget_s}
-    )
-    code = (
-        "import json,sys; from attnrs.bench import gemm; a=json.loads(sys.argv[1]); "
-        "print(json.dumps(gemm._numpy_rows(**a)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, arg], env=env, capture_output=True, text=True, check=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    args = {"shapes": shapes, "threads": list(threads), "rounds": rounds, "budget_s": budget_s}
+    return _in_child("_numpy_rows", args, env)
 
 
-def _attnrs_gflops(shape, threads, rounds, budget_s) -> dict[int, float]:
+def _attnrs_child_env() -> dict[str, str]:
+    """The attnrs child makes no NumPy products; with one OpenBLAS thread, no
+    idle OpenBLAS worker spins beside attnrs's threads (after ``import numpy``
+    they spin for ~0.1 s: 44 % of a process that imported NumPy and slept 1 s)."""
+    return dict(os.environ, OPENBLAS_NUM_THREADS="1")
+
+
+def _attnrs_gflops(shape, threads, rounds, budget_s) -> float:
+    """Runs in the child: attnrs GFLOP/s at ``threads``, set before any kernel call."""
     import attnrs as ar
 
+    ar.set_num_threads(threads)
     _, batch, m, n, k = shape
     a, b = _operands(batch, m, n, k)
     out = np.empty((batch, m, n) if batch > 1 else (m, n), np.float32)
     flops = 2.0 * batch * m * n * k
-    res = {}
-    for t in threads:
-        ar.set_num_threads(t)
-        res[t] = (
-            flops / best_time(lambda: ar.ops.matmul(a, b, out=out), flops, rounds, budget_s) / 1e9
-        )
-    return res
+    return flops / best_time(lambda: ar.ops.matmul(a, b, out=out), flops, rounds, budget_s) / 1e9
 
 
 def run(
@@ -129,12 +144,12 @@ def run(
     shapes: list[tuple[str, int, int, int, int]] | None = None,
     rounds: int = 5,
     budget_s: float = 0.4,
-    passes: int = 2,
+    passes: int = 3,
     peak_gflops_per_core: float | None = None,
 ) -> list[dict[str, Any]]:
     """Times every shape at every thread count; one row per (shape, threads).
 
-    NumPy (in a child process) and attnrs (here) take turns shape by shape,
+    NumPy and attnrs (each in child processes) take turns shape by shape,
     ``passes`` times, and the best of each is kept, so a burst of load from
     other processes hits both sides alike. Each row: shape, threads,
     attnrs_gflops, numpy_gflops, ratio (attnrs / NumPy), numpy_blas (the
@@ -146,25 +161,22 @@ def run(
     best_np: dict[tuple[str, int], float] = {}
     best_ar: dict[tuple[str, int], float] = {}
     blas = "none"
-    before = ar.get_num_threads()
-    try:
-        for _ in range(passes):
-            for shape in shapes:
-                ref = _numpy_in_child([shape], threads, rounds, budget_s)
-                blas = (
-                    ", ".join(
-                        f"{b['internal_api']} {b['version']} {b['architecture']}"
-                        for b in ref["blas"]
-                    )
-                    or blas
+    for _ in range(passes):
+        for shape in shapes:
+            ref = _numpy_in_child([shape], threads, rounds, budget_s)
+            blas = (
+                ", ".join(
+                    f"{b['internal_api']} {b['version']} {b['architecture']}" for b in ref["blas"]
                 )
-                for r in ref["rows"]:
-                    key = (r["shape"], r["threads"])
-                    best_np[key] = max(best_np.get(key, 0.0), r["numpy_gflops"])
-                for t, g in _attnrs_gflops(shape, threads, rounds, budget_s).items():
-                    best_ar[(shape[0], t)] = max(best_ar.get((shape[0], t), 0.0), g)
-    finally:
-        ar.set_num_threads(before)
+                or blas
+            )
+            for r in ref["rows"]:
+                key = (r["shape"], r["threads"])
+                best_np[key] = max(best_np.get(key, 0.0), r["numpy_gflops"])
+            for t in threads:
+                args = {"shape": shape, "threads": t, "rounds": rounds, "budget_s": budget_s}
+                g = _in_child("_attnrs_gflops", args, _attnrs_child_env())
+                best_ar[(shape[0], t)] = max(best_ar.get((shape[0], t), 0.0), g)
     rows = []
     for name, *_ in shapes:
         for t in threads:
