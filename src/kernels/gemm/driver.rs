@@ -464,13 +464,13 @@ fn single<K: MicroKernel>(p: &Problem<'_>, parallel: bool) {
                 // keeps what it holds. On Zen 4 (AVX2, 1 thread) the pack
                 // fell from 1.6 % to 0.9 % of a 2048² product, and 1024²–2048²
                 // were 0.5–1.6 % faster in process at 1 and 2 threads.
-                let far = k * bstride * std::mem::size_of::<f32>() > p.l2;
+                let pack_b = if k * bstride * std::mem::size_of::<f32>() > p.l2 {
+                    K::pack_b_streaming
+                } else {
+                    K::pack_b
+                };
                 pack_all(bpack, bstride, &|d, pc, kc| {
-                    if far {
-                        K::pack_b_streaming(d, p.b.at(pc, jc), kc, ncols, parallel)
-                    } else {
-                        K::pack_b(d, p.b.at(pc, jc), kc, ncols, parallel)
-                    }
+                    pack_b(d, p.b.at(pc, jc), kc, ncols, parallel)
                 });
             }
             if !p.direct_a {
