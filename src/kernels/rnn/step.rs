@@ -57,8 +57,8 @@ const LINE: usize = 64;
 /// The floor of 128: every slice costs each tile a call, a C-tile update and
 /// a pipeline refill, and below 128 steps that outweighs keeping the slice
 /// in L1. The AVX-512 6×64 panels on a 32 KiB L1d (Zen 4) fit 80 steps; 128
-/// (a 32 KiB slice, partly re-read from L2) made the LSTM forward 3–5 %
-/// faster at H = 256 and 4–6 % at H = 512–1024, GRU and RNN forwards 1–3 %,
+/// (a 32 KiB slice, partly re-read from L2) made the LSTM forward 2–5 %
+/// faster at H = 256 and 3–6 % at H = 512–1024, GRU and RNN forwards 0–4 %,
 /// forward+backward unchanged. With a 48 KiB L1d the rule gives 128 anyway.
 fn slice_depth(mr: usize, nr: usize) -> usize {
     let fit = cache_sizes().l1d * 3 / 4 / ((mr + nr) * std::mem::size_of::<f32>());
